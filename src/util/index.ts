@@ -1,0 +1,9 @@
+/**
+ * @module util
+ * Small leaf concepts, one per file: IP addresses and prefixes (`ip.ts`), IP sets (`ip-set.ts`),
+ * durations (`duration.ts`), the error base class (`headway-error.ts`). No grab-bag helpers.
+ * May import: nothing of ours. Must never: hold state or do I/O.
+ */
+export * from './ip.js';
+export * from './headway-error.js';
+export * from './duration.js';
