@@ -1,0 +1,51 @@
+// What the state layer tells the parts downstream of it (policy index, mapper, sessions) after
+// a change is committed. Events are small and past tense; each names exactly what changed so
+// that the work done for it can be proportional to the change.
+import type { Node, NodeId, User } from '../model/index.js';
+
+/**
+ * The facets of a node that can change. Live facets (endpoints, derp, discoKey, hostinfo,
+ * online, lastSeen) change often and are persisted lazily; the others are committed before the
+ * event is published.
+ */
+export type NodeFacet =
+  | 'endpoints'
+  | 'derp'
+  | 'discoKey'
+  | 'hostinfo'
+  | 'online'
+  | 'lastSeen'
+  | 'capVersion'
+  | 'nodeKey'
+  | 'keyExpiry'
+  | 'name'
+  | 'tags'
+  | 'user'
+  | 'advertisedRoutes'
+  | 'approvedRoutes';
+
+/** Runtime facts about a node that are not durable: whether it holds a map session. */
+export interface Presence {
+  readonly online: boolean;
+  /** Capability version of the node's latest map request; 0 until it has sent one. */
+  readonly capVersion: number;
+}
+
+export type StateEvent =
+  | { readonly kind: 'nodeAdded'; readonly node: Node }
+  | { readonly kind: 'nodeRemoved'; readonly node: Node }
+  | {
+      readonly kind: 'nodeChanged';
+      readonly before: Node;
+      readonly after: Node;
+      readonly facets: ReadonlySet<NodeFacet>;
+    }
+  | { readonly kind: 'presenceChanged'; readonly nodeId: NodeId; readonly before: Presence; readonly after: Presence }
+  | { readonly kind: 'userAdded'; readonly user: User }
+  | { readonly kind: 'userChanged'; readonly before: User; readonly after: User }
+  | { readonly kind: 'userRemoved'; readonly user: User }
+  /** The tailnet's policy text changed (null = no policy: allow all). */
+  | { readonly kind: 'policyChanged'; readonly text: string | null }
+  | { readonly kind: 'tailnetDeleted' };
+
+export type StateListener = (event: StateEvent) => void;

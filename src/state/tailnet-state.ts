@@ -1,0 +1,599 @@
+// One tailnet's in-memory model: users, nodes, presence and the policy text, kept equal to the
+// store. Every durable command runs one store transaction under the tailnet's write mutex, then
+// applies the committed result to memory, then publishes one event. Live facets (endpoints,
+// disco key, hostinfo, presence) are applied and published at once and persisted in batches.
+import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
+import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, User, UserId } from '../model/index.js';
+import { isTagged } from '../model/index.js';
+import type { NewNode, NodePatch, Store, StoreTx } from '../store/types.js';
+import type * as tailcfg from '../tailcfg/index.js';
+import { Mutex } from '../util/mutex.js';
+import { parsePrefix, formatPrefix, tryParsePrefix } from '../util/ip.js';
+import { StateErrors, stateError } from './errors.js';
+import type { NodeFacet, Presence, StateEvent, StateListener } from './events.js';
+import { isValidGivenName, sanitizeHostname, uniqueGivenName } from './given-name.js';
+
+/** Who asked for a change; recorded in the audit log. */
+export interface Actor {
+  /** `unix-socket`, `api-key:<prefix>`, `node:<id>`, `system`. */
+  readonly name: string;
+}
+
+export const SYSTEM: Actor = { name: 'system' };
+
+const TAG_RE = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
+const OFFLINE: Presence = { online: false, capVersion: 0 };
+
+type MutablePatch = { -readonly [K in keyof NodePatch]: NodePatch[K] };
+
+export interface AddNodeInput {
+  machineKey: MachinePublicKey;
+  nodeKey: NodePublicKey;
+  discoKey?: DiscoPublicKey | null;
+  hostinfo: tailcfg.Hostinfo;
+  userId: UserId | null;
+  tags?: readonly string[];
+  approvedRoutes?: readonly string[];
+  keyExpiry: Date | null;
+  ephemeral: boolean;
+  registerMethod: RegisterMethod;
+  preAuthKeyId?: PreAuthKeyId | null;
+  /** Pre-auth key consumed by this registration, checked and counted in the same transaction. */
+  consumePreAuthKey?: PreAuthKeyId;
+}
+
+/** Durable node changes an admin or a registration makes. */
+export interface NodeUpdate {
+  nodeKey?: NodePublicKey;
+  machineKey?: MachinePublicKey;
+  discoKey?: DiscoPublicKey | null;
+  hostinfo?: tailcfg.Hostinfo;
+  givenName?: string;
+  userId?: UserId | null;
+  tags?: readonly string[];
+  approvedRoutes?: readonly string[];
+  keyExpiry?: Date | null;
+  ephemeral?: boolean;
+  registerMethod?: RegisterMethod;
+  preAuthKeyId?: PreAuthKeyId | null;
+  lastSeen?: Date | null;
+}
+
+/** What a map request may change, applied at once and persisted lazily. */
+export interface LiveUpdate {
+  endpoints?: readonly string[];
+  discoKey?: DiscoPublicKey | null;
+  hostinfo?: tailcfg.Hostinfo;
+}
+
+export interface TailnetStateHooks {
+  /** Keeps the server-wide node-key index current. */
+  onNodeKey(node: Node, previousKey: NodePublicKey | null): void;
+  onNodeGone(node: Node): void;
+  /** Marks a node's live fields for the next batched write. */
+  markDirty(node: Node): void;
+}
+
+export class TailnetState {
+  readonly #store: Store;
+  readonly #hooks: TailnetStateHooks;
+  readonly #writes = new Mutex();
+  readonly #nodes = new Map<NodeId, Node>();
+  readonly #users = new Map<UserId, User>();
+  readonly #usersByName = new Map<string, UserId>();
+  readonly #presence = new Map<NodeId, Presence>();
+  readonly #nodeByGivenName = new Map<string, NodeId>();
+  readonly #listeners = new Set<StateListener>();
+  #tailnet: Tailnet;
+  #policyText: string | null;
+
+  constructor(store: Store, tailnet: Tailnet, hooks: TailnetStateHooks, loaded: { users: User[]; nodes: Node[]; policyText: string | null }) {
+    this.#store = store;
+    this.#tailnet = tailnet;
+    this.#hooks = hooks;
+    this.#policyText = loaded.policyText;
+    for (const user of loaded.users) this.#putUser(user);
+    for (const node of loaded.nodes) this.#putNode(node);
+  }
+
+  get id(): TailnetId {
+    return this.#tailnet.id;
+  }
+
+  get name(): string {
+    return this.#tailnet.name;
+  }
+
+  get tailnet(): Tailnet {
+    return this.#tailnet;
+  }
+
+  // --- reads (synchronous, from memory) ------------------------------------------------------
+
+  node(id: NodeId): Node | undefined {
+    return this.#nodes.get(id);
+  }
+
+  nodes(): IterableIterator<Node> {
+    return this.#nodes.values();
+  }
+
+  get nodeCount(): number {
+    return this.#nodes.size;
+  }
+
+  nodeByGivenName(name: string): Node | undefined {
+    const id = this.#nodeByGivenName.get(name);
+    return id === undefined ? undefined : this.#nodes.get(id);
+  }
+
+  user(id: UserId): User | undefined {
+    return this.#users.get(id);
+  }
+
+  userByName(name: string): User | undefined {
+    const id = this.#usersByName.get(name);
+    return id === undefined ? undefined : this.#users.get(id);
+  }
+
+  users(): IterableIterator<User> {
+    return this.#users.values();
+  }
+
+  presence(id: NodeId): Presence {
+    return this.#presence.get(id) ?? OFFLINE;
+  }
+
+  get policyText(): string | null {
+    return this.#policyText;
+  }
+
+  /** Subscribes to committed changes; returns the unsubscribe function. */
+  subscribe(listener: StateListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  // --- users ---------------------------------------------------------------------------------
+
+  createUser(input: { name: string; displayName?: string; email?: string }, actor: Actor): Promise<User> {
+    return this.#write(async () => {
+      if (this.#usersByName.has(input.name)) {
+        throw stateError(StateErrors.USER_EXISTS, `user "${input.name}" already exists in tailnet "${this.name}"`);
+      }
+      const user = await this.#store.transaction(async (tx) => {
+        const created = await tx.users.create({ tailnetId: this.id, name: input.name, displayName: input.displayName, email: input.email });
+        await this.#audit(tx, actor, 'user.create', `user:${created.id}`, { name: created.name, email: created.email });
+        return created;
+      });
+      this.#putUser(user);
+      this.#publish({ kind: 'userAdded', user });
+      return user;
+    });
+  }
+
+  updateUser(id: UserId, patch: { name?: string; displayName?: string; email?: string }, actor: Actor): Promise<User> {
+    return this.#write(async () => {
+      const before = this.#requireUser(id);
+      if (patch.name !== undefined && patch.name !== before.name && this.#usersByName.has(patch.name)) {
+        throw stateError(StateErrors.USER_EXISTS, `user "${patch.name}" already exists in tailnet "${this.name}"`);
+      }
+      const after = await this.#store.transaction(async (tx) => {
+        const updated = await tx.users.update(id, patch);
+        await this.#audit(tx, actor, 'user.update', `user:${id}`, { before: { name: before.name, displayName: before.displayName, email: before.email }, after: patch });
+        return updated;
+      });
+      this.#usersByName.delete(before.name);
+      this.#putUser(after);
+      this.#publish({ kind: 'userChanged', before, after });
+      return after;
+    });
+  }
+
+  deleteUser(id: UserId, actor: Actor): Promise<void> {
+    return this.#write(async () => {
+      const user = this.#requireUser(id);
+      for (const node of this.#nodes.values()) {
+        if (node.userId === id) {
+          throw stateError(StateErrors.USER_HAS_NODES, `user "${user.name}" still owns node "${node.givenName}"; delete or move its nodes first`);
+        }
+      }
+      await this.#store.transaction(async (tx) => {
+        await tx.users.delete(id);
+        await this.#audit(tx, actor, 'user.delete', `user:${id}`, { name: user.name });
+      });
+      this.#users.delete(id);
+      this.#usersByName.delete(user.name);
+      this.#publish({ kind: 'userRemoved', user });
+    });
+  }
+
+  // --- nodes: durable changes ----------------------------------------------------------------
+
+  /**
+   * Registers a new node: consumes the pre-auth key (if any), allocates its addresses and a
+   * unique name, inserts it and writes the audit entry, all in one transaction.
+   */
+  addNode(input: AddNodeInput, actor: Actor): Promise<Node> {
+    return this.#write(async () => {
+      const tags = normaliseTags(input.tags ?? []);
+      if (input.userId === null && tags.length === 0) {
+        throw stateError(StateErrors.NODE_OWNER_INVALID, 'registering node: it has neither a user nor tags');
+      }
+      if (input.userId !== null) this.#requireUser(input.userId);
+      const advertisedRoutes = routesFromHostinfo(input.hostinfo);
+      const approvedRoutes = normaliseRoutes(input.approvedRoutes ?? []);
+      const givenName = uniqueGivenName(sanitizeHostname(input.hostinfo.Hostname ?? ''), (n) => this.#nodeByGivenName.has(n));
+      const node = await this.#store.transaction(async (tx) => {
+        if (input.consumePreAuthKey !== undefined) await consumePreAuthKey(tx, this.id, input.consumePreAuthKey);
+        const addresses = await tx.addresses.allocate(this.id);
+        const record: NewNode = {
+          tailnetId: this.id,
+          machineKey: input.machineKey,
+          nodeKey: input.nodeKey,
+          discoKey: input.discoKey ?? null,
+          ipv4: addresses.ipv4,
+          ipv6: addresses.ipv6,
+          hostname: input.hostinfo.Hostname ?? '',
+          givenName,
+          userId: input.userId,
+          tags,
+          advertisedRoutes,
+          approvedRoutes,
+          endpoints: [],
+          hostinfo: input.hostinfo,
+          keyExpiry: input.keyExpiry,
+          ephemeral: input.ephemeral,
+          registerMethod: input.registerMethod,
+          preAuthKeyId: input.preAuthKeyId ?? input.consumePreAuthKey ?? null,
+        };
+        const created = await tx.nodes.create(record);
+        await this.#audit(tx, actor, 'node.register', `node:${created.id}`, {
+          name: created.givenName, user: created.userId, tags: created.tags, method: created.registerMethod,
+          ipv4: created.ipv4, ipv6: created.ipv6, ephemeral: created.ephemeral,
+        });
+        return created;
+      });
+      this.#putNode(node);
+      this.#hooks.onNodeKey(node, null);
+      this.#publish({ kind: 'nodeAdded', node });
+      return node;
+    });
+  }
+
+  /** Applies a durable change to a node in one transaction and publishes what changed. */
+  updateNode(id: NodeId, update: NodeUpdate, actor: Actor, options: { action?: string; consumePreAuthKey?: PreAuthKeyId } = {}): Promise<Node> {
+    return this.#write(async () => {
+      const before = this.#requireNode(id);
+      const patch = this.#patchFor(before, update);
+      const after = await this.#store.transaction(async (tx) => {
+        if (options.consumePreAuthKey !== undefined) await consumePreAuthKey(tx, this.id, options.consumePreAuthKey);
+        const updated = Object.keys(patch).length === 0 ? before : await tx.nodes.update(id, patch);
+        await this.#audit(tx, actor, options.action ?? 'node.update', `node:${id}`, auditPatch(patch));
+        return updated;
+      });
+      return this.#applyNodeChange(id, patch, after);
+    });
+  }
+
+  renameNode(id: NodeId, givenName: string, actor: Actor): Promise<Node> {
+    if (!isValidGivenName(givenName)) {
+      return Promise.reject(stateError(StateErrors.NODE_NAME_INVALID, `renaming node ${id}: "${givenName}" is not a DNS label`));
+    }
+    return this.updateNode(id, { givenName }, actor, { action: 'node.rename' });
+  }
+
+  /** Sets the node's key expiry to `at` (default now): the node must log in again. */
+  expireNode(id: NodeId, actor: Actor, at: Date = new Date()): Promise<Node> {
+    return this.updateNode(id, { keyExpiry: at }, actor, { action: 'node.expire' });
+  }
+
+  deleteNode(id: NodeId, actor: Actor, action = 'node.delete'): Promise<void> {
+    return this.#write(async () => {
+      const node = this.#requireNode(id);
+      await this.#store.transaction(async (tx) => {
+        await tx.nodes.delete(id);
+        await this.#audit(tx, actor, action, `node:${id}`, { name: node.givenName, ipv4: node.ipv4, ipv6: node.ipv6 });
+      });
+      this.#dropNode(node);
+      this.#hooks.onNodeGone(node);
+      this.#publish({ kind: 'nodeRemoved', node });
+    });
+  }
+
+  // --- nodes: live changes -------------------------------------------------------------------
+
+  /**
+   * Applies what a map request reported. Endpoints, disco key and hostinfo take effect at once
+   * and are written in the next batch; a change of advertised routes is durable and committed
+   * first. Returns the node after the update.
+   */
+  async applyLiveUpdate(id: NodeId, update: LiveUpdate): Promise<Node> {
+    const before = this.#requireNode(id);
+    if (update.hostinfo !== undefined) {
+      const advertised = routesFromHostinfo(update.hostinfo);
+      if (!sameList(advertised, before.advertisedRoutes)) {
+        // Rare and security-relevant (route approval keys off it): commit before announcing.
+        return this.#write(async () => {
+          const current = this.#requireNode(id);
+          const patch: MutablePatch = { advertisedRoutes: advertised, hostinfo: mergeHostinfo(current.hostinfo, update.hostinfo!) };
+          if (update.endpoints !== undefined) patch.endpoints = update.endpoints;
+          if (update.discoKey !== undefined) patch.discoKey = update.discoKey;
+          const after = await this.#store.transaction((tx) => tx.nodes.update(id, patch));
+          return this.#applyNodeChange(id, patch, after);
+        });
+      }
+    }
+    const facets = new Set<NodeFacet>();
+    let after: Node = before;
+    if (update.endpoints !== undefined && !sameList(update.endpoints, before.endpoints)) {
+      after = { ...after, endpoints: [...update.endpoints] };
+      facets.add('endpoints');
+    }
+    if (update.discoKey !== undefined && update.discoKey !== before.discoKey) {
+      after = { ...after, discoKey: update.discoKey };
+      facets.add('discoKey');
+    }
+    if (update.hostinfo !== undefined) {
+      const hostinfo = mergeHostinfo(before.hostinfo, update.hostinfo);
+      const derpBefore = before.hostinfo.NetInfo?.PreferredDERP ?? 0;
+      const derpAfter = hostinfo.NetInfo?.PreferredDERP ?? 0;
+      if (derpBefore !== derpAfter) facets.add('derp');
+      if (!hostinfoEqualIgnoringNetInfo(before.hostinfo, hostinfo)) facets.add('hostinfo');
+      if (facets.has('derp') || facets.has('hostinfo') || !sameJson(before.hostinfo, hostinfo)) {
+        after = { ...after, hostinfo, hostname: hostinfo.Hostname ?? after.hostname };
+      }
+    }
+    if (after === before) return before;
+    after = { ...after, updatedAt: new Date() };
+    this.#nodes.set(id, after);
+    this.#hooks.markDirty(after);
+    if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets });
+    return after;
+  }
+
+  /** Records whether the node holds a map session, and the capability version it speaks. */
+  setPresence(id: NodeId, presence: Presence): void {
+    const node = this.#nodes.get(id);
+    if (node === undefined) return;
+    const before = this.presence(id);
+    if (before.online === presence.online && before.capVersion === presence.capVersion) return;
+    this.#presence.set(id, presence);
+    if (before.online && !presence.online) {
+      const after = { ...node, lastSeen: new Date() };
+      this.#nodes.set(id, after);
+      this.#hooks.markDirty(after);
+    }
+    this.#publish({ kind: 'presenceChanged', nodeId: id, before, after: presence });
+  }
+
+  // --- policy --------------------------------------------------------------------------------
+
+  /**
+   * Replaces the policy text. With `persist` (database mode) a new version is stored with its
+   * audit entry; file mode passes `persist: false`. The caller validates the text first.
+   */
+  setPolicy(text: string | null, actor: Actor, options: { persist: boolean }): Promise<void> {
+    return this.#write(async () => {
+      if (options.persist) {
+        if (text === null) throw new Error('setPolicy: database mode stores text, not null');
+        await this.#store.transaction(async (tx) => {
+          const version = await tx.policies.save(this.id, text, actor.name);
+          await this.#audit(tx, actor, 'policy.set', `policy:${version.id}`, { bytes: text.length });
+        });
+      }
+      if (text === this.#policyText) return;
+      this.#policyText = text;
+      this.#publish({ kind: 'policyChanged', text });
+    });
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  #write<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#writes.run(fn);
+  }
+
+  #publish(event: StateEvent): void {
+    for (const listener of this.#listeners) listener(event);
+  }
+
+  async #audit(tx: StoreTx, actor: Actor, action: string, target: string, details: Record<string, unknown>): Promise<void> {
+    await tx.audit.record({ tailnetId: this.id, actor: actor.name, action, target, details });
+  }
+
+  #requireUser(id: UserId): User {
+    const user = this.#users.get(id);
+    if (user === undefined) throw stateError(StateErrors.USER_NOT_FOUND, `user ${id} not found in tailnet "${this.name}"`);
+    return user;
+  }
+
+  #requireNode(id: NodeId): Node {
+    const node = this.#nodes.get(id);
+    if (node === undefined) throw stateError(StateErrors.NODE_NOT_FOUND, `node ${id} not found in tailnet "${this.name}"`);
+    return node;
+  }
+
+  #putUser(user: User): void {
+    this.#users.set(user.id, user);
+    this.#usersByName.set(user.name, user.id);
+  }
+
+  #putNode(node: Node): void {
+    this.#nodes.set(node.id, node);
+    this.#nodeByGivenName.set(node.givenName, node.id);
+  }
+
+  #dropNode(node: Node): void {
+    this.#nodes.delete(node.id);
+    this.#presence.delete(node.id);
+    if (this.#nodeByGivenName.get(node.givenName) === node.id) this.#nodeByGivenName.delete(node.givenName);
+  }
+
+  #patchFor(before: Node, update: NodeUpdate): NodePatch {
+    const patch: MutablePatch = {};
+    if (update.nodeKey !== undefined && update.nodeKey !== before.nodeKey) patch.nodeKey = update.nodeKey;
+    if (update.machineKey !== undefined && update.machineKey !== before.machineKey) patch.machineKey = update.machineKey;
+    if (update.discoKey !== undefined && update.discoKey !== before.discoKey) patch.discoKey = update.discoKey;
+    if (update.hostinfo !== undefined) {
+      const hostinfo = mergeHostinfo(before.hostinfo, update.hostinfo);
+      patch.hostinfo = hostinfo;
+      if ((hostinfo.Hostname ?? '') !== before.hostname) patch.hostname = hostinfo.Hostname ?? '';
+      const advertised = routesFromHostinfo(hostinfo);
+      if (!sameList(advertised, before.advertisedRoutes)) patch.advertisedRoutes = advertised;
+    }
+    if (update.givenName !== undefined && update.givenName !== before.givenName) {
+      const holder = this.#nodeByGivenName.get(update.givenName);
+      if (holder !== undefined && holder !== before.id) {
+        throw stateError(StateErrors.NODE_NAME_TAKEN, `renaming node ${before.id}: "${update.givenName}" is already the name of node ${holder}`);
+      }
+      patch.givenName = update.givenName;
+    }
+    if (update.userId !== undefined && update.userId !== before.userId) {
+      if (update.userId !== null) this.#requireUser(update.userId);
+      patch.userId = update.userId;
+    }
+    if (update.tags !== undefined) {
+      const tags = normaliseTags(update.tags);
+      if (!sameList(tags, before.tags)) patch.tags = tags;
+    }
+    const userAfter = patch.userId !== undefined ? patch.userId : before.userId;
+    const tagsAfter = patch.tags ?? before.tags;
+    if (userAfter === null && tagsAfter.length === 0) {
+      throw stateError(StateErrors.NODE_OWNER_INVALID, `node ${before.id} would have neither a user nor tags`);
+    }
+    if (update.approvedRoutes !== undefined) {
+      const routes = normaliseRoutes(update.approvedRoutes);
+      if (!sameList(routes, before.approvedRoutes)) patch.approvedRoutes = routes;
+    }
+    if (update.keyExpiry !== undefined && !sameDate(update.keyExpiry, before.keyExpiry)) patch.keyExpiry = update.keyExpiry;
+    if (update.ephemeral !== undefined && update.ephemeral !== before.ephemeral) patch.ephemeral = update.ephemeral;
+    if (update.registerMethod !== undefined && update.registerMethod !== before.registerMethod) patch.registerMethod = update.registerMethod;
+    if (update.preAuthKeyId !== undefined && update.preAuthKeyId !== before.preAuthKeyId) patch.preAuthKeyId = update.preAuthKeyId;
+    if (update.lastSeen !== undefined && !sameDate(update.lastSeen, before.lastSeen)) patch.lastSeen = update.lastSeen;
+    return patch;
+  }
+
+  /**
+   * Applies a committed row to memory. Live fields the commit did not touch keep their
+   * in-memory values: they may be newer than the row (they are persisted in batches).
+   */
+  #applyNodeChange(id: NodeId, patch: NodePatch, committed: Node): Node {
+    const before = this.#requireNode(id);
+    const after: Node = {
+      ...committed,
+      endpoints: patch.endpoints ?? before.endpoints,
+      discoKey: patch.discoKey !== undefined ? patch.discoKey : before.discoKey,
+      hostinfo: patch.hostinfo ?? before.hostinfo,
+      hostname: patch.hostname ?? (patch.hostinfo ? committed.hostname : before.hostname),
+      lastSeen: patch.lastSeen !== undefined ? patch.lastSeen : before.lastSeen,
+    };
+    const facets = facetsBetween(before, after);
+    if (before.givenName !== after.givenName) {
+      if (this.#nodeByGivenName.get(before.givenName) === before.id) this.#nodeByGivenName.delete(before.givenName);
+    }
+    this.#putNode(after);
+    if (before.nodeKey !== after.nodeKey) this.#hooks.onNodeKey(after, before.nodeKey);
+    if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets });
+    return after;
+  }
+}
+
+async function consumePreAuthKey(tx: StoreTx, tailnetId: TailnetId, id: PreAuthKeyId): Promise<void> {
+  const key = await tx.preAuthKeys.get(id);
+  const now = Date.now();
+  if (
+    key === undefined ||
+    key.tailnetId !== tailnetId ||
+    key.revokedAt !== null ||
+    (key.expiresAt !== null && key.expiresAt.getTime() <= now) ||
+    (!key.reusable && key.usedCount > 0)
+  ) {
+    throw stateError(StateErrors.AUTHKEY_INVALID, 'invalid pre auth key');
+  }
+  await tx.preAuthKeys.markUsed(id);
+}
+
+/** Which facets differ between two versions of a node. */
+export function facetsBetween(before: Node, after: Node): Set<NodeFacet> {
+  const facets = new Set<NodeFacet>();
+  if (!sameList(before.endpoints, after.endpoints)) facets.add('endpoints');
+  if (before.discoKey !== after.discoKey) facets.add('discoKey');
+  if ((before.hostinfo.NetInfo?.PreferredDERP ?? 0) !== (after.hostinfo.NetInfo?.PreferredDERP ?? 0)) facets.add('derp');
+  if (!hostinfoEqualIgnoringNetInfo(before.hostinfo, after.hostinfo)) facets.add('hostinfo');
+  if (before.nodeKey !== after.nodeKey) facets.add('nodeKey');
+  if (!sameDate(before.keyExpiry, after.keyExpiry)) facets.add('keyExpiry');
+  if (before.givenName !== after.givenName) facets.add('name');
+  if (!sameList(before.tags, after.tags)) facets.add('tags');
+  if (before.userId !== after.userId) facets.add('user');
+  if (!sameList(before.advertisedRoutes, after.advertisedRoutes)) facets.add('advertisedRoutes');
+  if (!sameList(before.approvedRoutes, after.approvedRoutes)) facets.add('approvedRoutes');
+  if (!sameDate(before.lastSeen, after.lastSeen)) facets.add('lastSeen');
+  return facets;
+}
+
+/** A Hostinfo without NetInfo keeps the previous NetInfo (clients omit it in some requests). */
+export function mergeHostinfo(previous: Readonly<tailcfg.Hostinfo>, next: tailcfg.Hostinfo): tailcfg.Hostinfo {
+  if (next.NetInfo == null && previous.NetInfo != null) return { ...next, NetInfo: previous.NetInfo };
+  return next;
+}
+
+function hostinfoEqualIgnoringNetInfo(a: Readonly<tailcfg.Hostinfo>, b: Readonly<tailcfg.Hostinfo>): boolean {
+  const { NetInfo: _a, ...restA } = a;
+  const { NetInfo: _b, ...restB } = b;
+  return sameJson(restA, restB);
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameDate(a: Date | null, b: Date | null): boolean {
+  return (a?.getTime() ?? null) === (b?.getTime() ?? null);
+}
+
+export function normaliseTags(tags: readonly string[]): string[] {
+  for (const tag of tags) {
+    if (!TAG_RE.test(tag)) throw stateError(StateErrors.TAG_INVALID, `"${tag}" is not a tag (want tag:<letter>[letters, digits, -])`);
+  }
+  return [...new Set(tags)].sort();
+}
+
+export function normaliseRoutes(routes: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const route of routes) {
+    try {
+      out.add(formatPrefix(parsePrefix(route, { strict: true })));
+    } catch (err) {
+      throw stateError(StateErrors.ROUTE_INVALID, `route ${JSON.stringify(route)}: ${(err as Error).message}`, err);
+    }
+  }
+  return [...out].sort();
+}
+
+/** Advertised routes from Hostinfo.RoutableIPs; malformed entries are ignored (clients send valid ones). */
+export function routesFromHostinfo(hostinfo: Readonly<tailcfg.Hostinfo>): string[] {
+  const out = new Set<string>();
+  for (const text of hostinfo.RoutableIPs ?? []) {
+    const prefix = typeof text === 'string' ? tryParsePrefix(text) : null;
+    if (prefix !== null) out.add(formatPrefix(prefix));
+  }
+  return [...out].sort();
+}
+
+function auditPatch(patch: NodePatch): Record<string, unknown> {
+  const details: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (key === 'hostinfo') continue;
+    details[key] = value instanceof Date ? value.toISOString() : value;
+  }
+  return details;
+}
+
+export { isTagged };
