@@ -1,0 +1,7 @@
+/**
+ * @module dns
+ * Owns the per-node DNSConfig: MagicDNS names, global and split nameservers, search domains,
+ * extra records (inline and from a watched file).
+ * May import: tailcfg, util. Must never: know about sessions or the store.
+ */
+export * from './dns-config.js';

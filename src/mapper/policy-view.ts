@@ -1,0 +1,70 @@
+// What the mapper needs from the compiled policy, per tailnet. The policy index implements it;
+// the mapper never computes visibility or filters itself.
+import type { NodeId } from '../model/index.js';
+import type * as tailcfg from '../tailcfg/index.js';
+
+/** How one peer looks to one viewer: its routes and capabilities may depend on the viewer. */
+export interface PeerView {
+  readonly allowedIPs: readonly string[];
+  readonly primaryRoutes: readonly string[];
+  readonly capMap: Readonly<tailcfg.NodeCapMap> | undefined;
+}
+
+export interface SelfView {
+  readonly allowedIPs: readonly string[];
+  readonly primaryRoutes: readonly string[];
+  readonly capMap: Readonly<tailcfg.NodeCapMap>;
+}
+
+export interface PolicyView {
+  /** The peers `node` sees. Visibility is symmetric: also the nodes that must hear about `node`. */
+  peersOf(node: NodeId): Iterable<NodeId>;
+  /** Whether `viewer` sees `peer`. */
+  sees(viewer: NodeId, peer: NodeId): boolean;
+  peerView(viewer: NodeId, peer: NodeId): PeerView;
+  /**
+   * A key naming `peerView(viewer, peer)` among all viewers of `peer`: equal keys promise equal
+   * views, so the peer's JSON can be serialised once per key. Most peers have one key for all.
+   */
+  peerViewKey(viewer: NodeId, peer: NodeId): string;
+  selfView(node: NodeId): SelfView;
+  /** The node's packet filter in Tailscale's form (rules where the node is a destination). */
+  filterFor(node: NodeId): readonly tailcfg.FilterRule[];
+  /**
+   * A key naming `filterFor(node)`: equal keys promise equal filters (nodes of one identity
+   * class with the same addresses share one).
+   */
+  filterKey(node: NodeId): string;
+  /** The node's SSH policy; null when the policy has no `ssh` section. */
+  sshPolicyFor(node: NodeId): tailcfg.SSHPolicy | null;
+}
+
+/**
+ * What a change did to the compiled policy's outputs, named precisely enough that the mapper
+ * only touches the nodes concerned. Produced by the policy index for each structural event
+ * (join, leave, retag, routes, user change, policy edit); live changes (endpoints, online) never
+ * change the policy and produce none.
+ */
+export interface PolicyChange {
+  /** viewer -> peers it sees now and did not before. */
+  readonly gained: ReadonlyMap<NodeId, readonly NodeId[]>;
+  /** viewer -> peers it no longer sees. */
+  readonly lost: ReadonlyMap<NodeId, readonly NodeId[]>;
+  /** peer -> viewers for whom its view (AllowedIPs, PrimaryRoutes, CapMap) changed. */
+  readonly viewChanged: ReadonlyMap<NodeId, readonly NodeId[]>;
+  /** Nodes whose packet filter changed. */
+  readonly filterChanged: Iterable<NodeId>;
+  /** Nodes whose SSH policy changed. */
+  readonly sshChanged: Iterable<NodeId>;
+  /** Nodes whose own view (AllowedIPs, PrimaryRoutes, CapMap) changed. */
+  readonly selfChanged: Iterable<NodeId>;
+}
+
+export const NO_POLICY_CHANGE: PolicyChange = {
+  gained: new Map(),
+  lost: new Map(),
+  viewChanged: new Map(),
+  filterChanged: [],
+  sshChanged: [],
+  selfChanged: [],
+};
