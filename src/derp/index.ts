@@ -14,6 +14,16 @@ export type { DerpServerOptions, DerpAdmitFn, DerpRateLimit, DerpAcceptOptions }
 export type { DerpClientInfo } from './relay-connection.js';
 export { attachDerp, createDerpHttpHandler, serveNoContent, DERP_PATH, PROBE_PATHS, GENERATE_204_PATH, BOOTSTRAP_DNS_PATH } from './http.js';
 export type { AttachDerpOptions, DerpHttpHandler } from './http.js';
+export {
+  startStunServer,
+  stunBindingRequest,
+  stunBindingResponse,
+  parseBindingRequest,
+  parseBindingResponse,
+  parseListenAddr,
+  DEFAULT_STUN_PORT,
+} from './stun.js';
+export type { StunServer, StunServerOptions, StunStats, StunDropReason, StunParseResult } from './stun.js';
 export { FrameType, PeerGoneReason, MAX_PACKET_BYTES, PROTOCOL_VERSION } from './frame.js';
 export type { DerpStats, DerpCloseReason, DerpDropReason } from './metrics.js';
 export { DerpErrors } from './errors.js';
