@@ -77,7 +77,8 @@ interface KeySet {
 /** Smallest bucket that lets one maximal SendPacket frame through (Go: minRateLimitTokenBucketSize). */
 const MIN_BURST_BYTES = MAX_PACKET_BYTES + KEY_BYTES;
 
-export class DerpServer implements RelayHost {
+/** The relay's state and the hooks its connections call; DerpServer is its public face. */
+class RelayCore implements RelayHost {
   readonly privateKey: Curve25519PrivateKey;
   readonly publicKey: NodePublicKey;
   readonly logger: Logger;
@@ -115,11 +116,6 @@ export class DerpServer implements RelayHost {
   /** True when some connection of `nodeKey` is admitted and open. */
   isConnected(nodeKey: NodePublicKey): boolean {
     return this.#keys.has(publicKeyBytes(nodeKey).toString('latin1'));
-  }
-
-  /** Admitted connections now (several may share a key). */
-  get clientCount(): number {
-    return this.stats.currentClients;
   }
 
   /** Closes every connection of `nodeKey` (e.g. its node was deleted). Returns how many. */
@@ -256,6 +252,53 @@ export class DerpServer implements RelayHost {
       // The frame is shared: written as-is, never mutated.
       watcher.enqueueControl(frame);
     }
+  }
+}
+
+/**
+ * The embedded DERP relay. Hand it transports with `accept()` (attachDerp does that for HTTP
+ * upgrades); it owns them from then on.
+ */
+export class DerpServer {
+  readonly #core: RelayCore;
+
+  constructor(options: DerpServerOptions) {
+    this.#core = new RelayCore(options);
+  }
+
+  /** The relay's DERP identity (sent in ServerKey and the 101's Derp-Public-Key). */
+  get publicKey(): NodePublicKey {
+    return this.#core.publicKey;
+  }
+
+  /** Live counters (the same numbers the prom-client metrics export). */
+  get stats(): Readonly<DerpStats> {
+    return this.#core.stats;
+  }
+
+  /** Runs the DERP protocol on `stream`, which the relay now owns (it destroys it when done). */
+  accept(stream: Duplex, options: DerpAcceptOptions): void {
+    this.#core.accept(stream, options);
+  }
+
+  /** True when some connection of `nodeKey` is admitted and open. */
+  isConnected(nodeKey: NodePublicKey): boolean {
+    return this.#core.isConnected(nodeKey);
+  }
+
+  /** Admitted connections now (several may share a key). */
+  get clientCount(): number {
+    return this.#core.stats.currentClients;
+  }
+
+  /** Closes every connection of `nodeKey` (e.g. its node was deleted). Returns how many. */
+  disconnect(nodeKey: NodePublicKey): number {
+    return this.#core.disconnect(nodeKey);
+  }
+
+  /** Closes every connection and refuses new ones. */
+  close(): void {
+    this.#core.close();
   }
 }
 
