@@ -12,6 +12,7 @@ export type {
   NodeLiveFields, NodePatch, NodeRepo, PolicyRepo, PreAuthKeyRepo, Store, StoreTx, TailnetRepo, UserRepo,
 } from './types.js';
 export { openStore, type StoreConfig, type StoreOptions } from './open-store.js';
+export { loadOrCreatePrivateKey } from './key-file.js';
 export { StoreErrors } from './errors.js';
 export { AddressPool } from './address-pool.js';
 export { API_KEY_TAG, PRE_AUTH_KEY_TAG, normaliseApiKeyPrefix } from './secrets.js';
