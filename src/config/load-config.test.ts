@@ -209,6 +209,15 @@ map:
     assert.equal(config.database.type === 'postgres' && config.database.postgres.url, 'postgres://u:p@h:5433/db');
   });
 
+  it('keeps database passwords out of JSON output', () => {
+    const withUrl = fromYaml('database:\n  type: postgres\n  postgres:\n    url: postgres://hw:sekrit-1@db:5432/hw\n');
+    const withPass = fromYaml('database:\n  type: postgres\n  postgres:\n    host: db\n    name: hw\n    pass: sekrit-2\n');
+    assert.ok(!JSON.stringify(withUrl).includes('sekrit-1'));
+    assert.ok(!JSON.stringify(withPass).includes('sekrit-2'));
+    assert.match(JSON.stringify(withPass), /"pass":"\[redacted\]"/);
+    assert.equal(withPass.database.type === 'postgres' && withPass.database.postgres.pass, 'sekrit-2');
+  });
+
   it('loads a headscale-style file with warnings for the settings Headway ignores', () => {
     const config = fromYaml(`
 server_url: https://hs.example.org:443

@@ -446,7 +446,7 @@ function resolveDatabase(
   }
   const pg = raw.database?.postgres ?? ({} as Section<Section<RawConfig['database']>['postgres']>);
   const url = pg.url ?? null;
-  const fieldsSet = (['host', 'name', 'user', 'pass'] as const).filter((key) => pg[key] !== undefined);
+  const fieldsSet = (['host', 'port', 'name', 'user', 'pass', 'ssl'] as const).filter((key) => pg[key] !== undefined);
   if (url !== null) {
     if (fieldsSet.length > 0) {
       problem('database.postgres.url', `cannot be used together with database.postgres.${fieldsSet.join(', database.postgres.')}; keep one form`);
@@ -466,7 +466,22 @@ function resolveDatabase(
     ssl: pg.ssl ?? 'disable',
     maxOpenConns: pg.max_open_conns ?? 10,
   };
+  // Logging or printing the config must not print the password.
+  Object.defineProperty(postgres, 'toJSON', {
+    enumerable: false,
+    value: () => ({ ...postgres, pass: postgres.pass === '' ? '' : '[redacted]', url: url === null ? null : redactUrlPassword(url) }),
+  });
   return { type, postgres };
+}
+
+function redactUrlPassword(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password !== '') url.password = 'redacted';
+    return url.toString();
+  } catch {
+    return '[redacted]';
+  }
 }
 
 /** headscale renamed some keys; both spellings are accepted, but not both at once. */

@@ -110,7 +110,7 @@ export const CONFIG_REFERENCE: readonly ConfigKeyReference[] = Object.freeze([
     key: 'database.postgres.url',
     type: 'string',
     default: '(none)',
-    description: 'A postgres:// connection URL; use it instead of host/port/name/user/pass.',
+    description: 'A postgres:// connection URL; use it instead of host/port/name/user/pass/ssl (TLS then follows the URL\'s sslmode).',
     headscale: 'Headway only',
   },
   {
