@@ -1,5 +1,5 @@
 import { describe, it } from 'node:test';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -651,6 +651,25 @@ forEachDialect('store', (open, dialect) => {
 });
 
 describe('openStore', () => {
+  it('creates the SQLite database and its directory private to the owner', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'headway-open-'));
+    try {
+      const path = join(dir, 'data', 'headway.sqlite');
+      const store = await openStore({ database: { type: 'sqlite', sqlite: { path, writeAheadLog: true } }, prefixes: DEFAULT_TEST_PREFIXES });
+      try {
+        await store.read.users.list((await defaultTailnet(store)).id);
+        assert.equal((await stat(join(dir, 'data'))).mode & 0o777, 0o700);
+        for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+          assert.equal((await stat(file)).mode & 0o777, 0o600, file);
+        }
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports a database it cannot open, naming it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'headway-open-'));
     try {
