@@ -12,7 +12,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import type { Config, PostgresConfig, SqliteConfig } from '../config/index.js';
-import { silentLogger, type Logger } from '../log/index.js';
+import { F, silentLogger, type Logger } from '../log/index.js';
 import { DEFAULT_TAILNET_NAME } from '../model/index.js';
 import { SqlAddressAllocator } from './address-allocator.js';
 import { AddressPool } from './address-pool.js';
@@ -42,7 +42,7 @@ export interface StoreOptions {
 
 /** Opens the database, creating it (SQLite) and migrating it to this build's schema. */
 export async function openStore(config: StoreConfig, options: StoreOptions = {}): Promise<Store> {
-  const logger = (options.logger ?? silentLogger()).child({ part: 'store' });
+  const logger = (options.logger ?? silentLogger()).child({ [F.part]: 'store' });
   const pools: AddressPools = {
     v4: config.prefixes.v4 === null ? null : new AddressPool(config.prefixes.v4),
     v6: config.prefixes.v6 === null ? null : new AddressPool(config.prefixes.v6),
@@ -64,7 +64,8 @@ export async function openStore(config: StoreConfig, options: StoreOptions = {})
       .values({ name: DEFAULT_TAILNET_NAME, created_at: (options.now ?? Date.now)(), last_ipv4: null, last_ipv6: null })
       .onConflict((oc) => oc.column('name').doNothing())
       .execute();
-    logger.info({ dialect: database.type, database: where, migrations_applied: applied }, 'store opened');
+    if (applied > 0) logger.info({ [F.path]: where }, `schema migrated (${applied} migration${applied === 1 ? '' : 's'} applied)`);
+    logger.info({ [F.path]: where }, 'store opened');
   } catch (err) {
     await db.destroy().catch(() => undefined);
     throw err;
@@ -189,7 +190,7 @@ function openPostgres(config: PostgresConfig, logger: Logger): { db: Kysely<Data
   const pool = new pg.Pool(poolConfig);
   // An idle client losing its connection emits 'error' on the pool; unhandled, it would end the
   // process. The pool replaces the client on next use.
-  pool.on('error', (err) => logger.warn({ err: { message: err.message } }, 'postgres connection lost'));
+  pool.on('error', (err) => logger.warn({ [F.path]: where, [F.err]: err }, 'postgres connection lost'));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, where };
 }
