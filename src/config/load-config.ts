@@ -1,0 +1,507 @@
+// Loading: file -> YAML document -> headscale-key pass -> zod shape -> defaults and cross-key
+// rules -> frozen Config. Every stage collects all of its problems before failing, so one run
+// reports everything wrong in a file.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { $ZodIssue } from 'zod/v4/core';
+import { formatDurationMs } from '../util/duration.js';
+import { parsePrefix, prefixCovers, tryParseIP } from '../util/ip.js';
+import type {
+  Config, DatabaseConfig, DnsExtraRecord, ListenAddress, PostgresConfig,
+} from './config.js';
+import { ConfigError, ConfigErrors } from './errors.js';
+import { IGNORED_HEADSCALE_KEYS, RENAMED_HEADSCALE_KEYS, UNSUPPORTED_HEADSCALE_KEYS } from './headscale-keys.js';
+import { CONFIG_REFERENCE } from './reference.js';
+import { describeValue, formatPrefix, rawConfigSchema, type RawConfig } from './schema.js';
+
+export const CONFIG_ENV_VAR = 'HEADWAY_CONFIG';
+
+const TAILSCALE_V4_RANGE = parsePrefix('100.64.0.0/10');
+const TAILSCALE_V6_RANGE = parsePrefix('fd7a:115c:a1e0::/48');
+/** sun_path is 108 bytes on Linux, including the terminating NUL. */
+const UNIX_SOCKET_PATH_MAX = 107;
+
+export interface LoadConfigOptions {
+  /** The config file; else $HEADWAY_CONFIG; else no file (built-in defaults). */
+  path?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Where relative paths given on the command line and the default data_dir are resolved. */
+  cwd?: string;
+}
+
+/**
+ * Reads, validates and freezes the configuration. Throws ConfigError (HW_CONFIG_UNREADABLE,
+ * HW_CONFIG_SYNTAX or HW_CONFIG_INVALID) listing every problem found.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const envPath = env[CONFIG_ENV_VAR];
+  const file = options.path ?? (envPath !== undefined && envPath !== '' ? envPath : undefined);
+  if (file === undefined) return configFromObject({}, { cwd });
+
+  const absolute = resolve(cwd, file);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (err) {
+    throw new ConfigError(ConfigErrors.unreadable, [`${file}: cannot read the configuration file: ${readFailure(err)}`], { cause: err });
+  }
+  return configFromText(text, { source: file, baseDir: dirname(absolute), cwd });
+}
+
+function readFailure(err: unknown): string {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  switch (code) {
+    case 'ENOENT': return 'no such file';
+    case 'EACCES': return 'permission denied';
+    case 'EISDIR': return 'it is a directory';
+    default: return err instanceof Error ? err.message : String(err);
+  }
+}
+
+export interface ConfigFromTextOptions {
+  /** Named in messages; also the Config's `source`. */
+  source: string;
+  /** Relative paths in the text are resolved against this (the file's directory). */
+  baseDir: string;
+  cwd?: string;
+}
+
+/** Parses YAML text as a config file. */
+export function configFromText(text: string, options: ConfigFromTextOptions): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((err) => {
+      const pos = err.linePos?.[0];
+      const where = pos ? `${options.source}:${pos.line}:${pos.col}` : options.source;
+      return `${where}: YAML syntax error: ${yamlReason(err.message)}`;
+    });
+    throw new ConfigError(ConfigErrors.syntax, problems);
+  }
+  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  return configFromObject(value, options);
+}
+
+/** yaml's messages end with " at line L, column C:" and a source excerpt; we print the position ourselves. */
+function yamlReason(message: string): string {
+  const firstLine = message.split('\n')[0] ?? message;
+  return firstLine.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+export interface ConfigFromObjectOptions {
+  /** Named in messages and kept as `Config.source`; null when not from a file. */
+  source?: string | null;
+  /** Relative paths in the object are resolved against this; default `cwd`. */
+  baseDir?: string;
+  cwd?: string;
+}
+
+/**
+ * Validates an already parsed object in the YAML spelling (snake_case keys), e.g. from a test:
+ * `configFromObject({ listen_addr: '127.0.0.1:0', data_dir: dir })`.
+ */
+export function configFromObject(input: unknown, options: ConfigFromObjectOptions = {}): Config {
+  const source = options.source ?? null;
+  const label = source ?? 'config';
+  const cwd = options.cwd ?? process.cwd();
+  const baseDir = options.baseDir ?? cwd;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  if (input === null || input === undefined) input = {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new ConfigError(ConfigErrors.invalid, [`${label}: the top level must be a mapping of keys, got ${describeValue(input)}`]);
+  }
+  const raw = structuredClone(input) as Record<string, unknown>;
+  sortOutHeadscaleKeys(raw, label, problems, warnings);
+
+  const parsed = rawConfigSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(...describeIssue(issue, label));
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(ConfigErrors.invalid, problems);
+
+  const config = resolveConfig(parsed.data, { label, source, cwd, baseDir, problems, warnings });
+  if (problems.length > 0) throw new ConfigError(ConfigErrors.invalid, problems);
+  return deepFreeze(config);
+}
+
+/** The configuration with no file at all: what `npm start` runs with. */
+export function defaultConfig(options: { cwd?: string } = {}): Config {
+  return configFromObject({}, options);
+}
+
+// --- headscale keys ---------------------------------------------------------------------------
+
+function sortOutHeadscaleKeys(raw: Record<string, unknown>, label: string, problems: string[], warnings: string[]): void {
+  for (const [key, why] of Object.entries(IGNORED_HEADSCALE_KEYS)) {
+    if (takeKey(raw, key).found) warnings.push(`${label}: ${key}: ignored (${why})`);
+  }
+  for (const [key, replacement] of Object.entries(RENAMED_HEADSCALE_KEYS)) {
+    if (takeKey(raw, key).found) problems.push(`${label}: ${key}: this headscale key was renamed; use ${replacement}`);
+  }
+  for (const [key, { why, when }] of Object.entries(UNSUPPORTED_HEADSCALE_KEYS)) {
+    const taken = takeKey(raw, key);
+    if (!taken.found) continue;
+    if (when(taken.value)) problems.push(`${label}: ${key}: not supported by Headway: ${why}`);
+    else warnings.push(`${label}: ${key}: ignored (not supported by Headway, and the value asks for nothing)`);
+  }
+}
+
+/** Removes a dotted key from a nested plain object, returning what was there. */
+function takeKey(root: Record<string, unknown>, dotted: string): { found: boolean; value?: unknown } {
+  const segments = dotted.split('.');
+  let node: unknown = root;
+  for (const segment of segments.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return { found: false };
+    node = (node as Record<string, unknown>)[segment];
+  }
+  if (typeof node !== 'object' || node === null || Array.isArray(node)) return { found: false };
+  const last = segments[segments.length - 1]!;
+  const holder = node as Record<string, unknown>;
+  if (!Object.hasOwn(holder, last)) return { found: false };
+  const value = holder[last];
+  delete holder[last];
+  return { found: true, value };
+}
+
+// --- zod issues -------------------------------------------------------------------------------
+
+export function formatKeyPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (typeof segment === 'string' && /^[A-Za-z0-9_-]+$/.test(segment)) out += out === '' ? segment : `.${segment}`;
+    else out += `[${JSON.stringify(String(segment))}]`;
+  }
+  return out;
+}
+
+function describeIssue(issue: $ZodIssue, label: string): string[] {
+  const where = issue.path.length > 0 ? `${label}: ${formatKeyPath(issue.path)}` : label;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => {
+        const dotted = formatKeyPath([...issue.path, key]);
+        const suggestion = suggestKey(issue.path.filter((s): s is string => typeof s === 'string'), key);
+        return `${label}: ${dotted}: unknown key${suggestion ? ` (did you mean ${suggestion}?)` : ''}`;
+      });
+    case 'invalid_type': {
+      const want = issue.expected === 'array' ? 'a list' : issue.expected === 'object' || issue.expected === 'record' ? 'a mapping' : `a ${issue.expected}`;
+      return [`${where}: want ${want}, got ${describeValue(issue.input)}`];
+    }
+    case 'custom':
+      return [`${where}: ${issue.message}`];
+    default:
+      return [`${where}: ${issue.message}`];
+  }
+}
+
+const KNOWN_KEYS: readonly string[] = CONFIG_REFERENCE.map((entry) => entry.key);
+
+/** The known key a misspelt one most likely meant, or undefined when nothing is close. */
+export function suggestKey(parent: readonly string[], key: string): string | undefined {
+  const parentText = parent.join('.');
+  const normalise = (text: string) => text.toLowerCase().replace(/[_-]/g, '');
+  const siblings = new Set<string>();
+  for (const known of KNOWN_KEYS) {
+    if (parentText !== '' && !known.startsWith(`${parentText}.`)) continue;
+    const rest = parentText === '' ? known : known.slice(parentText.length + 1);
+    siblings.add(rest.split('.')[0]!);
+  }
+  let best: { name: string; distance: number } | undefined;
+  for (const sibling of siblings) {
+    const distance = normalise(sibling) === normalise(key) ? 0 : editDistance(sibling, key);
+    if (distance <= Math.max(1, Math.min(2, Math.floor(key.length / 3))) && (best === undefined || distance < best.distance)) {
+      best = { name: sibling, distance };
+    }
+  }
+  if (best !== undefined) return parentText === '' ? best.name : `${parentText}.${best.name}`;
+  // The right key in the wrong section (`base_domain` at the top instead of `dns.base_domain`).
+  const sections = new Set<string>();
+  for (const known of KNOWN_KEYS) {
+    const segments = known.split('.');
+    const at = segments.indexOf(key);
+    if (at !== -1) sections.add(segments.slice(0, at + 1).join('.'));
+  }
+  if (sections.size === 1) return [...sections][0];
+  return undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = previous[0]!;
+    previous[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = previous[j]!;
+      previous[j] = Math.min(above + 1, previous[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return previous[b.length]!;
+}
+
+// --- defaults and cross-key rules -------------------------------------------------------------
+
+interface ResolveContext {
+  label: string;
+  source: string | null;
+  cwd: string;
+  baseDir: string;
+  problems: string[];
+  warnings: string[];
+}
+
+/** An absent or empty YAML section: every key undefined. */
+type Section<T> = NonNullable<T>;
+
+const DEFAULT_LISTEN: ListenAddress = { host: '127.0.0.1', port: 8080 };
+const DEFAULT_STUN_PORT = 3478;
+
+function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
+  const { label, problems } = ctx;
+  const problem = (key: string, text: string) => problems.push(`${label}: ${key}: ${text}`);
+  const path = (value: string) => resolve(ctx.baseDir, value);
+  const optionalPath = (value: string | null | undefined) => (value === undefined || value === null ? null : path(value));
+
+  const dataDir = raw.data_dir === undefined ? resolve(ctx.cwd, 'data') : path(raw.data_dir);
+  const listenAddr = raw.listen_addr ?? DEFAULT_LISTEN;
+  const serverUrl = raw.server_url ?? 'http://127.0.0.1:8080';
+  const metricsListenAddr = raw.metrics_listen_addr ?? null;
+  if (metricsListenAddr !== null && metricsListenAddr.port !== 0 && metricsListenAddr.port === listenAddr.port && metricsListenAddr.host === listenAddr.host) {
+    problem('metrics_listen_addr', 'must differ from listen_addr');
+  }
+
+  const unixSocket = raw.unix_socket === undefined ? resolve(dataDir, 'headway.sock') : path(raw.unix_socket);
+  if (Buffer.byteLength(unixSocket) > UNIX_SOCKET_PATH_MAX) {
+    problem('unix_socket', `${JSON.stringify(unixSocket)} is ${Buffer.byteLength(unixSocket)} bytes long; unix sockets allow at most ${UNIX_SOCKET_PATH_MAX} (set unix_socket to a shorter path)`);
+  }
+
+  // Prefixes: absent = default, null/"" = that family is off.
+  const v4 = raw.prefixes?.v4 === undefined ? TAILSCALE_V4_RANGE : raw.prefixes.v4;
+  const v6 = raw.prefixes?.v6 === undefined ? TAILSCALE_V6_RANGE : raw.prefixes.v6;
+  if (v4 !== null && !prefixCovers(TAILSCALE_V4_RANGE, v4)) {
+    problem('prefixes.v4', `"${formatPrefix(v4)}" is outside 100.64.0.0/10 (Tailscale clients only accept addresses there)`);
+  }
+  if (v6 !== null && !prefixCovers(TAILSCALE_V6_RANGE, v6)) {
+    problem('prefixes.v6', `"${formatPrefix(v6)}" is outside fd7a:115c:a1e0::/48 (Tailscale clients only accept addresses there)`);
+  }
+  if (v4 === null && v6 === null) problems.push(`${label}: prefixes: at least one of prefixes.v4 and prefixes.v6 must be set`);
+
+  const database = resolveDatabase(raw, dataDir, path, problem);
+
+  const policyMode = raw.policy?.mode ?? 'database';
+  const policyPath = optionalPath(raw.policy?.path);
+  if (policyMode === 'database' && policyPath !== null) {
+    ctx.warnings.push(`${label}: policy.path: ignored because policy.mode is database (set policy.mode: file to use the file)`);
+  }
+
+  const dnsRaw = raw.dns ?? ({} as Section<RawConfig['dns']>);
+  const magicDns = dnsRaw.magic_dns ?? true;
+  const baseDomain = dnsRaw.base_domain ?? 'headway.internal';
+  const serverHost = new URL(serverUrl).hostname.toLowerCase();
+  if (serverHost === baseDomain || serverHost.endsWith(`.${baseDomain}`)) {
+    problem('dns.base_domain', `"${baseDomain}" contains server_url's host "${serverHost}"; clients would resolve the control server through MagicDNS and lose it (use a domain that does not contain it)`);
+  }
+  const overrideLocalDns = dnsRaw.override_local_dns ?? false;
+  const nameserversGlobal = compact(dnsRaw.nameservers?.global ?? []);
+  if (overrideLocalDns && nameserversGlobal.length === 0) {
+    problem('dns.override_local_dns', 'true needs at least one server in dns.nameservers.global');
+  }
+  const nameserversSplit: Record<string, readonly string[]> = {};
+  for (const [domain, servers] of Object.entries(dnsRaw.nameservers?.split ?? {})) {
+    nameserversSplit[domain] = compact(servers);
+  }
+  const extraRecords: DnsExtraRecord[] = [];
+  (dnsRaw.extra_records ?? []).forEach((record, index) => {
+    const where = `dns.extra_records[${index}]`;
+    if (record.name === undefined || record.type === undefined || record.value === undefined) {
+      problem(where, 'needs name, type (A or AAAA) and value');
+      return;
+    }
+    const addr = tryParseIP(record.value.trim());
+    const family = record.type === 'A' ? 4 : 6;
+    if (addr === null || addr.family !== family) {
+      problem(`${where}.value`, `"${record.value}" is not an IPv${family} address (type ${record.type})`);
+      return;
+    }
+    extraRecords.push({ name: record.name, type: record.type, value: record.value.trim() });
+  });
+  const extraRecordsPath = optionalPath(dnsRaw.extra_records_path);
+  if (extraRecordsPath !== null && extraRecords.length > 0) {
+    problem('dns.extra_records_path', 'cannot be used together with dns.extra_records; keep one');
+  }
+
+  const derpRaw = raw.derp ?? ({} as Section<RawConfig['derp']>);
+  const derpServerRaw = derpRaw.server ?? ({} as Section<Section<RawConfig['derp']>['server']>);
+  const derpEnabled = derpServerRaw.enabled ?? true;
+  const stunListenAddr = derpServerRaw.stun_listen_addr === undefined
+    ? { host: listenAddr.host, port: DEFAULT_STUN_PORT }
+    : derpServerRaw.stun_listen_addr;
+  if (stunListenAddr === null && derpEnabled) {
+    problem('derp.server.stun_listen_addr', 'required while derp.server.enabled is true (clients need STUN to find their public address)');
+  }
+  const automaticallyAdd = derpServerRaw.automatically_add_embedded_derp_region ?? true;
+  const derpUrls = compact(derpRaw.urls ?? []);
+  const derpPaths = compact(derpRaw.paths ?? []).map(path);
+  if (!(derpEnabled && automaticallyAdd) && derpUrls.length === 0 && derpPaths.length === 0) {
+    problems.push(`${label}: derp: no DERP region configured; enable derp.server or list derp.urls or derp.paths (Tailscale clients need at least one region)`);
+  }
+  const autoUpdateEnabled = derpRaw.auto_update_enabled ?? true;
+  const updateFrequencyMs = derpRaw.update_frequency ?? 3 * 3_600_000;
+  if (autoUpdateEnabled && updateFrequencyMs <= 0) problem('derp.update_frequency', 'must be longer than 0 while derp.auto_update_enabled is true');
+
+  const nodeExpiryMs = pickAlias(raw.node_expiry, raw.node?.expiry, 'node_expiry', 'node.expiry', problems, label) ?? 0;
+  const ephemeralMs = pickAlias(
+    raw.ephemeral_node_inactivity_timeout, raw.node?.ephemeral?.inactivity_timeout,
+    'ephemeral_node_inactivity_timeout', 'node.ephemeral.inactivity_timeout', problems, label,
+  ) ?? 30 * 60_000;
+  if (ephemeralMs <= 0) problem(raw.node?.ephemeral?.inactivity_timeout !== undefined ? 'node.ephemeral.inactivity_timeout' : 'ephemeral_node_inactivity_timeout', 'must be longer than 0');
+
+  const tlsCert = optionalPath(raw.tls_cert_path);
+  const tlsKey = optionalPath(raw.tls_key_path);
+  if ((tlsCert === null) !== (tlsKey === null)) {
+    problem(tlsCert === null ? 'tls_cert_path' : 'tls_key_path', `required together with ${tlsCert === null ? 'tls_key_path' : 'tls_cert_path'}`);
+  }
+
+  const coalesceWindowMs = raw.map?.coalesce_window ?? 50;
+  if (coalesceWindowMs > 10_000) problem('map.coalesce_window', `${formatDurationMs(coalesceWindowMs)} is too long (at most 10s; clients would see changes late)`);
+  const keepaliveIntervalMs = raw.map?.keepalive_interval ?? 50_000;
+  if (keepaliveIntervalMs < 1_000 || keepaliveIntervalMs > 100_000) {
+    problem('map.keepalive_interval', `${formatDurationMs(keepaliveIntervalMs)} is out of range (want 1s to 100s; clients drop a stream silent for 120s)`);
+  }
+
+  return {
+    source: ctx.source,
+    serverUrl,
+    listenAddr,
+    metricsListenAddr,
+    dataDir,
+    unixSocket,
+    unixSocketPermission: raw.unix_socket_permission ?? 0o770,
+    noise: { privateKeyPath: raw.noise?.private_key_path === undefined ? resolve(dataDir, 'noise_private.key') : path(raw.noise.private_key_path) },
+    prefixes: {
+      v4: v4 === null ? null : formatPrefix(v4),
+      v6: v6 === null ? null : formatPrefix(v6),
+      allocation: raw.prefixes?.allocation ?? 'sequential',
+    },
+    database,
+    policy: { mode: policyMode, path: policyMode === 'file' ? policyPath : null },
+    dns: {
+      magicDns,
+      baseDomain,
+      overrideLocalDns,
+      nameserversGlobal,
+      nameserversSplit,
+      searchDomains: compact(dnsRaw.search_domains ?? []),
+      extraRecords,
+      extraRecordsPath,
+    },
+    derp: {
+      server: {
+        enabled: derpEnabled,
+        regionId: derpServerRaw.region_id ?? 999,
+        regionCode: derpServerRaw.region_code ?? 'headway',
+        regionName: derpServerRaw.region_name ?? 'Headway Embedded DERP',
+        stunListenAddr: stunListenAddr ?? { host: listenAddr.host, port: DEFAULT_STUN_PORT },
+        privateKeyPath: derpServerRaw.private_key_path === undefined ? resolve(dataDir, 'derp_server_private.key') : path(derpServerRaw.private_key_path),
+        verifyClients: derpServerRaw.verify_clients ?? true,
+        ipv4: derpServerRaw.ipv4 ?? null,
+        ipv6: derpServerRaw.ipv6 ?? null,
+        automaticallyAddEmbeddedDerpRegion: automaticallyAdd,
+      },
+      urls: derpUrls,
+      paths: derpPaths,
+      autoUpdateEnabled,
+      updateFrequencyMs,
+    },
+    nodeExpiryMs,
+    ephemeralNodeInactivityTimeoutMs: ephemeralMs,
+    log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'auto' },
+    tls: tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null,
+    map: { coalesceWindowMs, keepaliveIntervalMs },
+    warnings: ctx.warnings,
+  };
+}
+
+function resolveDatabase(
+  raw: RawConfig,
+  dataDir: string,
+  path: (value: string) => string,
+  problem: (key: string, text: string) => void,
+): DatabaseConfig {
+  const type = raw.database?.type ?? 'sqlite';
+  if (type === 'sqlite') {
+    const sqlite = raw.database?.sqlite ?? ({} as Section<Section<RawConfig['database']>['sqlite']>);
+    return {
+      type,
+      sqlite: {
+        path: sqlite.path === undefined ? resolve(dataDir, 'headway.sqlite') : sqlite.path === ':memory:' ? ':memory:' : path(sqlite.path),
+        writeAheadLog: sqlite.write_ahead_log ?? true,
+      },
+    };
+  }
+  const pg = raw.database?.postgres ?? ({} as Section<Section<RawConfig['database']>['postgres']>);
+  const url = pg.url ?? null;
+  const fieldsSet = (['host', 'port', 'name', 'user', 'pass', 'ssl'] as const).filter((key) => pg[key] !== undefined);
+  if (url !== null) {
+    if (fieldsSet.length > 0) {
+      problem('database.postgres.url', `cannot be used together with database.postgres.${fieldsSet.join(', database.postgres.')}; keep one form`);
+    }
+    if (!/^postgres(ql)?:\/\//.test(url)) problem('database.postgres.url', 'must start with postgres:// or postgresql://');
+  } else {
+    if (pg.host === undefined || pg.host === '') problem('database.postgres.host', 'required when database.type is postgres (or set database.postgres.url)');
+    if (pg.name === undefined || pg.name === '') problem('database.postgres.name', 'required when database.type is postgres (or set database.postgres.url)');
+  }
+  const postgres: PostgresConfig = {
+    url,
+    host: pg.host ?? '',
+    port: pg.port ?? 5432,
+    name: pg.name ?? '',
+    user: pg.user ?? '',
+    pass: pg.pass ?? '',
+    ssl: pg.ssl ?? 'disable',
+    maxOpenConns: pg.max_open_conns ?? 10,
+  };
+  // Logging or printing the config must not print the password.
+  Object.defineProperty(postgres, 'toJSON', {
+    enumerable: false,
+    value: () => ({ ...postgres, pass: postgres.pass === '' ? '' : '[redacted]', url: url === null ? null : redactUrlPassword(url) }),
+  });
+  return { type, postgres };
+}
+
+function redactUrlPassword(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password !== '') url.password = 'redacted';
+    return url.toString();
+  } catch {
+    return '[redacted]';
+  }
+}
+
+/** headscale renamed some keys; both spellings are accepted, but not both at once. */
+function pickAlias(
+  ours: number | undefined, theirs: number | undefined, oursKey: string, theirsKey: string, problems: string[], label: string,
+): number | undefined {
+  if (ours !== undefined && theirs !== undefined) {
+    problems.push(`${label}: ${theirsKey}: set either ${oursKey} or ${theirsKey}, not both`);
+  }
+  return ours ?? theirs;
+}
+
+function compact<T>(values: readonly (T | undefined)[]): T[] {
+  return values.filter((value): value is T => value !== undefined);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,42 @@
+// Guard: production code never imports the test helpers, and nothing outside store/ reaches
+// past its index (rows must not leave the folder).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../../../src/', import.meta.url));
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+const IMPORT = /\bfrom\s+'([^']+)'|\bimport\(\s*'([^']+)'\s*\)/g;
+
+function importsOf(path: string): string[] {
+  return [...readFileSync(path, 'utf8').matchAll(IMPORT)].map((match) => match[1] ?? match[2]!);
+}
+
+describe('store imports', () => {
+  const files = sourceFiles(SRC);
+
+  it('keeps testing.ts out of production code', () => {
+    const offenders = files
+      .filter((path) => !path.endsWith('.test.ts') && !path.endsWith('.bench.ts') && !path.endsWith('/store/testing.ts'))
+      .filter((path) => importsOf(path).some((spec) => /(^|\/)testing\.js$/.test(spec) && (spec.includes('store/') || path.includes('/src/store/'))))
+      .map((path) => relative(SRC, path));
+    assert.deepEqual(offenders, []);
+  });
+
+  it('lets other parts import the store only through its index', () => {
+    const offenders = files
+      .filter((path) => !path.includes('/src/store/') && !path.endsWith('.test.ts') && !path.endsWith('.bench.ts'))
+      .flatMap((path) => importsOf(path).filter((spec) => /\/store\/(?!index\.js$|types\.js$)/.test(spec)).map((spec) => `${relative(SRC, path)}: ${spec}`));
+    assert.deepEqual(offenders, []);
+  });
+});

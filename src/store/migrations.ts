@@ -1,0 +1,153 @@
+// Schema migrations, in code so the package needs no migration files on disk. Names sort in
+// the order they run; a released migration is never edited, a change is a new migration.
+// Each runs in its own transaction on both dialects (kysely's Migrator).
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Dialect } from './types.js';
+import { UNIQUE_CONSTRAINTS, type UniqueConstraint } from './schema.js';
+
+export const MIGRATION_TABLE = 'headway_migration';
+export const MIGRATION_LOCK_TABLE = 'headway_migration_lock';
+
+// kysely's Migration takes Kysely<any>; the schema builder does not use the type parameter.
+type SchemaDb = Kysely<unknown>;
+
+function migration0001Initial(dialect: Dialect): Migration {
+  // An integer key that is never reused: SQLite's AUTOINCREMENT, PostgreSQL's identity column.
+  const id = (db: SchemaDb, table: string) =>
+    db.schema.createTable(table).addColumn('id', 'integer', (col) =>
+      dialect === 'sqlite' ? col.primaryKey().autoIncrement() : col.primaryKey().generatedByDefaultAsIdentity());
+  const unique = (db: SchemaDb, name: UniqueConstraint) => {
+    const { table, columns } = UNIQUE_CONSTRAINTS[name];
+    return db.schema.createIndex(name).unique().on(table).columns([...columns]).execute();
+  };
+  const timestamp = 'bigint';
+
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await id(db, 'tailnets')
+        .addColumn('name', 'text', (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .addColumn('last_ipv4', 'text')
+        .addColumn('last_ipv6', 'text')
+        .execute();
+      await unique(db, 'tailnets_name_key');
+
+      await id(db, 'users')
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('name', 'text', (col) => col.notNull())
+        .addColumn('display_name', 'text', (col) => col.notNull())
+        .addColumn('email', 'text', (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .execute();
+      await unique(db, 'users_tailnet_name_key');
+
+      await id(db, 'pre_auth_keys')
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        // A user's keys go with the user.
+        .addColumn('user_id', 'integer', (col) => col.references('users.id').onDelete('cascade'))
+        .addColumn('prefix', 'text', (col) => col.notNull())
+        .addColumn('hash', 'text', (col) => col.notNull())
+        .addColumn('reusable', 'boolean', (col) => col.notNull())
+        .addColumn('ephemeral', 'boolean', (col) => col.notNull())
+        .addColumn('tags', 'text', (col) => col.notNull())
+        .addColumn('expires_at', timestamp)
+        .addColumn('used_count', 'integer', (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .addColumn('revoked_at', timestamp)
+        .execute();
+      await unique(db, 'pre_auth_keys_prefix_key');
+      await db.schema.createIndex('pre_auth_keys_tailnet_user_idx').on('pre_auth_keys').columns(['tailnet_id', 'user_id']).execute();
+      await db.schema.createIndex('pre_auth_keys_user_idx').on('pre_auth_keys').column('user_id').execute();
+
+      await id(db, 'nodes')
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('stable_id', 'text', (col) => col.notNull())
+        .addColumn('machine_key', 'text', (col) => col.notNull())
+        .addColumn('node_key', 'text', (col) => col.notNull())
+        .addColumn('disco_key', 'text')
+        .addColumn('ipv4', 'text')
+        .addColumn('ipv6', 'text')
+        .addColumn('hostname', 'text', (col) => col.notNull())
+        .addColumn('given_name', 'text', (col) => col.notNull())
+        // NO ACTION, checked at the end of the statement: deleting a user who still owns nodes
+        // fails, while deleting the whole tailnet (which cascades to both) succeeds.
+        .addColumn('user_id', 'integer', (col) => col.references('users.id'))
+        .addColumn('tags', 'text', (col) => col.notNull())
+        .addColumn('advertised_routes', 'text', (col) => col.notNull())
+        .addColumn('approved_routes', 'text', (col) => col.notNull())
+        .addColumn('endpoints', 'text', (col) => col.notNull())
+        .addColumn('hostinfo', 'text', (col) => col.notNull())
+        .addColumn('key_expiry', timestamp)
+        .addColumn('last_seen', timestamp)
+        .addColumn('ephemeral', 'boolean', (col) => col.notNull())
+        .addColumn('register_method', 'text', (col) => col.notNull())
+        .addColumn('pre_auth_key_id', 'integer', (col) => col.references('pre_auth_keys.id').onDelete('set null'))
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .addColumn('updated_at', timestamp, (col) => col.notNull())
+        .execute();
+      await unique(db, 'nodes_node_key_key');
+      await unique(db, 'nodes_stable_id_key');
+      await unique(db, 'nodes_tailnet_ipv4_key');
+      await unique(db, 'nodes_tailnet_ipv6_key');
+      await unique(db, 'nodes_tailnet_given_name_key');
+      // Listing a tailnet's nodes in id order without a sort.
+      await db.schema.createIndex('nodes_tailnet_idx').on('nodes').columns(['tailnet_id', 'id']).execute();
+      await db.schema.createIndex('nodes_tailnet_machine_key_idx').on('nodes').columns(['tailnet_id', 'machine_key']).execute();
+      // Foreign-key checks and cascades look nodes up by these.
+      await db.schema.createIndex('nodes_user_idx').on('nodes').column('user_id').execute();
+      await db.schema.createIndex('nodes_pre_auth_key_idx').on('nodes').column('pre_auth_key_id').execute();
+
+      await id(db, 'api_keys')
+        .addColumn('prefix', 'text', (col) => col.notNull())
+        .addColumn('hash', 'text', (col) => col.notNull())
+        .addColumn('expires_at', timestamp)
+        .addColumn('last_used_at', timestamp)
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .addColumn('revoked_at', timestamp)
+        .execute();
+      await unique(db, 'api_keys_prefix_key');
+
+      await id(db, 'policies')
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('text', 'text', (col) => col.notNull())
+        .addColumn('author', 'text', (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('policies_tailnet_idx').on('policies').columns(['tailnet_id', 'id']).execute();
+
+      await db.schema.createTable('audit_log')
+        .addColumn('id', dialect === 'sqlite' ? 'integer' : 'bigint', (col) =>
+          dialect === 'sqlite' ? col.primaryKey().autoIncrement() : col.primaryKey().generatedByDefaultAsIdentity())
+        .addColumn('tailnet_id', 'integer')
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('action', 'text', (col) => col.notNull())
+        .addColumn('target', 'text', (col) => col.notNull())
+        .addColumn('details', 'text', (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_tailnet_idx').on('audit_log').columns(['tailnet_id', 'id']).execute();
+
+      await sql`insert into tailnets (name, created_at) values (${'default'}, ${Date.now()})`.execute(db);
+    },
+    async down(db: SchemaDb): Promise<void> {
+      for (const table of ['audit_log', 'policies', 'api_keys', 'nodes', 'pre_auth_keys', 'users', 'tailnets']) {
+        await db.schema.dropTable(table).execute();
+      }
+    },
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      return {
+        '0001_initial': migration0001Initial(dialect),
+      };
+    },
+  };
+}
+
+/** Names of every migration this build knows, in order. */
+export async function knownMigrations(dialect: Dialect): Promise<string[]> {
+  return Object.keys(await migrationProvider(dialect).getMigrations()).sort();
+}

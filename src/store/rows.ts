@@ -1,0 +1,173 @@
+// Converters between rows and domain objects, one per pair (style: `<to>From<from>`). Rows are
+// the same on both dialects except booleans (0/1 or true/false), which Boolean() evens out.
+import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
+import type {
+  ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PolicyVersionId, PreAuthKey, PreAuthKeyId,
+  RegisterMethod, Tailnet, TailnetId, User, UserId,
+} from '../model/index.js';
+import type * as tailcfg from '../tailcfg/index.js';
+import type {
+  ApiKeyRow, AuditLogRow, NewNodeRow, NodeRow, NodeRowUpdate, PolicyRow, PreAuthKeyRow, TailnetRow, UserRow,
+} from './schema.js';
+import type { NewNode, NodePatch } from './types.js';
+
+const dateOrNull = (ms: number | null): Date | null => (ms === null ? null : new Date(Number(ms)));
+const msOrNull = (date: Date | null): number | null => (date === null ? null : date.getTime());
+const date = (ms: number): Date => new Date(Number(ms));
+
+function jsonArray(text: string): string[] {
+  const value: unknown = JSON.parse(text);
+  return Array.isArray(value) ? value.map(String) : [];
+}
+
+function jsonObject<T>(text: string): T {
+  const value: unknown = JSON.parse(text);
+  return (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as T;
+}
+
+export const dbBool = (value: boolean): number => (value ? 1 : 0);
+
+export function tailnetFromRow(row: TailnetRow): Tailnet {
+  return { id: row.id as TailnetId, name: row.name, createdAt: date(row.created_at) };
+}
+
+export function userFromRow(row: UserRow): User {
+  return {
+    id: row.id as UserId,
+    tailnetId: row.tailnet_id as TailnetId,
+    name: row.name,
+    displayName: row.display_name,
+    email: row.email,
+    createdAt: date(row.created_at),
+  };
+}
+
+export function nodeFromRow(row: NodeRow): Node {
+  return {
+    id: row.id as NodeId,
+    tailnetId: row.tailnet_id as TailnetId,
+    stableId: row.stable_id,
+    machineKey: row.machine_key as MachinePublicKey,
+    nodeKey: row.node_key as NodePublicKey,
+    discoKey: row.disco_key as DiscoPublicKey | null,
+    ipv4: row.ipv4,
+    ipv6: row.ipv6,
+    hostname: row.hostname,
+    givenName: row.given_name,
+    userId: row.user_id as UserId | null,
+    tags: jsonArray(row.tags),
+    advertisedRoutes: jsonArray(row.advertised_routes),
+    approvedRoutes: jsonArray(row.approved_routes),
+    endpoints: jsonArray(row.endpoints),
+    hostinfo: jsonObject<tailcfg.Hostinfo>(row.hostinfo),
+    keyExpiry: dateOrNull(row.key_expiry),
+    lastSeen: dateOrNull(row.last_seen),
+    ephemeral: Boolean(row.ephemeral),
+    registerMethod: row.register_method as RegisterMethod,
+    preAuthKeyId: row.pre_auth_key_id as PreAuthKeyId | null,
+    createdAt: date(row.created_at),
+    updatedAt: date(row.updated_at),
+  };
+}
+
+export function nodeRowFromNew(node: NewNode, stableId: string, nowMs: number): NewNodeRow {
+  return {
+    tailnet_id: node.tailnetId,
+    stable_id: stableId,
+    machine_key: node.machineKey,
+    node_key: node.nodeKey,
+    disco_key: node.discoKey,
+    ipv4: node.ipv4,
+    ipv6: node.ipv6,
+    hostname: node.hostname,
+    given_name: node.givenName,
+    user_id: node.userId,
+    tags: JSON.stringify(node.tags),
+    advertised_routes: JSON.stringify(node.advertisedRoutes),
+    approved_routes: JSON.stringify(node.approvedRoutes),
+    endpoints: JSON.stringify(node.endpoints),
+    hostinfo: JSON.stringify(node.hostinfo),
+    key_expiry: msOrNull(node.keyExpiry),
+    last_seen: null,
+    ephemeral: dbBool(node.ephemeral),
+    register_method: node.registerMethod,
+    pre_auth_key_id: node.preAuthKeyId,
+    created_at: nowMs,
+    updated_at: nowMs,
+  };
+}
+
+/** Only the fields present in the patch; `undefined` means "leave as is". */
+export function nodeRowUpdateFromPatch(patch: NodePatch): NodeRowUpdate {
+  const row: NodeRowUpdate = {};
+  if (patch.machineKey !== undefined) row.machine_key = patch.machineKey;
+  if (patch.nodeKey !== undefined) row.node_key = patch.nodeKey;
+  if (patch.discoKey !== undefined) row.disco_key = patch.discoKey;
+  if (patch.ipv4 !== undefined) row.ipv4 = patch.ipv4;
+  if (patch.ipv6 !== undefined) row.ipv6 = patch.ipv6;
+  if (patch.hostname !== undefined) row.hostname = patch.hostname;
+  if (patch.givenName !== undefined) row.given_name = patch.givenName;
+  if (patch.userId !== undefined) row.user_id = patch.userId;
+  if (patch.tags !== undefined) row.tags = JSON.stringify(patch.tags);
+  if (patch.advertisedRoutes !== undefined) row.advertised_routes = JSON.stringify(patch.advertisedRoutes);
+  if (patch.approvedRoutes !== undefined) row.approved_routes = JSON.stringify(patch.approvedRoutes);
+  if (patch.endpoints !== undefined) row.endpoints = JSON.stringify(patch.endpoints);
+  if (patch.hostinfo !== undefined) row.hostinfo = JSON.stringify(patch.hostinfo);
+  if (patch.keyExpiry !== undefined) row.key_expiry = msOrNull(patch.keyExpiry);
+  if (patch.lastSeen !== undefined) row.last_seen = msOrNull(patch.lastSeen);
+  if (patch.ephemeral !== undefined) row.ephemeral = dbBool(patch.ephemeral);
+  if (patch.registerMethod !== undefined) row.register_method = patch.registerMethod;
+  if (patch.preAuthKeyId !== undefined) row.pre_auth_key_id = patch.preAuthKeyId;
+  return row;
+}
+
+export function preAuthKeyFromRow(row: PreAuthKeyRow): PreAuthKey {
+  return {
+    id: row.id as PreAuthKeyId,
+    tailnetId: row.tailnet_id as TailnetId,
+    userId: row.user_id as UserId | null,
+    prefix: row.prefix,
+    reusable: Boolean(row.reusable),
+    ephemeral: Boolean(row.ephemeral),
+    tags: jsonArray(row.tags),
+    expiresAt: dateOrNull(row.expires_at),
+    usedCount: Number(row.used_count),
+    createdAt: date(row.created_at),
+    revokedAt: dateOrNull(row.revoked_at),
+  };
+}
+
+export function apiKeyFromRow(row: ApiKeyRow): ApiKey {
+  return {
+    id: row.id as ApiKeyId,
+    prefix: row.prefix,
+    expiresAt: dateOrNull(row.expires_at),
+    lastUsedAt: dateOrNull(row.last_used_at),
+    createdAt: date(row.created_at),
+    revokedAt: dateOrNull(row.revoked_at),
+  };
+}
+
+export function policyVersionFromRow(row: PolicyRow): PolicyVersion {
+  return {
+    id: row.id as PolicyVersionId,
+    tailnetId: row.tailnet_id as TailnetId,
+    text: row.text,
+    author: row.author,
+    createdAt: date(row.created_at),
+  };
+}
+
+export function auditEntryFromRow(row: AuditLogRow): AuditEntry {
+  return {
+    id: Number(row.id),
+    tailnetId: row.tailnet_id as TailnetId | null,
+    actor: row.actor,
+    action: row.action,
+    target: row.target,
+    details: jsonObject<Record<string, unknown>>(row.details),
+    createdAt: date(row.created_at),
+  };
+}
+
+export { msOrNull };
