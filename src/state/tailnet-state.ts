@@ -511,7 +511,10 @@ async function consumePreAuthKey(tx: StoreTx, tailnetId: TailnetId, id: PreAuthK
   ) {
     throw stateError(StateErrors.AUTHKEY_INVALID, 'invalid pre auth key');
   }
-  await tx.preAuthKeys.markUsed(id);
+  // Two concurrent registrations may both have read usedCount 0; the increment serialises on
+  // the row, so the later one sees 2 and rolls back.
+  const used = await tx.preAuthKeys.markUsed(id);
+  if (!used.reusable && used.usedCount > 1) throw stateError(StateErrors.AUTHKEY_INVALID, 'invalid pre auth key');
 }
 
 /** Which facets differ between two versions of a node. */
