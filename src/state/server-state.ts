@@ -147,6 +147,61 @@ export class ServerState {
     return tailnet && node ? { tailnet, node } : undefined;
   }
 
+  // --- interactive logins ---------------------------------------------------------------------
+
+  /**
+   * Completes a waiting interactive login for `userId` (or as a tagged node): a machine that
+   * rotates its key (the login carries its old node key) keeps its node, addresses and name;
+   * otherwise a new node is registered. The client's waiting request is released.
+   */
+  async approvePending(
+    id: string,
+    tailnet: TailnetState,
+    input: { userId: UserId | null; tags?: readonly string[]; approvedRoutes?: readonly string[]; keyExpiry: Date | null },
+    actor: Actor,
+  ): Promise<Node> {
+    const registration = this.pending.get(id);
+    if (registration === undefined) {
+      throw stateError(StateErrors.PENDING_NOT_FOUND, `no login is waiting for registration key "${id}" (it may have expired; run tailscale up again)`);
+    }
+    const previous = this.#ownNode(registration.oldNodeKey, registration.machineKey) ?? this.#ownNode(registration.nodeKey, registration.machineKey);
+    let node: Node;
+    if (previous !== undefined && previous.tailnet === tailnet) {
+      node = await tailnet.updateNode(previous.node.id, {
+        nodeKey: registration.nodeKey,
+        discoKey: registration.discoKey ?? previous.node.discoKey,
+        hostinfo: registration.hostinfo,
+        userId: input.userId,
+        tags: input.tags ?? [],
+        ...(input.approvedRoutes !== undefined ? { approvedRoutes: input.approvedRoutes } : {}),
+        keyExpiry: input.keyExpiry,
+        registerMethod: 'interactive',
+      }, actor, { action: 'node.reauthenticate' });
+    } else {
+      node = await tailnet.addNode({
+        machineKey: registration.machineKey,
+        nodeKey: registration.nodeKey,
+        discoKey: registration.discoKey,
+        hostinfo: registration.hostinfo,
+        userId: input.userId,
+        tags: input.tags ?? [],
+        approvedRoutes: input.approvedRoutes ?? [],
+        keyExpiry: input.keyExpiry,
+        ephemeral: registration.ephemeral,
+        registerMethod: 'interactive',
+      }, actor);
+    }
+    this.pending.approve(id, node);
+    return node;
+  }
+
+  /** The node that holds `key`, if it belongs to `machineKey`. */
+  #ownNode(key: NodePublicKey | null, machineKey: string): { tailnet: TailnetState; node: Node } | undefined {
+    if (key === null) return undefined;
+    const found = this.nodeByKey(key);
+    return found !== undefined && found.node.machineKey === machineKey ? found : undefined;
+  }
+
   // --- pre-auth keys and API keys (no memory model: straight to the store, with audit) --------
 
   async createPreAuthKey(
