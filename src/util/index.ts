@@ -7,3 +7,4 @@
 export * from './ip.js';
 export * from './headway-error.js';
 export * from './duration.js';
+export * from './ip-set.js';
