@@ -5,7 +5,7 @@
 // Build cost is proportional to nodes + classes x rules (+ classes^2/32 for visibility); a
 // query touches only the asked-for node's class, its user and its peers.
 import type * as tailcfg from '../../tailcfg/index.js';
-import { type IPPrefix, formatPrefix, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
+import { type IPPrefix, formatIP, formatPrefix, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
 import type { PortRange } from '../alias.js';
 import {
@@ -80,17 +80,31 @@ type TemplateRule =
   | { readonly kind: 'ports'; readonly order: number; readonly srcId: number; readonly srcIPs: readonly string[]; readonly proto: readonly number[] | null; readonly entries: readonly DstEntry[] }
   | { readonly kind: 'cap'; readonly order: number; readonly srcIPs: readonly string[]; readonly grants: readonly CapEntry[] };
 
-/** A selection bound to this tailnet. */
-interface Resolved {
+/**
+ * A selection bound to this tailnet. The address set is built only when something asks for it
+ * (routers, tests, explain): a tailnet without subnet routers never pays for it.
+ */
+class Resolved {
   readonly sel: Selection;
   /** Classes whose identity matches (atoms; every class for `*`). */
   readonly identity: Bits;
-  /** Classes that are in the set as packet endpoints: identity plus routers whose routes overlap it. */
-  readonly members: Bits;
-  /** Addresses of nodes named by identity (users, tags, autogroups; all nodes for `*`), not literals. */
-  readonly nodeAddresses: IPSet;
+  /** Classes in the set as packet endpoints: identity plus routers whose routes overlap it. */
+  members: Bits;
+  readonly #addresses: () => IPSet;
+  #ipSet: IPSet | null = null;
+
+  constructor(sel: Selection, identity: Bits, addresses: () => IPSet) {
+    this.sel = sel;
+    this.identity = identity;
+    this.members = identity;
+    this.#addresses = addresses;
+  }
+
   /** Everything the selection covers as an address set. */
-  readonly ipSet: IPSet;
+  get ipSet(): IPSet {
+    if (this.#ipSet === null) this.#ipSet = this.#addresses();
+    return this.#ipSet;
+  }
 }
 
 interface ItemInfo {
@@ -147,9 +161,12 @@ export class PolicyIndex {
   readonly #nodes: NodeRec[] = [];
   readonly #byId = new Map<number, NodeRec>();
   readonly #byName = new Map<string, NodeRec>();
+  /** Keyed by `v4 | 0` so keys stay small integers. */
   readonly #byV4 = new Map<number, NodeRec>();
-  readonly #byV6 = new Map<bigint, NodeRec>();
+  readonly #byV6 = new Map<string, NodeRec>();
   readonly #classes: IdentityClass[] = [];
+  /** Classes serving subnet routes: the only ones whose membership depends on address overlap. */
+  #routeClasses: IdentityClass[] = [];
   readonly #atomClasses: number[][];
   readonly #primary: PrimaryRouteTable;
   readonly #resolved = new Map<string, Resolved>();
@@ -183,6 +200,7 @@ export class PolicyIndex {
     this.#atomClasses = compiled.atoms.map(() => []);
     this.#assignUserAtoms();
     this.#classify();
+    this.#routeClasses = this.#classes.filter((c) => c.routes.length > 0);
     this.#primary =
       options.primaryRoutes ??
       new PrimaryRouteTable(
@@ -206,8 +224,8 @@ export class PolicyIndex {
     this.#nodes.push(node);
     this.#byId.set(node.id, node);
     this.#byName.set(node.name, node);
-    if (node.v4 >= 0) this.#byV4.set(node.v4, node);
-    if (node.v6 !== null) this.#byV6.set(node.v6, node);
+    if (node.v4 >= 0) this.#byV4.set(node.v4 | 0, node);
+    if (node.v6Text !== null) this.#byV6.set(node.v6Text, node);
   }
 
   #assignUserAtoms(): void {
@@ -259,7 +277,7 @@ export class PolicyIndex {
       } else if (node.user !== null) {
         ids.push(...node.user.atoms);
       }
-      if ((node.v4 >= 0 && anyLiteral.containsV4(node.v4)) || (node.v6 !== null && anyLiteral.containsV6(node.v6))) {
+      if (literalAtoms.length > 0 && ((node.v4 >= 0 && anyLiteral.containsV4(node.v4)) || (node.v6 !== null && anyLiteral.containsV6(node.v6)))) {
         for (const a of literalAtoms) if (literalAtomMatches(a, node)) ids.push(a.id);
       }
       ids.sort((a, b) => a - b);
@@ -341,28 +359,28 @@ export class PolicyIndex {
     const identity = this.#bits();
     if (sel.wildcard || sel.dangerAll) for (let i = 0; i < this.#classes.length; i++) identity.set(i);
     else for (const atom of sel.atoms) for (const c of this.#atomClasses[atom] ?? []) identity.set(c);
-    let nodeAddresses: IPSet;
-    if (sel.wildcard || sel.dangerAll) nodeAddresses = this.#allNodes();
-    else {
-      // A literal names its prefix, not the other addresses of the nodes inside it.
-      const byIdentity = this.#bits();
-      for (const part of sel.parts) {
-        if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) byIdentity.set(c);
-      }
-      const b = new IPSetBuilder();
-      for (const c of byIdentity) b.addSet(this.#classAddresses(this.#classes[c]!));
-      nodeAddresses = b.build();
+    const resolved = new Resolved(sel, identity, () => this.#selectionAddresses(sel));
+    if (this.#routeClasses.length > 0) {
+      const members = identity.clone();
+      for (const cls of this.#routeClasses) if (!members.has(cls.id) && cls.routeSet.overlaps(resolved.ipSet)) members.set(cls.id);
+      resolved.members = members;
     }
-    let ipSet = nodeAddresses.union(sel.literal);
-    if (sel.wildcard) ipSet = ipSet.union(TAILSCALE_SPACE).union(this.#routeSet());
-    if (sel.dangerAll) ipSet = IPSet.of({ addr: { family: 4, value: 0n }, bits: 0 }, { addr: { family: 6, value: 0n }, bits: 0 });
-    const members = identity.clone();
-    for (const cls of this.#classes) {
-      if (cls.routes.length > 0 && !members.has(cls.id) && cls.routeSet.overlaps(ipSet)) members.set(cls.id);
-    }
-    const resolved: Resolved = { sel, identity, members, nodeAddresses, ipSet };
     this.#resolved.set(sel.key, resolved);
     return resolved;
+  }
+
+  /** The addresses a selection covers: named nodes' addresses, literals, `*`'s space and routes. */
+  #selectionAddresses(sel: Selection): IPSet {
+    if (sel.dangerAll) return IPSet.of({ addr: { family: 4, value: 0n }, bits: 0 }, { addr: { family: 6, value: 0n }, bits: 0 });
+    if (sel.wildcard) return this.#allNodes().union(sel.literal).union(TAILSCALE_SPACE).union(this.#routeSet());
+    // A literal names its prefix, not the other addresses of the nodes inside it.
+    const byIdentity = this.#bits();
+    for (const part of sel.parts) {
+      if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) byIdentity.set(c);
+    }
+    const b = new IPSetBuilder();
+    for (const c of byIdentity) b.addSet(this.#classAddresses(this.#classes[c]!));
+    return b.build().union(sel.literal);
   }
 
   #routeSetCache: IPSet | null = null;
@@ -414,17 +432,23 @@ export class PolicyIndex {
     for (const part of sel.parts) {
       if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) classes.set(c);
     }
+    const checkLiteral = !sel.wildcard && !literal.isEmpty();
     for (const c of classes) {
       for (const n of this.#classes[c]!.nodes) {
-        if (n.v4Text !== null && (sel.wildcard || !literal.containsV4(n.v4))) push(n.v4Text);
-        if (n.v6Text !== null && (sel.wildcard || !literal.containsV6(n.v6!))) push(n.v6Text);
+        if (n.v4Text !== null && !(checkLiteral && literal.containsV4(n.v4))) push(n.v4Text);
+        if (n.v6Text !== null && !(checkLiteral && literal.containsV6(n.v6!))) push(n.v6Text);
       }
     }
     return out;
   }
 
-  #intern(strings: readonly string[]): number {
-    const key = strings.join(' ');
+  /**
+   * An id per distinct SrcIPs list, so rules with equal sources merge. Small lists are keyed by
+   * content (autogroup:self lists must meet equal rule lists); a large list can only equal the
+   * rendering of the same selection, so it is keyed by that selection.
+   */
+  #intern(strings: readonly string[], selectionKey: string | null = null): number {
+    const key = selectionKey !== null && strings.length > 64 ? `sel:${selectionKey}` : strings.join(' ');
     let id = this.#srcIntern.get(key);
     if (id === undefined) {
       id = this.#srcIntern.size;
@@ -440,7 +464,7 @@ export class PolicyIndex {
       let r = rendered.get(item.src.key);
       if (r === undefined) {
         const strings = this.#renderSources(src);
-        r = { strings, id: this.#intern(strings) };
+        r = { strings, id: this.#intern(strings, item.src.key) };
         rendered.set(item.src.key, r);
       }
       const info: ItemInfo = { item, src, srcIPs: r.strings, srcId: r.id };
@@ -1123,7 +1147,7 @@ export class PolicyIndex {
   /** The node owning an address, if any. */
   nodeByAddress(text: string): NodeFacts | null {
     const addr = parseIP(text);
-    const n = addr.family === 4 ? this.#byV4.get(Number(addr.value)) : this.#byV6.get(addr.value);
+    const n = addr.family === 4 ? this.#byV4.get(Number(addr.value) | 0) : this.#byV6.get(formatIP(addr));
     return n?.facts ?? null;
   }
 

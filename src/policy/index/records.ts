@@ -5,7 +5,7 @@
 // policy they are interchangeable, so filters, visibility and attributes are computed once per
 // class. Per-node data (own addresses, owner for autogroup:self, registration order) stays on
 // the node record.
-import { type IPPrefix, parseIP, parsePrefix, formatPrefix, isExitRoute } from '../../util/ip.js';
+import { type IPPrefix, formatIP, parseIP, parsePrefix, formatPrefix, isExitRoute } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
 import type { Atom, AtomSpec } from '../compile.js';
 import type { NodeFacts, UserFacts, UserRole } from '../facts.js';
@@ -32,6 +32,7 @@ export interface NodeRec {
   readonly tags: readonly string[];
   /** IPv4 as an unsigned 32-bit number, -1 when none. */
   readonly v4: number;
+  /** IPv6 as a bigint, parsed on first use (most queries only need the text). */
   readonly v6: bigint | null;
   readonly v4Text: string | null;
   readonly v6Text: string | null;
@@ -42,6 +43,59 @@ export interface NodeRec {
   readonly exitRoutes: readonly string[];
   readonly order: number;
   classId: number;
+}
+
+class NodeRecord implements NodeRec {
+  classId = -1;
+  #v6: bigint | null | undefined = undefined;
+
+  constructor(
+    readonly index: number,
+    readonly facts: NodeFacts,
+    readonly id: number,
+    readonly name: string,
+    readonly user: UserRec | null,
+    readonly tagged: boolean,
+    readonly tags: readonly string[],
+    readonly v4: number,
+    readonly v4Text: string | null,
+    readonly v6Text: string | null,
+    readonly routes: readonly IPPrefix[],
+    readonly routeTexts: readonly string[],
+    readonly exitRoutes: readonly string[],
+    readonly order: number,
+  ) {}
+
+  get v6(): bigint | null {
+    if (this.#v6 === undefined) this.#v6 = parseV6(this.v6Text);
+    return this.#v6;
+  }
+}
+
+/**
+ * Whether IPv6 text is already as netip prints it, checked cheaply: lower-case, no leading
+ * zeros, no uncompressed run of zero groups. Text failing the check is reformatted.
+ */
+function looksCanonicalV6(text: string): boolean {
+  let groupStart = 0;
+  let zeroGroups = 0;
+  let doubles = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 58;
+    if (c === 58) {
+      const len = i - groupStart;
+      if (len === 0) {
+        if (i > 0 && text.charCodeAt(i - 1) === 58) doubles++;
+      } else {
+        const zero = len === 1 && text.charCodeAt(groupStart) === 48;
+        if (!zero && text.charCodeAt(groupStart) === 48) return false;
+        zeroGroups = zero ? zeroGroups + 1 : 0;
+        if (zeroGroups >= 2) return false;
+      }
+      groupStart = i + 1;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return doubles <= 1;
 }
 
 export interface IdentityClass {
@@ -98,18 +152,86 @@ export function isUserAtom(spec: AtomSpec): boolean {
   return spec.kind === 'users' || spec.kind === 'userDomain' || spec.kind === 'member' || spec.kind === 'role';
 }
 
+/** IPv4 text to an unsigned 32-bit number without going through bigint; -1 when absent. */
 export function parseV4(text: string | null): number {
   if (text === null || text === '') return -1;
-  const addr = parseIP(text);
-  if (addr.family !== 4) throw new Error(`${JSON.stringify(text)} is not an IPv4 address`);
-  return Number(addr.value);
+  let n = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || octet > 255) break;
+      n = n * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      // netip rejects leading zeros ("01").
+      if (digits === 1 && octet === 0) {
+        digits = 99;
+        break;
+      }
+      octet = octet * 10 + (c - 48);
+      digits++;
+    } else {
+      digits = 99;
+      break;
+    }
+  }
+  if (dots === 3 && digits > 0 && digits <= 3 && octet <= 255) return n * 256 + octet;
+  throw new Error(`${JSON.stringify(text)} is not an IPv4 address`);
 }
 
 export function parseV6(text: string | null): bigint | null {
   if (text === null || text === '') return null;
+  // Fast path for plain hex groups (no embedded IPv4): one BigInt conversion of 32 hex digits.
+  if (/^[0-9a-fA-F:]+$/.test(text)) {
+    const dbl = text.indexOf('::');
+    let groups: string[] | null = null;
+    if (dbl === -1) groups = text.split(':');
+    else if (text.indexOf('::', dbl + 1) === -1) {
+      const left = dbl === 0 ? [] : text.slice(0, dbl).split(':');
+      const right = dbl + 2 === text.length ? [] : text.slice(dbl + 2).split(':');
+      const missing = 8 - left.length - right.length;
+      if (missing >= 1) groups = [...left, ...new Array<string>(missing).fill('0'), ...right];
+    }
+    if (groups !== null && groups.length === 8 && groups.every((g) => g.length >= 1 && g.length <= 4)) {
+      return BigInt(`0x${groups.map((g) => g.padStart(4, '0')).join('')}`);
+    }
+  }
   const addr = parseIP(text);
   if (addr.family !== 6) throw new Error(`${JSON.stringify(text)} is not an IPv6 address`);
   return addr.value;
+}
+
+/** RFC 5952 text of an IPv6 value (Go's netip form), via one hex conversion. */
+export function formatV6(value: bigint): string {
+  const hex = value.toString(16).padStart(32, '0');
+  const groups: string[] = [];
+  for (let i = 0; i < 32; i += 4) groups.push(hex.slice(i, i + 4).replace(/^0+(?=.)/, ''));
+  if (groups[0] === '0' && groups[1] === '0' && groups[2] === '0' && groups[3] === '0' && groups[4] === '0' && groups[5] === 'ffff') {
+    // IPv4-mapped: keep netip's dotted tail.
+    return formatIP({ family: 6, value });
+  }
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestStart === -1) return groups.join(':');
+  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLen).join(':')}`;
 }
 
 export function buildUsers(users: readonly UserFacts[]): Map<number, UserRec> {
@@ -120,43 +242,48 @@ export function buildUsers(users: readonly UserFacts[]): Map<number, UserRec> {
 
 /** Reads one node's facts into a record (addresses parsed once, served routes computed). */
 export function buildNode(index: number, facts: NodeFacts, users: ReadonlyMap<number, UserRec>): NodeRec {
-  const tags = [...new Set(facts.tags)].sort();
+  const tags = facts.tags.length === 0 ? EMPTY : facts.tags.length === 1 ? [facts.tags[0]!] : [...new Set(facts.tags)].sort();
   const tagged = tags.length > 0;
   const user = tagged || facts.userId === null ? null : (users.get(facts.userId) ?? null);
-  const advertised = new Set(facts.advertisedRoutes.map(canonicalPrefix));
-  const routes: IPPrefix[] = [];
+  let routes: IPPrefix[] = [];
   const exitRoutes: string[] = [];
-  for (const text of facts.approvedRoutes) {
-    const canonical = canonicalPrefix(text);
-    if (!advertised.has(canonical)) continue;
-    const prefix = parsePrefix(canonical);
-    if (isExitRoute(prefix)) exitRoutes.push(canonical);
-    else routes.push(prefix);
+  if (facts.approvedRoutes.length > 0) {
+    const advertised = new Set(facts.advertisedRoutes.map(canonicalPrefix));
+    for (const text of facts.approvedRoutes) {
+      const canonical = canonicalPrefix(text);
+      if (!advertised.has(canonical)) continue;
+      const prefix = parsePrefix(canonical);
+      if (isExitRoute(prefix)) {
+        if (!exitRoutes.includes(canonical)) exitRoutes.push(canonical);
+      } else routes.push(prefix);
+    }
+    routes = dedupePrefixes(routes.sort(comparePrefix));
+    exitRoutes.sort();
   }
-  routes.sort(comparePrefix);
   const v4 = parseV4(facts.ipv4);
-  const v6 = parseV6(facts.ipv6);
-  const node: NodeRec = {
+  const v6Input = facts.ipv6 === null || facts.ipv6 === '' ? null : facts.ipv6;
+  const v6Text = v6Input === null ? null : looksCanonicalV6(v6Input) ? v6Input : formatV6(parseV6(v6Input)!);
+  const node = new NodeRecord(
     index,
     facts,
-    id: facts.id,
-    name: facts.name,
+    facts.id,
+    facts.name,
     user,
     tagged,
     tags,
     v4,
-    v6,
-    v4Text: facts.ipv4 === null || facts.ipv4 === '' ? null : formatV4(v4),
-    v6Text: v6 === null ? null : IPSet.of({ addr: { family: 6, value: v6 }, bits: 128 }).toStrings()[0]!,
-    routes: dedupePrefixes(routes),
-    routeTexts: dedupePrefixes(routes).map(formatPrefix),
-    exitRoutes: [...new Set(exitRoutes)].sort(),
-    order: facts.registeredOrder ?? facts.id,
-    classId: -1,
-  };
+    v4 < 0 ? null : formatV4(v4),
+    v6Text,
+    routes,
+    routes.length === 0 ? EMPTY : routes.map(formatPrefix),
+    exitRoutes,
+    facts.registeredOrder ?? facts.id,
+  );
   if (user !== null) user.nodes.push(node);
   return node;
 }
+
+const EMPTY: readonly string[] = Object.freeze([]) as readonly string[];
 
 function dedupePrefixes(prefixes: IPPrefix[]): IPPrefix[] {
   const out: IPPrefix[] = [];
