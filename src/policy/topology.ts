@@ -67,6 +67,7 @@ export function factsFromTopology(topology: unknown, settings: TailnetSettings =
       userId = user.id;
     }
     const created = n.created === undefined ? NaN : Date.parse(n.created);
+    if (n.created !== undefined && Number.isNaN(created)) throw topologyError(`nodes[${JSON.stringify(name)}].created: not an RFC 3339 time`);
     nodes.push({
       id,
       name,
@@ -77,11 +78,15 @@ export function factsFromTopology(topology: unknown, settings: TailnetSettings =
       advertisedRoutes: n.routable_ips ?? [],
       approvedRoutes: n.approved_routes ?? [],
       online: n.online ?? true,
-      registeredOrder: Number.isNaN(created) ? id : created,
+      registeredOrder: Number.isNaN(created) ? Number.POSITIVE_INFINITY : created,
     });
     names.set(id, name);
   }
-  return { facts: { users, nodes, settings }, names };
+  // Registration order: nodes with a creation time first, by time; then the rest by id.
+  const ranked = [...nodes].sort((a, b) => a.registeredOrder! - b.registeredOrder! || a.id - b.id);
+  const rank = new Map(ranked.map((n, i) => [n.id, i]));
+  const ordered = nodes.map((n) => ({ ...n, registeredOrder: rank.get(n.id)! }));
+  return { facts: { users, nodes: ordered, settings }, names };
 }
 
 function topologyError(detail: string): PolicyError {
