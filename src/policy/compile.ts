@@ -48,6 +48,12 @@ export interface Selection {
   readonly self: boolean;
   /** Each selector as written, in order (Tailscale keeps per-source strings next to `*`). */
   readonly parts: readonly SelectionPart[];
+  /**
+   * Device postures a source must meet (any one of them). Non-empty only on the sources of
+   * rules with srcPosture (or defaultSrcPosture): then only devices that meet one count, and
+   * literal addresses, which are no devices, do not.
+   */
+  readonly postures: readonly string[];
 }
 
 export interface SelectionPart {
@@ -144,6 +150,8 @@ export interface CompiledPolicy {
   readonly defaultAllowAll: boolean;
   /** Returns the Selection for a list of aliases, interning new atoms (used by tests and explain). */
   select(refs: readonly { text: string; alias: Alias }[]): Selection;
+  /** Posture names any rule uses: node facts are evaluated against these. */
+  readonly postureNames: readonly string[];
 }
 
 /** Tailscale capabilities that imply a reversed companion grant to the sources. */
@@ -165,6 +173,7 @@ class Compiler {
   readonly #atoms: Atom[] = [];
   readonly #atomByKey = new Map<string, Atom>();
   readonly #selections = new Map<string, Selection>();
+  readonly #postureNames: string[] = [];
   #order = 0;
 
   constructor(policy: Policy) {
@@ -202,12 +211,13 @@ class Compiler {
       tagOwners,
       defaultAllowAll,
       select: (refs) => this.select(refs),
+      postureNames: this.#postureNames,
     };
   }
 
   #compileAcl(acl: NonNullable<Policy['acls']>[number], items: RuleItem[]): void {
     const origin: RuleOrigin = { section: 'acls', index: acl.index, at: acl.at, path: acl.path };
-    const src = this.select(acl.src);
+    const src = this.#ruleSource(acl.src, acl.srcPosture);
     const ipProto = acl.proto === null ? null : [acl.proto];
     const isSelf = (d: AliasRef): boolean => d.alias.kind === 'autogroup' && d.alias.name === 'self';
     // The service emits non-self destinations before autogroup:self ones when the ACL names
@@ -226,7 +236,7 @@ class Compiler {
 
   #compileGrant(grant: NonNullable<Policy['grants']>[number], items: RuleItem[]): void {
     const origin: RuleOrigin = { section: 'grants', index: grant.index, at: grant.at, path: grant.path };
-    const src = this.select(grant.src);
+    const src = this.#ruleSource(grant.src, grant.srcPosture);
     const selfDst = grant.dst.filter((d) => d.alias.kind === 'autogroup' && d.alias.name === 'self');
     const otherDst = grant.dst.filter((d) => !(d.alias.kind === 'autogroup' && d.alias.name === 'self'));
     if (grant.src.length === 0 || grant.dst.length === 0) return;
@@ -286,7 +296,7 @@ class Compiler {
     const selfDst = rule.dst.some((d) => d.alias.kind === 'autogroup' && d.alias.name === 'self');
     return {
       rule,
-      src: this.select(rule.src),
+      src: this.#withPostures(this.select(rule.src), rule.srcPosture),
       dst: this.select(rule.dst.filter((d) => !(d.alias.kind === 'autogroup' && d.alias.name === 'self'))),
       selfDst,
     };
@@ -338,9 +348,26 @@ class Compiler {
       internet,
       self,
       parts,
+      postures: [],
     };
     this.#selections.set(key, selection);
     return selection;
+  }
+
+  /** The same selection restricted to devices meeting one of `postures`. */
+  #withPostures(sel: Selection, postures: readonly string[]): Selection {
+    if (postures.length === 0) return sel;
+    const key = `${sel.key}\u0001posture:${[...postures].sort().join(',')}`;
+    const cached = this.#selections.get(key);
+    if (cached !== undefined) return cached;
+    for (const p of postures) if (!this.#postureNames.includes(p)) this.#postureNames.push(p);
+    const restricted: Selection = { ...sel, key, postures: [...postures] };
+    this.#selections.set(key, restricted);
+    return restricted;
+  }
+
+  #ruleSource(refs: readonly AliasRef[], srcPosture: readonly string[]): Selection {
+    return this.#withPostures(this.select(refs), srcPosture.length > 0 ? srcPosture : this.#policy.defaultSrcPosture);
   }
 
   #part(alias: Alias, text: string): SelectionPart {

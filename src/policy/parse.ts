@@ -19,6 +19,7 @@ import {
 import { type JsonNode, PolicySource, nodeValue, parseHuJson } from './hujson.js';
 import { type PolicyErrorKind } from './errors.js';
 import { parseGoDurationMs, formatGoDuration } from './go-duration.js';
+import { parsePostureCondition, type PostureCondition } from './posture.js';
 import type {
   AclDestination,
   AclRule,
@@ -108,7 +109,7 @@ class PolicyReader {
   #hosts = new Map<string, HostDef>();
   #tags = new Set<string>();
   #ipsets = new Map<string, { prefix: IPPrefix; remove: boolean }[]>();
-  #postures = new Map<string, string[]>();
+  #postures = new Map<string, PostureCondition[]>();
 
   constructor(source: PolicySource) {
     this.#src = source;
@@ -129,6 +130,7 @@ class PolicyReader {
       tagOwners: new Map(),
       ipsets: new Map(),
       postures: new Map(),
+      defaultSrcPosture: [],
       autoApprovers: { routes: [], exitNode: [] },
       ssh: null,
       nodeAttrs: [],
@@ -152,8 +154,12 @@ class PolicyReader {
     if (top.has('postures')) this.#readPostures(top.get('postures')!);
     const tagOwners = new Map<string, AliasRef[]>();
     for (const entry of tagOwnerKeys) tagOwners.set(entry.key, this.#readTagOwners(entry));
+    const defaultSrcPosture: string[] = [];
     if (top.has('defaultSrcPosture')) {
-      for (const posture of this.#stringList(top.get('defaultSrcPosture')!)) this.#checkPosture(posture);
+      for (const posture of this.#stringList(top.get('defaultSrcPosture')!)) {
+        this.#checkPosture(posture);
+        defaultSrcPosture.push(posture.text);
+      }
     }
 
     const acls = top.has('acls') ? this.#readAcls(top.get('acls')!) : null;
@@ -174,6 +180,7 @@ class PolicyReader {
       tagOwners,
       ipsets: this.#ipsets,
       postures: this.#postures,
+      defaultSrcPosture,
       autoApprovers,
       ssh,
       nodeAttrs,
@@ -326,7 +333,13 @@ class PolicyReader {
   #readPostures(field: Field): void {
     for (const entry of this.#objectEntries(field.node, 'postures')) {
       if (!entry.key.startsWith('posture:')) this.fail('invalidValue', `posture names must start with "posture:"`, entry.keyNode, entry.path);
-      this.#postures.set(entry.key, this.#stringList(entry).map((s) => s.text));
+      const conditions: PostureCondition[] = [];
+      for (const item of this.#stringList(entry)) {
+        const parsed = parsePostureCondition(item.text);
+        if (typeof parsed === 'string') this.fail('invalidValue', `invalid posture condition ${parsed}`, item.at, item.path);
+        conditions.push(parsed);
+      }
+      this.#postures.set(entry.key, conditions);
     }
   }
 

@@ -4,6 +4,7 @@
 import type { IPPrefix } from '../util/ip.js';
 import type { Alias, PortRange } from './alias.js';
 import type { PolicySource } from './hujson.js';
+import type { PostureCondition } from './posture.js';
 
 export interface Where {
   readonly at: number;
@@ -113,7 +114,10 @@ export interface Policy {
   readonly tagOwners: ReadonlyMap<string, readonly AliasRef[]>;
   /** ipset name -> member prefixes (additions minus removals, resolved). */
   readonly ipsets: ReadonlyMap<string, readonly { readonly prefix: IPPrefix; readonly remove: boolean }[]>;
-  readonly postures: ReadonlyMap<string, readonly string[]>;
+  /** posture name -> conditions a device must all meet. */
+  readonly postures: ReadonlyMap<string, readonly PostureCondition[]>;
+  /** Postures applied to acls and grants that name none. */
+  readonly defaultSrcPosture: readonly string[];
   readonly autoApprovers: AutoApprovers;
   readonly ssh: readonly SshRule[] | null;
   readonly nodeAttrs: readonly NodeAttrRule[];

@@ -282,8 +282,8 @@ function sshVerdict(index: PolicyIndex, src: NodeFacts, dst: NodeFacts, user: st
 function mapLocalUser(users: Readonly<Record<string, string>>, user: string): string | undefined {
   const direct = users[user];
   if (direct !== undefined) return direct === '=' ? user : direct;
-  const any = users['*'];
-  if (any !== undefined) return any === '=' ? user : any;
+  const wildcard = users['*'];
+  if (wildcard !== undefined) return wildcard === '=' ? user : wildcard;
   return undefined;
 }
 

@@ -8,12 +8,6 @@ export class Bits {
     this.words = new Uint32Array((size + 31) >>> 5);
   }
 
-  static all(size: number): Bits {
-    const b = new Bits(size);
-    for (let i = 0; i < size; i++) b.set(i);
-    return b;
-  }
-
   set(i: number): void {
     this.words[i >>> 5]! |= 1 << (i & 31);
   }

@@ -130,3 +130,44 @@ describe('PolicyIndex', () => {
     assert.deepEqual(index.autoApprovedRoutes({ userId: 2, tags: [], ipv4: null, ipv6: null }, ['10.1.0.0/16', '0.0.0.0/0']), []);
   });
 });
+
+describe('PolicyIndex device posture', () => {
+  const postureFacts: TailnetFacts = {
+    users: [{ id: 1, name: 'alice', email: 'alice@example.com', role: 'owner' }],
+    nodes: [
+      node(1, 'mac', { userId: 1, postureAttributes: { 'node:os': 'macos', 'node:tsVersion': '1.62.1' } }),
+      node(2, 'old-mac', { userId: 1, postureAttributes: { 'node:os': 'macos', 'node:tsVersion': '1.58' } }),
+      node(3, 'linux', { userId: 1, postureAttributes: { 'node:os': 'linux', 'node:tsVersion': '1.70' } }),
+      node(4, 'unknown', { userId: 1 }),
+      node(5, 'db', { tags: ['tag:db'] }),
+    ],
+  };
+  const text = `{
+    "tagOwners": {"tag:db": ["alice@example.com"]},
+    "postures": {
+      "posture:mac": ["node:os == 'macos'", "node:tsVersion >= '1.60'"],
+      "posture:linux": ["node:os IN ['linux', 'freebsd']"],
+    },
+    "acls": [
+      {"action": "accept", "src": ["autogroup:member", "10.0.0.0/8"], "srcPosture": ["posture:mac", "posture:linux"], "dst": ["tag:db:5432"]},
+    ],
+  }`;
+
+  it('admits only source devices meeting one of the postures, and no literal addresses', () => {
+    const index = new PolicyIndex(compilePolicyText(text), postureFacts);
+    const rules = index.filterFor(5);
+    assert.equal(rules.length, 1);
+    assert.deepEqual(rules[0]!.SrcIPs, ['100.64.0.1', 'fd7a:115c:a1e0::1', '100.64.0.3', 'fd7a:115c:a1e0::3']);
+    assert.deepEqual(index.peersOf(5).sort(), [1, 3]);
+  });
+
+  it('applies defaultSrcPosture to rules that name none', () => {
+    const withDefault = text.replace('"srcPosture": ["posture:mac", "posture:linux"], ', '').replace('"acls"', '"defaultSrcPosture": ["posture:linux"], "acls"');
+    const index = new PolicyIndex(compilePolicyText(withDefault), postureFacts);
+    assert.deepEqual(index.filterFor(5)[0]!.SrcIPs, ['100.64.0.3', 'fd7a:115c:a1e0::3']);
+  });
+
+  it('rejects a malformed posture condition with its location', () => {
+    assert.throws(() => compilePolicyText('{"postures": {"posture:x": ["node:os = macos"]}}'), /postures\["posture:x"\]\[0\]: invalid posture condition "node:os = macos"/);
+  });
+});

@@ -21,6 +21,7 @@ import {
 import { PolicyError } from '../errors.js';
 import type { NodeFacts, TailnetFacts, TailnetSettings, UserRole } from '../facts.js';
 import { PrimaryRouteTable } from '../primary-routes.js';
+import { meetsPosture } from '../posture.js';
 import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import { Bits } from './bits.js';
 import {
@@ -268,6 +269,8 @@ export class PolicyIndex {
     }
     let anyLiteral = IPSet.EMPTY;
     for (const a of literalAtoms) if (a.spec.kind === 'literal') anyLiteral = anyLiteral.union(a.spec.set);
+    const postureNames = this.compiled.postureNames;
+    const policyPostures = this.compiled.policy.postures;
     const byKey = new Map<string, IdentityClass>();
     for (const node of this.#nodes) {
       const ids: number[] = [];
@@ -281,7 +284,8 @@ export class PolicyIndex {
         for (const a of literalAtoms) if (literalAtomMatches(a, node)) ids.push(a.id);
       }
       ids.sort((a, b) => a - b);
-      const key = `${ids.join(',')}|${node.routeTexts.join(',')}|${node.exitRoutes.length > 0 ? 'x' : ''}`;
+      const postures = postureNames.filter((name) => meetsPosture(policyPostures.get(name) ?? [], node.facts.postureAttributes));
+      const key = `${ids.join(',')}|${node.routeTexts.join(',')}|${node.exitRoutes.length > 0 ? 'x' : ''}|${postures.join(',')}`;
       let cls = byKey.get(key);
       if (cls === undefined) {
         const flags = new Uint8Array(atoms.length);
@@ -297,6 +301,7 @@ export class PolicyIndex {
           routeTexts: node.routeTexts,
           routeSet,
           exit: node.exitRoutes.length > 0,
+          postures: new Set(postures),
           addresses: null,
         };
         this.#classes.push(cls);
@@ -359,6 +364,14 @@ export class PolicyIndex {
     const identity = this.#bits();
     if (sel.wildcard || sel.dangerAll) for (let i = 0; i < this.#classes.length; i++) identity.set(i);
     else for (const atom of sel.atoms) for (const c of this.#atomClasses[atom] ?? []) identity.set(c);
+    if (sel.postures.length > 0) {
+      // Only devices meeting one of the postures are sources; literal addresses are no devices.
+      const restricted = this.#bits();
+      for (const c of identity) if (sel.postures.some((p) => this.#classes[c]!.postures.has(p))) restricted.set(c);
+      const resolved = new Resolved(sel, restricted, () => this.#identityAddresses(restricted));
+      this.#resolved.set(sel.key, resolved);
+      return resolved;
+    }
     const resolved = new Resolved(sel, identity, () => this.#selectionAddresses(sel));
     if (this.#routeClasses.length > 0) {
       const members = identity.clone();
@@ -367,6 +380,12 @@ export class PolicyIndex {
     }
     this.#resolved.set(sel.key, resolved);
     return resolved;
+  }
+
+  #identityAddresses(classes: Bits): IPSet {
+    const b = new IPSetBuilder();
+    for (const c of classes) b.addSet(this.#classAddresses(this.#classes[c]!));
+    return b.build();
   }
 
   /** The addresses a selection covers: named nodes' addresses, literals, `*`'s space and routes. */
@@ -413,6 +432,7 @@ export class PolicyIndex {
    */
   #renderSources(res: Resolved): string[] {
     const sel = res.sel;
+    if (sel.postures.length > 0) return nodeTexts([...res.identity].flatMap((c) => this.#classes[c]!.nodes));
     if (sel.dangerAll) return ['*'];
     const out: string[] = [];
     const seen = new Set<string>();
@@ -1008,7 +1028,7 @@ export class PolicyIndex {
       const src = this.resolve(rule.src);
       const srcNodes: NodeRec[] = [];
       for (const c of src.identity) srcNodes.push(...this.#classes[c]!.nodes);
-      if (!rule.src.wildcard && !rule.src.literal.isEmpty()) {
+      if (!rule.src.wildcard && !rule.src.literal.isEmpty() && rule.src.postures.length === 0) {
         for (const n of this.#nodes) if (!src.identity.has(n.classId) && prefixSetHas(rule.src.literal, n)) srcNodes.push(n);
       }
       srcNodes.sort((a, b) => a.index - b.index);
@@ -1023,7 +1043,7 @@ export class PolicyIndex {
         }
       }
       const byUser = new Map<number, tailcfg.SSHPrincipal[]>();
-      for (const [uid, nodes] of byUserNodes) byUser.set(uid, sortedPrincipals(this.#principals(nodes, 1)));
+      for (const [uid, nodes] of byUserNodes) byUser.set(uid, this.#principals(nodes, 1));
       const users = rule.rule.users.map((u) => u.text);
       const baseUsers: Record<string, string> = {};
       if (users.includes('autogroup:nonroot')) baseUsers['*'] = '=';
@@ -1160,7 +1180,7 @@ export class PolicyIndex {
   nodeMatchesPart(nodeId: number, part: SelectionPart): boolean {
     const node = this.#node(nodeId);
     if (part.kind === 'wildcard') return true;
-    if (part.atom !== null) return this.#classes[node.classId]!.atomFlags[part.atom] === 1 || this.#factsMatch(node.facts, { key: '', atoms: [], literal: IPSet.EMPTY, wildcard: false, dangerAll: false, internet: false, self: false, parts: [part] });
+    if (part.atom !== null) return this.#classes[node.classId]!.atomFlags[part.atom] === 1 || this.#factsMatch(node.facts, { key: '', atoms: [], literal: IPSet.EMPTY, wildcard: false, dangerAll: false, internet: false, self: false, parts: [part], postures: [] });
     return false;
   }
 
@@ -1233,10 +1253,6 @@ function nodeTexts(nodes: readonly NodeRec[]): string[] {
     if (n.v6Text !== null) out.push(n.v6Text);
   }
   return out;
-}
-
-function sortedPrincipals(p: tailcfg.SSHPrincipal[]): tailcfg.SSHPrincipal[] {
-  return p;
 }
 
 function prefixHas(p: IPPrefix, n: NodeRec): boolean {

@@ -109,6 +109,8 @@ export interface IdentityClass {
   readonly routeTexts: readonly string[];
   readonly routeSet: IPSet;
   readonly exit: boolean;
+  /** Postures (of those the policy uses) its devices meet. */
+  readonly postures: ReadonlySet<string>;
   addresses: IPSet | null;
 }
 
