@@ -156,15 +156,25 @@ export function protocolAllowsPorts(proto: number): boolean {
   return PORTED_PROTOCOLS.has(proto);
 }
 
-/** A protocol by name (case-insensitive) or decimal number 0-255 without leading zeros. */
+/** A protocol by name (case-insensitive) or decimal number 1-255 without leading zeros. */
 export function parseProtocol(text: string): number | null {
   const named = PROTOCOL_NAMES[text.toLowerCase()];
   if (named !== undefined) return named;
-  if (/^(0|[1-9][0-9]{0,2})$/.test(text)) {
+  if (/^[1-9][0-9]{0,2}$/.test(text)) {
     const n = Number(text);
     if (n <= 255) return n;
   }
   return null;
+}
+
+/** Why a protocol text is not accepted, in the wording the service uses. */
+export function protocolError(text: string): string {
+  if (text === '*') return 'proto name "*" not known; use protocol number 0-255 or protocol name (icmp, tcp, udp, etc.)';
+  if (/^[0-9]+$/.test(text)) {
+    if (text.startsWith('0')) return `leading 0 not permitted in protocol number: ${JSON.stringify(text)}`;
+    return `protocol number out of range (0-255): ${text}`;
+  }
+  return `invalid protocol number: ${JSON.stringify(text)} must be a known protocol name or valid protocol number 0-255`;
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   parsePorts,
   parseProtocol,
   protocolAllowsPorts,
+  protocolError,
   splitHostPorts,
 } from './alias.js';
 import { type JsonNode, PolicySource, nodeValue, parseHuJson } from './hujson.js';
@@ -501,9 +502,9 @@ class PolicyReader {
       const protoField = f.get('proto');
       if (protoField !== undefined) {
         const text = this.#string(protoField);
-        if (text !== '' && text !== '*') {
+        if (text !== '') {
           const parsed = parseProtocol(text);
-          if (parsed === null) this.fail('invalidPorts', `proto=${JSON.stringify(text)}: unknown protocol; use an IANA name (tcp, udp, icmp...) or number 0-255`, protoField.node, protoField.path);
+          if (parsed === null) this.fail('invalidPorts', protocolError(text), protoField.node, protoField.path);
           proto = parsed;
         }
       }
@@ -570,13 +571,14 @@ class PolicyReader {
     let proto: number | null = null;
     let portsText = text;
     if (colon !== -1) {
+      if (text.indexOf(':', colon + 1) !== -1) {
+        this.fail('invalidPorts', `expected only one colon in Internet protocol and port type, got ${JSON.stringify(text)}`, entry.at, entry.path);
+      }
       const protoText = text.slice(0, colon);
       portsText = text.slice(colon + 1);
-      if (protoText !== '*') {
-        const parsed = parseProtocol(protoText);
-        if (parsed === null) this.fail('invalidPorts', `ip ${JSON.stringify(text)}: unknown protocol ${JSON.stringify(protoText)}`, entry.at, entry.path);
-        proto = parsed;
-      }
+      const parsed = parseProtocol(protoText);
+      if (parsed === null) this.fail('invalidPorts', protocolError(protoText), entry.at, entry.path);
+      proto = parsed;
     }
     const ports = parsePorts(portsText);
     if (!ports.ok) this.fail('invalidPorts', ports.message, entry.at, entry.path);

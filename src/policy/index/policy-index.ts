@@ -128,6 +128,8 @@ interface SshRuleInfo {
   readonly hasLocalpart: boolean;
   readonly action: tailcfg.SSHAction;
   readonly acceptEnv: readonly string[] | null;
+  /** Every source's principals in one list (users in id order, then tagged), built on first use. */
+  allPrincipals: tailcfg.SSHPrincipal[] | null;
 }
 
 interface RouteAccess {
@@ -987,10 +989,13 @@ export class PolicyIndex {
           for (const uid of info.userIds) append(info.byUser.get(uid)!, uid);
           if (info.tagged.length > 0) append([...info.tagged], null);
         } else {
-          const all: tailcfg.SSHPrincipal[] = [];
-          for (const uid of info.userIds) all.push(...info.byUser.get(uid)!);
-          all.push(...info.tagged);
-          if (all.length > 0) append(all, null);
+          if (info.allPrincipals === null) {
+            const all: tailcfg.SSHPrincipal[] = [];
+            for (const uid of info.userIds) all.push(...info.byUser.get(uid)!);
+            all.push(...info.tagged);
+            info.allPrincipals = all;
+          }
+          if (info.allPrincipals.length > 0) append(info.allPrincipals, null);
         }
       } else if (info.hasLocalpart && info.srcSet.has(node.id)) {
         // The service also gives a source that is not a destination the rules for its own
@@ -1077,6 +1082,7 @@ export class PolicyIndex {
         hasLocalpart: localpartDomains.length > 0,
         action,
         acceptEnv: rule.rule.acceptEnv,
+        allPrincipals: null,
       });
     }
     this.#sshInfos = infos;
