@@ -22,6 +22,7 @@ import { PolicyError } from '../errors.js';
 import type { NodeFacts, TailnetFacts, TailnetSettings, UserRole } from '../facts.js';
 import { PrimaryRouteTable } from '../primary-routes.js';
 import { meetsPosture } from '../posture.js';
+import { runPolicyTests, type TestReport } from '../tests.js';
 import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import { Bits } from './bits.js';
 import {
@@ -872,7 +873,7 @@ export class PolicyIndex {
     const viewer = this.#node(viewerId);
     const peer = this.#node(peerId);
     // An IPv6-only (disable-ipv4) node neither has nor sees IPv4 node addresses.
-    const allowed = this.#classAttrs[viewer.classId]!.includes(ATTR_DISABLE_IPV4) ? this.#addresses(peer).filter((a) => a.includes(':')) : this.#addresses(peer);
+    const allowed = this.#ipv6Only(viewer) ? this.#addresses(peer).filter((a) => a.includes(':')) : this.#addresses(peer);
     const primary: string[] = [];
     for (const text of peer.routeTexts) {
       if (this.#designatedRouter(viewer, text) === peer.id) {
@@ -932,10 +933,15 @@ export class PolicyIndex {
     };
   }
 
-  /** The node's own prefixes; disable-ipv4 hides the IPv4 one. */
+  /** Whether a node is IPv6-only: the disable-ipv4 attribute, or `disableIPv4` for the tailnet. */
+  #ipv6Only(node: NodeRec): boolean {
+    return this.compiled.policy.disableIPv4 || this.#classAttrs[node.classId]!.includes(ATTR_DISABLE_IPV4);
+  }
+
+  /** The node's own prefixes; an IPv6-only node has no IPv4 one. */
   #addresses(node: NodeRec): string[] {
     const out: string[] = [];
-    if (node.v4Text !== null && !this.#classAttrs[node.classId]!.includes(ATTR_DISABLE_IPV4)) out.push(`${node.v4Text}/32`);
+    if (node.v4Text !== null && !this.#ipv6Only(node)) out.push(`${node.v4Text}/32`);
     if (node.v6Text !== null) out.push(`${node.v6Text}/128`);
     return out;
   }
@@ -1087,6 +1093,11 @@ export class PolicyIndex {
     }
     this.#sshInfos = infos;
     return infos;
+  }
+
+  /** Runs the policy's tests and sshTests against this tailnet. */
+  runTests(): TestReport {
+    return runPolicyTests(this);
   }
 
   // --- decisions for control and api --------------------------------------------------------
