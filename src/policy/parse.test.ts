@@ -175,6 +175,28 @@ describe('parsePolicy', () => {
     });
   }
 
+  it('reports every problem at once, the first one first', () => {
+    const err = expectError(
+      '{\n  "acls": [\n    {"action": "deny", "src": ["*"], "dst": ["*:*"]},\n    {"action": "accept", "src": ["tag:x"], "dst": ["*:*"]}\n  ]\n}',
+      'invalidValue',
+      /^policy\.hujson:3:16: acls\[0\]\.action: action="deny" is not supported.*\npolicy\.hujson:4:34: acls\[1\]\.src\[0\]: src=tag not found: "tag:x"/s,
+    );
+    assert.equal(err.location?.line, 3);
+  });
+
+  it('rejects ssh from tagged devices to user-owned devices', () => {
+    expectError(
+      '{"tagOwners": {"tag:ci": []}, "ssh": [{"action": "accept", "src": ["tag:ci"], "dst": ["autogroup:member"], "users": ["root"]}]}',
+      'invalidSelector',
+      /ssh\[0\]\.dst\[0\]: tags in SSH source cannot access autogroup:member \(user-owned devices\)/,
+    );
+    expectError(
+      '{"ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["alice@example.com"], "users": ["root"]}]}',
+      'invalidSelector',
+      /user destination requires source to contain only that same user "alice@example\.com"/,
+    );
+  });
+
   it('declares every error code once, with meaning and fix', () => {
     const codes = errorTables.flatMap((t) => Object.values(t)).filter((s) => s.code.startsWith('HW_POLICY_'));
     assert.ok(codes.length >= 10);

@@ -18,7 +18,7 @@ import {
   splitHostPorts,
 } from './alias.js';
 import { type JsonNode, PolicySource, nodeValue, parseHuJson } from './hujson.js';
-import { type PolicyErrorKind } from './errors.js';
+import { PolicyError, type PolicyErrorKind } from './errors.js';
 import { parseGoDurationMs, formatGoDuration } from './go-duration.js';
 import { parsePostureCondition, type PostureCondition } from './posture.js';
 import type {
@@ -112,8 +112,33 @@ class PolicyReader {
   #ipsets = new Map<string, { prefix: IPPrefix; remove: boolean }[]>();
   #postures = new Map<string, PostureCondition[]>();
 
+  readonly #errors: PolicyError[] = [];
+
   constructor(source: PolicySource) {
     this.#src = source;
+  }
+
+  /** Runs one unit of reading; a PolicyError is recorded and reading goes on. */
+  #attempt<T>(read: () => T): T | undefined {
+    try {
+      return read();
+    } catch (err) {
+      if (err instanceof PolicyError) {
+        this.#errors.push(err);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  /** Reads each element of a list, skipping (and recording) the ones with errors. */
+  #each<T>(field: Field, read: (item: Field, index: number) => T): T[] {
+    const out: T[] = [];
+    this.#list(field).forEach((item, index) => {
+      const value = this.#attempt(() => read(item, index));
+      if (value !== undefined) out.push(value);
+    });
+    return out;
   }
 
   fail(kind: PolicyErrorKind, detail: string, at: JsonNode | number | null, path: string): never {
@@ -144,32 +169,43 @@ class PolicyReader {
     if (root === null) return empty;
     const top = this.#fields(root, '', TOP_LEVEL_FIELDS, 'the policy');
 
-    // Definitions first: rules refer to them.
+    // Definitions first: rules refer to them. Every problem is collected (one per rule at
+    // most) and reported together, so a policy with several mistakes is fixed in one pass.
     const tagOwnerNodes = top.get('tagOwners');
-    const tagOwnerKeys = tagOwnerNodes ? this.#objectEntries(tagOwnerNodes.node, 'tagOwners') : [];
-    for (const entry of tagOwnerKeys) this.#checkTagName(entry.key, entry.keyNode, `tagOwners[${JSON.stringify(entry.key)}]`);
-    for (const entry of tagOwnerKeys) this.#tags.add(entry.key);
-    if (top.has('groups')) this.#readGroups(top.get('groups')!);
-    if (top.has('hosts')) this.#readHosts(top.get('hosts')!);
-    if (top.has('ipsets')) this.#readIpsets(top.get('ipsets')!);
-    if (top.has('postures')) this.#readPostures(top.get('postures')!);
+    const tagOwnerKeys = tagOwnerNodes ? (this.#attempt(() => this.#objectEntries(tagOwnerNodes.node, 'tagOwners')) ?? []) : [];
+    for (const entry of tagOwnerKeys) {
+      const valid = this.#attempt(() => {
+        this.#checkTagName(entry.key, entry.keyNode, `tagOwners[${JSON.stringify(entry.key)}]`);
+        return true;
+      });
+      if (valid === true) this.#tags.add(entry.key);
+    }
+    if (top.has('groups')) this.#attempt(() => this.#readGroups(top.get('groups')!));
+    if (top.has('hosts')) this.#attempt(() => this.#readHosts(top.get('hosts')!));
+    if (top.has('ipsets')) this.#attempt(() => this.#readIpsets(top.get('ipsets')!));
+    if (top.has('postures')) this.#attempt(() => this.#readPostures(top.get('postures')!));
     const tagOwners = new Map<string, AliasRef[]>();
-    for (const entry of tagOwnerKeys) tagOwners.set(entry.key, this.#readTagOwners(entry));
+    for (const entry of tagOwnerKeys) tagOwners.set(entry.key, this.#attempt(() => this.#readTagOwners(entry)) ?? []);
     const defaultSrcPosture: string[] = [];
     if (top.has('defaultSrcPosture')) {
-      for (const posture of this.#stringList(top.get('defaultSrcPosture')!)) {
-        this.#checkPosture(posture);
-        defaultSrcPosture.push(posture.text);
-      }
+      this.#attempt(() => {
+        for (const posture of this.#stringList(top.get('defaultSrcPosture')!)) {
+          this.#checkPosture(posture);
+          defaultSrcPosture.push(posture.text);
+        }
+      });
     }
 
-    const acls = top.has('acls') ? this.#readAcls(top.get('acls')!) : null;
-    const grants = top.has('grants') ? this.#readGrants(top.get('grants')!) : null;
-    const ssh = top.has('ssh') ? this.#readSsh(top.get('ssh')!) : null;
-    const nodeAttrs = top.has('nodeAttrs') ? this.#readNodeAttrs(top.get('nodeAttrs')!) : [];
-    const autoApprovers = top.has('autoApprovers') ? this.#readAutoApprovers(top.get('autoApprovers')!) : empty.autoApprovers;
-    const tests = top.has('tests') ? this.#readTests(top.get('tests')!) : [];
-    const sshTests = top.has('sshTests') ? this.#readSshTests(top.get('sshTests')!) : [];
+    const acls = top.has('acls') ? (this.#attempt(() => this.#readAcls(top.get('acls')!)) ?? []) : null;
+    const grants = top.has('grants') ? (this.#attempt(() => this.#readGrants(top.get('grants')!)) ?? []) : null;
+    const ssh = top.has('ssh') ? (this.#attempt(() => this.#readSsh(top.get('ssh')!)) ?? []) : null;
+    const nodeAttrs = top.has('nodeAttrs') ? (this.#attempt(() => this.#readNodeAttrs(top.get('nodeAttrs')!)) ?? []) : [];
+    const autoApprovers = top.has('autoApprovers') ? (this.#attempt(() => this.#readAutoApprovers(top.get('autoApprovers')!)) ?? empty.autoApprovers) : empty.autoApprovers;
+    const tests = top.has('tests') ? (this.#attempt(() => this.#readTests(top.get('tests')!)) ?? []) : [];
+    const sshTests = top.has('sshTests') ? (this.#attempt(() => this.#readSshTests(top.get('sshTests')!)) ?? []) : [];
+    const randomizeClientPort = top.has('randomizeClientPort') ? (this.#attempt(() => this.#bool(top.get('randomizeClientPort')!)) ?? false) : false;
+    const disableIPv4 = top.has('disableIPv4') ? (this.#attempt(() => this.#bool(top.get('disableIPv4')!)) ?? false) : false;
+    if (this.#errors.length > 0) throw combineErrors(this.#errors);
 
     return {
       source: this.#src,
@@ -187,8 +223,8 @@ class PolicyReader {
       nodeAttrs,
       tests,
       sshTests,
-      randomizeClientPort: top.has('randomizeClientPort') ? this.#bool(top.get('randomizeClientPort')!) : false,
-      disableIPv4: top.has('disableIPv4') ? this.#bool(top.get('disableIPv4')!) : false,
+      randomizeClientPort,
+      disableIPv4,
       derpMap: top.has('derpMap') ? nodeValue(top.get('derpMap')!.node) : null,
     };
   }
@@ -488,7 +524,7 @@ class PolicyReader {
   // --- acls -----------------------------------------------------------------------------------
 
   #readAcls(field: Field): AclRule[] {
-    return this.#list(field).map((item, index) => {
+    return this.#each(field, (item, index) => {
       const f = this.#fields(item.node, item.path, ['action', 'src', 'dst', 'proto', 'srcPosture', 'users', 'ports'], 'an acl', true);
       const actionField = f.get('action');
       const action = actionField ? this.#string(actionField) : '';
@@ -533,7 +569,7 @@ class PolicyReader {
   // --- grants ---------------------------------------------------------------------------------
 
   #readGrants(field: Field): GrantRule[] {
-    return this.#list(field).map((item, index) => {
+    return this.#each(field, (item, index) => {
       const f = this.#fields(item.node, item.path, ['src', 'dst', 'ip', 'app', 'via', 'srcPosture'], 'a grant', true);
       const src = this.#aliasList(f.get('src'), 'src');
       this.#checkSources(src);
@@ -609,7 +645,7 @@ class PolicyReader {
   // --- ssh ------------------------------------------------------------------------------------
 
   #readSsh(field: Field): SshRule[] {
-    return this.#list(field).map((item, index) => {
+    return this.#each(field, (item, index) => {
       const f = this.#fields(
         item.node,
         item.path,
@@ -636,6 +672,7 @@ class PolicyReader {
           (a.kind === 'autogroup' && (a.name === 'self' || a.name === 'member' || a.name === 'tagged' || ROLE_AUTOGROUPS.has(a.name)));
         if (!allowed) this.fail('invalidSelector', `invalid dst ${JSON.stringify(d.text)}: ssh destinations must be tags, users or autogroups`, d.at, d.path);
       }
+      this.#checkSshCombination(src, dst);
       const usersField = f.get('users');
       const users = usersField ? this.#stringList(usersField) : [];
       if (users.length === 0) this.fail('invalidSsh', 'users must be specified', usersField?.node ?? item.node, usersField?.path ?? item.path);
@@ -644,6 +681,9 @@ class PolicyReader {
       }
       let checkPeriodMs: number | null = null;
       const cp = f.get('checkPeriod');
+      if (cp !== undefined && cp.node.type !== 'null' && action !== 'check') {
+        this.fail('invalidSsh', 'checkPeriod is only valid with action "check"', cp.node, cp.path);
+      }
       if (cp !== undefined && cp.node.type !== 'null') {
         const text = this.#string(cp);
         if (text === 'always') checkPeriodMs = 0;
@@ -678,10 +718,36 @@ class PolicyReader {
     });
   }
 
+  /**
+   * Tailscale SSH's identity rules: a tagged source may not log in to user-owned devices (a
+   * user, autogroup:member or autogroup:self destination), and a user destination is only
+   * reachable from that same user.
+   */
+  #checkSshCombination(src: readonly AliasRef[], dst: readonly AliasRef[]): void {
+    const tagged = src.some((s) => s.alias.kind === 'tag' || (s.alias.kind === 'autogroup' && s.alias.name === 'tagged'));
+    const groups = src.some((s) => s.alias.kind === 'group' || (s.alias.kind === 'autogroup' && s.alias.name === 'member'));
+    const users = new Set(src.flatMap((s) => (s.alias.kind === 'user' ? [s.alias.login] : [])));
+    for (const d of dst) {
+      const a = d.alias;
+      if (a.kind === 'user') {
+        if (tagged) {
+          this.fail('invalidSelector', `tags in SSH source cannot access user-owned devices (${a.login}); use autogroup:tagged or specific tags as destinations instead`, d.at, d.path);
+        }
+        if (groups || users.size !== 1 || !users.has(a.login)) {
+          this.fail('invalidSelector', `user destination requires source to contain only that same user ${JSON.stringify(a.login)}; use autogroup:self instead for same-user SSH access`, d.at, d.path);
+        }
+      } else if (a.kind === 'autogroup' && a.name === 'self' && tagged) {
+        this.fail('invalidSelector', 'autogroup:self destination requires source to contain only users or groups, not tags or autogroup:tagged', d.at, d.path);
+      } else if (a.kind === 'autogroup' && a.name === 'member' && tagged) {
+        this.fail('invalidSelector', 'tags in SSH source cannot access autogroup:member (user-owned devices)', d.at, d.path);
+      }
+    }
+  }
+
   // --- nodeAttrs, autoApprovers -------------------------------------------------------------
 
   #readNodeAttrs(field: Field): NodeAttrRule[] {
-    return this.#list(field).map((item, index) => {
+    return this.#each(field, (item, index) => {
       const f = this.#fields(item.node, item.path, ['target', 'attr', 'ipPool', 'app'], 'a nodeAttrs entry', true);
       const target = this.#aliasList(f.get('target'), 'target');
       for (const t of target) {
@@ -732,7 +798,7 @@ class PolicyReader {
   // --- tests ----------------------------------------------------------------------------------
 
   #readTests(field: Field): PolicyTestCase[] {
-    return this.#list(field).map((item, index) => {
+    return this.#each(field, (item, index) => {
       const f = this.#fields(item.node, item.path, ['src', 'srcPostureAttrs', 'proto', 'accept', 'deny'], 'a tests entry', true);
       return {
         index,
@@ -752,7 +818,7 @@ class PolicyReader {
   }
 
   #readSshTests(field: Field): SshTestCase[] {
-    return this.#list(field).map((item, index) => {
+    return this.#each(field, (item, index) => {
       const f = this.#fields(item.node, item.path, ['src', 'srcPostureAttrs', 'dst', 'accept', 'check', 'deny'], 'an sshTests entry', true);
       const dst = f.has('dst') ? this.#stringList(f.get('dst')!) : [];
       for (const d of dst) {
@@ -779,6 +845,14 @@ class PolicyReader {
       };
     });
   }
+}
+
+/** One error carrying every problem found: the first one's kind and location, then the rest. */
+function combineErrors(errors: readonly PolicyError[]): PolicyError {
+  if (errors.length === 1) return errors[0]!;
+  const first = errors[0]!;
+  const rest = errors.slice(1).map((e) => e.message);
+  return new PolicyError(first.kind, `${first.detail}\n${rest.join('\n')}`, first.location);
 }
 
 function overlapsPrefix(a: IPPrefix, b: IPPrefix): boolean {

@@ -28,6 +28,8 @@ export interface TestReport {
 
 /** Client default protocols when a rule or test names none: TCP, UDP, ICMP, ICMPv6. */
 const DEFAULT_PROTOS: readonly number[] = [6, 17, 1, 58];
+/** Protocols a `tests` entry may name: TCP, UDP, SCTP. */
+const TEST_PROTOS: ReadonlySet<number> = new Set([6, 17, 132]);
 
 export function runPolicyTests(index: PolicyIndex): TestReport {
   const failures: TestFailure[] = [];
@@ -122,7 +124,8 @@ function runOneTest(index: PolicyIndex, test: { src: string | null; proto: strin
   let protos: readonly number[] = DEFAULT_PROTOS;
   if (test.proto !== null && test.proto !== '') {
     const p = parseProtocol(test.proto);
-    if (p === null) return [`${srcText}: unknown proto ${JSON.stringify(test.proto)}`];
+    // A test describes one connection attempt, so only connection protocols are allowed.
+    if (p === null || !TEST_PROTOS.has(p)) return [`${srcText}: test protocol must be tcp, udp, sctp, or empty, got ${JSON.stringify(test.proto)}`];
     protos = [p];
   }
   const protoNote = test.proto !== null && test.proto !== '' ? ` (${test.proto})` : '';
