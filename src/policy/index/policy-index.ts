@@ -175,6 +175,7 @@ export class PolicyIndex {
   readonly #primary: PrimaryRouteTable;
   readonly #resolved = new Map<string, Resolved>();
   readonly #srcIntern = new Map<string, number>();
+  readonly #globalFirst = new Map<string, number>();
   readonly #items: ItemInfo[] = [];
   readonly #visibility: (Bits | null)[] = [];
   #selfSrc!: Bits;
@@ -493,6 +494,27 @@ export class PolicyIndex {
       const info: ItemInfo = { item, src, srcIPs: r.strings, srcId: r.id };
       this.#items.push(info);
       if (item.kind === 'via') this.#viaItems.push(info);
+      // Where a merged rule stands tailnet-wide: the first rule with these sources and
+      // protocols that exists at all (it has sources and names some destination).
+      if (item.kind === 'net' && r.strings.length > 0 && item.dsts.some((d) => this.#partExists(d.part))) {
+        const key = mergeKey(r.id, item.ipProto);
+        const order = item.order * 8;
+        if (!this.#globalFirst.has(key)) this.#globalFirst.set(key, order);
+      }
+    }
+  }
+
+  /** Whether a destination names anything in this tailnet (a node, a prefix, `*`, the internet). */
+  #partExists(part: SelectionPart): boolean {
+    switch (part.kind) {
+      case 'wildcard':
+      case 'internet':
+      case 'literal':
+        return true;
+      case 'atom':
+        return part.atom !== null && (this.#atomClasses[part.atom]?.length ?? 0) > 0;
+      default:
+        return false;
     }
   }
 
@@ -828,7 +850,7 @@ export class PolicyIndex {
     const template = this.#templates[node.classId]!;
     const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : [];
     const rules = self.length === 0 ? template : [...template, ...self].sort((a, b) => a.order - b.order);
-    return instantiate(rules, node);
+    return instantiate(rules, node, this.#globalFirst);
   }
 
   #selfItems: boolean | null = null;
@@ -1219,8 +1241,19 @@ export class PolicyIndex {
 
 // --- free helpers ---------------------------------------------------------------------------
 
-function instantiate(rules: readonly TemplateRule[], node: NodeRec): tailcfg.FilterRule[] {
-  const out: tailcfg.FilterRule[] = [];
+/** The merge key of a ports rule: same sources and protocols merge. */
+function mergeKey(srcId: number, proto: readonly number[] | null): string {
+  return `${srcId}|${proto === null ? '' : proto.join(',')}`;
+}
+
+/**
+ * Turns a node's template rules (class rules plus its own autogroup:self rules, in policy
+ * order) into FilterRules. Rules with the same sources and protocols merge into one, placed
+ * where the first of them stands in the tailnet-wide rule list (`globalFirst`), as the service
+ * merges before it narrows rules to each node.
+ */
+function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst: ReadonlyMap<string, number>): tailcfg.FilterRule[] {
+  const placed: Array<{ position: number; seq: number; rule: tailcfg.FilterRule }> = [];
   const byKey = new Map<string, tailcfg.FilterRule>();
   const selfIPs: string[] = [];
   if (node.v4Text !== null) selfIPs.push(node.v4Text);
@@ -1228,11 +1261,16 @@ function instantiate(rules: readonly TemplateRule[], node: NodeRec): tailcfg.Fil
   const selfPrefixes: string[] = [];
   if (node.v4Text !== null) selfPrefixes.push(`${node.v4Text}/32`);
   if (node.v6Text !== null) selfPrefixes.push(`${node.v6Text}/128`);
+  let reordered = false;
   for (const rule of rules) {
     if (rule.kind === 'cap') {
-      out.push({
-        SrcIPs: rule.srcIPs as string[],
-        CapGrant: rule.grants.map((g) => ({ Dsts: g.dsts === SELF ? [...selfPrefixes] : [...g.dsts], CapMap: g.capMap as tailcfg.PeerCapMap })),
+      placed.push({
+        position: rule.order,
+        seq: placed.length,
+        rule: {
+          SrcIPs: rule.srcIPs as string[],
+          CapGrant: rule.grants.map((g) => ({ Dsts: g.dsts === SELF ? [...selfPrefixes] : [...g.dsts], CapMap: g.capMap as tailcfg.PeerCapMap })),
+        },
       });
       continue;
     }
@@ -1241,8 +1279,7 @@ function instantiate(rules: readonly TemplateRule[], node: NodeRec): tailcfg.Fil
       if (e.ip === SELF) for (const ip of selfIPs) dstPorts.push({ IP: ip, Ports: { First: e.ports.first, Last: e.ports.last } });
       else dstPorts.push({ IP: e.ip, Ports: { First: e.ports.first, Last: e.ports.last } });
     }
-    // The service merges rules with the same sources and protocols into one.
-    const key = `${rule.srcId}|${rule.proto === null ? '' : rule.proto.join(',')}`;
+    const key = mergeKey(rule.srcId, rule.proto);
     const existing = byKey.get(key);
     if (existing !== undefined) {
       existing.DstPorts!.push(...dstPorts);
@@ -1251,9 +1288,13 @@ function instantiate(rules: readonly TemplateRule[], node: NodeRec): tailcfg.Fil
     const fr: tailcfg.FilterRule = { SrcIPs: rule.srcIPs as string[], DstPorts: dstPorts };
     if (rule.proto !== null) fr.IPProto = [...rule.proto];
     byKey.set(key, fr);
-    out.push(fr);
+    const first = globalFirst.get(key);
+    const position = first !== undefined && first < rule.order ? first : rule.order;
+    if (position !== rule.order) reordered = true;
+    placed.push({ position, seq: placed.length, rule: fr });
   }
-  return out;
+  if (reordered) placed.sort((a, b) => a.position - b.position || a.seq - b.seq);
+  return placed.map((p) => p.rule);
 }
 
 function sshRule(principals: tailcfg.SSHPrincipal[], users: Readonly<Record<string, string>>, info: SshRuleInfo): tailcfg.SSHRule {
