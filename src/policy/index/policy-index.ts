@@ -362,7 +362,7 @@ export class PolicyIndex {
   }
 
   /** Binds a selection: which classes it names and which addresses it covers. */
-  resolve(sel: Selection): Resolved {
+  #resolve(sel: Selection): Resolved {
     const cached = this.#resolved.get(sel.key);
     if (cached !== undefined) return cached;
     const identity = this.#bits();
@@ -484,7 +484,7 @@ export class PolicyIndex {
   #resolveItems(): void {
     const rendered = new Map<string, { strings: string[]; id: number }>();
     for (const item of this.compiled.items) {
-      const src = this.resolve(item.src);
+      const src = this.#resolve(item.src);
       let r = rendered.get(item.src.key);
       if (r === undefined) {
         const strings = this.#renderSources(src);
@@ -529,7 +529,7 @@ export class PolicyIndex {
     } else if (item.kind === 'cap') {
       for (const part of item.dst.parts) this.#partMembers(part, out);
     } else if (item.kind === 'via') {
-      const via = this.resolve(this.#viaSelection(item.viaTags));
+      const via = this.#resolve(this.#viaSelection(item.viaTags));
       for (const c of via.identity) {
         const cls = this.#classes[c]!;
         if (this.#viaServes(cls, item.dst)) out.set(c);
@@ -653,7 +653,7 @@ export class PolicyIndex {
     for (let i = 0; i < this.#classes.length; i++) this.#classAttrs.push([]);
     for (const na of this.compiled.nodeAttrs) {
       if (na.attrs.length === 0) continue;
-      const res = this.resolve(na.target);
+      const res = this.#resolve(na.target);
       for (const c of res.identity) {
         const list = this.#classAttrs[c]!;
         for (const attr of na.attrs) if (!list.includes(attr)) list.push(attr);
@@ -683,11 +683,11 @@ export class PolicyIndex {
             if (dsts !== undefined) grants.push({ dsts, capMap: item.capMap });
           }
           if (grants.length > 0) out.push({ kind: 'cap', order, srcIPs: info.srcIPs, grants });
-          if (info.src.members.has(cls.id)) this.#companions(item.capMap, this.#renderSources(this.resolve(item.dst)), order, out);
+          if (info.src.members.has(cls.id)) this.#companions(item.capMap, this.#renderSources(this.#resolve(item.dst)), order, out);
           break;
         }
         case 'via': {
-          const via = this.resolve(this.#viaSelection(item.viaTags));
+          const via = this.#resolve(this.#viaSelection(item.viaTags));
           if (!via.identity.has(cls.id) || info.srcIPs.length === 0) break;
           // The service delivers no CapGrant for a grant with `via`; only its ip rules.
           if (item.capMap !== null) break;
@@ -928,7 +928,7 @@ export class PolicyIndex {
     if (viaSels.length === 0) return null;
     return this.#primary.electAmong(prefix, (id) => {
       const router = this.#byId.get(id);
-      return router !== undefined && viaSels.some((sel) => this.resolve(sel).identity.has(router.classId));
+      return router !== undefined && viaSels.some((sel) => this.#resolve(sel).identity.has(router.classId));
     });
   }
 
@@ -937,7 +937,7 @@ export class PolicyIndex {
     for (const info of this.#viaItems) {
       const item = info.item;
       if (item.kind !== 'via' || !item.dst.internet || !info.src.members.has(viewer.classId)) continue;
-      if (this.resolve(this.#viaSelection(item.viaTags)).identity.has(exitNode.classId)) return true;
+      if (this.#resolve(this.#viaSelection(item.viaTags)).identity.has(exitNode.classId)) return true;
     }
     return false;
   }
@@ -1058,7 +1058,7 @@ export class PolicyIndex {
     const infos: SshRuleInfo[] = [];
     const base = this.settings.sshCheckBaseUrl ?? 'https://unused';
     for (const rule of this.compiled.ssh ?? []) {
-      const src = this.resolve(rule.src);
+      const src = this.#resolve(rule.src);
       const srcNodes: NodeRec[] = [];
       for (const c of src.identity) srcNodes.push(...this.#classes[c]!.nodes);
       if (!rule.src.wildcard && !rule.src.literal.isEmpty() && rule.src.postures.length === 0) {
@@ -1101,7 +1101,7 @@ export class PolicyIndex {
         rule,
         srcNodes,
         srcSet: new Set(srcNodes.map((n) => n.id)),
-        dstIdentity: this.resolve(rule.dst).identity,
+        dstIdentity: this.#resolve(rule.dst).identity,
         byUser,
         userIds: [...byUser.keys()].sort((a, b) => a - b),
         tagged: this.#principals(taggedNodes, (n: NodeRec) => n.tags.length),
