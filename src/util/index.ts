@@ -8,3 +8,4 @@ export * from './ip.js';
 export * from './headway-error.js';
 export * from './duration.js';
 export * from './mutex.js';
+export * from './ip-set.js';

@@ -1,0 +1,173 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PolicyIndex, compilePolicyText, type NodeFacts, type TailnetFacts } from '../index.js';
+
+function node(id: number, name: string, extra: Partial<NodeFacts> = {}): NodeFacts {
+  return {
+    id,
+    name,
+    ipv4: `100.64.0.${id}`,
+    ipv6: `fd7a:115c:a1e0::${id.toString(16)}`,
+    userId: null,
+    tags: [],
+    advertisedRoutes: [],
+    approvedRoutes: [],
+    online: true,
+    ...extra,
+  };
+}
+
+const facts: TailnetFacts = {
+  users: [
+    { id: 1, name: 'alice', email: 'alice@example.com', role: 'owner' },
+    { id: 2, name: 'bob', email: 'bob@example.com', role: 'member' },
+    { id: 3, name: 'carol', email: 'carol@example.org', role: 'admin' },
+  ],
+  nodes: [
+    node(1, 'alice-laptop', { userId: 1 }),
+    node(2, 'alice-phone', { userId: 1 }),
+    node(3, 'bob-laptop', { userId: 2 }),
+    node(4, 'carol-laptop', { userId: 3 }),
+    node(5, 'web-1', { tags: ['tag:web'], userId: 1 }),
+    node(6, 'web-2', { tags: ['tag:web'], userId: 1 }),
+    node(7, 'router', { tags: ['tag:router'], userId: 1, advertisedRoutes: ['10.1.0.0/16', '0.0.0.0/0', '::/0'], approvedRoutes: ['10.1.0.0/16'] }),
+  ],
+};
+
+const policy = `{
+  "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},
+  "tagOwners": {
+    "tag:web": ["group:eng"],
+    "tag:router": ["carol@example.org"],
+    "tag:canary": ["tag:web"],
+  },
+  "autoApprovers": {
+    "routes": {"10.0.0.0/8": ["tag:router"]},
+    "exitNode": ["tag:router"],
+  },
+  "acls": [
+    {"action": "accept", "src": ["group:eng"], "dst": ["tag:web:443"]},
+    {"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]},
+    {"action": "accept", "src": ["carol@example.org"], "dst": ["10.1.0.0/16:22"]},
+  ],
+  "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["autogroup:nonroot"]}],
+}`;
+
+describe('PolicyIndex', () => {
+  const index = new PolicyIndex(compilePolicyText(policy), facts);
+
+  it('puts interchangeable nodes in one identity class and shares their filter template', () => {
+    assert.equal(index.classOf(5), index.classOf(6));
+    assert.notEqual(index.classOf(5), index.classOf(7));
+    const f5 = index.filterFor(5);
+    const f6 = index.filterFor(6);
+    assert.equal(f5.length, 1);
+    assert.equal(f5[0]!.SrcIPs, f6[0]!.SrcIPs, 'SrcIPs arrays are shared, not copied');
+    assert.deepEqual(f5[0]!.DstPorts, [
+      { IP: '100.64.0.5', Ports: { First: 443, Last: 443 } },
+      { IP: 'fd7a:115c:a1e0::5', Ports: { First: 443, Last: 443 } },
+    ]);
+  });
+
+  it('narrows autogroup:self to the owner and lists all their devices as destinations', () => {
+    const rules = index.filterFor(1);
+    assert.equal(rules.length, 1);
+    assert.deepEqual(rules[0]!.SrcIPs, ['100.64.0.1', 'fd7a:115c:a1e0::1', '100.64.0.2', 'fd7a:115c:a1e0::2']);
+    assert.equal(rules[0]!.DstPorts!.length, 4);
+  });
+
+  it('makes visibility symmetric and includes same-user devices', () => {
+    assert.deepEqual(index.peersOf(1).sort(), [2, 5, 6]);
+    assert.deepEqual(index.peersOf(5).sort(), [1, 2, 3]);
+    assert.ok(index.sees(1, 2) && index.sees(2, 1));
+    assert.ok(!index.sees(3, 4));
+    assert.deepEqual(index.peersOf(4), [7]);
+    assert.deepEqual(index.peersOf(7), [4]);
+  });
+
+  it('shows a router its route only to viewers the policy lets use it', () => {
+    assert.deepEqual(index.peerView(4, 7).AllowedIPs, ['100.64.0.7/32', 'fd7a:115c:a1e0::7/128', '10.1.0.0/16']);
+    assert.deepEqual(index.peerView(4, 7).PrimaryRoutes, ['10.1.0.0/16']);
+    assert.deepEqual(index.selfView(7).PrimaryRoutes, ['10.1.0.0/16']);
+    assert.deepEqual(index.peerView(1, 5).AllowedIPs, ['100.64.0.5/32', 'fd7a:115c:a1e0::5/128']);
+  });
+
+  it('stamps role caps on the self view', () => {
+    assert.ok('https://tailscale.com/cap/is-owner' in index.selfView(1).CapMap);
+    assert.ok('https://tailscale.com/cap/is-admin' in index.selfView(4).CapMap);
+    assert.ok(!('https://tailscale.com/cap/is-admin' in index.selfView(3).CapMap));
+    assert.deepEqual(index.selfView(1).CapMap['tailnet-display-name'], ['alice@example.com']);
+  });
+
+  it('gives each user an ssh rule for their own devices', () => {
+    const rules = index.sshRulesFor(2);
+    assert.equal(rules.length, 1);
+    assert.deepEqual(rules[0]!.sshUsers, { '*': '=', root: '' });
+    assert.equal(rules[0]!.principals.length, 4);
+    assert.deepEqual(index.sshRulesFor(5), []);
+  });
+
+  it('decides who may apply tags, including tags owned by tags', () => {
+    assert.deepEqual(index.tagsAllowed({ userId: 2 }, ['tag:web']), { allowed: true, denied: [] });
+    const denied = index.tagsAllowed({ userId: 2 }, ['tag:web', 'tag:router', 'tag:ghost']);
+    assert.equal(denied.allowed, false);
+    assert.deepEqual(
+      denied.denied.map((d) => d.tag),
+      ['tag:router', 'tag:ghost'],
+    );
+    assert.equal(index.tagsAllowed({ tags: ['tag:web'] }, ['tag:canary']).allowed, true);
+    assert.equal(index.tagsAllowed({ tags: ['tag:router'] }, ['tag:canary']).allowed, false);
+  });
+
+  it('auto-approves routes through covering prefixes and exit routes only through exitNode', () => {
+    const router = { userId: 1, tags: ['tag:router'], ipv4: '100.64.0.7', ipv6: null };
+    assert.deepEqual(index.autoApprovedRoutes(router, ['10.1.0.0/16', '10.2.3.0/24', '192.168.0.0/24', '0.0.0.0/0', '::/0']), [
+      '10.1.0.0/16',
+      '10.2.3.0/24',
+      '0.0.0.0/0',
+      '::/0',
+    ]);
+    assert.deepEqual(index.autoApprovedRoutes({ userId: 2, tags: [], ipv4: null, ipv6: null }, ['10.1.0.0/16', '0.0.0.0/0']), []);
+  });
+});
+
+describe('PolicyIndex device posture', () => {
+  const postureFacts: TailnetFacts = {
+    users: [{ id: 1, name: 'alice', email: 'alice@example.com', role: 'owner' }],
+    nodes: [
+      node(1, 'mac', { userId: 1, postureAttributes: { 'node:os': 'macos', 'node:tsVersion': '1.62.1' } }),
+      node(2, 'old-mac', { userId: 1, postureAttributes: { 'node:os': 'macos', 'node:tsVersion': '1.58' } }),
+      node(3, 'linux', { userId: 1, postureAttributes: { 'node:os': 'linux', 'node:tsVersion': '1.70' } }),
+      node(4, 'unknown', { userId: 1 }),
+      node(5, 'db', { tags: ['tag:db'] }),
+    ],
+  };
+  const text = `{
+    "tagOwners": {"tag:db": ["alice@example.com"]},
+    "postures": {
+      "posture:mac": ["node:os == 'macos'", "node:tsVersion >= '1.60'"],
+      "posture:linux": ["node:os IN ['linux', 'freebsd']"],
+    },
+    "acls": [
+      {"action": "accept", "src": ["autogroup:member", "10.0.0.0/8"], "srcPosture": ["posture:mac", "posture:linux"], "dst": ["tag:db:5432"]},
+    ],
+  }`;
+
+  it('admits only source devices meeting one of the postures, and no literal addresses', () => {
+    const index = new PolicyIndex(compilePolicyText(text), postureFacts);
+    const rules = index.filterFor(5);
+    assert.equal(rules.length, 1);
+    assert.deepEqual(rules[0]!.SrcIPs, ['100.64.0.1', 'fd7a:115c:a1e0::1', '100.64.0.3', 'fd7a:115c:a1e0::3']);
+    assert.deepEqual(index.peersOf(5).sort(), [1, 3]);
+  });
+
+  it('applies defaultSrcPosture to rules that name none', () => {
+    const withDefault = text.replace('"srcPosture": ["posture:mac", "posture:linux"], ', '').replace('"acls"', '"defaultSrcPosture": ["posture:linux"], "acls"');
+    const index = new PolicyIndex(compilePolicyText(withDefault), postureFacts);
+    assert.deepEqual(index.filterFor(5)[0]!.SrcIPs, ['100.64.0.3', 'fd7a:115c:a1e0::3']);
+  });
+
+  it('rejects a malformed posture condition with its location', () => {
+    assert.throws(() => compilePolicyText('{"postures": {"posture:x": ["node:os = macos"]}}'), /postures\["posture:x"\]\[0\]: invalid posture condition "node:os = macos"/);
+  });
+});

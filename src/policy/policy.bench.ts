@@ -1,0 +1,197 @@
+// Benchmark: compiling a policy for a large tailnet and binding it to the nodes (identity
+// classes, visibility, per-class filter templates), then answering per-node queries.
+//
+// Workloads, generated deterministically from a seed:
+// - `segmented`: a company of teams of 50 users, each user with 1-5 devices, each team with its
+//   own tagged servers; every team may reach its own servers, every fifth team also a partner
+//   team's; everyone may reach three shared services; admins reach everything; ssh for admins
+//   to servers and for everyone to their own devices. About 300 acls at 50,000 nodes.
+// - `fullmesh`: `*` may reach `*:*`.
+// The bench runner (bench/main.ts) will import `policyBenchCases`; running this file directly
+// prints the cases at 5,000 and 50,000 nodes.
+import { fileURLToPath } from 'node:url';
+import { compilePolicyText } from './compile.js';
+import type { NodeFacts, TailnetFacts, UserFacts } from './facts.js';
+import { PolicyIndex } from './index/policy-index.js';
+
+export type BenchPolicy = 'segmented' | 'fullmesh';
+
+export interface PolicyBenchResult {
+  readonly policy: BenchPolicy;
+  readonly nodes: number;
+  readonly users: number;
+  readonly rules: number;
+  readonly classes: number;
+  /** Parse and compile of the policy text (topology independent). */
+  readonly compile_ms: number;
+  /** PolicyIndex construction: classes, resolutions, visibility, filter templates (wall clock). */
+  readonly build_ms: number;
+  /** CPU time of compile + build (user + system), less sensitive to a busy machine. */
+  readonly cpu_ms: number;
+  /** Mean cost of one filterFor / peersOf / sshPolicyFor over a sample of nodes. */
+  readonly filter_us: number;
+  readonly peers_us: number;
+  readonly ssh_us: number;
+  readonly mean_peers: number;
+  readonly rss_mb: number;
+  readonly heap_mb: number;
+}
+
+/** Deterministic PRNG (mulberry32) so every run builds the same tailnet. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Workload {
+  readonly policyText: string;
+  readonly facts: TailnetFacts;
+  readonly rules: number;
+}
+
+/** Builds the tailnet and policy text for `nodeCount` nodes. */
+export function generateWorkload(policy: BenchPolicy, nodeCount: number, seed = 42): Workload {
+  const random = rng(seed);
+  const users: UserFacts[] = [];
+  const pending: Array<Omit<NodeFacts, 'id' | 'ipv4' | 'ipv6'>> = [];
+  const teamSize = 50;
+  const serversPerTeam = 10;
+  // Average devices per user is 3; a team is ~150 devices plus its servers.
+  const teams = Math.max(1, Math.round(nodeCount / (teamSize * 3 + serversPerTeam)));
+  const groups: Record<string, string[]> = { 'group:admins': [] };
+  const tagOwners: Record<string, string[]> = {};
+  let userId = 1;
+  let teamCount = 0;
+  for (let t = 0; t < teams && pending.length < nodeCount; t++) {
+    teamCount++;
+    const group = `group:team-${t}`;
+    groups[group] = [];
+    tagOwners[`tag:team-${t}-server`] = ['group:admins'];
+    for (let u = 0; u < teamSize && pending.length < nodeCount; u++) {
+      const email = `user${userId}@example.com`;
+      users.push({ id: userId, name: `user${userId}`, email, role: userId === 1 ? 'owner' : 'member' });
+      groups[group]!.push(email);
+      if (userId % 500 === 1) groups['group:admins']!.push(email);
+      const devices = 1 + Math.floor(random() * 5);
+      for (let d = 0; d < devices && pending.length < nodeCount; d++) {
+        pending.push({ name: `u${userId}-d${d}`, userId, tags: [], advertisedRoutes: [], approvedRoutes: [], online: true });
+      }
+      userId++;
+    }
+    for (let s = 0; s < serversPerTeam && pending.length < nodeCount; s++) {
+      pending.push({ name: `team${t}-srv${s}`, userId: 1, tags: [`tag:team-${t}-server`], advertisedRoutes: [], approvedRoutes: [], online: true });
+    }
+  }
+  const shared = ['dns', 'git', 'wiki'];
+  for (const svc of shared) tagOwners[`tag:shared-${svc}`] = ['group:admins'];
+  for (let i = 0; pending.length < nodeCount; i++) {
+    pending.push({ name: `shared-${shared[i % 3]}-${i}`, userId: 1, tags: [`tag:shared-${shared[i % 3]}`], advertisedRoutes: [], approvedRoutes: [], online: true });
+  }
+  // Addresses are handed out in a shuffled order, so teams are not contiguous ranges.
+  const slots = pending.map((_, i) => i + 1);
+  for (let i = slots.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [slots[i], slots[j]] = [slots[j]!, slots[i]!];
+  }
+  const nodes: NodeFacts[] = pending.map((p, i) => {
+    const n = slots[i]!;
+    return { ...p, id: i + 1, ipv4: `100.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`, ipv6: `fd7a:115c:a1e0::${n.toString(16)}` };
+  });
+
+  let acls: unknown[];
+  let ssh: unknown[] = [];
+  if (policy === 'fullmesh') {
+    acls = [{ action: 'accept', src: ['*'], dst: ['*:*'] }];
+  } else {
+    acls = [];
+    for (let t = 0; t < teamCount; t++) {
+      acls.push({ action: 'accept', src: [`group:team-${t}`], dst: [`tag:team-${t}-server:22,443,8000-8100`] });
+      if (t % 5 === 0 && teamCount > 1) acls.push({ action: 'accept', src: [`group:team-${t}`], dst: [`tag:team-${(t + 1) % teamCount}-server:443`] });
+    }
+    acls.push({ action: 'accept', src: ['autogroup:member'], proto: 'udp', dst: ['tag:shared-dns:53'] });
+    acls.push({ action: 'accept', src: ['autogroup:member'], dst: ['tag:shared-git:22,443'] });
+    acls.push({ action: 'accept', src: ['autogroup:member'], dst: ['tag:shared-wiki:443'] });
+    acls.push({ action: 'accept', src: ['group:admins'], dst: ['*:*'] });
+    ssh = [
+      { action: 'accept', src: ['group:admins'], dst: Object.keys(tagOwners).slice(0, 20), users: ['root', 'autogroup:nonroot'] },
+      { action: 'accept', src: ['autogroup:member'], dst: ['autogroup:self'], users: ['autogroup:nonroot'] },
+    ];
+  }
+  const policyText = JSON.stringify({ groups, tagOwners, acls, ...(ssh.length > 0 ? { ssh } : {}) }, null, 2);
+  return { policyText, facts: { users, nodes, settings: {} }, rules: acls.length };
+}
+
+/** Compiles and binds one workload, then samples per-node queries. */
+export function benchPolicyCompile(policy: BenchPolicy, nodeCount: number, seed = 42): PolicyBenchResult {
+  const w = generateWorkload(policy, nodeCount, seed);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const compiled = compilePolicyText(w.policyText);
+  const t1 = performance.now();
+  const index = new PolicyIndex(compiled, w.facts);
+  const t2 = performance.now();
+  const cpu = process.cpuUsage(cpu0);
+  const mem = process.memoryUsage();
+  const ids = index.nodeIds();
+  const sample = Math.min(ids.length, 500);
+  const step = Math.max(1, Math.floor(ids.length / sample));
+  let filterMs = 0;
+  let peersMs = 0;
+  let sshMs = 0;
+  let peerTotal = 0;
+  for (let i = 0, k = 0; k < sample; i += step, k++) {
+    const id = ids[i % ids.length]!;
+    const a = performance.now();
+    index.filterFor(id);
+    const b = performance.now();
+    peerTotal += index.peersOf(id).length;
+    const c = performance.now();
+    index.sshPolicyFor(id);
+    const d = performance.now();
+    filterMs += b - a;
+    peersMs += c - b;
+    sshMs += d - c;
+  }
+  return {
+    policy,
+    nodes: w.facts.nodes.length,
+    users: w.facts.users.length,
+    rules: w.rules,
+    classes: index.classCount,
+    compile_ms: round(t1 - t0),
+    build_ms: round(t2 - t1),
+    cpu_ms: round((cpu.user + cpu.system) / 1000),
+    filter_us: round((filterMs * 1000) / sample),
+    peers_us: round((peersMs * 1000) / sample),
+    ssh_us: round((sshMs * 1000) / sample),
+    mean_peers: Math.round(peerTotal / sample),
+    rss_mb: Math.round(mem.rss / 1048576),
+    heap_mb: Math.round(mem.heapUsed / 1048576),
+  };
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+/** Named cases for the bench runner. */
+export const policyBenchCases: readonly { readonly name: string; readonly run: () => PolicyBenchResult }[] = [
+  { name: 'policy/compile: segmented n=5000', run: () => benchPolicyCompile('segmented', 5000) },
+  { name: 'policy/compile: segmented n=50000', run: () => benchPolicyCompile('segmented', 50000) },
+  { name: 'policy/compile: fullmesh n=5000', run: () => benchPolicyCompile('fullmesh', 5000) },
+  { name: 'policy/compile: fullmesh n=50000', run: () => benchPolicyCompile('fullmesh', 50000) },
+];
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const only = process.argv[2];
+  for (const c of policyBenchCases) {
+    if (only !== undefined && !c.name.endsWith(only)) continue;
+    console.log(c.name, JSON.stringify(c.run()));
+  }
+}
