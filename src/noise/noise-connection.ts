@@ -72,6 +72,8 @@ export class NoiseConnection extends Duplex {
     transport.on('close', this.#onClose);
     if (options.initialData !== undefined && options.initialData.length > 0) this.#receiveChunk(options.initialData);
     transport.on('data', this.#onData);
+    // Whoever read the handshake may have left the transport paused; records flow from now on.
+    transport.resume();
   }
 
   /** The peer's static key as `mkey:<hex>`. */
