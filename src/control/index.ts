@@ -1,0 +1,31 @@
+/**
+ * @module control
+ * Owns the TS2021 control protocol on the server: GET /key, the /ts2021 upgrade (plain HTTP and
+ * WebSocket) into a Noise connection, HTTP/2 over it with the client's machine key bound to
+ * every request (transport.ts), and, in later files, the register and map handlers and
+ * `session/` (coalescing, keep-alives, zstd frames).
+ * May import: noise, mapper, state (commands), policy (decisions), tailcfg, key, log, util.
+ * Must never: listen on a port itself (the composition root owns listeners), trust a request's
+ * claimed identity over the Noise machine key, or buffer an unbounded request body.
+ * This file is the part's only door.
+ */
+export { ControlErrors } from './errors.js';
+export {
+  createControlTransport,
+  DEFAULT_CONTROL_LIMITS,
+  type ControlTransport,
+  type ControlTransportOptions,
+  type ControlTransportLimits,
+  type ControlTransportStats,
+  type AttachOptions,
+} from './transport.js';
+export {
+  defaultNoiseHandler,
+  isKnownClientPath,
+  pathOf,
+  readRequestBody,
+  type NoiseRequestContext,
+  type NoiseRequestHandler,
+} from './noise-request.js';
+export { keyResponseBody } from './key-handler.js';
+export { encodeEarlyPayload, EARLY_PAYLOAD_MAGIC } from './early-payload.js';
