@@ -17,3 +17,5 @@ export { ControlClient, dialNoise, type DialOptions, type NoiseDial, type JsonRe
 export { MapStream, type MapStreamOptions, type MapStreamStats } from './map-stream.js';
 export { MapFrameDecoder, decodeMapMessage, DEFAULT_MAX_MAP_MESSAGE_BYTES } from './map-frame-decoder.js';
 export { buildUpgradeRequest, parseResponseHead, upgradeHeadProblem, type ResponseHead } from './http-upgrade.js';
+export { Netmap } from './netmap.js';
+export { NodeClient, type NodeClientOptions } from './node-client.js';

@@ -29,3 +29,9 @@ export {
 } from './noise-request.js';
 export { keyResponseBody } from './key-handler.js';
 export { encodeEarlyPayload, EARLY_PAYLOAD_MAGIC } from './early-payload.js';
+export { createMachineHandler } from './machine-handler.js';
+export { MachineErrors } from './machine-errors.js';
+export { authUrl, registrationIdOf, INVALID_AUTH_KEY_MESSAGE } from './register-handler.js';
+export type { ControlBackend, TailnetServices, TagDecision } from './control-backend.js';
+export { SessionHub, type SessionHubOptions } from './session/session-hub.js';
+export { MapSession, type FrameSink } from './session/map-session.js';

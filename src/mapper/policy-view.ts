@@ -1,20 +1,10 @@
 // What the mapper needs from the compiled policy, per tailnet. The policy index implements it;
 // the mapper never computes visibility or filters itself.
 import type { NodeId } from '../model/index.js';
+import type { PeerView, SelfView } from '../policy/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 
-/** How one peer looks to one viewer: its routes and capabilities may depend on the viewer. */
-export interface PeerView {
-  readonly allowedIPs: readonly string[];
-  readonly primaryRoutes: readonly string[];
-  readonly capMap: Readonly<tailcfg.NodeCapMap> | undefined;
-}
-
-export interface SelfView {
-  readonly allowedIPs: readonly string[];
-  readonly primaryRoutes: readonly string[];
-  readonly capMap: Readonly<tailcfg.NodeCapMap>;
-}
+export type { PeerView, SelfView };
 
 export interface PolicyView {
   /** The peers `node` sees. Visibility is symmetric: also the nodes that must hear about `node`. */

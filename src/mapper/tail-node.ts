@@ -111,19 +111,21 @@ function baseNode(node: Node, presence: Presence, variant: WireVariant, ctx: Tai
 
 /** A peer as `view` says the viewer sees it. */
 export function peerNode(node: Node, presence: Presence, view: PeerView, variant: WireVariant, ctx: TailNodeContext): tailcfg.Node {
-  const out = baseNode(node, presence, variant, ctx, view.allowedIPs, view.primaryRoutes);
+  const out = baseNode(node, presence, variant, ctx, view.AllowedIPs, view.PrimaryRoutes);
   out.Hostinfo = peerHostinfo(node.hostinfo);
-  if (variant >= 1 && view.capMap !== undefined && Object.keys(view.capMap).length > 0) out.CapMap = { ...view.capMap };
+  if (variant >= 1 && view.CapMap !== null && Object.keys(view.CapMap).length > 0) out.CapMap = { ...view.CapMap };
   return out;
 }
 
 /** The node itself: authorised, with its machine key, full hostinfo and self capabilities. */
 export function selfNode(node: Node, presence: Presence, view: SelfView, variant: WireVariant, ctx: TailNodeContext): tailcfg.Node {
-  const out = baseNode(node, presence, variant, ctx, view.allowedIPs, view.primaryRoutes);
+  const out = baseNode(node, presence, variant, ctx, view.AllowedIPs, view.PrimaryRoutes);
+  // The policy may narrow the node's own addresses (the disable-ipv4 attribute).
+  out.Addresses = [...view.Addresses];
   out.Machine = node.machineKey;
   out.MachineAuthorized = true;
   out.Hostinfo = { ...node.hostinfo };
-  if (variant >= 1) out.CapMap = { ...view.capMap };
+  if (variant >= 1) out.CapMap = { ...view.CapMap };
   return out;
 }
 

@@ -39,3 +39,4 @@ export {
   type SelfOutput,
 } from './offline.js';
 export { factsFromTopology, type Topology, type TopologyNode, type TopologyUser } from './topology.js';
+export { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './index/diff.js';

@@ -1,0 +1,30 @@
+// Routes the HTTP/2 requests of a Noise connection to the /machine handlers. Paths real clients
+// call that Headway does not implement get 501, which clients log and tolerate (protocol.md §7).
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { ControlBackend } from './control-backend.js';
+import { handleMap } from './map-handler.js';
+import { defaultNoiseHandler, pathOf, readRequestBody, type NoiseRequestContext, type NoiseRequestHandler } from './noise-request.js';
+import { handleRegister } from './register-handler.js';
+
+export function createMachineHandler(backend: ControlBackend): NoiseRequestHandler {
+  return async (req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext) => {
+    const path = pathOf(req);
+    if (req.method === 'POST' && path === '/machine/register') return handleRegister(backend, req, res, ctx);
+    if (req.method === 'POST' && path === '/machine/map') return handleMap(backend, req, res, ctx);
+    if (path === '/machine/update-health') {
+      // Health reports are informational; accept and drop them so 1.34-1.78 stop retrying.
+      await readRequestBody(req, ctx.maxRequestBodyBytes);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+      return;
+    }
+    if (req.method === 'GET' && path.startsWith('/machine/ssh/action/')) {
+      // `check` SSH rules need the user to re-authenticate; without an identity provider
+      // Headway cannot, so it refuses with a message the client shows instead of hanging.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ reject: true, message: 'Headway: SSH check mode needs re-authentication, which this server does not support yet; use "accept" rules.' }));
+      return;
+    }
+    return defaultNoiseHandler(req, res, ctx);
+  };
+}

@@ -1,0 +1,375 @@
+// The composition root: config -> store -> state -> one pipeline per tailnet, plus the
+// listeners (HTTP or HTTPS for clients, the control protocol, DERP and the admin API; a unix
+// socket for the local admin API; UDP for STUN) and an orderly shutdown that lets in-flight
+// writes finish before the database closes.
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Config } from '../config/index.js';
+import { createControlTransport, createMachineHandler, type ControlBackend, type ControlTransport, type TailnetServices } from '../control/index.js';
+import {
+  DerpMapSource, DerpServer, createDerpHttpHandler, derpMapHostNames, embeddedDerpRegion, startStunServer,
+  type DerpHttpHandler, type StunServer,
+} from '../derp/index.js';
+import { DnsConfigSource } from '../dns/index.js';
+import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
+import type { DerpSource } from '../mapper/index.js';
+import type { TailnetId } from '../model/index.js';
+import { compilePolicyText } from '../policy/index.js';
+import { ServerState, type TailnetState } from '../state/index.js';
+import { loadOrCreatePrivateKey, openStore, type Store } from '../store/index.js';
+import type * as tailcfg from '../tailcfg/index.js';
+import { HeadwayError } from '../util/headway-error.js';
+import { PolicyFileWatcher } from './policy-file.js';
+import { renderRegisterPage } from './register-page.js';
+import { ServerErrors } from './errors.js';
+import { TailnetPipeline } from './tailnet-pipeline.js';
+
+export interface StartOptions {
+  logger?: Logger;
+  /** How long a node stays online after its map stream ends. Default 10 s (clients reconnect). */
+  offlineGraceMs?: number;
+  /** Batch interval of live node fields. Default 5 s. */
+  flushIntervalMs?: number;
+}
+
+export interface RunningServer {
+  readonly config: Config;
+  readonly state: ServerState;
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  /** `http(s)://host:port` actually bound. */
+  readonly url: string;
+  /** The URL clients are told to use (config.server_url, or `url` when listening on port 0). */
+  readonly serverUrl: string;
+  readonly socketPath: string;
+  readonly control: ControlTransport;
+  readonly derp: DerpServer | null;
+  readonly stun: StunServer | null;
+  readonly derpMap: DerpMapSource;
+  readonly dns: DnsConfigSource;
+  pipeline(tailnet: TailnetId): TailnetPipeline;
+  close(): Promise<void>;
+}
+
+/** Mounted by the composition root for the admin API (src/api implements it). */
+export interface AdminApiHandler {
+  handle(req: IncomingMessage, res: ServerResponse, transport: 'tcp' | 'unix'): Promise<boolean>;
+}
+
+export type AdminApiFactory = (deps: { state: ServerState; config: Config; logger: Logger }) => AdminApiHandler;
+
+export async function startServer(config: Config, options: StartOptions & { api?: AdminApiFactory } = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.log);
+  const metrics = createMetricsRegistry({ defaultMetrics: true });
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));
+    cleanups.length = 0;
+  };
+  try {
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const noiseKey = await loadOrCreatePrivateKey(config.noise.privateKeyPath);
+
+    // Policy in file mode: the file must be valid at start; later bad edits keep the last good.
+    let policyFile: PolicyFileWatcher | null = null;
+    if (config.policy.mode === 'file' && config.policy.path !== null) {
+      policyFile = await PolicyFileWatcher.open(config.policy.path, (text) => compilePolicyText(text, { file: config.policy.path! }), logger);
+      cleanups.push(() => policyFile?.close());
+    }
+    const store: Store = await openStore(config, { logger: logger.child({ part: 'store' }) });
+    cleanups.push(() => store.close());
+    const state = await ServerState.load(store, {
+      flushIntervalMs: options.flushIntervalMs,
+      ...(config.policy.mode === 'file' ? { policyTextFor: () => policyFile?.text ?? null } : {}),
+    });
+    cleanups.push(() => state.close());
+
+    const dns = new DnsConfigSource({
+      magicDns: config.dns.magicDns,
+      baseDomain: config.dns.baseDomain,
+      overrideLocalDns: config.dns.overrideLocalDns,
+      globalNameservers: config.dns.nameserversGlobal,
+      splitNameservers: config.dns.nameserversSplit,
+      searchDomains: config.dns.searchDomains,
+      extraRecords: config.dns.extraRecords,
+      ...(config.dns.extraRecordsPath !== null ? { extraRecordsPath: config.dns.extraRecordsPath } : {}),
+    });
+    await dns.start((err) => logger.error({ err }, 'dns extra records not reloaded; keeping the last good ones'));
+    cleanups.push(() => dns.stop());
+
+    // Listen first (port 0 in tests), so the URLs in AuthURLs and the DERP map are the real ones.
+    const httpServer: Server = config.tls === null
+      ? createHttpServer()
+      : createHttpsServer({ cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath) });
+    httpServer.requestTimeout = 0;
+    httpServer.headersTimeout = 30_000;
+    httpServer.keepAliveTimeout = 65_000;
+    let ready = false;
+    const pendingUntilReady = (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
+      res.end('starting\n');
+    };
+    httpServer.on('request', (req, res) => { if (!ready) pendingUntilReady(req, res); });
+    await listen(httpServer, config.listenAddr.host, config.listenAddr.port);
+    cleanups.push(() => closeServer(httpServer));
+    const bound = httpServer.address() as AddressInfo;
+    const scheme = config.tls === null ? 'http' : 'https';
+    const url = `${scheme}://${formatHost(bound.address)}:${bound.port}`;
+    const serverUrl = config.listenAddr.port === 0 ? url : config.serverUrl;
+
+    // DERP and STUN.
+    let derp: DerpServer | null = null;
+    let stun: StunServer | null = null;
+    let derpHttp: DerpHttpHandler | null = null;
+    let embeddedRegion: tailcfg.DERPRegion | undefined;
+    const derpConfig = config.derp.server;
+    if (derpConfig.enabled) {
+      const derpKey = await loadOrCreatePrivateKey(derpConfig.privateKeyPath);
+      derp = new DerpServer({
+        privateKey: derpKey,
+        logger: logger.child({ part: 'derp' }),
+        metrics,
+        ...(derpConfig.verifyClients ? { admit: (key) => state.nodeByKey(key) !== undefined } : {}),
+      });
+      const relay = derp;
+      cleanups.push(() => relay.close());
+      stun = await startStunServer({ listenAddr: `${formatHost(derpConfig.stunListenAddr.host || '0.0.0.0')}:${derpConfig.stunListenAddr.port}`, logger: logger.child({ part: 'stun' }), metrics });
+      const stunServer = stun;
+      cleanups.push(() => stunServer.close());
+      if (derpConfig.automaticallyAddEmbeddedDerpRegion) {
+        embeddedRegion = embeddedDerpRegion({
+          serverUrl,
+          regionId: derpConfig.regionId,
+          regionCode: derpConfig.regionCode,
+          regionName: derpConfig.regionName,
+          stunPort: stun.address().port,
+          ...(derpConfig.ipv4 !== null ? { ipv4: derpConfig.ipv4 } : {}),
+          ...(derpConfig.ipv6 !== null ? { ipv6: derpConfig.ipv6 } : {}),
+        });
+      }
+    }
+    const derpMap = await DerpMapSource.start({
+      ...(embeddedRegion !== undefined ? { embeddedRegion } : {}),
+      paths: config.derp.paths,
+      urls: config.derp.urls,
+      autoUpdate: config.derp.autoUpdateEnabled,
+      updateFrequencyMs: config.derp.updateFrequencyMs,
+      logger: logger.child({ part: 'derp-map' }),
+      metrics,
+    });
+    cleanups.push(() => derpMap.close());
+    if (derp !== null) derpHttp = createDerpHttpHandler({ relay: derp, bootstrapDnsNames: () => derpMapHostNames(derpMap.current()) });
+    const derpSource = versionedDerpSource(derpMap);
+
+    // One pipeline per tailnet.
+    const pipelineOptions = {
+      coalesceMs: config.map.coalesceWindowMs,
+      keepAliveMs: config.map.keepaliveIntervalMs,
+      nodeExpiryMs: config.nodeExpiryMs,
+      ephemeralInactivityMs: config.ephemeralNodeInactivityTimeoutMs,
+      offlineGraceMs: options.offlineGraceMs ?? 10_000,
+    };
+    const pipelines = new Map<TailnetId, TailnetPipeline>();
+    const addPipeline = (tailnet: TailnetState) => {
+      pipelines.set(tailnet.id, new TailnetPipeline(tailnet, { dns, derp: derpSource, logger }, pipelineOptions));
+    };
+    for (const tailnet of state.tailnets()) addPipeline(tailnet);
+    state.onTailnets(({ kind, tailnet }) => {
+      if (kind === 'tailnetAdded') addPipeline(tailnet);
+      else {
+        pipelines.get(tailnet.id)?.close();
+        pipelines.delete(tailnet.id);
+      }
+    });
+    cleanups.push(() => { for (const p of pipelines.values()) p.close(); });
+    dns.onChange(() => { for (const p of pipelines.values()) p.router.broadcast('dns', p.hub.connectedNodes()); });
+    derpSource.onChange(() => { for (const p of pipelines.values()) p.router.broadcast('derpMap', p.hub.connectedNodes()); });
+    if (policyFile !== null) {
+      policyFile.onChange((text) => {
+        for (const tailnet of state.tailnets()) {
+          tailnet.setPolicy(text, { name: 'policy-file' }, { persist: false })
+            .catch((err: unknown) => logger.error({ err }, 'applying the reloaded policy failed'));
+        }
+      });
+    }
+
+    const pipeline = (id: TailnetId): TailnetPipeline => {
+      const found = pipelines.get(id);
+      if (found === undefined) throw new HeadwayError(ServerErrors.NO_PIPELINE, `tailnet ${id} has no pipeline`);
+      return found;
+    };
+    const backend: ControlBackend = {
+      state,
+      serverUrl,
+      logger: logger.child({ part: 'control' }),
+      services: (id: TailnetId): TailnetServices => pipeline(id),
+    };
+    const control = createControlTransport({ serverKey: noiseKey, handler: createMachineHandler(backend), logger: logger.child({ part: 'control' }) });
+    cleanups.push(() => control.close());
+    const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }) }) ?? null;
+
+    httpServer.on('connection', (socket: Socket) => control.trackConnection(socket));
+    httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!ready) return;
+      void route(req, res).catch((err: unknown) => {
+        logger.error({ err, path: req.url }, 'request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    });
+    httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (ready && (control.handleUpgrade(req, socket, head) || derpHttp?.handleUpgrade(req, socket, head))) return;
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
+    const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      if (control.handleRequest(req, res)) return;
+      if (derpHttp?.handleRequest(req, res)) return;
+      if (api !== null && (await api.handle(req, res, 'tcp'))) return;
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (req.method === 'GET' && path.startsWith('/register/')) {
+        const page = renderRegisterPage(path.slice('/register/'.length), state);
+        res.writeHead(page.status, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(page.html);
+        return;
+      }
+      if (req.method === 'GET' && path === '/health') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"status":"ok"}');
+        return;
+      }
+      if (req.method === 'GET' && path === '/metrics' && config.metricsListenAddr === null) {
+        res.writeHead(200, { 'content-type': metrics.contentType });
+        res.end(await metrics.metrics());
+        return;
+      }
+      if (req.method === 'GET' && path === '/') {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('Headway, a Tailscale control server. Point a client at it: tailscale up --login-server=' + serverUrl + '\n');
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+    };
+
+    // The admin API on a unix socket: file permissions are its authentication.
+    const socketPath = config.unixSocket;
+    let unixServer: Server | null = null;
+    if (api !== null) {
+      await removeStaleSocket(socketPath);
+      unixServer = createHttpServer((req, res) => {
+        void api.handle(req, res, 'unix').then((handled) => {
+          if (!handled) { res.writeHead(404, { 'content-type': 'text/plain' }); res.end('not found\n'); }
+        }).catch((err: unknown) => {
+          logger.error({ err }, 'admin request failed');
+          if (!res.headersSent) res.writeHead(500);
+          res.end();
+        });
+      });
+      await listenPath(unixServer, socketPath);
+      await chmod(socketPath, config.unixSocketPermission);
+      const unix = unixServer;
+      cleanups.push(async () => { await closeServer(unix); await rm(socketPath, { force: true }); });
+    }
+
+    let metricsServer: Server | null = null;
+    if (config.metricsListenAddr !== null) {
+      metricsServer = createHttpServer((req, res) => {
+        if (req.url?.split('?')[0] !== '/metrics') { res.writeHead(404); res.end(); return; }
+        void metrics.metrics().then((text) => { res.writeHead(200, { 'content-type': metrics.contentType }); res.end(text); });
+      });
+      await listen(metricsServer, config.metricsListenAddr.host, config.metricsListenAddr.port);
+      const m = metricsServer;
+      cleanups.push(() => closeServer(m));
+    }
+
+    ready = true;
+    let nodes = 0;
+    for (const t of state.tailnets()) nodes += t.nodeCount;
+    logger.info(
+      { listen: url, server_url: serverUrl, data_dir: config.dataDir, database: config.database.type, tailnets: pipelines.size, nodes },
+      `headway serving on ${url} (clients: tailscale up --login-server=${serverUrl}); data in ${config.dataDir}`,
+    );
+
+    let closing: Promise<void> | null = null;
+    return {
+      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns,
+      pipeline,
+      close: () => {
+        closing ??= (async () => {
+          ready = false;
+          logger.info('headway shutting down');
+          await cleanup();
+          logger.info('headway stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** Wraps the DERP map source with a version number the mapper caches by. */
+function versionedDerpSource(source: DerpMapSource): DerpSource & { onChange(listener: () => void): void } {
+  let version = 1;
+  const listeners: Array<() => void> = [];
+  source.on('change', () => {
+    version++;
+    for (const l of listeners) l();
+  });
+  return {
+    current: () => source.current(),
+    get version() { return version; },
+    onChange: (listener) => { listeners.push(listener); },
+  };
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: host === '' ? undefined : host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function listenPath(server: Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}
+
+/** A socket file left by a crashed server would make listen fail; a live one must not be stolen. */
+async function removeStaleSocket(path: string): Promise<void> {
+  const info = await stat(path).catch(() => null);
+  if (info === null) return;
+  if (!info.isSocket()) throw new HeadwayError(ServerErrors.SOCKET_PATH, `${path}: exists and is not a socket; refusing to replace it`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) throw new HeadwayError(ServerErrors.SOCKET_PATH, `${path}: another Headway server is already running on this data directory`);
+  await rm(path, { force: true });
+}

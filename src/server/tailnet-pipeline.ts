@@ -1,0 +1,205 @@
+// One tailnet's pipeline, wired one way: state events -> policy index -> change router ->
+// session hub. It also keeps the tailnet's clocks: key-expiry notices, the offline grace period
+// after a map session ends, ephemeral-node clean-up, and route auto-approval.
+import type { Logger } from '../log/index.js';
+import { ChangeRouter, TailnetMapper, type DerpSource, type DnsSource } from '../mapper/index.js';
+import type { Node, NodeId, UserId } from '../model/index.js';
+import { isTagged } from '../model/index.js';
+import type { StateEvent, TailnetState } from '../state/index.js';
+import type { TailnetServices, TagDecision } from '../control/index.js';
+import { SessionHub } from '../control/index.js';
+import { TailnetPolicy } from './tailnet-policy.js';
+
+export interface PipelineOptions {
+  coalesceMs: number;
+  keepAliveMs: number;
+  /** 0 = keys never expire by default. */
+  nodeExpiryMs: number;
+  ephemeralInactivityMs: number;
+  /** How long a node stays online after its last map session ends (clients reconnect quickly). */
+  offlineGraceMs: number;
+  now?: () => number;
+}
+
+/** setTimeout's ceiling; later expiries are re-armed by a daily sweep. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const POLICY_ACTOR = { name: 'policy' };
+const SYSTEM_ACTOR = { name: 'system' };
+
+export class TailnetPipeline implements TailnetServices {
+  readonly state: TailnetState;
+  readonly policy: TailnetPolicy;
+  readonly mapper: TailnetMapper;
+  readonly hub: SessionHub;
+  readonly router: ChangeRouter;
+  readonly #logger: Logger;
+  readonly #options: PipelineOptions;
+  readonly #now: () => number;
+  readonly #offlineTimers = new Map<NodeId, NodeJS.Timeout>();
+  readonly #ephemeralTimers = new Map<NodeId, NodeJS.Timeout>();
+  readonly #expiryTimers = new Map<NodeId, NodeJS.Timeout>();
+  readonly #unsubscribe: () => void;
+  #sweepTimer: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(state: TailnetState, deps: { dns: DnsSource; derp: DerpSource; logger: Logger }, options: PipelineOptions) {
+    this.state = state;
+    this.#logger = deps.logger.child({ tailnet: state.name });
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.policy = new TailnetPolicy(state, this.#logger);
+    this.mapper = new TailnetMapper({ state, policy: this.policy, dns: deps.dns, derp: deps.derp, now: this.#now });
+    this.hub = new SessionHub(this.mapper, { coalesceMs: options.coalesceMs, keepAliveMs: options.keepAliveMs, now: this.#now });
+    this.router = new ChangeRouter({ state, policy: this.policy, mapper: this.mapper, sink: this.hub });
+    this.#unsubscribe = state.subscribe((event) => this.#onEvent(event));
+    for (const node of state.nodes()) {
+      this.#armExpiry(node);
+      // After a restart nobody is connected yet: ephemeral nodes get a fresh grace period.
+      if (node.ephemeral) this.#armEphemeral(node.id);
+    }
+    this.#sweepTimer = setInterval(() => this.#rearmLongExpiries(), 24 * 3_600_000);
+    this.#sweepTimer.unref();
+  }
+
+  // --- TailnetServices (for the control handlers) --------------------------------------------
+
+  tagsAllowed(owner: { userId: UserId } | { tags: readonly string[] }, requested: readonly string[]): TagDecision {
+    return this.policy.tagsAllowed(owner, requested);
+  }
+
+  autoApprovedRoutes(node: { userId: UserId | null; tags: readonly string[]; ipv4: string | null; ipv6: string | null }, advertised: readonly string[]): string[] {
+    return this.policy.autoApprovedRoutes(node, advertised);
+  }
+
+  defaultKeyExpiry(tagged: boolean, now: Date): Date | null {
+    if (tagged || this.#options.nodeExpiryMs <= 0) return null;
+    return new Date(now.getTime() + this.#options.nodeExpiryMs);
+  }
+
+  sessionStarted(node: Node, capVersion: number): void {
+    const timer = this.#offlineTimers.get(node.id);
+    if (timer !== undefined) clearTimeout(timer);
+    this.#offlineTimers.delete(node.id);
+    this.#disarmEphemeral(node.id);
+    this.state.setPresence(node.id, { online: true, capVersion });
+  }
+
+  sessionEnded(node: Node): void {
+    if (this.#closed || this.hub.hasSession(node.id)) return;
+    const existing = this.#offlineTimers.get(node.id);
+    if (existing !== undefined) clearTimeout(existing);
+    const timer = setTimeout(() => {
+      this.#offlineTimers.delete(node.id);
+      if (this.hub.hasSession(node.id) || this.state.node(node.id) === undefined) return;
+      this.state.setPresence(node.id, { online: false, capVersion: this.state.presence(node.id).capVersion });
+      const current = this.state.node(node.id);
+      if (current?.ephemeral) this.#armEphemeral(node.id);
+    }, this.#options.offlineGraceMs);
+    timer.unref();
+    this.#offlineTimers.set(node.id, timer);
+  }
+
+  /** Ends every session (server shutdown) and stops the clocks. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    this.hub.closeAll();
+    clearInterval(this.#sweepTimer);
+    for (const timers of [this.#offlineTimers, this.#ephemeralTimers, this.#expiryTimers]) {
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+    }
+  }
+
+  // --- events --------------------------------------------------------------------------------
+
+  #onEvent(event: StateEvent): void {
+    let change;
+    try {
+      change = this.policy.apply(event);
+    } catch (err) {
+      // A broken invariant in the policy index must not take the tailnet down: rebuild from
+      // the state and resynchronise every session.
+      this.#logger.error({ err, event: event.kind }, 'policy index update failed; rebuilding');
+      this.policy.rebuild();
+      for (const node of this.hub.connectedNodes()) this.hub.markSelf(node, 'resync');
+      return;
+    }
+    this.router.route(event, change);
+    switch (event.kind) {
+      case 'nodeAdded':
+        this.#armExpiry(event.node);
+        this.#autoApprove(event.node);
+        break;
+      case 'nodeChanged':
+        if (event.facets.has('keyExpiry')) this.#armExpiry(event.after);
+        if (event.facets.has('advertisedRoutes') || event.facets.has('tags') || event.facets.has('user')) this.#autoApprove(event.after);
+        break;
+      case 'nodeRemoved':
+        this.#forget(event.node.id);
+        break;
+      case 'policyChanged':
+        for (const node of this.state.nodes()) if (node.advertisedRoutes.length > 0) this.#autoApprove(node);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Approves what the policy's autoApprovers allow; approval only ever adds routes. */
+  #autoApprove(node: Node): void {
+    if (node.advertisedRoutes.length === 0) return;
+    const approved = this.policy.autoApprovedRoutes({ userId: isTagged(node) ? null : node.userId, tags: node.tags, ipv4: node.ipv4, ipv6: node.ipv6 }, node.advertisedRoutes);
+    const missing = approved.filter((r) => !node.approvedRoutes.includes(r));
+    if (missing.length === 0) return;
+    this.state.updateNode(node.id, { approvedRoutes: [...node.approvedRoutes, ...missing] }, POLICY_ACTOR, { action: 'node.routes.autoapprove' })
+      .catch((err: unknown) => this.#logger.error({ err, node_id: node.id }, 'auto-approving routes failed'));
+  }
+
+  #armExpiry(node: Node): void {
+    const existing = this.#expiryTimers.get(node.id);
+    if (existing !== undefined) clearTimeout(existing);
+    this.#expiryTimers.delete(node.id);
+    if (node.keyExpiry === null) return;
+    const delay = node.keyExpiry.getTime() - this.#now();
+    if (delay <= 0 || delay > MAX_TIMER_MS) return;
+    const timer = setTimeout(() => {
+      this.#expiryTimers.delete(node.id);
+      if (this.state.node(node.id) !== undefined) this.router.expired(node.id);
+    }, delay);
+    timer.unref();
+    this.#expiryTimers.set(node.id, timer);
+  }
+
+  #rearmLongExpiries(): void {
+    for (const node of this.state.nodes()) if (node.keyExpiry !== null && !this.#expiryTimers.has(node.id)) this.#armExpiry(node);
+  }
+
+  #armEphemeral(id: NodeId): void {
+    this.#disarmEphemeral(id);
+    const timer = setTimeout(() => {
+      this.#ephemeralTimers.delete(id);
+      const node = this.state.node(id);
+      if (node === undefined || !node.ephemeral || this.hub.hasSession(id)) return;
+      this.state.deleteNode(id, SYSTEM_ACTOR, 'node.ephemeral.expire')
+        .catch((err: unknown) => this.#logger.error({ err, node_id: id }, 'deleting an inactive ephemeral node failed'));
+    }, this.#options.ephemeralInactivityMs);
+    timer.unref();
+    this.#ephemeralTimers.set(id, timer);
+  }
+
+  #disarmEphemeral(id: NodeId): void {
+    const timer = this.#ephemeralTimers.get(id);
+    if (timer !== undefined) clearTimeout(timer);
+    this.#ephemeralTimers.delete(id);
+  }
+
+  #forget(id: NodeId): void {
+    for (const timers of [this.#offlineTimers, this.#ephemeralTimers, this.#expiryTimers]) {
+      const timer = timers.get(id);
+      if (timer !== undefined) clearTimeout(timer);
+      timers.delete(id);
+    }
+  }
+}

@@ -1,0 +1,195 @@
+// Binds one tailnet's state to the policy index: turns our model into the policy's plain facts,
+// feeds it each committed event, and answers the mapper's questions (PolicyView) and the
+// control plane's decisions (tagOwners, autoApprovers). No policy text means Tailscale's
+// default: allow everything, everyone sees everyone.
+import type { Logger } from '../log/index.js';
+import type { PolicyChange, PolicyView } from '../mapper/index.js';
+import { NO_POLICY_CHANGE } from '../mapper/index.js';
+import type { Node, NodeId, User, UserId } from '../model/index.js';
+import { isTagged } from '../model/index.js';
+import {
+  compilePolicyText, diffIndexes, PolicyIndex,
+  type CompiledPolicy, type NodeFacts, type PeerView, type PolicyDelta, type SelfView, type TailnetFacts, type UserFacts,
+} from '../policy/index.js';
+import type { StateEvent, TailnetState } from '../state/index.js';
+import type * as tailcfg from '../tailcfg/index.js';
+
+/** Tailscale's behaviour without a policy file: every packet from anywhere, to everyone. */
+export const ALLOW_ALL_POLICY = '{"acls":[{"action":"accept","src":["autogroup:danger-all"],"dst":["*:*"]}]}';
+/** What a tailnet gets when its stored policy no longer compiles: nothing, until fixed. */
+export const DENY_ALL_POLICY = '{"acls":[]}';
+
+/** Self capabilities the service sends that name features Headway does not serve. */
+const UNSERVED_SELF_CAPS = new Set(['https://tailscale.com/cap/tailnet-lock']);
+
+/** Facets that change what the policy knows about a node. */
+const POLICY_FACETS = new Set(['tags', 'user', 'advertisedRoutes', 'approvedRoutes', 'name']);
+
+export function nodeFacts(node: Node, online: boolean): NodeFacts {
+  return {
+    id: node.id,
+    name: node.givenName,
+    ipv4: node.ipv4,
+    ipv6: node.ipv6,
+    userId: isTagged(node) ? null : node.userId,
+    tags: node.tags,
+    advertisedRoutes: node.advertisedRoutes,
+    approvedRoutes: node.approvedRoutes,
+    online,
+    registeredOrder: node.id,
+  };
+}
+
+export function userFacts(user: User): UserFacts {
+  return { id: user.id, name: user.name, email: user.email, role: 'member' };
+}
+
+export function tailnetFacts(state: TailnetState): TailnetFacts {
+  const users = [...state.users()].map(userFacts);
+  const nodes = [...state.nodes()].map((n) => nodeFacts(n, state.presence(n.id).online));
+  return { users, nodes, settings: { sshCheckBaseUrl: 'https://unused' } };
+}
+
+/** The policy index speaks in plain numbers; they are our node ids. */
+function changeOf(delta: PolicyDelta): PolicyChange {
+  return delta as unknown as PolicyChange;
+}
+
+export class TailnetPolicy implements PolicyView {
+  readonly #state: TailnetState;
+  readonly #logger: Logger;
+  #compiled: CompiledPolicy;
+  #index: PolicyIndex;
+  /** The text in force; null = no policy (allow all). */
+  #text: string | null;
+
+  constructor(state: TailnetState, logger: Logger) {
+    this.#state = state;
+    this.#logger = logger;
+    this.#text = state.policyText;
+    this.#compiled = this.#compile(this.#text);
+    this.#index = new PolicyIndex(this.#compiled, tailnetFacts(state));
+  }
+
+  get index(): PolicyIndex {
+    return this.#index;
+  }
+
+  /**
+   * Applies one committed event; returns what it changed in the policy's outputs. Structural
+   * events rebuild the index from the state and diff it (correct, O(N) per event); the
+   * incremental index replaces this (issue #5).
+   */
+  apply(event: StateEvent): PolicyChange {
+    switch (event.kind) {
+      case 'nodeChanged':
+        for (const facet of event.facets) if (POLICY_FACETS.has(facet)) return this.#rebuildAndDiff();
+        return NO_POLICY_CHANGE;
+      case 'presenceChanged':
+        if (event.before.online === event.after.online || !this.#isRouter(event.nodeId)) return NO_POLICY_CHANGE;
+        return this.#rebuildAndDiff();
+      case 'policyChanged':
+        return this.#replace(event.text);
+      case 'tailnetDeleted':
+        return NO_POLICY_CHANGE;
+      case 'nodeAdded':
+      case 'nodeRemoved':
+      case 'userAdded':
+      case 'userChanged':
+      case 'userRemoved':
+        return this.#rebuildAndDiff();
+    }
+  }
+
+  #isRouter(node: NodeId): boolean {
+    return (this.#state.node(node)?.approvedRoutes.length ?? 0) > 0;
+  }
+
+  #rebuildAndDiff(): PolicyChange {
+    const next = new PolicyIndex(this.#compiled, tailnetFacts(this.#state));
+    const delta = diffIndexes(this.#index, next);
+    this.#index = next;
+    return changeOf(delta);
+  }
+
+  // --- PolicyView ----------------------------------------------------------------------------
+
+  peersOf(node: NodeId): Iterable<NodeId> {
+    return this.#index.hasNode(node) ? (this.#index.peersOf(node) as NodeId[]) : [];
+  }
+
+  sees(viewer: NodeId, peer: NodeId): boolean {
+    return this.#index.hasNode(viewer) && this.#index.hasNode(peer) && this.#index.sees(viewer, peer);
+  }
+
+  peerView(viewer: NodeId, peer: NodeId): PeerView {
+    return this.#index.peerView(viewer, peer);
+  }
+
+  peerViewKey(viewer: NodeId, peer: NodeId): string {
+    // Interim (issue #5): the view itself names it; the incremental index gives O(1) keys.
+    return JSON.stringify(this.#index.peerView(viewer, peer));
+  }
+
+  selfView(node: NodeId): SelfView {
+    const view = this.#index.selfView(node);
+    let capMap: tailcfg.NodeCapMap | null = null;
+    for (const cap of Object.keys(view.CapMap)) {
+      if (UNSERVED_SELF_CAPS.has(cap)) {
+        capMap ??= { ...view.CapMap };
+        delete capMap[cap];
+      }
+    }
+    return capMap === null ? view : { ...view, CapMap: capMap };
+  }
+
+  filterFor(node: NodeId): readonly tailcfg.FilterRule[] {
+    return this.#index.filterFor(node);
+  }
+
+  filterKey(node: NodeId): string {
+    return JSON.stringify(this.#index.filterFor(node));
+  }
+
+  sshPolicyFor(node: NodeId): tailcfg.SSHPolicy | null {
+    return this.#index.sshPolicyFor(node);
+  }
+
+  // --- decisions for control and the API ---------------------------------------------------
+
+  tagsAllowed(owner: { userId: UserId } | { tags: readonly string[] }, requested: readonly string[]): { allowed: boolean; denied: readonly string[] } {
+    if (this.#text === null) return { allowed: requested.length === 0, denied: requested };
+    const decision = this.#index.tagsAllowed(owner, requested);
+    return { allowed: decision.allowed, denied: decision.denied.map((d) => d.tag) };
+  }
+
+  autoApprovedRoutes(node: { userId: UserId | null; tags: readonly string[]; ipv4: string | null; ipv6: string | null }, advertised: readonly string[]): string[] {
+    if (this.#text === null || advertised.length === 0) return [];
+    return this.#index.autoApprovedRoutes(node, advertised);
+  }
+
+  /** Rebuilds the index from the state (recovery after a failed incremental update). */
+  rebuild(): void {
+    this.#index = new PolicyIndex(this.#compiled, tailnetFacts(this.#state));
+  }
+
+  #replace(text: string | null): PolicyChange {
+    const compiled = this.#compile(text);
+    const next = new PolicyIndex(compiled, tailnetFacts(this.#state));
+    const delta = diffIndexes(this.#index, next);
+    this.#text = text;
+    this.#compiled = compiled;
+    this.#index = next;
+    return changeOf(delta);
+  }
+
+  #compile(text: string | null): CompiledPolicy {
+    if (text === null) return compilePolicyText(ALLOW_ALL_POLICY, { file: 'default policy' });
+    try {
+      return compilePolicyText(text, { file: `policy of tailnet "${this.#state.name}"` });
+    } catch (err) {
+      this.#logger.error({ err, tailnet: this.#state.name }, 'stored policy does not compile; denying all traffic until it is fixed');
+      return compilePolicyText(DENY_ALL_POLICY, { file: 'deny-all policy' });
+    }
+  }
+}
