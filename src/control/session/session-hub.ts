@@ -55,6 +55,16 @@ export class SessionHub implements SessionScheduler, RecipientSink {
 
   /** Opens a session for `nodeId` and sends its complete netmap. */
   open(nodeId: NodeId, capVersion: number, sink: FrameSink): MapSession {
+    const session = this.attach(nodeId, capVersion, sink);
+    session.start();
+    return session;
+  }
+
+  /**
+   * Registers a session whose client already holds its netmap, without sending one: the engine
+   * benchmark attaches tens of thousands of sessions this way to measure deltas alone.
+   */
+  attach(nodeId: NodeId, capVersion: number, sink: FrameSink): MapSession {
     const session = new MapSession(this, nodeId, capVersion, sink, { maxPendingPeers: this.#options.maxPendingPeers });
     let set = this.#byNode.get(nodeId);
     if (set === undefined) this.#byNode.set(nodeId, (set = new Set()));
@@ -65,7 +75,6 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     this.#wheel[slot]!.add(session);
     this.#slotOf.set(session, slot);
     this.#startWheel();
-    session.start();
     return session;
   }
 

@@ -1,0 +1,97 @@
+// `npm run bench -- <scenario> [options]`: human-readable by default; with --json the last line
+// of output is one JSON object. Scenarios:
+//   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V]
+//   network --policy ... --nodes N [--churn R] [--duration S]
+//   policy  [case]   (policy compile cases)
+//   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
+import { parseArgs } from 'node:util';
+import { ENGINE_EVENTS, runEngine } from './engine.js';
+import { runNetwork } from './network.js';
+import { writeReport } from './report.js';
+import { ENGINE_POLICIES, type EnginePolicy } from './workload.js';
+
+const USAGE = `usage: npm run bench -- <scenario> [options]
+  engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V] [--json]
+  network --policy fullmesh|members|segmented --nodes N [--churn R] [--duration S] [--json]
+  policy  [case] [--json]
+  report  [--quick]`;
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      policy: { type: 'string', default: 'segmented' },
+      nodes: { type: 'string', default: '1000' },
+      seed: { type: 'string', default: '42' },
+      capver: { type: 'string' },
+      churn: { type: 'string', default: '10' },
+      duration: { type: 'string', default: '20' },
+      json: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const scenario = positionals[0];
+  if (values.help || scenario === undefined) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const policy = values.policy as EnginePolicy;
+  if (!ENGINE_POLICIES.includes(policy)) fail(`--policy: "${values.policy}" is not one of ${ENGINE_POLICIES.join(', ')}`);
+  const nodes = Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 2) fail(`--nodes: "${values.nodes}" is not an integer of at least 2`);
+  const seed = Number(values.seed);
+  const say = (line: string) => { if (!values.json) process.stdout.write(`${line}\n`); };
+  const progress = (line: string) => process.stderr.write(`  ${line}\n`);
+
+  switch (scenario) {
+    case 'engine': {
+      const result = await runEngine({ policy, nodes, seed, progress, ...(values.capver !== undefined ? { capVersion: Number(values.capver) } : {}) });
+      say(`engine ${policy} n=${result.nodes}: build ${result.build_ms} ms, rss ${result.rss_mb} MB (load ${result.load_ms} ms)`);
+      for (const event of ENGINE_EVENTS) {
+        const s = result.events[event];
+        say(`  ${event.padEnd(12)} median ${fmtUs(s.median_us).padStart(10)}  p99 ${fmtUs(s.p99_us).padStart(10)}  recipients ${String(s.recipients).padStart(6)}  bytes ${s.bytes}`);
+      }
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      return;
+    }
+    case 'network': {
+      const result = await runNetwork({ policy, nodes, seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress });
+      say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%`);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      return;
+    }
+    case 'policy': {
+      const { policyBenchCases } = await import('../policy/policy.bench.js');
+      const only = positionals[1];
+      const results = [];
+      for (const c of policyBenchCases) {
+        if (only !== undefined && !c.name.includes(only)) continue;
+        const r = c.run();
+        results.push({ name: c.name, ...r });
+        say(`${c.name}: compile ${r.compile_ms} ms, build ${r.build_ms} ms, classes ${r.classes}, rss ${r.rss_mb} MB`);
+      }
+      if (values.json) process.stdout.write(`${JSON.stringify({ scenario: 'policy', cases: results })}\n`);
+      return;
+    }
+    case 'report':
+      await writeReport({ quick: values.quick, progress });
+      return;
+    default:
+      fail(`unknown scenario "${scenario}"`);
+  }
+}
+
+function fmtUs(us: number): string {
+  return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,76 @@
+// The server side of the network benchmark, run as its own process so that its CPU and memory
+// can be read from /proc: loads the benchmark tailnet into a fresh SQLite store (machine keys
+// derived from the seed, so the client process can log the same devices in), starts Headway on
+// a loopback port, and prints one JSON line {url, pid}. It stops on SIGTERM.
+import { createHash } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { configFromObject } from '../config/index.js';
+import { Curve25519PrivateKey, type NodePublicKey } from '../key/index.js';
+import { silentLogger } from '../log/index.js';
+import type { UserId } from '../model/index.js';
+import { startServer } from '../server/index.js';
+import { openStore } from '../store/index.js';
+import { engineWorkload, type EnginePolicy } from './workload.js';
+
+/** The machine key of benchmark device `index` (both processes derive the same one). */
+export function benchMachineKey(seed: number, index: number): Curve25519PrivateKey {
+  return Curve25519PrivateKey.fromBytes(createHash('sha256').update(`headway-bench:${seed}:${index}:machine`).digest());
+}
+
+/** The node key of benchmark device `index`: only its public half is ever used. */
+export function benchNodeKey(seed: number, index: number): NodePublicKey {
+  return `nodekey:${createHash('sha256').update(`headway-bench:${seed}:${index}:node`).digest('hex')}` as NodePublicKey;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { policy: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, dir: { type: 'string' }, coalesce: { type: 'string', default: '50ms' } } });
+  const policy = values.policy as EnginePolicy;
+  const nodes = Number(values.nodes);
+  const seed = Number(values.seed);
+  const dir = values.dir!;
+  const workload = engineWorkload(policy, nodes, seed);
+  const config = configFromObject({
+    listen_addr: '127.0.0.1:0',
+    data_dir: dir,
+    log: { level: 'silent' },
+    derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
+    map: { coalesce_window: values.coalesce },
+  }, { source: 'network bench', baseDir: dir });
+
+  const store = await openStore(config);
+  const tailnet = (await store.read.tailnets.getByName('default'))!;
+  await store.transaction(async (tx) => {
+    const userIds = new Map<number, UserId>();
+    for (const u of workload.users) userIds.set(u.id, (await tx.users.create({ tailnetId: tailnet.id, name: u.name, email: u.email })).id);
+    for (const [index, n] of workload.nodes.entries()) {
+      await tx.nodes.create({
+        tailnetId: tailnet.id,
+        machineKey: benchMachineKey(seed, index).publicKey('machine'),
+        nodeKey: benchNodeKey(seed, index),
+        discoKey: null,
+        ipv4: n.ipv4, ipv6: n.ipv6,
+        hostname: n.name, givenName: n.name,
+        userId: n.userId === null ? null : (userIds.get(n.userId) ?? null),
+        tags: [...n.tags].sort(),
+        advertisedRoutes: [], approvedRoutes: [], endpoints: [],
+        hostinfo: { Hostname: n.name, OS: 'linux' },
+        keyExpiry: null, ephemeral: false, registerMethod: 'cli', preAuthKeyId: null,
+      });
+    }
+    await tx.policies.save(tailnet.id, workload.policyText, 'bench');
+  });
+  await store.close();
+
+  const server = await startServer(config, { logger: silentLogger() });
+  process.stdout.write(`${JSON.stringify({ url: server.url, pid: process.pid })}\n`);
+  const stop = () => { void server.close().then(() => process.exit(0)); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (process.argv[1]?.endsWith('network-server.js')) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`network-server: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

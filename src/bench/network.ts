@@ -1,0 +1,237 @@
+// The network benchmark: Headway in its own process, N clients of our real protocol client in
+// this one, all on loopback. It measures the reconnect storm (all N dial, upgrade, handshake
+// and open their map poll at once, until every one holds its complete netmap), then R endpoint
+// changes per second for a while (each sent as a real lite update; latency runs until the last
+// peer that must hear it has the frame), then an idle period; and the server's CPU and RSS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ControlClient, fetchServerKey, type MapStream } from '../client/index.js';
+import { compilePolicyText, PolicyIndex } from '../policy/index.js';
+import type * as tailcfg from '../tailcfg/index.js';
+import { benchMachineKey, benchNodeKey } from './network-server.js';
+import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
+
+export interface NetworkOptions {
+  policy: EnginePolicy;
+  nodes: number;
+  seed?: number;
+  /** Endpoint changes per second during the churn phase. */
+  churnPerSecond?: number;
+  durationS?: number;
+  /** Idle measurement after the churn. */
+  idleS?: number;
+  /** Dials in flight at once during the storm (the listen backlog is finite). */
+  dialConcurrency?: number;
+  capVersion?: number;
+  progress?: (line: string) => void;
+}
+
+export interface NetworkResult {
+  readonly scenario: 'network';
+  readonly policy: EnginePolicy;
+  readonly nodes: number;
+  readonly storm_s: number;
+  readonly latency_p50_ms: number;
+  readonly latency_p99_ms: number;
+  readonly server_cpu_pct: number;
+  readonly server_rss_mb: number;
+  readonly idle_cpu_pct: number;
+  readonly changes: number;
+  readonly undelivered: number;
+}
+
+const CLOCK_TICKS = 100;
+
+interface Device {
+  readonly index: number;
+  control: ControlClient | null;
+  stream: MapStream | null;
+}
+
+export async function runNetwork(options: NetworkOptions): Promise<NetworkResult> {
+  const log = options.progress ?? (() => {});
+  const seed = options.seed ?? 42;
+  const capVersion = options.capVersion ?? 130;
+  const churn = options.churnPerSecond ?? 10;
+  const durationS = options.durationS ?? 20;
+  const idleS = options.idleS ?? 10;
+  const workload = engineWorkload(options.policy, options.nodes, seed);
+  const n = workload.nodes.length;
+  // Who must hear about each device, from the same policy engine the server runs.
+  const index = new PolicyIndex(compilePolicyText(workload.policyText), { users: workload.users, nodes: workload.nodes });
+  const dir = await mkdtemp(join(tmpdir(), 'headway-netbench-'));
+  const server = await spawnServer(options.policy, n, seed, dir);
+  log(`server pid ${server.pid} at ${server.url} with ${n} nodes`);
+  const devices: Device[] = workload.nodes.map((_, i) => ({ index: i, control: null, stream: null }));
+  try {
+    const serverKey = await fetchServerKey(server.url, { protocolVersion: capVersion });
+    const machineKeys = devices.map((d) => benchMachineKey(seed, d.index));
+
+    // --- storm ---
+    const cpuBefore = await cpuTicks(server.pid);
+    const stormStart = performance.now();
+    let next = 0;
+    let failures = 0;
+    const dialOne = async (device: Device): Promise<void> => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          device.control = await ControlClient.connect({ serverUrl: server.url, serverKey, machineKey: machineKeys[device.index]!, protocolVersion: capVersion, dialTimeoutMs: 60_000 });
+          device.stream = await device.control.openMapStream({
+            Version: capVersion, Compress: 'zstd', KeepAlive: true, Stream: true,
+            NodeKey: benchNodeKey(seed, device.index), DiscoKey: `discokey:${'1'.repeat(64)}`, Hostinfo: { Hostname: workload.nodes[device.index]!.name },
+          } satisfies tailcfg.MapRequest, { shouldDecode: (i) => i > 0, highWaterMark: 1_000_000 });
+          return;
+        } catch {
+          failures++;
+          await device.control?.close().catch(() => undefined);
+          device.control = null;
+          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+        }
+      }
+      throw new Error(`device ${device.index} could not connect`);
+    };
+    const workers = Array.from({ length: Math.min(options.dialConcurrency ?? 256, n) }, async () => {
+      while (next < devices.length) await dialOne(devices[next++]!);
+    });
+    await Promise.all(workers);
+    // Every device holds its complete netmap once its first message arrived.
+    while (devices.some((d) => (d.stream?.stats.messages ?? 0) < 1)) await sleep(20);
+    const stormS = (performance.now() - stormStart) / 1000;
+    log(`storm: ${n} clients with their netmaps in ${stormS.toFixed(2)} s (${failures} retried dials)`);
+
+    // --- churn ---
+    const arrivals = new Map<number, Map<number, number>>(); // seq -> device -> arrival ms
+    for (const device of devices) void consume(device, arrivals);
+    await sleep(500);
+    const random = seededRandom(seed ^ 0xc4a2);
+    const sent: Array<{ seq: number; at: number; device: number }> = [];
+    const churnCpu0 = await cpuTicks(server.pid);
+    const churnStart = performance.now();
+    const total = Math.max(1, Math.round(churn * durationS));
+    for (let seq = 0; seq < total; seq++) {
+      const due = churnStart + (seq * 1000) / churn;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const device = devices[Math.floor(random() * n)]!;
+      const at = performance.now();
+      sent.push({ seq, at, device: device.index });
+      void device.control!.postJson('/machine/map', {
+        Version: capVersion, Compress: 'zstd', KeepAlive: true, Stream: false, OmitPeers: true,
+        NodeKey: benchNodeKey(seed, device.index), Endpoints: [`198.51.100.1:${10_000 + seq}`], EndpointTypes: [1],
+      });
+    }
+    const churnMs = performance.now() - churnStart;
+    const churnCpu = (await cpuTicks(server.pid)) - churnCpu0;
+    await sleep(2_000);
+    const latencies: number[] = [];
+    let undelivered = 0;
+    for (const change of sent) {
+      const got = arrivals.get(change.seq) ?? new Map<number, number>();
+      const expected = index.peersOf(workload.nodes[change.device]!.id);
+      let last = 0;
+      let missing = 0;
+      for (const peerId of expected) {
+        const when = got.get(peerId - 1);
+        if (when === undefined) missing++;
+        else last = Math.max(last, when);
+      }
+      if (missing > 0) undelivered++;
+      else if (expected.length > 0) latencies.push(last - change.at);
+    }
+    latencies.sort((a, b) => a - b);
+
+    // --- idle ---
+    const idleCpu0 = await cpuTicks(server.pid);
+    const idleStart = performance.now();
+    await sleep(idleS * 1000);
+    const idleCpu = (await cpuTicks(server.pid)) - idleCpu0;
+    const idleMs = performance.now() - idleStart;
+    const rss = await rssMb(server.pid);
+    void cpuBefore;
+    return {
+      scenario: 'network',
+      policy: options.policy,
+      nodes: n,
+      storm_s: round(stormS),
+      latency_p50_ms: round(quantile(latencies, 0.5)),
+      latency_p99_ms: round(quantile(latencies, 0.99)),
+      server_cpu_pct: round(((churnCpu / CLOCK_TICKS) * 1000 * 100) / churnMs),
+      server_rss_mb: Math.round(rss),
+      idle_cpu_pct: round(((idleCpu / CLOCK_TICKS) * 1000 * 100) / idleMs),
+      changes: sent.length,
+      undelivered,
+    };
+  } finally {
+    await Promise.all(devices.map((d) => d.control?.close().catch(() => undefined)));
+    server.child.kill('SIGTERM');
+    await new Promise((r) => server.child.once('exit', r));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Reads every delta of a device's stream and notes when each change's endpoint arrived. */
+async function consume(device: Device, arrivals: Map<number, Map<number, number>>): Promise<void> {
+  const stream = device.stream!;
+  try {
+    for (;;) {
+      const message = await stream.next();
+      if (message === null) return;
+      const now = performance.now();
+      for (const patch of message.PeersChangedPatch ?? []) noteEndpoints(patch.Endpoints, device.index, now, arrivals);
+      for (const peer of message.PeersChanged ?? []) noteEndpoints(peer.Endpoints, device.index, now, arrivals);
+    }
+  } catch {
+    // the stream ends when the benchmark closes it
+  }
+}
+
+function noteEndpoints(endpoints: readonly string[] | undefined, device: number, now: number, arrivals: Map<number, Map<number, number>>): void {
+  for (const endpoint of endpoints ?? []) {
+    if (!endpoint.startsWith('198.51.100.1:')) continue;
+    const seq = Number(endpoint.slice('198.51.100.1:'.length)) - 10_000;
+    let byDevice = arrivals.get(seq);
+    if (byDevice === undefined) arrivals.set(seq, (byDevice = new Map()));
+    if (!byDevice.has(device)) byDevice.set(device, now);
+  }
+}
+
+async function spawnServer(policy: EnginePolicy, nodes: number, seed: number, dir: string): Promise<{ child: ChildProcess; url: string; pid: number }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'network-server.js');
+  const child = spawn(process.execPath, ['--enable-source-maps', script, '--policy', policy, '--nodes', String(nodes), '--seed', String(seed), '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const first = await new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`bench server exited with code ${code} before it was ready`)));
+  });
+  const info = JSON.parse(first) as { url: string; pid: number };
+  return { child, url: info.url, pid: info.pid };
+}
+
+/** utime + stime of a process, in clock ticks. */
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
