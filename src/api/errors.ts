@@ -51,6 +51,12 @@ export const ApiErrors = registerErrors({
     meaning: "A tag an admin applies is not defined in the tailnet policy's tagOwners.",
     fix: 'Add the tag to tagOwners in the policy first, or use a tag that is defined there.',
   },
+  policyUnusable: {
+    code: 'HW_API_POLICY_UNUSABLE',
+    status: 409,
+    meaning: "The tailnet's current policy does not parse, so a request that must check against it (tags) cannot be decided.",
+    fix: 'Fix the policy (policy file, or `headway policy set`) first.',
+  },
   policyFileMode: {
     code: 'HW_API_POLICY_FILE_MODE',
     status: 409,

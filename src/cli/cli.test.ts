@@ -8,7 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
-  ApiKeyJson, AuditEntryJson, NewApiKeyJson, NewPreAuthKeyJson, NodeJson, NodeRoutesJson, PolicyJson, PreAuthKeyJson, TailnetJson, UserJson,
+  ApiKeyJson, AuditEntryJson, NewApiKeyJson, NewPreAuthKeyJson, NodeJson, NodeRoutesJson, PolicyCheckJson, PolicyJson, PreAuthKeyJson, TailnetJson,
+  UserJson,
 } from '../api/index.js';
 import { addTestNode, openTestLogin, startTestApi, TEST_ADMIN, type TestApi } from '../api/testing.js';
 import type { UserId } from '../model/index.js';
@@ -16,6 +17,17 @@ import type { TailnetState } from '../state/index.js';
 import { openTestStore, type TestStore } from '../store/testing.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
+
+const POLICY = `// who may reach what
+{
+  "groups": { "group:eng": ["alice@"] },
+  "tagOwners": { "tag:web": ["group:eng"] },
+  "acls": [
+    { "action": "accept", "src": ["group:eng"], "dst": ["tag:web:443"] }, // trailing comma kept
+  ],
+  "tests": [{ "src": "alice@", "accept": ["tag:web:443"], "deny": ["tag:web:22"] }],
+}
+`;
 
 interface RunResult {
   code: number;
@@ -246,13 +258,75 @@ describe('headway CLI', () => {
       assert.match(refused.stderr, /^error: API key hwk_\w+ was revoked \(HW_API_UNAUTHENTICATED\)\n$/);
     });
 
-    it('policy get', async () => {
-      const [current, plain] = await Promise.all([json<PolicyJson>('policy', 'get'), cli('policy', 'get')]);
-      assert.equal(current.policy, null);
-      assert.equal(current.mode, 'database');
-      assert.equal(plain.code, 0);
-      assert.equal(plain.stdout, '');
-      assert.equal(plain.stderr, 'tailnet "default" has no policy: every node may reach every node\n');
+    it('policy get|set|check', async () => {
+      const { t, tailnet, alice } = await tailnetFor('policy-t');
+      await addTestNode(tailnet, { hostname: 'laptop', userId: alice });
+      await addTestNode(tailnet, { hostname: 'web', tags: ['tag:web'] });
+      const [empty, plain] = await Promise.all([json<PolicyJson>('policy', 'get', ...t), cli('policy', 'get', ...t)]);
+      assert.equal(empty.policy, null);
+      assert.equal(empty.mode, 'database');
+      assert.deepEqual([plain.code, plain.stdout, plain.stderr], [0, '', 'tailnet "policy-t" has no policy: every node may reach every node\n']);
+
+      const file = join(api.dir, 'policy.hujson');
+      const failing = join(api.dir, 'failing.hujson');
+      await writeFile(file, POLICY);
+      await writeFile(failing, POLICY.replace('"deny": ["tag:web:22"]', '"deny": ["tag:web:443"]'));
+      const [checked, checkedJson, refused, refusedJson] = await Promise.all([
+        cli('policy', 'check', file, ...t),
+        json<PolicyCheckJson>('policy', 'check', file, ...t),
+        cli('policy', 'check', failing, ...t),
+        cli('policy', 'check', failing, '--output', 'json', ...t),
+      ]);
+      assert.deepEqual([checked.code, checked.stdout], [0, 'ok: the policy is valid and its 1 tests pass\n']);
+      assert.equal(checkedJson.ok, true);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^error: policy\.hujson:\d+:\d+: test\(s\) failed: .*expected deny, got accept\n$/);
+      assert.equal(refusedJson.code, 1);
+      assert.equal((JSON.parse(refusedJson.stdout) as PolicyCheckJson).ok, false);
+      assert.equal(tailnet.policyText, null, 'check stores nothing');
+
+      const set = await cli('policy', 'set', failing, ...t);
+      assert.equal(set.code, 1);
+      assert.match(set.stderr, /^error: policy\.hujson:\d+:\d+: test\(s\) failed: .* \(HW_POLICY_TESTS_FAILED\)\n$/);
+      assert.match(await table('policy', 'set', file, ...t), /^stored policy version \d+ for tailnet "policy-t"\n$/);
+      const fromStdin = await run(['--config', api.configPath, 'policy', 'set', '-', '--output', 'json', ...t], { input: `${POLICY}// v2\n` });
+      assert.equal(fromStdin.code, 0, fromStdin.stderr);
+      assert.equal((JSON.parse(fromStdin.stdout) as PolicyJson).policy, `${POLICY}// v2\n`);
+      assert.equal(await table('policy', 'get', ...t), `${POLICY}// v2\n`, 'printed exactly as stored');
+
+      const tagged = await cli('nodes', 'tag', 'laptop', '--tags', 'tag:web,tag:nope', ...t);
+      assert.deepEqual([tagged.code, tagged.stderr], [2, 'error: --tags: "tag:nope" is not defined in the policy\'s tagOwners (add it there first) (HW_API_TAG_NOT_DEFINED)\n']);
+    });
+
+    it('policy compile|explain|check --offline, without a server', async () => {
+      const file = join(api.dir, 'offline.hujson');
+      const topology = join(api.dir, 'topology.json');
+      await writeFile(file, POLICY);
+      await writeFile(topology, JSON.stringify({
+        users: [{ id: 1, name: 'alice', email: 'alice@example.com' }],
+        nodes: {
+          laptop: { user: 'alice', ipv4: '100.64.0.1', ipv6: 'fd7a:115c:a1e0::1' },
+          web: { tags: ['tag:web'], ipv4: '100.64.0.2', ipv6: 'fd7a:115c:a1e0::2' },
+        },
+      }));
+      const offline = (...args: string[]) => run(args, { env: { HEADWAY_CONFIG: join(api.dir, 'no-such-config.yaml') } });
+      const [compiled, one, explained, explainedJson, checked] = await Promise.all([
+        offline('policy', 'compile', file, '--topology', topology),
+        offline('policy', 'compile', file, '--topology', topology, '--node', 'web', '--output', 'json'),
+        offline('policy', 'explain', file, '--topology', topology, '--src', 'laptop', '--dst', 'web:443'),
+        offline('policy', 'explain', file, '--topology', topology, '--src', 'laptop', '--dst', 'web:22', '--output', 'json'),
+        offline('policy', 'check', file, '--offline'),
+      ]);
+      assert.equal(compiled.code, 0, compiled.stderr);
+      const nodes = JSON.parse(compiled.stdout) as Record<string, { packet_filter: Array<{ SrcIPs: string[] }> }>;
+      assert.deepEqual(Object.keys(nodes).sort(), ['laptop', 'web']);
+      assert.ok(nodes['web']!.packet_filter.some((r) => r.SrcIPs.includes('100.64.0.1')), 'web accepts alice\'s laptop');
+      assert.equal(one.code, 0, one.stderr);
+      assert.deepEqual(Object.keys((JSON.parse(one.stdout) as { nodes: object }).nodes), ['web']);
+      assert.equal(explained.code, 0, explained.stderr);
+      assert.match(explained.stdout, /^laptop -> web:443 \(tcp\): allowed\n {2}by acls\[0\] at offline\.hujson:\d+:\d+: accept group:eng -> tag:web:443\n/);
+      assert.equal((JSON.parse(explainedJson.stdout) as { allowed: boolean }).allowed, false);
+      assert.deepEqual([checked.code, checked.stdout], [0, 'ok: the policy is valid and its 1 tests pass\n']);
     });
   });
 
@@ -264,7 +338,7 @@ describe('headway CLI', () => {
     ]);
     const actions = new Set(entries.filter((e) => e.actor === 'unix-socket').map((e) => e.action));
     for (const action of ['tailnet.create', 'tailnet.delete', 'user.create', 'user.update', 'user.delete', 'node.rename', 'node.tag', 'node.move', 'node.expire',
-      'node.delete', 'node.register', 'node.routes.approve', 'preauthkey.create', 'preauthkey.expire', 'apikey.create', 'apikey.expire']) {
+      'node.delete', 'node.register', 'node.routes.approve', 'preauthkey.create', 'preauthkey.expire', 'apikey.create', 'apikey.expire', 'policy.set']) {
       assert.ok(actions.has(action), action);
     }
     assert.ok(new Set(entries.map((e) => e.tailnet)).size > 2, 'every tailnet without --tailnet');
@@ -323,6 +397,11 @@ describe('headway CLI', () => {
         name: 'a tailnet that does not exist',
         args: ['nodes', 'list', '--tailnet', 'nope'],
         code: 1, stderr: 'error: tailnet "nope" not found (HW_STATE_TAILNET_NOT_FOUND)\n',
+      },
+      {
+        name: 'a policy file that does not exist',
+        args: ['policy', 'set', '/nonexistent/policy.hujson'],
+        code: 2, stderr: 'error: <file>: cannot read "/nonexistent/policy.hujson": no such file\n',
       },
       {
         name: 'a bad limit',

@@ -30,6 +30,8 @@ export interface CommandContext {
   print(value: unknown, human: () => string): void;
   /** Maps request body fields to the options that fill them, for server validation errors. */
   fields(map: Record<string, string>): void;
+  /** Ends with this exit status after the action (a check that found problems). */
+  exit(code: number): void;
 }
 
 export type CommandAction = (ctx: CommandContext, args: string[], options: Record<string, unknown>) => Promise<void>;
@@ -83,6 +85,9 @@ export function createCli(io: CliIo, state: { exitCode: number }): Cli {
         fields(map) {
           fieldMap = map;
         },
+        exit(code) {
+          state.exitCode = code;
+        },
       };
       try {
         await fn(ctx, positional, options);
@@ -121,8 +126,10 @@ export async function resolveTarget(globals: GlobalOptions, io: CliIo): Promise<
 /** Prints one `error: ...` line (or several for a config) and returns the exit status. */
 function reportError(err: unknown, io: CliIo, fieldMap: Record<string, string>): number {
   if (err instanceof ServerError) {
-    if (err.code === 'HW_API_INVALID_REQUEST') {
-      io.stderr.write(`error: ${optionNames(err.message, fieldMap)}\n`);
+    if (err.field !== undefined) {
+      // The server named a field: say which option or argument it came from.
+      const code = err.code === 'HW_API_INVALID_REQUEST' ? '' : ` (${err.code})`;
+      io.stderr.write(`error: ${optionNames(err.message, fieldMap)}${code}\n`);
       return EXIT_USAGE;
     }
     io.stderr.write(`error: ${err.message} (${err.code})\n`);

@@ -4,10 +4,12 @@
 // (commander copies them when `.command()` creates a subcommand).
 import { CommanderError } from 'commander';
 import { registerAuditCommands } from './audit.js';
+import { EXAMPLES } from './examples.js';
 import { registerKeyCommands } from './keys.js';
 import { registerNodeCommands } from './nodes.js';
 import type { CliIo } from './output.js';
 import { registerPolicyCommands } from './policy.js';
+import { commandPath, leafCommands } from './reference.js';
 import { createCli, exitCodeOfCommanderError, EXIT_USAGE, type Cli } from './program.js';
 import { registerServeCommand } from './serve.js';
 import { registerTailnetCommands } from './tailnets.js';
@@ -22,6 +24,10 @@ export function buildCli(io: CliIo, state: { exitCode: number }): Cli {
   registerKeyCommands(cli);
   registerPolicyCommands(cli);
   registerAuditCommands(cli);
+  for (const command of leafCommands(cli.program)) {
+    const examples = EXAMPLES[commandPath(command)];
+    if (examples !== undefined) command.addHelpText('after', `\n${examples.length === 1 ? 'Example' : 'Examples'}:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`);
+  }
   return cli;
 }
 
