@@ -5,6 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import { ApiErrors, apiError } from './errors.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** A body still arriving after this long is abandoned (the listener itself has no request timeout: map polls are long). */
+export const BODY_TIMEOUT_MS = 30_000;
 
 /** Thrown with 413; the handler closes the connection after answering. */
 export function bodyTooLarge(): Error {
@@ -20,14 +22,19 @@ export function checkDeclaredLength(req: IncomingMessage, limit = MAX_BODY_BYTES
 }
 
 /** Reads the whole body as UTF-8 text; '' when there is none. */
-export function readBodyText(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
+export function readBodyText(req: IncomingMessage, limit = MAX_BODY_BYTES, timeoutMs = BODY_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const timer = setTimeout(() => {
+      finish(apiError(ApiErrors.bodyTimeout, `request body: not complete after ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    timer.unref();
     const finish = (err: Error | null, text?: string) => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);

@@ -27,6 +27,12 @@ export const ApiErrors = registerErrors({
     meaning: 'The request body is larger than the admin API accepts (1 MiB).',
     fix: 'Send a smaller body; a policy larger than 1 MiB is almost certainly a mistake.',
   },
+  bodyTimeout: {
+    code: 'HW_API_BODY_TIMEOUT',
+    status: 408,
+    meaning: 'The request body did not arrive completely within 30 seconds.',
+    fix: 'Send the whole body at once; check the network between the client and the server.',
+  },
   unauthenticated: {
     code: 'HW_API_UNAUTHENTICATED',
     status: 401,

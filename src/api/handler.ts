@@ -13,7 +13,7 @@ import { HeadwayError } from '../util/headway-error.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditRoutes } from './audit.js';
 import { ApiKeyAuthenticator, UNIX_SOCKET_ACTOR } from './auth.js';
-import { checkDeclaredLength, parseJsonBody, readBodyText } from './body.js';
+import { BODY_TIMEOUT_MS, checkDeclaredLength, MAX_BODY_BYTES, parseJsonBody, readBodyText } from './body.js';
 import { ApiErrors, ApiValidationError, apiError } from './errors.js';
 import { nodeRouteRoutes } from './node-routes.js';
 import { nodeRoutes } from './nodes.js';
@@ -40,6 +40,8 @@ export interface ApiHandlerDeps {
    * this on so that the OpenAPI document is proven true; production trusts the compiler.
    */
   validateResponses?: boolean;
+  /** How long a request body may take to arrive; default 30 s. */
+  bodyTimeoutMs?: number;
 }
 
 export interface ApiHandler {
@@ -92,12 +94,14 @@ export function redactPath(path: string): string {
 }
 
 export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
-  const logger = input.logger.child({ [F.part]: 'api' });
+  // The server hands over a logger already bound to part=api; a bare one gets the binding here.
+  const logger = input.logger.bindings()[F.part] === 'api' ? input.logger : input.logger.child({ [F.part]: 'api' });
   const deps: ApiDeps = { state: input.state, config: input.config, logger, now: input.now ?? Date.now };
   const authenticator = new ApiKeyAuthenticator(deps.state, deps.now, logger);
   let openApiDocument: unknown;
   const routes = apiRoutes(() => (openApiDocument ??= buildOpenApiDocument(routes, { version: API_VERSION })));
   const validateResponses = input.validateResponses === true;
+  const bodyTimeoutMs = input.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
 
   async function handle(req: IncomingMessage, res: ServerResponse, transport: ApiTransport): Promise<boolean> {
     const rawUrl = req.url ?? '';
@@ -140,9 +144,9 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
       let body: unknown;
       try {
         checkDeclaredLength(req);
-        if (route.body !== undefined) body = parseJsonBody(await readBodyText(req), req.headers['content-type']);
+        if (route.body !== undefined) body = parseJsonBody(await readBodyText(req, MAX_BODY_BYTES, bodyTimeoutMs), req.headers['content-type']);
       } catch (err) {
-        if (err instanceof HeadwayError && err.code === ApiErrors.bodyTooLarge.code) closeAfter = true;
+        if (err instanceof HeadwayError && (err.code === ApiErrors.bodyTooLarge.code || err.code === ApiErrors.bodyTimeout.code)) closeAfter = true;
         throw err;
       }
 

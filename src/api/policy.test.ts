@@ -151,6 +151,6 @@ describe('admin API policy in file mode', () => {
   it('still checks a candidate, naming the file in locations', async () => {
     const res = (await api.request('POST', '/api/v1/policy/check', { transport: 'unix', body: { policy: '{ "acls": 1 }' } })).json as PolicyCheckJson;
     assert.equal(res.ok, false);
-    assert.match(res.error!, /^policy\.hujson:1:\d+: /);
+    assert.match(res.error!, /^\/etc\/headway\/policy\.hujson:1:\d+: /);
   });
 });

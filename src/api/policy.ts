@@ -2,7 +2,6 @@
 // mode; validated, tests included, before it is stored), check a candidate without storing.
 // The policy's `tests` and `sshTests` run against the tailnet as it is now: its users and
 // devices, with their addresses, tags and approved routes.
-import { basename } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
 import {
@@ -46,26 +45,33 @@ const policyBody = z.strictObject({
   policy: z.string().min(1).describe('The policy as HuJSON text (JSON with comments and trailing commas), kept exactly as sent.'),
 });
 
-/** What the policy engine sees of a tailnet: users and devices as plain facts. */
+/**
+ * What the policy engine sees of a tailnet, built as the server's pipeline builds it
+ * (server/tailnet-policy.ts `tailnetFacts`, which this part may not import): tagged nodes are
+ * owned by their tags, every user is a member.
+ */
 export function tailnetFactsFrom(tailnet: TailnetState): TailnetFacts {
   return {
-    users: [...tailnet.users()].map((u) => ({ id: u.id, name: u.name, email: u.email })),
+    users: [...tailnet.users()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: 'member' as const })),
     nodes: [...tailnet.nodes()].map((n) => ({
       id: n.id,
       name: n.givenName,
       ipv4: n.ipv4,
       ipv6: n.ipv6,
-      userId: n.userId,
+      userId: n.tags.length > 0 ? null : n.userId,
       tags: n.tags,
       advertisedRoutes: n.advertisedRoutes,
       approvedRoutes: n.approvedRoutes,
       online: tailnet.presence(n.id).online,
+      registeredOrder: n.id,
     })),
+    settings: { sshCheckBaseUrl: 'https://unused' },
   };
 }
 
+/** The name errors are located in: the policy file in file mode (as the server names it). */
 function policyFileName(config: Config): string {
-  return config.policy.mode === 'file' && config.policy.path !== null ? basename(config.policy.path) : 'policy.hujson';
+  return config.policy.mode === 'file' && config.policy.path !== null ? config.policy.path : 'policy.hujson';
 }
 
 function requireDatabaseMode(config: Config): void {

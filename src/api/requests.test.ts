@@ -18,7 +18,7 @@ describe('admin API requests', () => {
 
   before(async () => {
     testStore = await openTestStore('sqlite');
-    api = await startTestApi(testStore);
+    api = await startTestApi(testStore, { bodyTimeoutMs: 300 });
   });
   after(async () => {
     await api.close();
@@ -148,6 +148,20 @@ describe('admin API requests', () => {
       });
       expectError(res, 413, 'HW_API_BODY_TOO_LARGE');
       assert.equal((await call('GET', '/api/v1/users')).status, 200);
+    });
+
+    it('answers 408 when a body stops arriving', async () => {
+      const answer = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const socket = connect(api.socketPath, () => {
+          socket.write('POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-Type: application/json\r\n\r\n{"na');
+        });
+        socket.on('data', (chunk: Buffer) => { text += chunk.toString('utf8'); });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(text));
+      });
+      assert.match(answer, /^HTTP\/1\.1 408 /);
+      assert.match(answer, /"code":"HW_API_BODY_TIMEOUT"/);
     });
 
     it('survives a connection that sends garbage and hangs up', async () => {

@@ -12,7 +12,6 @@ import { createLogger } from '../log/index.js';
 import { Curve25519PrivateKey } from '../key/index.js';
 import type { Node, UserId } from '../model/index.js';
 import { ServerState, type Actor, type PendingRegistration, type TailnetState } from '../state/index.js';
-import type { TestStore } from '../store/testing.js';
 import { createApiHandler, type ApiHandler, type ApiTransport } from './handler.js';
 
 export const TEST_ADMIN: Actor = { name: 'test-setup' };
@@ -24,6 +23,7 @@ export interface TestApiOptions {
   now?: () => number;
   /** Policy text per tailnet in file mode (what the server would read from policy.path). */
   policyText?: string | null;
+  bodyTimeoutMs?: number;
 }
 
 export interface TestResponse {
@@ -62,7 +62,12 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(testStore: TestStore, options: TestApiOptions = {}): Promise<TestApi> {
+/** A store to serve (store/testing.ts `openTestStore` gives one); typed through the state, since api/ may not import store/. */
+export interface StoreHolder {
+  readonly store: ServerState['store'];
+}
+
+export async function startTestApi(testStore: StoreHolder, options: TestApiOptions = {}): Promise<TestApi> {
   const dir = await mkdtemp(join(tmpdir(), 'hw-api-'));
   const socketPath = join(dir, 'admin.sock');
   const config = configFromObject({ data_dir: dir, unix_socket: socketPath, ...options.config });
@@ -78,7 +83,7 @@ export async function startTestApi(testStore: TestStore, options: TestApiOptions
     },
   });
   const logger = createLogger({ level: 'info', format: 'json' }, sink);
-  const handler = createApiHandler({ state, config, logger, now: options.now, validateResponses: true });
+  const handler = createApiHandler({ state, config, logger, now: options.now, validateResponses: true, bodyTimeoutMs: options.bodyTimeoutMs });
   const serve = (transport: ApiTransport): Server =>
     createServer((req, res) => {
       handler.handle(req, res, transport).then((handled) => {
