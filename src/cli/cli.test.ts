@@ -1,20 +1,24 @@
 // Every CLI command end to end: the real bin (`node dist/src/cli/main.js`) spawned as a child
-// process against a running admin API, over the unix socket (no key) and over TCP with an API
-// key. Checks the exit status, what is printed, and what changed on the server.
+// process against a real server (startServer with the admin API mounted), over its unix socket
+// (no key) and over TCP with an API key. Checks the exit status, what is printed, and what
+// changed on the server. `serve` itself is started and stopped as its own child process.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
   ApiKeyJson, AuditEntryJson, NewApiKeyJson, NewPreAuthKeyJson, NodeJson, NodeRoutesJson, PolicyCheckJson, PolicyJson, PreAuthKeyJson, TailnetJson,
   UserJson,
 } from '../api/index.js';
-import { addTestNode, openTestLogin, startTestApi, TEST_ADMIN, type TestApi } from '../api/testing.js';
+import { createApiHandler } from '../api/index.js';
+import { addTestNode, openTestLogin, sendTestRequest, TEST_ADMIN, type TestRequest, type TestResponse } from '../api/testing.js';
+import { startTestServer, type TestServer } from '../server/testing.js';
 import type { UserId } from '../model/index.js';
-import type { TailnetState } from '../state/index.js';
-import { openTestStore, type TestStore } from '../store/testing.js';
+import type { ServerState, TailnetState } from '../state/index.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -53,21 +57,65 @@ function run(args: string[], options: { env?: Record<string, string>; input?: st
   });
 }
 
+/** The parts of a running server the CLI tests look at. */
+interface ServerUnderTest {
+  readonly state: ServerState;
+  /** http://127.0.0.1:<port> */
+  readonly url: string;
+  /** A scratch directory (the server's data directory). */
+  readonly dir: string;
+  /** A config file naming the server's admin socket, for --config. */
+  readonly configPath: string;
+  request(method: string, path: string, options?: TestRequest): Promise<TestResponse>;
+}
+
+/** `headway serve` as a child process; resolves once it logs where it listens. */
+async function startServe(config: string): Promise<{ url: string; stop(signal: NodeJS.Signals): Promise<{ code: number | null; log: string }> }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', config], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      log += chunk.toString('utf8');
+      const found = /"listen":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(log);
+      if (found) resolve(found[1]!);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${log}`)));
+  });
+  return {
+    url,
+    async stop(signal) {
+      child.kill(signal);
+      const code = await exited;
+      return { code, log };
+    },
+  };
+}
+
 describe('headway CLI', () => {
-  let testStore: TestStore;
-  let api: TestApi;
+  let harness: TestServer;
+  let api: ServerUnderTest;
   /** Runs a command over the unix socket named in the test server's config. */
   let cli: (...args: string[]) => Promise<RunResult>;
 
   before(async () => {
-    testStore = await openTestStore('sqlite');
-    api = await startTestApi(testStore);
+    // The real server (startServer) with the real admin API mounted on TCP and the unix socket.
+    harness = await startTestServer({ api: (deps) => createApiHandler({ ...deps, validateResponses: true }) });
+    const { server, dataDir } = harness;
+    const configPath = join(dataDir, 'cli.yaml');
+    await writeFile(configPath, `data_dir: ${JSON.stringify(dataDir)}\nunix_socket: ${JSON.stringify(server.socketPath)}\n`);
+    api = {
+      state: server.state,
+      url: server.url,
+      dir: dataDir,
+      configPath,
+      request: (method, path, options) => sendTestRequest({ url: server.url, socketPath: server.socketPath }, method, path, options),
+    };
     cli = (...args) => run(['--config', api.configPath, ...args]);
   });
-  after(async () => {
-    await api.close();
-    await testStore.cleanup();
-  });
+  after(() => harness.cleanup());
 
   async function json<T>(...args: string[]): Promise<T> {
     const result = await cli(...args, '--output', 'json');
@@ -344,6 +392,41 @@ describe('headway CLI', () => {
     assert.ok(new Set(entries.map((e) => e.tailnet)).size > 2, 'every tailnet without --tailnet');
     assert.ok(scoped.length > 0 && scoped.every((e) => e.tailnet === 'nodes-t'));
     assert.match(text, /^ID +TIME +TAILNET +ACTOR +ACTION +TARGET +DETAILS\n(.+\n){3}$/);
+  });
+
+  it('serve runs the server until SIGTERM, shuts down cleanly, and keeps the data for the next start', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hw-serve-'));
+    try {
+      const config = join(dir, 'config.yaml');
+      await writeFile(config, [
+        'listen_addr: 127.0.0.1:0',
+        `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
+        'log: { level: info, format: json }',
+        'derp: { server: { stun_listen_addr: "127.0.0.1:0" } }',
+        '',
+      ].join('\n'));
+      const first = await startServe(config);
+      const created = await run(['--config', config, 'users', 'create', 'alice']);
+      assert.equal(created.code, 0, created.stderr);
+      const key = (await run(['--config', config, 'apikeys', 'create'])).stdout.trim();
+      const overTcp = await run(['--server', first.url, '--api-key', key, 'users', 'list', '-o', 'json']);
+      assert.equal(overTcp.code, 0, overTcp.stderr);
+      assert.deepEqual((JSON.parse(overTcp.stdout) as UserJson[]).map((u) => u.name), ['alice']);
+      const stopped = await first.stop('SIGTERM');
+      assert.equal(stopped.code, 0, stopped.log);
+      assert.match(stopped.log, /"msg":"headway stopped"/);
+      assert.ok(!existsSync(join(dir, 'data', 'headway.sock')), 'the socket is removed');
+      const down = await run(['--config', config, 'users', 'list']);
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /^error: cannot reach the Headway server on the unix socket .*headway\.sock: no such socket file/);
+
+      const second = await startServe(config);
+      const again = await run(['--config', config, 'users', 'list', '-o', 'json']);
+      assert.deepEqual((JSON.parse(again.stdout) as UserJson[]).map((u) => u.name), ['alice'], 'data survives a restart');
+      assert.equal((await second.stop('SIGINT')).code, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   describe('failures', { concurrency: true }, () => {
