@@ -1,0 +1,30 @@
+// The audit log: who changed what, when. Read-only.
+import { z } from 'zod';
+import type { TailnetId } from '../model/index.js';
+import { defineRoute, type Route } from './route.js';
+import { auditEntryJsonFrom, auditEntrySchema, queryInteger } from './schemas.js';
+
+export const auditRoutes: readonly Route[] = [
+  defineRoute({
+    operationId: 'listAudit',
+    method: 'GET',
+    path: '/audit',
+    group: 'audit',
+    scope: 'server',
+    summary: 'List audit entries, newest first',
+    description: 'Without `tailnet`, lists every entry (all tailnets and server-wide changes); with it, only that tailnet\'s.',
+    query: z.strictObject({
+      tailnet: z.string().min(1).optional().describe('Only this tailnet\'s entries.'),
+      limit: queryInteger(1, 10_000).optional().describe('At most this many entries (1-10000, default 100).'),
+    }),
+    response: z.object({ audit: z.array(auditEntrySchema) }),
+    errors: [404],
+    async handle({ query, deps }) {
+      const limit = query.limit === undefined ? 100 : Number(query.limit);
+      const tailnetId: TailnetId | undefined = query.tailnet === undefined ? undefined : deps.state.requireTailnet(query.tailnet).id;
+      const entries = await deps.state.listAudit({ tailnetId, limit });
+      const name = (id: number): string | null => deps.state.tailnet(id as TailnetId)?.name ?? null;
+      return { audit: entries.map((e) => auditEntryJsonFrom(e, name)) };
+    },
+  }),
+];

@@ -1,0 +1,227 @@
+// The admin API's request handler, mounted by the server on the main TCP listener and on the
+// admin unix socket. It owns everything between the socket and a route: request ids, the access
+// log line, authentication, body limits, validation, and turning errors into JSON answers. No
+// input can take the process down: every failure ends as a response.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Config } from '../config/index.js';
+import { F } from '../log/index.js';
+import type { Actor, ServerState } from '../state/index.js';
+import { HeadwayError } from '../util/headway-error.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { auditRoutes } from './audit.js';
+import { ApiKeyAuthenticator, UNIX_SOCKET_ACTOR } from './auth.js';
+import { BODY_TIMEOUT_MS, checkDeclaredLength, MAX_BODY_BYTES, parseJsonBody, readBodyText } from './body.js';
+import { ApiErrors, ApiValidationError, apiError } from './errors.js';
+import { nodeRouteRoutes } from './node-routes.js';
+import { nodeRoutes } from './nodes.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { policyRoutes } from './policy.js';
+import { preAuthKeyRoutes } from './pre-auth-keys.js';
+import { defineRoute, type ApiDeps, type Route } from './route.js';
+import type { ErrorJson } from './schemas.js';
+import { tailnetRoutes } from './tailnets.js';
+import { userRoutes } from './users.js';
+
+export const API_PREFIX = '/api/v1';
+export const API_VERSION = '1.0.0';
+
+export type ApiTransport = 'tcp' | 'unix';
+
+export interface ApiHandlerDeps {
+  state: ServerState;
+  config: Config;
+  logger: Logger;
+  now?: () => number;
+  /**
+   * Check every response against its declared schema and answer 500 when it differs. Tests turn
+   * this on so that the OpenAPI document is proven true; production trusts the compiler.
+   */
+  validateResponses?: boolean;
+  /** How long a request body may take to arrive; default 30 s. */
+  bodyTimeoutMs?: number;
+}
+
+export interface ApiHandler {
+  /**
+   * Handles a request if its path is under /api/v1 and returns true; returns false without
+   * touching `req` or `res` otherwise.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, transport: ApiTransport): Promise<boolean>;
+  /** The route table (for docs and the CLI's reference). */
+  readonly routes: readonly Route[];
+}
+
+const openApiRoute = (document: () => unknown): Route =>
+  defineRoute({
+    operationId: 'getOpenApi',
+    method: 'GET',
+    path: '/openapi.json',
+    group: 'meta',
+    scope: 'server',
+    public: true,
+    summary: 'This OpenAPI 3.1 document',
+    response: z.record(z.string(), z.unknown()),
+    async handle() {
+      return document() as Record<string, unknown>;
+    },
+  });
+
+/** Every route of the API, in documentation order. */
+export function apiRoutes(document: () => unknown = () => ({})): readonly Route[] {
+  return [
+    openApiRoute(document),
+    ...tailnetRoutes,
+    ...userRoutes,
+    ...nodeRoutes,
+    ...nodeRouteRoutes,
+    ...preAuthKeyRoutes,
+    ...apiKeyRoutes,
+    ...policyRoutes,
+    ...auditRoutes,
+  ];
+}
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/** Keys pasted into a URL never reach the log whole. */
+export function redactPath(path: string): string {
+  return path
+    .replace(/(hwkey-auth-[0-9A-Za-z]{12})-[0-9A-Za-z]+/g, '$1-***')
+    .replace(/(hwk_[0-9A-Za-z]{12})_[0-9A-Za-z]+/g, '$1_***');
+}
+
+export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
+  // The server hands over a logger already bound to part=api; a bare one gets the binding here.
+  const logger = input.logger.bindings()[F.part] === 'api' ? input.logger : input.logger.child({ [F.part]: 'api' });
+  const deps: ApiDeps = { state: input.state, config: input.config, logger, now: input.now ?? Date.now };
+  const authenticator = new ApiKeyAuthenticator(deps.state, deps.now, logger);
+  let openApiDocument: unknown;
+  const routes = apiRoutes(() => (openApiDocument ??= buildOpenApiDocument(routes, { version: API_VERSION })));
+  const validateResponses = input.validateResponses === true;
+  const bodyTimeoutMs = input.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+
+  async function handle(req: IncomingMessage, res: ServerResponse, transport: ApiTransport): Promise<boolean> {
+    const rawUrl = req.url ?? '';
+    if (!rawUrl.startsWith(API_PREFIX) || (rawUrl.length > API_PREFIX.length && !'/?'.includes(rawUrl[API_PREFIX.length]!))) return false;
+
+    const started = process.hrtime.bigint();
+    const offered = req.headers['x-request-id'];
+    const requestId = typeof offered === 'string' && REQUEST_ID_RE.test(offered) ? offered : randomUUID();
+    const requestLogger = logger.child({ [F.requestId]: requestId });
+    let actor: Actor | undefined;
+    let path = API_PREFIX;
+    let closeAfter = false;
+    res.setHeader('X-Request-Id', requestId);
+
+    try {
+      const url = new URL(rawUrl, 'http://admin.invalid');
+      path = url.pathname;
+      const sub = path.slice(API_PREFIX.length) || '/';
+      const method = (req.method ?? 'GET').toUpperCase();
+      const matches = routes.map((route) => ({ route, params: route.match(sub) })).filter((m) => m.params !== undefined);
+      if (matches.length === 0) throw apiError(ApiErrors.routeNotFound, `${method} ${path}: no such endpoint (see GET ${API_PREFIX}/openapi.json)`);
+      const found = matches.find((m) => m.route.method === method);
+      if (found === undefined) {
+        res.setHeader('Allow', [...new Set(matches.map((m) => m.route.method))].join(', '));
+        throw apiError(ApiErrors.methodNotAllowed, `${method} ${path}: method not allowed (allowed: ${matches.map((m) => m.route.method).join(', ')})`);
+      }
+      const { route } = found;
+
+      if (transport === 'unix') actor = UNIX_SOCKET_ACTOR;
+      else if (route.public) actor = { name: 'anonymous' };
+      else {
+        try {
+          actor = await authenticator.authenticate(req.headers.authorization);
+        } catch (err) {
+          res.setHeader('WWW-Authenticate', 'Bearer realm="headway"');
+          throw err;
+        }
+      }
+
+      let body: unknown;
+      try {
+        checkDeclaredLength(req);
+        if (route.body !== undefined) body = parseJsonBody(await readBodyText(req, MAX_BODY_BYTES, bodyTimeoutMs), req.headers['content-type']);
+      } catch (err) {
+        if (err instanceof HeadwayError && (err.code === ApiErrors.bodyTooLarge.code || err.code === ApiErrors.bodyTimeout.code)) closeAfter = true;
+        throw err;
+      }
+
+      const params: Record<string, string> = {};
+      for (const [name, value] of Object.entries(found.params!)) params[name] = decodeParam(name, value);
+      const query: Record<string, string> = {};
+      for (const [name, value] of url.searchParams) {
+        if (Object.hasOwn(query, name)) throw new ApiValidationError([{ field: `query.${name}`, problem: 'given more than once' }]);
+        query[name] = value;
+      }
+
+      const result = await route.run({ params, query, body }, { deps, actor, requestId, logger: requestLogger }, (name) => deps.state.requireTailnet(name));
+      if (validateResponses) {
+        const checked = route.response.safeParse(result);
+        if (!checked.success) throw new Error(`response of ${route.operationId} does not match its schema: ${checked.error.message}`);
+      }
+      sendJson(res, route.status, result, false);
+    } catch (err) {
+      const { status, body } = errorResponse(err, requestId);
+      if (status >= 500) requestLogger.error({ err }, 'admin request failed');
+      sendJson(res, status, body, closeAfter);
+    } finally {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      requestLogger.info({
+        method: req.method,
+        [F.path]: redactPath(path),
+        status: res.statusCode,
+        [F.durationMs]: Math.round(durationMs * 1000) / 1000,
+        transport,
+        actor: actor?.name,
+      }, 'admin request');
+    }
+    return true;
+  }
+
+  return { handle, routes };
+}
+
+function decodeParam(name: string, value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new ApiValidationError([{ field: `params.${name}`, problem: 'malformed percent-encoding' }]);
+  }
+}
+
+/** The status and JSON body for an error; never a stack trace, never a non-Headway message. */
+export function errorResponse(err: unknown, requestId: string): { status: number; body: ErrorJson } {
+  if (err instanceof HeadwayError) {
+    const error: ErrorJson['error'] = { code: err.code, message: err.message, request_id: requestId };
+    if (err instanceof ApiValidationError) error.field = err.field;
+    const status = Number.isInteger(err.status) && err.status >= 400 && err.status <= 599 ? err.status : 500;
+    return { status, body: { error } };
+  }
+  return {
+    status: 500,
+    body: { error: { code: ApiErrors.internal.code, message: `internal error; the server log has the details under request id ${requestId}`, request_id: requestId } },
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, close: boolean): void {
+  if (res.headersSent || res.writableEnded) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (close) {
+    res.setHeader('Connection', 'close');
+    // The client may still be sending the rest of a huge body; stop reading it once answered.
+    res.once('finish', () => setTimeout(() => res.socket?.destroy(), 1_000).unref());
+  }
+  res.end(text);
+}

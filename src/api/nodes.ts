@@ -1,0 +1,176 @@
+// Nodes of a tailnet: list, show, rename, tag, expire, delete, move to another user, and
+// register (approve a waiting interactive login by its registration key).
+import { z } from 'zod';
+import type { Node, UserId } from '../model/index.js';
+import { findNode, findUser } from './lookup.js';
+import { defineRoute, type RouteContext, type Route } from './route.js';
+import { nodeJsonFrom, nodeSchema, tagName, userRef, type NodeJson } from './schemas.js';
+import { requireTagsDefined } from './tag-owners.js';
+
+const nodeParam = z.strictObject({ node: z.string().min(1).describe('The node: its numeric id, its name, or its `nodekey:`.') });
+
+function nodeJson(ctx: RouteContext<unknown, unknown, unknown>, node: Node): NodeJson {
+  return nodeJsonFrom(node, ctx.tailnet, ctx.deps.now());
+}
+
+/** The registration id from what an admin may paste: the id, or the whole AuthURL. */
+export function registrationIdFrom(text: string): string {
+  const trimmed = text.trim().replace(/\/+$/, '');
+  const slash = trimmed.lastIndexOf('/');
+  return slash === -1 ? trimmed : trimmed.slice(slash + 1);
+}
+
+export const nodeRoutes: readonly Route[] = [
+  defineRoute({
+    operationId: 'listNodes',
+    method: 'GET',
+    path: '/nodes',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'List the nodes of a tailnet',
+    query: z.strictObject({ user: z.string().min(1).optional().describe('Only the nodes of this user (name or id).') }),
+    response: z.object({ nodes: z.array(nodeSchema) }),
+    errors: [404],
+    async handle(ctx) {
+      const userId = ctx.query.user === undefined ? undefined : findUser(ctx.tailnet, ctx.query.user).id;
+      const nodes = [...ctx.tailnet.nodes()].filter((n) => userId === undefined || n.userId === userId).sort((a, b) => a.id - b.id);
+      return { nodes: nodes.map((n) => nodeJson(ctx, n)) };
+    },
+  }),
+  defineRoute({
+    operationId: 'getNode',
+    method: 'GET',
+    path: '/nodes/{node}',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Show one node',
+    params: nodeParam,
+    response: nodeSchema,
+    errors: [404],
+    async handle(ctx) {
+      return nodeJson(ctx, findNode(ctx.tailnet, ctx.params.node, ctx.deps.state));
+    },
+  }),
+  defineRoute({
+    operationId: 'renameNode',
+    method: 'POST',
+    path: '/nodes/{node}/rename',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Rename a node (its MagicDNS name)',
+    params: nodeParam,
+    body: z.strictObject({ name: z.string().min(1).max(63).describe('A DNS label, unique in the tailnet.') }),
+    response: nodeSchema,
+    errors: [404, 409],
+    async handle(ctx) {
+      const node = findNode(ctx.tailnet, ctx.params.node, ctx.deps.state);
+      return nodeJson(ctx, await ctx.tailnet.renameNode(node.id, ctx.body.name, ctx.actor));
+    },
+  }),
+  defineRoute({
+    operationId: 'tagNode',
+    method: 'POST',
+    path: '/nodes/{node}/tags',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Set the tags of a node',
+    description: 'Replaces the node\'s tags. An empty list untags the node (it must then have a user). When the tailnet has a policy, every tag must be defined in its tagOwners.',
+    params: nodeParam,
+    body: z.strictObject({ tags: z.array(tagName).max(64).describe('The tags the node will carry, e.g. ["tag:web"]; [] untags it.') }),
+    response: nodeSchema,
+    errors: [404],
+    async handle(ctx) {
+      const node = findNode(ctx.tailnet, ctx.params.node, ctx.deps.state);
+      requireTagsDefined(ctx.tailnet, ctx.body.tags, 'body.tags');
+      return nodeJson(ctx, await ctx.tailnet.updateNode(node.id, { tags: ctx.body.tags }, ctx.actor, { action: 'node.tag' }));
+    },
+  }),
+  defineRoute({
+    operationId: 'expireNode',
+    method: 'POST',
+    path: '/nodes/{node}/expire',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Expire a node\'s key now',
+    description: 'The node must log in again (`tailscale up`) before it can reach its peers.',
+    params: nodeParam,
+    response: nodeSchema,
+    errors: [404],
+    async handle(ctx) {
+      const node = findNode(ctx.tailnet, ctx.params.node, ctx.deps.state);
+      return nodeJson(ctx, await ctx.tailnet.expireNode(node.id, ctx.actor, new Date(ctx.deps.now())));
+    },
+  }),
+  defineRoute({
+    operationId: 'deleteNode',
+    method: 'DELETE',
+    path: '/nodes/{node}',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Delete a node; returns it as it was',
+    params: nodeParam,
+    response: nodeSchema,
+    errors: [404],
+    async handle(ctx) {
+      const node = findNode(ctx.tailnet, ctx.params.node, ctx.deps.state);
+      const before = nodeJson(ctx, node);
+      await ctx.tailnet.deleteNode(node.id, ctx.actor);
+      return before;
+    },
+  }),
+  defineRoute({
+    operationId: 'moveNode',
+    method: 'POST',
+    path: '/nodes/{node}/move',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Move a node to another user',
+    params: nodeParam,
+    body: z.strictObject({ user: userRef }),
+    response: nodeSchema,
+    errors: [404],
+    async handle(ctx) {
+      const node = findNode(ctx.tailnet, ctx.params.node, ctx.deps.state);
+      const user = findUser(ctx.tailnet, ctx.body.user);
+      return nodeJson(ctx, await ctx.tailnet.updateNode(node.id, { userId: user.id }, ctx.actor, { action: 'node.move' }));
+    },
+  }),
+  defineRoute({
+    operationId: 'registerNode',
+    method: 'POST',
+    path: '/nodes/register',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Approve a waiting interactive login',
+    description:
+      'A client that runs `tailscale up` without an auth key is shown a URL ending in a registration key; ' +
+      'approving it registers the node for `user`, or as a tagged node with `tags` (then `user` is optional and ' +
+      'records who registered it). A machine that logs in again keeps its node, addresses and name. Untagged ' +
+      'nodes get the key expiry the client asked for, else `node_expiry` from the configuration; tagged nodes ' +
+      'never expire.',
+    body: z.strictObject({
+      key: z.string().min(1).max(512).describe('The registration key, or the whole URL the client printed.'),
+      user: userRef.optional(),
+      tags: z.array(tagName).max(64).optional().describe('Register as a tagged node carrying these tags.'),
+    }).refine((b) => b.user !== undefined || (b.tags !== undefined && b.tags.length > 0), { error: 'give user or tags (a node must be owned by a user or by tags)' }),
+    response: nodeSchema,
+    status: 201,
+    errors: [404],
+    async handle(ctx) {
+      const { state, config } = ctx.deps;
+      const id = registrationIdFrom(ctx.body.key);
+      const userId: UserId | null = ctx.body.user === undefined ? null : findUser(ctx.tailnet, ctx.body.user).id;
+      const tags = ctx.body.tags ?? [];
+      requireTagsDefined(ctx.tailnet, tags, 'body.tags');
+      const now = ctx.deps.now();
+      const requested = state.pending.get(id)?.requestedExpiry ?? null;
+      let keyExpiry: Date | null = null;
+      if (tags.length === 0) {
+        if (requested !== null && requested.getTime() > now) keyExpiry = requested;
+        else if (config.nodeExpiryMs > 0) keyExpiry = new Date(now + config.nodeExpiryMs);
+      }
+      const node = await state.approvePending(id, ctx.tailnet, { userId, tags, keyExpiry }, ctx.actor);
+      return nodeJson(ctx, node);
+    },
+  }),
+];
