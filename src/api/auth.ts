@@ -17,12 +17,10 @@ export function apiKeyActor(key: ApiKey): Actor {
 export class ApiKeyAuthenticator {
   readonly #state: ServerState;
   readonly #now: () => number;
-  readonly #logger: Logger;
 
-  constructor(state: ServerState, now: () => number, logger: Logger) {
+  constructor(state: ServerState, now: () => number, _logger: Logger) {
     this.#state = state;
     this.#now = now;
-    this.#logger = logger;
   }
 
   /** The actor for an `Authorization` header; throws 401 (HW_API_UNAUTHENTICATED) otherwise. */
@@ -33,21 +31,13 @@ export class ApiKeyAuthenticator {
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
     if (match === null) throw apiError(ApiErrors.unauthenticated, 'malformed Authorization header: want Bearer <api key>');
     const secret = match[1]!;
-    const key = await this.#state.store.read.apiKeys.findBySecret(secret);
-    if (key === undefined) throw apiError(ApiErrors.unauthenticated, 'invalid API key');
-    const now = this.#now();
-    if (key.revokedAt !== null) throw apiError(ApiErrors.unauthenticated, `API key hwk_${key.prefix} was revoked`);
-    if (key.expiresAt !== null && key.expiresAt.getTime() <= now) {
-      throw apiError(ApiErrors.unauthenticated, `API key hwk_${key.prefix} expired at ${key.expiresAt.toISOString()}`);
+    const check = await this.#state.authenticateApiKey(secret, this.#now(), TOUCH_INTERVAL_MS);
+    if (!check.ok) {
+      if (check.problem === 'unknown') throw apiError(ApiErrors.unauthenticated, 'invalid API key');
+      if (check.problem === 'revoked') throw apiError(ApiErrors.unauthenticated, `API key hwk_${check.key.prefix} was revoked`);
+      throw apiError(ApiErrors.unauthenticated, `API key hwk_${check.key.prefix} expired at ${check.key.expiresAt!.toISOString()}`);
     }
-    if (key.lastUsedAt === null || now - key.lastUsedAt.getTime() >= TOUCH_INTERVAL_MS) {
-      try {
-        await this.#state.store.read.apiKeys.touch(key.id, new Date(now));
-      } catch (err) {
-        // Losing a last-use time is no reason to refuse an authenticated request.
-        this.#logger.warn({ err, api_key: key.prefix }, 'recording API key use failed');
-      }
-    }
+    const key = check.key;
     return apiKeyActor(key);
   }
 }

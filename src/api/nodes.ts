@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Node, UserId } from '../model/index.js';
 import { findNode, findUser } from './lookup.js';
 import { defineRoute, type RouteContext, type Route } from './route.js';
-import { nodeJsonFrom, nodeSchema, tagName, userRef, type NodeJson } from './schemas.js';
+import { expiryFromText, expiryText, nodeJsonFrom, nodeSchema, tagName, userRef, type NodeJson } from './schemas.js';
 import { requireTagsDefined } from './tag-owners.js';
 
 const nodeParam = z.strictObject({ node: z.string().min(1).describe('The node: its numeric id, its name, or its `nodekey:`.') });
@@ -91,14 +91,20 @@ export const nodeRoutes: readonly Route[] = [
     path: '/nodes/{node}/expire',
     group: 'nodes',
     scope: 'tailnet',
-    summary: 'Expire a node\'s key now',
-    description: 'The node must log in again (`tailscale up`) before it can reach its peers.',
+    summary: 'Expire a node\'s key now, set when it expires, or clear its expiry',
+    description:
+      'Without a body (or with `{}`) the key expires now and the node must log in again (`tailscale up`) before it ' +
+      'can reach its peers. `{"expiry": "2026-12-31T00:00:00Z"}` or `{"expiry": "90d"}` sets the expiry; ' +
+      '`{"expiry": null}` clears it (the key never expires). Peers and the node itself are told.',
     params: nodeParam,
+    body: z.strictObject({ expiry: z.union([expiryText, z.null()]).optional() }),
     response: nodeSchema,
     errors: [404],
     async handle(ctx) {
       const node = findNode(ctx.tailnet, ctx.params.node, ctx.deps.state);
-      return nodeJson(ctx, await ctx.tailnet.expireNode(node.id, ctx.actor, new Date(ctx.deps.now())));
+      const now = ctx.deps.now();
+      const expiry = ctx.body.expiry === undefined ? new Date(now) : ctx.body.expiry === null ? null : expiryFromText(ctx.body.expiry, now);
+      return nodeJson(ctx, await ctx.tailnet.updateNode(node.id, { keyExpiry: expiry }, ctx.actor, { action: 'node.expire' }));
     },
   }),
   defineRoute({

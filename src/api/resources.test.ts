@@ -91,6 +91,13 @@ forEachDialect('admin API resources', (open) => {
     const expired = await ok<NodeJson>('POST', '/api/v1/nodes/alices-laptop/expire');
     assert.equal(expired.expired, true);
     assert.ok(Date.parse(expired.key_expiry!) <= Date.now());
+    const later = await ok<NodeJson>('POST', '/api/v1/nodes/alices-laptop/expire', { body: { expiry: '90d' } });
+    assert.ok(Math.abs(Date.parse(later.key_expiry!) - Date.now() - 90 * 86_400_000) < 60_000, 'a duration from now');
+    assert.equal(later.expired, false);
+    const at = await ok<NodeJson>('POST', '/api/v1/nodes/alices-laptop/expire', { body: { expiry: '2099-01-02T03:04:05Z' } });
+    assert.equal(at.key_expiry, '2099-01-02T03:04:05.000Z');
+    const never = await ok<NodeJson>('POST', '/api/v1/nodes/alices-laptop/expire', { body: { expiry: null } });
+    assert.equal(never.key_expiry, null);
     const byUser = await ok<{ nodes: NodeJson[] }>('GET', '/api/v1/nodes?user=carol');
     assert.deepEqual(byUser.nodes.map((n) => n.name), ['alices-laptop']);
 

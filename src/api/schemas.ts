@@ -45,6 +45,23 @@ export const durationText = z.string().superRefine((text, ctx) => {
   if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.problem, input: text });
 }).describe(`A positive duration: a number and a unit (${DURATION_UNITS}), e.g. "24h", "90d", "1h30m".`);
 
+/**
+ * When a key expires: an RFC 3339 time, or a positive duration from now (`24h`, `90d`).
+ * Parsed relative to the request's clock by `expiryFromText`.
+ */
+export const expiryText = z.string().superRefine((text, ctx) => {
+  if (!Number.isNaN(Date.parse(text)) && /^\d{4}-\d{2}-\d{2}/.test(text)) return;
+  const parsed = parsePositiveDuration(text);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is neither an RFC 3339 time nor a duration (e.g. "2026-12-31T00:00:00Z", "24h", "90d")`, input: text });
+}).describe('An RFC 3339 time, or a duration from now such as "24h" or "90d".');
+
+export function expiryFromText(text: string, now: number): Date {
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) return new Date(Date.parse(text));
+  const parsed = parsePositiveDuration(text);
+  if (!parsed.ok) throw new Error('unreachable: expiry was validated');
+  return new Date(now + parsed.ms);
+}
+
 /** A `tag:` name, checked by the same rule the state layer applies. */
 export const tagName = z.string().superRefine((text, ctx) => {
   try {

@@ -213,6 +213,8 @@ describe('headway CLI', () => {
       assert.equal(moved.user, 'carol');
       assert.equal(deleted.name, 'spare');
       assert.equal(tailnet.nodeByGivenName('spare'), undefined);
+      assert.equal((await json<NodeJson>('nodes', 'expire', 'work-laptop', '--at', '2099-01-01T00:00:00Z', ...t)).key_expiry, '2099-01-01T00:00:00.000Z');
+      assert.match(await table('nodes', 'expire', 'work-laptop', '--never', ...t), /no longer expires\n$/);
       assert.equal((await json<NodeJson>('nodes', 'expire', 'work-laptop', ...t)).expired, true);
 
       const login = openTestLogin(api.state, 'new-box');
@@ -344,6 +346,24 @@ describe('headway CLI', () => {
 
       const tagged = await cli('nodes', 'tag', 'laptop', '--tags', 'tag:web,tag:nope', ...t);
       assert.deepEqual([tagged.code, tagged.stderr], [2, 'error: --tags: "tag:nope" is not defined in the policy\'s tagOwners (add it there first) (HW_API_TAG_NOT_DEFINED)\n']);
+    });
+
+    it('debug logs in as a node and prints the netmap it receives', async () => {
+      const { tailnet, alice } = await tailnetFor('debugnet');
+      const { secret } = await api.state.createPreAuthKey(tailnet, { userId: alice, reusable: true, ephemeral: false, tags: [], expiresAt: null }, TEST_ADMIN);
+      const peer = await api.state.createPreAuthKey(tailnet, { userId: alice, reusable: false, ephemeral: false, tags: [], expiresAt: null }, TEST_ADMIN);
+      const first = await cli('debug', '--authkey', peer.secret, '--login-server', api.url, '--hostname', 'first-box');
+      assert.equal(first.code, 0, first.stderr);
+      const result = await cli('debug', '--authkey', secret, '--login-server', api.url, '--hostname', 'debug-box', '--capver', '51');
+      assert.equal(result.code, 0, result.stderr);
+      const netmap = JSON.parse(result.stdout) as { self: { Name: string; MachineAuthorized: boolean }; peers: Array<{ Name: string }>; packetFilter: unknown[] };
+      assert.equal(netmap.self.Name, 'debug-box.headway.internal.');
+      assert.equal(netmap.self.MachineAuthorized, true);
+      assert.deepEqual(netmap.peers.map((p) => p.Name), ['first-box.headway.internal.']);
+      assert.ok(netmap.packetFilter.length > 0);
+      const refused = await cli('debug', '--authkey', 'hwkey-auth-bogus-bogus', '--login-server', api.url);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /login refused: invalid pre auth key/);
     });
 
     it('policy compile|explain|check --offline, without a server', async () => {

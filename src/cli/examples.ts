@@ -2,6 +2,7 @@
 // checks that every command has one.
 export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'serve': ['headway serve --config /etc/headway/config.yaml'],
+  'debug': ['headway debug --authkey hwkey-auth-... --login-server http://127.0.0.1:8080', 'headway debug --authkey hwkey-auth-... --capver 51 --follow'],
   'tailnets create': ['headway tailnets create lab'],
   'tailnets list': ['headway tailnets list --output json'],
   'tailnets delete': ['headway tailnets delete lab'],
@@ -13,7 +14,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'nodes show': ['headway nodes show laptop'],
   'nodes rename': ['headway nodes rename 7 build-server'],
   'nodes tag': ['headway nodes tag build-server --tags tag:ci,tag:linux', 'headway nodes tag build-server --tags ""'],
-  'nodes expire': ['headway nodes expire laptop'],
+  'nodes expire': ['headway nodes expire laptop', 'headway nodes expire laptop --at 90d', 'headway nodes expire build-server --never'],
   'nodes delete': ['headway nodes delete old-laptop'],
   'nodes move': ['headway nodes move laptop --user bob'],
   'nodes register': ['headway nodes register --key 3Jz8kQ... --user alice', 'headway nodes register --key https://vpn.example.com/register/3Jz8kQ... --tags tag:server'],

@@ -2,6 +2,7 @@
 import type { NodeJson, NodeRoutesJson } from '../api/index.js';
 import { list, renderFields, renderTable, time, yesNo, type Column } from './output.js';
 import { commaList, type Cli } from './program.js';
+import { usageError } from './errors.js';
 
 const NODE_COLUMNS: readonly Column<NodeJson>[] = [
   { header: 'ID', value: (n) => String(n.id) },
@@ -97,11 +98,18 @@ export function registerNodeCommands({ program, action }: Cli): void {
     }));
 
   nodes.command('expire')
-    .description('expire a node\'s key now; it must log in again')
+    .description('expire a node\'s key now (it must log in again), or set or clear when it expires')
     .argument(...nodeArg)
-    .action(action(async (ctx, [node]) => {
-      const expired = await ctx.call<NodeJson>('POST', nodePath(node, '/expire'), { query: { tailnet: ctx.globals.tailnet } });
-      ctx.print(expired, () => `expired node ${expired.id} "${expired.name}"\n`);
+    .option('--at <time|duration>', 'expire at an RFC 3339 time, or after a duration from now (24h, 90d)')
+    .option('--never', 'clear the expiry: the key never expires')
+    .action(action(async (ctx, [node], options) => {
+      if (options.at !== undefined && options.never === true) throw usageError('--at and --never exclude each other');
+      const body = options.never === true ? { expiry: null } : options.at !== undefined ? { expiry: String(options.at) } : {};
+      ctx.fields({ 'body.expiry': '--at' });
+      const expired = await ctx.call<NodeJson>('POST', nodePath(node, '/expire'), { query: { tailnet: ctx.globals.tailnet }, body });
+      ctx.print(expired, () => expired.key_expiry === null
+        ? `node ${expired.id} "${expired.name}" no longer expires\n`
+        : options.at === undefined ? `expired node ${expired.id} "${expired.name}"\n` : `node ${expired.id} "${expired.name}" expires at ${expired.key_expiry}\n`);
     }));
 
   nodes.command('delete')

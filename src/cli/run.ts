@@ -4,6 +4,7 @@
 // (commander copies them when `.command()` creates a subcommand).
 import { CommanderError } from 'commander';
 import { registerAuditCommands } from './audit.js';
+import { registerDebugCommand } from './debug.js';
 import { EXAMPLES } from './examples.js';
 import { registerKeyCommands } from './keys.js';
 import { registerNodeCommands } from './nodes.js';
@@ -24,6 +25,7 @@ export function buildCli(io: CliIo, state: { exitCode: number }): Cli {
   registerKeyCommands(cli);
   registerPolicyCommands(cli);
   registerAuditCommands(cli);
+  registerDebugCommand(cli);
   for (const command of leafCommands(cli.program)) {
     const examples = EXAMPLES[commandPath(command)];
     if (examples !== undefined) command.addHelpText('after', `\n${examples.length === 1 ? 'Example' : 'Examples'}:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`);

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { CONFIG_REFERENCE } from '../config/index.js';
 import { errorTables, type ErrorSpec } from '../util/headway-error.js';
 // Import every part so that each registers its error table.
+import '../api/index.js';
 import '../client/index.js';
 import '../config/index.js';
 import '../control/index.js';

@@ -20,6 +20,11 @@ export interface ServerStateOptions {
   policyTextFor?: (tailnet: Tailnet) => string | null;
 }
 
+export type ApiKeyCheck =
+  | { readonly ok: true; readonly key: ApiKey }
+  | { readonly ok: false; readonly problem: 'unknown' }
+  | { readonly ok: false; readonly problem: 'revoked' | 'expired'; readonly key: ApiKey };
+
 export type TailnetListener = (event: { kind: 'tailnetAdded' | 'tailnetRemoved'; tailnet: TailnetState }) => void;
 
 export class ServerState {
@@ -269,13 +274,20 @@ export class ServerState {
     });
   }
 
-  /** Verifies an API key: known, not revoked, not expired. Records its last use. */
-  async authenticateApiKey(secret: string): Promise<ApiKey | undefined> {
+  /**
+   * Verifies a presented API key: known, not revoked, not expired. The last-use time is written
+   * at most once per `touchIntervalMs`, so a busy script costs one read per call, not one write;
+   * a failure to record it never refuses an authenticated request.
+   */
+  async authenticateApiKey(secret: string, now: number = Date.now(), touchIntervalMs = 60_000): Promise<ApiKeyCheck> {
     const key = await this.store.read.apiKeys.findBySecret(secret);
-    if (key === undefined || key.revokedAt !== null) return undefined;
-    if (key.expiresAt !== null && key.expiresAt.getTime() <= Date.now()) return undefined;
-    await this.store.read.apiKeys.touch(key.id, new Date());
-    return key;
+    if (key === undefined) return { ok: false, problem: 'unknown' };
+    if (key.revokedAt !== null) return { ok: false, problem: 'revoked', key };
+    if (key.expiresAt !== null && key.expiresAt.getTime() <= now) return { ok: false, problem: 'expired', key };
+    if (key.lastUsedAt === null || now - key.lastUsedAt.getTime() >= touchIntervalMs) {
+      await this.store.read.apiKeys.touch(key.id, new Date(now)).catch(() => undefined);
+    }
+    return { ok: true, key };
   }
 
   listAudit(filter: { tailnetId?: TailnetId; limit?: number }): Promise<AuditEntry[]> {
