@@ -235,6 +235,55 @@ describe('registration', () => {
   });
 });
 
+describe('client generations and faults', () => {
+  it('sends the home DERP region as legacy DERP to old clients and as HomeDERP to new ones', async () => {
+    const ts = await startTestServer();
+    const key = await ts.authKey(await ts.createUser('gen'));
+    const old = await connected(ts, 'old', key, 51);
+    const mid = await connected(ts, 'mid', key, 109);
+    const fresh = await connected(ts, 'fresh', key, 130);
+    try {
+      await fresh.liteUpdate({ hostinfo: { NetInfo: { PreferredDERP: 999 } } });
+      await old.waitFor('legacy DERP', (nm) => nm.peerByName('fresh')?.DERP === '127.3.3.40:999');
+      await mid.waitFor('legacy DERP', (nm) => nm.peerByName('fresh')?.DERP === '127.3.3.40:999');
+      await mid.liteUpdate({ hostinfo: { NetInfo: { PreferredDERP: 999 } } });
+      await fresh.waitFor('HomeDERP', (nm) => nm.peerByName('mid')?.HomeDERP === 999);
+      const fullPeer = (c: NodeClient, name: string) => c.received.flatMap((m) => [...(m.Peers ?? []), ...(m.PeersChanged ?? [])]).filter((p) => p.Name.startsWith(`${name}.`));
+      assert.ok(fullPeer(old, 'mid').every((p) => p.HomeDERP === undefined), 'capver 51 never gets HomeDERP');
+      assert.ok(fullPeer(old, 'mid').every((p) => p.CapMap === undefined), 'capver 51 gets no CapMap');
+    } finally {
+      for (const c of [old, mid, fresh]) await c.close();
+      await ts.cleanup();
+    }
+  });
+
+  it('cleans up after clients that vanish mid-stream: no session or connection is left behind', async () => {
+    const ts = await startTestServer();
+    const key = await ts.authKey(await ts.createUser('ghost'));
+    const survivors = await connected(ts, 'survivor', key);
+    const ghosts: NodeClient[] = [];
+    try {
+      for (let i = 0; i < 5; i++) ghosts.push(await connected(ts, `ghost-${i}`, key));
+      const pipeline = ts.server.pipeline(ts.defaultTailnet.id);
+      assert.equal(pipeline.hub.sessionCount, 6);
+      // Destroy the sockets without any goodbye.
+      for (const g of ghosts) (await g.control()).noise.destroy();
+      const deadline = Date.now() + 5_000;
+      while ((pipeline.hub.sessionCount > 1 || ts.server.control.stats().connectionsOpen > 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(pipeline.hub.sessionCount, 1);
+      assert.equal(ts.server.control.stats().connectionsOpen, 1);
+      await survivors.liteUpdate({ endpoints: ['192.0.2.50:1'] });
+      const other = await connected(ts, 'late', key);
+      await other.waitFor('the survivor', (nm) => nm.peerByName('survivor')?.Endpoints?.[0] === '192.0.2.50:1');
+      await other.close();
+    } finally {
+      await survivors.close();
+      for (const g of ghosts) await g.close().catch(() => undefined);
+      await ts.cleanup();
+    }
+  });
+});
+
 describe('restart', () => {
   it('keeps the nodes, and clients resume without logging in again', async () => {
     const ts = await startTestServer();

@@ -130,6 +130,44 @@ describe('DERP map from files and URLs', () => {
   });
 });
 
+describe('DNS and DERP map changes', () => {
+  it('delivers a changed extra-records file and a changed DERP map to connected nodes', async () => {
+    let regionName = 'First';
+    const remote = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ Regions: { 905: { RegionID: 905, RegionCode: 'r', RegionName: regionName, Nodes: [{ Name: '905a', RegionID: 905, HostName: 'derp.example' }] } } }));
+    });
+    await new Promise<void>((r) => remote.listen(0, '127.0.0.1', () => r()));
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'headway-changes-'));
+    const records = join(dir, 'records.json');
+    await writeFile(records, JSON.stringify([{ name: 'db.headway.internal', type: 'A', value: '100.64.9.9' }]));
+    const holder: { ts?: TestServer } = {};
+    try {
+      holder.ts = await startTestServer({ config: { dns: { extra_records_path: records }, derp: { urls: [`http://127.0.0.1:${(remote.address() as AddressInfo).port}/map`] } } });
+      const ts = holder.ts;
+      const client = await device(ts, 'watcher', await ts.authKey(await ts.createUser('kim')));
+      try {
+        assert.equal(client.netmap.dnsConfig?.ExtraRecords?.[0]?.Value, '100.64.9.9');
+        assert.equal(client.netmap.derpMap?.Regions['905']?.RegionName, 'First');
+        await writeFile(records, JSON.stringify([{ name: 'db.headway.internal', type: 'A', value: '100.64.9.10' }]));
+        await client.waitFor('the new record', (nm) => nm.dnsConfig?.ExtraRecords?.[0]?.Value === '100.64.9.10');
+        regionName = 'Second';
+        assert.equal(await ts.server.derpMap.refresh(), true);
+        await client.waitFor('the new region name', (nm) => nm.derpMap?.Regions['905']?.RegionName === 'Second');
+        assert.ok(client.received.some((m) => m.DERPMap !== undefined && m.Node === undefined), 'as a delta, not a new netmap');
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await holder.ts?.cleanup();
+      remote.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('MagicDNS', () => {
   it('sends MagicDNS names, split DNS and extra records, and renames reach the peers', async () => {
     const ts = await startTestServer({

@@ -1,0 +1,172 @@
+// The delta engine over a real tailnet pipeline (SQLite store, state, policy index, mapper,
+// session hub) with in-memory frame sinks in place of sockets: who receives a frame for an
+// event, how many, and what a stalled client does to the others.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decompress } from 'zstd-napi';
+import { silentLogger } from '../../log/index.js';
+import { DnsConfigSource } from '../../dns/index.js';
+import type { MachinePublicKey, NodePublicKey } from '../../key/index.js';
+import type { Node, NodeId, UserId } from '../../model/index.js';
+import { TailnetPipeline } from '../../server/index.js';
+import { ServerState, type TailnetState } from '../../state/index.js';
+import { openTestStore, type TestStore } from '../../store/testing.js';
+import type * as tailcfg from '../../tailcfg/index.js';
+import type { FrameSink } from './map-session.js';
+
+const admin = { name: 'test' };
+let keyCounter = 0;
+const hex = () => (++keyCounter).toString(16).padStart(64, '0');
+
+/** A sink that records decoded messages and can refuse writes (a stalled client). */
+class RecordingSink implements FrameSink {
+  readonly messages: tailcfg.MapResponse[] = [];
+  frames = 0;
+  stalled = false;
+  #drain: (() => void) | null = null;
+  write(frame: Buffer): boolean {
+    this.frames++;
+    assert.equal(frame.readUInt32LE(0), frame.length - 4);
+    this.messages.push(JSON.parse(decompress(frame.subarray(4)).toString()) as tailcfg.MapResponse);
+    return !this.stalled;
+  }
+  onceDrain(listener: () => void): void {
+    this.#drain = listener;
+  }
+  end(): void {}
+  unstall(): void {
+    this.stalled = false;
+    const drain = this.#drain;
+    this.#drain = null;
+    drain?.();
+  }
+}
+
+describe('session hub and change router', () => {
+  let testStore: TestStore;
+  let state: ServerState;
+  let tailnet: TailnetState;
+  let pipeline: TailnetPipeline;
+  const nodes: Node[] = [];
+  const sinks = new Map<NodeId, RecordingSink>();
+
+  before(async () => {
+    testStore = await openTestStore('sqlite');
+    state = await ServerState.load(testStore.store, { flushIntervalMs: 0 });
+    tailnet = state.defaultTailnet;
+    // Two teams that do not see each other, and a shared server both reach.
+    const alice = await tailnet.createUser({ name: 'alice', email: 'alice@example.com' }, admin);
+    const bob = await tailnet.createUser({ name: 'bob', email: 'bob@example.com' }, admin);
+    await tailnet.setPolicy(JSON.stringify({
+      tagOwners: { 'tag:shared': ['alice@example.com'] },
+      acls: [
+        { action: 'accept', src: ['alice@example.com'], dst: ['alice@example.com:*', 'tag:shared:443'] },
+        { action: 'accept', src: ['bob@example.com'], dst: ['bob@example.com:*', 'tag:shared:443'] },
+      ],
+    }), admin, { persist: true });
+    const add = (hostname: string, userId: UserId, tags: string[] = []) => tailnet.addNode({
+      machineKey: `mkey:${hex()}` as MachinePublicKey, nodeKey: `nodekey:${hex()}` as NodePublicKey,
+      hostinfo: { Hostname: hostname }, userId, tags, keyExpiry: null, ephemeral: false, registerMethod: 'cli',
+    }, admin);
+    for (const name of ['a1', 'a2', 'a3']) nodes.push(await add(name, alice.id));
+    for (const name of ['b1', 'b2']) nodes.push(await add(name, bob.id));
+    nodes.push(await add('shared', alice.id, ['tag:shared']));
+    const dns = new DnsConfigSource({ magicDns: true, baseDomain: 'test.internal', overrideLocalDns: false, globalNameservers: [], splitNameservers: {}, searchDomains: [], extraRecords: [] });
+    pipeline = new TailnetPipeline(tailnet, { dns, derp: { current: () => ({ Regions: {} }), version: 1 }, logger: silentLogger() }, {
+      coalesceMs: 60_000, keepAliveMs: 60_000, nodeExpiryMs: 0, ephemeralInactivityMs: 60_000, offlineGraceMs: 60_000,
+    });
+    for (const node of nodes) {
+      const sink = new RecordingSink();
+      sinks.set(node.id, sink);
+      pipeline.hub.open(node.id, 130, sink);
+    }
+  });
+  after(async () => {
+    pipeline.close();
+    await state.close();
+    await testStore.cleanup();
+  });
+
+  const byName = (name: string) => nodes.find((n) => n.givenName === name)!;
+  const reset = () => { for (const s of sinks.values()) { s.frames = 0; s.messages.length = 0; } };
+
+  it('starts every session with one complete netmap of exactly its visible peers', () => {
+    const a1 = sinks.get(byName('a1').id)!;
+    assert.equal(a1.frames, 1);
+    const names = (a1.messages[0]!.Peers ?? []).map((p) => p.Name.split('.')[0]).sort();
+    assert.deepEqual(names, ['a2', 'a3', 'shared']);
+    const shared = sinks.get(byName('shared').id)!.messages[0]!;
+    assert.deepEqual((shared.Peers ?? []).map((p) => p.Name.split('.')[0]).sort(), ['a1', 'a2', 'a3', 'b1', 'b2']);
+  });
+
+  it('sends an endpoint change as one patch frame to each node that sees the changed node, and to no other', async () => {
+    reset();
+    const a2 = byName('a2');
+    await tailnet.applyLiveUpdate(a2.id, { endpoints: ['198.51.100.2:41641'] });
+    pipeline.hub.flushNow();
+    const receivers = [...sinks].filter(([, s]) => s.frames > 0).map(([id]) => nodes.find((n) => n.id === id)!.givenName).sort();
+    assert.deepEqual(receivers, ['a1', 'a3', 'shared']);
+    for (const name of receivers) {
+      const sink = sinks.get(byName(name).id)!;
+      assert.equal(sink.frames, 1, `${name} gets one frame`);
+      assert.deepEqual(sink.messages[0], { PeersChangedPatch: [{ NodeID: a2.id, Endpoints: ['198.51.100.2:41641'] }] });
+    }
+    assert.equal(pipeline.mapper.stats.patchSerialisations > 0, true);
+  });
+
+  it('coalesces several changes in one window into one frame per recipient, and compresses a shared message once', async () => {
+    reset();
+    const compressionsBefore = pipeline.mapper.stats.compressions;
+    const a1 = byName('a1');
+    for (let i = 0; i < 5; i++) await tailnet.applyLiveUpdate(a1.id, { endpoints: [`198.51.100.1:${1000 + i}`] });
+    pipeline.hub.flushNow();
+    for (const name of ['a2', 'a3', 'shared']) {
+      const sink = sinks.get(byName(name).id)!;
+      assert.equal(sink.frames, 1);
+      assert.deepEqual(sink.messages[0]!.PeersChangedPatch, [{ NodeID: a1.id, Endpoints: ['198.51.100.1:1004'] }], 'only the latest value');
+    }
+    assert.equal(pipeline.mapper.stats.compressions - compressionsBefore, 1, 'three recipients, one identical message, one compression');
+  });
+
+  it('does not let a stalled client delay the others, and keeps its backlog to one mark per peer', async () => {
+    reset();
+    const a3 = sinks.get(byName('a3').id)!;
+    a3.stalled = true;
+    await tailnet.applyLiveUpdate(byName('a1').id, { endpoints: ['198.51.100.1:2000'] });
+    pipeline.hub.flushNow();
+    assert.equal(a3.frames, 1, 'the write that filled its buffer');
+    reset();
+    for (let i = 0; i < 50; i++) {
+      await tailnet.applyLiveUpdate(byName('a1').id, { endpoints: [`198.51.100.1:${3000 + i}`] });
+      await tailnet.applyLiveUpdate(byName('a2').id, { endpoints: [`198.51.100.2:${3000 + i}`] });
+      pipeline.hub.flushNow();
+    }
+    assert.equal(a3.frames, 0, 'nothing is written to a stalled client');
+    assert.equal(sinks.get(byName('shared').id)!.frames, 50, 'the others get every flush');
+    const session = [...pipeline.hub.sessionsOf(byName('a3').id)!][0]!;
+    assert.equal(session.pending.peerCount, 2, 'a bounded summary: one mark per changed peer');
+    a3.unstall();
+    pipeline.hub.flushNow();
+    assert.equal(a3.frames, 1, 'one catch-up frame after the drain');
+    const patches = a3.messages[0]!.PeersChangedPatch!;
+    assert.deepEqual(patches.map((p) => p.Endpoints), [['198.51.100.1:3049'], ['198.51.100.2:3049']]);
+  });
+
+  it('tells only the nodes that see a new node, and removes it from them when it leaves', async () => {
+    reset();
+    const bob = tailnet.userByName('bob')!;
+    const b3 = await tailnet.addNode({
+      machineKey: `mkey:${hex()}` as MachinePublicKey, nodeKey: `nodekey:${hex()}` as NodePublicKey,
+      hostinfo: { Hostname: 'b3' }, userId: bob.id, keyExpiry: null, ephemeral: false, registerMethod: 'cli',
+    }, admin);
+    pipeline.hub.flushNow();
+    const receivers = [...sinks].filter(([, s]) => s.frames > 0).map(([id]) => nodes.find((n) => n.id === id)!.givenName).sort();
+    assert.deepEqual(receivers, ['b1', 'b2', 'shared']);
+    assert.equal(sinks.get(byName('b1').id)!.messages[0]!.PeersChanged?.[0]?.ID, b3.id);
+    reset();
+    await tailnet.deleteNode(b3.id, admin);
+    pipeline.hub.flushNow();
+    assert.deepEqual(sinks.get(byName('b1').id)!.messages[0]!.PeersRemoved, [b3.id]);
+    assert.equal(sinks.get(byName('a1').id)!.frames, 0);
+  });
+});
