@@ -4,7 +4,7 @@
 // (src/client) where the protocol is followed, and raw sockets where it is broken on purpose.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
@@ -471,6 +471,29 @@ describe('control transport under load and shutdown', () => {
     await expectNoLeaks(server.transport);
     await server.close();
   });
+
+  for (const how of ['FIN', 'RST'] as const) {
+    it(`survives clients vanishing mid-poll (${how}) right before close(), leaving nothing open`, async () => {
+      const server = await startTestControlServer({ handler: testHandler });
+      const clients = await Promise.all(Array.from({ length: 50 }, () => ControlClient.connect({ serverUrl: server.url })));
+      for (const client of clients) {
+        const poll = client.session.request({ ':method': 'GET', ':path': '/test/tick' });
+        poll.on('error', () => {});
+        await once(poll, 'data');
+      }
+      for (const client of clients) {
+        const socket = client.noise.transport as Socket;
+        if (how === 'RST') socket.resetAndDestroy();
+        else socket.end();
+      }
+      // Let the server see some of the closes, not all, before shutting down.
+      await new Promise((resolve) => setImmediate(resolve));
+      await server.close();
+      const stats = server.transport.stats();
+      assert.equal(stats.connectionsOpen + stats.sessionsOpen + stats.streamsOpen, 0);
+      await Promise.all(clients.map((c) => c.close()));
+    });
+  }
 
   it('close() ends every session, including open long polls', async () => {
     const server = await startTestControlServer({ handler: testHandler });
