@@ -162,6 +162,20 @@ describe('control transport', () => {
       await expectNoLeaks(server.transport);
     });
 
+    it('accepts the upgrade as GET too (headscale routes both methods)', async () => {
+      const initiation = beginClientHandshake({ machineKey: Curve25519PrivateKey.generate(), controlPublic: server.serverKey.publicBytes, protocolVersion: 145 });
+      const socket = netConnect(server.port, '127.0.0.1');
+      let received = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+      socket.write(upgradeRequestText(initiation.message.toString('base64')).replace(/^POST/, 'GET'));
+      const head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\nConnection: upgrade\r\n\r\n';
+      await waitFor(() => received.length >= head.length + 51, 'the 101 and the response');
+      assert.equal(received.subarray(0, head.length).toString('latin1'), head);
+      initiation.finish(received.subarray(head.length, head.length + 51));
+      socket.destroy();
+      await expectNoLeaks(server.transport);
+    });
+
     it('accepts the oldest supported version and refuses an older one with an error frame', async () => {
       const oldest = await ControlClient.connect({ serverUrl: server.url, protocolVersion: MIN_CAPVER });
       assert.equal((await oldest.postJson('/test/echo', {})).status, 200);
