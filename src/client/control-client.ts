@@ -209,8 +209,8 @@ export class ControlClient {
 
   /** Ends the HTTP/2 session and the Noise connection. */
   async close(): Promise<void> {
-    if (!this.session.closed) this.session.close();
-    this.session.destroy();
+    // Close the Noise connection and let HTTP/2 follow its socket: destroying the session first
+    // makes it write GOAWAY, which trips http2's socket wrapper if a write is still in flight.
     this.noise.destroy();
     await this.closed;
   }

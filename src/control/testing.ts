@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Curve25519PrivateKey } from '../key/index.js';
-import { beginClientHandshake, type NoiseSession } from '../noise/index.js';
+import { NoiseConnection, beginClientHandshake, type NoiseSession } from '../noise/index.js';
 import { createControlTransport, type ControlTransport, type ControlTransportOptions } from './transport.js';
 
 export interface TestControlServer {
@@ -107,4 +107,29 @@ export async function rawNoiseDial(port: number, controlPublic: Uint8Array, prot
   const { head, rest } = await ready;
   const session = initiation.finish(rest.subarray(0, 51));
   return { socket, head, session, rest: rest.subarray(51) };
+}
+
+/**
+ * Wraps a raw dial in a NoiseConnection and consumes the early payload (9-byte header + JSON),
+ * leaving the stream at the server's first HTTP/2 byte.
+ */
+export async function noiseAfterEarlyPayload(dial: RawNoiseDial): Promise<NoiseConnection> {
+  const noise = new NoiseConnection(dial.socket, dial.session, { initialData: dial.rest });
+  let buffered = Buffer.alloc(0);
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length >= 9 && buffered.length >= 9 + buffered.readUInt32BE(5)) {
+        noise.off('data', onData);
+        noise.off('error', reject);
+        noise.pause();
+        resolve();
+      }
+    };
+    noise.on('data', onData);
+    noise.on('error', reject);
+  });
+  const rest = buffered.subarray(9 + buffered.readUInt32BE(5));
+  if (rest.length > 0) noise.unshift(rest);
+  return noise;
 }

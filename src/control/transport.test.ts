@@ -4,7 +4,7 @@
 // (src/client) where the protocol is followed, and raw sockets where it is broken on purpose.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
@@ -159,6 +159,20 @@ describe('control transport', () => {
       assert.equal(frame[3], 0x04);
       assert.equal(frame.readUInt32BE(5), 0);
       dial.socket.destroy();
+      await expectNoLeaks(server.transport);
+    });
+
+    it('accepts the upgrade as GET too (headscale routes both methods)', async () => {
+      const initiation = beginClientHandshake({ machineKey: Curve25519PrivateKey.generate(), controlPublic: server.serverKey.publicBytes, protocolVersion: 145 });
+      const socket = netConnect(server.port, '127.0.0.1');
+      let received = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+      socket.write(upgradeRequestText(initiation.message.toString('base64')).replace(/^POST/, 'GET'));
+      const head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\nConnection: upgrade\r\n\r\n';
+      await waitFor(() => received.length >= head.length + 51, 'the 101 and the response');
+      assert.equal(received.subarray(0, head.length).toString('latin1'), head);
+      initiation.finish(received.subarray(head.length, head.length + 51));
+      socket.destroy();
       await expectNoLeaks(server.transport);
     });
 
@@ -471,6 +485,29 @@ describe('control transport under load and shutdown', () => {
     await expectNoLeaks(server.transport);
     await server.close();
   });
+
+  for (const how of ['FIN', 'RST'] as const) {
+    it(`survives clients vanishing mid-poll (${how}) right before close(), leaving nothing open`, async () => {
+      const server = await startTestControlServer({ handler: testHandler });
+      const clients = await Promise.all(Array.from({ length: 50 }, () => ControlClient.connect({ serverUrl: server.url })));
+      for (const client of clients) {
+        const poll = client.session.request({ ':method': 'GET', ':path': '/test/tick' });
+        poll.on('error', () => {});
+        await once(poll, 'data');
+      }
+      for (const client of clients) {
+        const socket = client.noise.transport as Socket;
+        if (how === 'RST') socket.resetAndDestroy();
+        else socket.end();
+      }
+      // Let the server see some of the closes, not all, before shutting down.
+      await new Promise((resolve) => setImmediate(resolve));
+      await server.close();
+      const stats = server.transport.stats();
+      assert.equal(stats.connectionsOpen + stats.sessionsOpen + stats.streamsOpen, 0);
+      await Promise.all(clients.map((c) => c.close()));
+    });
+  }
 
   it('close() ends every session, including open long polls', async () => {
     const server = await startTestControlServer({ handler: testHandler });

@@ -16,6 +16,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import { Server as TlsServer } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { once } from 'node:events';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { Logger } from '../log/index.js';
 import { F, silentLogger } from '../log/index.js';
@@ -304,11 +305,13 @@ class ControlTransportImpl implements ControlTransport {
       socket.destroy();
     }
     this.#silentTimers.clear();
+    // Closing the Noise connection closes its HTTP/2 session too (see #adopt).
     const closing = [...this.#connections.values()].map(
       (record) =>
         new Promise<void>((resolve) => {
-          record.noise.once('close', () => resolve());
-          record.session?.destroy();
+          const session = record.session;
+          const sessionClosed = session === null || session.closed ? Promise.resolve() : once(session, 'close').then(() => undefined);
+          record.noise.once('close', () => void sessionClosed.then(resolve));
           record.noise.destroy();
         }),
     );
@@ -435,7 +438,11 @@ class ControlTransportImpl implements ControlTransport {
     noise.once('close', () => {
       this.#connections.delete(id);
       if (record.prefaceTimer !== null) clearTimeout(record.prefaceTimer);
-      if (record.session !== null && !record.session.destroyed) record.session.destroy();
+      // http2 tears its session down when its socket closes. Destroying the session here, before
+      // its socket wrapper has seen the close, would make it try to send GOAWAY on a dead stream.
+      setImmediate(() => {
+        if (record.session !== null && !record.session.destroyed) record.session.destroy();
+      });
       log.debug('noise connection closed');
     });
     record.prefaceTimer = setTimeout(() => {

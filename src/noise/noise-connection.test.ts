@@ -248,9 +248,11 @@ describe('NoiseConnection', () => {
     const { clientSocket, serverSocket, close } = await tcpPair();
     const a = new NoiseConnection(clientSocket, client);
     const b = new NoiseConnection(serverSocket, server);
+    const closed = once(b, 'close');
     a.end('bye');
     assert.equal((await readAll(b, 100)).toString(), 'bye');
-    await once(b, 'close');
+    await closed;
+    assert.equal(b.errored, null);
     close();
   });
 
@@ -263,6 +265,18 @@ describe('NoiseConnection', () => {
     clientSocket.resetAndDestroy();
     assert.ok(isCode('HW_NOISE_TRANSPORT_FAILED', /transport failed: read ECONNRESET/)(await failure));
     close();
+  });
+
+  it('fails a write stuck waiting for drain when it is destroyed', async () => {
+    // http2's socket wrapper asserts if a write or shutdown it started never completes.
+    const { client } = sessions();
+    const stuck = new Duplex({ highWaterMark: 1, read() {}, write() {} });
+    const a = new NoiseConnection(stuck, client);
+    a.on('error', () => {});
+    const written = new Promise<unknown>((resolve) => a.write(Buffer.from('never drains'), resolve));
+    a.write(Buffer.from('queued behind it'));
+    a.destroy();
+    assert.ok(isCode('HW_NOISE_TRANSPORT_FAILED', /write pending/)(await written));
   });
 
   it('stops at the last nonce: 2^64-1 is never used, in either direction', () => {

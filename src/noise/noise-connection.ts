@@ -40,6 +40,7 @@ export class NoiseConnection extends Duplex {
   #transportPaused = false;
   #ended = false;
   #drainWaiter: (() => void) | null = null;
+  #pendingWriteCallback: ((error?: Error | null) => void) | null = null;
   #stats: NoiseConnectionStats = { recordsIn: 0, recordsOut: 0, plaintextBytesIn: 0, plaintextBytesOut: 0 };
   readonly #onData = (chunk: Buffer): void => this.#receiveChunk(chunk);
   readonly #onEnd = (): void => this.#transportEnded();
@@ -113,8 +114,12 @@ export class NoiseConnection extends Duplex {
     this.#sendParts(chunks.map((c) => c.chunk), callback);
   }
 
+  // Calls back at once: waiting for the transport's 'finish' would hang whenever the transport
+  // is already errored, and http2's socket wrapper (JSStreamSocket) must never wait forever on a
+  // shutdown, or its next write trips an internal assertion.
   override _final(callback: (error?: Error | null) => void): void {
-    this.transport.end(() => callback());
+    if (!this.transport.destroyed && !this.transport.writableEnded) this.transport.end();
+    callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -124,13 +129,18 @@ export class NoiseConnection extends Duplex {
     // Keep an error listener: a late transport error must not become an uncaught exception.
     this.transport.off('error', this.#onError);
     this.transport.on('error', ignoreError);
+    // A write waiting for 'drain' will never get it: fail it, so whoever wrote (http2's socket
+    // wrapper) is not left with a write in flight.
+    const pendingWrite = this.#pendingWriteCallback;
     if (this.#drainWaiter !== null) {
       this.transport.off('drain', this.#drainWaiter);
       this.#drainWaiter = null;
+      this.#pendingWriteCallback = null;
     }
     this.#send.destroy();
     this.#receive.destroy();
     this.transport.destroy();
+    pendingWrite?.(error ?? new HeadwayError(NoiseErrors.TRANSPORT_FAILED, `noise: ${this.#label}: connection closed with a write pending`));
     callback(error);
   }
 
@@ -156,9 +166,11 @@ export class NoiseConnection extends Duplex {
     }
     const waiter = (): void => {
       this.#drainWaiter = null;
+      this.#pendingWriteCallback = null;
       callback();
     };
     this.#drainWaiter = waiter;
+    this.#pendingWriteCallback = callback;
     this.transport.once('drain', waiter);
   }
 
