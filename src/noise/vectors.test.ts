@@ -4,9 +4,9 @@
 // messages use standard little-endian nonces and empty associated data.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sharedVectorsDir } from '../util/testing.js';
 import { Curve25519PrivateKey } from '../key/index.js';
 import { HandshakeState, protocolNameOf, type HandshakePatternName } from './index.js';
 
@@ -29,20 +29,8 @@ interface Vector {
   _source_file: string;
 }
 
-const VECTOR_FILE = join('shared', 'vectors', 'noise', '25519_chachapoly_blake2s.json');
-
-/** ../shared/vectors relative to the checkout (worktrees sit one level deeper, so walk up). */
 function findVectorFile(): string {
-  const fromEnv = process.env['HEADWAY_SHARED_DIR'];
-  if (fromEnv !== undefined) return join(fromEnv, 'vectors', 'noise', '25519_chachapoly_blake2s.json');
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, VECTOR_FILE);
-    if (existsSync(candidate)) return candidate;
-    const parent = resolve(dir, '..');
-    if (parent === dir) throw new Error(`noise vectors: ${VECTOR_FILE} not found above ${fileURLToPath(import.meta.url)}; set HEADWAY_SHARED_DIR`);
-    dir = parent;
-  }
+  return join(sharedVectorsDir(), 'noise', '25519_chachapoly_blake2s.json');
 }
 
 const vectors = (JSON.parse(readFileSync(findVectorFile(), 'utf8')) as { vectors: Vector[] }).vectors;

@@ -1,8 +1,8 @@
 // Test-only helpers for the policy part: loading the Tailscale SaaS conformance cases and
 // comparing our output with what the service delivered. Production code never imports this.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { sharedVectorsDir } from '../util/testing.js';
 import type { TailnetSettings } from './facts.js';
 import { compileTopology, type CompileResult } from './offline.js';
 
@@ -29,18 +29,13 @@ export interface ExpectedNode {
 }
 
 /**
- * Where the cases live: $HEADWAY_SAAS_VECTORS, else `../shared/vectors/tailscale-saas` from the
- * repository root (a worktree one level deeper also finds `../../shared`).
+ * Where the cases live: $HEADWAY_SAAS_VECTORS, else the shared vectors (../shared, or the
+ * compressed copy in test/fixtures; see util/testing.ts).
  */
 export function saasVectorsDir(): string | null {
   const env = process.env['HEADWAY_SAAS_VECTORS'];
   if (env !== undefined && env !== '') return existsSync(env) ? env : null;
-  // dist/src/policy/testing.js -> repository root is three levels up.
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-  for (const candidate of [join(root, '../shared/vectors/tailscale-saas'), join(root, '../../shared/vectors/tailscale-saas')]) {
-    if (existsSync(candidate)) return candidate;
-  }
-  return null;
+  return join(sharedVectorsDir(), 'tailscale-saas');
 }
 
 export function loadSaasCases(dir: string): SaasCase[] {

@@ -48,8 +48,9 @@ describe('control protocol end to end', () => {
     const laptop = await connected(ts, 'laptop', key, 109);
     const desktop = await connected(ts, 'desktop', key, 51);
     clients.push(laptop, desktop);
-    await laptop.waitFor('desktop as a peer', (nm) => nm.peerByName('desktop') !== undefined);
-    await desktop.waitFor('laptop as a peer', (nm) => nm.peerByName('laptop') !== undefined);
+    // The disco key arrives with each device's first map request, just after it registered.
+    await laptop.waitFor('desktop as a peer', (nm) => nm.peerByName('desktop')?.DiscoKey === desktop.discoPublicKey);
+    await desktop.waitFor('laptop as a peer', (nm) => nm.peerByName('laptop')?.DiscoKey === laptop.discoPublicKey);
 
     const peerOfLaptop = laptop.netmap.peerByName('desktop')!;
     assert.equal(peerOfLaptop.Key, desktop.nodePublicKey);
