@@ -80,7 +80,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       policyFile = await PolicyFileWatcher.open(config.policy.path, (text) => compilePolicyText(text, { file: config.policy.path! }), logger);
       cleanups.push(() => policyFile?.close());
     }
-    const store: Store = await openStore(config, { logger: logger.child({ part: 'store' }) });
+    const store: Store = await openStore(config, { logger });
     cleanups.push(() => store.close());
     const state = await ServerState.load(store, {
       flushIntervalMs: options.flushIntervalMs,
@@ -131,13 +131,13 @@ export async function startServer(config: Config, options: StartOptions & { api?
       const derpKey = await loadOrCreatePrivateKey(derpConfig.privateKeyPath);
       derp = new DerpServer({
         privateKey: derpKey,
-        logger: logger.child({ part: 'derp' }),
+        logger,
         metrics,
         ...(derpConfig.verifyClients ? { admit: (key) => state.nodeByKey(key) !== undefined } : {}),
       });
       const relay = derp;
       cleanups.push(() => relay.close());
-      stun = await startStunServer({ listenAddr: `${formatHost(derpConfig.stunListenAddr.host || '0.0.0.0')}:${derpConfig.stunListenAddr.port}`, logger: logger.child({ part: 'stun' }), metrics });
+      stun = await startStunServer({ listenAddr: `${formatHost(derpConfig.stunListenAddr.host || '0.0.0.0')}:${derpConfig.stunListenAddr.port}`, logger, metrics });
       const stunServer = stun;
       cleanups.push(() => stunServer.close());
       if (derpConfig.automaticallyAddEmbeddedDerpRegion) {
@@ -158,7 +158,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       urls: config.derp.urls,
       autoUpdate: config.derp.autoUpdateEnabled,
       updateFrequencyMs: config.derp.updateFrequencyMs,
-      logger: logger.child({ part: 'derp-map' }),
+      logger,
       metrics,
     });
     cleanups.push(() => derpMap.close());
@@ -208,7 +208,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       logger: logger.child({ part: 'control' }),
       services: (id: TailnetId): TailnetServices => pipeline(id),
     };
-    const control = createControlTransport({ serverKey: noiseKey, handler: createMachineHandler(backend), logger: logger.child({ part: 'control' }) });
+    const control = createControlTransport({ serverKey: noiseKey, handler: createMachineHandler(backend), logger });
     cleanups.push(() => control.close());
     const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }) }) ?? null;
 
