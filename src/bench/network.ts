@@ -201,7 +201,9 @@ function noteEndpoints(endpoints: readonly string[] | undefined, device: number,
 
 async function spawnServer(policy: EnginePolicy, nodes: number, seed: number, dir: string): Promise<{ child: ChildProcess; url: string; pid: number }> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'network-server.js');
-  const child = spawn(process.execPath, ['--enable-source-maps', script, '--policy', policy, '--nodes', String(nodes), '--seed', String(seed), '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // HEADWAY_BENCH_SERVER_FLAGS passes extra Node.js flags to the server (e.g. --cpu-prof).
+  const flags = (process.env['HEADWAY_BENCH_SERVER_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...flags, '--enable-source-maps', script, '--policy', policy, '--nodes', String(nodes), '--seed', String(seed), '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
