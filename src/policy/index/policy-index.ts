@@ -19,7 +19,8 @@ import {
   type SelectionPart,
 } from '../compile.js';
 import { PolicyError } from '../errors.js';
-import type { NodeFacts, TailnetFacts, TailnetSettings, UserRole } from '../facts.js';
+import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from '../facts.js';
+import { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './diff.js';
 import { PrimaryRouteTable } from '../primary-routes.js';
 import { meetsPosture } from '../posture.js';
 import { runPolicyTests, type TestReport } from '../tests.js';
@@ -159,42 +160,42 @@ const ATTR_DISABLE_IPV4 = 'disable-ipv4';
 const PEER_CAP_SUGGEST_EXIT = 'suggest-exit-node';
 
 export class PolicyIndex {
-  readonly compiled: CompiledPolicy;
-  readonly settings: TailnetSettings;
-  readonly #users: Map<number, UserRec>;
-  readonly #nodes: NodeRec[] = [];
-  readonly #byId = new Map<number, NodeRec>();
-  readonly #byName = new Map<string, NodeRec>();
+  #compiledPolicy: CompiledPolicy;
+  #settings: TailnetSettings;
+  #users: Map<number, UserRec>;
+  #nodes: NodeRec[] = [];
+  #byId = new Map<number, NodeRec>();
+  #byName = new Map<string, NodeRec>();
   /** Keyed by `v4 | 0` so keys stay small integers. */
-  readonly #byV4 = new Map<number, NodeRec>();
-  readonly #byV6 = new Map<string, NodeRec>();
-  readonly #classes: IdentityClass[] = [];
+  #byV4 = new Map<number, NodeRec>();
+  #byV6 = new Map<string, NodeRec>();
+  #classes: IdentityClass[] = [];
   /** Classes serving subnet routes: the only ones whose membership depends on address overlap. */
   #routeClasses: IdentityClass[] = [];
-  readonly #atomClasses: number[][];
-  readonly #primary: PrimaryRouteTable;
-  readonly #resolved = new Map<string, Resolved>();
-  readonly #srcIntern = new Map<string, number>();
-  readonly #globalFirst = new Map<string, number>();
-  readonly #items: ItemInfo[] = [];
-  readonly #visibility: (Bits | null)[] = [];
+  #atomClasses: number[][];
+  #primary: PrimaryRouteTable;
+  #resolved = new Map<string, Resolved>();
+  #srcIntern = new Map<string, number>();
+  #globalFirst = new Map<string, number>();
+  #items: ItemInfo[] = [];
+  #visibility: (Bits | null)[] = [];
   #selfSrc!: Bits;
-  readonly #templates: (TemplateRule[] | null)[] = [];
-  readonly #selfTemplates = new Map<number, TemplateRule[]>();
-  readonly #classAttrs: string[][] = [];
-  readonly #routeAccess = new Map<string, RouteAccess>();
+  #templates: (TemplateRule[] | null)[] = [];
+  #selfTemplates = new Map<number, TemplateRule[]>();
+  #classAttrs: string[][] = [];
+  #routeAccess = new Map<string, RouteAccess>();
   #exitAccess!: Bits;
-  readonly #viaItems: ItemInfo[] = [];
+  #viaItems: ItemInfo[] = [];
   #sshInfos: SshRuleInfo[] | null = null;
-  readonly #sshCache = new Map<string, tailcfg.SSHRule[]>();
+  #sshCache = new Map<string, tailcfg.SSHRule[]>();
   #allNodesSet: IPSet | null = null;
   #routeStrings: string[] = [];
-  readonly #displayName: string;
-  readonly #domains: ReadonlySet<string> | null;
+  #displayName: string;
+  #domains: ReadonlySet<string> | null;
 
   constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}) {
-    this.compiled = compiled;
-    this.settings = facts.settings ?? {};
+    this.#compiledPolicy = compiled;
+    this.#settings = facts.settings ?? {};
     this.#users = buildUsers(facts.users);
     const owner = facts.users.find((u) => u.role === 'owner');
     this.#displayName = this.settings.displayName ?? owner?.email ?? facts.users[0]?.email ?? '';
@@ -219,6 +220,117 @@ export class PolicyIndex {
     this.#buildAttrs();
     for (let k = 0; k < this.#classes.length; k++) this.#templates.push(null);
     for (const cls of this.#classes) this.#templates[cls.id] = this.#classTemplate(cls);
+  }
+
+  get compiled(): CompiledPolicy {
+    return this.#compiledPolicy;
+  }
+
+  get settings(): TailnetSettings {
+    return this.#settings;
+  }
+
+  // --- updates ------------------------------------------------------------------------------
+
+  /** Adds a node, or replaces the facts of one (tags, user, routes, addresses, name, online). */
+  upsertNode(facts: NodeFacts): PolicyDelta {
+    const table = this.#primary.clone();
+    const routes = buildNode(0, facts, new Map()).routeTexts;
+    if (routes.length > 0) table.upsert({ nodeId: facts.id, order: facts.registeredOrder ?? facts.id, online: facts.online, routes });
+    else table.remove(facts.id);
+    const nodes = this.#nodes.map((n) => n.facts);
+    const at = nodes.findIndex((n) => n.id === facts.id);
+    if (at >= 0) nodes[at] = facts;
+    else nodes.push(facts);
+    return this.#rebuildAndDiff(this.compiled, this.#userFacts(), nodes, table);
+  }
+
+  /** Removes a node; unknown ids change nothing. */
+  removeNode(id: number): PolicyDelta {
+    if (!this.#byId.has(id)) return EMPTY_POLICY_DELTA;
+    const table = this.#primary.clone();
+    table.remove(id);
+    const nodes = this.#nodes.filter((n) => n.id !== id).map((n) => n.facts);
+    return this.#rebuildAndDiff(this.compiled, this.#userFacts(), nodes, table);
+  }
+
+  /** A node came online or went offline; only HA route failover depends on it. */
+  setOnline(id: number, online: boolean): PolicyDelta {
+    const node = this.#byId.get(id);
+    if (node === undefined || node.facts.online === online) return EMPTY_POLICY_DELTA;
+    const table = this.#primary.clone();
+    table.setOnline(id, online);
+    const nodes = this.#nodes.map((n) => (n.id === id ? { ...n.facts, online } : n.facts));
+    return this.#rebuildAndDiff(this.compiled, this.#userFacts(), nodes, table);
+  }
+
+  /** Adds a user or changes one's name, email or role. */
+  upsertUser(user: UserFacts): PolicyDelta {
+    const users = this.#userFacts();
+    const at = users.findIndex((u) => u.id === user.id);
+    if (at >= 0) users[at] = user;
+    else users.push(user);
+    return this.#rebuildAndDiff(this.compiled, users, this.#nodes.map((n) => n.facts), this.#primary.clone());
+  }
+
+  /** Removes a user; its untagged nodes, if any remain, stop matching user selectors. */
+  removeUser(id: number): PolicyDelta {
+    if (!this.#users.has(id)) return EMPTY_POLICY_DELTA;
+    const users = this.#userFacts().filter((u) => u.id !== id);
+    return this.#rebuildAndDiff(this.compiled, users, this.#nodes.map((n) => n.facts), this.#primary.clone());
+  }
+
+  /** Binds another compiled policy to the same tailnet. */
+  replacePolicy(compiled: CompiledPolicy): PolicyDelta {
+    return this.#rebuildAndDiff(compiled, this.#userFacts(), this.#nodes.map((n) => n.facts), this.#primary.clone());
+  }
+
+  #userFacts(): UserFacts[] {
+    return [...this.#users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role }));
+  }
+
+  #rebuildAndDiff(compiled: CompiledPolicy, users: UserFacts[], nodes: NodeFacts[], table: PrimaryRouteTable): PolicyDelta {
+    const next = new PolicyIndex(compiled, { users, nodes, settings: this.#settings }, { primaryRoutes: table });
+    const delta = diffIndexes(this, next);
+    this.#adopt(next);
+    return delta;
+  }
+
+  /** Takes over another index's state (after a rebuild). */
+  #adopt(o: PolicyIndex): void {
+    this.#compiledPolicy = o.#compiledPolicy;
+    this.#settings = o.#settings;
+    this.#users = o.#users;
+    this.#nodes = o.#nodes;
+    this.#byId = o.#byId;
+    this.#byName = o.#byName;
+    this.#byV4 = o.#byV4;
+    this.#byV6 = o.#byV6;
+    this.#classes = o.#classes;
+    this.#routeClasses = o.#routeClasses;
+    this.#atomClasses = o.#atomClasses;
+    this.#primary = o.#primary;
+    this.#resolved = o.#resolved;
+    this.#srcIntern = o.#srcIntern;
+    this.#globalFirst = o.#globalFirst;
+    this.#items = o.#items;
+    this.#visibility = o.#visibility;
+    this.#selfSrc = o.#selfSrc;
+    this.#templates = o.#templates;
+    this.#selfTemplates = o.#selfTemplates;
+    this.#classAttrs = o.#classAttrs;
+    this.#routeAccess = o.#routeAccess;
+    this.#exitAccess = o.#exitAccess;
+    this.#viaItems = o.#viaItems;
+    this.#sshInfos = o.#sshInfos;
+    this.#sshCache = o.#sshCache;
+    this.#allNodesSet = o.#allNodesSet;
+    this.#routeStrings = o.#routeStrings;
+    this.#displayName = o.#displayName;
+    this.#domains = o.#domains;
+    this.#routeSetCache = o.#routeSetCache;
+    this.#viaSelections = o.#viaSelections;
+    this.#selfItems = o.#selfItems;
   }
 
   // --- building -----------------------------------------------------------------------------
@@ -436,7 +548,7 @@ export class PolicyIndex {
    */
   #renderSources(res: Resolved): string[] {
     const sel = res.sel;
-    if (sel.postures.length > 0) return nodeTexts([...res.identity].flatMap((c) => this.#classes[c]!.nodes));
+    if (sel.postures.length > 0) return nodeTexts(nodesOfClasses(res.identity, this.#classes));
     if (sel.dangerAll) return ['*'];
     const out: string[] = [];
     const seen = new Set<string>();
@@ -457,11 +569,9 @@ export class PolicyIndex {
       if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) classes.set(c);
     }
     const checkLiteral = !sel.wildcard && !literal.isEmpty();
-    for (const c of classes) {
-      for (const n of this.#classes[c]!.nodes) {
-        if (n.v4Text !== null && !(checkLiteral && literal.containsV4(n.v4))) push(n.v4Text);
-        if (n.v6Text !== null && !(checkLiteral && literal.containsV6(n.v6!))) push(n.v6Text);
-      }
+    for (const n of nodesOfClasses(classes, this.#classes)) {
+      if (n.v4Text !== null && !(checkLiteral && literal.containsV4(n.v4))) push(n.v4Text);
+      if (n.v6Text !== null && !(checkLiteral && literal.containsV6(n.v6!))) push(n.v6Text);
     }
     return out;
   }
@@ -786,17 +896,18 @@ export class PolicyIndex {
     const cached = this.#selfTemplates.get(user.id);
     if (cached !== undefined) return cached;
     const out: TemplateRule[] = [];
-    const userAddrs = nodeTexts(user.nodes);
+    const userNodes = [...user.nodes].sort(byNodeId);
+    const userAddrs = nodeTexts(userNodes);
     for (const info of this.#items) {
       const item = info.item;
       if (item.kind !== 'selfNet' && item.kind !== 'selfCap') continue;
-      const srcNodes = user.nodes.filter((n) => info.src.members.has(n.classId));
+      const srcNodes = userNodes.filter((n) => info.src.members.has(n.classId));
       if (srcNodes.length === 0) continue;
       const srcIPs = nodeTexts(srcNodes);
       const order = item.order * 8;
       if (item.kind === 'selfNet') {
         const entries: DstEntry[] = [];
-        for (const m of user.nodes) {
+        for (const m of userNodes) {
           for (const ports of item.ports) {
             if (m.v4Text !== null) entries.push({ ip: m.v4Text, ports });
             if (m.v6Text !== null) entries.push({ ip: m.v6Text, ports });
@@ -1064,7 +1175,7 @@ export class PolicyIndex {
       if (!rule.src.wildcard && !rule.src.literal.isEmpty() && rule.src.postures.length === 0) {
         for (const n of this.#nodes) if (!src.identity.has(n.classId) && prefixSetHas(rule.src.literal, n)) srcNodes.push(n);
       }
-      srcNodes.sort((a, b) => a.index - b.index);
+      srcNodes.sort(byNodeId);
       const byUserNodes = new Map<number, NodeRec[]>();
       const taggedNodes: NodeRec[] = [];
       for (const n of srcNodes) {
@@ -1301,6 +1412,18 @@ function sshRule(principals: tailcfg.SSHPrincipal[], users: Readonly<Record<stri
   const rule: tailcfg.SSHRule = { principals: [...principals], sshUsers: { ...users }, action: { ...info.action } };
   if (info.acceptEnv !== null) rule.acceptEnv = [...info.acceptEnv];
   return rule;
+}
+
+/** Node order in every list the index renders, so output never depends on the order of facts. */
+function byNodeId(a: NodeRec, b: NodeRec): number {
+  return a.id - b.id;
+}
+
+/** The nodes of some classes, in node-id order. */
+function nodesOfClasses(classes: Iterable<number>, all: readonly IdentityClass[]): NodeRec[] {
+  const out: NodeRec[] = [];
+  for (const c of classes) for (const n of all[c]!.nodes) out.push(n);
+  return out.sort(byNodeId);
 }
 
 /** Each node's own addresses as text, in node order. */
