@@ -327,7 +327,8 @@ class Sequence {
       }
       case 'userRemove': {
         // Users normally leave without devices; now and then one still owns some.
-        const users = [...w.users.keys()];
+        const users = [...w.users.keys()].filter((u) => w.users.get(u)!.role !== 'owner');
+        if (users.length === 0) return { label: 'userRemove none', delta: index.removeUser(-1) };
         const idle = users.filter((u) => ![...w.nodes.values()].some((n) => n.userId === u));
         const id = idle.length > 0 && this.chance(0.8) ? this.pick(idle) : this.pick(users);
         w.users.delete(id);
@@ -335,7 +336,9 @@ class Sequence {
       }
       case 'email': {
         const u = w.users.get(this.pick([...w.users.keys()]))!;
-        const changed: UserFacts = { ...u, email: this.pick(EMAILS) };
+        // The owner's domain is the tailnet's: policies naming it stay valid.
+        const email = u.role === 'owner' ? this.pick(['alice@example.com', 'boss@example.com']) : this.pick(EMAILS);
+        const changed: UserFacts = { ...u, email };
         w.users.set(u.id, changed);
         return { label: `email ${json(changed)}`, delta: index.upsertUser(changed) };
       }
@@ -362,6 +365,14 @@ function iterations(fallback: number): number {
   return Number.isInteger(env) && env > 0 ? env : fallback;
 }
 
+/** For a wrong filterChanged: the filters before and after of the nodes in dispute. */
+function explainFilters(delta: PolicyDelta, before: PolicyIndex, after: PolicyIndex): string {
+  const want = new Set(diffIndexes(before, after).filterChanged);
+  const got = new Set(delta.filterChanged);
+  const disputed = [...new Set([...want, ...got])].filter((id) => want.has(id) !== got.has(id)).slice(0, 2);
+  return disputed.map((id) => `\n  node ${id} filter before ${before.hasNode(id) ? json(before.filterFor(id)) : '-'}\n  node ${id} filter after  ${json(after.filterFor(id))}`).join('');
+}
+
 /** Runs one seeded sequence; fails with the event history on the first divergence. */
 function runSequence(seed: number, compiled: CompiledPolicy[], steps: number, startNodes: number): void {
   const seq = new Sequence(seed, compiled);
@@ -378,7 +389,9 @@ function runSequence(seed: number, compiled: CompiledPolicy[], steps: number, st
     const where = `seed ${seed}, step ${i}; events:\n  ${history.slice(-6).join('\n  ')}`;
     const diff = compareIndexes(index, next);
     if (diff !== null) assert.fail(`${where}\n${diff}`);
-    assert.deepEqual(normalDelta(delta), normalDelta(diffIndexes(ref, next)), `${where}\ndelta differs from the from-scratch diff`);
+    const got = json(normalDelta(delta));
+    const want = json(normalDelta(diffIndexes(ref, next)));
+    if (got !== want) assert.fail(`${where}\ndelta differs from the from-scratch diff:\n  got  ${got}\n  want ${want}${explainFilters(delta, ref, next)}`);
     ref = next;
   }
 }
@@ -387,6 +400,7 @@ describe('incremental policy index (property)', () => {
   const compiled = POLICIES.map((text, i) => compilePolicyText(text, { file: `policy ${i}` }));
   const sequences = iterations(12);
   it(`equals a from-scratch build after every event (${sequences} sequences of 60 events)`, () => {
-    for (let s = 0; s < sequences; s++) runSequence(1000 + s, compiled, 60, 10 + ((s * 7) % 25));
+    const only = Number(process.env['HEADWAY_PROPERTY_SEED']);
+    for (let s = 0; s < sequences; s++) if (!(only > 0) || only === 1000 + s) runSequence(1000 + s, compiled, 60, 10 + ((s * 7) % 25));
   });
 });
