@@ -656,7 +656,7 @@ export class PolicyIndex {
   #detach(node: NodeRec, touched: Touched, moving: boolean): void {
     const cls = this.#classes[node.classId]!;
     for (const list of this.#listsOf(cls)) {
-      touched.noteList(list);
+      touched.noteList(list, node.id);
       list.update(node.id, [], ++this.#clock);
     }
     for (const a of cls.atoms) touched.noteAtom(a, this.#atomNodes[a]! > 0);
@@ -684,7 +684,7 @@ export class PolicyIndex {
     const cls = this.#classes[node.classId]!;
     if (cls.id >= classCount) touched.newClasses.add(cls.id);
     for (const list of this.#listsOf(cls)) {
-      touched.noteList(list);
+      touched.noteList(list, node.id);
       list.update(node.id, list.nodeStrings(node), ++this.#clock);
     }
     if (this.#sshInfos !== null) {
@@ -768,14 +768,16 @@ export class PolicyIndex {
     const contentChanged: SrcList[] = [];
     for (const [list, was] of touched.lists) {
       if (list.key !== was.key) gfDirty = true;
-      if (!sameStrings(list.strings, was.strings)) contentChanged.push(list);
-      const flipped = (list.strings.length === 0) !== (was.strings.length === 0);
+      let same = true;
+      for (const [id, entries] of was.nodes) if (list.entriesOf(id) !== entries) same = false;
+      if (!same) contentChanged.push(list);
+      const flipped = (list.size === 0) !== (was.size === 0);
       if (!flipped) continue;
       gfDirty = true;
       for (const info of this.#itemsByList.get(list) ?? []) {
         const kind = info.item.kind;
         if (kind !== 'net' && kind !== 'via') continue;
-        if (list.strings.length > 0) {
+        if (list.size > 0) {
           this.#itemVisibility(info);
           this.#itemRouteAccess(info);
         }
@@ -911,7 +913,7 @@ export class PolicyIndex {
         continue;
       }
       if (this.#classInDst(info.item, cls)) info.dst.set(c);
-      if (kind !== 'cap' && info.list.strings.length === 0) continue;
+      if (kind !== 'cap' && info.list.size === 0) continue;
       if (info.src.members.has(c) && !info.dst.isEmpty()) row.or(info.dst);
       if (info.dst.has(c) && !info.src.members.isEmpty()) row.or(info.src.members);
       this.#classRouteAccess(info, cls);
@@ -1080,16 +1082,13 @@ export class PolicyIndex {
 
   /** The user-kind atoms a user matches, in atom order. */
   #userAtoms(user: UserRec): number[] {
-    const out: number[] = [];
+    const plan = this.#atomPlan;
+    const out = new Set<number>();
     const keys = new Set<string>([user.name.toLowerCase(), `${user.name}@`.toLowerCase()]);
     if (user.email !== '') keys.add(user.email.toLowerCase());
-    for (const atom of this.compiled.atoms) {
-      const spec = atom.spec;
-      if (spec.kind === 'users') {
-        if (spec.logins.some((login) => keys.has(login.trim().toLowerCase()))) out.push(atom.id);
-      } else if (isUserAtom(spec) && userAtomMatches(spec, user)) out.push(atom.id);
-    }
-    return out;
+    for (const key of keys) for (const id of plan.loginAtoms.get(key) ?? []) out.add(id);
+    for (const atom of plan.otherUserAtoms) if (userAtomMatches(atom.spec, user)) out.add(atom.id);
+    return [...out].sort((a, b) => a - b);
   }
 
   /** What makes a node's class: its atoms, served routes, exit routes and postures. */
@@ -1313,7 +1312,7 @@ export class PolicyIndex {
     const out = new Map<string, number>();
     for (const info of this.#items) {
       const item = info.item;
-      if (item.kind === 'net' && info.list.strings.length > 0 && item.dsts.some((d) => this.#partExists(d.part))) {
+      if (item.kind === 'net' && info.list.size > 0 && item.dsts.some((d) => this.#partExists(d.part))) {
         const key = mergeKey(info.list.key, item.ipProto);
         if (!out.has(key)) out.set(key, item.order * 8);
       }
@@ -1402,7 +1401,7 @@ export class PolicyIndex {
         this.#selfSrc.or(info.src.members);
         continue;
       }
-      if (item.kind !== 'cap' && info.list.strings.length === 0) continue;
+      if (item.kind !== 'cap' && info.list.size === 0) continue;
       this.#itemVisibility(info);
     }
   }
@@ -1436,7 +1435,7 @@ export class PolicyIndex {
     for (const cls of this.#classes) for (let i = 0; i < cls.routes.length; i++) this.#routePrefixes.set(cls.routeTexts[i]!, cls.routes[i]!);
     for (const [text] of this.#routePrefixes) this.#routeAccess.set(text, { regular: this.#bits() });
     for (const info of this.#items) {
-      if (info.item.kind === 'net' && info.list.strings.length === 0) continue;
+      if (info.item.kind === 'net' && info.list.size === 0) continue;
       this.#itemRouteAccess(info);
     }
   }
@@ -1498,7 +1497,7 @@ export class PolicyIndex {
       const order = item.order * 8;
       switch (item.kind) {
         case 'net': {
-          if (info.list.strings.length === 0) break;
+          if (info.list.size === 0) break;
           const entries: DstEntry[] = [];
           for (const d of item.dsts) this.#netEntries(cls, d.part, d.literalPrefixes, d.ports, entries);
           if (entries.length > 0) out.push({ kind: 'ports', order, src: info.list, proto: item.ipProto, entries });
@@ -1516,7 +1515,7 @@ export class PolicyIndex {
         }
         case 'via': {
           const via = this.#resolve(this.#viaSelection(item.viaTags));
-          if (!via.identity.has(cls.id) || info.list.strings.length === 0) break;
+          if (!via.identity.has(cls.id) || info.list.size === 0) break;
           // The service delivers no CapGrant for a grant with `via`; only its ip rules.
           if (item.capMap !== null) break;
           const entries: DstEntry[] = [];
@@ -2162,6 +2161,10 @@ interface AtomPlan {
   readonly tagAtoms: ReadonlyMap<string, readonly number[]>;
   readonly taggedAtom: number;
   readonly literalAtoms: readonly Atom[];
+  /** `users` atoms (users and groups) by lower-case login. */
+  readonly loginAtoms: ReadonlyMap<string, readonly number[]>;
+  /** The other user-kind atoms (domains, autogroup:member, roles), tested per user. */
+  readonly otherUserAtoms: readonly Atom[];
   /** The union of the literal atoms: most nodes are outside it and skip the per-atom test. */
   readonly anyLiteral: IPSet;
 }
@@ -2170,8 +2173,18 @@ function atomPlan(compiled: CompiledPolicy): AtomPlan {
   const tagAtoms = new Map<string, number[]>();
   let taggedAtom = -1;
   const literalAtoms: Atom[] = [];
+  const loginAtoms = new Map<string, number[]>();
+  const otherUserAtoms: Atom[] = [];
   let anyLiteral = IPSet.EMPTY;
   for (const atom of compiled.atoms) {
+    const spec = atom.spec;
+    if (spec.kind === 'users') {
+      for (const login of new Set(spec.logins.map((l) => l.trim().toLowerCase()))) {
+        const list = loginAtoms.get(login);
+        if (list === undefined) loginAtoms.set(login, [atom.id]);
+        else list.push(atom.id);
+      }
+    } else if (isUserAtom(spec)) otherUserAtoms.push(atom);
     if (atom.spec.kind === 'tag') {
       const list = tagAtoms.get(atom.spec.tag) ?? [];
       list.push(atom.id);
@@ -2182,7 +2195,7 @@ function atomPlan(compiled: CompiledPolicy): AtomPlan {
       anyLiteral = anyLiteral.union(atom.spec.set);
     }
   }
-  return { tagAtoms, taggedAtom, literalAtoms, anyLiteral };
+  return { tagAtoms, taggedAtom, literalAtoms, loginAtoms, otherUserAtoms, anyLiteral };
 }
 
 /** The tailnet's display name and domains, from settings or its owner. */
@@ -2221,7 +2234,8 @@ interface NodeBefore {
 
 /** What one update touched, with the state it found, for #settle and #sshCandidates. */
 class Touched {
-  readonly lists = new Map<SrcList, { readonly strings: readonly string[]; readonly key: string }>();
+  /** Each touched list's size and key before, and the entries before of each node touched in it. */
+  readonly lists = new Map<SrcList, { readonly size: number; readonly key: string; readonly nodes: Map<number, string> }>();
   /** Atom -> whether it existed (named some node) before. */
   readonly atoms = new Map<number, boolean>();
   readonly ssh = new Map<SshRuleInfo, Map<number, { before: string | null; after: string | null }>>();
@@ -2232,8 +2246,10 @@ class Touched {
   readonly templates = new Set<number>();
   readonly newClasses = new Set<number>();
 
-  noteList(list: SrcList): void {
-    if (!this.lists.has(list)) this.lists.set(list, { strings: list.strings, key: list.key });
+  noteList(list: SrcList, nodeId: number): void {
+    let was = this.lists.get(list);
+    if (was === undefined) this.lists.set(list, (was = { size: list.size, key: list.key, nodes: new Map() }));
+    if (!was.nodes.has(nodeId)) was.nodes.set(nodeId, list.entriesOf(nodeId));
   }
 
   noteAtom(atom: number, existed: boolean): void {
