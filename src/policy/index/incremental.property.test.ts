@@ -207,7 +207,7 @@ const WEIGHTS: readonly [EventKind, number][] = [
   ['userAdd', 1],
   ['userRemove', 1],
   ['email', 1],
-  ['policy', 1],
+  ['policy', 2],
 ];
 const TOTAL_WEIGHT = WEIGHTS.reduce((s, [, w]) => s + w, 0);
 

@@ -351,12 +351,161 @@ export class PolicyIndex {
     );
   }
 
-  /** Binds another compiled policy to the same tailnet. */
+  /**
+   * Binds another compiled policy to the same tailnet. The new index is built from scratch;
+   * the delta compares classes, not node pairs: nodes are grouped into cells by (class before,
+   * class after), and each question (visibility, views, filters, SSH, self) is answered once
+   * per cell or pair of cells, then spread over the nodes only where the answer changed.
+   */
   replacePolicy(compiled: CompiledPolicy): PolicyDelta {
     const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#primary.clone() });
-    const delta = diffIndexes(this, next);
+    if (this.compiled.ssh !== null) this.#sshRuleInfos();
+    if (next.compiled.ssh !== null) next.#sshRuleInfos();
+    const delta = this.#diffByClass(next);
     this.#adopt(next);
     return delta;
+  }
+
+  #diffByClass(next: PolicyIndex): PolicyDelta {
+    const gained = new Map<number, number[]>();
+    const lost = new Map<number, number[]>();
+    const viewChanged = new Map<number, number[]>();
+    const filterChanged: number[] = [];
+    const sshChanged: number[] = [];
+    const selfChanged: number[] = [];
+    // Cells: nodes with the same class before and after.
+    const cells = new Map<string, { a: number; b: number; nodes: NodeRec[] }>();
+    for (const n of this.#byId.values()) {
+      const b = next.#byId.get(n.id)!.classId;
+      const key = `${n.classId}|${b}`;
+      let cell = cells.get(key);
+      if (cell === undefined) cells.set(key, (cell = { a: n.classId, b, nodes: [] }));
+      cell.nodes.push(n);
+    }
+    const list = [...cells.values()];
+    const none = new Bits(0);
+    // Visibility between nodes of different users: by class rows alone.
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i]!;
+      const rowBefore = this.#visibility[x.a] ?? none;
+      const rowAfter = next.#visibility[x.b] ?? none;
+      for (let j = i; j < list.length; j++) {
+        const y = list[j]!;
+        const was = rowBefore.has(y.a);
+        const now = rowAfter.has(y.b);
+        if (was === now) continue;
+        const into = now ? gained : lost;
+        for (const n1 of x.nodes) {
+          for (const n2 of y.nodes) {
+            if (n1 === n2 || (n1.user !== null && n1.user === n2.user) || (i === j && n2.id < n1.id)) continue;
+            push(into, n1.id, n2.id);
+            push(into, n2.id, n1.id);
+          }
+        }
+      }
+    }
+    // Same-user pairs: rows or autogroup:self.
+    for (const user of this.#users.values()) {
+      const nodes = user.nodes;
+      for (let i = 0; i < nodes.length; i++) {
+        for (let j = i + 1; j < nodes.length; j++) {
+          const was = this.sees(nodes[i]!.id, nodes[j]!.id);
+          const now = next.sees(nodes[i]!.id, nodes[j]!.id);
+          if (was === now) continue;
+          push(now ? gained : lost, nodes[i]!.id, nodes[j]!.id);
+          push(now ? gained : lost, nodes[j]!.id, nodes[i]!.id);
+        }
+      }
+    }
+    // Views of peers seen before and after. A peer without routes shows the same view to
+    // every viewer of one IPv6-only state; routers and exit nodes are compared per viewer cell.
+    const special = [...this.#byId.values()].filter((n) => n.routeTexts.length > 0 || n.exitRoutes.length > 0);
+    const specialIds = new Set(special.map((n) => n.id));
+    const v6Before = list.map((x) => this.#ipv6Only(x.nodes[0]!));
+    const v6After = list.map((x) => next.#ipv6Only(next.#byId.get(x.nodes[0]!.id)!));
+    const v6Moved = list.filter((_, i) => v6Before[i] !== v6After[i]);
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i]!;
+      const viewerWas = v6Before[i]!;
+      const viewerNow = v6After[i]!;
+      // Only pairs where one side's IPv6-only state moved can change.
+      for (const y of viewerWas === viewerNow ? v6Moved : list) {
+        const k = list.indexOf(y);
+        const peerWas = v6Before[k]!;
+        const peerNow = v6After[k]!;
+        if (viewerWas === viewerNow && peerWas === peerNow) continue;
+        const v4Shown = (viewer: boolean, peer: boolean): boolean => !viewer && !peer;
+        if (v4Shown(viewerWas, peerWas) === v4Shown(viewerNow, peerNow)) continue;
+        for (const v of x.nodes) {
+          for (const p of y.nodes) {
+            if (v === p || p.v4Text === null || specialIds.has(p.id)) continue;
+            if (this.sees(v.id, p.id) && next.sees(v.id, p.id)) push(viewChanged, p.id, v.id);
+          }
+        }
+      }
+    }
+    for (const p of special) {
+      const memo = new Map<string, boolean>();
+      for (const x of list) {
+        for (const v of x.nodes) {
+          if (v === p || !this.sees(v.id, p.id) || !next.sees(v.id, p.id)) continue;
+          // The view depends on the viewer's class and its own routes (HA secondaries).
+          const key = `${x.a}|${x.b}|${v.routeTexts.join(',')}`;
+          let changed = memo.get(key);
+          if (changed === undefined) memo.set(key, (changed = JSON.stringify(this.peerView(v.id, p.id)) !== JSON.stringify(next.peerView(v.id, p.id))));
+          if (changed) push(viewChanged, p.id, v.id);
+        }
+      }
+    }
+    // Filters: per cell, the class template rendered for a stand-in node; with autogroup:self
+    // rules, per cell and user.
+    const selfRules = this.#hasSelfItems() || next.#hasSelfItems();
+    const classBefore = new Map<number, string>();
+    const classAfter = new Map<number, string>();
+    const rendered = (index: PolicyIndex, memo: Map<number, string>, c: number): string => {
+      let out = memo.get(c);
+      if (out === undefined) memo.set(c, (out = JSON.stringify(instantiate(index.#templates[c] ?? [], STAND_IN, index.#globalFirst))));
+      return out;
+    };
+    for (const x of list) {
+      const classSame = rendered(this, classBefore, x.a) === rendered(next, classAfter, x.b);
+      for (const n of x.nodes) {
+        if (selfRules && n.user !== null) {
+          if (JSON.stringify(this.filterFor(n.id)) !== JSON.stringify(next.filterFor(n.id))) filterChanged.push(n.id);
+        } else if (!classSame) filterChanged.push(n.id);
+      }
+    }
+    // SSH: per cell, user and (for localpart rules) the node's own source role.
+    const sshMemo = new Map<string, boolean>();
+    for (const x of list) {
+      for (const n of x.nodes) {
+        const key = `${x.a}|${x.b}|${n.user?.id ?? ''}|${this.#sshRole(n)}|${next.#sshRole(next.#byId.get(n.id)!)}`;
+        let changed = sshMemo.get(key);
+        if (changed === undefined) sshMemo.set(key, (changed = JSON.stringify(this.sshPolicyFor(n.id)) !== JSON.stringify(next.sshPolicyFor(n.id))));
+        if (changed) sshChanged.push(n.id);
+      }
+    }
+    // Self views: per cell when attributes and policy flags agree; else per node.
+    for (const x of list) {
+      const sameAttrs =
+        JSON.stringify(this.#classAttrs[x.a]) === JSON.stringify(next.#classAttrs[x.b]) &&
+        this.compiled.policy.disableIPv4 === next.compiled.policy.disableIPv4 &&
+        this.compiled.policy.randomizeClientPort === next.compiled.policy.randomizeClientPort;
+      if (sameAttrs) continue;
+      for (const n of x.nodes) if (JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
+    }
+    return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged };
+  }
+
+  /**
+   * What of a node, beyond its class and user, its SSH rules depend on: its own membership in
+   * the sources of localpart rules (and, tagged, its own addresses there).
+   */
+  #sshRole(n: NodeRec): string {
+    if (this.#sshInfos === null) return '';
+    let out = '';
+    for (const info of this.#sshInfos) if (info.hasLocalpart) out += info.srcSet.has(n.id) ? (n.tagged ? `t${n.id},` : 's,') : '-,';
+    return out;
   }
 
   #userFacts(): UserFacts[] {
@@ -2155,6 +2304,9 @@ export class PolicyIndex {
 }
 
 // --- free helpers ---------------------------------------------------------------------------
+
+/** A node standing in for every member of a class when templates are rendered for comparison. */
+const STAND_IN = { v4Text: '\u0000v4', v6Text: '\u0000v6' } as NodeRec;
 
 /** The policy's atoms as classification needs them. */
 interface AtomPlan {
