@@ -172,6 +172,27 @@ function normalDelta(d: PolicyDelta): unknown {
   };
 }
 
+/** The O(1) keys: equal keys name equal values. */
+function checkKeys(inc: PolicyIndex): string | null {
+  const byKey = new Map<string, { id: number; filter: string }>();
+  for (const id of inc.nodeIds()) {
+    const key = inc.filterKey(id);
+    const filter = json(inc.filterFor(id));
+    const other = byKey.get(key);
+    if (other === undefined) byKey.set(key, { id, filter });
+    else if (other.filter !== filter) return `filterKey ${key} names different filters of nodes ${other.id} and ${id}`;
+    const views = new Map<string, string>();
+    for (const viewer of inc.peersOf(id)) {
+      const viewKey = inc.peerViewKey(viewer, id);
+      const view = json(inc.peerView(viewer, id));
+      const seen = views.get(viewKey);
+      if (seen === undefined) views.set(viewKey, view);
+      else if (seen !== view) return `peerViewKey ${viewKey} of peer ${id} names different views`;
+    }
+  }
+  return null;
+}
+
 /** Every query of the two indexes, compared; returns the first difference found. */
 function compareIndexes(inc: PolicyIndex, ref: PolicyIndex): string | null {
   const ids = sortedIds(ref.nodeIds());
@@ -184,7 +205,7 @@ function compareIndexes(inc: PolicyIndex, ref: PolicyIndex): string | null {
     const v = [json(inc.selfView(id)), json(ref.selfView(id))];
     if (v[0] !== v[1]) return `selfView(${id}):\n  got  ${v[0]}\n  want ${v[1]}`;
     const p = [json(sortedIds(inc.peersOf(id))), json(sortedIds(ref.peersOf(id)))];
-    if (p[0] !== p[1]) return `peersOf(${id}): got ${p[0]} want ${p[1]}`;
+    if (p[0] !== p[1]) return `peersOf(${id}): got ${p[0]} want ${p[1]}; node ${json(ref.node(id))}; classes ${json(ids.map((i) => [i, inc.classOf(i), ref.classOf(i)]))}`;
     for (const other of ids) {
       if (inc.sees(id, other) !== ref.sees(id, other)) return `sees(${id}, ${other}) = ${inc.sees(id, other)}`;
     }
@@ -383,12 +404,16 @@ function runSequence(seed: number, compiled: CompiledPolicy[], steps: number, st
   const index = fromScratch(seq.world, shuffle);
   const history: string[] = [];
   for (let i = 0; i < steps; i++) {
+    const keysBefore = new Map(index.nodeIds().map((id) => [id, index.filterKey(id)]));
     const { label, delta } = seq.step(index);
     history.push(label);
     const next = fromScratch(seq.world, shuffle);
     const where = `seed ${seed}, step ${i}; events:\n  ${history.slice(-6).join('\n  ')}`;
-    const diff = compareIndexes(index, next);
+    const diff = compareIndexes(index, next) ?? checkKeys(index);
     if (diff !== null) assert.fail(`${where}\n${diff}`);
+    for (const id of delta.filterChanged) {
+      if (keysBefore.has(id) && keysBefore.get(id) === index.filterKey(id)) assert.fail(`${where}\nfilter of node ${id} changed but its filterKey ${keysBefore.get(id)} did not`);
+    }
     const got = json(normalDelta(delta));
     const want = json(normalDelta(diffIndexes(ref, next)));
     if (got !== want) assert.fail(`${where}\ndelta differs from the from-scratch diff:\n  got  ${got}\n  want ${want}${explainFilters(delta, ref, next)}`);

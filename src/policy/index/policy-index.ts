@@ -366,7 +366,12 @@ export class PolicyIndex {
     return delta;
   }
 
-  #diffByClass(next: PolicyIndex): PolicyDelta {
+  /**
+   * The delta from this index to `next` (same tailnet, built from scratch). Nodes in
+   * `changed` (added, removed or with new facts) are compared one by one; the others by cell.
+   * `usersChanged`: user records differ, so self views are compared per node.
+   */
+  #diffByClass(next: PolicyIndex, changed: ReadonlySet<number> = new Set(), usersChanged = false): PolicyDelta {
     const gained = new Map<number, number[]>();
     const lost = new Map<number, number[]>();
     const viewChanged = new Map<number, number[]>();
@@ -376,6 +381,7 @@ export class PolicyIndex {
     // Cells: nodes with the same class before and after.
     const cells = new Map<string, { a: number; b: number; nodes: NodeRec[] }>();
     for (const n of this.#byId.values()) {
+      if (changed.has(n.id)) continue;
       const b = next.#byId.get(n.id)!.classId;
       const key = `${n.classId}|${b}`;
       let cell = cells.get(key);
@@ -397,29 +403,37 @@ export class PolicyIndex {
         const into = now ? gained : lost;
         for (const n1 of x.nodes) {
           for (const n2 of y.nodes) {
-            if (n1 === n2 || (n1.user !== null && n1.user === n2.user) || (i === j && n2.id < n1.id)) continue;
+            if (n1 === n2 || (i === j && n2.id < n1.id) || this.#sameUserEither(next, n1, n2)) continue;
             push(into, n1.id, n2.id);
             push(into, n2.id, n1.id);
           }
         }
       }
     }
-    // Same-user pairs: rows or autogroup:self.
-    for (const user of this.#users.values()) {
-      const nodes = user.nodes;
-      for (let i = 0; i < nodes.length; i++) {
-        for (let j = i + 1; j < nodes.length; j++) {
-          const was = this.sees(nodes[i]!.id, nodes[j]!.id);
-          const now = next.sees(nodes[i]!.id, nodes[j]!.id);
-          if (was === now) continue;
-          push(now ? gained : lost, nodes[i]!.id, nodes[j]!.id);
-          push(now ? gained : lost, nodes[j]!.id, nodes[i]!.id);
+    // Same-user pairs (in either index): rows or autogroup:self.
+    const pairs = new Set<string>();
+    for (const index of [this, next]) {
+      for (const user of index.#users.values()) {
+        const nodes = user.nodes.filter((n) => !changed.has(n.id));
+        for (let i = 0; i < nodes.length; i++) {
+          for (let j = i + 1; j < nodes.length; j++) {
+            const [a, b] = nodes[i]!.id < nodes[j]!.id ? [nodes[i]!.id, nodes[j]!.id] : [nodes[j]!.id, nodes[i]!.id];
+            const key = `${a},${b}`;
+            if (pairs.has(key)) continue;
+            pairs.add(key);
+            const was = this.sees(a, b);
+            const now = next.sees(a, b);
+            if (was === now) continue;
+            push(now ? gained : lost, a, b);
+            push(now ? gained : lost, b, a);
+          }
         }
       }
     }
     // Views of peers seen before and after. A peer without routes shows the same view to
     // every viewer of one IPv6-only state; routers and exit nodes are compared per viewer cell.
-    const special = [...this.#byId.values()].filter((n) => n.routeTexts.length > 0 || n.exitRoutes.length > 0);
+    const isSpecial = (n: NodeRec): boolean => n.routeTexts.length > 0 || n.exitRoutes.length > 0;
+    const special = [...this.#byId.values()].filter((n) => !changed.has(n.id) && (isSpecial(n) || isSpecial(next.#byId.get(n.id)!)));
     const specialIds = new Set(special.map((n) => n.id));
     const v6Before = list.map((x) => this.#ipv6Only(x.nodes[0]!));
     const v6After = list.map((x) => next.#ipv6Only(next.#byId.get(x.nodes[0]!.id)!));
@@ -470,7 +484,7 @@ export class PolicyIndex {
     for (const x of list) {
       const classSame = rendered(this, classBefore, x.a) === rendered(next, classAfter, x.b);
       for (const n of x.nodes) {
-        if (selfRules && n.user !== null) {
+        if (selfRules && (n.user !== null || next.#byId.get(n.id)!.user !== null)) {
           if (JSON.stringify(this.filterFor(n.id)) !== JSON.stringify(next.filterFor(n.id))) filterChanged.push(n.id);
         } else if (!classSame) filterChanged.push(n.id);
       }
@@ -479,7 +493,8 @@ export class PolicyIndex {
     const sshMemo = new Map<string, boolean>();
     for (const x of list) {
       for (const n of x.nodes) {
-        const key = `${x.a}|${x.b}|${n.user?.id ?? ''}|${this.#sshRole(n)}|${next.#sshRole(next.#byId.get(n.id)!)}`;
+        const after = next.#byId.get(n.id)!;
+        const key = `${x.a}|${x.b}|${n.user?.id ?? ''}|${after.user?.id ?? ''}|${this.#sshRole(n)}|${next.#sshRole(after)}`;
         let changed = sshMemo.get(key);
         if (changed === undefined) sshMemo.set(key, (changed = JSON.stringify(this.sshPolicyFor(n.id)) !== JSON.stringify(next.sshPolicyFor(n.id))));
         if (changed) sshChanged.push(n.id);
@@ -488,13 +503,67 @@ export class PolicyIndex {
     // Self views: per cell when attributes and policy flags agree; else per node.
     for (const x of list) {
       const sameAttrs =
+        !usersChanged &&
+        this.#displayName === next.#displayName &&
         JSON.stringify(this.#classAttrs[x.a]) === JSON.stringify(next.#classAttrs[x.b]) &&
         this.compiled.policy.disableIPv4 === next.compiled.policy.disableIPv4 &&
         this.compiled.policy.randomizeClientPort === next.compiled.policy.randomizeClientPort;
       if (sameAttrs) continue;
-      for (const n of x.nodes) if (JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
+      for (const n of x.nodes) if (!specialIds.has(n.id) && JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
+    }
+    // Routers: their PrimaryRoutes may have moved with the election.
+    for (const n of special) if (JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
+    // Changed nodes, one by one.
+    const viewMemo = new Map<string, boolean>();
+    for (const id of changed) {
+      const was = this.#byId.get(id);
+      const now = next.#byId.get(id);
+      if (now === undefined) {
+        if (was !== undefined) for (const p of this.peersOf(id)) if (!changed.has(p)) push(lost, p, id);
+        continue;
+      }
+      const peersAfter = next.peersOf(id);
+      if (was === undefined) {
+        for (const p of peersAfter) {
+          push(gained, id, p);
+          if (!changed.has(p)) push(gained, p, id);
+        }
+        continue;
+      }
+      const peersBefore = new Set(this.peersOf(id));
+      const after = new Set(peersAfter);
+      for (const p of peersAfter) {
+        if (!peersBefore.has(p)) {
+          push(gained, id, p);
+          if (!changed.has(p)) push(gained, p, id);
+          continue;
+        }
+        if (!changed.has(p)) {
+          const viewer = next.#byId.get(p)!;
+          const key = `${id}|${this.#byId.get(p)!.classId}|${viewer.classId}|${viewer.routeTexts.join(',')}`;
+          let moved = viewMemo.get(key);
+          if (moved === undefined) viewMemo.set(key, (moved = JSON.stringify(this.peerView(p, id)) !== JSON.stringify(next.peerView(p, id))));
+          if (moved) push(viewChanged, id, p);
+        }
+        if (JSON.stringify(this.peerView(id, p)) !== JSON.stringify(next.peerView(id, p))) push(viewChanged, p, id);
+      }
+      for (const p of peersBefore) {
+        if (after.has(p)) continue;
+        push(lost, id, p);
+        if (!changed.has(p)) push(lost, p, id);
+      }
+      if (JSON.stringify(this.filterFor(id)) !== JSON.stringify(next.filterFor(id))) filterChanged.push(id);
+      if (JSON.stringify(this.sshPolicyFor(id)) !== JSON.stringify(next.sshPolicyFor(id))) sshChanged.push(id);
+      if (JSON.stringify(this.selfView(id)) !== JSON.stringify(next.selfView(id))) selfChanged.push(id);
     }
     return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged };
+  }
+
+  /** Whether two nodes have one owner (untagged) in this index or in `next`. */
+  #sameUserEither(next: PolicyIndex, n1: NodeRec, n2: NodeRec): boolean {
+    if (n1.user !== null && n1.user === n2.user) return true;
+    const a = next.#byId.get(n1.id)!.user;
+    return a !== null && a === next.#byId.get(n2.id)!.user;
   }
 
   /**
@@ -551,7 +620,11 @@ export class PolicyIndex {
       else table.remove(c.id);
     }
     const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: table });
-    const delta = diffIndexes(this, next);
+    if (this.compiled.ssh !== null) {
+      this.#sshRuleInfos();
+      next.#sshRuleInfos();
+    }
+    const delta = this.#diffByClass(next, new Set(changes.map((c) => c.id)), userChange !== null);
     this.#adopt(next);
     return delta;
   }
@@ -831,7 +904,11 @@ export class PolicyIndex {
     for (const a of plan) touched.noteAtom(a, this.#atomNodes[a]! > 0);
     const node = this.#addNode(facts);
     const cls = this.#classes[node.classId]!;
-    if (cls.id >= classCount) touched.newClasses.add(cls.id);
+    if (cls.id >= classCount) {
+      // Bound while this batch's lists were in flux: its template is built again at the end.
+      touched.newClasses.add(cls.id);
+      touched.templates.add(cls.id);
+    }
     for (const list of this.#listsOf(cls)) {
       touched.noteList(list, node.id);
       list.update(node.id, list.nodeStrings(node), ++this.#clock);
@@ -955,7 +1032,7 @@ export class PolicyIndex {
     }
     for (const c of touched.templates) {
       if (touched.newClasses.has(c)) {
-        // Bound before its first node arrived; a literal destination's hit depends on nodes.
+        // Bound before its first node arrived, while lists may have been empty in passing.
         this.#setTemplate(c, this.#classTemplate(this.#classes[c]!));
         continue;
       }
@@ -1062,7 +1139,8 @@ export class PolicyIndex {
         continue;
       }
       if (this.#classInDst(info.item, cls)) info.dst.set(c);
-      if (kind !== 'cap' && info.list.size === 0) continue;
+      // Items without sources count too: their bits join classes without nodes (see
+      // #itemVisibility), and the class may be about to give them their first source.
       if (info.src.members.has(c) && !info.dst.isEmpty()) row.or(info.dst);
       if (info.dst.has(c) && !info.src.members.isEmpty()) row.or(info.src.members);
       this.#classRouteAccess(info, cls);
@@ -1852,6 +1930,39 @@ export class PolicyIndex {
     const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : [];
     const rules = self.length === 0 ? template : [...template, ...self].sort((a, b) => a.order - b.order);
     return instantiate(rules, node, this.#globalFirst);
+  }
+
+  /**
+   * A key naming filterFor(nodeId): equal keys promise equal filters, and the key changes
+   * whenever the node's filter does. Nodes of one class share it unless the filter names the
+   * node's own addresses or its user's autogroup:self rules; every node with an empty filter
+   * shares one. O(1).
+   */
+  filterKey(nodeId: number): string {
+    const node = this.#node(nodeId);
+    const c = node.classId;
+    const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : null;
+    const hasSelf = self !== null && self.length > 0;
+    if (!hasSelf && this.#templates[c]!.length === 0) return 'e';
+    let key = `c${c}.${this.#filterVersions[c]}`;
+    if (this.#usesSelf[c] || hasSelf) key += `@${node.v4Text ?? ''}|${node.v6Text ?? ''}`;
+    if (hasSelf) key += `u${node.user!.id}.${this.#selfVersions.get(node.user!.id) ?? 0}`;
+    return key;
+  }
+
+  /**
+   * A key naming peerView(viewerId, peerId) among the viewers of one peer: equal keys promise
+   * equal views. A peer without subnet or exit routes has one key for every viewer ("0"), or
+   * two when some viewers are IPv6-only; a router's key says which of its prefixes it carries
+   * for this viewer, an exit node's whether the viewer may use it.
+   */
+  peerViewKey(viewerId: number, peerId: number): string {
+    const viewer = this.#node(viewerId);
+    const peer = this.#node(peerId);
+    let key = peer.v4Text !== null && this.#ipv6Only(viewer) && !this.#ipv6Only(peer) ? '6' : '0';
+    for (const prefix of peer.routeTexts) key += this.#designatedRouter(viewer, prefix) === peer.id ? '1' : '-';
+    if (peer.exitRoutes.length > 0 && this.#canUseExit(viewer, peer)) key += 'x';
+    return key;
   }
 
   #selfItems: boolean | null = null;
