@@ -277,6 +277,32 @@ export function benchPolicyEvents(policy: BenchPolicy, nodeCount: number, repeat
     online.push(time(() => index.setOnline(node.id, false)));
     online.push(time(() => index.setOnline(node.id, true)));
   }
+  // Two HA routers of one prefix (a route change: the index rebuilds and diffs by class),
+  // then the primary failing over and back (only the prefix's viewers hear).
+  const routes: { us: number; recipients: number }[] = [];
+  const failover: { us: number; recipients: number }[] = [];
+  const routers: NodeFacts[] = [0, 1].map((k) => {
+    const n = slot++;
+    return {
+      id: 20_000_000 + k,
+      name: `router-${k}`,
+      ipv4: `100.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`,
+      ipv6: `fd7a:115c:a1e0::${n.toString(16)}`,
+      userId: 1,
+      tags: ['tag:shared-dns'],
+      advertisedRoutes: ['10.99.0.0/16'],
+      approvedRoutes: ['10.99.0.0/16'],
+      online: true,
+    };
+  });
+  for (const r of routers) routes.push(time(() => index.upsertNode(r)));
+  for (let i = 0; i < Math.min(repeats, 50); i++) {
+    // The primary goes offline (its twin takes over), then comes back as the secondary.
+    const primary = index.primaryRoutes().primaryFor('10.99.0.0/16')!;
+    failover.push(time(() => index.setOnline(primary, false)));
+    index.setOnline(primary, true);
+  }
+  for (const r of routers) routes.push(time(() => index.removeNode(r.id)));
   const edited = compilePolicyText(withExtraRule(w.policyText));
   const edits: { us: number; recipients: number }[] = [];
   for (let i = 0; i < (process.env['BENCH_SKIP_EDIT'] !== undefined ? 0 : 2); i++) {
@@ -289,15 +315,23 @@ export function benchPolicyEvents(policy: BenchPolicy, nodeCount: number, repeat
     classes: index.classCount,
     build_ms: round(buildMs),
     rss_mb: Math.round(rss / 1048576),
-    events: { join: cost(joins), leave: cost(leaves), retag: cost(retags), online: cost(online), ...(edits.length > 0 ? { policy_edit: cost(edits) } : {}) },
+    events: {
+      join: cost(joins),
+      leave: cost(leaves),
+      retag: cost(retags),
+      online: cost(online),
+      route_change: cost(routes),
+      router_online: cost(failover),
+      ...(edits.length > 0 ? { policy_edit: cost(edits) } : {}),
+    },
   };
 }
 
-/** The policy with one more rule: the first user may reach the shared git servers on 8443. */
+/** The policy with one more rule: the first user may reach team 0's servers on 8443. */
 function withExtraRule(text: string): string {
   const policy = JSON.parse(text) as { acls: unknown[]; tagOwners?: Record<string, string[]> };
-  policy.tagOwners = { ...(policy.tagOwners ?? {}), 'tag:shared-git': policy.tagOwners?.['tag:shared-git'] ?? [] };
-  policy.acls = [...policy.acls, { action: 'accept', src: ['user1@example.com'], dst: ['tag:shared-git:8443'] }];
+  policy.tagOwners = { ...(policy.tagOwners ?? {}), 'tag:team-0-server': policy.tagOwners?.['tag:team-0-server'] ?? [] };
+  policy.acls = [...policy.acls, { action: 'accept', src: ['user1@example.com'], dst: ['tag:team-0-server:8443'] }];
   return JSON.stringify(policy);
 }
 
