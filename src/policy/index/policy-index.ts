@@ -3,7 +3,10 @@
 // and the decisions the control and API layers ask for.
 //
 // Build cost is proportional to nodes + classes x rules (+ classes^2/32 for visibility); a
-// query touches only the asked-for node's class, its user and its peers.
+// query touches only the asked-for node's class, its user and its peers. After the build the
+// index is updated in place (upsertNode, removeNode, setOnline, upsertUser, removeUser,
+// replacePolicy), each update returning the exact PolicyDelta at a cost proportional to it;
+// filterKey and peerViewKey name outputs in O(1) so the mapper serialises each once.
 import type * as tailcfg from '../../tailcfg/index.js';
 import { type IPPrefix, formatIP, formatPrefix, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
