@@ -7,14 +7,18 @@
 //   team's; everyone may reach three shared services; admins reach everything; ssh for admins
 //   to servers and for everyone to their own devices. About 300 acls at 50,000 nodes.
 // - `fullmesh`: `*` may reach `*:*`.
-// The bench runner (bench/main.ts) will import `policyBenchCases`; running this file directly
-// prints the cases at 5,000 and 50,000 nodes.
+// - `members`: `autogroup:member` may reach `autogroup:member:*` (every join changes every
+//   member's SrcIPs).
+// The bench runner (bench/main.ts) will import `policyBenchCases` and `policyEventCases`;
+// running this file directly prints the compile cases at 5,000 and 50,000 nodes, or with
+// `events <policy> <nodes>` the per-event cost of the incremental index.
 import { fileURLToPath } from 'node:url';
 import { compilePolicyText } from './compile.js';
 import type { NodeFacts, TailnetFacts, UserFacts } from './facts.js';
+import type { PolicyDelta } from './index/diff.js';
 import { PolicyIndex } from './index/policy-index.js';
 
-export type BenchPolicy = 'segmented' | 'fullmesh';
+export type BenchPolicy = 'segmented' | 'fullmesh' | 'members';
 
 export interface PolicyBenchResult {
   readonly policy: BenchPolicy;
@@ -108,6 +112,8 @@ export function generateWorkload(policy: BenchPolicy, nodeCount: number, seed = 
   let ssh: unknown[] = [];
   if (policy === 'fullmesh') {
     acls = [{ action: 'accept', src: ['*'], dst: ['*:*'] }];
+  } else if (policy === 'members') {
+    acls = [{ action: 'accept', src: ['autogroup:member'], dst: ['autogroup:member:*'] }];
   } else {
     acls = [];
     for (let t = 0; t < teamCount; t++) {
@@ -176,6 +182,159 @@ export function benchPolicyCompile(policy: BenchPolicy, nodeCount: number, seed 
   };
 }
 
+/** Cost of one kind of event on the incremental index. */
+export interface EventCost {
+  readonly count: number;
+  readonly median_us: number;
+  readonly p99_us: number;
+  readonly max_us: number;
+  /** Mean number of nodes the delta names (who must hear about the event). */
+  readonly recipients: number;
+}
+
+export interface PolicyEventResult {
+  readonly policy: BenchPolicy;
+  readonly nodes: number;
+  readonly classes: number;
+  readonly build_ms: number;
+  readonly rss_mb: number;
+  readonly events: Readonly<Record<string, EventCost>>;
+}
+
+/** Every node a delta names: the nodes that must hear about the event. */
+function recipientsOf(delta: PolicyDelta): number {
+  const out = new Set<number>();
+  for (const m of [delta.gained, delta.lost]) for (const [viewer, peers] of m) if (peers.length > 0) out.add(viewer);
+  for (const viewers of delta.viewChanged.values()) for (const v of viewers) out.add(v);
+  for (const list of [delta.filterChanged, delta.sshChanged, delta.selfChanged]) for (const id of list) out.add(id);
+  return out.size;
+}
+
+function cost(samples: { us: number; recipients: number }[]): EventCost {
+  const us = samples.map((s) => s.us).sort((a, b) => a - b);
+  const at = (q: number): number => round(us[Math.min(us.length - 1, Math.floor(q * us.length))]!);
+  return {
+    count: us.length,
+    median_us: at(0.5),
+    p99_us: at(0.99),
+    max_us: round(us[us.length - 1]!),
+    recipients: Math.round(samples.reduce((s, x) => s + x.recipients, 0) / samples.length),
+  };
+}
+
+/**
+ * Builds the tailnet, then measures the incremental index's events: joins of new member
+ * devices, their leaves, retags of existing devices (to a shared-service tag and back), online
+ * changes of non-routers, and policy edits (one rule added, then removed). Each event's time is
+ * the policy work only (the update and its delta), not the mapper's.
+ */
+export function benchPolicyEvents(policy: BenchPolicy, nodeCount: number, repeats = 200, seed = 42): PolicyEventResult {
+  const w = generateWorkload(policy, nodeCount, seed);
+  const compiled = compilePolicyText(w.policyText);
+  const t0 = performance.now();
+  const index = new PolicyIndex(compiled, w.facts);
+  const buildMs = performance.now() - t0;
+  const rss = process.memoryUsage().rss;
+  const random = rng(seed + 1);
+  const members = w.facts.users.map((u) => u.id);
+  const untagged = w.facts.nodes.filter((n) => n.tags.length === 0);
+  // Warm the lazily built parts (SSH rules) the way a running server has them.
+  index.sshPolicyFor(w.facts.nodes[0]!.id);
+  const time = (run: () => PolicyDelta): { us: number; recipients: number } => {
+    const a = performance.now();
+    const delta = run();
+    const us = (performance.now() - a) * 1000;
+    return { us, recipients: recipientsOf(delta) };
+  };
+  const joins: { us: number; recipients: number }[] = [];
+  const leaves: { us: number; recipients: number }[] = [];
+  const retags: { us: number; recipients: number }[] = [];
+  const online: { us: number; recipients: number }[] = [];
+  const joined: number[] = [];
+  let slot = nodeCount + 1;
+  for (let i = 0; i < repeats; i++) {
+    const id = 10_000_000 + i;
+    const n = slot++;
+    const facts: NodeFacts = {
+      id,
+      name: `bench-${i}`,
+      ipv4: `100.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`,
+      ipv6: `fd7a:115c:a1e0::${n.toString(16)}`,
+      userId: members[Math.floor(random() * members.length)]!,
+      tags: [],
+      advertisedRoutes: [],
+      approvedRoutes: [],
+      online: true,
+    };
+    joins.push(time(() => index.upsertNode(facts)));
+    joined.push(id);
+  }
+  for (const id of joined) leaves.push(time(() => index.removeNode(id)));
+  for (let i = 0; i < repeats; i++) {
+    const node = untagged[Math.floor(random() * untagged.length)]!;
+    retags.push(time(() => index.upsertNode({ ...node, tags: ['tag:team-1-server'] })));
+    retags.push(time(() => index.upsertNode(node)));
+    online.push(time(() => index.setOnline(node.id, false)));
+    online.push(time(() => index.setOnline(node.id, true)));
+  }
+  // Two HA routers of one prefix (a route change: the index rebuilds and diffs by class),
+  // then the primary failing over and back (only the prefix's viewers hear).
+  const routes: { us: number; recipients: number }[] = [];
+  const failover: { us: number; recipients: number }[] = [];
+  const routers: NodeFacts[] = [0, 1].map((k) => {
+    const n = slot++;
+    return {
+      id: 20_000_000 + k,
+      name: `router-${k}`,
+      ipv4: `100.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`,
+      ipv6: `fd7a:115c:a1e0::${n.toString(16)}`,
+      userId: 1,
+      tags: ['tag:shared-dns'],
+      advertisedRoutes: ['10.99.0.0/16'],
+      approvedRoutes: ['10.99.0.0/16'],
+      online: true,
+    };
+  });
+  for (const r of routers) routes.push(time(() => index.upsertNode(r)));
+  for (let i = 0; i < Math.min(repeats, 50); i++) {
+    // The primary goes offline (its twin takes over), then comes back as the secondary.
+    const primary = index.primaryRoutes().primaryFor('10.99.0.0/16')!;
+    failover.push(time(() => index.setOnline(primary, false)));
+    index.setOnline(primary, true);
+  }
+  for (const r of routers) routes.push(time(() => index.removeNode(r.id)));
+  const edited = compilePolicyText(withExtraRule(w.policyText));
+  const edits: { us: number; recipients: number }[] = [];
+  for (let i = 0; i < (process.env['BENCH_SKIP_EDIT'] !== undefined ? 0 : 2); i++) {
+    edits.push(time(() => index.replacePolicy(edited)));
+    edits.push(time(() => index.replacePolicy(compiled)));
+  }
+  return {
+    policy,
+    nodes: nodeCount,
+    classes: index.classCount,
+    build_ms: round(buildMs),
+    rss_mb: Math.round(rss / 1048576),
+    events: {
+      join: cost(joins),
+      leave: cost(leaves),
+      retag: cost(retags),
+      online: cost(online),
+      route_change: cost(routes),
+      router_online: cost(failover),
+      ...(edits.length > 0 ? { policy_edit: cost(edits) } : {}),
+    },
+  };
+}
+
+/** The policy with one more rule: the first user may reach team 0's servers on 8443. */
+function withExtraRule(text: string): string {
+  const policy = JSON.parse(text) as { acls: unknown[]; tagOwners?: Record<string, string[]> };
+  policy.tagOwners = { ...(policy.tagOwners ?? {}), 'tag:team-0-server': policy.tagOwners?.['tag:team-0-server'] ?? [] };
+  policy.acls = [...policy.acls, { action: 'accept', src: ['user1@example.com'], dst: ['tag:team-0-server:8443'] }];
+  return JSON.stringify(policy);
+}
+
 function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
@@ -188,7 +347,19 @@ export const policyBenchCases: readonly { readonly name: string; readonly run: (
   { name: 'policy/compile: fullmesh n=50000', run: () => benchPolicyCompile('fullmesh', 50000) },
 ];
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+/** Per-event cases for the bench runner. */
+export const policyEventCases: readonly { readonly name: string; readonly run: () => PolicyEventResult }[] = [
+  { name: 'policy/events: segmented n=5000', run: () => benchPolicyEvents('segmented', 5000) },
+  { name: 'policy/events: segmented n=50000', run: () => benchPolicyEvents('segmented', 50000) },
+  { name: 'policy/events: fullmesh n=10000', run: () => benchPolicyEvents('fullmesh', 10000, 50) },
+  { name: 'policy/events: members n=10000', run: () => benchPolicyEvents('members', 10000, 50) },
+];
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1] && process.argv[2] === 'events') {
+  const policy = (process.argv[3] ?? 'segmented') as BenchPolicy;
+  const nodes = Number(process.argv[4] ?? 5000);
+  console.log(JSON.stringify(benchPolicyEvents(policy, nodes, Number(process.argv[5] ?? 200))));
+} else if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const only = process.argv[2];
   for (const c of policyBenchCases) {
     if (only !== undefined && !c.name.endsWith(only)) continue;

@@ -58,6 +58,19 @@ export class PrimaryRouteTable {
     return this.upsert({ ...before, online });
   }
 
+  /** An independent copy with the same routers and the same elected primaries. */
+  clone(): PrimaryRouteTable {
+    const copy = new PrimaryRouteTable();
+    for (const router of this.#routers.values()) copy.#put(router);
+    for (const [prefix, id] of this.#primary) copy.#primary.set(prefix, id);
+    return copy;
+  }
+
+  /** The router's state as last given, or undefined for a node that serves no subnet route. */
+  router(nodeId: number): RouterState | undefined {
+    return this.#routers.get(nodeId);
+  }
+
   primaryFor(prefix: string): number | null {
     return this.#primary.get(prefix) ?? null;
   }

@@ -8,7 +8,7 @@ import { NO_POLICY_CHANGE } from '../mapper/index.js';
 import type { Node, NodeId, User, UserId } from '../model/index.js';
 import { isTagged } from '../model/index.js';
 import {
-  compilePolicyText, diffIndexes, PolicyIndex,
+  compilePolicyText, diffIndexes, EMPTY_POLICY_DELTA, PolicyIndex,
   type CompiledPolicy, type NodeFacts, type PeerView, type PolicyDelta, type SelfView, type TailnetFacts, type UserFacts,
 } from '../policy/index.js';
 import type { StateEvent, TailnetState } from '../state/index.js';
@@ -76,40 +76,54 @@ export class TailnetPolicy implements PolicyView {
   }
 
   /**
-   * Applies one committed event; returns what it changed in the policy's outputs. Structural
-   * events rebuild the index from the state and diff it (correct, O(N) per event); the
-   * incremental index replaces this (issue #5).
+   * Applies one committed event; returns what it changed in the policy's outputs. The index
+   * updates in place at a cost proportional to the answer (a join touches the joining node's
+   * peers and the filters that list it; an online change of a node that routes nothing
+   * touches nothing).
    */
   apply(event: StateEvent): PolicyChange {
-    switch (event.kind) {
-      case 'nodeChanged':
-        for (const facet of event.facets) if (POLICY_FACETS.has(facet)) return this.#rebuildAndDiff();
-        return NO_POLICY_CHANGE;
-      case 'presenceChanged':
-        if (event.before.online === event.after.online || !this.#isRouter(event.nodeId)) return NO_POLICY_CHANGE;
-        return this.#rebuildAndDiff();
-      case 'policyChanged':
-        return this.#replace(event.text);
-      case 'tailnetDeleted':
-        return NO_POLICY_CHANGE;
-      case 'nodeAdded':
-      case 'nodeRemoved':
-      case 'userAdded':
-      case 'userChanged':
-      case 'userRemoved':
-        return this.#rebuildAndDiff();
+    try {
+      return changeOf(this.#applyToIndex(event));
+    } catch (err) {
+      // A bug in an incremental update must not leave a wrong index behind: rebuild from the
+      // state and diff against what the mapper last heard.
+      this.#logger.error({ err, tailnet: this.#state.name, event: event.kind }, 'incremental policy update failed; rebuilding the policy index');
+      const previous = this.#index;
+      this.rebuild();
+      try {
+        return changeOf(diffIndexes(previous, this.#index));
+      } catch {
+        const all = this.#index.nodeIds();
+        return { ...NO_POLICY_CHANGE, filterChanged: all, sshChanged: all, selfChanged: all } as PolicyChange;
+      }
     }
   }
 
-  #isRouter(node: NodeId): boolean {
-    return (this.#state.node(node)?.approvedRoutes.length ?? 0) > 0;
-  }
-
-  #rebuildAndDiff(): PolicyChange {
-    const next = new PolicyIndex(this.#compiled, tailnetFacts(this.#state));
-    const delta = diffIndexes(this.#index, next);
-    this.#index = next;
-    return changeOf(delta);
+  #applyToIndex(event: StateEvent): PolicyDelta {
+    switch (event.kind) {
+      case 'nodeAdded':
+        return this.#index.upsertNode(nodeFacts(event.node, this.#state.presence(event.node.id).online));
+      case 'nodeRemoved':
+        return this.#index.removeNode(event.node.id);
+      case 'nodeChanged':
+        for (const facet of event.facets) {
+          if (POLICY_FACETS.has(facet)) return this.#index.upsertNode(nodeFacts(event.after, this.#state.presence(event.after.id).online));
+        }
+        return EMPTY_POLICY_DELTA;
+      case 'presenceChanged':
+        if (event.before.online === event.after.online) return EMPTY_POLICY_DELTA;
+        return this.#index.setOnline(event.nodeId, event.after.online);
+      case 'userAdded':
+        return this.#index.upsertUser(userFacts(event.user));
+      case 'userChanged':
+        return this.#index.upsertUser(userFacts(event.after));
+      case 'userRemoved':
+        return this.#index.removeUser(event.user.id);
+      case 'policyChanged':
+        return this.#replace(event.text);
+      case 'tailnetDeleted':
+        return EMPTY_POLICY_DELTA;
+    }
   }
 
   // --- PolicyView ----------------------------------------------------------------------------
@@ -127,8 +141,7 @@ export class TailnetPolicy implements PolicyView {
   }
 
   peerViewKey(viewer: NodeId, peer: NodeId): string {
-    // Interim (issue #5): the view itself names it; the incremental index gives O(1) keys.
-    return JSON.stringify(this.#index.peerView(viewer, peer));
+    return this.#index.peerViewKey(viewer, peer);
   }
 
   selfView(node: NodeId): SelfView {
@@ -148,7 +161,7 @@ export class TailnetPolicy implements PolicyView {
   }
 
   filterKey(node: NodeId): string {
-    return JSON.stringify(this.#index.filterFor(node));
+    return this.#index.filterKey(node);
   }
 
   sshPolicyFor(node: NodeId): tailcfg.SSHPolicy | null {
@@ -173,14 +186,12 @@ export class TailnetPolicy implements PolicyView {
     this.#index = new PolicyIndex(this.#compiled, tailnetFacts(this.#state));
   }
 
-  #replace(text: string | null): PolicyChange {
+  #replace(text: string | null): PolicyDelta {
     const compiled = this.#compile(text);
-    const next = new PolicyIndex(compiled, tailnetFacts(this.#state));
-    const delta = diffIndexes(this.#index, next);
+    const delta = this.#index.replacePolicy(compiled);
     this.#text = text;
     this.#compiled = compiled;
-    this.#index = next;
-    return changeOf(delta);
+    return delta;
   }
 
   #compile(text: string | null): CompiledPolicy {

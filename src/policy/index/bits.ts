@@ -1,25 +1,41 @@
-// Fixed-size bit sets over identity-class ids: visibility rows and selector resolutions are
-// unions and tests over a few hundred or thousand classes, which 32-bit words do cheaply.
+// Bit sets over identity-class ids: visibility rows and selector resolutions are unions and
+// tests over a few hundred or thousand classes, which 32-bit words do cheaply. They grow when
+// a class is added after the build; bits past the end read as clear.
 
 export class Bits {
-  readonly words: Uint32Array;
+  words: Uint32Array;
 
   constructor(size: number) {
     this.words = new Uint32Array((size + 31) >>> 5);
   }
 
+  #grow(wordCount: number): void {
+    const words = new Uint32Array(Math.max(wordCount, this.words.length * 2));
+    words.set(this.words);
+    this.words = words;
+  }
+
   set(i: number): void {
-    this.words[i >>> 5]! |= 1 << (i & 31);
+    const w = i >>> 5;
+    if (w >= this.words.length) this.#grow(w + 1);
+    this.words[w]! |= 1 << (i & 31);
+  }
+
+  clear(i: number): void {
+    const w = i >>> 5;
+    if (w < this.words.length) this.words[w]! &= ~(1 << (i & 31));
   }
 
   has(i: number): boolean {
-    return (this.words[i >>> 5]! & (1 << (i & 31))) !== 0;
+    const w = i >>> 5;
+    return w < this.words.length && (this.words[w]! & (1 << (i & 31))) !== 0;
   }
 
   or(other: Bits): void {
-    const a = this.words;
     const b = other.words;
-    for (let i = 0; i < a.length; i++) a[i]! |= b[i]!;
+    if (b.length > this.words.length) this.#grow(b.length);
+    const a = this.words;
+    for (let i = 0; i < b.length; i++) a[i]! |= b[i]!;
   }
 
   isEmpty(): boolean {
@@ -30,7 +46,8 @@ export class Bits {
   intersects(other: Bits): boolean {
     const a = this.words;
     const b = other.words;
-    for (let i = 0; i < a.length; i++) if ((a[i]! & b[i]!) !== 0) return true;
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) if ((a[i]! & b[i]!) !== 0) return true;
     return false;
   }
 

@@ -48,10 +48,8 @@ export function diffIndexes(before: PolicyIndex, after: PolicyIndex): PolicyDelt
 
   const beforeIds = new Set(before.nodeIds());
   const afterIds = new Set(after.nodeIds());
-  for (const id of beforeIds) {
-    if (afterIds.has(id)) continue;
-    for (const viewer of before.peersOf(id)) if (afterIds.has(viewer)) push(lost, viewer, id);
-  }
+  // A node that is gone is lost by every viewer that remains: the loop below finds it in
+  // their peers before and not after.
   for (const id of afterIds) {
     const peersAfter = new Set(after.peersOf(id));
     if (!beforeIds.has(id)) {

@@ -3,7 +3,10 @@
 // and the decisions the control and API layers ask for.
 //
 // Build cost is proportional to nodes + classes x rules (+ classes^2/32 for visibility); a
-// query touches only the asked-for node's class, its user and its peers.
+// query touches only the asked-for node's class, its user and its peers. After the build the
+// index is updated in place (upsertNode, removeNode, setOnline, upsertUser, removeUser,
+// replacePolicy), each update returning the exact PolicyDelta at a cost proportional to it;
+// filterKey and peerViewKey name outputs in O(1) so the mapper serialises each once.
 import type * as tailcfg from '../../tailcfg/index.js';
 import { type IPPrefix, formatIP, formatPrefix, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
@@ -19,12 +22,14 @@ import {
   type SelectionPart,
 } from '../compile.js';
 import { PolicyError } from '../errors.js';
-import type { NodeFacts, TailnetFacts, TailnetSettings, UserRole } from '../facts.js';
+import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from '../facts.js';
+import { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './diff.js';
 import { PrimaryRouteTable } from '../primary-routes.js';
 import { meetsPosture } from '../posture.js';
 import { runPolicyTests, type TestReport } from '../tests.js';
 import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import { Bits } from './bits.js';
+import { SrcList, srcKey, type SrcRef } from './src-list.js';
 import {
   type IdentityClass,
   type NodeRec,
@@ -35,6 +40,8 @@ import {
   isUserAtom,
   literalAtomMatches,
   nodeAddressSet,
+  parseV4,
+  parseV6,
   userAtomMatches,
 } from './records.js';
 
@@ -78,9 +85,10 @@ interface CapEntry {
   readonly capMap: Readonly<Record<string, unknown[] | null>>;
 }
 
+/** A rule of a class's (or a user's autogroup:self) filter, before the node's own addresses go in. */
 type TemplateRule =
-  | { readonly kind: 'ports'; readonly order: number; readonly srcId: number; readonly srcIPs: readonly string[]; readonly proto: readonly number[] | null; readonly entries: readonly DstEntry[] }
-  | { readonly kind: 'cap'; readonly order: number; readonly srcIPs: readonly string[]; readonly grants: readonly CapEntry[] };
+  | { readonly kind: 'ports'; readonly order: number; readonly src: SrcRef; readonly proto: readonly number[] | null; readonly entries: readonly DstEntry[] }
+  | { readonly kind: 'cap'; readonly order: number; readonly src: SrcRef; readonly grants: readonly CapEntry[] };
 
 /**
  * A selection bound to this tailnet. The address set is built only when something asks for it
@@ -93,18 +101,26 @@ class Resolved {
   /** Classes in the set as packet endpoints: identity plus routers whose routes overlap it. */
   members: Bits;
   readonly #addresses: () => IPSet;
+  /** The tailnet's address epoch (bumped by every join and leave) the cached set was built at. */
+  readonly #epoch: () => number;
   #ipSet: IPSet | null = null;
+  #builtAt = -1;
 
-  constructor(sel: Selection, identity: Bits, addresses: () => IPSet) {
+  constructor(sel: Selection, identity: Bits, addresses: () => IPSet, epoch: () => number) {
     this.sel = sel;
     this.identity = identity;
     this.members = identity;
     this.#addresses = addresses;
+    this.#epoch = epoch;
   }
 
   /** Everything the selection covers as an address set. */
   get ipSet(): IPSet {
-    if (this.#ipSet === null) this.#ipSet = this.#addresses();
+    const epoch = this.#epoch();
+    if (this.#ipSet === null || this.#builtAt !== epoch) {
+      this.#ipSet = this.#addresses();
+      this.#builtAt = epoch;
+    }
     return this.#ipSet;
   }
 }
@@ -112,20 +128,33 @@ class Resolved {
 interface ItemInfo {
   readonly item: RuleItem;
   readonly src: Resolved;
-  readonly srcIPs: readonly string[];
-  readonly srcId: number;
+  /** The rendered SrcIPs, shared by every item with the same source selection. */
+  readonly list: SrcList;
+  /** Classes the item delivers to (#dstMembers), kept current as classes are added. */
+  readonly dst: Bits;
 }
 
 interface SshRuleInfo {
   readonly rule: CompiledSshRule;
-  readonly srcNodes: readonly NodeRec[];
+  readonly src: Resolved;
+  /** Whether nodes inside the source's literal prefixes are sources too. */
+  readonly literalSources: boolean;
+  /** Source node ids. */
   readonly srcSet: Set<number>;
   readonly dstIdentity: Bits;
-  readonly byUser: ReadonlyMap<number, tailcfg.SSHPrincipal[]>;
-  readonly userIds: readonly number[];
-  readonly tagged: readonly tailcfg.SSHPrincipal[];
+  /** Untagged sources by user id, each list in node-id order. */
+  readonly userNodes: Map<number, NodeRec[]>;
+  /** Principals of each user's source nodes, built on first use. */
+  readonly byUser: Map<number, tailcfg.SSHPrincipal[]>;
+  /** Users with sources, ascending. */
+  readonly userIds: number[];
+  /** Tagged sources in node-id order. */
+  readonly taggedNodes: NodeRec[];
+  /** Their principals (one copy per tag), built on first use. */
+  tagged: tailcfg.SSHPrincipal[] | null;
   readonly baseUsers: Readonly<Record<string, string>>;
-  readonly localparts: ReadonlyMap<number, string>;
+  readonly localpartDomains: readonly string[];
+  readonly localparts: Map<number, string>;
   readonly hasLocalpart: boolean;
   readonly action: tailcfg.SSHAction;
   readonly acceptEnv: readonly string[] | null;
@@ -159,162 +188,1185 @@ const ATTR_DISABLE_IPV4 = 'disable-ipv4';
 const PEER_CAP_SUGGEST_EXIT = 'suggest-exit-node';
 
 export class PolicyIndex {
-  readonly compiled: CompiledPolicy;
-  readonly settings: TailnetSettings;
-  readonly #users: Map<number, UserRec>;
-  readonly #nodes: NodeRec[] = [];
-  readonly #byId = new Map<number, NodeRec>();
-  readonly #byName = new Map<string, NodeRec>();
+  #compiledPolicy: CompiledPolicy;
+  #settings: TailnetSettings;
+  #users: Map<number, UserRec>;
+  /** Every node, in the order it was added. */
+  #byId = new Map<number, NodeRec>();
+  /** Untagged nodes by the user id in their facts, including ids of users not (or no longer) known. */
+  #byUserId = new Map<number, Set<NodeRec>>();
+  #byName = new Map<string, NodeRec>();
   /** Keyed by `v4 | 0` so keys stay small integers. */
-  readonly #byV4 = new Map<number, NodeRec>();
-  readonly #byV6 = new Map<string, NodeRec>();
-  readonly #classes: IdentityClass[] = [];
+  #byV4 = new Map<number, NodeRec>();
+  #byV6 = new Map<string, NodeRec>();
+  #classes: IdentityClass[] = [];
+  #classByKey = new Map<string, IdentityClass>();
+  /** Per atom: how many nodes carry it (a destination naming no node does not exist). */
+  #atomNodes: number[] = [];
+  #atomPlan!: AtomPlan;
   /** Classes serving subnet routes: the only ones whose membership depends on address overlap. */
   #routeClasses: IdentityClass[] = [];
-  readonly #atomClasses: number[][];
-  readonly #primary: PrimaryRouteTable;
-  readonly #resolved = new Map<string, Resolved>();
-  readonly #srcIntern = new Map<string, number>();
-  readonly #globalFirst = new Map<string, number>();
-  readonly #items: ItemInfo[] = [];
-  readonly #visibility: (Bits | null)[] = [];
+  #atomClasses: number[][];
+  #primary: PrimaryRouteTable;
+  #resolved = new Map<string, Resolved>();
+  /** Rendered source lists by selection key. */
+  #srcLists = new Map<string, SrcList>();
+  /** A tailnet-wide counter: list versions, filter versions and address epochs draw from it. */
+  #clock = 0;
+  #addressEpoch = 0;
+  #globalFirst = new Map<string, number>();
+  #items: ItemInfo[] = [];
+  #visibility: (Bits | null)[] = [];
   #selfSrc!: Bits;
-  readonly #templates: (TemplateRule[] | null)[] = [];
-  readonly #selfTemplates = new Map<number, TemplateRule[]>();
-  readonly #classAttrs: string[][] = [];
-  readonly #routeAccess = new Map<string, RouteAccess>();
+  #templates: (TemplateRule[] | null)[] = [];
+  /** Per class: its template's shape with lists named by uid (changes iff the shape does). */
+  #templateSigs: string[] = [];
+  /** Per class: a counter value that changes whenever the class's filter output changes. */
+  #filterVersions: number[] = [];
+  /** Per class: whether its filter names the receiving node's own addresses. */
+  #usesSelf: boolean[] = [];
+  #selfTemplates = new Map<number, TemplateRule[]>();
+  /** Per user: a counter value that changes whenever the user's autogroup:self rules do. */
+  #selfVersions = new Map<number, number>();
+  #classAttrs: string[][] = [];
+  #routeAccess = new Map<string, RouteAccess>();
   #exitAccess!: Bits;
-  readonly #viaItems: ItemInfo[] = [];
+  #viaItems: ItemInfo[] = [];
   #sshInfos: SshRuleInfo[] | null = null;
-  readonly #sshCache = new Map<string, tailcfg.SSHRule[]>();
   #allNodesSet: IPSet | null = null;
   #routeStrings: string[] = [];
-  readonly #displayName: string;
-  readonly #domains: ReadonlySet<string> | null;
+  #displayName: string;
+  #domains: ReadonlySet<string> | null;
 
   constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}) {
-    this.compiled = compiled;
-    this.settings = facts.settings ?? {};
+    this.#compiledPolicy = compiled;
+    this.#settings = facts.settings ?? {};
     this.#users = buildUsers(facts.users);
-    const owner = facts.users.find((u) => u.role === 'owner');
-    this.#displayName = this.settings.displayName ?? owner?.email ?? facts.users[0]?.email ?? '';
-    const domains = this.settings.domains ?? (owner !== undefined ? [emailDomain(owner.email)] : null);
-    this.#domains = domains === null ? null : new Set(domains.map((d) => d.toLowerCase()));
+    const names = tailnetNames(this.#settings, facts.users);
+    this.#displayName = names.displayName;
+    this.#domains = names.domains;
 
-    for (const nf of facts.nodes) this.#addNode(nf);
     this.#atomClasses = compiled.atoms.map(() => []);
-    this.#assignUserAtoms();
-    this.#classify();
-    this.#routeClasses = this.#classes.filter((c) => c.routes.length > 0);
+    this.#atomNodes = compiled.atoms.map(() => 0);
+    this.#atomPlan = atomPlan(compiled);
+    for (const user of this.#users.values()) user.atoms = this.#userAtoms(user);
+    for (const nf of facts.nodes) this.#addNode(nf);
+    const nodes = [...this.#byId.values()];
     this.#primary =
       options.primaryRoutes ??
-      new PrimaryRouteTable(
-        this.#nodes.filter((n) => n.routeTexts.length > 0).map((n) => ({ nodeId: n.id, order: n.order, online: n.facts.online, routes: n.routeTexts })),
-      );
-    this.#routeStrings = [...new Set(this.#nodes.flatMap((n) => n.routeTexts))].sort();
+      new PrimaryRouteTable(nodes.filter((n) => n.routeTexts.length > 0).map((n) => ({ nodeId: n.id, order: n.order, online: n.facts.online, routes: n.routeTexts })));
+    this.#routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
     this.#checkDomains();
     this.#resolveItems();
     this.#buildVisibility();
     this.#buildRouteAccess();
     this.#buildAttrs();
-    for (let k = 0; k < this.#classes.length; k++) this.#templates.push(null);
-    for (const cls of this.#classes) this.#templates[cls.id] = this.#classTemplate(cls);
+    for (const cls of this.#classes) this.#setTemplate(cls.id, this.#classTemplate(cls));
+    this.#built = true;
+  }
+
+  /** Set once the build is done: from then on a new class is bound into every structure. */
+  #built = false;
+
+  get compiled(): CompiledPolicy {
+    return this.#compiledPolicy;
+  }
+
+  get settings(): TailnetSettings {
+    return this.#settings;
+  }
+
+  // --- updates ------------------------------------------------------------------------------
+  //
+  // Each update changes the index in place and returns what changed in its outputs, exactly as
+  // diffIndexes() of the indexes before and after would (the property test holds it to that).
+  // The work is proportional to the answer: a node joining an existing class touches its own
+  // peers, the source lists that name its class (one splice each) and the classes whose
+  // filters use those lists. Rare structural changes (subnet routes appear, move or vanish,
+  // the tailnet's owner changes) rebuild and diff instead.
+
+  /** Adds a node, or replaces the facts of one (tags, user, routes, addresses, name, online). */
+  upsertNode(facts: NodeFacts): PolicyDelta {
+    const old = this.#byId.get(facts.id);
+    if (old !== undefined && samePolicyFacts(old.facts, facts)) {
+      if (old.name !== facts.name) return this.#applyNodes([{ id: facts.id, facts }], null);
+      return old.facts.online === facts.online ? ((old.facts = facts), EMPTY_POLICY_DELTA) : this.#online(old, facts);
+    }
+    return this.#applyNodes([{ id: facts.id, facts }], null);
+  }
+
+  /** Removes a node; unknown ids change nothing. */
+  removeNode(id: number): PolicyDelta {
+    if (!this.#byId.has(id)) return EMPTY_POLICY_DELTA;
+    return this.#applyNodes([{ id, facts: null }], null);
+  }
+
+  /**
+   * A node came online or went offline. Only HA route failover depends on it: for a node that
+   * serves no subnet route this touches nothing; for a router, only viewers of the prefixes
+   * whose carrier moved.
+   */
+  setOnline(id: number, online: boolean): PolicyDelta {
+    const node = this.#byId.get(id);
+    if (node === undefined || node.facts.online === online) return EMPTY_POLICY_DELTA;
+    return this.#online(node, { ...node.facts, online });
+  }
+
+  /** Adds a user or changes one's name, email or role. */
+  upsertUser(user: UserFacts): PolicyDelta {
+    const change: UserChange = { id: user.id, facts: user };
+    if (this.#ownerChanges(change)) return this.#rebuildWith([], change);
+    const rec = this.#users.get(user.id);
+    if (rec === undefined) {
+      // Nodes may name the user before it exists (or after it was removed): they join it now.
+      const waiting = [...(this.#byUserId.get(user.id) ?? [])];
+      return this.#applyNodes(
+        waiting.map((n) => ({ id: n.id, facts: n.facts })),
+        change,
+      );
+    }
+    const role = user.role ?? 'member';
+    const atoms = this.#userAtoms({ ...rec, name: user.name, email: user.email, role });
+    if (rec.role === role && sameNumbers(rec.atoms, atoms)) {
+      // Same identity: only SSH localpart mappings can change.
+      if (this.compiled.ssh !== null) this.#sshRuleInfos();
+      const touched = new Touched();
+      this.#applyUserChange(change, touched);
+      const sshChanged = new Set<number>();
+      this.#sshCandidates(touched, sshChanged);
+      return { ...EMPTY_POLICY_DELTA, sshChanged: [...sshChanged] };
+    }
+    return this.#applyNodes(
+      rec.nodes.map((n) => ({ id: n.id, facts: n.facts })),
+      change,
+    );
+  }
+
+  /** Removes a user; its untagged nodes, if any remain, stop matching user selectors. */
+  removeUser(id: number): PolicyDelta {
+    const rec = this.#users.get(id);
+    if (rec === undefined) return EMPTY_POLICY_DELTA;
+    const change: UserChange = { id, facts: null };
+    if (this.#ownerChanges(change)) return this.#rebuildWith([], change);
+    return this.#applyNodes(
+      rec.nodes.map((n) => ({ id: n.id, facts: n.facts })),
+      change,
+    );
+  }
+
+  /**
+   * Binds another compiled policy to the same tailnet. The new index is built from scratch;
+   * the delta compares classes, not node pairs: nodes are grouped into cells by (class before,
+   * class after), and each question (visibility, views, filters, SSH, self) is answered once
+   * per cell or pair of cells, then spread over the nodes only where the answer changed.
+   */
+  replacePolicy(compiled: CompiledPolicy): PolicyDelta {
+    const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#primary.clone() });
+    if (this.compiled.ssh !== null) this.#sshRuleInfos();
+    if (next.compiled.ssh !== null) next.#sshRuleInfos();
+    const delta = this.#diffByClass(next);
+    this.#adopt(next);
+    return delta;
+  }
+
+  /**
+   * The delta from this index to `next` (same tailnet, built from scratch). Nodes in
+   * `changed` (added, removed or with new facts) are compared one by one; the others by cell.
+   * `usersChanged`: user records differ, so self views are compared per node.
+   */
+  #diffByClass(next: PolicyIndex, changed: ReadonlySet<number> = new Set(), usersChanged = false): PolicyDelta {
+    const gained = new Map<number, number[]>();
+    const lost = new Map<number, number[]>();
+    const viewChanged = new Map<number, number[]>();
+    const filterChanged: number[] = [];
+    const sshChanged: number[] = [];
+    const selfChanged: number[] = [];
+    // Cells: nodes with the same class before and after.
+    const cells = new Map<string, { a: number; b: number; nodes: NodeRec[] }>();
+    for (const n of this.#byId.values()) {
+      if (changed.has(n.id)) continue;
+      const b = next.#byId.get(n.id)!.classId;
+      const key = `${n.classId}|${b}`;
+      let cell = cells.get(key);
+      if (cell === undefined) cells.set(key, (cell = { a: n.classId, b, nodes: [] }));
+      cell.nodes.push(n);
+    }
+    const list = [...cells.values()];
+    const none = new Bits(0);
+    // Visibility between nodes of different users: by class rows alone.
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i]!;
+      const rowBefore = this.#visibility[x.a] ?? none;
+      const rowAfter = next.#visibility[x.b] ?? none;
+      for (let j = i; j < list.length; j++) {
+        const y = list[j]!;
+        const was = rowBefore.has(y.a);
+        const now = rowAfter.has(y.b);
+        if (was === now) continue;
+        const into = now ? gained : lost;
+        for (const n1 of x.nodes) {
+          for (const n2 of y.nodes) {
+            if (n1 === n2 || (i === j && n2.id < n1.id) || this.#sameUserEither(next, n1, n2)) continue;
+            push(into, n1.id, n2.id);
+            push(into, n2.id, n1.id);
+          }
+        }
+      }
+    }
+    // Same-user pairs (in either index): rows or autogroup:self.
+    const pairs = new Set<string>();
+    for (const index of [this, next]) {
+      for (const user of index.#users.values()) {
+        const nodes = user.nodes.filter((n) => !changed.has(n.id));
+        for (let i = 0; i < nodes.length; i++) {
+          for (let j = i + 1; j < nodes.length; j++) {
+            const [a, b] = nodes[i]!.id < nodes[j]!.id ? [nodes[i]!.id, nodes[j]!.id] : [nodes[j]!.id, nodes[i]!.id];
+            const key = `${a},${b}`;
+            if (pairs.has(key)) continue;
+            pairs.add(key);
+            const was = this.sees(a, b);
+            const now = next.sees(a, b);
+            if (was === now) continue;
+            push(now ? gained : lost, a, b);
+            push(now ? gained : lost, b, a);
+          }
+        }
+      }
+    }
+    // Views of peers seen before and after. A peer without routes shows the same view to
+    // every viewer of one IPv6-only state; routers and exit nodes are compared per viewer cell.
+    const isSpecial = (n: NodeRec): boolean => n.routeTexts.length > 0 || n.exitRoutes.length > 0;
+    const special = [...this.#byId.values()].filter((n) => !changed.has(n.id) && (isSpecial(n) || isSpecial(next.#byId.get(n.id)!)));
+    const specialIds = new Set(special.map((n) => n.id));
+    const v6Before = list.map((x) => this.#ipv6Only(x.nodes[0]!));
+    const v6After = list.map((x) => next.#ipv6Only(next.#byId.get(x.nodes[0]!.id)!));
+    const v6Moved = list.filter((_, i) => v6Before[i] !== v6After[i]);
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i]!;
+      const viewerWas = v6Before[i]!;
+      const viewerNow = v6After[i]!;
+      // Only pairs where one side's IPv6-only state moved can change.
+      for (const y of viewerWas === viewerNow ? v6Moved : list) {
+        const k = list.indexOf(y);
+        const peerWas = v6Before[k]!;
+        const peerNow = v6After[k]!;
+        if (viewerWas === viewerNow && peerWas === peerNow) continue;
+        const v4Shown = (viewer: boolean, peer: boolean): boolean => !viewer && !peer;
+        if (v4Shown(viewerWas, peerWas) === v4Shown(viewerNow, peerNow)) continue;
+        for (const v of x.nodes) {
+          for (const p of y.nodes) {
+            if (v === p || p.v4Text === null || specialIds.has(p.id)) continue;
+            if (this.sees(v.id, p.id) && next.sees(v.id, p.id)) push(viewChanged, p.id, v.id);
+          }
+        }
+      }
+    }
+    for (const p of special) {
+      const memo = new Map<string, boolean>();
+      for (const x of list) {
+        for (const v of x.nodes) {
+          if (v === p || !this.sees(v.id, p.id) || !next.sees(v.id, p.id)) continue;
+          // The view depends on the viewer's class and its own routes (HA secondaries).
+          const key = `${x.a}|${x.b}|${v.routeTexts.join(',')}`;
+          let changed = memo.get(key);
+          if (changed === undefined) memo.set(key, (changed = JSON.stringify(this.peerView(v.id, p.id)) !== JSON.stringify(next.peerView(v.id, p.id))));
+          if (changed) push(viewChanged, p.id, v.id);
+        }
+      }
+    }
+    // Filters: per cell, the class template rendered for a stand-in node; with autogroup:self
+    // rules, per cell and user.
+    const selfRules = this.#hasSelfItems() || next.#hasSelfItems();
+    const classBefore = new Map<number, string>();
+    const classAfter = new Map<number, string>();
+    const rendered = (index: PolicyIndex, memo: Map<number, string>, c: number): string => {
+      let out = memo.get(c);
+      if (out === undefined) memo.set(c, (out = JSON.stringify(instantiate(index.#templates[c] ?? [], STAND_IN, index.#globalFirst))));
+      return out;
+    };
+    for (const x of list) {
+      const classSame = rendered(this, classBefore, x.a) === rendered(next, classAfter, x.b);
+      for (const n of x.nodes) {
+        if (selfRules && (n.user !== null || next.#byId.get(n.id)!.user !== null)) {
+          if (JSON.stringify(this.filterFor(n.id)) !== JSON.stringify(next.filterFor(n.id))) filterChanged.push(n.id);
+        } else if (!classSame) filterChanged.push(n.id);
+      }
+    }
+    // SSH: per cell, user and (for localpart rules) the node's own source role.
+    const sshMemo = new Map<string, boolean>();
+    for (const x of list) {
+      for (const n of x.nodes) {
+        const after = next.#byId.get(n.id)!;
+        const key = `${x.a}|${x.b}|${n.user?.id ?? ''}|${after.user?.id ?? ''}|${this.#sshRole(n)}|${next.#sshRole(after)}`;
+        let changed = sshMemo.get(key);
+        if (changed === undefined) sshMemo.set(key, (changed = JSON.stringify(this.sshPolicyFor(n.id)) !== JSON.stringify(next.sshPolicyFor(n.id))));
+        if (changed) sshChanged.push(n.id);
+      }
+    }
+    // Self views: per cell when attributes and policy flags agree; else per node.
+    for (const x of list) {
+      const sameAttrs =
+        !usersChanged &&
+        this.#displayName === next.#displayName &&
+        JSON.stringify(this.#classAttrs[x.a]) === JSON.stringify(next.#classAttrs[x.b]) &&
+        this.compiled.policy.disableIPv4 === next.compiled.policy.disableIPv4 &&
+        this.compiled.policy.randomizeClientPort === next.compiled.policy.randomizeClientPort;
+      if (sameAttrs) continue;
+      for (const n of x.nodes) if (!specialIds.has(n.id) && JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
+    }
+    // Routers: their PrimaryRoutes may have moved with the election.
+    for (const n of special) if (JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
+    // Changed nodes, one by one.
+    const viewMemo = new Map<string, boolean>();
+    for (const id of changed) {
+      const was = this.#byId.get(id);
+      const now = next.#byId.get(id);
+      if (now === undefined) {
+        if (was !== undefined) for (const p of this.peersOf(id)) if (!changed.has(p)) push(lost, p, id);
+        continue;
+      }
+      const peersAfter = next.peersOf(id);
+      if (was === undefined) {
+        for (const p of peersAfter) {
+          push(gained, id, p);
+          if (!changed.has(p)) push(gained, p, id);
+        }
+        continue;
+      }
+      const peersBefore = new Set(this.peersOf(id));
+      const after = new Set(peersAfter);
+      for (const p of peersAfter) {
+        if (!peersBefore.has(p)) {
+          push(gained, id, p);
+          if (!changed.has(p)) push(gained, p, id);
+          continue;
+        }
+        if (!changed.has(p)) {
+          const viewer = next.#byId.get(p)!;
+          const key = `${id}|${this.#byId.get(p)!.classId}|${viewer.classId}|${viewer.routeTexts.join(',')}`;
+          let moved = viewMemo.get(key);
+          if (moved === undefined) viewMemo.set(key, (moved = JSON.stringify(this.peerView(p, id)) !== JSON.stringify(next.peerView(p, id))));
+          if (moved) push(viewChanged, id, p);
+        }
+        if (JSON.stringify(this.peerView(id, p)) !== JSON.stringify(next.peerView(id, p))) push(viewChanged, p, id);
+      }
+      for (const p of peersBefore) {
+        if (after.has(p)) continue;
+        push(lost, id, p);
+        if (!changed.has(p)) push(lost, p, id);
+      }
+      if (JSON.stringify(this.filterFor(id)) !== JSON.stringify(next.filterFor(id))) filterChanged.push(id);
+      if (JSON.stringify(this.sshPolicyFor(id)) !== JSON.stringify(next.sshPolicyFor(id))) sshChanged.push(id);
+      if (JSON.stringify(this.selfView(id)) !== JSON.stringify(next.selfView(id))) selfChanged.push(id);
+    }
+    return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged };
+  }
+
+  /** Whether two nodes have one owner (untagged) in this index or in `next`. */
+  #sameUserEither(next: PolicyIndex, n1: NodeRec, n2: NodeRec): boolean {
+    if (n1.user !== null && n1.user === n2.user) return true;
+    const a = next.#byId.get(n1.id)!.user;
+    return a !== null && a === next.#byId.get(n2.id)!.user;
+  }
+
+  /**
+   * What of a node, beyond its class and user, its SSH rules depend on: its own membership in
+   * the sources of localpart rules (and, tagged, its own addresses there).
+   */
+  #sshRole(n: NodeRec): string {
+    if (this.#sshInfos === null) return '';
+    let out = '';
+    for (const info of this.#sshInfos) if (info.hasLocalpart) out += info.srcSet.has(n.id) ? (n.tagged ? `t${n.id},` : 's,') : '-,';
+    return out;
+  }
+
+  #userFacts(): UserFacts[] {
+    return [...this.#users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role }));
+  }
+
+  #nodeFacts(): NodeFacts[] {
+    return [...this.#byId.values()].map((n) => n.facts);
+  }
+
+  /** Whether a user change moves the tailnet's display name or domains (every node hears). */
+  #ownerChanges(change: UserChange): boolean {
+    const users = this.#userFacts();
+    const at = users.findIndex((u) => u.id === change.id);
+    if (change.facts === null) users.splice(at, 1);
+    else if (at >= 0) users[at] = change.facts;
+    else users.push(change.facts);
+    const { displayName, domains } = tailnetNames(this.#settings, users);
+    return displayName !== this.#displayName || !sameStringSets(domains, this.#domains);
+  }
+
+  /** Rebuilds from the current facts with the changes applied, and diffs. */
+  #rebuildWith(changes: readonly NodeChange[], userChange: UserChange | null): PolicyDelta {
+    const users = this.#userFacts();
+    if (userChange !== null) {
+      const at = users.findIndex((u) => u.id === userChange.id);
+      if (userChange.facts === null) users.splice(at, 1);
+      else if (at >= 0) users[at] = userChange.facts;
+      else users.push(userChange.facts);
+    }
+    const nodes = new Map<number, NodeFacts>();
+    for (const n of this.#byId.values()) nodes.set(n.id, n.facts);
+    const table = this.#primary.clone();
+    for (const c of changes) {
+      if (c.facts === null) {
+        nodes.delete(c.id);
+        table.remove(c.id);
+        continue;
+      }
+      nodes.set(c.id, c.facts);
+      const routes = servedRoutes(c.facts);
+      if (routes.length > 0) table.upsert({ nodeId: c.id, order: c.facts.registeredOrder ?? c.id, online: c.facts.online, routes });
+      else table.remove(c.id);
+    }
+    const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: table });
+    if (this.compiled.ssh !== null) {
+      this.#sshRuleInfos();
+      next.#sshRuleInfos();
+    }
+    const delta = this.#diffByClass(next, new Set(changes.map((c) => c.id)), userChange !== null);
+    this.#adopt(next);
+    return delta;
+  }
+
+  /** Whether changes touch what the incremental path does not handle: subnet routes. */
+  #needsRebuild(changes: readonly NodeChange[]): boolean {
+    const routeSet = this.#routePrefixes.size > 0 ? this.#routeSet() : null;
+    const insideRoute = (v4: number, v6: bigint | null): boolean => routeSet !== null && ((v4 >= 0 && routeSet.containsV4(v4)) || (v6 !== null && routeSet.containsV6(v6)));
+    for (const c of changes) {
+      const old = this.#byId.get(c.id);
+      if (old !== undefined && (old.routeTexts.length > 0 || insideRoute(old.v4, old.v6))) return true;
+      if (c.facts === null) continue;
+      if (servedRoutes(c.facts).length > 0) return true;
+      const v4 = parseV4(c.facts.ipv4);
+      const v6 = parseV6(c.facts.ipv6);
+      // A node without addresses renders no source strings; rows assume every node has some.
+      if (v4 < 0 && v6 === null) return true;
+      if (insideRoute(v4, v6)) return true;
+      const owner4 = v4 >= 0 ? this.#byV4.get(v4 | 0) : undefined;
+      if (owner4 !== undefined && owner4.id !== c.id) return true;
+    }
+    return false;
+  }
+
+  /** A router's (or any node's) online change: HA failover, nothing else. */
+  #online(node: NodeRec, facts: NodeFacts): PolicyDelta {
+    node.facts = facts;
+    const router = this.#primary.router(node.id);
+    if (router === undefined) return EMPTY_POLICY_DELTA;
+    // Viewers through `via` are elected among eligible routers: their choice may move even
+    // when the primary does not, so they are asked before and after.
+    const viaBefore = new Map<string, Map<NodeRec, number | null>>();
+    for (const prefix of router.routes) {
+      const p = parsePrefixText(prefix);
+      const viewers = new Map<NodeRec, number | null>();
+      for (const info of this.#viaItems) {
+        if (info.item.kind !== 'via' || !info.item.dst.literal.overlapsPrefix(p)) continue;
+        for (const c of info.src.members) for (const v of this.#classes[c]!.nodes) if (!viewers.has(v)) viewers.set(v, this.#designatedRouter(v, prefix));
+      }
+      if (viewers.size > 0) viaBefore.set(prefix, viewers);
+    }
+    const moved = this.#primary.setOnline(node.id, facts.online);
+    const pairs = new Map<number, Set<number>>();
+    const selfChanged = new Set<number>();
+    const note = (viewer: NodeRec, router: number | null): void => {
+      if (router === null || router === viewer.id || !this.#byId.has(router) || !this.sees(viewer.id, router)) return;
+      let set = pairs.get(router);
+      if (set === undefined) pairs.set(router, (set = new Set()));
+      set.add(viewer.id);
+    };
+    for (const change of moved) {
+      for (const r of [change.from, change.to]) if (r !== null && this.#byId.has(r)) selfChanged.add(r);
+      const access = this.#routeAccess.get(change.prefix);
+      const viewers = new Set<NodeRec>();
+      if (access !== undefined) for (const c of access.regular) for (const v of this.#classes[c]!.nodes) viewers.add(v);
+      for (const cls of this.#routeClasses) if (cls.routeTexts.includes(change.prefix)) for (const v of cls.nodes) viewers.add(v);
+      for (const v of viewers) {
+        note(v, change.from);
+        note(v, change.to);
+      }
+    }
+    for (const [prefix, viewers] of viaBefore) {
+      for (const [v, before] of viewers) {
+        const after = this.#designatedRouter(v, prefix);
+        if (after === before) continue;
+        note(v, before);
+        note(v, after);
+      }
+    }
+    if (pairs.size === 0 && selfChanged.size === 0) return EMPTY_POLICY_DELTA;
+    const viewChanged = new Map<number, number[]>();
+    for (const [peer, viewers] of pairs) viewChanged.set(peer, [...viewers]);
+    return { ...EMPTY_POLICY_DELTA, viewChanged, selfChanged: [...selfChanged] };
+  }
+
+  /**
+   * Applies node changes (and a user change between taking the old nodes out and putting the
+   * new ones in) and returns the exact delta. Every node in `changes` is compared directly;
+   * everyone else learns of it through visibility, source lists, templates and SSH rules.
+   */
+  #applyNodes(changes: readonly NodeChange[], userChange: UserChange | null): PolicyDelta {
+    if (this.#needsRebuild(changes)) return this.#rebuildWith(changes, userChange);
+    // SSH rules are bound on first use; an update must see them bound to track their sources.
+    if (this.compiled.ssh !== null) this.#sshRuleInfos();
+    const changed = new Set(changes.map((c) => c.id));
+    const before = new Map<number, NodeBefore>();
+    const selfUsers = new Map<number, string>();
+    const noteSelfUser = (uid: number | null): void => {
+      const user = uid === null ? undefined : this.#users.get(uid);
+      if (user !== undefined && !selfUsers.has(user.id)) selfUsers.set(user.id, this.#selfSignature(user));
+    };
+    for (const c of changes) {
+      const old = this.#byId.get(c.id);
+      if (old !== undefined) {
+        before.set(c.id, this.#before(old, changed));
+        if (this.#hasSelfItems()) noteSelfUser(old.user?.id ?? null);
+      }
+      if (this.#hasSelfItems() && c.facts !== null && c.facts.tags.length === 0) noteSelfUser(c.facts.userId);
+    }
+    if (this.#hasSelfItems() && userChange !== null) noteSelfUser(userChange.id);
+
+    const touched = new Touched();
+    for (const c of changes) {
+      const old = this.#byId.get(c.id);
+      if (old !== undefined) this.#detach(old, touched, c.facts !== null);
+    }
+    if (userChange !== null) this.#applyUserChange(userChange, touched);
+    for (const c of changes) if (c.facts !== null) this.#attach(c.facts, touched);
+    const filterChanged = new Set<number>();
+    const sshChanged = new Set<number>();
+    const { gfBefore, moved, placed } = this.#settle(touched, filterChanged);
+    this.#sshCandidates(touched, sshChanged);
+    const selfMoved = new Set<number>();
+    for (const [uid, sig] of selfUsers) {
+      this.#dropSelfTemplate(uid);
+      const user = this.#users.get(uid);
+      if (user !== undefined && this.#selfSignature(user) !== sig) selfMoved.add(uid);
+    }
+    // A merged-rule position that moved can reorder class rules among autogroup:self rules.
+    if (moved.size > 0 && this.#hasSelfItems()) {
+      const users = new Set<number>();
+      for (const key of moved) for (const uid of this.#selfKeyUsers.get(key) ?? []) users.add(uid);
+      for (const c of placed) for (const n of this.#classes[c]!.nodes) if (n.user !== null) users.add(n.user.id);
+      const memo = new Map<string, boolean>();
+      for (const uid of users) {
+        if (selfMoved.has(uid)) continue;
+        const user = this.#users.get(uid);
+        const self = user === undefined ? [] : this.#selfTemplate(user);
+        if (self.length === 0) continue;
+        for (const n of user!.nodes) {
+          const key = `${n.classId}|${uid}`;
+          let reordered = memo.get(key);
+          if (reordered === undefined) {
+            const rules = [...(this.#templates[n.classId] ?? []), ...self].sort((a, b) => a.order - b.order);
+            memo.set(key, (reordered = placement(rules, gfBefore) !== placement(rules, this.#globalFirst)));
+          }
+          if (reordered) {
+            filterChanged.add(n.id);
+            this.#selfVersions.set(uid, ++this.#clock);
+          }
+        }
+      }
+    }
+    for (const uid of selfMoved) {
+      this.#selfVersions.set(uid, ++this.#clock);
+      for (const n of this.#users.get(uid)?.nodes ?? []) filterChanged.add(n.id);
+    }
+    return this.#collectDelta(changes, changed, before, filterChanged, sshChanged);
+  }
+
+  /** What the delta needs to know about a node before it changes. */
+  #before(node: NodeRec, changed: ReadonlySet<number>): NodeBefore {
+    const peers = new Set(this.peersOf(node.id));
+    const views = new Map<string, string>();
+    const viewerKeys = new Map<number, string>();
+    const asViewer = new Map<number, string>();
+    for (const id of peers) {
+      const other = this.#byId.get(id)!;
+      if (changed.has(id) || other.routeTexts.length > 0 || other.exitRoutes.length > 0) asViewer.set(id, JSON.stringify(this.peerView(node.id, id)));
+      if (changed.has(id)) continue;
+      const key = this.#viewKey(other, node);
+      viewerKeys.set(id, key);
+      if (!views.has(key)) views.set(key, JSON.stringify(this.peerView(id, node.id)));
+    }
+    return {
+      node,
+      peers,
+      views,
+      viewerKeys,
+      asViewer,
+      ipv6Only: this.#ipv6Only(node),
+      filter: JSON.stringify(this.filterFor(node.id)),
+      ssh: JSON.stringify(this.sshPolicyFor(node.id)),
+      self: JSON.stringify(this.selfView(node.id)),
+    };
+  }
+
+  /**
+   * What a peer's view depends on, for a peer without subnet routes: whether the viewer is
+   * IPv6-only and, for an exit node, whether the viewer may use it.
+   */
+  #viewKey(viewer: NodeRec, peer: NodeRec): string {
+    return `${this.#ipv6Only(viewer) ? 6 : 4}${peer.exitRoutes.length > 0 && this.#canUseExit(viewer, peer) ? 'x' : ''}`;
+  }
+
+  #collectDelta(changes: readonly NodeChange[], changed: ReadonlySet<number>, before: ReadonlyMap<number, NodeBefore>, filterChanged: Set<number>, sshChanged: Set<number>): PolicyDelta {
+    const gained = new Map<number, number[]>();
+    const lost = new Map<number, number[]>();
+    const viewChanged = new Map<number, number[]>();
+    const selfChanged: number[] = [];
+    for (const c of changes) {
+      const was = before.get(c.id);
+      const node = this.#byId.get(c.id);
+      if (node === undefined) {
+        // Gone: every remaining peer loses it (changed peers list it themselves).
+        if (was !== undefined) for (const p of was.peers) if (!changed.has(p)) push(lost, p, c.id);
+        continue;
+      }
+      const peers = this.peersOf(c.id);
+      if (was === undefined) {
+        for (const p of peers) {
+          push(gained, c.id, p);
+          if (!changed.has(p)) push(gained, p, c.id);
+        }
+        continue;
+      }
+      const after = new Set(peers);
+      const views = new Map<string, string>();
+      const ipv6Only = this.#ipv6Only(node);
+      for (const p of peers) {
+        if (!was.peers.has(p)) {
+          push(gained, c.id, p);
+          if (!changed.has(p)) push(gained, p, c.id);
+          continue;
+        }
+        const other = this.#byId.get(p)!;
+        // The changed node as seen by p.
+        if (!changed.has(p)) {
+          const key = this.#viewKey(other, node);
+          let view = views.get(key);
+          if (view === undefined) views.set(key, (view = JSON.stringify(this.peerView(p, c.id))));
+          if (view !== was.views.get(was.viewerKeys.get(p)!)) push(viewChanged, c.id, p);
+        }
+        // p as seen by the changed node.
+        const asViewer = was.asViewer.get(p);
+        if (asViewer !== undefined) {
+          if (asViewer !== JSON.stringify(this.peerView(c.id, p))) push(viewChanged, p, c.id);
+        } else if (ipv6Only !== was.ipv6Only && other.v4Text !== null && !this.#ipv6Only(other)) push(viewChanged, p, c.id);
+      }
+      for (const p of was.peers) {
+        if (after.has(p)) continue;
+        push(lost, c.id, p);
+        if (!changed.has(p)) push(lost, p, c.id);
+      }
+      if (JSON.stringify(this.filterFor(c.id)) !== was.filter) filterChanged.add(c.id);
+      else filterChanged.delete(c.id);
+      if (JSON.stringify(this.sshPolicyFor(c.id)) !== was.ssh) sshChanged.add(c.id);
+      else sshChanged.delete(c.id);
+      if (JSON.stringify(this.selfView(c.id)) !== was.self) selfChanged.push(c.id);
+    }
+    for (const id of changed) {
+      if (!before.has(id)) {
+        filterChanged.delete(id);
+        sshChanged.delete(id);
+      }
+    }
+    return { gained, lost, viewChanged, filterChanged: [...filterChanged], sshChanged: [...sshChanged], selfChanged };
+  }
+
+  /** Takes a node out: source lists, SSH rules, atom counts, then the node-level maps. */
+  #detach(node: NodeRec, touched: Touched, moving: boolean): void {
+    const cls = this.#classes[node.classId]!;
+    for (const list of this.#listsOf(cls)) {
+      touched.noteList(list, node.id);
+      list.update(node.id, [], ++this.#clock);
+    }
+    for (const a of cls.atoms) touched.noteAtom(a, this.#atomNodes[a]! > 0);
+    if (this.#sshInfos !== null) {
+      for (const info of this.#sshInfos) {
+        if (!info.srcSet.has(node.id)) continue;
+        // A node that moves may leave the principals as they were (say, the only source
+        // moving to another user): such rules are compared whole.
+        if (moving && info.rule.dst.parts.length > 0 && !info.hasLocalpart && !touched.principals.has(info)) touched.principals.set(info, this.#principalSequence(info));
+        touched.noteSsh(info, node.id, sshContribution(node), true);
+        this.#sshRemove(info, node);
+      }
+    }
+    if (this.#hasLiteralAtoms(cls)) touched.templates.add(cls.id);
+    this.#dropNode(node);
+  }
+
+  /** Puts a node in: the inverse of #detach. */
+  #attach(facts: NodeFacts, touched: Touched): void {
+    const classCount = this.#classes.length;
+    // Atom counts before the node is counted.
+    const plan = this.#classKeyPreview(facts);
+    for (const a of plan) touched.noteAtom(a, this.#atomNodes[a]! > 0);
+    const node = this.#addNode(facts);
+    const cls = this.#classes[node.classId]!;
+    if (cls.id >= classCount) {
+      // Bound while this batch's lists were in flux: its template is built again at the end.
+      touched.newClasses.add(cls.id);
+      touched.templates.add(cls.id);
+    }
+    for (const list of this.#listsOf(cls)) {
+      touched.noteList(list, node.id);
+      list.update(node.id, list.nodeStrings(node), ++this.#clock);
+    }
+    if (this.#sshInfos !== null) {
+      for (const info of this.#sshInfos) {
+        if (!this.#sshSource(info, node)) continue;
+        touched.noteSsh(info, node.id, sshContribution(node), false);
+        this.#sshAdd(info, node);
+      }
+    }
+    if (this.#hasLiteralAtoms(cls)) touched.templates.add(cls.id);
+  }
+
+  /** The atoms a node's class will carry (to record atom counts before it is counted). */
+  #classKeyPreview(facts: NodeFacts): number[] {
+    const probe = buildNode(0, facts, this.#users);
+    // buildNode links the record to its user; this probe must not stay there.
+    if (probe.user !== null) probe.user.nodes.pop();
+    return this.#classKeyOf(probe).ids;
+  }
+
+  #hasLiteralAtoms(cls: IdentityClass): boolean {
+    return this.#atomPlan.literalAtoms.length > 0 && cls.atoms.some((a) => this.compiled.atoms[a]!.spec.kind === 'literal');
+  }
+
+  /** Source lists that list a class's nodes (cached per class; new lists reset the cache). */
+  #listsOf(cls: IdentityClass): SrcList[] {
+    if (this.#classListsAt !== this.#srcLists.size) {
+      this.#classLists.clear();
+      this.#classListsAt = this.#srcLists.size;
+    }
+    let lists = this.#classLists.get(cls.id);
+    if (lists === undefined) {
+      lists = [];
+      for (const [key, list] of this.#srcLists) {
+        const sel = this.#listSelections.get(key)!;
+        if (this.#listsClass(sel, cls)) lists.push(list);
+      }
+      this.#classLists.set(cls.id, lists);
+    }
+    return lists;
+  }
+
+  #classLists = new Map<number, SrcList[]>();
+  #classListsAt = -1;
+  #listSelections = new Map<string, Selection>();
+  #itemsByList = new Map<SrcList, ItemInfo[]>();
+
+  /** Applies a user record change and notes SSH localpart changes. */
+  #applyUserChange(change: UserChange, touched: Touched): void {
+    const facts = change.facts;
+    let rec = this.#users.get(change.id);
+    if (facts === null) {
+      this.#users.delete(change.id);
+    } else if (rec === undefined) {
+      rec = { id: facts.id, name: facts.name, email: facts.email, role: facts.role ?? 'member', nodes: [], atoms: [] };
+      rec.atoms = this.#userAtoms(rec);
+      this.#users.set(rec.id, rec);
+    } else {
+      rec.name = facts.name;
+      rec.email = facts.email;
+      rec.role = facts.role ?? 'member';
+      rec.atoms = this.#userAtoms(rec);
+    }
+    if (this.#sshInfos === null) return;
+    for (const info of this.#sshInfos) {
+      if (!info.hasLocalpart) continue;
+      const changed = this.#setLocalpart(info, facts ?? { id: change.id, email: '' });
+      if (changed) touched.localparts.push({ info, userId: change.id });
+    }
+  }
+
+  /**
+   * After the nodes moved: lists that became empty or non-empty switch their items on or off,
+   * templates that may have changed are rebuilt, the merged-rule positions are recomputed if
+   * any list's merge key moved, and every class whose filter output changed gets a new filter
+   * version (its nodes go in `filterChanged`).
+   */
+  #settle(touched: Touched, filterChanged: Set<number>): { gfBefore: ReadonlyMap<string, number>; moved: ReadonlySet<string>; placed: ReadonlySet<number> } {
+    const changedClasses = new Set<number>();
+    let gfDirty = false;
+    const contentChanged: SrcList[] = [];
+    for (const [list, was] of touched.lists) {
+      if (list.key !== was.key) gfDirty = true;
+      let same = true;
+      for (const [id, entries] of was.nodes) if (list.entriesOf(id) !== entries) same = false;
+      if (!same) contentChanged.push(list);
+      const flipped = (list.size === 0) !== (was.size === 0);
+      if (!flipped) continue;
+      gfDirty = true;
+      for (const info of this.#itemsByList.get(list) ?? []) {
+        const kind = info.item.kind;
+        if (kind !== 'net' && kind !== 'via') continue;
+        if (list.size > 0) {
+          this.#itemVisibility(info);
+          this.#itemRouteAccess(info);
+        }
+        for (const c of info.dst) touched.templates.add(c);
+        for (const cls of this.#classes) if (cls.exit) touched.templates.add(cls.id);
+      }
+    }
+    for (const [atom, existed] of touched.atoms) if (existed !== this.#atomNodes[atom]! > 0) gfDirty = true;
+    const gfBefore = this.#globalFirst;
+    const moved = new Set<string>();
+    const placed = new Set<number>();
+    if (gfDirty) {
+      const gf = this.#computeGlobalFirst();
+      for (const [k, v] of gf) if (gfBefore.get(k) !== v) moved.add(k);
+      for (const [k] of gfBefore) if (!gf.has(k)) moved.add(k);
+      if (moved.size > 0) {
+        for (const info of this.#items) {
+          if (info.item.kind !== 'net') continue;
+          if (moved.has(mergeKey(info.list.key, info.item.ipProto))) for (const c of info.list.dependents) placed.add(c);
+        }
+        for (const c of placed) {
+          const rules = this.#templates[c];
+          if (rules !== null && rules !== undefined && placement(rules, gfBefore) !== placement(rules, gf)) changedClasses.add(c);
+        }
+      }
+    }
+    for (const c of touched.templates) {
+      if (touched.newClasses.has(c)) {
+        // Bound before its first node arrived, while lists may have been empty in passing.
+        this.#setTemplate(c, this.#classTemplate(this.#classes[c]!));
+        continue;
+      }
+      const sig = this.#templateSigs[c];
+      const oldRules = this.#templates[c] ?? [];
+      this.#setTemplate(c, this.#classTemplate(this.#classes[c]!));
+      if (this.#templateSigs[c] !== sig || placement(oldRules, gfBefore) !== placement(this.#templates[c]!, this.#globalFirst)) changedClasses.add(c);
+    }
+    for (const list of contentChanged) for (const c of list.dependents) changedClasses.add(c);
+    for (const c of changedClasses) {
+      this.#filterVersions[c] = ++this.#clock;
+      for (const n of this.#classes[c]!.nodes) filterChanged.add(n.id);
+    }
+    return { gfBefore, moved, placed };
+  }
+
+  /** Users whose cached autogroup:self rules have a ports rule with this merge key. */
+  #selfKeyUsers = new Map<string, Set<number>>();
+
+  #dropSelfTemplate(uid: number): void {
+    const rules = this.#selfTemplates.get(uid);
+    if (rules === undefined) return;
+    this.#selfTemplates.delete(uid);
+    for (const r of rules) if (r.kind === 'ports') this.#selfKeyUsers.get(mergeKey(r.src.key, r.proto))?.delete(uid);
+  }
+
+  /** Nodes whose SSH policy changed because some rule's sources (or their localparts) did. */
+  #sshCandidates(touched: Touched, out: Set<number>): void {
+    const users = new Map<SshRuleInfo, Set<number>>();
+    const dstRules = new Set<SshRuleInfo>();
+    for (const [info, byNode] of touched.ssh) {
+      let joinedOrLeft = false;
+      for (const [, c] of byNode) {
+        if (c.before === c.after) continue;
+        if (c.before === null || c.after === null) joinedOrLeft = true;
+        if (info.rule.dst.parts.length > 0) dstRules.add(info);
+        for (const contribution of [c.before, c.after]) {
+          const uid = contribution === null ? null : contributionUser(contribution);
+          if (uid === null) continue;
+          let set = users.get(info);
+          if (set === undefined) users.set(info, (set = new Set()));
+          set.add(uid);
+        }
+      }
+      const before = touched.principals.get(info);
+      if (!joinedOrLeft && before !== undefined && dstRules.has(info) && before === this.#principalSequence(info)) dstRules.delete(info);
+    }
+    for (const { info, userId } of touched.localparts) {
+      if (!info.userNodes.has(userId)) continue;
+      if (info.rule.dst.parts.length > 0) dstRules.add(info);
+      let set = users.get(info);
+      if (set === undefined) users.set(info, (set = new Set()));
+      set.add(userId);
+    }
+    for (const info of dstRules) for (const c of info.dstIdentity) for (const n of this.#classes[c]!.nodes) out.add(n.id);
+    for (const [info, uids] of users) {
+      for (const uid of uids) {
+        const user = this.#users.get(uid);
+        if (user === undefined) continue;
+        for (const n of user.nodes) {
+          if (info.rule.selfDst) out.add(n.id);
+          else if (info.hasLocalpart && info.srcSet.has(n.id) && !info.dstIdentity.has(n.classId)) out.add(n.id);
+        }
+      }
+    }
+  }
+
+  /** Every source's principals in rule order (what a destination of a non-localpart rule gets). */
+  #principalSequence(info: SshRuleInfo): string {
+    const all: tailcfg.SSHPrincipal[] = [];
+    for (const uid of info.userIds) all.push(...this.#userPrincipals(info, uid)!);
+    all.push(...this.#taggedPrincipals(info));
+    return JSON.stringify(all);
+  }
+
+  /** The user's autogroup:self rules with their contents, for comparison. */
+  #selfSignature(user: UserRec): string {
+    return JSON.stringify(this.#selfTemplate(user).map((r) => [r.order, r.src.strings, r.kind === 'ports' ? [r.proto, r.entries] : r.grants]));
+  }
+
+  /**
+   * Binds a class created after the build into every class-indexed structure: selector
+   * resolutions, item destinations, visibility (its row is the union of what the items that
+   * select it reach; the other rows gain its bit), route and exit access, node attributes,
+   * and its filter template.
+   */
+  #bindClass(cls: IdentityClass): void {
+    const c = cls.id;
+    this.#visibility.push(null);
+    this.#classAttrs.push([]);
+    for (const res of this.#resolved.values()) {
+      const sel = res.sel;
+      let hit = sel.wildcard || sel.dangerAll || sel.atoms.some((a) => cls.atomFlags[a] === 1);
+      if (hit && sel.postures.length > 0) hit = sel.postures.some((p) => cls.postures.has(p));
+      if (!hit) continue;
+      res.identity.set(c);
+      if (res.members !== res.identity) res.members.set(c);
+    }
+    const row = this.#row(c);
+    for (const info of this.#items) {
+      const kind = info.item.kind;
+      if (kind === 'selfNet' || kind === 'selfCap') {
+        if (info.src.members.has(c)) this.#selfSrc.set(c);
+        continue;
+      }
+      if (this.#classInDst(info.item, cls)) info.dst.set(c);
+      // Items without sources count too: their bits join classes without nodes (see
+      // #itemVisibility), and the class may be about to give them their first source.
+      if (info.src.members.has(c) && !info.dst.isEmpty()) row.or(info.dst);
+      if (info.dst.has(c) && !info.src.members.isEmpty()) row.or(info.src.members);
+      this.#classRouteAccess(info, cls);
+    }
+    for (const b of row) if (b !== c) this.#row(b).set(c);
+    if (row.isEmpty()) this.#visibility[c] = null;
+    for (const na of this.compiled.nodeAttrs) {
+      if (na.attrs.length === 0 || !this.#resolve(na.target).identity.has(c)) continue;
+      const list = this.#classAttrs[c]!;
+      for (const attr of na.attrs) if (!list.includes(attr)) list.push(attr);
+    }
+    this.#setTemplate(c, this.#classTemplate(cls));
+    this.#filterVersions[c] = ++this.#clock;
+  }
+
+  /** Whether an item delivers to a class (one class of #dstMembers). */
+  #classInDst(item: RuleItem, cls: IdentityClass): boolean {
+    if (item.kind === 'net') return item.dsts.some((d) => this.#partHas(d.part, cls));
+    if (item.kind === 'cap') return item.dst.parts.some((p) => this.#partHas(p, cls));
+    if (item.kind === 'via') return this.#resolve(this.#viaSelection(item.viaTags)).identity.has(cls.id) && this.#viaServes(cls, item.dst);
+    return false;
+  }
+
+  #partHas(part: SelectionPart, cls: IdentityClass): boolean {
+    switch (part.kind) {
+      case 'wildcard':
+        return true;
+      case 'atom':
+      case 'literal':
+        if (part.atom !== null && cls.atomFlags[part.atom] === 1) return true;
+        return cls.routes.length > 0 && cls.routeSet.overlaps(part.kind === 'literal' ? (part.literal ?? IPSet.EMPTY) : this.#partSet(part));
+      case 'internet':
+        return cls.exit || (cls.routes.length > 0 && cls.routeSet.overlaps(INTERNET));
+      default:
+        return false;
+    }
+  }
+
+  /** #itemRouteAccess for one new class. */
+  #classRouteAccess(info: ItemInfo, cls: IdentityClass): void {
+    const item = info.item;
+    if (item.kind !== 'net' && item.kind !== 'cap') return;
+    const c = cls.id;
+    const inSrc = info.src.members.has(c);
+    const inDst = info.dst.has(c);
+    if (!inSrc && !inDst) return;
+    const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
+    if (inSrc && parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet')) this.#exitAccess.set(c);
+    if (this.#routePrefixes.size === 0) return;
+    let dstSet: IPSet | null = null;
+    for (const [text, prefix] of this.#routePrefixes) {
+      const access = this.#routeAccess.get(text)!;
+      if (inSrc) {
+        const dstHits = parts.some((p) => {
+          if (p.kind === 'wildcard') return true;
+          if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
+          if (p.kind === 'literal' || p.kind === 'atom') {
+            dstSet ??= this.#partsSet(parts);
+            return dstSet.overlapsPrefix(prefix);
+          }
+          return false;
+        });
+        if (dstHits) access.regular.set(c);
+      }
+      if (inDst && info.src.ipSet.overlapsPrefix(prefix)) access.regular.set(c);
+    }
+  }
+
+  /** Takes over another index's state (after a rebuild). */
+  #adopt(o: PolicyIndex): void {
+    this.#compiledPolicy = o.#compiledPolicy;
+    this.#settings = o.#settings;
+    this.#users = o.#users;
+    this.#byId = o.#byId;
+    this.#byUserId = o.#byUserId;
+    this.#byName = o.#byName;
+    this.#byV4 = o.#byV4;
+    this.#byV6 = o.#byV6;
+    this.#classes = o.#classes;
+    this.#classByKey = o.#classByKey;
+    this.#atomNodes = o.#atomNodes;
+    this.#atomPlan = o.#atomPlan;
+    this.#routeClasses = o.#routeClasses;
+    this.#atomClasses = o.#atomClasses;
+    this.#primary = o.#primary;
+    this.#resolved = o.#resolved;
+    this.#srcLists = o.#srcLists;
+    this.#listSelections = o.#listSelections;
+    this.#itemsByList = o.#itemsByList;
+    this.#classLists = o.#classLists;
+    this.#classListsAt = o.#classListsAt;
+    // Versions must keep growing across a rebuild: keys handed out before stay distinct.
+    this.#clock = Math.max(this.#clock, o.#clock) + 1;
+    this.#addressEpoch = this.#clock;
+    this.#globalFirst = o.#globalFirst;
+    this.#items = o.#items;
+    this.#visibility = o.#visibility;
+    this.#selfSrc = o.#selfSrc;
+    this.#templates = o.#templates;
+    this.#templateSigs = o.#templateSigs;
+    this.#filterVersions = o.#filterVersions.map(() => ++this.#clock);
+    this.#usesSelf = o.#usesSelf;
+    this.#selfTemplates = o.#selfTemplates;
+    this.#selfKeyUsers = o.#selfKeyUsers;
+    this.#selfVersions = new Map();
+    this.#classAttrs = o.#classAttrs;
+    this.#routeAccess = o.#routeAccess;
+    this.#routePrefixes = o.#routePrefixes;
+    this.#exitAccess = o.#exitAccess;
+    this.#viaItems = o.#viaItems;
+    this.#sshInfos = o.#sshInfos;
+    this.#allNodesSet = o.#allNodesSet;
+    this.#routeStrings = o.#routeStrings;
+    this.#displayName = o.#displayName;
+    this.#domains = o.#domains;
+    this.#routeSetCache = o.#routeSetCache;
+    this.#viaSelections = o.#viaSelections;
+    this.#selfItems = o.#selfItems;
+    this.#built = true;
   }
 
   // --- building -----------------------------------------------------------------------------
 
-  #addNode(nf: NodeFacts): void {
+  #addNode(nf: NodeFacts): NodeRec {
     if (this.#byId.has(nf.id)) throw new Error(`node id ${nf.id} appears twice`);
-    const node = buildNode(this.#nodes.length, nf, this.#users);
-    this.#nodes.push(node);
+    const node = buildNode(this.#byId.size, nf, this.#users);
     this.#byId.set(node.id, node);
     this.#byName.set(node.name, node);
     if (node.v4 >= 0) this.#byV4.set(node.v4 | 0, node);
     if (node.v6Text !== null) this.#byV6.set(node.v6Text, node);
+    if (!node.tagged && nf.userId !== null) {
+      let set = this.#byUserId.get(nf.userId);
+      if (set === undefined) this.#byUserId.set(nf.userId, (set = new Set()));
+      set.add(node);
+    }
+    const cls = this.#classFor(node);
+    node.classId = cls.id;
+    node.slot = cls.nodes.length;
+    cls.nodes.push(node);
+    cls.addresses = null;
+    for (const a of cls.atoms) this.#atomNodes[a]!++;
+    this.#allNodesSet = null;
+    this.#addressEpoch = ++this.#clock;
+    return node;
   }
 
-  #assignUserAtoms(): void {
-    const byLogin = new Map<string, UserRec[]>();
-    const index = (key: string, user: UserRec): void => {
-      const k = key.toLowerCase();
-      const list = byLogin.get(k);
-      if (list === undefined) byLogin.set(k, [user]);
-      else list.push(user);
-    };
-    for (const user of this.#users.values()) {
-      if (user.email !== '') index(user.email, user);
-      index(user.name, user);
-      index(`${user.name}@`, user);
+  /** Takes a node out of every node-level structure (the inverse of #addNode). */
+  #dropNode(node: NodeRec): void {
+    this.#byId.delete(node.id);
+    if (this.#byName.get(node.name) === node) this.#byName.delete(node.name);
+    if (node.v4 >= 0 && this.#byV4.get(node.v4 | 0) === node) this.#byV4.delete(node.v4 | 0);
+    if (node.v6Text !== null && this.#byV6.get(node.v6Text) === node) this.#byV6.delete(node.v6Text);
+    if (node.facts.userId !== null) this.#byUserId.get(node.facts.userId)?.delete(node);
+    if (node.user !== null) node.user.nodes.splice(node.user.nodes.indexOf(node), 1);
+    const cls = this.#classes[node.classId]!;
+    const last = cls.nodes.pop()!;
+    if (last !== node) {
+      cls.nodes[node.slot] = last;
+      last.slot = node.slot;
     }
-    for (const atom of this.compiled.atoms) {
-      const spec = atom.spec;
-      if (spec.kind === 'users') {
-        const matched = new Set<UserRec>();
-        for (const login of spec.logins) for (const u of byLogin.get(login.trim().toLowerCase()) ?? []) matched.add(u);
-        for (const u of matched) u.atoms.push(atom.id);
-      } else if (isUserAtom(spec)) {
-        for (const u of this.#users.values()) if (userAtomMatches(spec, u)) u.atoms.push(atom.id);
-      }
-    }
+    cls.addresses = null;
+    for (const a of cls.atoms) this.#atomNodes[a]!--;
+    this.#allNodesSet = null;
+    this.#addressEpoch = ++this.#clock;
   }
 
-  #classify(): void {
-    const atoms = this.compiled.atoms;
-    const tagAtoms = new Map<string, number[]>();
-    let taggedAtom = -1;
-    const literalAtoms: Atom[] = [];
-    for (const atom of atoms) {
-      if (atom.spec.kind === 'tag') {
-        const list = tagAtoms.get(atom.spec.tag) ?? [];
-        list.push(atom.id);
-        tagAtoms.set(atom.spec.tag, list);
-      } else if (atom.spec.kind === 'tagged') taggedAtom = atom.id;
-      else if (atom.spec.kind === 'literal') literalAtoms.push(atom);
+  /** The user-kind atoms a user matches, in atom order. */
+  #userAtoms(user: UserRec): number[] {
+    const plan = this.#atomPlan;
+    const out = new Set<number>();
+    const keys = new Set<string>([user.name.toLowerCase(), `${user.name}@`.toLowerCase()]);
+    if (user.email !== '') keys.add(user.email.toLowerCase());
+    for (const key of keys) for (const id of plan.loginAtoms.get(key) ?? []) out.add(id);
+    for (const atom of plan.otherUserAtoms) if (userAtomMatches(atom.spec, user)) out.add(atom.id);
+    return [...out].sort((a, b) => a - b);
+  }
+
+  /** What makes a node's class: its atoms, served routes, exit routes and postures. */
+  #classKeyOf(node: NodeRec): { key: string; ids: number[]; postures: string[] } {
+    const plan = this.#atomPlan;
+    const ids: number[] = [];
+    if (node.tagged) {
+      if (plan.taggedAtom >= 0) ids.push(plan.taggedAtom);
+      for (const tag of node.tags) for (const id of plan.tagAtoms.get(tag) ?? []) ids.push(id);
+    } else if (node.user !== null) {
+      ids.push(...node.user.atoms);
     }
-    let anyLiteral = IPSet.EMPTY;
-    for (const a of literalAtoms) if (a.spec.kind === 'literal') anyLiteral = anyLiteral.union(a.spec.set);
-    const postureNames = this.compiled.postureNames;
+    if (plan.literalAtoms.length > 0 && ((node.v4 >= 0 && plan.anyLiteral.containsV4(node.v4)) || (node.v6 !== null && plan.anyLiteral.containsV6(node.v6)))) {
+      for (const a of plan.literalAtoms) if (literalAtomMatches(a, node)) ids.push(a.id);
+    }
+    ids.sort((a, b) => a - b);
     const policyPostures = this.compiled.policy.postures;
-    const byKey = new Map<string, IdentityClass>();
-    for (const node of this.#nodes) {
-      const ids: number[] = [];
-      if (node.tagged) {
-        if (taggedAtom >= 0) ids.push(taggedAtom);
-        for (const tag of node.tags) for (const id of tagAtoms.get(tag) ?? []) ids.push(id);
-      } else if (node.user !== null) {
-        ids.push(...node.user.atoms);
-      }
-      if (literalAtoms.length > 0 && ((node.v4 >= 0 && anyLiteral.containsV4(node.v4)) || (node.v6 !== null && anyLiteral.containsV6(node.v6)))) {
-        for (const a of literalAtoms) if (literalAtomMatches(a, node)) ids.push(a.id);
-      }
-      ids.sort((a, b) => a - b);
-      const postures = postureNames.filter((name) => meetsPosture(policyPostures.get(name) ?? [], node.facts.postureAttributes));
-      const key = `${ids.join(',')}|${node.routeTexts.join(',')}|${node.exitRoutes.length > 0 ? 'x' : ''}|${postures.join(',')}`;
-      let cls = byKey.get(key);
-      if (cls === undefined) {
-        const flags = new Uint8Array(atoms.length);
-        for (const id of ids) flags[id] = 1;
-        const routeSet = IPSet.of(...node.routes);
-        cls = {
-          id: this.#classes.length,
-          key,
-          atoms: ids,
-          atomFlags: flags,
-          nodes: [],
-          routes: node.routes,
-          routeTexts: node.routeTexts,
-          routeSet,
-          exit: node.exitRoutes.length > 0,
-          postures: new Set(postures),
-          addresses: null,
-        };
-        this.#classes.push(cls);
-        byKey.set(key, cls);
-        for (const id of ids) this.#atomClasses[id]!.push(cls.id);
-      }
-      cls.nodes.push(node);
-      node.classId = cls.id;
-    }
+    const postures = this.compiled.postureNames.filter((name) => meetsPosture(policyPostures.get(name) ?? [], node.facts.postureAttributes));
+    const key = `${ids.join(',')}|${node.routeTexts.join(',')}|${node.exitRoutes.length > 0 ? 'x' : ''}|${postures.join(',')}`;
+    return { key, ids, postures };
+  }
+
+  /** The node's identity class, created (and, after the build, bound everywhere) if new. */
+  #classFor(node: NodeRec): IdentityClass {
+    const { key, ids, postures } = this.#classKeyOf(node);
+    let cls = this.#classByKey.get(key);
+    if (cls !== undefined) return cls;
+    const flags = new Uint8Array(this.compiled.atoms.length);
+    for (const id of ids) flags[id] = 1;
+    cls = {
+      id: this.#classes.length,
+      key,
+      atoms: ids,
+      atomFlags: flags,
+      nodes: [],
+      routes: node.routes,
+      routeTexts: node.routeTexts,
+      routeSet: IPSet.of(...node.routes),
+      exit: node.exitRoutes.length > 0,
+      postures: new Set(postures),
+      addresses: null,
+    };
+    this.#classes.push(cls);
+    this.#classByKey.set(key, cls);
+    for (const id of ids) this.#atomClasses[id]!.push(cls.id);
+    if (cls.routes.length > 0) this.#routeClasses.push(cls);
+    if (this.#built) this.#bindClass(cls);
+    return cls;
   }
 
   /** `localpart:*@domain` and ssh `user:*@domain` must name a domain of this tailnet. */
@@ -353,7 +1405,7 @@ export class PolicyIndex {
   }
 
   #allNodes(): IPSet {
-    if (this.#allNodesSet === null) this.#allNodesSet = nodeAddressSet(this.#nodes);
+    if (this.#allNodesSet === null) this.#allNodesSet = nodeAddressSet([...this.#byId.values()]);
     return this.#allNodesSet;
   }
 
@@ -372,11 +1424,11 @@ export class PolicyIndex {
       // Only devices meeting one of the postures are sources; literal addresses are no devices.
       const restricted = this.#bits();
       for (const c of identity) if (sel.postures.some((p) => this.#classes[c]!.postures.has(p))) restricted.set(c);
-      const resolved = new Resolved(sel, restricted, () => this.#identityAddresses(restricted));
+      const resolved = new Resolved(sel, restricted, () => this.#identityAddresses(restricted), () => this.#addressEpoch);
       this.#resolved.set(sel.key, resolved);
       return resolved;
     }
-    const resolved = new Resolved(sel, identity, () => this.#selectionAddresses(sel));
+    const resolved = new Resolved(sel, identity, () => this.#selectionAddresses(sel), () => this.#addressEpoch);
     if (this.#routeClasses.length > 0) {
       const members = identity.clone();
       for (const cls of this.#routeClasses) if (!members.has(cls.id) && cls.routeSet.overlaps(resolved.ipSet)) members.set(cls.id);
@@ -410,7 +1462,7 @@ export class PolicyIndex {
   #routeSet(): IPSet {
     if (this.#routeSetCache === null) {
       const b = new IPSetBuilder();
-      for (const n of this.#nodes) for (const r of n.routes) b.addPrefix(r);
+      for (const n of this.#byId.values()) for (const r of n.routes) b.addPrefix(r);
       this.#routeSetCache = b.build();
     }
     return this.#routeSetCache;
@@ -432,76 +1484,71 @@ export class PolicyIndex {
    * addresses, CIDRs and ranges; each node a user, group, tag or autogroup names is listed by
    * its own addresses, never merged with its neighbours. With `*`: Tailscale's space, every
    * served subnet route, then each other source's own strings (kept even when covered).
-   * `["*"]` for autogroup:danger-all.
+   * `["*"]` for autogroup:danger-all. One list per selection, kept current by joins and leaves.
    */
-  #renderSources(res: Resolved): string[] {
-    const sel = res.sel;
-    if (sel.postures.length > 0) return nodeTexts([...res.identity].flatMap((c) => this.#classes[c]!.nodes));
-    if (sel.dangerAll) return ['*'];
-    const out: string[] = [];
-    const seen = new Set<string>();
-    const push = (s: string): void => {
-      if (!seen.has(s)) {
-        seen.add(s);
-        out.push(s);
+  #srcList(sel: Selection): SrcList {
+    const cached = this.#srcLists.get(sel.key);
+    if (cached !== undefined) return cached;
+    const version = ++this.#clock;
+    let list: SrcList;
+    if (sel.postures.length > 0) {
+      list = new SrcList([], nodesOfClasses(this.#resolve(sel).identity, this.#classes), null, sel.key, version);
+    } else if (sel.dangerAll) {
+      list = new SrcList(['*'], [], null, sel.key, version);
+    } else {
+      const literal = sel.wildcard ? TAILSCALE_SPACE.union(sel.literal) : sel.literal;
+      const strings = [...literal.toStrings()];
+      if (sel.wildcard) {
+        strings.push(...this.#routeStrings);
+        for (const part of sel.parts) if (part.kind === 'literal' && part.literal !== null) strings.push(...part.literal.toStrings());
       }
-    };
-    const literal = sel.wildcard ? TAILSCALE_SPACE.union(sel.literal) : sel.literal;
-    for (const s of literal.toStrings()) push(s);
-    if (sel.wildcard) {
-      for (const r of this.#routeStrings) push(r);
-      for (const part of sel.parts) if (part.kind === 'literal' && part.literal !== null) for (const s of part.literal.toStrings()) push(s);
-    }
-    const classes = this.#bits();
-    for (const part of sel.parts) {
-      if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) classes.set(c);
-    }
-    const checkLiteral = !sel.wildcard && !literal.isEmpty();
-    for (const c of classes) {
-      for (const n of this.#classes[c]!.nodes) {
-        if (n.v4Text !== null && !(checkLiteral && literal.containsV4(n.v4))) push(n.v4Text);
-        if (n.v6Text !== null && !(checkLiteral && literal.containsV6(n.v6!))) push(n.v6Text);
+      const classes = this.#bits();
+      for (const part of sel.parts) {
+        if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) classes.set(c);
       }
+      const covered = !sel.wildcard && !literal.isEmpty() ? literal : null;
+      list = new SrcList(strings, nodesOfClasses(classes, this.#classes), covered, sel.key, version);
     }
-    return out;
+    this.#srcLists.set(sel.key, list);
+    this.#listSelections.set(sel.key, sel);
+    return list;
   }
 
-  /**
-   * An id per distinct SrcIPs list, so rules with equal sources merge. Small lists are keyed by
-   * content (autogroup:self lists must meet equal rule lists); a large list can only equal the
-   * rendering of the same selection, so it is keyed by that selection.
-   */
-  #intern(strings: readonly string[], selectionKey: string | null = null): number {
-    const key = selectionKey !== null && strings.length > 64 ? `sel:${selectionKey}` : strings.join(' ');
-    let id = this.#srcIntern.get(key);
-    if (id === undefined) {
-      id = this.#srcIntern.size;
-      this.#srcIntern.set(key, id);
-    }
-    return id;
+  /** Whether a class's nodes are listed in a selection's SrcIPs. */
+  #listsClass(sel: Selection, cls: IdentityClass): boolean {
+    if (sel.postures.length > 0) return this.#resolve(sel).identity.has(cls.id);
+    if (sel.dangerAll) return false;
+    return sel.parts.some((part) => part.kind === 'atom' && part.atom !== null && cls.atomFlags[part.atom] === 1);
   }
 
   #resolveItems(): void {
-    const rendered = new Map<string, { strings: string[]; id: number }>();
     for (const item of this.compiled.items) {
       const src = this.#resolve(item.src);
-      let r = rendered.get(item.src.key);
-      if (r === undefined) {
-        const strings = this.#renderSources(src);
-        r = { strings, id: this.#intern(strings, item.src.key) };
-        rendered.set(item.src.key, r);
-      }
-      const info: ItemInfo = { item, src, srcIPs: r.strings, srcId: r.id };
+      const info: ItemInfo = { item, src, list: this.#srcList(item.src), dst: this.#dstMembers(item) };
       this.#items.push(info);
+      const sharing = this.#itemsByList.get(info.list);
+      if (sharing === undefined) this.#itemsByList.set(info.list, [info]);
+      else sharing.push(info);
       if (item.kind === 'via') this.#viaItems.push(info);
-      // Where a merged rule stands tailnet-wide: the first rule with these sources and
-      // protocols that exists at all (it has sources and names some destination).
-      if (item.kind === 'net' && r.strings.length > 0 && item.dsts.some((d) => this.#partExists(d.part))) {
-        const key = mergeKey(r.id, item.ipProto);
-        const order = item.order * 8;
-        if (!this.#globalFirst.has(key)) this.#globalFirst.set(key, order);
+    }
+    this.#computeGlobalFirst();
+  }
+
+  /**
+   * Where a merged rule stands tailnet-wide: the first rule with these sources and protocols
+   * that exists at all (it has sources and names some destination).
+   */
+  #computeGlobalFirst(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const info of this.#items) {
+      const item = info.item;
+      if (item.kind === 'net' && info.list.size > 0 && item.dsts.some((d) => this.#partExists(d.part))) {
+        const key = mergeKey(info.list.key, item.ipProto);
+        if (!out.has(key)) out.set(key, item.order * 8);
       }
     }
+    this.#globalFirst = out;
+    return out;
   }
 
   /** Whether a destination names anything in this tailnet (a node, a prefix, `*`, the internet). */
@@ -512,7 +1559,7 @@ export class PolicyIndex {
       case 'literal':
         return true;
       case 'atom':
-        return part.atom !== null && (this.#atomClasses[part.atom]?.length ?? 0) > 0;
+        return part.atom !== null && (this.#atomNodes[part.atom] ?? 0) > 0;
       default:
         return false;
     }
@@ -521,8 +1568,7 @@ export class PolicyIndex {
   // --- visibility -----------------------------------------------------------------------------
 
   /** Classes an item delivers to, for visibility: who is a destination of it. */
-  #dstMembers(info: ItemInfo): Bits {
-    const item = info.item;
+  #dstMembers(item: RuleItem): Bits {
     const out = this.#bits();
     if (item.kind === 'net') {
       for (const d of item.dsts) this.#partMembers(d.part, out);
@@ -585,13 +1631,22 @@ export class PolicyIndex {
         this.#selfSrc.or(info.src.members);
         continue;
       }
-      if (item.kind !== 'cap' && info.srcIPs.length === 0) continue;
-      const src = info.src.members;
-      const dst = this.#dstMembers(info);
-      if (src.isEmpty() || dst.isEmpty()) continue;
-      for (const a of src) this.#row(a).or(dst);
-      for (const b of dst) this.#row(b).or(src);
+      if (item.kind !== 'cap' && info.list.size === 0) continue;
+      this.#itemVisibility(info);
     }
+  }
+
+  /**
+   * An item's sources and destinations see each other. Rows only ever gain bits: a bit that
+   * an item with no sources left would not set joins classes that have no nodes (sources
+   * render as strings), so it shows nowhere until a source comes back and sets it anyway.
+   */
+  #itemVisibility(info: ItemInfo): void {
+    const src = info.src.members;
+    const dst = info.dst;
+    if (src.isEmpty() || dst.isEmpty()) return;
+    for (const a of src) this.#row(a).or(dst);
+    for (const b of dst) this.#row(b).or(src);
   }
 
   #row(c: number): Bits {
@@ -607,37 +1662,39 @@ export class PolicyIndex {
 
   #buildRouteAccess(): void {
     this.#exitAccess = this.#bits();
-    const routes = new Map<string, IPPrefix>();
-    for (const cls of this.#classes) for (let i = 0; i < cls.routes.length; i++) routes.set(cls.routeTexts[i]!, cls.routes[i]!);
-    for (const [text] of routes) this.#routeAccess.set(text, { regular: this.#bits() });
+    for (const cls of this.#classes) for (let i = 0; i < cls.routes.length; i++) this.#routePrefixes.set(cls.routeTexts[i]!, cls.routes[i]!);
+    for (const [text] of this.#routePrefixes) this.#routeAccess.set(text, { regular: this.#bits() });
     for (const info of this.#items) {
-      const item = info.item;
-      if (item.kind !== 'net' && item.kind !== 'cap') continue;
-      if (item.kind === 'net' && info.srcIPs.length === 0) continue;
-      const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
-      const coversInternet = parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet');
-      if (coversInternet) this.#exitAccess.or(info.src.members);
-      if (routes.size === 0) continue;
-      let dstSet: IPSet | null = null;
-      let dstMembers: Bits | null = null;
-      for (const [text, prefix] of routes) {
-        const access = this.#routeAccess.get(text)!;
-        const dstHits = parts.some((p) => {
-          if (p.kind === 'wildcard') return true;
-          if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
-          if (p.kind === 'literal' || p.kind === 'atom') {
-            dstSet ??= this.#partsSet(parts);
-            return dstSet.overlapsPrefix(prefix);
-          }
-          return false;
-        });
-        if (dstHits) access.regular.or(info.src.members);
-        // Return traffic: a route inside the sources lets the destinations reach it.
-        if (info.src.ipSet.overlapsPrefix(prefix)) {
-          dstMembers ??= this.#dstMembers(info);
-          access.regular.or(dstMembers);
+      if (info.item.kind === 'net' && info.list.size === 0) continue;
+      this.#itemRouteAccess(info);
+    }
+  }
+
+  /** Served prefixes by text (fixed between rebuilds: route changes rebuild). */
+  #routePrefixes = new Map<string, IPPrefix>();
+
+  /** Who may use which subnet routes and exit nodes through one item (without `via`). */
+  #itemRouteAccess(info: ItemInfo): void {
+    const item = info.item;
+    if (item.kind !== 'net' && item.kind !== 'cap') return;
+    const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
+    const coversInternet = parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet');
+    if (coversInternet) this.#exitAccess.or(info.src.members);
+    let dstSet: IPSet | null = null;
+    for (const [text, prefix] of this.#routePrefixes) {
+      const access = this.#routeAccess.get(text)!;
+      const dstHits = parts.some((p) => {
+        if (p.kind === 'wildcard') return true;
+        if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
+        if (p.kind === 'literal' || p.kind === 'atom') {
+          dstSet ??= this.#partsSet(parts);
+          return dstSet.overlapsPrefix(prefix);
         }
-      }
+        return false;
+      });
+      if (dstHits) access.regular.or(info.src.members);
+      // Return traffic: a route inside the sources lets the destinations reach it.
+      if (info.src.ipSet.overlapsPrefix(prefix)) access.regular.or(info.dst);
     }
   }
 
@@ -670,10 +1727,10 @@ export class PolicyIndex {
       const order = item.order * 8;
       switch (item.kind) {
         case 'net': {
-          if (info.srcIPs.length === 0) break;
+          if (info.list.size === 0) break;
           const entries: DstEntry[] = [];
           for (const d of item.dsts) this.#netEntries(cls, d.part, d.literalPrefixes, d.ports, entries);
-          if (entries.length > 0) out.push({ kind: 'ports', order, srcId: info.srcId, srcIPs: info.srcIPs, proto: item.ipProto, entries });
+          if (entries.length > 0) out.push({ kind: 'ports', order, src: info.list, proto: item.ipProto, entries });
           break;
         }
         case 'cap': {
@@ -682,13 +1739,13 @@ export class PolicyIndex {
             const dsts = this.#capDsts(cls, part);
             if (dsts !== undefined) grants.push({ dsts, capMap: item.capMap });
           }
-          if (grants.length > 0) out.push({ kind: 'cap', order, srcIPs: info.srcIPs, grants });
-          if (info.src.members.has(cls.id)) this.#companions(item.capMap, this.#renderSources(this.#resolve(item.dst)), order, out);
+          if (grants.length > 0) out.push({ kind: 'cap', order, src: info.list, grants });
+          if (info.src.members.has(cls.id)) this.#companions(item.capMap, this.#srcList(item.dst), order, out);
           break;
         }
         case 'via': {
           const via = this.#resolve(this.#viaSelection(item.viaTags));
-          if (!via.identity.has(cls.id) || info.srcIPs.length === 0) break;
+          if (!via.identity.has(cls.id) || info.list.size === 0) break;
           // The service delivers no CapGrant for a grant with `via`; only its ip rules.
           if (item.capMap !== null) break;
           const entries: DstEntry[] = [];
@@ -701,7 +1758,7 @@ export class PolicyIndex {
               if (cls.routeSet.overlapsPrefix(p)) for (const ports of d.ports) entries.push({ ip: renderDstLiteral(p), ports });
             }
           }
-          if (entries.length > 0) out.push({ kind: 'ports', order, srcId: info.srcId, srcIPs: info.srcIPs, proto: item.ipProto, entries });
+          if (entries.length > 0) out.push({ kind: 'ports', order, src: info.list, proto: item.ipProto, entries });
           break;
         }
         default:
@@ -709,6 +1766,22 @@ export class PolicyIndex {
       }
     }
     return out;
+  }
+
+  /** Installs a class's template: lists it uses learn of it, its signature is recomputed. */
+  #setTemplate(c: number, rules: TemplateRule[]): void {
+    const before = this.#templates[c];
+    if (before !== null && before !== undefined) for (const r of before) if (r.src instanceof SrcList) r.src.dependents.delete(c);
+    while (this.#templates.length <= c) {
+      this.#templates.push(null);
+      this.#templateSigs.push('');
+      this.#filterVersions.push(0);
+      this.#usesSelf.push(false);
+    }
+    this.#templates[c] = rules;
+    for (const r of rules) if (r.src instanceof SrcList) r.src.dependents.add(c);
+    this.#templateSigs[c] = templateSignature(rules);
+    this.#usesSelf[c] = rules.some((r) => (r.kind === 'ports' ? r.entries.some((e) => e.ip === SELF) : r.grants.some((g) => g.dsts === SELF)));
   }
 
   /** DstPorts entries one destination contributes to a class (reduction to what it serves). */
@@ -772,11 +1845,11 @@ export class PolicyIndex {
   }
 
   /** Reversed companion rules (drive-sharer, relay-target) go to the grant's sources. */
-  #companions(capMap: Readonly<Record<string, unknown[]>>, srcIPs: readonly string[], order: number, out: TemplateRule[]): void {
+  #companions(capMap: Readonly<Record<string, unknown[]>>, src: SrcRef, order: number, out: TemplateRule[]): void {
     let sub = 1;
     for (const c of COMPANION_CAPS) {
       if (Object.prototype.hasOwnProperty.call(capMap, c.cap)) {
-        out.push({ kind: 'cap', order: order + sub++, srcIPs, grants: [{ dsts: SELF, capMap: { [c.companion]: null } }] });
+        out.push({ kind: 'cap', order: order + sub++, src, grants: [{ dsts: SELF, capMap: { [c.companion]: null } }] });
       }
     }
   }
@@ -786,29 +1859,38 @@ export class PolicyIndex {
     const cached = this.#selfTemplates.get(user.id);
     if (cached !== undefined) return cached;
     const out: TemplateRule[] = [];
-    const userAddrs = nodeTexts(user.nodes);
+    const userNodes = [...user.nodes].sort(byNodeId);
+    const userAddrs = nodeTexts(userNodes);
     for (const info of this.#items) {
       const item = info.item;
       if (item.kind !== 'selfNet' && item.kind !== 'selfCap') continue;
-      const srcNodes = user.nodes.filter((n) => info.src.members.has(n.classId));
+      const srcNodes = userNodes.filter((n) => info.src.members.has(n.classId));
       if (srcNodes.length === 0) continue;
-      const srcIPs = nodeTexts(srcNodes);
+      const strings = nodeTexts(srcNodes);
+      const src: SrcRef = { strings, key: srcKey(strings, null) };
       const order = item.order * 8;
       if (item.kind === 'selfNet') {
         const entries: DstEntry[] = [];
-        for (const m of user.nodes) {
+        for (const m of userNodes) {
           for (const ports of item.ports) {
             if (m.v4Text !== null) entries.push({ ip: m.v4Text, ports });
             if (m.v6Text !== null) entries.push({ ip: m.v6Text, ports });
           }
         }
-        out.push({ kind: 'ports', order, srcId: this.#intern(srcIPs), srcIPs, proto: item.ipProto, entries });
+        out.push({ kind: 'ports', order, src, proto: item.ipProto, entries });
       } else {
-        out.push({ kind: 'cap', order, srcIPs, grants: [{ dsts: SELF, capMap: item.capMap }] });
-        this.#companions(item.capMap, userAddrs, order, out);
+        out.push({ kind: 'cap', order, src, grants: [{ dsts: SELF, capMap: item.capMap }] });
+        this.#companions(item.capMap, { strings: userAddrs, key: srcKey(userAddrs, null) }, order, out);
       }
     }
     this.#selfTemplates.set(user.id, out);
+    for (const r of out) {
+      if (r.kind !== 'ports') continue;
+      const key = mergeKey(r.src.key, r.proto);
+      let users = this.#selfKeyUsers.get(key);
+      if (users === undefined) this.#selfKeyUsers.set(key, (users = new Set()));
+      users.add(user.id);
+    }
     return out;
   }
 
@@ -823,7 +1905,7 @@ export class PolicyIndex {
   }
 
   nodeIds(): number[] {
-    return this.#nodes.map((n) => n.id);
+    return [...this.#byId.keys()];
   }
 
   /** Number of identity classes (for benchmarks and diagnostics). */
@@ -851,6 +1933,39 @@ export class PolicyIndex {
     const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : [];
     const rules = self.length === 0 ? template : [...template, ...self].sort((a, b) => a.order - b.order);
     return instantiate(rules, node, this.#globalFirst);
+  }
+
+  /**
+   * A key naming filterFor(nodeId): equal keys promise equal filters, and the key changes
+   * whenever the node's filter does. Nodes of one class share it unless the filter names the
+   * node's own addresses or its user's autogroup:self rules; every node with an empty filter
+   * shares one. O(1).
+   */
+  filterKey(nodeId: number): string {
+    const node = this.#node(nodeId);
+    const c = node.classId;
+    const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : null;
+    const hasSelf = self !== null && self.length > 0;
+    if (!hasSelf && this.#templates[c]!.length === 0) return 'e';
+    let key = `c${c}.${this.#filterVersions[c]}`;
+    if (this.#usesSelf[c] || hasSelf) key += `@${node.v4Text ?? ''}|${node.v6Text ?? ''}`;
+    if (hasSelf) key += `u${node.user!.id}.${this.#selfVersions.get(node.user!.id) ?? 0}`;
+    return key;
+  }
+
+  /**
+   * A key naming peerView(viewerId, peerId) among the viewers of one peer: equal keys promise
+   * equal views. A peer without subnet or exit routes has one key for every viewer ("0"), or
+   * two when some viewers are IPv6-only; a router's key says which of its prefixes it carries
+   * for this viewer, an exit node's whether the viewer may use it.
+   */
+  peerViewKey(viewerId: number, peerId: number): string {
+    const viewer = this.#node(viewerId);
+    const peer = this.#node(peerId);
+    let key = peer.v4Text !== null && this.#ipv6Only(viewer) && !this.#ipv6Only(peer) ? '6' : '0';
+    for (const prefix of peer.routeTexts) key += this.#designatedRouter(viewer, prefix) === peer.id ? '1' : '-';
+    if (peer.exitRoutes.length > 0 && this.#canUseExit(viewer, peer)) key += 'x';
+    return key;
   }
 
   #selfItems: boolean | null = null;
@@ -999,7 +2114,7 @@ export class PolicyIndex {
     const infos = this.#sshRuleInfos();
     const out: tailcfg.SSHRule[] = [];
     for (const info of infos) {
-      if (info.srcNodes.length === 0) continue;
+      if (info.srcSet.size === 0) continue;
       const append = (principals: tailcfg.SSHPrincipal[], userId: number | null): void => {
         out.push(sshRule(principals, info.baseUsers, info));
         if (userId !== null) {
@@ -1008,19 +2123,20 @@ export class PolicyIndex {
         }
       };
       if (info.rule.selfDst && node.user !== null) {
-        const principals = info.byUser.get(node.user.id);
+        const principals = this.#userPrincipals(info, node.user.id);
         if (principals !== undefined && principals.length > 0) append(principals, node.user.id);
       }
       if (info.rule.dst.parts.length === 0) continue;
       if (info.dstIdentity.has(node.classId)) {
         if (info.hasLocalpart) {
-          for (const uid of info.userIds) append(info.byUser.get(uid)!, uid);
-          if (info.tagged.length > 0) append([...info.tagged], null);
+          for (const uid of info.userIds) append(this.#userPrincipals(info, uid)!, uid);
+          const tagged = this.#taggedPrincipals(info);
+          if (tagged.length > 0) append([...tagged], null);
         } else {
           if (info.allPrincipals === null) {
             const all: tailcfg.SSHPrincipal[] = [];
-            for (const uid of info.userIds) all.push(...info.byUser.get(uid)!);
-            all.push(...info.tagged);
+            for (const uid of info.userIds) all.push(...this.#userPrincipals(info, uid)!);
+            all.push(...this.#taggedPrincipals(info));
             info.allPrincipals = all;
           }
           if (info.allPrincipals.length > 0) append(info.allPrincipals, null);
@@ -1030,7 +2146,7 @@ export class PolicyIndex {
         // identity when localpart mappings are involved (seen in every localpart capture).
         if (node.tagged) append(this.#principals([node], 1), null);
         else if (node.user !== null) {
-          const principals = info.byUser.get(node.user.id);
+          const principals = this.#userPrincipals(info, node.user.id);
           if (principals !== undefined) append(principals, node.user.id);
         }
       }
@@ -1039,6 +2155,22 @@ export class PolicyIndex {
     const checks = out.filter((r) => r.action.holdAndDelegate !== undefined);
     const accepts = out.filter((r) => r.action.holdAndDelegate === undefined);
     return [...checks, ...accepts];
+  }
+
+  #userPrincipals(info: SshRuleInfo, userId: number): tailcfg.SSHPrincipal[] | undefined {
+    let principals = info.byUser.get(userId);
+    if (principals === undefined) {
+      const nodes = info.userNodes.get(userId);
+      if (nodes === undefined) return undefined;
+      principals = this.#principals(nodes, 1);
+      info.byUser.set(userId, principals);
+    }
+    return principals;
+  }
+
+  #taggedPrincipals(info: SshRuleInfo): tailcfg.SSHPrincipal[] {
+    info.tagged ??= this.#principals(info.taggedNodes, (n: NodeRec) => n.tags.length);
+    return info.tagged;
   }
 
   #principals(nodes: readonly NodeRec[], copies: number | ((n: NodeRec) => number)): tailcfg.SSHPrincipal[] {
@@ -1053,30 +2185,16 @@ export class PolicyIndex {
     return out;
   }
 
+  /** Whether a node is a source of an SSH rule: by identity, or by address for literal sources. */
+  #sshSource(info: SshRuleInfo, n: NodeRec): boolean {
+    return info.src.identity.has(n.classId) || (info.literalSources && prefixSetHas(info.rule.src.literal, n));
+  }
+
   #sshRuleInfos(): SshRuleInfo[] {
     if (this.#sshInfos !== null) return this.#sshInfos;
     const infos: SshRuleInfo[] = [];
     const base = this.settings.sshCheckBaseUrl ?? 'https://unused';
     for (const rule of this.compiled.ssh ?? []) {
-      const src = this.#resolve(rule.src);
-      const srcNodes: NodeRec[] = [];
-      for (const c of src.identity) srcNodes.push(...this.#classes[c]!.nodes);
-      if (!rule.src.wildcard && !rule.src.literal.isEmpty() && rule.src.postures.length === 0) {
-        for (const n of this.#nodes) if (!src.identity.has(n.classId) && prefixSetHas(rule.src.literal, n)) srcNodes.push(n);
-      }
-      srcNodes.sort((a, b) => a.index - b.index);
-      const byUserNodes = new Map<number, NodeRec[]>();
-      const taggedNodes: NodeRec[] = [];
-      for (const n of srcNodes) {
-        if (n.tagged) taggedNodes.push(n);
-        else if (n.user !== null) {
-          const list = byUserNodes.get(n.user.id) ?? [];
-          list.push(n);
-          byUserNodes.set(n.user.id, list);
-        }
-      }
-      const byUser = new Map<number, tailcfg.SSHPrincipal[]>();
-      for (const [uid, nodes] of byUserNodes) byUser.set(uid, this.#principals(nodes, 1));
       const users = rule.rule.users.map((u) => u.text);
       const baseUsers: Record<string, string> = {};
       if (users.includes('autogroup:nonroot')) baseUsers['*'] = '=';
@@ -1084,37 +2202,97 @@ export class PolicyIndex {
       const localpartDomains: string[] = [];
       for (const u of users) {
         const m = /^localpart:\*@(.+)$/.exec(u);
-        if (m !== null) localpartDomains.push(m[1]!);
+        if (m !== null) localpartDomains.push(m[1]!.toLowerCase());
         else if (u !== 'root' && u !== 'autogroup:nonroot') baseUsers[u] = u;
-      }
-      const localparts = new Map<number, string>();
-      for (const domain of localpartDomains) {
-        for (const user of this.#users.values()) {
-          if (user.email !== '' && emailDomain(user.email) === domain.toLowerCase()) localparts.set(user.id, user.email.slice(0, user.email.lastIndexOf('@')));
-        }
       }
       const action: tailcfg.SSHAction =
         rule.rule.action === 'accept'
           ? { accept: true, allowAgentForwarding: true, allowLocalPortForwarding: true, allowRemotePortForwarding: true }
           : { holdAndDelegate: `${base}/machine/ssh/action/$SRC_NODE_ID/to/$DST_NODE_ID?local_user=$LOCAL_USER` };
-      infos.push({
+      const info: SshRuleInfo = {
         rule,
-        srcNodes,
-        srcSet: new Set(srcNodes.map((n) => n.id)),
+        src: this.#resolve(rule.src),
+        literalSources: !rule.src.wildcard && !rule.src.literal.isEmpty() && rule.src.postures.length === 0,
+        srcSet: new Set(),
         dstIdentity: this.#resolve(rule.dst).identity,
-        byUser,
-        userIds: [...byUser.keys()].sort((a, b) => a - b),
-        tagged: this.#principals(taggedNodes, (n: NodeRec) => n.tags.length),
+        userNodes: new Map(),
+        byUser: new Map(),
+        userIds: [],
+        taggedNodes: [],
+        tagged: null,
         baseUsers,
-        localparts,
+        localpartDomains,
+        localparts: new Map(),
         hasLocalpart: localpartDomains.length > 0,
         action,
         acceptEnv: rule.rule.acceptEnv,
         allPrincipals: null,
-      });
+      };
+      for (const user of this.#users.values()) this.#setLocalpart(info, user);
+      const srcNodes: NodeRec[] = [];
+      for (const c of info.src.identity) srcNodes.push(...this.#classes[c]!.nodes);
+      if (info.literalSources) for (const n of this.#byId.values()) if (!info.src.identity.has(n.classId) && prefixSetHas(rule.src.literal, n)) srcNodes.push(n);
+      srcNodes.sort(byNodeId);
+      for (const n of srcNodes) {
+        info.srcSet.add(n.id);
+        if (n.tagged) info.taggedNodes.push(n);
+        else if (n.user !== null) {
+          const list = info.userNodes.get(n.user.id);
+          if (list === undefined) info.userNodes.set(n.user.id, [n]);
+          else list.push(n);
+        }
+      }
+      info.userIds.push(...[...info.userNodes.keys()].sort((a, b) => a - b));
+      infos.push(info);
     }
     this.#sshInfos = infos;
     return infos;
+  }
+
+  /** Records the user's localpart for a rule's localpart:*@domain users; returns whether it changed. */
+  #setLocalpart(info: SshRuleInfo, user: UserRec | { id: number; email: string }): boolean {
+    const before = info.localparts.get(user.id);
+    let after: string | undefined;
+    if (user.email !== '' && info.localpartDomains.includes(emailDomain(user.email))) after = user.email.slice(0, user.email.lastIndexOf('@'));
+    if (after === undefined) info.localparts.delete(user.id);
+    else info.localparts.set(user.id, after);
+    return before !== after;
+  }
+
+  /** Adds a source node to an SSH rule (lists stay in node-id order; caches drop). */
+  #sshAdd(info: SshRuleInfo, n: NodeRec): void {
+    info.srcSet.add(n.id);
+    info.allPrincipals = null;
+    if (n.tagged) {
+      insertById(info.taggedNodes, n);
+      info.tagged = null;
+    } else if (n.user !== null) {
+      const uid = n.user.id;
+      const list = info.userNodes.get(uid);
+      if (list === undefined) {
+        info.userNodes.set(uid, [n]);
+        info.userIds.splice(lowerBound(info.userIds, uid), 0, uid);
+      } else insertById(list, n);
+      info.byUser.delete(uid);
+    }
+  }
+
+  #sshRemove(info: SshRuleInfo, n: NodeRec): void {
+    if (!info.srcSet.delete(n.id)) return;
+    info.allPrincipals = null;
+    if (n.tagged) {
+      info.taggedNodes.splice(info.taggedNodes.indexOf(n), 1);
+      info.tagged = null;
+    } else if (n.user !== null) {
+      const uid = n.user.id;
+      const list = info.userNodes.get(uid)!;
+      list.splice(list.indexOf(n), 1);
+      if (list.length === 0) {
+        info.userNodes.delete(uid);
+        info.userIds.splice(lowerBound(info.userIds, uid), 1);
+      }
+      info.byUser.delete(uid);
+    }
   }
 
   /** Runs the policy's tests and sshTests against this tailnet. */
@@ -1195,9 +2373,9 @@ export class PolicyIndex {
   }
 
   #nodesOf(sel: Selection): NodeRec[] {
-    if (sel.wildcard) return [...this.#nodes];
+    if (sel.wildcard) return [...this.#byId.values()];
     const out: NodeRec[] = [];
-    for (const n of this.#nodes) {
+    for (const n of this.#byId.values()) {
       if (this.#factsMatch(n.facts, sel)) out.push(n);
     }
     return out;
@@ -1212,7 +2390,7 @@ export class PolicyIndex {
 
   /** Compiled items with their resolved sources, for evaluation (tests, explain). */
   items(): readonly { readonly item: RuleItem; readonly srcSet: IPSet; readonly srcIPs: readonly string[] }[] {
-    return this.#items.map((i) => ({ item: i.item, srcSet: i.src.ipSet, srcIPs: i.srcIPs }));
+    return this.#items.map((i) => ({ item: i.item, srcSet: i.src.ipSet, srcIPs: i.list.strings }));
   }
 
   /** Whether a node, by its identity, is named by one selection part. */
@@ -1241,9 +2419,205 @@ export class PolicyIndex {
 
 // --- free helpers ---------------------------------------------------------------------------
 
+/** A node standing in for every member of a class when templates are rendered for comparison. */
+const STAND_IN = { v4Text: '\u0000v4', v6Text: '\u0000v6' } as NodeRec;
+
+/** The policy's atoms as classification needs them. */
+interface AtomPlan {
+  readonly tagAtoms: ReadonlyMap<string, readonly number[]>;
+  readonly taggedAtom: number;
+  readonly literalAtoms: readonly Atom[];
+  /** `users` atoms (users and groups) by lower-case login. */
+  readonly loginAtoms: ReadonlyMap<string, readonly number[]>;
+  /** The other user-kind atoms (domains, autogroup:member, roles), tested per user. */
+  readonly otherUserAtoms: readonly Atom[];
+  /** The union of the literal atoms: most nodes are outside it and skip the per-atom test. */
+  readonly anyLiteral: IPSet;
+}
+
+function atomPlan(compiled: CompiledPolicy): AtomPlan {
+  const tagAtoms = new Map<string, number[]>();
+  let taggedAtom = -1;
+  const literalAtoms: Atom[] = [];
+  const loginAtoms = new Map<string, number[]>();
+  const otherUserAtoms: Atom[] = [];
+  let anyLiteral = IPSet.EMPTY;
+  for (const atom of compiled.atoms) {
+    const spec = atom.spec;
+    if (spec.kind === 'users') {
+      for (const login of new Set(spec.logins.map((l) => l.trim().toLowerCase()))) {
+        const list = loginAtoms.get(login);
+        if (list === undefined) loginAtoms.set(login, [atom.id]);
+        else list.push(atom.id);
+      }
+    } else if (isUserAtom(spec)) otherUserAtoms.push(atom);
+    if (atom.spec.kind === 'tag') {
+      const list = tagAtoms.get(atom.spec.tag) ?? [];
+      list.push(atom.id);
+      tagAtoms.set(atom.spec.tag, list);
+    } else if (atom.spec.kind === 'tagged') taggedAtom = atom.id;
+    else if (atom.spec.kind === 'literal') {
+      literalAtoms.push(atom);
+      anyLiteral = anyLiteral.union(atom.spec.set);
+    }
+  }
+  return { tagAtoms, taggedAtom, literalAtoms, loginAtoms, otherUserAtoms, anyLiteral };
+}
+
+/** The tailnet's display name and domains, from settings or its owner. */
+function tailnetNames(settings: TailnetSettings, users: readonly UserFacts[]): { displayName: string; domains: ReadonlySet<string> | null } {
+  const owner = users.find((u) => u.role === 'owner');
+  const displayName = settings.displayName ?? owner?.email ?? users[0]?.email ?? '';
+  const domains = settings.domains ?? (owner !== undefined ? [emailDomain(owner.email)] : null);
+  return { displayName, domains: domains === null ? null : new Set(domains.map((d) => d.toLowerCase())) };
+}
+
+/** A node change for #applyNodes: new facts, or null for removal. */
+interface NodeChange {
+  readonly id: number;
+  readonly facts: NodeFacts | null;
+}
+
+interface UserChange {
+  readonly id: number;
+  readonly facts: UserFacts | null;
+}
+
+/** A changed node's outputs before the change. */
+interface NodeBefore {
+  readonly node: NodeRec;
+  readonly peers: ReadonlySet<number>;
+  /** How peers saw it, by #viewKey. */
+  readonly views: ReadonlyMap<string, string>;
+  readonly viewerKeys: ReadonlyMap<number, string>;
+  /** How it saw routers, exit nodes and other changed nodes. */
+  readonly asViewer: ReadonlyMap<number, string>;
+  readonly ipv6Only: boolean;
+  readonly filter: string;
+  readonly ssh: string;
+  readonly self: string;
+}
+
+/** What one update touched, with the state it found, for #settle and #sshCandidates. */
+class Touched {
+  /** Each touched list's size and key before, and the entries before of each node touched in it. */
+  readonly lists = new Map<SrcList, { readonly size: number; readonly key: string; readonly nodes: Map<number, string> }>();
+  /** Atom -> whether it existed (named some node) before. */
+  readonly atoms = new Map<number, boolean>();
+  readonly ssh = new Map<SshRuleInfo, Map<number, { before: string | null; after: string | null }>>();
+  readonly localparts: { readonly info: SshRuleInfo; readonly userId: number }[] = [];
+  /** Principal sequences before, of rules a moving node was a source of. */
+  readonly principals = new Map<SshRuleInfo, string>();
+  /** Classes whose templates must be rebuilt and compared. */
+  readonly templates = new Set<number>();
+  readonly newClasses = new Set<number>();
+
+  noteList(list: SrcList, nodeId: number): void {
+    let was = this.lists.get(list);
+    if (was === undefined) this.lists.set(list, (was = { size: list.size, key: list.key, nodes: new Map() }));
+    if (!was.nodes.has(nodeId)) was.nodes.set(nodeId, list.entriesOf(nodeId));
+  }
+
+  noteAtom(atom: number, existed: boolean): void {
+    if (!this.atoms.has(atom)) this.atoms.set(atom, existed);
+  }
+
+  noteSsh(info: SshRuleInfo, nodeId: number, contribution: string | null, before: boolean): void {
+    let byNode = this.ssh.get(info);
+    if (byNode === undefined) this.ssh.set(info, (byNode = new Map()));
+    const entry = byNode.get(nodeId);
+    if (before) byNode.set(nodeId, { before: contribution, after: null });
+    else if (entry === undefined) byNode.set(nodeId, { before: null, after: contribution });
+    else entry.after = contribution;
+  }
+}
+
+/** What a source node puts in an SSH rule's principals; null when nothing. */
+function sshContribution(n: NodeRec): string | null {
+  if (n.tagged) return `t${n.tags.length}|${n.v4Text}|${n.v6Text}`;
+  return n.user === null ? null : `u${n.user.id}|${n.v4Text}|${n.v6Text}`;
+}
+
+function contributionUser(contribution: string): number | null {
+  return contribution.startsWith('u') ? Number(contribution.slice(1, contribution.indexOf('|'))) : null;
+}
+
+/** Where each ports rule of a template lands among merged rules (see instantiate). */
+function placement(rules: readonly TemplateRule[], globalFirst: ReadonlyMap<string, number>): string {
+  const placed: [number, number][] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    if (r.kind === 'cap') {
+      placed.push([r.order, i]);
+      continue;
+    }
+    const key = mergeKey(r.src.key, r.proto);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const first = globalFirst.get(key);
+    placed.push([first !== undefined && first < r.order ? first : r.order, i]);
+  }
+  placed.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  return placed.map((p) => p[1]).join(',');
+}
+
+/** The served subnet routes (advertised and approved, exit routes excluded) of some facts. */
+function servedRoutes(facts: NodeFacts): readonly string[] {
+  if (facts.approvedRoutes.length === 0 || facts.advertisedRoutes.length === 0) return [];
+  return buildNode(0, facts, new Map()).routeTexts;
+}
+
+/** Whether two facts of one node agree on everything but name and online. */
+function samePolicyFacts(a: NodeFacts, b: NodeFacts): boolean {
+  return (
+    a.ipv4 === b.ipv4 &&
+    a.ipv6 === b.ipv6 &&
+    a.userId === b.userId &&
+    (a.registeredOrder ?? a.id) === (b.registeredOrder ?? b.id) &&
+    sameStrings(a.tags, b.tags) &&
+    sameStrings(a.advertisedRoutes, b.advertisedRoutes) &&
+    sameStrings(a.approvedRoutes, b.approvedRoutes) &&
+    JSON.stringify(a.postureAttributes ?? {}) === JSON.stringify(b.postureAttributes ?? {})
+  );
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function sameStringSets(a: ReadonlySet<string> | null, b: ReadonlySet<string> | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.size === b.size && [...a].every((v) => b.has(v));
+}
+
+function push(map: Map<number, number[]>, key: number, value: number): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+/** A template's shape: everything but the contents of its source lists, which it names by uid. */
+function templateSignature(rules: readonly TemplateRule[]): string {
+  return JSON.stringify(
+    rules.map((r) =>
+      r.kind === 'ports'
+        ? [r.order, r.src instanceof SrcList ? r.src.uid : r.src.strings, r.proto, r.entries.map((e) => [e.ip, e.ports.first, e.ports.last])]
+        : [r.order, r.src instanceof SrcList ? r.src.uid : r.src.strings, r.grants],
+    ),
+  );
+}
+
 /** The merge key of a ports rule: same sources and protocols merge. */
-function mergeKey(srcId: number, proto: readonly number[] | null): string {
-  return `${srcId}|${proto === null ? '' : proto.join(',')}`;
+function mergeKey(srcKey: string, proto: readonly number[] | null): string {
+  return `${srcKey}|${proto === null ? '' : proto.join(',')}`;
 }
 
 /**
@@ -1268,7 +2642,7 @@ function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst:
         position: rule.order,
         seq: placed.length,
         rule: {
-          SrcIPs: rule.srcIPs as string[],
+          SrcIPs: rule.src.strings as string[],
           CapGrant: rule.grants.map((g) => ({ Dsts: g.dsts === SELF ? [...selfPrefixes] : [...g.dsts], CapMap: g.capMap as tailcfg.PeerCapMap })),
         },
       });
@@ -1279,13 +2653,13 @@ function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst:
       if (e.ip === SELF) for (const ip of selfIPs) dstPorts.push({ IP: ip, Ports: { First: e.ports.first, Last: e.ports.last } });
       else dstPorts.push({ IP: e.ip, Ports: { First: e.ports.first, Last: e.ports.last } });
     }
-    const key = mergeKey(rule.srcId, rule.proto);
+    const key = mergeKey(rule.src.key, rule.proto);
     const existing = byKey.get(key);
     if (existing !== undefined) {
       existing.DstPorts!.push(...dstPorts);
       continue;
     }
-    const fr: tailcfg.FilterRule = { SrcIPs: rule.srcIPs as string[], DstPorts: dstPorts };
+    const fr: tailcfg.FilterRule = { SrcIPs: rule.src.strings as string[], DstPorts: dstPorts };
     if (rule.proto !== null) fr.IPProto = [...rule.proto];
     byKey.set(key, fr);
     const first = globalFirst.get(key);
@@ -1301,6 +2675,42 @@ function sshRule(principals: tailcfg.SSHPrincipal[], users: Readonly<Record<stri
   const rule: tailcfg.SSHRule = { principals: [...principals], sshUsers: { ...users }, action: { ...info.action } };
   if (info.acceptEnv !== null) rule.acceptEnv = [...info.acceptEnv];
   return rule;
+}
+
+/** First index in an ascending list whose value is >= v. */
+function lowerBound(list: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Inserts a node into a list kept in node-id order. */
+function insertById(list: NodeRec[], n: NodeRec): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.id < n.id) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, n);
+}
+
+/** Node order in every list the index renders, so output never depends on the order of facts. */
+function byNodeId(a: NodeRec, b: NodeRec): number {
+  return a.id - b.id;
+}
+
+/** The nodes of some classes, in node-id order. */
+function nodesOfClasses(classes: Iterable<number>, all: readonly IdentityClass[]): NodeRec[] {
+  const out: NodeRec[] = [];
+  for (const c of classes) for (const n of all[c]!.nodes) out.push(n);
+  return out.sort(byNodeId);
 }
 
 /** Each node's own addresses as text, in node order. */

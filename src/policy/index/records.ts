@@ -12,9 +12,9 @@ import type { NodeFacts, UserFacts, UserRole } from '../facts.js';
 
 export interface UserRec {
   readonly id: number;
-  readonly name: string;
-  readonly email: string;
-  readonly role: UserRole;
+  name: string;
+  email: string;
+  role: UserRole;
   /** Untagged nodes owned by this user, in node order. */
   readonly nodes: NodeRec[];
   /** Atom ids of user-kind atoms this user matches. */
@@ -23,7 +23,8 @@ export interface UserRec {
 
 export interface NodeRec {
   readonly index: number;
-  readonly facts: NodeFacts;
+  /** Replaced in place only for changes the policy ignores (online). */
+  facts: NodeFacts;
   readonly id: number;
   readonly name: string;
   /** Owner for policy purposes: null when tagged. */
@@ -43,15 +44,18 @@ export interface NodeRec {
   readonly exitRoutes: readonly string[];
   readonly order: number;
   classId: number;
+  /** Position in its class's node list (for O(1) removal). */
+  slot: number;
 }
 
 class NodeRecord implements NodeRec {
   classId = -1;
+  slot = -1;
   #v6: bigint | null | undefined = undefined;
 
   constructor(
     readonly index: number,
-    readonly facts: NodeFacts,
+    public facts: NodeFacts,
     readonly id: number,
     readonly name: string,
     readonly user: UserRec | null,
