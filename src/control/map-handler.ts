@@ -37,7 +37,7 @@ export async function handleMap(backend: ControlBackend, req: Http2ServerRequest
     }
     // One-shot: exactly one complete netmap.
     const services = backend.services(tailnet.id);
-    const frame = services.hub.mapper.fullMap(node.id, { capVersion, variant: wireVariantOf(capVersion), sentUsers: new Set() });
+    const frame = services.hub.mapper.fullMap(node.id, { capVersion, variant: wireVariantOf(capVersion), sentUsers: new Set(), filterKey: null });
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     res.end(frame);
     return;

@@ -6,6 +6,7 @@ import type { Node, NodeId, UserId } from '../model/index.js';
 import type { TailnetState } from '../state/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { CapVer } from '../tailcfg/index.js';
+import { FilterChunker } from './filter-chunks.js';
 import { frameMessage, ZstdEncoder } from './frame.js';
 import type { PendingDelta } from './pending-delta.js';
 import type { PolicyView } from './policy-view.js';
@@ -34,6 +35,8 @@ export interface SessionMemory {
   readonly variant: WireVariant;
   /** User profiles this session's client already holds. */
   readonly sentUsers: Set<number>;
+  /** The filter key of the packet filter this session's client holds; null before the first. */
+  filterKey: string | null;
 }
 
 interface Field {
@@ -60,6 +63,7 @@ export class TailnetMapper {
   readonly #peerJson = new Map<NodeId, Map<string, string>>();
   readonly #patchJson = new Map<NodeId, Map<number, string>>();
   readonly #frames = new Map<string, Buffer>();
+  readonly #chunker = new FilterChunker();
   #derpJson: { version: number; json: string } | null = null;
   readonly stats: MapperStats = { peerSerialisations: 0, patchSerialisations: 0, compressions: 0, frameCacheHits: 0 };
 
@@ -109,7 +113,7 @@ export class TailnetMapper {
     if (peerJson.length > 0) fields.push(`"Peers":[${peerJson.join(',')}]`);
     fields.push(`"DNSConfig":${JSON.stringify(this.#dns.configFor(viewer))}`);
     fields.push(`"Domain":${JSON.stringify(this.#dns.baseDomain)}`);
-    fields.push(this.#filterField(viewerId, memory));
+    fields.push(this.#fullFilterField(viewerId, memory));
     fields.push(`"UserProfiles":${this.#profilesJson(users, memory)}`);
     const ssh = this.#policy.sshPolicyFor(viewerId);
     fields.push(`"SSHPolicy":${JSON.stringify(ssh ?? { rules: [] })}`);
@@ -200,9 +204,8 @@ export class TailnetMapper {
       fields.push({ name: 'DNSConfig', key: `d${this.#dns.configKey(viewer)}`, json: () => JSON.stringify(this.#dns.configFor(viewer)) });
     }
     if (pending.filterChanged) {
-      const name = memory.capVersion >= CapVer.PacketFilters ? 'PacketFilters' : 'PacketFilter';
-      const key = this.#policy.filterKey(viewerId);
-      fields.push({ name, key: `F${key}`, json: () => this.#filterJson(viewerId, memory) });
+      const field = this.#filterDelta(viewerId, memory);
+      if (field !== null) fields.push(field);
     }
     if (newUsers.size > 0) {
       const ids = [...newUsers].sort((a, b) => a - b);
@@ -278,14 +281,36 @@ export class TailnetMapper {
     return json;
   }
 
-  #filterJson(viewerId: NodeId, memory: SessionMemory): string {
-    const rules = JSON.stringify(this.#policy.filterFor(viewerId));
-    return memory.capVersion >= CapVer.PacketFilters ? `{"*":null,"base":${rules}}` : rules;
+  /** The whole filter for a new netmap: named chunks from capver 81, else one list. */
+  #fullFilterField(viewerId: NodeId, memory: SessionMemory): string {
+    const key = this.#policy.filterKey(viewerId);
+    memory.filterKey = key;
+    if (memory.capVersion >= CapVer.PacketFilters) {
+      const set = this.#chunker.chunks(key, () => this.#policy.filterFor(viewerId));
+      return `"PacketFilters":${FilterChunker.fullJson(set, false)}`;
+    }
+    return `"PacketFilter":${JSON.stringify(this.#policy.filterFor(viewerId))}`;
   }
 
-  #filterField(viewerId: NodeId, memory: SessionMemory): string {
-    const rules = JSON.stringify(this.#policy.filterFor(viewerId));
-    return memory.capVersion >= CapVer.PacketFilters ? `"PacketFilters":{"base":${rules}}` : `"PacketFilter":${rules}`;
+  /**
+   * What the client needs to go from the filter it holds to the current one: the changed
+   * chunks only (capver 81+), or the whole list. Sessions moving between the same two filters
+   * get the same message, built once.
+   */
+  #filterDelta(viewerId: NodeId, memory: SessionMemory): Field | null {
+    const before = memory.filterKey;
+    const after = this.#policy.filterKey(viewerId);
+    if (before === after) return null;
+    memory.filterKey = after;
+    if (memory.capVersion < CapVer.PacketFilters) {
+      return { name: 'PacketFilter', key: `F${after}`, json: () => JSON.stringify(this.#policy.filterFor(viewerId)) };
+    }
+    const previous = before === null ? undefined : this.#chunker.cached(before);
+    const next = this.#chunker.chunks(after, () => this.#policy.filterFor(viewerId));
+    if (previous === undefined) {
+      return { name: 'PacketFilters', key: `F!${after}`, json: () => FilterChunker.fullJson(next, true) };
+    }
+    return { name: 'PacketFilters', key: `F${before}>${after}`, json: () => FilterChunker.deltaJson(previous, next) };
   }
 
   #derpMapJson(): string {

@@ -16,6 +16,7 @@ export { compilePolicy, compilePolicyText, type CompiledPolicy } from './compile
 export type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from './facts.js';
 export {
   PolicyIndex,
+  type FilterFormOptions,
   type PeerView,
   type PolicyIndexOptions,
   type SelfView,

@@ -22,6 +22,8 @@ export const DENY_ALL_POLICY = '{"acls":[]}';
 /** Self capabilities the service sends that name features Headway does not serve. */
 const UNSERVED_SELF_CAPS = new Set(['https://tailscale.com/cap/tailnet-lock']);
 
+const WIRE_FILTER = { selfAsWildcard: true } as const;
+
 /** Facets that change what the policy knows about a node. */
 const POLICY_FACETS = new Set(['tags', 'user', 'advertisedRoutes', 'approvedRoutes', 'name']);
 
@@ -105,11 +107,16 @@ export class TailnetPolicy implements PolicyView {
         return this.#index.upsertNode(nodeFacts(event.node, this.#state.presence(event.node.id).online));
       case 'nodeRemoved':
         return this.#index.removeNode(event.node.id);
-      case 'nodeChanged':
-        for (const facet of event.facets) {
-          if (POLICY_FACETS.has(facet)) return this.#index.upsertNode(nodeFacts(event.after, this.#state.presence(event.after.id).online));
+      case 'nodeChanged': {
+        if (![...event.facets].some((facet) => POLICY_FACETS.has(facet))) return EMPTY_POLICY_DELTA;
+        const delta = this.#index.upsertNode(nodeFacts(event.after, this.#state.presence(event.after.id).online));
+        // A node that starts or stops serving routes switches between the wildcard and the
+        // exact wire form of its filter even when the filter's content stays the same.
+        if ((event.facets.has('approvedRoutes') || event.facets.has('advertisedRoutes')) && !delta.filterChanged.includes(event.after.id)) {
+          return { ...delta, filterChanged: [...delta.filterChanged, event.after.id] };
         }
-        return EMPTY_POLICY_DELTA;
+        return delta;
+      }
       case 'presenceChanged':
         if (event.before.online === event.after.online) return EMPTY_POLICY_DELTA;
         return this.#index.setOnline(event.nodeId, event.after.online);
@@ -156,12 +163,14 @@ export class TailnetPolicy implements PolicyView {
     return capMap === null ? view : { ...view, CapMap: capMap };
   }
 
+  // Nodes receive the wire form of their filter: for a node that serves no routes, its own
+  // addresses in DstPorts become `*` (the same packets pass), so a class shares one filter.
   filterFor(node: NodeId): readonly tailcfg.FilterRule[] {
-    return this.#index.filterFor(node);
+    return this.#index.filterFor(node, WIRE_FILTER);
   }
 
   filterKey(node: NodeId): string {
-    return this.#index.filterKey(node);
+    return this.#index.filterKey(node, WIRE_FILTER);
   }
 
   sshPolicyFor(node: NodeId): tailcfg.SSHPolicy | null {

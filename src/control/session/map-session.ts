@@ -41,7 +41,7 @@ export class MapSession {
     this.#scheduler = scheduler;
     this.nodeId = nodeId;
     this.#sink = sink;
-    this.memory = { capVersion, variant: wireVariantOf(capVersion), sentUsers: new Set() };
+    this.memory = { capVersion, variant: wireVariantOf(capVersion), sentUsers: new Set(), filterKey: null };
     this.pending = new PendingDelta(options.maxPendingPeers);
   }
 

@@ -172,15 +172,23 @@ function normalDelta(d: PolicyDelta): unknown {
   };
 }
 
+const WIRE = { selfAsWildcard: true } as const;
+
 /** The O(1) keys: equal keys name equal values. */
 function checkKeys(inc: PolicyIndex): string | null {
   const byKey = new Map<string, { id: number; filter: string }>();
+  const byWireKey = new Map<string, { id: number; filter: string }>();
   for (const id of inc.nodeIds()) {
     const key = inc.filterKey(id);
     const filter = json(inc.filterFor(id));
     const other = byKey.get(key);
     if (other === undefined) byKey.set(key, { id, filter });
     else if (other.filter !== filter) return `filterKey ${key} names different filters of nodes ${other.id} and ${id}`;
+    const wireKey = inc.filterKey(id, WIRE);
+    const wireFilter = json(inc.filterFor(id, WIRE));
+    const wireOther = byWireKey.get(wireKey);
+    if (wireOther === undefined) byWireKey.set(wireKey, { id, filter: wireFilter });
+    else if (wireOther.filter !== wireFilter) return `wire filterKey ${wireKey} names different filters of nodes ${wireOther.id} and ${id}`;
     const views = new Map<string, string>();
     for (const viewer of inc.peersOf(id)) {
       const viewKey = inc.peerViewKey(viewer, id);
@@ -405,6 +413,7 @@ function runSequence(seed: number, compiled: CompiledPolicy[], steps: number, st
   const history: string[] = [];
   for (let i = 0; i < steps; i++) {
     const keysBefore = new Map(index.nodeIds().map((id) => [id, index.filterKey(id)]));
+    const wireBefore = new Map(index.nodeIds().map((id) => [id, { key: index.filterKey(id, WIRE), filter: json(index.filterFor(id, WIRE)) }]));
     const { label, delta } = seq.step(index);
     history.push(label);
     const next = fromScratch(seq.world, shuffle);
@@ -413,6 +422,13 @@ function runSequence(seed: number, compiled: CompiledPolicy[], steps: number, st
     if (diff !== null) assert.fail(`${where}\n${diff}`);
     for (const id of delta.filterChanged) {
       if (keysBefore.has(id) && keysBefore.get(id) === index.filterKey(id)) assert.fail(`${where}\nfilter of node ${id} changed but its filterKey ${keysBefore.get(id)} did not`);
+    }
+    // A changed wire filter must change its key (the mapper caches by key).
+    for (const [id, before] of wireBefore) {
+      if (!index.hasNode(id)) continue;
+      if (before.filter !== json(index.filterFor(id, WIRE)) && before.key === index.filterKey(id, WIRE)) {
+        assert.fail(`${where}\nwire filter of node ${id} changed but its key ${before.key} did not`);
+      }
     }
     const got = json(normalDelta(delta));
     const want = json(normalDelta(diffIndexes(ref, next)));

@@ -171,3 +171,30 @@ describe('PolicyIndex device posture', () => {
     assert.throws(() => compilePolicyText('{"postures": {"posture:x": ["node:os = macos"]}}'), /postures\["posture:x"\]\[0\]: invalid posture condition "node:os = macos"/);
   });
 });
+
+describe('PolicyIndex wire form of filters', () => {
+  const members = compilePolicyText('{"tagOwners": {"tag:web": [], "tag:router": []}, "acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:member:*", "tag:web:443", "10.1.0.0/16:22"]}]}');
+  const index = new PolicyIndex(members, facts);
+  const wire = { selfAsWildcard: true } as const;
+
+  it('gives every route-less node of a class one shared filter and key', () => {
+    const keys = new Set([1, 2, 3, 4].map((id) => index.filterKey(id, wire)));
+    assert.equal(keys.size, 1, 'one key for all members');
+    const filters = new Set([1, 2, 3, 4].map((id) => JSON.stringify(index.filterFor(id, wire))));
+    assert.equal(filters.size, 1);
+    assert.equal(new Set([1, 2, 3, 4].map((id) => index.filterKey(id))).size, 4, 'the SaaS form names each node');
+  });
+
+  it('accepts the same packets: own addresses become one * entry', () => {
+    const saas = index.filterFor(3);
+    const wired = index.filterFor(3, wire);
+    assert.deepEqual(saas.map((r) => r.SrcIPs), wired.map((r) => r.SrcIPs));
+    assert.deepEqual(saas[0]!.DstPorts!.map((d) => d.IP).sort(), ['100.64.0.3', 'fd7a:115c:a1e0::3']);
+    assert.deepEqual(wired[0]!.DstPorts, [{ IP: '*', Ports: { First: 0, Last: 65535 } }]);
+  });
+
+  it('keeps the exact form for a node that serves routes', () => {
+    assert.deepEqual(index.filterFor(7, wire), index.filterFor(7));
+    assert.equal(index.filterKey(7, wire).includes('@'), index.filterKey(7).includes('@'));
+  });
+});

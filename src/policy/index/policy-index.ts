@@ -225,6 +225,8 @@ export class PolicyIndex {
   #filterVersions: number[] = [];
   /** Per class: whether its filter names the receiving node's own addresses. */
   #usesSelf: boolean[] = [];
+  /** Per class: a CapGrant names the node's own prefixes (those cannot become a wildcard). */
+  #selfInGrants: boolean[] = [];
   #selfTemplates = new Map<number, TemplateRule[]>();
   /** Per user: a counter value that changes whenever the user's autogroup:self rules do. */
   #selfVersions = new Map<number, number>();
@@ -1246,6 +1248,7 @@ export class PolicyIndex {
     this.#templateSigs = o.#templateSigs;
     this.#filterVersions = o.#filterVersions.map(() => ++this.#clock);
     this.#usesSelf = o.#usesSelf;
+    this.#selfInGrants = o.#selfInGrants;
     this.#selfTemplates = o.#selfTemplates;
     this.#selfKeyUsers = o.#selfKeyUsers;
     this.#selfVersions = new Map();
@@ -1777,11 +1780,13 @@ export class PolicyIndex {
       this.#templateSigs.push('');
       this.#filterVersions.push(0);
       this.#usesSelf.push(false);
+      this.#selfInGrants.push(false);
     }
     this.#templates[c] = rules;
     for (const r of rules) if (r.src instanceof SrcList) r.src.dependents.add(c);
     this.#templateSigs[c] = templateSignature(rules);
     this.#usesSelf[c] = rules.some((r) => (r.kind === 'ports' ? r.entries.some((e) => e.ip === SELF) : r.grants.some((g) => g.dsts === SELF)));
+    this.#selfInGrants[c] = rules.some((r) => r.kind === 'cap' && r.grants.some((g) => g.dsts === SELF));
   }
 
   /** DstPorts entries one destination contributes to a class (reduction to what it serves). */
@@ -1926,29 +1931,40 @@ export class PolicyIndex {
     return node;
   }
 
-  /** The node's PacketFilter: rules whose destinations it is, or routes for, in policy order. */
-  filterFor(nodeId: number): tailcfg.FilterRule[] {
+  /**
+   * The node's PacketFilter: rules whose destinations it is, or routes for, in policy order.
+   *
+   * `selfAsWildcard` gives the wire form for a node that serves no routes: DstPorts entries
+   * that name the node's own addresses become one `*` entry. The client only accepts inbound
+   * packets addressed to itself (or to routes it serves), so for such a node the two forms
+   * accept exactly the same packets, and every node of a class then shares one filter instead
+   * of one per address. Capability grants keep their prefixes.
+   */
+  filterFor(nodeId: number, options: FilterFormOptions = {}): tailcfg.FilterRule[] {
     const node = this.#node(nodeId);
     const template = this.#templates[node.classId]!;
     const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : [];
     const rules = self.length === 0 ? template : [...template, ...self].sort((a, b) => a.order - b.order);
-    return instantiate(rules, node, this.#globalFirst);
+    return instantiate(rules, node, this.#globalFirst, options.selfAsWildcard === true && servesNothing(node));
   }
 
   /**
-   * A key naming filterFor(nodeId): equal keys promise equal filters, and the key changes
-   * whenever the node's filter does. Nodes of one class share it unless the filter names the
-   * node's own addresses or its user's autogroup:self rules; every node with an empty filter
-   * shares one. O(1).
+   * A key naming filterFor(nodeId, options): equal keys promise equal filters, and the key
+   * changes whenever the node's filter does. Nodes of one class share it unless the filter
+   * names the node's own addresses (in the wildcard form only when a capability grant does, or
+   * the node serves routes) or its user's autogroup:self rules; every node with an empty
+   * filter shares one. O(1).
    */
-  filterKey(nodeId: number): string {
+  filterKey(nodeId: number, options: FilterFormOptions = {}): string {
     const node = this.#node(nodeId);
     const c = node.classId;
     const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : null;
     const hasSelf = self !== null && self.length > 0;
     if (!hasSelf && this.#templates[c]!.length === 0) return 'e';
-    let key = `c${c}.${this.#filterVersions[c]}`;
-    if (this.#usesSelf[c] || hasSelf) key += `@${node.v4Text ?? ''}|${node.v6Text ?? ''}`;
+    const wildcard = options.selfAsWildcard === true && servesNothing(node);
+    let key = `c${c}.${this.#filterVersions[c]}${wildcard ? 'w' : ''}`;
+    const namesOwnAddresses = wildcard ? this.#selfInGrants[c] : this.#usesSelf[c];
+    if (namesOwnAddresses || hasSelf) key += `@${node.v4Text ?? ''}|${node.v6Text ?? ''}`;
     if (hasSelf) key += `u${node.user!.id}.${this.#selfVersions.get(node.user!.id) ?? 0}`;
     return key;
   }
@@ -2626,7 +2642,16 @@ function mergeKey(srcKey: string, proto: readonly number[] | null): string {
  * where the first of them stands in the tailnet-wide rule list (`globalFirst`), as the service
  * merges before it narrows rules to each node.
  */
-function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst: ReadonlyMap<string, number>): tailcfg.FilterRule[] {
+/** Filter forms: the SaaS form (default) or the wire form for nodes that serve no routes. */
+export interface FilterFormOptions {
+  readonly selfAsWildcard?: boolean;
+}
+
+function servesNothing(node: NodeRec): boolean {
+  return node.routeTexts.length === 0 && node.exitRoutes.length === 0;
+}
+
+function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst: ReadonlyMap<string, number>, selfAsWildcard = false): tailcfg.FilterRule[] {
   const placed: Array<{ position: number; seq: number; rule: tailcfg.FilterRule }> = [];
   const byKey = new Map<string, tailcfg.FilterRule>();
   const selfIPs: string[] = [];
@@ -2650,7 +2675,8 @@ function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst:
     }
     const dstPorts: tailcfg.NetPortRange[] = [];
     for (const e of rule.entries) {
-      if (e.ip === SELF) for (const ip of selfIPs) dstPorts.push({ IP: ip, Ports: { First: e.ports.first, Last: e.ports.last } });
+      if (e.ip === SELF && selfAsWildcard) dstPorts.push({ IP: '*', Ports: { First: e.ports.first, Last: e.ports.last } });
+      else if (e.ip === SELF) for (const ip of selfIPs) dstPorts.push({ IP: ip, Ports: { First: e.ports.first, Last: e.ports.last } });
       else dstPorts.push({ IP: e.ip, Ports: { First: e.ports.first, Last: e.ports.last } });
     }
     const key = mergeKey(rule.src.key, rule.proto);
