@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { configFromObject } from '../config/index.js';
-import { Curve25519PrivateKey, type NodePublicKey } from '../key/index.js';
+import { Curve25519PrivateKey, type DiscoPublicKey, type NodePublicKey } from '../key/index.js';
 import { silentLogger } from '../log/index.js';
 import type { UserId } from '../model/index.js';
 import { startServer } from '../server/index.js';
@@ -15,6 +15,16 @@ import { engineWorkload, type EnginePolicy } from './workload.js';
 /** The machine key of benchmark device `index` (both processes derive the same one). */
 export function benchMachineKey(seed: number, index: number): Curve25519PrivateKey {
   return Curve25519PrivateKey.fromBytes(createHash('sha256').update(`headway-bench:${seed}:${index}:machine`).digest());
+}
+
+/** The disco key of benchmark device `index`, as the server already knows it from before the restart. */
+export function benchDiscoKey(seed: number, index: number): DiscoPublicKey {
+  return `discokey:${createHash('sha256').update(`headway-bench:${seed}:${index}:disco`).digest('hex')}` as DiscoPublicKey;
+}
+
+/** What benchmark device `index` reports as its Hostinfo. */
+export function benchHostinfo(name: string): { Hostname: string; OS: string } {
+  return { Hostname: name, OS: 'linux' };
 }
 
 /** The node key of benchmark device `index`: only its public half is ever used. */
@@ -47,13 +57,15 @@ async function main(): Promise<void> {
         tailnetId: tailnet.id,
         machineKey: benchMachineKey(seed, index).publicKey('machine'),
         nodeKey: benchNodeKey(seed, index),
-        discoKey: null,
+        // A reconnect storm after a server restart: the server already knows each device's
+        // disco key and hostinfo, so reconnecting changes nothing but presence.
+        discoKey: benchDiscoKey(seed, index),
         ipv4: n.ipv4, ipv6: n.ipv6,
         hostname: n.name, givenName: n.name,
         userId: n.userId === null ? null : (userIds.get(n.userId) ?? null),
         tags: [...n.tags].sort(),
         advertisedRoutes: [], approvedRoutes: [], endpoints: [],
-        hostinfo: { Hostname: n.name, OS: 'linux' },
+        hostinfo: benchHostinfo(n.name),
         keyExpiry: null, ephemeral: false, registerMethod: 'cli', preAuthKeyId: null,
       });
     }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ControlClient, fetchServerKey, type MapStream } from '../client/index.js';
 import { compilePolicyText, PolicyIndex } from '../policy/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
-import { benchMachineKey, benchNodeKey } from './network-server.js';
+import { benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
 import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
 
 export interface NetworkOptions {
@@ -35,9 +35,13 @@ export interface NetworkResult {
   readonly policy: EnginePolicy;
   readonly nodes: number;
   readonly storm_s: number;
+  /** Server CPU during the storm, % of one core. */
+  readonly storm_cpu_pct: number;
   readonly latency_p50_ms: number;
   readonly latency_p99_ms: number;
   readonly server_cpu_pct: number;
+  /** CPU of this process (all the simulated clients) during the churn, % of one core. */
+  readonly client_cpu_pct: number;
   readonly server_rss_mb: number;
   readonly idle_cpu_pct: number;
   readonly changes: number;
@@ -71,6 +75,8 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     const serverKey = await fetchServerKey(server.url, { protocolVersion: capVersion });
     const machineKeys = devices.map((d) => benchMachineKey(seed, d.index));
 
+    const arrivals = new Map<number, Map<number, number>>(); // seq -> device -> arrival ms
+
     // --- storm ---
     const cpuBefore = await cpuTicks(server.pid);
     const stormStart = performance.now();
@@ -82,8 +88,16 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
           device.control = await ControlClient.connect({ serverUrl: server.url, serverKey, machineKey: machineKeys[device.index]!, protocolVersion: capVersion, dialTimeoutMs: 60_000 });
           device.stream = await device.control.openMapStream({
             Version: capVersion, Compress: 'zstd', KeepAlive: true, Stream: true,
-            NodeKey: benchNodeKey(seed, device.index), DiscoKey: `discokey:${'1'.repeat(64)}`, Hostinfo: { Hostname: workload.nodes[device.index]!.name },
-          } satisfies tailcfg.MapRequest, { shouldDecode: (i) => i > 0, highWaterMark: 1_000_000 });
+            NodeKey: benchNodeKey(seed, device.index), DiscoKey: benchDiscoKey(seed, device.index), Hostinfo: benchHostinfo(workload.nodes[device.index]!.name),
+          } satisfies tailcfg.MapRequest, {
+            shouldDecode: (i) => i > 0,
+            highWaterMark: 1_000_000,
+            // Delivery is when the frame is in, before this process gets round to decoding it.
+            onMessage: (message, at) => {
+              for (const patch of message.PeersChangedPatch ?? []) noteEndpoints(patch.Endpoints, device.index, at, arrivals);
+              for (const peer of message.PeersChanged ?? []) noteEndpoints(peer.Endpoints, device.index, at, arrivals);
+            },
+          });
           return;
         } catch {
           failures++;
@@ -101,15 +115,16 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     // Every device holds its complete netmap once its first message arrived.
     while (devices.some((d) => (d.stream?.stats.messages ?? 0) < 1)) await sleep(20);
     const stormS = (performance.now() - stormStart) / 1000;
-    log(`storm: ${n} clients with their netmaps in ${stormS.toFixed(2)} s (${failures} retried dials)`);
+    const stormCpuPct = ((((await cpuTicks(server.pid)) - cpuBefore) / CLOCK_TICKS) * 100) / stormS;
+    log(`storm: ${n} clients with their netmaps in ${stormS.toFixed(2)} s (${failures} retried dials), server cpu ${stormCpuPct.toFixed(0)}%`);
 
     // --- churn ---
-    const arrivals = new Map<number, Map<number, number>>(); // seq -> device -> arrival ms
-    for (const device of devices) void consume(device, arrivals);
+    for (const device of devices) void consume(device);
     await sleep(500);
     const random = seededRandom(seed ^ 0xc4a2);
     const sent: Array<{ seq: number; at: number; device: number }> = [];
     const churnCpu0 = await cpuTicks(server.pid);
+    const clientCpu0 = process.cpuUsage();
     const churnStart = performance.now();
     const total = Math.max(1, Math.round(churn * durationS));
     for (let seq = 0; seq < total; seq++) {
@@ -126,6 +141,9 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     }
     const churnMs = performance.now() - churnStart;
     const churnCpu = (await cpuTicks(server.pid)) - churnCpu0;
+    const clientCpu = process.cpuUsage(clientCpu0);
+    const clientCpuPct = ((clientCpu.user + clientCpu.system) / 1000 / churnMs) * 100;
+    log(`churn: ${total} changes in ${(churnMs / 1000).toFixed(1)} s; the clients' process used ${clientCpuPct.toFixed(0)}% of a core`);
     await sleep(2_000);
     const latencies: number[] = [];
     let undelivered = 0;
@@ -151,15 +169,16 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     const idleCpu = (await cpuTicks(server.pid)) - idleCpu0;
     const idleMs = performance.now() - idleStart;
     const rss = await rssMb(server.pid);
-    void cpuBefore;
     return {
       scenario: 'network',
       policy: options.policy,
       nodes: n,
       storm_s: round(stormS),
+      storm_cpu_pct: round(stormCpuPct),
       latency_p50_ms: round(quantile(latencies, 0.5)),
       latency_p99_ms: round(quantile(latencies, 0.99)),
       server_cpu_pct: round(((churnCpu / CLOCK_TICKS) * 1000 * 100) / churnMs),
+      client_cpu_pct: round(clientCpuPct),
       server_rss_mb: Math.round(rss),
       idle_cpu_pct: round(((idleCpu / CLOCK_TICKS) * 1000 * 100) / idleMs),
       changes: sent.length,
@@ -173,16 +192,12 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
   }
 }
 
-/** Reads every delta of a device's stream and notes when each change's endpoint arrived. */
-async function consume(device: Device, arrivals: Map<number, Map<number, number>>): Promise<void> {
+/** Drains a device's stream (arrival times are noted by the stream's onMessage hook). */
+async function consume(device: Device): Promise<void> {
   const stream = device.stream!;
   try {
-    for (;;) {
-      const message = await stream.next();
-      if (message === null) return;
-      const now = performance.now();
-      for (const patch of message.PeersChangedPatch ?? []) noteEndpoints(patch.Endpoints, device.index, now, arrivals);
-      for (const peer of message.PeersChanged ?? []) noteEndpoints(peer.Endpoints, device.index, now, arrivals);
+    while ((await stream.next()) !== null) {
+      // queued messages are only drained here
     }
   } catch {
     // the stream ends when the benchmark closes it

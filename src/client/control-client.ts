@@ -158,8 +158,11 @@ export class ControlClient {
     // over plain port 80, because the Noise layer is the security.
     const session = http2Connect(`https://${dial.address.authority}`, {
       createConnection: () => dial.noise,
-      settings: { enablePush: false },
+      // tailscaled (Go's HTTP/2) advertises a 4 MiB stream window and a 1 GiB connection
+      // window; with Node's 64 KiB default a big netmap would wait for round trips.
+      settings: { enablePush: false, initialWindowSize: 4 << 20 },
     });
+    session.once('connect', () => session.setLocalWindowSize(1 << 30));
     // A failed session is reported through requests and `closed`; never as an uncaught error.
     session.on('error', () => {});
     session.setTimeout(0);

@@ -14,6 +14,12 @@ export interface MapStreamOptions {
   /** Decoded messages held before the stream is paused. Default 64. */
   highWaterMark?: number;
   maxMessageBytes?: number;
+  /**
+   * Called for each decoded message as it arrives, with the time its last bytes were read
+   * (performance.now(), before decoding). A load generator measures delivery with it; the
+   * message is still queued for next().
+   */
+  onMessage?: (message: tailcfg.MapResponse, arrivedAtMs: number) => void;
 }
 
 export interface MapStreamStats {
@@ -31,6 +37,7 @@ export class MapStream implements AsyncIterable<tailcfg.MapResponse> {
   readonly #decoder: MapFrameDecoder;
   readonly #shouldDecode: (index: number) => boolean;
   readonly #highWaterMark: number;
+  readonly #onMessage: MapStreamOptions['onMessage'];
   readonly #queue: tailcfg.MapResponse[] = [];
   #waiter: (() => void) | null = null;
   #done = false;
@@ -43,6 +50,7 @@ export class MapStream implements AsyncIterable<tailcfg.MapResponse> {
     this.#decoder = new MapFrameDecoder(options.maxMessageBytes ?? DEFAULT_MAX_MAP_MESSAGE_BYTES);
     this.#shouldDecode = options.shouldDecode ?? (() => true);
     this.#highWaterMark = options.highWaterMark ?? 64;
+    this.#onMessage = options.onMessage;
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.once('end', () => {
       if (!this.#decoder.atBoundary) this.#fail(new HeadwayError(ClientErrors.BAD_MAP_FRAME, `client: map stream ended inside message ${this.#decoder.messages}`));
@@ -96,6 +104,7 @@ export class MapStream implements AsyncIterable<tailcfg.MapResponse> {
   }
 
   #onData(chunk: Buffer): void {
+    const arrivedAtMs = performance.now();
     let payloads: Buffer[];
     try {
       payloads = this.#decoder.push(chunk);
@@ -111,7 +120,9 @@ export class MapStream implements AsyncIterable<tailcfg.MapResponse> {
         continue;
       }
       try {
-        this.#queue.push(decodeMapMessage<tailcfg.MapResponse>(payload, index, this.#compressed));
+        const message = decodeMapMessage<tailcfg.MapResponse>(payload, index, this.#compressed);
+        this.#onMessage?.(message, arrivedAtMs);
+        this.#queue.push(message);
       } catch (err) {
         this.#fail(err instanceof Error ? err : new Error(String(err)));
         return;

@@ -15,6 +15,10 @@ import {
   type PatchFields, type TailNodeContext, type WireVariant,
 } from './tail-node.js';
 
+/** Peers per block of the netmap's Peers list (node ids id/PEER_BLOCK share a block). */
+const PEER_BLOCK = 32;
+const MAX_CACHED_FRAGMENTS = 65_536;
+
 export interface DnsSource {
   /** MagicDNS suffix, e.g. `headway.internal`; also the netmap's `Domain`. */
   readonly baseDomain: string;
@@ -64,6 +68,11 @@ export class TailnetMapper {
   readonly #patchJson = new Map<NodeId, Map<number, string>>();
   readonly #frames = new Map<string, Buffer>();
   readonly #chunker = new FilterChunker();
+  /** Compressed fragments shared by full netmaps: peer blocks, DERP map, filters. */
+  readonly #fragmentFrames = new Map<string, Buffer>();
+  /** Per block of node ids, bumped whenever a node in it changes. */
+  readonly #blockVersions = new Map<number, number>();
+  #epoch = 0;
   #derpJson: { version: number; json: string } | null = null;
   readonly stats: MapperStats = { peerSerialisations: 0, patchSerialisations: 0, compressions: 0, frameCacheHits: 0 };
 
@@ -79,12 +88,16 @@ export class TailnetMapper {
   invalidate(node: NodeId): void {
     this.#peerJson.delete(node);
     this.#patchJson.delete(node);
+    const block = Math.floor(node / PEER_BLOCK);
+    this.#blockVersions.set(block, (this.#blockVersions.get(block) ?? 0) + 1);
   }
 
   /** Forgets every node's serialised forms (policy or DNS changes alter views and names). */
   invalidateAll(): void {
     this.#peerJson.clear();
     this.#patchJson.clear();
+    this.#epoch++;
+    this.#fragmentFrames.clear();
   }
 
   /** Starts a flush cycle: frames shared by recipients live for one cycle. */
@@ -92,35 +105,47 @@ export class TailnetMapper {
     this.#frames.clear();
   }
 
-  /** The complete netmap that starts a session. */
+  /**
+   * The complete netmap that starts a session. Big parts come from caches of compressed zstd
+   * frames that every session shares: the peers in blocks of consecutive node ids (viewers
+   * with the same peers in a block share it; a change to one peer rebuilds one block), the
+   * DERP map, and the packet filter. A reconnect storm then costs a lookup and a copy per block
+   * instead of serialising and compressing every peer for every client.
+   */
   fullMap(viewerId: NodeId, memory: SessionMemory): Buffer {
     const viewer = this.#requireNode(viewerId);
     const ctx = this.#ctx();
     const peerIds = [...this.#policy.peersOf(viewerId)].sort((a, b) => a - b);
-    const peerJson: string[] = [];
     const users = new Set<number>([wireUserId(viewer)]);
-    for (const id of peerIds) {
-      const peer = this.#state.node(id);
-      if (peer === undefined) continue;
-      peerJson.push(this.#peerFragment(viewerId, peer, memory.variant, ctx));
-      users.add(wireUserId(peer));
-    }
     memory.sentUsers.clear();
-    const fields: string[] = [
-      `"Node":${JSON.stringify(this.#selfNode(viewer, memory.variant, ctx))}`,
-      `"DERPMap":${this.#derpMapJson()}`,
+    const parts: Array<string | Buffer> = [
+      `{"Node":${JSON.stringify(this.#selfNode(viewer, memory.variant, ctx))},"DERPMap":`,
+      this.#cachedFrame(`D${this.#derp.version}`, () => this.#derpMapJson()),
     ];
-    if (peerJson.length > 0) fields.push(`"Peers":[${peerJson.join(',')}]`);
-    fields.push(`"DNSConfig":${JSON.stringify(this.#dns.configFor(viewer))}`);
-    fields.push(`"Domain":${JSON.stringify(this.#dns.baseDomain)}`);
-    fields.push(this.#fullFilterField(viewerId, memory));
-    fields.push(`"UserProfiles":${this.#profilesJson(users, memory)}`);
+    let first = true;
+    for (let i = 0; i < peerIds.length; ) {
+      const block = Math.floor(peerIds[i]! / PEER_BLOCK);
+      const members: Node[] = [];
+      let key = `P${memory.variant}|${block}|${this.#blockVersions.get(block) ?? 0}|${this.#epoch}`;
+      for (; i < peerIds.length && Math.floor(peerIds[i]! / PEER_BLOCK) === block; i++) {
+        const peer = this.#state.node(peerIds[i]!);
+        if (peer === undefined) continue;
+        members.push(peer);
+        key += `,${peer.id}:${this.#policy.peerViewKey(viewerId, peer.id)}`;
+        users.add(wireUserId(peer));
+      }
+      if (members.length === 0) continue;
+      parts.push(first ? ',"Peers":[' : ',');
+      first = false;
+      parts.push(this.#cachedFrame(key, () => members.map((peer) => this.#peerFragment(viewerId, peer, memory.variant, ctx)).join(',')));
+    }
+    if (!first) parts.push(']');
+    parts.push(`,"DNSConfig":${JSON.stringify(this.#dns.configFor(viewer))},"Domain":${JSON.stringify(this.#dns.baseDomain)},`);
+    parts.push(...this.#fullFilterParts(viewerId, memory));
     const ssh = this.#policy.sshPolicyFor(viewerId);
-    fields.push(`"SSHPolicy":${JSON.stringify(ssh ?? { rules: [] })}`);
-    fields.push('"CollectServices":false');
-    fields.push(`"ControlTime":${JSON.stringify(new Date(ctx.nowMs).toISOString())}`);
-    fields.push('"Debug":{"DisableLogTail":true}');
-    return this.#encode(`{${fields.join(',')}}`);
+    parts.push(`,"UserProfiles":${this.#profilesJson(users, memory)},"SSHPolicy":${JSON.stringify(ssh ?? { rules: [] })},` +
+      `"CollectServices":false,"ControlTime":${JSON.stringify(new Date(ctx.nowMs).toISOString())},"Debug":{"DisableLogTail":true}}`);
+    return this.#encodeParts(parts);
   }
 
   /**
@@ -281,15 +306,44 @@ export class TailnetMapper {
     return json;
   }
 
-  /** The whole filter for a new netmap: named chunks from capver 81, else one list. */
-  #fullFilterField(viewerId: NodeId, memory: SessionMemory): string {
+  /** The whole filter for a new netmap (named chunks from capver 81, else one list), cached compressed. */
+  #fullFilterParts(viewerId: NodeId, memory: SessionMemory): Array<string | Buffer> {
     const key = this.#policy.filterKey(viewerId);
     memory.filterKey = key;
     if (memory.capVersion >= CapVer.PacketFilters) {
-      const set = this.#chunker.chunks(key, () => this.#policy.filterFor(viewerId));
-      return `"PacketFilters":${FilterChunker.fullJson(set, false)}`;
+      return ['"PacketFilters":', this.#cachedFrame(`F${key}`, () => FilterChunker.fullJson(this.#chunker.chunks(key, () => this.#policy.filterFor(viewerId)), false))];
     }
-    return `"PacketFilter":${JSON.stringify(this.#policy.filterFor(viewerId))}`;
+    return ['"PacketFilter":', this.#cachedFrame(`L${key}`, () => JSON.stringify(this.#policy.filterFor(viewerId)))];
+  }
+
+  /** A compressed frame of `json()`, built once per key and shared by every message. */
+  #cachedFrame(key: string, json: () => string): Buffer {
+    let frame = this.#fragmentFrames.get(key);
+    if (frame === undefined) {
+      if (this.#fragmentFrames.size >= MAX_CACHED_FRAGMENTS) this.#fragmentFrames.clear();
+      frame = this.#encoder.frame(Buffer.from(json()));
+      this.#fragmentFrames.set(key, frame);
+      this.stats.compressions++;
+    }
+    return frame;
+  }
+
+  /** Frames a message from strings (compressed together) and precompressed frames. */
+  #encodeParts(parts: ReadonlyArray<string | Buffer>): Buffer {
+    const frames: Buffer[] = [];
+    let text = '';
+    for (const part of parts) {
+      if (typeof part === 'string') {
+        text += part;
+        continue;
+      }
+      if (text !== '') frames.push(this.#encoder.frame(Buffer.from(text)));
+      text = '';
+      frames.push(part);
+    }
+    if (text !== '') frames.push(this.#encoder.frame(Buffer.from(text)));
+    this.stats.compressions++;
+    return frameMessage(frames);
   }
 
   /**

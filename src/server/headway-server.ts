@@ -34,6 +34,10 @@ export interface StartOptions {
   offlineGraceMs?: number;
   /** Batch interval of live node fields. Default 5 s. */
   flushIntervalMs?: number;
+  /** How long online/offline-only changes may wait to be sent. Default 1 s. */
+  presenceWindowMs?: number;
+  /** Refuse store misuse inside transactions (a development aid with a runtime cost; tests). */
+  detectStoreMisuse?: boolean;
 }
 
 export interface RunningServer {
@@ -80,7 +84,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       policyFile = await PolicyFileWatcher.open(config.policy.path, (text) => compilePolicyText(text, { file: config.policy.path! }), logger);
       cleanups.push(() => policyFile?.close());
     }
-    const store: Store = await openStore(config, { logger });
+    const store: Store = await openStore(config, { logger, detectMisuse: options.detectStoreMisuse ?? false });
     cleanups.push(() => store.close());
     const state = await ServerState.load(store, {
       flushIntervalMs: options.flushIntervalMs,
@@ -172,6 +176,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       nodeExpiryMs: config.nodeExpiryMs,
       ephemeralInactivityMs: config.ephemeralNodeInactivityTimeoutMs,
       offlineGraceMs: options.offlineGraceMs ?? 10_000,
+      ...(options.presenceWindowMs !== undefined ? { presenceWindowMs: options.presenceWindowMs } : {}),
     };
     const pipelines = new Map<TailnetId, TailnetPipeline>();
     const addPipeline = (tailnet: TailnetState) => {

@@ -18,6 +18,8 @@ export interface PipelineOptions {
   ephemeralInactivityMs: number;
   /** How long a node stays online after its last map session ends (clients reconnect quickly). */
   offlineGraceMs: number;
+  /** How long online/offline-only changes may wait to be sent (default 1 s). */
+  presenceWindowMs?: number;
   now?: () => number;
 }
 
@@ -49,7 +51,12 @@ export class TailnetPipeline implements TailnetServices {
     this.#now = options.now ?? Date.now;
     this.policy = new TailnetPolicy(state, this.#logger);
     this.mapper = new TailnetMapper({ state, policy: this.policy, dns: deps.dns, derp: deps.derp, now: this.#now });
-    this.hub = new SessionHub(this.mapper, { coalesceMs: options.coalesceMs, keepAliveMs: options.keepAliveMs, now: this.#now });
+    this.hub = new SessionHub(this.mapper, {
+      coalesceMs: options.coalesceMs,
+      keepAliveMs: options.keepAliveMs,
+      now: this.#now,
+      ...(options.presenceWindowMs !== undefined ? { presenceWindowMs: options.presenceWindowMs } : {}),
+    });
     this.router = new ChangeRouter({ state, policy: this.policy, mapper: this.mapper, sink: this.hub });
     this.#unsubscribe = state.subscribe((event) => this.#onEvent(event));
     for (const node of state.nodes()) {

@@ -64,7 +64,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const parsed = configFromObject(deepMerge(base, options.config ?? {}), { source: 'test config', baseDir: dataDir });
   let config: Config = { ...parsed, database: database.database };
   const logger = options.logger ?? silentLogger();
-  const startOptions: StartOptions & { api?: AdminApiFactory } = { logger, offlineGraceMs: 50, ...options.start, ...(options.api ? { api: options.api } : {}) };
+  const startOptions: StartOptions & { api?: AdminApiFactory } = { logger, offlineGraceMs: 50, presenceWindowMs: 50, detectStoreMisuse: true, ...options.start, ...(options.api ? { api: options.api } : {}) };
   let server = await startServer(config, startOptions);
   // A restart must come back on the same port: clients keep their server URL.
   const port = Number(new URL(server.url).port);

@@ -38,6 +38,13 @@ export interface StoreOptions {
   now?: () => number;
   /** SQLite: how long a statement waits for another process's lock. Default 5000 ms. */
   busyTimeoutMs?: number;
+  /**
+   * Refuse `store.read` and nested `transaction()` inside a transaction callback (on SQLite
+   * they would deadlock). The check needs AsyncLocalStorage, whose hooks slow every promise
+   * and async write in the process, so it is a development aid: the tests turn it on.
+   * Default false.
+   */
+  detectMisuse?: boolean;
 }
 
 /** Opens the database, creating it (SQLite) and migrating it to this build's schema. */
@@ -70,7 +77,7 @@ export async function openStore(config: StoreConfig, options: StoreOptions = {})
     await db.destroy().catch(() => undefined);
     throw err;
   }
-  return new SqlStore(db, database.type, pools, options.now ?? Date.now);
+  return new SqlStore(db, database.type, pools, options.now ?? Date.now, options.detectMisuse ?? false);
 }
 
 function errorText(err: unknown): string {
@@ -262,11 +269,12 @@ class SqlStore implements Store {
   readonly #db: Kysely<Database>;
   readonly #pools: AddressPools;
   readonly #nowMs: () => number;
-  readonly #scope = new AsyncLocalStorage<TransactionScope>();
+  readonly #scope: AsyncLocalStorage<TransactionScope> | null;
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
 
-  constructor(db: Kysely<Database>, dialect: Dialect, pools: AddressPools, nowMs: () => number) {
+  constructor(db: Kysely<Database>, dialect: Dialect, pools: AddressPools, nowMs: () => number, detectMisuse: boolean) {
+    this.#scope = detectMisuse ? new AsyncLocalStorage<TransactionScope>() : null;
     this.#db = db;
     this.dialect = dialect;
     this.#pools = pools;
@@ -277,7 +285,7 @@ class SqlStore implements Store {
 
   #assertUsable(what: string): void {
     if (this.#closing !== undefined) throw storeError(StoreErrors.closed, `${what}: the store is closed`);
-    if (this.#scope.getStore()?.active === true) {
+    if (this.#scope?.getStore()?.active === true) {
       throw storeError(StoreErrors.nestedTransaction, `${what} used inside a transaction callback; use the callback's tx`);
     }
   }
@@ -285,8 +293,9 @@ class SqlStore implements Store {
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     this.#assertUsable('store.transaction()');
     const scope: TransactionScope = { active: true };
-    const run = this.#db.transaction().execute((trx) =>
-      this.#scope.run(scope, () => fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools }))));
+    const body = (trx: Kysely<Database>) => fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools }));
+    const guard = this.#scope;
+    const run = this.#db.transaction().execute((trx) => (guard === null ? body(trx) : guard.run(scope, () => body(trx))));
     this.#inFlight.add(run);
     try {
       return await run;

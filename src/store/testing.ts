@@ -136,7 +136,7 @@ export async function openTestStore(dialect: Dialect, options: TestStoreOptions 
   };
   const opened: Store[] = [];
   try {
-    opened.push(await openStore(config, options));
+    opened.push(await openStore(config, { detectMisuse: true, ...options }));
   } catch (err) {
     await testDatabase.cleanup();
     throw err;
@@ -149,7 +149,7 @@ export async function openTestStore(dialect: Dialect, options: TestStoreOptions 
     testDatabase,
     async reopen() {
       await opened[opened.length - 1]!.close();
-      opened.push(await openStore(config, options));
+      opened.push(await openStore(config, { detectMisuse: true, ...options }));
       return opened[opened.length - 1]!;
     },
     async cleanup() {

@@ -12,6 +12,10 @@ export interface SessionHubOptions {
   coalesceMs: number;
   /** Keep-alive period; the client's watchdog fires after 120 s without a message. */
   keepAliveMs: number;
+  /** How long online/offline-only changes may wait (see #scheduleLazy). Default 1 s. */
+  presenceWindowMs?: number;
+  /** The longest the window stretches to under load (see windowMs). Default 250 ms. */
+  maxCoalesceMs?: number;
   /** Pending peer marks per session before it falls back to a full resync. */
   maxPendingPeers?: number;
   /** A session whose transport stays full this long is closed (the client will reconnect). */
@@ -25,6 +29,9 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   readonly mapper: TailnetMapper;
   readonly #byNode = new Map<NodeId, Set<MapSession>>();
   readonly #dirty = new Set<MapSession>();
+  /** Sessions whose only pending changes are peers going online or offline. */
+  readonly #lazy = new Set<MapSession>();
+  #lazyTimer: NodeJS.Timeout | null = null;
   readonly #wheel: Array<Set<MapSession>>;
   readonly #slotOf = new Map<MapSession, number>();
   readonly #options: Required<SessionHubOptions>;
@@ -32,15 +39,20 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   #wheelTimer: NodeJS.Timeout | null = null;
   #tick = 0;
   #count = 0;
+  #windowMs: number;
+  #elu = performance.eventLoopUtilization();
 
   constructor(mapper: TailnetMapper, options: SessionHubOptions) {
     this.mapper = mapper;
     this.#options = {
       maxPendingPeers: 4096,
+      presenceWindowMs: Math.max(1_000, options.coalesceMs),
+      maxCoalesceMs: Math.max(250, options.coalesceMs),
       stalledCloseMs: Math.max(2 * options.keepAliveMs, 10_000),
       now: Date.now,
       ...options,
     };
+    this.#windowMs = this.#options.coalesceMs;
     const slots = Math.max(1, Math.ceil(this.#options.keepAliveMs / WHEEL_TICK_MS));
     this.#wheel = Array.from({ length: slots }, () => new Set<MapSession>());
   }
@@ -84,6 +96,7 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     if (set === undefined || !set.delete(session)) return;
     if (set.size === 0) this.#byNode.delete(session.nodeId);
     this.#dirty.delete(session);
+    this.#lazy.delete(session);
     const slot = this.#slotOf.get(session);
     if (slot !== undefined) this.#wheel[slot]!.delete(session);
     this.#slotOf.delete(session);
@@ -113,6 +126,8 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     for (const nodeId of [...this.#byNode.keys()]) this.closeNode(nodeId);
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushTimer = null;
+    if (this.#lazyTimer) clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = null;
     this.#stopWheel();
   }
 
@@ -125,8 +140,28 @@ export class SessionHub implements SessionScheduler, RecipientSink {
       if (mark.kind === 'removed') session.pending.markRemoved(peer);
       else if (mark.kind === 'full') session.pending.markFull(peer);
       else session.pending.markPatch(peer, mark.fields);
-      this.schedule(session);
+      if (mark.kind === 'patch' && mark.fields === PatchField.Online) this.#scheduleLazy(session);
+      else this.schedule(session);
     }
+  }
+
+  /**
+   * Online/offline changes alone are shown to people, not used to reach peers, so they wait
+   * for the presence window. When every client of a big tailnet reconnects at once, each
+   * arrival reaches all the others; batching those per second instead of per coalescing window
+   * spares tens of thousands of tiny frames. Anything urgent for the session sends them along.
+   */
+  #scheduleLazy(session: MapSession): void {
+    if (this.#dirty.has(session)) return;
+    this.#lazy.add(session);
+    if (this.#lazyTimer === null) this.#lazyTimer = setTimeout(() => this.#flushLazy(), this.#options.presenceWindowMs);
+  }
+
+  #flushLazy(): void {
+    this.#lazyTimer = null;
+    for (const session of this.#lazy) this.#dirty.add(session);
+    this.#lazy.clear();
+    this.flushNow();
   }
 
   markSelf(recipient: NodeId, part: 'self' | 'filter' | 'ssh' | 'dns' | 'derpMap' | 'resync'): void {
@@ -156,10 +191,22 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   // --- scheduling ----------------------------------------------------------------------------
 
   schedule(session: MapSession): void {
+    this.#lazy.delete(session);
     this.#dirty.add(session);
     if (this.#flushTimer === null) {
-      this.#flushTimer = setTimeout(() => this.flushNow(), this.#options.coalesceMs);
+      this.#flushTimer = setTimeout(() => this.flushNow(), this.windowMs);
     }
+  }
+
+  /**
+   * The current coalescing window. It starts as configured and adapts to how busy the
+   * process is (event-loop utilisation between flushes): above 50% it stretches by a quarter, up
+   * to maxCoalesceMs; below 35% it shrinks back. Writing a frame costs tens of microseconds
+   * whatever it holds (HTTP/2, Noise, a syscall), so under a burst changes merge into fewer,
+   * fuller frames instead of the server falling behind; in steady state the window is as set.
+   */
+  get windowMs(): number {
+    return this.#windowMs;
   }
 
   /** Flushes every dirty session now, in one cycle (frames shared across recipients). */
@@ -167,11 +214,20 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
     this.#flushTimer = null;
     if (this.#dirty.size === 0) return;
+    this.#adapt();
     this.mapper.beginCycle();
     const dirty = [...this.#dirty];
     this.#dirty.clear();
     for (const session of dirty) session.flush();
     this.mapper.beginCycle();
+  }
+
+  #adapt(): void {
+    const now = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(now, this.#elu).utilization;
+    this.#elu = now;
+    if (busy > 0.5) this.#windowMs = Math.min(this.#options.maxCoalesceMs, this.#windowMs * 1.25);
+    else if (busy < 0.35) this.#windowMs = Math.max(this.#options.coalesceMs, this.#windowMs / 1.25);
   }
 
   get dirtyCount(): number {
@@ -206,4 +262,3 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   }
 }
 
-export { PatchField };
