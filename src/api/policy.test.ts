@@ -85,6 +85,21 @@ forEachDialect('admin API policy', (open) => {
     assert.match(error.message, /^policy\.hujson:\d+:\d+: .*expected deny, got accept/);
   });
 
+  it('runs tests about users and tags that have no device yet against stand-ins', async () => {
+    const ahead = `{
+      "tagOwners": { "tag:web": ["alice@"], "tag:db": ["alice@"] },
+      "acls": [{ "action": "accept", "src": ["newcomer@example.com"], "dst": ["tag:db:5432"] }],
+      "tests": [{ "src": "newcomer@example.com", "accept": ["tag:db:5432"], "deny": ["tag:web:443"] }],
+    }`;
+    const res = await call('PUT', '/api/v1/policy', { policy: ahead });
+    assert.equal(res.status, 200, res.text);
+    const wrong = ahead.replace('"accept": ["tag:db:5432"], "deny": ["tag:web:443"]', '"accept": ["tag:web:443"]');
+    const refused = await call('PUT', '/api/v1/policy', { policy: wrong });
+    assert.equal(refused.status, 400, 'the stand-ins still catch a failing test');
+    assert.equal(api.state.defaultTailnet.nodeCount, 2, 'stand-ins are never real nodes');
+    assert.equal((await call('PUT', '/api/v1/policy', { policy: POLICY })).status, 200);
+  });
+
   it('checks a policy without storing it', async () => {
     const before = (await call('GET', '/api/v1/policy')).json as PolicyJson;
     const good = (await call('POST', '/api/v1/policy/check', { policy: POLICY })).json as PolicyCheckJson;

@@ -5,9 +5,9 @@
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
 import {
-  assertTestsPass, compilePolicyText, PolicyError, PolicyIndex, runPolicyTests,
-  type TailnetFacts, type TestReport,
+  assertTestsPass, compilePolicyText, PolicyError, PolicyIndex, runPolicyTests, type TestReport, tailnetFactsFromModel, withDevicesForTests, type CompiledPolicy, type TailnetFacts,
 } from '../policy/index.js';
+import type { NodeId } from '../model/index.js';
 import type { TailnetState } from '../state/index.js';
 import { ApiErrors, apiError } from './errors.js';
 import { defineRoute, type Route } from './route.js';
@@ -50,23 +50,12 @@ const policyBody = z.strictObject({
  * (server/tailnet-policy.ts `tailnetFacts`, which this part may not import): tagged nodes are
  * owned by their tags, every user is a member.
  */
-export function tailnetFactsFrom(tailnet: TailnetState): TailnetFacts {
-  return {
-    users: [...tailnet.users()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: 'member' as const })),
-    nodes: [...tailnet.nodes()].map((n) => ({
-      id: n.id,
-      name: n.givenName,
-      ipv4: n.ipv4,
-      ipv6: n.ipv6,
-      userId: n.tags.length > 0 ? null : n.userId,
-      tags: n.tags,
-      advertisedRoutes: n.advertisedRoutes,
-      approvedRoutes: n.approvedRoutes,
-      online: tailnet.presence(n.id).online,
-      registeredOrder: n.id,
-    })),
-    settings: { sshCheckBaseUrl: 'https://unused' },
-  };
+/**
+ * The tailnet the policy's tests run against: its devices, plus a stand-in for each user and
+ * tag the policy names that has no device yet (tests are about identities).
+ */
+export function testFactsFor(compiled: CompiledPolicy, tailnet: TailnetState): TailnetFacts {
+  return withDevicesForTests(compiled, tailnetFactsFromModel(tailnet.users(), tailnet.nodes(), (id) => tailnet.presence(id as NodeId).online));
 }
 
 /** The name errors are located in: the policy file in file mode (as the server names it). */
@@ -83,7 +72,7 @@ function requireDatabaseMode(config: Config): void {
 /** Compiles and runs the policy's tests against the tailnet; throws PolicyError on the first problem. */
 function validatePolicy(text: string, tailnet: TailnetState, config: Config): void {
   const compiled = compilePolicyText(text, { file: policyFileName(config) });
-  assertTestsPass(new PolicyIndex(compiled, tailnetFactsFrom(tailnet)));
+  assertTestsPass(new PolicyIndex(compiled, testFactsFor(compiled, tailnet)));
 }
 
 function reportJson(report: TestReport): NonNullable<PolicyCheckJson['tests']> {
@@ -160,7 +149,7 @@ export const policyRoutes: readonly Route[] = [
       let report: TestReport | null = null;
       try {
         const compiled = compilePolicyText(body.policy, { file: policyFileName(deps.config) });
-        const index = new PolicyIndex(compiled, tailnetFactsFrom(tailnet));
+        const index = new PolicyIndex(compiled, testFactsFor(compiled, tailnet));
         report = runPolicyTests(index);
         // The same check PUT makes, for the same message.
         if (!report.passed) assertTestsPass(index);

@@ -6,8 +6,10 @@
 import type { NodeId } from '../model/index.js';
 import type { PatchFields } from './tail-node.js';
 
-const FULL = -1;
-const REMOVED = -2;
+export const MARK_FULL = -1;
+export const MARK_REMOVED = -2;
+const FULL = MARK_FULL;
+const REMOVED = MARK_REMOVED;
 
 export type PeerMark = { kind: 'patch'; fields: PatchFields } | { kind: 'full' } | { kind: 'removed' };
 
@@ -56,6 +58,16 @@ export class PendingDelta {
     this.#peers.clear();
   }
 
+  /** The raw marks: a positive number is patch fields, FULL and REMOVED are the others. */
+  get rawPeers(): ReadonlyMap<NodeId, number> {
+    return this.#peers;
+  }
+
+  /** Whether the only pending things are peer marks (no netmap-wide part). */
+  get onlyPeers(): boolean {
+    return !this.resync && !this.selfChanged && !this.filterChanged && !this.sshChanged && !this.dnsChanged && !this.derpMapChanged;
+  }
+
   *peers(): IterableIterator<[NodeId, PeerMark]> {
     for (const [peer, value] of this.#peers) {
       if (value === FULL) yield [peer, { kind: 'full' }];
@@ -65,7 +77,7 @@ export class PendingDelta {
   }
 
   clear(): void {
-    this.#peers.clear();
+    if (this.#peers.size > 0) this.#peers.clear();
     this.selfChanged = this.filterChanged = this.sshChanged = this.dnsChanged = this.derpMapChanged = this.resync = false;
   }
 

@@ -68,6 +68,8 @@ export class TailnetMapper {
   readonly #patchJson = new Map<NodeId, Map<number, string>>();
   readonly #frames = new Map<string, Buffer>();
   readonly #chunker = new FilterChunker();
+  /** The last single-patch frame of this cycle: most recipients of an event ask for the same. */
+  #lastPatch: { peer: NodeId; fields: number; variant: WireVariant; frame: Buffer } | null = null;
   /** Compressed fragments shared by full netmaps: peer blocks, DERP map, filters. */
   readonly #fragmentFrames = new Map<string, Buffer>();
   /** Per block of node ids, bumped whenever a node in it changes. */
@@ -103,6 +105,7 @@ export class TailnetMapper {
   /** Starts a flush cycle: frames shared by recipients live for one cycle. */
   beginCycle(): void {
     this.#frames.clear();
+    this.#lastPatch = null;
   }
 
   /**
@@ -156,6 +159,12 @@ export class TailnetMapper {
     if (pending.resync) {
       pending.clear();
       return this.fullMap(viewerId, memory);
+    }
+    // The common case, one peer's endpoints or DERP region for many recipients: its frame is
+    // built once per cycle, so each recipient costs a visibility check and a lookup.
+    if (pending.peerCount === 1 && pending.onlyPeers) {
+      const fast = this.#singlePatch(viewerId, pending, memory);
+      if (fast !== undefined) return fast;
     }
     const viewer = this.#requireNode(viewerId);
     const ctx = this.#ctx();
@@ -253,6 +262,31 @@ export class TailnetMapper {
     }
     const frame = this.#encode(`{${fields.map((f) => `"${f.name}":${f.json()}`).join(',')}}`);
     this.#frames.set(signature, frame);
+    return frame;
+  }
+
+  /** The frame for a single pending patch mark; undefined when the general path must decide. */
+  #singlePatch(viewerId: NodeId, pending: PendingDelta, memory: SessionMemory): Buffer | null | undefined {
+    let peerId = 0 as NodeId;
+    let fields = 0;
+    for (const [id, value] of pending.rawPeers) {
+      peerId = id;
+      fields = value;
+    }
+    if (fields <= 0 || fields === PatchField.Online) return undefined;
+    pending.clear();
+    if (!this.#policy.sees(viewerId, peerId) || this.#state.node(peerId) === undefined) return null;
+    const last = this.#lastPatch;
+    if (last !== null && last.peer === peerId && last.fields === fields && last.variant === memory.variant) {
+      this.stats.frameCacheHits++;
+      return last.frame;
+    }
+    const signature = `PeersChangedPatch=P${memory.variant}:${peerId}:${fields}`;
+    const cached = this.#frames.get(signature);
+    if (cached !== undefined) this.stats.frameCacheHits++;
+    const frame = cached ?? this.#encode(`{"PeersChangedPatch":[${this.#patchFragment(peerId, fields, memory.variant, this.#ctx())}]}`);
+    this.#frames.set(signature, frame);
+    this.#lastPatch = { peer: peerId, fields, variant: memory.variant, frame };
     return frame;
   }
 

@@ -53,3 +53,52 @@ export interface TailnetFacts {
   readonly nodes: readonly NodeFacts[];
   readonly settings?: TailnetSettings;
 }
+
+/** What the policy needs of a user of the domain model (src/model). */
+export interface ModelUser {
+  readonly id: number;
+  readonly name: string;
+  readonly email: string;
+}
+
+/** What the policy needs of a node of the domain model (src/model). */
+export interface ModelNode {
+  readonly id: number;
+  readonly givenName: string;
+  readonly ipv4: string | null;
+  readonly ipv6: string | null;
+  readonly userId: number | null;
+  readonly tags: readonly string[];
+  readonly advertisedRoutes: readonly string[];
+  readonly approvedRoutes: readonly string[];
+}
+
+/** A node of the domain model as policy facts; a tagged node belongs to its tags, not its user. */
+export function nodeFactsFromModel(node: ModelNode, online: boolean): NodeFacts {
+  return {
+    id: node.id,
+    name: node.givenName,
+    ipv4: node.ipv4,
+    ipv6: node.ipv6,
+    userId: node.tags.length > 0 ? null : node.userId,
+    tags: node.tags,
+    advertisedRoutes: node.advertisedRoutes,
+    approvedRoutes: node.approvedRoutes,
+    online,
+    // Node ids are handed out in registration order: the first router of a prefix is primary.
+    registeredOrder: node.id,
+  };
+}
+
+export function userFactsFromModel(user: ModelUser): UserFacts {
+  return { id: user.id, name: user.name, email: user.email, role: 'member' };
+}
+
+/** A tailnet of the domain model as policy facts. */
+export function tailnetFactsFromModel(users: Iterable<ModelUser>, nodes: Iterable<ModelNode>, online: (id: number) => boolean): TailnetFacts {
+  return {
+    users: [...users].map(userFactsFromModel),
+    nodes: [...nodes].map((n) => nodeFactsFromModel(n, online(n.id))),
+    settings: { sshCheckBaseUrl: 'https://unused' },
+  };
+}

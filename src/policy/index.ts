@@ -13,7 +13,8 @@ export { PolicyError, PolicyErrors, type PolicyErrorKind, type PolicyErrorLocati
 export { parsePolicy, type ParseOptions } from './parse.js';
 export type { Policy } from './syntax.js';
 export { compilePolicy, compilePolicyText, type CompiledPolicy } from './compile.js';
-export type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from './facts.js';
+export type { ModelNode, ModelUser, NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from './facts.js';
+export { nodeFactsFromModel, tailnetFactsFromModel, userFactsFromModel } from './facts.js';
 export {
   PolicyIndex,
   type FilterFormOptions,
@@ -28,6 +29,7 @@ export { runPolicyTests, assertTestsPass, type TestFailure, type TestReport } fr
 export {
   bindWithAutoApproval,
   checkPolicy,
+  withDevicesForTests,
   compileTopology,
   explain,
   type CheckResult,

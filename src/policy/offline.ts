@@ -179,7 +179,7 @@ export function checkPolicy(policyText: string, options: { file?: string; topolo
     if (err instanceof PolicyError) return { ok: false, error: err.message };
     throw err;
   }
-  const facts = options.topology !== undefined ? factsFromTopology(options.topology, options.settings).facts : syntheticTailnet(compiled);
+  const facts = options.topology !== undefined ? factsFromTopology(options.topology, options.settings).facts : withDevicesForTests(compiled);
   try {
     const index = new PolicyIndex(compiled, facts);
     const report = runPolicyTests(index);
@@ -191,15 +191,20 @@ export function checkPolicy(policyText: string, options: { file?: string; topolo
         throw err;
       }
     }
-    return { ok: true, tests: report, ...(options.topology === undefined ? { note: 'tests ran against one synthetic device per user and tag named in the policy' } : {}) };
+    return { ok: true, tests: report, ...(options.topology === undefined ? { note: 'tests ran against one stand-in device per user and tag named in the policy' } : {}) };
   } catch (err) {
     if (err instanceof PolicyError) return { ok: false, error: err.message };
     throw err;
   }
 }
 
-/** One device per user named in the policy and one per tag, on sequential addresses. */
-function syntheticTailnet(compiled: CompiledPolicy): TailnetFacts {
+/**
+ * The tailnet a policy's `tests` run against: `facts` (empty offline, the real devices on a
+ * server) plus one stand-in device for each user and each tag the policy names that has none.
+ * The service evaluates tests by identity, so a policy that names a user with no device yet,
+ * or a tag no device carries yet, is still checked, and nothing real is hidden.
+ */
+export function withDevicesForTests(compiled: CompiledPolicy, facts: TailnetFacts = { users: [], nodes: [] }): TailnetFacts {
   const p = compiled.policy;
   const logins = new Set<string>();
   const collect = (text: string): void => {
@@ -210,23 +215,39 @@ function syntheticTailnet(compiled: CompiledPolicy): TailnetFacts {
   for (const r of p.acls ?? []) [...r.src, ...r.dst].forEach((a) => collect(a.text));
   for (const r of p.grants ?? []) [...r.src, ...r.dst].forEach((a) => collect(a.text));
   for (const r of p.ssh ?? []) [...r.src, ...r.dst].forEach((a) => collect(a.text));
-  const users = [...logins].map((login, i) => ({
-    id: i + 1,
-    name: login.endsWith('@') ? login.slice(0, -1) : login.slice(0, login.indexOf('@')),
-    email: login.endsWith('@') ? '' : login,
-    // No owner: without a real tailnet its domains are unknown, so domain checks are skipped.
-    role: 'member' as const,
-  }));
-  let n = 0;
+
+  const users = [...facts.users];
+  const nodes = [...facts.nodes];
+  let nextUserId = users.reduce((m, u) => Math.max(m, u.id), 0) + 1;
+  let nextNodeId = nodes.reduce((m, n) => Math.max(m, n.id), 0) + 1;
+  const used = new Set(nodes.flatMap((n) => [n.ipv4, n.ipv6]).filter((a): a is string => a !== null));
+  // Stand-ins count down from the top of the CGNAT range, clear of the usual allocations.
+  let slot = 0;
   const address = (): { ipv4: string; ipv6: string } => {
-    n++;
-    return { ipv4: `100.64.${n >> 8}.${n & 255}`, ipv6: `fd7a:115c:a1e0::${n.toString(16)}` };
+    for (;;) {
+      slot++;
+      const ipv4 = `100.127.${255 - (slot >> 8)}.${255 - (slot & 255)}`;
+      const ipv6 = `fd7a:115c:a1e0:ffff::${slot.toString(16)}`;
+      if (!used.has(ipv4) && !used.has(ipv6)) return { ipv4, ipv6 };
+    }
   };
-  const nodes = [
-    ...users.map((u) => ({ id: n + 1, name: `user-${u.id}`, ...address(), userId: u.id, tags: [], advertisedRoutes: [], approvedRoutes: [], online: true })),
-    ...[...p.tagOwners.keys()].map((tag) => ({ id: n + 1, name: tag.slice(4), ...address(), userId: null, tags: [tag], advertisedRoutes: [], approvedRoutes: [], online: true })),
-  ];
-  return { users, nodes, settings: {} };
+  const standIn = (name: string, userId: number | null, tags: string[]) => {
+    nodes.push({ id: nextNodeId++, name, ...address(), userId, tags, advertisedRoutes: [], approvedRoutes: [], online: true });
+  };
+  for (const login of logins) {
+    const bare = login.endsWith('@') ? login.slice(0, -1) : null;
+    let user = users.find((u) => (bare !== null ? u.name === bare : u.email.toLowerCase() === login.toLowerCase()));
+    if (user === undefined) {
+      user = { id: nextUserId++, name: bare ?? login.slice(0, login.indexOf('@')), email: bare === null ? login : '', role: 'member' };
+      users.push(user);
+    }
+    const userId = user.id;
+    if (!nodes.some((n) => n.userId === userId && n.tags.length === 0)) standIn(`test-user-${userId}`, userId, []);
+  }
+  for (const tag of p.tagOwners.keys()) {
+    if (!nodes.some((n) => n.tags.includes(tag))) standIn(`test-${tag.slice(4)}`, null, [tag]);
+  }
+  return { users, nodes, settings: facts.settings ?? {} };
 }
 
 // --- explain --------------------------------------------------------------------------------

@@ -7,5 +7,5 @@
  */
 export { startServer, type RunningServer, type StartOptions, type AdminApiHandler, type AdminApiFactory } from './headway-server.js';
 export { TailnetPipeline, type PipelineOptions } from './tailnet-pipeline.js';
-export { TailnetPolicy, ALLOW_ALL_POLICY, nodeFacts, userFacts, tailnetFacts } from './tailnet-policy.js';
+export { TailnetPolicy, ALLOW_ALL_POLICY, tailnetFacts } from './tailnet-policy.js';
 export { ServerErrors } from './errors.js';

@@ -5,11 +5,10 @@
 import type { Logger } from '../log/index.js';
 import type { PolicyChange, PolicyView } from '../mapper/index.js';
 import { NO_POLICY_CHANGE } from '../mapper/index.js';
-import type { Node, NodeId, User, UserId } from '../model/index.js';
-import { isTagged } from '../model/index.js';
+import type { NodeId, UserId } from '../model/index.js';
 import {
-  compilePolicyText, diffIndexes, EMPTY_POLICY_DELTA, PolicyIndex,
-  type CompiledPolicy, type NodeFacts, type PeerView, type PolicyDelta, type SelfView, type TailnetFacts, type UserFacts,
+  compilePolicyText, diffIndexes, EMPTY_POLICY_DELTA, nodeFactsFromModel, PolicyIndex, tailnetFactsFromModel, userFactsFromModel,
+  type CompiledPolicy, type PeerView, type PolicyDelta, type SelfView, type TailnetFacts,
 } from '../policy/index.js';
 import type { StateEvent, TailnetState } from '../state/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
@@ -27,29 +26,8 @@ const WIRE_FILTER = { selfAsWildcard: true } as const;
 /** Facets that change what the policy knows about a node. */
 const POLICY_FACETS = new Set(['tags', 'user', 'advertisedRoutes', 'approvedRoutes', 'name']);
 
-export function nodeFacts(node: Node, online: boolean): NodeFacts {
-  return {
-    id: node.id,
-    name: node.givenName,
-    ipv4: node.ipv4,
-    ipv6: node.ipv6,
-    userId: isTagged(node) ? null : node.userId,
-    tags: node.tags,
-    advertisedRoutes: node.advertisedRoutes,
-    approvedRoutes: node.approvedRoutes,
-    online,
-    registeredOrder: node.id,
-  };
-}
-
-export function userFacts(user: User): UserFacts {
-  return { id: user.id, name: user.name, email: user.email, role: 'member' };
-}
-
 export function tailnetFacts(state: TailnetState): TailnetFacts {
-  const users = [...state.users()].map(userFacts);
-  const nodes = [...state.nodes()].map((n) => nodeFacts(n, state.presence(n.id).online));
-  return { users, nodes, settings: { sshCheckBaseUrl: 'https://unused' } };
+  return tailnetFactsFromModel(state.users(), state.nodes(), (id) => state.presence(id as NodeId).online);
 }
 
 /** The policy index speaks in plain numbers; they are our node ids. */
@@ -104,12 +82,12 @@ export class TailnetPolicy implements PolicyView {
   #applyToIndex(event: StateEvent): PolicyDelta {
     switch (event.kind) {
       case 'nodeAdded':
-        return this.#index.upsertNode(nodeFacts(event.node, this.#state.presence(event.node.id).online));
+        return this.#index.upsertNode(nodeFactsFromModel(event.node, this.#state.presence(event.node.id).online));
       case 'nodeRemoved':
         return this.#index.removeNode(event.node.id);
       case 'nodeChanged': {
         if (![...event.facets].some((facet) => POLICY_FACETS.has(facet))) return EMPTY_POLICY_DELTA;
-        const delta = this.#index.upsertNode(nodeFacts(event.after, this.#state.presence(event.after.id).online));
+        const delta = this.#index.upsertNode(nodeFactsFromModel(event.after, this.#state.presence(event.after.id).online));
         // A node that starts or stops serving routes switches between the wildcard and the
         // exact wire form of its filter even when the filter's content stays the same.
         if ((event.facets.has('approvedRoutes') || event.facets.has('advertisedRoutes')) && !delta.filterChanged.includes(event.after.id)) {
@@ -121,9 +99,9 @@ export class TailnetPolicy implements PolicyView {
         if (event.before.online === event.after.online) return EMPTY_POLICY_DELTA;
         return this.#index.setOnline(event.nodeId, event.after.online);
       case 'userAdded':
-        return this.#index.upsertUser(userFacts(event.user));
+        return this.#index.upsertUser(userFactsFromModel(event.user));
       case 'userChanged':
-        return this.#index.upsertUser(userFacts(event.after));
+        return this.#index.upsertUser(userFactsFromModel(event.after));
       case 'userRemoved':
         return this.#index.removeUser(event.user.id);
       case 'policyChanged':
@@ -140,7 +118,7 @@ export class TailnetPolicy implements PolicyView {
   }
 
   sees(viewer: NodeId, peer: NodeId): boolean {
-    return this.#index.hasNode(viewer) && this.#index.hasNode(peer) && this.#index.sees(viewer, peer);
+    return this.#index.seesIfKnown(viewer, peer);
   }
 
   peerView(viewer: NodeId, peer: NodeId): PeerView {

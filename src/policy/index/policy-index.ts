@@ -2017,6 +2017,18 @@ export class PolicyIndex {
     if (a === b) return false;
     const na = this.#node(a);
     const nb = this.#node(b);
+    return this.#sees(na, nb);
+  }
+
+  /** Like sees(), but false (not an error) when either node is unknown. */
+  seesIfKnown(a: number, b: number): boolean {
+    if (a === b) return false;
+    const na = this.#byId.get(a);
+    const nb = this.#byId.get(b);
+    return na !== undefined && nb !== undefined && this.#sees(na, nb);
+  }
+
+  #sees(na: NodeRec, nb: NodeRec): boolean {
     if (this.#visibility[na.classId]?.has(nb.classId) === true) return true;
     return na.user !== null && na.user === nb.user && (this.#selfSrc.has(na.classId) || this.#selfSrc.has(nb.classId));
   }
