@@ -26,4 +26,4 @@ export {
   type ApiKeyJson, type AuditEntryJson, type ErrorJson, type NewApiKeyJson, type NewPreAuthKeyJson, type NodeJson,
   type NodeRoutesJson, type PreAuthKeyJson, type TailnetJson, type UserJson,
 } from './schemas.js';
-export type { PolicyCheckJson, PolicyJson } from './policy.js';
+export type { PolicyCheckJson, PolicyExplainJson, PolicyJson } from './policy.js';

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
 import {
-  assertTestsPass, compilePolicyText, PolicyError, PolicyIndex, runPolicyTests, type TestReport, tailnetFactsFromModel, withDevicesForTests, type CompiledPolicy, type TailnetFacts,
+  ALLOW_ALL_POLICY_TEXT, assertTestsPass, compilePolicyText, explainFacts, PolicyError, PolicyIndex, runPolicyTests, type TestReport, tailnetFactsFromModel, withDevicesForTests, type CompiledPolicy, type TailnetFacts,
 } from '../policy/index.js';
 import type { NodeId } from '../model/index.js';
 import type { TailnetState } from '../state/index.js';
@@ -96,6 +96,23 @@ async function currentPolicy(tailnet: TailnetState, config: Config, readLatest: 
   };
 }
 
+export const explainSchema = z.object({
+  allowed: z.boolean(),
+  src: z.string(),
+  dst: z.string(),
+  proto: z.string(),
+  matches: z.array(z.object({
+    section: z.enum(['acls', 'grants', 'default']),
+    index: z.number().int(),
+    location: z.string().describe('line:column of the rule in the policy'),
+    rule: z.string().describe('a one-line rendering of the rule'),
+  })),
+  peers: z.boolean().describe('whether the two nodes see each other in their netmaps'),
+  reason: z.string().nullable(),
+});
+
+export type PolicyExplainJson = z.infer<typeof explainSchema>;
+
 export const policyRoutes: readonly Route[] = [
   defineRoute({
     operationId: 'getPolicy',
@@ -160,4 +177,31 @@ export const policyRoutes: readonly Route[] = [
       }
     },
   }),
+  defineRoute({
+    operationId: 'explainPolicy',
+    method: 'POST',
+    path: '/policy/explain',
+    group: 'policy',
+    scope: 'tailnet',
+    summary: 'Say whether one node may reach another, and which rule allows it',
+    description:
+      'Evaluates the policy in force against the tailnet\'s devices: may `src` (a node name) open `dst` (`node:port` ' +
+      'or `address:port`) with `proto` (default tcp)? Answers with the verdict, every acl or grant that allows it ' +
+      '(with its line and column), and whether the two nodes see each other. Like the rule preview of Tailscale\'s ' +
+      'admin console.',
+    body: z.strictObject({
+      src: z.string().min(1).max(253).describe('The node that opens the connection (its name).'),
+      dst: z.string().min(3).max(300).describe('`node:port` or `address:port`.'),
+      proto: z.string().min(1).max(16).optional().describe('tcp (default), udp, sctp, icmp or an IANA number.'),
+    }),
+    response: explainSchema,
+    errors: [400, 404],
+    async handle({ tailnet, deps, body }) {
+      const facts = tailnetFactsFromModel(tailnet.users(), tailnet.nodes(), (id) => tailnet.presence(id as NodeId).online);
+      const text = tailnet.policyText ?? ALLOW_ALL_POLICY_TEXT;
+      const result = explainFacts(text, facts, { src: body.src, dst: body.dst, ...(body.proto !== undefined ? { proto: body.proto } : {}) }, { file: policyFileName(deps.config) });
+      return { ...result, matches: [...result.matches], reason: result.reason ?? null };
+    },
+  }),
 ];
+

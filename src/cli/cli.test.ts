@@ -378,16 +378,23 @@ describe('headway CLI', () => {
         },
       }));
       const offline = (...args: string[]) => run(args, { env: { HEADWAY_CONFIG: join(api.dir, 'no-such-config.yaml') } });
-      const [compiled, one, explained, explainedJson, checked] = await Promise.all([
-        offline('policy', 'compile', file, '--topology', topology),
+      const [compiled, one, explained, explainedJson, checked, rejected] = await Promise.all([
+        offline('policy', 'compile', '--policy', file, '--topology', topology),
         offline('policy', 'compile', file, '--topology', topology, '--node', 'web', '--output', 'json'),
-        offline('policy', 'explain', file, '--topology', topology, '--src', 'laptop', '--dst', 'web:443'),
+        offline('policy', 'explain', '--policy', file, '--topology', topology, '--src', 'laptop', '--dst', 'web:443'),
         offline('policy', 'explain', file, '--topology', topology, '--src', 'laptop', '--dst', 'web:22', '--output', 'json'),
         offline('policy', 'check', file, '--offline'),
+        offline('policy', 'compile', '--policy', topology, '--topology', topology),
       ]);
       assert.equal(compiled.code, 0, compiled.stderr);
-      const nodes = JSON.parse(compiled.stdout) as Record<string, { packet_filter: Array<{ SrcIPs: string[] }> }>;
+      const envelope = JSON.parse(compiled.stdout) as { rejected: boolean; nodes: Record<string, { packet_filter: Array<{ SrcIPs: string[] }> }> };
+      assert.equal(envelope.rejected, false);
+      const nodes = envelope.nodes;
       assert.deepEqual(Object.keys(nodes).sort(), ['laptop', 'web']);
+      assert.equal(rejected.code, 1, 'an invalid policy exits non-zero');
+      const refusal = JSON.parse(rejected.stdout) as { rejected: boolean; error: string };
+      assert.equal(refusal.rejected, true);
+      assert.match(refusal.error, /topology\.json/);
       assert.ok(nodes['web']!.packet_filter.some((r) => r.SrcIPs.includes('100.64.0.1')), 'web accepts alice\'s laptop');
       assert.equal(one.code, 0, one.stderr);
       assert.deepEqual(Object.keys((JSON.parse(one.stdout) as { nodes: object }).nodes), ['web']);
@@ -395,6 +402,23 @@ describe('headway CLI', () => {
       assert.match(explained.stdout, /^laptop -> web:443 \(tcp\): allowed\n {2}by acls\[0\] at offline\.hujson:\d+:\d+: accept group:eng -> tag:web:443\n/);
       assert.equal((JSON.parse(explainedJson.stdout) as { allowed: boolean }).allowed, false);
       assert.deepEqual([checked.code, checked.stdout], [0, 'ok: the policy is valid and its 1 tests pass\n']);
+    });
+
+    it('policy explain against the running tailnet', async () => {
+      const { tailnet, t } = await tailnetFor('explainnet');
+      const bob = await tailnet.createUser({ name: 'bob', email: 'bob@example.com' }, TEST_ADMIN);
+      const laptop = await addTestNode(tailnet, { hostname: 'laptop', userId: bob.id });
+      await addTestNode(tailnet, { hostname: 'db', tags: ['tag:db'] });
+      await tailnet.setPolicy('{"tagOwners": {"tag:db": []}, "acls": [{"action": "accept", "src": ["bob@example.com"], "dst": ["tag:db:5432"]}]}', TEST_ADMIN, { persist: true });
+      const yes = await json<{ allowed: boolean; matches: Array<{ section: string; index: number }>; peers: boolean }>('policy', 'explain', '--src', 'laptop', '--dst', 'db:5432', ...t);
+      assert.equal(yes.allowed, true);
+      assert.deepEqual(yes.matches.map((m) => `${m.section}[${m.index}]`), ['acls[0]']);
+      assert.equal(yes.peers, true);
+      assert.match(await table('policy', 'explain', '--src', 'laptop', '--dst', 'db:22', ...t), /^laptop -> db:22 \(tcp\): denied\n/);
+      const half = await cli('policy', 'explain', '--topology', 'x.json', '--src', 'laptop', '--dst', 'db:22', ...t);
+      assert.equal(half.code, 2);
+      assert.match(half.stderr, /offline needs both a policy file and --topology/);
+      void laptop;
     });
   });
 

@@ -29,7 +29,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'policy get': ['headway policy get > policy.hujson'],
   'policy set': ['headway policy set policy.hujson'],
   'policy check': ['headway policy check policy.hujson', 'headway policy check policy.hujson --offline --topology tailnet.json'],
-  'policy compile': ['headway policy compile policy.hujson --topology tailnet.json --node web'],
-  'policy explain': ['headway policy explain policy.hujson --topology tailnet.json --src laptop --dst web:443'],
+  'policy compile': ['headway policy compile --policy policy.hujson --topology tailnet.json', 'headway policy compile --policy policy.hujson --topology tailnet.json --node web'],
+  'policy explain': ['headway policy explain --src laptop --dst web:443', 'headway policy explain --policy policy.hujson --topology tailnet.json --src laptop --dst web:443 --proto tcp'],
   'audit list': ['headway audit list --limit 20', 'headway audit list --tailnet lab --output json'],
 };

@@ -3,7 +3,7 @@
 // answer. policy compile|explain and check --offline run the policy engine here, on a topology
 // file, with no server: what a change would do before it is made.
 import { readFile } from 'node:fs/promises';
-import type { PolicyCheckJson, PolicyJson } from '../api/index.js';
+import type { PolicyCheckJson, PolicyExplainJson, PolicyJson } from '../api/index.js';
 import { usageError } from './errors.js';
 import { EXIT_FAILED, type Cli } from './program.js';
 import type { CliIo } from './output.js';
@@ -103,48 +103,68 @@ export function registerPolicyCommands({ program, action }: Cli): void {
     }));
 
   policy.command('compile')
-    .description('offline: what each node would receive (packet filter, SSH rules, peers) under a policy and a topology')
-    .argument('<file>', 'HuJSON policy file, or - for stdin')
+    .description('offline: what each node would receive (packet filter, SSH rules, peers) under a policy and a topology; prints {"rejected": ..., "nodes"|"error": ...}')
+    .argument('[file]', 'HuJSON policy file, or - for stdin (or --policy)')
+    .option('--policy <file>', 'HuJSON policy file (the same as the argument)')
     .requiredOption('--topology <file>', 'the tailnet: a topology (JSON, as in a conformance case)')
     .option('--node <name>', 'only this node')
     .option('--whois', 'include what each peer may do towards the node (capabilities)')
-    .action(action(async (ctx, [file], options) => {
+    .action(action(async (ctx, [fileArg], options) => {
+      const file = policyFileOption(fileArg, options['policy']);
+      if (file === undefined) throw usageError('policy compile: give the policy file (--policy FILE or as the argument)');
       const { compileTopology } = await import('../policy/index.js');
-      const text = await readPolicyFile(file!, ctx.io);
+      const text = await readPolicyFile(file, ctx.io);
       const topology = await readTopology(options['topology'] as string, ctx.io);
       const result = compileTopology(text, topology, {
-        file: fileLabel(file!),
+        file: fileLabel(file),
         node: options['node'] as string | undefined,
         whois: options['whois'] === true,
       });
-      if (result.rejected) {
-        if (ctx.globals.output === 'json') ctx.print(result, () => '');
-        else ctx.io.stderr.write(`error: ${result.error}\n`);
-        ctx.exit(EXIT_FAILED);
-        return;
-      }
-      // The output is nested data either way: JSON is the readable form.
-      ctx.io.stdout.write(`${JSON.stringify(ctx.globals.output === 'json' ? result : result.nodes, null, 2)}\n`);
+      // The same JSON either way: a dry run users and checkers read with tools.
+      ctx.io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      if (result.rejected) ctx.exit(EXIT_FAILED);
     }));
 
   policy.command('explain')
-    .description('offline: may <src> open <dst>, and which acl or grant allows it')
-    .argument('<file>', 'HuJSON policy file, or - for stdin')
-    .requiredOption('--topology <file>', 'the tailnet: a topology (JSON, as in a conformance case)')
+    .description('may <src> open <dst>, and which acl or grant allows it: against the running tailnet, or offline with a policy and a topology')
+    .argument('[file]', 'offline: HuJSON policy file, or - for stdin (or --policy); needs --topology')
+    .option('--policy <file>', 'offline: HuJSON policy file (the same as the argument)')
+    .option('--topology <file>', 'offline: the tailnet as a topology (JSON, as in a conformance case)')
     .requiredOption('--src <node>', 'the node that opens the connection')
     .requiredOption('--dst <node:port>', 'the node (or address) and port it connects to')
     .option('--proto <protocol>', 'tcp, udp, sctp, icmp or an IANA number', 'tcp')
-    .action(action(async (ctx, [file], options) => {
-      const { explain } = await import('../policy/index.js');
-      const text = await readPolicyFile(file!, ctx.io);
-      const topology = await readTopology(options['topology'] as string, ctx.io);
-      const result = explain(text, topology, { src: options['src'] as string, dst: options['dst'] as string, proto: options['proto'] as string }, { file: fileLabel(file!) });
+    .action(action(async (ctx, [fileArg], options) => {
+      const file = policyFileOption(fileArg, options['policy']);
+      const topologyFile = options['topology'] as string | undefined;
+      if ((file === undefined) !== (topologyFile === undefined)) {
+        throw usageError('policy explain: offline needs both a policy file and --topology; without either it asks the running server');
+      }
+      const query = { src: options['src'] as string, dst: options['dst'] as string, proto: options['proto'] as string };
+      let result: PolicyExplainJson;
+      if (file !== undefined && topologyFile !== undefined) {
+        const { explain } = await import('../policy/index.js');
+        const offline = explain(await readPolicyFile(file, ctx.io), await readTopology(topologyFile, ctx.io), query, { file: fileLabel(file) });
+        result = { ...offline, matches: [...offline.matches], reason: offline.reason ?? null };
+      } else {
+        ctx.fields({ 'body.src': '--src', 'body.dst': '--dst', 'body.proto': '--proto' });
+        result = await ctx.call<PolicyExplainJson>('POST', '/policy/explain', { query: { tailnet: ctx.globals.tailnet }, body: query });
+      }
       ctx.print(result, () => {
         const lines = [`${result.src} -> ${result.dst} (${result.proto}): ${result.allowed ? 'allowed' : 'denied'}`];
         for (const m of result.matches) lines.push(`  by ${m.section}[${m.index}] at ${m.location}: ${m.rule}`);
-        if (result.reason !== undefined) lines.push(`  ${result.reason}`);
+        if (result.reason !== null) lines.push(`  ${result.reason}`);
         lines.push(`  peers: ${result.peers ? 'yes (they see each other)' : 'no'}`);
         return `${lines.join('\n')}\n`;
       });
     }));
+}
+
+/** The policy file from the argument or --policy (one of them, not two different ones). */
+function policyFileOption(argument: string | undefined, option: unknown): string | undefined {
+  const fromOption = typeof option === 'string' && option !== '' ? option : undefined;
+  const fromArgument = argument !== undefined && argument !== '' ? argument : undefined;
+  if (fromOption !== undefined && fromArgument !== undefined && fromOption !== fromArgument) {
+    throw usageError(`give the policy file once: the argument ${JSON.stringify(fromArgument)} and --policy ${JSON.stringify(fromOption)} differ`);
+  }
+  return fromOption ?? fromArgument;
 }

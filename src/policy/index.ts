@@ -30,6 +30,8 @@ export {
   bindWithAutoApproval,
   checkPolicy,
   withDevicesForTests,
+  explainFacts,
+  ALLOW_ALL_POLICY_TEXT,
   compileTopology,
   explain,
   type CheckResult,

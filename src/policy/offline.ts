@@ -198,6 +198,9 @@ export function checkPolicy(policyText: string, options: { file?: string; topolo
   }
 }
 
+/** Tailscale's behaviour without a policy file: every packet from anywhere, to everyone. */
+export const ALLOW_ALL_POLICY_TEXT = '{"acls":[{"action":"accept","src":["autogroup:danger-all"],"dst":["*:*"]}]}';
+
 /**
  * The tailnet a policy's `tests` run against: `facts` (empty offline, the real devices on a
  * server) plus one stand-in device for each user and each tag the policy names that has none.
@@ -278,7 +281,11 @@ export interface ExplainResult {
  * tcp), and which acl or grant allows it: Tailscale's admin-console rule preview, offline.
  */
 export function explain(policyText: string, topology: unknown, query: { src: string; dst: string; proto?: string }, options: { settings?: TailnetSettings; file?: string } = {}): ExplainResult {
-  const { facts } = factsFromTopology(topology, options.settings);
+  return explainFacts(policyText, factsFromTopology(topology, options.settings).facts, query, options);
+}
+
+/** explain() over a tailnet's facts (a running server's devices) instead of a topology file. */
+export function explainFacts(policyText: string, facts: TailnetFacts, query: { src: string; dst: string; proto?: string }, options: { file?: string } = {}): ExplainResult {
   const compiled = compilePolicyText(policyText, { file: options.file });
   const index = new PolicyIndex(compiled, facts);
   const protoText = query.proto ?? 'tcp';

@@ -7,14 +7,14 @@ import type { PolicyChange, PolicyView } from '../mapper/index.js';
 import { NO_POLICY_CHANGE } from '../mapper/index.js';
 import type { NodeId, UserId } from '../model/index.js';
 import {
-  compilePolicyText, diffIndexes, EMPTY_POLICY_DELTA, nodeFactsFromModel, PolicyIndex, tailnetFactsFromModel, userFactsFromModel,
+  ALLOW_ALL_POLICY_TEXT, compilePolicyText, diffIndexes, EMPTY_POLICY_DELTA, nodeFactsFromModel, PolicyIndex, tailnetFactsFromModel, userFactsFromModel,
   type CompiledPolicy, type PeerView, type PolicyDelta, type SelfView, type TailnetFacts,
 } from '../policy/index.js';
 import type { StateEvent, TailnetState } from '../state/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 
 /** Tailscale's behaviour without a policy file: every packet from anywhere, to everyone. */
-export const ALLOW_ALL_POLICY = '{"acls":[{"action":"accept","src":["autogroup:danger-all"],"dst":["*:*"]}]}';
+export const ALLOW_ALL_POLICY = ALLOW_ALL_POLICY_TEXT;
 /** What a tailnet gets when its stored policy no longer compiles: nothing, until fixed. */
 export const DENY_ALL_POLICY = '{"acls":[]}';
 
