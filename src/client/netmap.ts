@@ -23,6 +23,26 @@ export class Netmap {
     return [...this.filterChunks.keys()].sort().flatMap((name) => this.filterChunks.get(name)!);
   }
 
+  /**
+   * The packet filter with each `cap:<name>` source replaced by the addresses of the peers
+   * whose CapMap holds that name: what the client matches (capver 109+ resolves a packet's
+   * source to a peer by its single-IP Addresses, then tests the CapMap it holds for the peer).
+   */
+  get resolvedPacketFilter(): tailcfg.FilterRule[] {
+    const holders = new Map<string, string[]>();
+    for (const peer of this.peers.values()) {
+      for (const cap of Object.keys(peer.CapMap ?? {})) {
+        let list = holders.get(cap);
+        if (list === undefined) holders.set(cap, (list = []));
+        for (const prefix of peer.Addresses) if (prefix.endsWith('/32') || prefix.endsWith('/128')) list.push(prefix.slice(0, prefix.lastIndexOf('/')));
+      }
+    }
+    return this.packetFilter.map((rule) => ({
+      ...rule,
+      SrcIPs: rule.SrcIPs.flatMap((s) => (s.startsWith('cap:') ? (holders.get(s.slice(4)) ?? []) : [s])),
+    }));
+  }
+
   peerByName(label: string): tailcfg.Node | undefined {
     for (const peer of this.peers.values()) if (peer.Name.split('.')[0] === label) return peer;
     return undefined;

@@ -133,6 +133,10 @@ export class ChangeRouter {
     for (const node of change.filterChanged) this.#mark(node, 'filter');
     for (const node of change.sshChanged) this.#mark(node, 'ssh');
     for (const node of change.selfChanged) this.#mark(node, 'self');
+    for (const peer of change.sourceCapsChanged) {
+      this.#mapper.invalidate(peer);
+      this.#toViewers(peer, { kind: 'full' });
+    }
   }
 
   #toViewers(peer: NodeId, mark: PeerMark): void {

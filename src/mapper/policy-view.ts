@@ -6,6 +6,8 @@ import type * as tailcfg from '../tailcfg/index.js';
 
 export type { PeerView, SelfView };
 
+export type FilterForm = 'ips' | 'caps';
+
 export interface PolicyView {
   /** The peers `node` sees. Visibility is symmetric: also the nodes that must hear about `node`. */
   peersOf(node: NodeId): Iterable<NodeId>;
@@ -18,13 +20,16 @@ export interface PolicyView {
    */
   peerViewKey(viewer: NodeId, peer: NodeId): string;
   selfView(node: NodeId): SelfView;
-  /** The node's packet filter in Tailscale's form (rules where the node is a destination). */
-  filterFor(node: NodeId): readonly tailcfg.FilterRule[];
   /**
-   * A key naming `filterFor(node)`: equal keys promise equal filters (nodes of one identity
-   * class with the same addresses share one).
+   * The node's packet filter (rules where the node is a destination), in the form its client
+   * understands: `ips` lists source addresses; `caps` names node sources as `cap:` entries
+   * matched against the CapMap the client holds for each peer (capver 109+).
    */
-  filterKey(node: NodeId): string;
+  filterFor(node: NodeId, form: FilterForm): readonly tailcfg.FilterRule[];
+  /** A key naming `filterFor(node, form)`: equal keys promise equal filters. */
+  filterKey(node: NodeId, form: FilterForm): string;
+  /** The caps a peer carries for `cap:` filter sources: the same for every viewer. */
+  sourceCapsOf(node: NodeId): readonly string[];
   /** The node's SSH policy; null when the policy has no `ssh` section. */
   sshPolicyFor(node: NodeId): tailcfg.SSHPolicy | null;
 }
@@ -48,6 +53,8 @@ export interface PolicyChange {
   readonly sshChanged: Iterable<NodeId>;
   /** Nodes whose own view (AllowedIPs, PrimaryRoutes, CapMap) changed. */
   readonly selfChanged: Iterable<NodeId>;
+  /** Nodes whose source caps changed: every viewer needs the peer anew. */
+  readonly sourceCapsChanged: Iterable<NodeId>;
 }
 
 export const NO_POLICY_CHANGE: PolicyChange = {
@@ -57,4 +64,5 @@ export const NO_POLICY_CHANGE: PolicyChange = {
   filterChanged: [],
   sshChanged: [],
   selfChanged: [],
+  sourceCapsChanged: [],
 };

@@ -18,17 +18,25 @@ export const TAGGED_DEVICES_PROFILE: tailcfg.UserProfile = {
 
 /**
  * Client generations that need different JSON for the same node:
- * 0: below CapVer.NodeCapMap (no CapMap, legacy DERP);
- * 1: CapMap, legacy DERP (below CapVer.HomeDERP);
- * 2: CapMap and HomeDERP.
+ * 0: below CapVer.NodeCapMap (no CapMap, legacy DERP, filters list addresses);
+ * 1: CapMap, legacy DERP, filters list addresses (below CapVer.SrcCaps);
+ * 2: CapMap with the peer's source caps, filters name sources as `cap:` (CapVer.SrcCaps),
+ *    legacy DERP (below CapVer.HomeDERP);
+ * 3: as 2, with HomeDERP.
  */
-export type WireVariant = 0 | 1 | 2;
-export const WIRE_VARIANTS: readonly WireVariant[] = [0, 1, 2];
+export type WireVariant = 0 | 1 | 2 | 3;
+export const WIRE_VARIANTS: readonly WireVariant[] = [0, 1, 2, 3];
 
 export function wireVariantOf(capVersion: number): WireVariant {
-  if (capVersion >= CapVer.HomeDERP) return 2;
+  if (capVersion >= CapVer.HomeDERP) return 3;
+  if (capVersion >= CapVer.SrcCaps) return 2;
   if (capVersion >= CapVer.NodeCapMap) return 1;
   return 0;
+}
+
+/** Whether the variant's filters name node sources as `cap:` entries. */
+export function usesSourceCaps(variant: WireVariant): boolean {
+  return variant >= 2;
 }
 
 /** The legacy DERP field: a magic IP naming the region. */
@@ -95,7 +103,7 @@ function baseNode(node: Node, presence: Presence, variant: WireVariant, ctx: Tai
   if (!expired) {
     if (node.endpoints.length > 0) out.Endpoints = [...node.endpoints];
     if (region !== 0) {
-      if (variant === 2) out.HomeDERP = region;
+      if (variant === 3) out.HomeDERP = region;
       else out.DERP = legacyDerp(region);
     }
   }
@@ -110,10 +118,15 @@ function baseNode(node: Node, presence: Presence, variant: WireVariant, ctx: Tai
 }
 
 /** A peer as `view` says the viewer sees it. */
-export function peerNode(node: Node, presence: Presence, view: PeerView, variant: WireVariant, ctx: TailNodeContext): tailcfg.Node {
+export function peerNode(node: Node, presence: Presence, view: PeerView, variant: WireVariant, ctx: TailNodeContext, sourceCaps: readonly string[] = []): tailcfg.Node {
   const out = baseNode(node, presence, variant, ctx, view.AllowedIPs, view.PrimaryRoutes);
   out.Hostinfo = peerHostinfo(node.hostinfo);
-  if (variant >= 1 && view.CapMap !== null && Object.keys(view.CapMap).length > 0) out.CapMap = { ...view.CapMap };
+  if (variant >= 1) {
+    const caps: tailcfg.NodeCapMap = view.CapMap !== null ? { ...view.CapMap } : {};
+    // The receiver matches `cap:` filter sources against the CapMap it holds for the peer.
+    if (usesSourceCaps(variant)) for (const cap of sourceCaps) caps[cap] = null;
+    if (Object.keys(caps).length > 0) out.CapMap = caps;
+  }
   return out;
 }
 

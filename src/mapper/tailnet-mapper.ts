@@ -9,11 +9,15 @@ import { CapVer } from '../tailcfg/index.js';
 import { FilterChunker } from './filter-chunks.js';
 import { frameMessage, ZstdEncoder } from './frame.js';
 import type { PendingDelta } from './pending-delta.js';
-import type { PolicyView } from './policy-view.js';
+import type { FilterForm, PolicyView } from './policy-view.js';
 import {
-  PatchField, TAGGED_DEVICES_PROFILE, TAGGED_DEVICES_USER_ID, peerChange, peerNode, selfNode, wireUserId,
+  PatchField, TAGGED_DEVICES_PROFILE, TAGGED_DEVICES_USER_ID, peerChange, peerNode, selfNode, usesSourceCaps, wireUserId,
   type PatchFields, type TailNodeContext, type WireVariant,
 } from './tail-node.js';
+
+function filterFormOf(memory: SessionMemory): FilterForm {
+  return usesSourceCaps(memory.variant) ? 'caps' : 'ips';
+}
 
 /** Peers per block of the netmap's Peers list (node ids id/PEER_BLOCK share a block). */
 const PEER_BLOCK = 32;
@@ -319,7 +323,8 @@ export class TailnetMapper {
     let json = forms.get(cacheKey);
     if (json === undefined) {
       const view = this.#policy.peerView(viewerId, peer.id);
-      json = JSON.stringify(peerNode(peer, this.#state.presence(peer.id), view, variant, ctx));
+      const sourceCaps = usesSourceCaps(variant) ? this.#policy.sourceCapsOf(peer.id) : [];
+      json = JSON.stringify(peerNode(peer, this.#state.presence(peer.id), view, variant, ctx, sourceCaps));
       forms.set(cacheKey, json);
       this.stats.peerSerialisations++;
     }
@@ -342,12 +347,13 @@ export class TailnetMapper {
 
   /** The whole filter for a new netmap (named chunks from capver 81, else one list), cached compressed. */
   #fullFilterParts(viewerId: NodeId, memory: SessionMemory): Array<string | Buffer> {
-    const key = this.#policy.filterKey(viewerId);
+    const form = filterFormOf(memory);
+    const key = `${form}:${this.#policy.filterKey(viewerId, form)}`;
     memory.filterKey = key;
     if (memory.capVersion >= CapVer.PacketFilters) {
-      return ['"PacketFilters":', this.#cachedFrame(`F${key}`, () => FilterChunker.fullJson(this.#chunker.chunks(key, () => this.#policy.filterFor(viewerId)), false))];
+      return ['"PacketFilters":', this.#cachedFrame(`F${key}`, () => FilterChunker.fullJson(this.#chunker.chunks(key, () => this.#policy.filterFor(viewerId, form)), false))];
     }
-    return ['"PacketFilter":', this.#cachedFrame(`L${key}`, () => JSON.stringify(this.#policy.filterFor(viewerId)))];
+    return ['"PacketFilter":', this.#cachedFrame(`L${key}`, () => JSON.stringify(this.#policy.filterFor(viewerId, form)))];
   }
 
   /** A compressed frame of `json()`, built once per key and shared by every message. */
@@ -386,15 +392,16 @@ export class TailnetMapper {
    * get the same message, built once.
    */
   #filterDelta(viewerId: NodeId, memory: SessionMemory): Field | null {
+    const form = filterFormOf(memory);
     const before = memory.filterKey;
-    const after = this.#policy.filterKey(viewerId);
+    const after = `${form}:${this.#policy.filterKey(viewerId, form)}`;
     if (before === after) return null;
     memory.filterKey = after;
     if (memory.capVersion < CapVer.PacketFilters) {
-      return { name: 'PacketFilter', key: `F${after}`, json: () => JSON.stringify(this.#policy.filterFor(viewerId)) };
+      return { name: 'PacketFilter', key: `F${after}`, json: () => JSON.stringify(this.#policy.filterFor(viewerId, form)) };
     }
     const previous = before === null ? undefined : this.#chunker.cached(before);
-    const next = this.#chunker.chunks(after, () => this.#policy.filterFor(viewerId));
+    const next = this.#chunker.chunks(after, () => this.#policy.filterFor(viewerId, form));
     if (previous === undefined) {
       return { name: 'PacketFilters', key: `F!${after}`, json: () => FilterChunker.fullJson(next, true) };
     }

@@ -3,7 +3,7 @@
 // control plane's decisions (tagOwners, autoApprovers). No policy text means Tailscale's
 // default: allow everything, everyone sees everyone.
 import type { Logger } from '../log/index.js';
-import type { PolicyChange, PolicyView } from '../mapper/index.js';
+import type { FilterForm, PolicyChange, PolicyView } from '../mapper/index.js';
 import { NO_POLICY_CHANGE } from '../mapper/index.js';
 import type { NodeId, UserId } from '../model/index.js';
 import {
@@ -22,6 +22,8 @@ export const DENY_ALL_POLICY = '{"acls":[]}';
 const UNSERVED_SELF_CAPS = new Set(['https://tailscale.com/cap/tailnet-lock']);
 
 const WIRE_FILTER = { selfAsWildcard: true } as const;
+/** The same for clients that match `cap:` sources (capver 109+): node sources become caps. */
+const WIRE_CAPS_FILTER = { selfAsWildcard: true, sourceCaps: true } as const;
 
 /** Facets that change what the policy knows about a node. */
 const POLICY_FACETS = new Set(['tags', 'user', 'advertisedRoutes', 'approvedRoutes', 'name']);
@@ -143,12 +145,16 @@ export class TailnetPolicy implements PolicyView {
 
   // Nodes receive the wire form of their filter: for a node that serves no routes, its own
   // addresses in DstPorts become `*` (the same packets pass), so a class shares one filter.
-  filterFor(node: NodeId): readonly tailcfg.FilterRule[] {
-    return this.#index.filterFor(node, WIRE_FILTER);
+  filterFor(node: NodeId, form: FilterForm): readonly tailcfg.FilterRule[] {
+    return this.#index.filterFor(node, form === 'caps' ? WIRE_CAPS_FILTER : WIRE_FILTER);
   }
 
-  filterKey(node: NodeId): string {
-    return this.#index.filterKey(node, WIRE_FILTER);
+  filterKey(node: NodeId, form: FilterForm): string {
+    return this.#index.filterKey(node, form === 'caps' ? WIRE_CAPS_FILTER : WIRE_FILTER);
+  }
+
+  sourceCapsOf(node: NodeId): readonly string[] {
+    return this.#index.hasNode(node) ? this.#index.sourceCapsOf(node) : [];
   }
 
   sshPolicyFor(node: NodeId): tailcfg.SSHPolicy | null {

@@ -33,8 +33,8 @@ describe('policy changes in a running server', () => {
       await a.waitFor('ben gone', (nm) => nm.peerByName('ben-pc') === undefined);
       await b.waitFor('ann gone', (nm) => nm.peerByName('ann-pc') === undefined);
       await b.waitFor('an empty filter', (nm) => nm.packetFilter.length === 0);
-      const annAddresses = ts.server.state.nodeByKey(a.nodePublicKey)!.node;
-      await a.waitFor('a filter from ann only', (nm) => nm.packetFilter.length === 1 && nm.packetFilter[0]!.SrcIPs.includes(annAddresses.ipv4!));
+      // capver 130 names ann's devices by the capability each of them carries.
+      await a.waitFor('a filter from ann only', (nm) => nm.packetFilter.length === 1 && nm.packetFilter[0]!.SrcIPs.length === 1 && nm.packetFilter[0]!.SrcIPs[0]!.startsWith('cap:'));
 
       await ts.defaultTailnet.setPolicy(JSON.stringify({ acls: [{ action: 'accept', src: ['ben@example.com'], dst: ['ann@example.com:22'] }] }), admin, { persist: true });
       await a.waitFor('ben back, as a source', (nm) => nm.peerByName('ben-pc') !== undefined);
@@ -44,6 +44,46 @@ describe('policy changes in a running server', () => {
     } finally {
       await a.close();
       await b.close();
+      await ts.cleanup();
+    }
+  });
+
+  it('names node sources by capability from capver 109 and by address before, and keeps the cap: filter as members join', async () => {
+    const ts = await startTestServer();
+    const ann = await ts.createUser('ann');
+    await ts.defaultTailnet.setPolicy(JSON.stringify({ acls: [{ action: 'accept', src: ['autogroup:member'], dst: ['autogroup:member:*'] }] }), admin, { persist: true });
+    const key = await ts.authKey(ann);
+    const join = async (hostname: string, capVersion: number): Promise<NodeClient> => {
+      const client = new NodeClient({ serverUrl: ts.server.url, hostname, capVersion });
+      await client.loginWithAuthKey(key);
+      await client.startMap();
+      await client.waitFor('a netmap', (nm) => nm.self !== null);
+      return client;
+    };
+    const addressOf = (client: NodeClient): string => ts.server.state.nodeByKey(client.nodePublicKey)!.node.ipv4!;
+    const fresh = await join('fresh-1', 130);
+    const old = await join('old-1', 106);
+    const clients = [fresh, old];
+    try {
+      await fresh.waitFor('old-1 as a source', (nm) => nm.resolvedPacketFilter.some((r) => r.SrcIPs.includes(addressOf(old))));
+      const capRule = fresh.netmap.packetFilter[0]!;
+      assert.equal(capRule.SrcIPs.length, 1);
+      assert.match(capRule.SrcIPs[0]!, /^cap:/);
+      const cap = capRule.SrcIPs[0]!.slice(4);
+      assert.ok(cap in (fresh.netmap.peerByName('old-1')!.CapMap ?? {}), 'the peer carries the capability the filter names');
+      await old.waitFor('fresh-1 as a source, by address', (nm) => nm.packetFilter.some((r) => r.SrcIPs.includes(addressOf(fresh))));
+      assert.ok(old.netmap.packetFilter.every((r) => r.SrcIPs.every((s) => !s.startsWith('cap:'))), 'capver 106 never sees cap: sources');
+      assert.equal(old.netmap.peerByName('fresh-1')!.CapMap?.[cap], undefined, 'older clients get no source caps');
+
+      const filtersBefore = fresh.received.filter((m) => m.PacketFilters != null || m.PacketFilter != null).length;
+      const late = await join('late-1', 130);
+      clients.push(late);
+      await old.waitFor('late-1 as a source, by address', (nm) => nm.packetFilter.some((r) => r.SrcIPs.includes(addressOf(late))));
+      await fresh.waitFor('late-1 as a source, through its CapMap', (nm) => nm.resolvedPacketFilter.some((r) => r.SrcIPs.includes(addressOf(late))));
+      const filtersAfter = fresh.received.filter((m) => m.PacketFilters != null || m.PacketFilter != null).length;
+      assert.equal(filtersAfter, filtersBefore, 'a member joining resends no filter to capver 109+ clients');
+    } finally {
+      for (const c of clients) await c.close();
       await ts.cleanup();
     }
   });

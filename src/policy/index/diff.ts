@@ -16,6 +16,8 @@ export interface PolicyDelta {
   readonly sshChanged: readonly number[];
   /** Nodes (present after) whose selfView() changed. */
   readonly selfChanged: readonly number[];
+  /** Nodes (present before and after) whose sourceCapsOf() changed: every viewer needs them anew. */
+  readonly sourceCapsChanged: readonly number[];
 }
 
 export const EMPTY_POLICY_DELTA: PolicyDelta = {
@@ -25,6 +27,7 @@ export const EMPTY_POLICY_DELTA: PolicyDelta = {
   filterChanged: [],
   sshChanged: [],
   selfChanged: [],
+  sourceCapsChanged: [],
 };
 
 function push(map: Map<number, number[]>, key: number, value: number): void {
@@ -45,6 +48,7 @@ export function diffIndexes(before: PolicyIndex, after: PolicyIndex): PolicyDelt
   const filterChanged: number[] = [];
   const sshChanged: number[] = [];
   const selfChanged: number[] = [];
+  const sourceCapsChanged: number[] = [];
 
   const beforeIds = new Set(before.nodeIds());
   const afterIds = new Set(after.nodeIds());
@@ -65,6 +69,7 @@ export function diffIndexes(before: PolicyIndex, after: PolicyIndex): PolicyDelt
     if (!same(before.filterFor(id), after.filterFor(id))) filterChanged.push(id);
     if (!same(before.sshPolicyFor(id), after.sshPolicyFor(id))) sshChanged.push(id);
     if (!same(before.selfView(id), after.selfView(id))) selfChanged.push(id);
+    if (!same(before.sourceCapsOf(id), after.sourceCapsOf(id))) sourceCapsChanged.push(id);
   }
-  return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged };
+  return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged };
 }

@@ -5,6 +5,8 @@
 // seed group instead of the default.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
+import type * as tailcfg from '../../tailcfg/index.js';
 import {
   PolicyIndex,
   PrimaryRouteTable,
@@ -169,16 +171,81 @@ function normalDelta(d: PolicyDelta): unknown {
     filterChanged: sortedIds(d.filterChanged),
     sshChanged: sortedIds(d.sshChanged),
     selfChanged: sortedIds(d.selfChanged),
+    sourceCapsChanged: sortedIds(d.sourceCapsChanged),
   };
 }
 
 const WIRE = { selfAsWildcard: true } as const;
+const CAPS = { selfAsWildcard: true, sourceCaps: true } as const;
+
+const ALL = IPSet.tryParse('0.0.0.0/0')!.union(IPSet.tryParse('::/0')!);
+
+/**
+ * What a filter accepts, as the receiving client evaluates it: per (protocols, destination,
+ * ports) and per capability grant, the set of source addresses. `cap:` sources resolve the
+ * way the client resolves them: to the addresses of the receiver's peers whose CapMap holds
+ * the capability. The receiver's own addresses are left out (its own traffic never meets the
+ * filter).
+ */
+function acceptance(index: PolicyIndex, receiver: number, filter: readonly tailcfg.FilterRule[]): string {
+  const capHolders = new Map<string, string[]>();
+  for (const peer of index.peersOf(receiver)) {
+    const facts = index.node(peer);
+    for (const cap of index.sourceCapsOf(peer)) {
+      let list = capHolders.get(cap);
+      if (list === undefined) capHolders.set(cap, (list = []));
+      if (facts.ipv4 !== null) list.push(facts.ipv4);
+      if (facts.ipv6 !== null) list.push(facts.ipv6);
+    }
+  }
+  const self = new IPSetBuilder();
+  const me = index.node(receiver);
+  if (me.ipv4 !== null) self.tryAddText(me.ipv4);
+  if (me.ipv6 !== null) self.tryAddText(me.ipv6);
+  const selfSet = self.build();
+  const sources = new Map<string, IPSetBuilder>();
+  const add = (key: string, srcs: readonly string[]): void => {
+    let b = sources.get(key);
+    if (b === undefined) sources.set(key, (b = new IPSetBuilder()));
+    for (const s of srcs) {
+      if (s === '*') b.addSet(ALL);
+      else if (s.startsWith('cap:')) for (const ip of capHolders.get(s.slice(4)) ?? []) b.tryAddText(ip);
+      else assert.ok(b.tryAddText(s), `unparsable source ${s}`);
+    }
+  };
+  for (const rule of filter) {
+    for (const d of rule.DstPorts ?? []) add(`${(rule.IPProto ?? []).join(',')}|${d.IP}|${d.Ports.First}-${d.Ports.Last}`, rule.SrcIPs);
+    for (const g of rule.CapGrant ?? []) for (const dst of g.Dsts) add(`grant|${dst}|${json(g.CapMap)}`, rule.SrcIPs);
+  }
+  return json(
+    [...sources]
+      .map(([k, b]) => [k, b.build().difference(selfSet).toStrings().join(' ')])
+      .filter(([, v]) => v !== '')
+      .sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+  );
+}
+
+/** The cap: form accepts exactly what the address form does, for every node. */
+function checkCapForm(index: PolicyIndex): string | null {
+  for (const id of index.nodeIds()) {
+    const byAddress = acceptance(index, id, index.filterFor(id, WIRE));
+    const byCap = acceptance(index, id, index.filterFor(id, CAPS));
+    if (byAddress !== byCap) return `cap: form of node ${id} accepts other packets:\n  address form ${byAddress}\n  cap form     ${byCap}\n  filter ${json(index.filterFor(id, CAPS))}`;
+  }
+  return null;
+}
 
 /** The O(1) keys: equal keys name equal values. */
 function checkKeys(inc: PolicyIndex): string | null {
   const byKey = new Map<string, { id: number; filter: string }>();
   const byWireKey = new Map<string, { id: number; filter: string }>();
+  const byCapKey = new Map<string, { id: number; filter: string }>();
   for (const id of inc.nodeIds()) {
+    const capKey = inc.filterKey(id, CAPS);
+    const capFilter = json(inc.filterFor(id, CAPS));
+    const capOther = byCapKey.get(capKey);
+    if (capOther === undefined) byCapKey.set(capKey, { id, filter: capFilter });
+    else if (capOther.filter !== capFilter) return `cap filterKey ${capKey} names different filters of nodes ${capOther.id} and ${id}`;
     const key = inc.filterKey(id);
     const filter = json(inc.filterFor(id));
     const other = byKey.get(key);
@@ -208,6 +275,10 @@ function compareIndexes(inc: PolicyIndex, ref: PolicyIndex): string | null {
   for (const id of ids) {
     const f = [json(inc.filterFor(id)), json(ref.filterFor(id))];
     if (f[0] !== f[1]) return `filterFor(${id}):\n  got  ${f[0]}\n  want ${f[1]}`;
+    const fc = [json(inc.filterFor(id, CAPS)), json(ref.filterFor(id, CAPS))];
+    if (fc[0] !== fc[1]) return `filterFor(${id}, caps):\n  got  ${fc[0]}\n  want ${fc[1]}`;
+    const sc = [json(inc.sourceCapsOf(id)), json(ref.sourceCapsOf(id))];
+    if (sc[0] !== sc[1]) return `sourceCapsOf(${id}):\n  got  ${sc[0]}\n  want ${sc[1]}`;
     const s = [json(inc.sshPolicyFor(id)), json(ref.sshPolicyFor(id))];
     if (s[0] !== s[1]) return `sshPolicyFor(${id}):\n  got  ${s[0]}\n  want ${s[1]}`;
     const v = [json(inc.selfView(id)), json(ref.selfView(id))];
@@ -399,7 +470,13 @@ function explainFilters(delta: PolicyDelta, before: PolicyIndex, after: PolicyIn
   const want = new Set(diffIndexes(before, after).filterChanged);
   const got = new Set(delta.filterChanged);
   const disputed = [...new Set([...want, ...got])].filter((id) => want.has(id) !== got.has(id)).slice(0, 2);
-  return disputed.map((id) => `\n  node ${id} filter before ${before.hasNode(id) ? json(before.filterFor(id)) : '-'}\n  node ${id} filter after  ${json(after.filterFor(id))}`).join('');
+  const capsWant = new Set(diffIndexes(before, after).sourceCapsChanged);
+  const capsGot = new Set(delta.sourceCapsChanged);
+  const capsDisputed = [...new Set([...capsWant, ...capsGot])].filter((id) => capsWant.has(id) !== capsGot.has(id)).slice(0, 2);
+  return (
+    disputed.map((id) => `\n  node ${id} filter before ${before.hasNode(id) ? json(before.filterFor(id)) : '-'}\n  node ${id} filter after  ${json(after.filterFor(id))}`).join('') +
+    capsDisputed.map((id) => `\n  node ${id} source caps before ${json(before.sourceCapsOf(id))}\n  node ${id} source caps after  ${json(after.sourceCapsOf(id))}`).join('')
+  );
 }
 
 /** Runs one seeded sequence; fails with the event history on the first divergence. */
@@ -414,11 +491,12 @@ function runSequence(seed: number, compiled: CompiledPolicy[], steps: number, st
   for (let i = 0; i < steps; i++) {
     const keysBefore = new Map(index.nodeIds().map((id) => [id, index.filterKey(id)]));
     const wireBefore = new Map(index.nodeIds().map((id) => [id, { key: index.filterKey(id, WIRE), filter: json(index.filterFor(id, WIRE)) }]));
+    const capsBefore = new Map(index.nodeIds().map((id) => [id, { key: index.filterKey(id, CAPS), filter: json(index.filterFor(id, CAPS)) }]));
     const { label, delta } = seq.step(index);
     history.push(label);
     const next = fromScratch(seq.world, shuffle);
     const where = `seed ${seed}, step ${i}; events:\n  ${history.slice(-6).join('\n  ')}`;
-    const diff = compareIndexes(index, next) ?? checkKeys(index);
+    const diff = compareIndexes(index, next) ?? checkKeys(index) ?? checkCapForm(index);
     if (diff !== null) assert.fail(`${where}\n${diff}`);
     for (const id of delta.filterChanged) {
       if (keysBefore.has(id) && keysBefore.get(id) === index.filterKey(id)) assert.fail(`${where}\nfilter of node ${id} changed but its filterKey ${keysBefore.get(id)} did not`);
@@ -428,6 +506,12 @@ function runSequence(seed: number, compiled: CompiledPolicy[], steps: number, st
       if (!index.hasNode(id)) continue;
       if (before.filter !== json(index.filterFor(id, WIRE)) && before.key === index.filterKey(id, WIRE)) {
         assert.fail(`${where}\nwire filter of node ${id} changed but its key ${before.key} did not`);
+      }
+    }
+    for (const [id, before] of capsBefore) {
+      if (!index.hasNode(id)) continue;
+      if (before.filter !== json(index.filterFor(id, CAPS)) && before.key === index.filterKey(id, CAPS)) {
+        assert.fail(`${where}\ncap filter of node ${id} changed but its key ${before.key} did not`);
       }
     }
     const got = json(normalDelta(delta));

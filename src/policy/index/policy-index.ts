@@ -223,6 +223,11 @@ export class PolicyIndex {
   #templateSigs: string[] = [];
   /** Per class: a counter value that changes whenever the class's filter output changes. */
   #filterVersions: number[] = [];
+  /**
+   * The same for the `cap:` form, which does not change when only the nodes a list names do
+   * (it changes when a list gains its first listed node or loses its last, or the template does).
+   */
+  #capFilterVersions: number[] = [];
   /** Per class: whether its filter names the receiving node's own addresses. */
   #usesSelf: boolean[] = [];
   /** Per class: a CapGrant names the node's own prefixes (those cannot become a wildcard). */
@@ -561,7 +566,13 @@ export class PolicyIndex {
       if (JSON.stringify(this.sshPolicyFor(id)) !== JSON.stringify(next.sshPolicyFor(id))) sshChanged.push(id);
       if (JSON.stringify(this.selfView(id)) !== JSON.stringify(next.selfView(id))) selfChanged.push(id);
     }
-    return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged };
+    // Source caps: a node's name the selections that list it; few per node, compared one by one.
+    const sourceCapsChanged: number[] = [];
+    for (const n of next.#byId.values()) {
+      if (!this.#byId.has(n.id)) continue;
+      if (this.sourceCapsOf(n.id).join(' ') !== next.sourceCapsOf(n.id).join(' ')) sourceCapsChanged.push(n.id);
+    }
+    return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged };
   }
 
   /** Whether two nodes have one owner (untagged) in this index or in `next`. */
@@ -804,6 +815,7 @@ export class PolicyIndex {
       filter: JSON.stringify(this.filterFor(node.id)),
       ssh: JSON.stringify(this.sshPolicyFor(node.id)),
       self: JSON.stringify(this.selfView(node.id)),
+      sourceCaps: this.sourceCapsOf(node.id).join(' '),
     };
   }
 
@@ -820,6 +832,7 @@ export class PolicyIndex {
     const lost = new Map<number, number[]>();
     const viewChanged = new Map<number, number[]>();
     const selfChanged: number[] = [];
+    const sourceCapsChanged: number[] = [];
     for (const c of changes) {
       const was = before.get(c.id);
       const node = this.#byId.get(c.id);
@@ -869,6 +882,7 @@ export class PolicyIndex {
       if (JSON.stringify(this.sshPolicyFor(c.id)) !== was.ssh) sshChanged.add(c.id);
       else sshChanged.delete(c.id);
       if (JSON.stringify(this.selfView(c.id)) !== was.self) selfChanged.push(c.id);
+      if (this.sourceCapsOf(c.id).join(' ') !== was.sourceCaps) sourceCapsChanged.push(c.id);
     }
     for (const id of changed) {
       if (!before.has(id)) {
@@ -876,7 +890,7 @@ export class PolicyIndex {
         sshChanged.delete(id);
       }
     }
-    return { gained, lost, viewChanged, filterChanged: [...filterChanged], sshChanged: [...sshChanged], selfChanged };
+    return { gained, lost, viewChanged, filterChanged: [...filterChanged], sshChanged: [...sshChanged], selfChanged, sourceCapsChanged };
   }
 
   /** Takes a node out: source lists, SSH rules, atom counts, then the node-level maps. */
@@ -995,10 +1009,12 @@ export class PolicyIndex {
    */
   #settle(touched: Touched, filterChanged: Set<number>): { gfBefore: ReadonlyMap<string, number>; moved: ReadonlySet<string>; placed: ReadonlySet<number> } {
     const changedClasses = new Set<number>();
+    const capChangedClasses = new Set<number>();
     let gfDirty = false;
     const contentChanged: SrcList[] = [];
     for (const [list, was] of touched.lists) {
       if (list.key !== was.key) gfDirty = true;
+      if (list.hasNodeEntries !== was.hasNodeEntries) for (const c of list.dependents) capChangedClasses.add(c);
       let same = true;
       for (const [id, entries] of was.nodes) if (list.entriesOf(id) !== entries) same = false;
       if (!same) contentChanged.push(list);
@@ -1044,6 +1060,7 @@ export class PolicyIndex {
       const sig = this.#templateSigs[c];
       const oldRules = this.#templates[c] ?? [];
       this.#setTemplate(c, this.#classTemplate(this.#classes[c]!));
+      if (this.#templateSigs[c] !== sig) capChangedClasses.add(c);
       if (this.#templateSigs[c] !== sig || placement(oldRules, gfBefore) !== placement(this.#templates[c]!, this.#globalFirst)) changedClasses.add(c);
     }
     for (const list of contentChanged) for (const c of list.dependents) changedClasses.add(c);
@@ -1051,6 +1068,8 @@ export class PolicyIndex {
       this.#filterVersions[c] = ++this.#clock;
       for (const n of this.#classes[c]!.nodes) filterChanged.add(n.id);
     }
+    // Every change of the cap: form is a change of the address form too (filterChanged covers it).
+    for (const c of capChangedClasses) this.#capFilterVersions[c] = ++this.#clock;
     return { gfBefore, moved, placed };
   }
 
@@ -1159,6 +1178,7 @@ export class PolicyIndex {
     }
     this.#setTemplate(c, this.#classTemplate(cls));
     this.#filterVersions[c] = ++this.#clock;
+    this.#capFilterVersions[c] = ++this.#clock;
   }
 
   /** Whether an item delivers to a class (one class of #dstMembers). */
@@ -1247,6 +1267,7 @@ export class PolicyIndex {
     this.#templates = o.#templates;
     this.#templateSigs = o.#templateSigs;
     this.#filterVersions = o.#filterVersions.map(() => ++this.#clock);
+    this.#capFilterVersions = o.#capFilterVersions.map(() => ++this.#clock);
     this.#usesSelf = o.#usesSelf;
     this.#selfInGrants = o.#selfInGrants;
     this.#selfTemplates = o.#selfTemplates;
@@ -1533,6 +1554,9 @@ export class PolicyIndex {
       if (sharing === undefined) this.#itemsByList.set(info.list, [info]);
       else sharing.push(info);
       if (item.kind === 'via') this.#viaItems.push(info);
+      // Companion rules list the grant's destinations as sources. Their list exists from the
+      // start, so which caps a node carries depends on the policy and the node alone.
+      if (item.kind === 'cap' && hasCompanionCaps(item.capMap)) this.#srcList(item.dst);
     }
     this.#computeGlobalFirst();
   }
@@ -1743,7 +1767,7 @@ export class PolicyIndex {
             if (dsts !== undefined) grants.push({ dsts, capMap: item.capMap });
           }
           if (grants.length > 0) out.push({ kind: 'cap', order, src: info.list, grants });
-          if (info.src.members.has(cls.id)) this.#companions(item.capMap, this.#srcList(item.dst), order, out);
+          if (info.src.members.has(cls.id) && hasCompanionCaps(item.capMap)) this.#companions(item.capMap, this.#srcList(item.dst), order, out);
           break;
         }
         case 'via': {
@@ -1779,6 +1803,7 @@ export class PolicyIndex {
       this.#templates.push(null);
       this.#templateSigs.push('');
       this.#filterVersions.push(0);
+      this.#capFilterVersions.push(0);
       this.#usesSelf.push(false);
       this.#selfInGrants.push(false);
     }
@@ -1945,7 +1970,20 @@ export class PolicyIndex {
     const template = this.#templates[node.classId]!;
     const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : [];
     const rules = self.length === 0 ? template : [...template, ...self].sort((a, b) => a.order - b.order);
-    return instantiate(rules, node, this.#globalFirst, options.selfAsWildcard === true && servesNothing(node));
+    return instantiate(rules, node, this.#globalFirst, options.selfAsWildcard === true && servesNothing(node), options.sourceCaps === true);
+  }
+
+  /**
+   * The capabilities a node carries in its peers' CapMap for `cap:` sources: one per selection
+   * whose SrcIPs list the node. The same for every viewer. Sorted.
+   */
+  sourceCapsOf(nodeId: number): string[] {
+    const node = this.#node(nodeId);
+    const out: string[] = [];
+    for (const list of this.#listsOf(this.#classes[node.classId]!)) {
+      if (list.capName !== null && list.entriesOf(node.id) !== '') out.push(list.capName);
+    }
+    return [...new Set(out)].sort();
   }
 
   /**
@@ -1962,7 +2000,8 @@ export class PolicyIndex {
     const hasSelf = self !== null && self.length > 0;
     if (!hasSelf && this.#templates[c]!.length === 0) return 'e';
     const wildcard = options.selfAsWildcard === true && servesNothing(node);
-    let key = `c${c}.${this.#filterVersions[c]}${wildcard ? 'w' : ''}`;
+    let key = options.sourceCaps === true ? `k${c}.${this.#capFilterVersions[c]}` : `c${c}.${this.#filterVersions[c]}`;
+    if (wildcard) key += 'w';
     const namesOwnAddresses = wildcard ? this.#selfInGrants[c] : this.#usesSelf[c];
     if (namesOwnAddresses || hasSelf) key += `@${node.v4Text ?? ''}|${node.v6Text ?? ''}`;
     if (hasSelf) key += `u${node.user!.id}.${this.#selfVersions.get(node.user!.id) ?? 0}`;
@@ -2524,12 +2563,13 @@ interface NodeBefore {
   readonly filter: string;
   readonly ssh: string;
   readonly self: string;
+  readonly sourceCaps: string;
 }
 
 /** What one update touched, with the state it found, for #settle and #sshCandidates. */
 class Touched {
   /** Each touched list's size and key before, and the entries before of each node touched in it. */
-  readonly lists = new Map<SrcList, { readonly size: number; readonly key: string; readonly nodes: Map<number, string> }>();
+  readonly lists = new Map<SrcList, { readonly size: number; readonly key: string; readonly hasNodeEntries: boolean; readonly nodes: Map<number, string> }>();
   /** Atom -> whether it existed (named some node) before. */
   readonly atoms = new Map<number, boolean>();
   readonly ssh = new Map<SshRuleInfo, Map<number, { before: string | null; after: string | null }>>();
@@ -2542,7 +2582,7 @@ class Touched {
 
   noteList(list: SrcList, nodeId: number): void {
     let was = this.lists.get(list);
-    if (was === undefined) this.lists.set(list, (was = { size: list.size, key: list.key, nodes: new Map() }));
+    if (was === undefined) this.lists.set(list, (was = { size: list.size, key: list.key, hasNodeEntries: list.hasNodeEntries, nodes: new Map() }));
     if (!was.nodes.has(nodeId)) was.nodes.set(nodeId, list.entriesOf(nodeId));
   }
 
@@ -2657,13 +2697,27 @@ function mergeKey(srcKey: string, proto: readonly number[] | null): string {
 /** Filter forms: the SaaS form (default) or the wire form for nodes that serve no routes. */
 export interface FilterFormOptions {
   readonly selfAsWildcard?: boolean;
+  /**
+   * Name listed nodes by one `cap:` entry per source selection instead of their addresses
+   * (clients from capability version 109; see sourceCapsOf). autogroup:self sources stay
+   * addresses: they change only with the user's own nodes, whose filters change anyway.
+   */
+  readonly sourceCaps?: boolean;
+}
+
+function hasCompanionCaps(capMap: Readonly<Record<string, unknown>>): boolean {
+  return COMPANION_CAPS.some((c) => Object.prototype.hasOwnProperty.call(capMap, c.cap));
+}
+
+function srcStrings(src: SrcRef, sourceCaps: boolean): string[] {
+  return (sourceCaps && src instanceof SrcList ? src.capStrings : src.strings) as string[];
 }
 
 function servesNothing(node: NodeRec): boolean {
   return node.routeTexts.length === 0 && node.exitRoutes.length === 0;
 }
 
-function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst: ReadonlyMap<string, number>, selfAsWildcard = false): tailcfg.FilterRule[] {
+function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst: ReadonlyMap<string, number>, selfAsWildcard = false, sourceCaps = false): tailcfg.FilterRule[] {
   const placed: Array<{ position: number; seq: number; rule: tailcfg.FilterRule }> = [];
   const byKey = new Map<string, tailcfg.FilterRule>();
   const selfIPs: string[] = [];
@@ -2679,7 +2733,7 @@ function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst:
         position: rule.order,
         seq: placed.length,
         rule: {
-          SrcIPs: rule.src.strings as string[],
+          SrcIPs: srcStrings(rule.src, sourceCaps),
           CapGrant: rule.grants.map((g) => ({ Dsts: g.dsts === SELF ? [...selfPrefixes] : [...g.dsts], CapMap: g.capMap as tailcfg.PeerCapMap })),
         },
       });
@@ -2691,16 +2745,18 @@ function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst:
       else if (e.ip === SELF) for (const ip of selfIPs) dstPorts.push({ IP: ip, Ports: { First: e.ports.first, Last: e.ports.last } });
       else dstPorts.push({ IP: e.ip, Ports: { First: e.ports.first, Last: e.ports.last } });
     }
-    const key = mergeKey(rule.src.key, rule.proto);
+    // The cap: form merges only rules of one selection and keeps template order: its output
+    // must not depend on which other lists happen to hold the same addresses right now.
+    const key = sourceCaps ? mergeKey(rule.src instanceof SrcList ? `#${rule.src.uid}` : rule.src.key, rule.proto) : mergeKey(rule.src.key, rule.proto);
     const existing = byKey.get(key);
     if (existing !== undefined) {
       existing.DstPorts!.push(...dstPorts);
       continue;
     }
-    const fr: tailcfg.FilterRule = { SrcIPs: rule.src.strings as string[], DstPorts: dstPorts };
+    const fr: tailcfg.FilterRule = { SrcIPs: srcStrings(rule.src, sourceCaps), DstPorts: dstPorts };
     if (rule.proto !== null) fr.IPProto = [...rule.proto];
     byKey.set(key, fr);
-    const first = globalFirst.get(key);
+    const first = sourceCaps ? undefined : globalFirst.get(key);
     const position = first !== undefined && first < rule.order ? first : rule.order;
     if (position !== rule.order) reordered = true;
     placed.push({ position, seq: placed.length, rule: fr });

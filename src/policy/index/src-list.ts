@@ -3,6 +3,11 @@
 // node's own addresses in node-id order. A node joining or leaving splices its one or two
 // strings into one small chunk instead of re-rendering the list; the flat array is built again
 // only when asked for after a change, so a list handed out earlier never changes under its holder.
+//
+// Clients from capability version 109 also get a second form: the literal strings, then one
+// `cap:` entry standing for every listed node. Each listed node carries that capability in
+// the CapMap its peers receive, so the form does not change while nodes come and go.
+import { createHash } from 'node:crypto';
 import type { IPSet } from '../../util/ip-set.js';
 import type { NodeRec } from './records.js';
 
@@ -27,6 +32,15 @@ export function srcKey(strings: readonly string[], selectionKey: string | null):
 
 const EMPTY: readonly string[] = Object.freeze([]) as readonly string[];
 
+/**
+ * The peer capability standing for a selection's nodes. Derived from the selection's canonical
+ * text, so it survives index rebuilds and edits to other parts of the policy: clients that
+ * hold it need no resend.
+ */
+export function sourceCapName(selectionKey: string): string {
+  return `headway.dev/cap/src/${createHash('sha256').update(selectionKey).digest('hex').slice(0, 16)}`;
+}
+
 /** Node entries live in chunks of about this many, so a splice moves little. */
 const CHUNK = 512;
 
@@ -41,6 +55,8 @@ export class SrcList implements SrcRef {
   /** Identity of the list, stable for the index's life (filter signatures name lists by it). */
   readonly uid = SrcList.#nextUid++;
   readonly selectionKey: string | null;
+  /** The capability listed nodes carry for the `cap:` form; null for lists without a selection. */
+  readonly capName: string | null;
   key: string;
   /** Changes (to a fresh tailnet-wide counter value) whenever the strings change. */
   version: number;
@@ -54,10 +70,12 @@ export class SrcList implements SrcRef {
   #size: number;
   /** The flat list, built on first use after each change and never changed after. */
   #flat: readonly string[] | null = null;
+  #capFlat: readonly string[] | null = null;
 
   /** `nodes` in node-id order. */
   constructor(literal: readonly string[], nodes: readonly NodeRec[], covered: IPSet | null, selectionKey: string | null, version: number) {
     this.selectionKey = selectionKey;
+    this.capName = selectionKey === null ? null : sourceCapName(selectionKey);
     this.version = version;
     this.#covered = covered;
     this.#literal = [...new Set(literal)];
@@ -90,6 +108,21 @@ export class SrcList implements SrcRef {
       this.#flat = out;
     }
     return this.#flat;
+  }
+
+  /** Whether some node is listed by its own addresses. */
+  get hasNodeEntries(): boolean {
+    return this.#size > this.#literal.length;
+  }
+
+  /**
+   * The `cap:` form: the literal strings, then one capability entry for all listed nodes
+   * (none when no node is listed). Changes only when hasNodeEntries does.
+   */
+  get capStrings(): readonly string[] {
+    if (this.capName === null) return this.strings;
+    if (this.#capFlat === null) this.#capFlat = this.hasNodeEntries ? [...this.#literal, `cap:${this.capName}`] : this.#literal;
+    return this.#capFlat;
   }
 
   #keyOf(): string {
@@ -153,12 +186,14 @@ export class SrcList implements SrcRef {
     }
     chunk.owners.splice(start, end - start, ...next.map(() => id));
     chunk.strings.splice(start, end - start, ...next);
-    this.#size += next.length - (end - start);
     if (chunk.owners.length === 0) chunks.splice(ci, 1);
     else if (chunk.owners.length > 2 * CHUNK) {
       const half = chunk.owners.length >>> 1;
       chunks.splice(ci + 1, 0, { owners: chunk.owners.splice(half), strings: chunk.strings.splice(half) });
     }
+    const hadNodes = this.#capFlat !== null && this.#capFlat.length > this.#literal.length;
+    this.#size += next.length - (end - start);
+    if (this.hasNodeEntries !== hadNodes) this.#capFlat = null;
     this.#flat = null;
     this.key = this.#keyOf();
     this.version = version;
