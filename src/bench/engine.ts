@@ -53,7 +53,9 @@ export interface EngineResult {
   readonly events: Readonly<Record<EngineEvent, EventStats>>;
 }
 
-const DEFAULT_REPS: Record<EngineEvent, number> = { endpoint: 1000, join: 30, leave: 30, retag: 30, policy_edit: 5 };
+const DEFAULT_REPS: Record<EngineEvent, number> = { endpoint: 1000, join: 100, leave: 100, retag: 60, policy_edit: 5 };
+/** Joins (and leaves) before the timed ones: the JIT and the caches warm up as for endpoints. */
+const WARMUP_JOINS = 10;
 const WARMUP_EVENTS = 200;
 const ACTOR = { name: 'bench' };
 
@@ -131,8 +133,8 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
     }
     log('endpoint done');
 
-    // join and leave: a user device registers, then is deleted (N stays the same). One warm-up
-    // join first: the address allocator seeks its cursor after the bulk load.
+    // join and leave: a user device registers, then is deleted (N stays the same). Warm-up
+    // joins first: the address allocator seeks its cursor after the bulk load, and the JIT.
     const users = [...tailnet.users()];
     const joinOnce = async (): Promise<Node> => {
       const user = users[Math.floor(random() * users.length)]!;
@@ -146,7 +148,9 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
         registerMethod: 'cli',
       }, ACTOR);
     };
-    await tailnet.deleteNode((await joinOnce()).id, ACTOR);
+    for (let i = 0; i < WARMUP_JOINS; i++) await tailnet.deleteNode((await joinOnce()).id, ACTOR);
+    pipeline.hub.flushNow();
+    global.gc?.();
     for (let i = 0; i < Math.max(reps.join, reps.leave); i++) {
       let joined: Node | null = null;
       const joinSample = await measure(async () => { joined = await joinOnce(); });

@@ -3,6 +3,10 @@
 // parts. Content is read from the current state when the message is built, so merging two
 // changes is just merging their marks, and a slow client's backlog never grows beyond one mark
 // per peer. Past `maxPeers` marks the session falls back to a full resync.
+//
+// Most flushes carry one peer's mark to thousands of sessions at once, so a single mark lives
+// in two fields and the map is used only from the second peer on: clearing a Map allocates a
+// fresh table, which for a full mesh of 10,000 was a quarter of an endpoint change's cost.
 import type { NodeId } from '../model/index.js';
 import type { PatchFields } from './tail-node.js';
 
@@ -10,11 +14,17 @@ export const MARK_FULL = -1;
 export const MARK_REMOVED = -2;
 const FULL = MARK_FULL;
 const REMOVED = MARK_REMOVED;
+const NO_PEER = -1;
 
 export type PeerMark = { kind: 'patch'; fields: PatchFields } | { kind: 'full' } | { kind: 'removed' };
 
 export class PendingDelta {
-  readonly #peers = new Map<NodeId, number>();
+  /** The marks while there are two or more (then #onePeer is unused); made on first need. */
+  #peers: Map<NodeId, number> | null = null;
+  #many = false;
+  /** The only mark while there is at most one: NO_PEER when none. */
+  #onePeer: NodeId | typeof NO_PEER = NO_PEER;
+  #oneValue = 0;
   readonly #maxPeers: number;
   selfChanged = false;
   filterChanged = false;
@@ -29,18 +39,29 @@ export class PendingDelta {
   }
 
   get empty(): boolean {
-    return !this.resync && this.#peers.size === 0 && !this.selfChanged && !this.filterChanged && !this.sshChanged && !this.dnsChanged && !this.derpMapChanged;
+    return !this.resync && this.peerCount === 0 && !this.selfChanged && !this.filterChanged && !this.sshChanged && !this.dnsChanged && !this.derpMapChanged;
   }
 
   get peerCount(): number {
-    return this.#peers.size;
+    if (this.#many) return this.#peers!.size;
+    return this.#onePeer === NO_PEER ? 0 : 1;
+  }
+
+  /** With peerCount 1: the peer of the only mark; null otherwise. */
+  get onlyPeerId(): NodeId | null {
+    return this.#many || this.#onePeer === NO_PEER ? null : this.#onePeer;
+  }
+
+  /** With peerCount 1: the only raw mark (positive = patch fields, or MARK_FULL, MARK_REMOVED). */
+  get onlyPeerMark(): number {
+    return this.#oneValue;
   }
 
   markPatch(peer: NodeId, fields: PatchFields): void {
     if (this.resync) return;
-    const current = this.#peers.get(peer);
+    const current = this.#get(peer);
     if (current === undefined) this.#set(peer, fields);
-    else if (current > 0) this.#peers.set(peer, current | fields);
+    else if (current > 0) this.#set(peer, current | fields);
   }
 
   markFull(peer: NodeId): void {
@@ -55,12 +76,7 @@ export class PendingDelta {
 
   markResync(): void {
     this.resync = true;
-    this.#peers.clear();
-  }
-
-  /** The raw marks: a positive number is patch fields, FULL and REMOVED are the others. */
-  get rawPeers(): ReadonlyMap<NodeId, number> {
-    return this.#peers;
+    this.#clearPeers();
   }
 
   /** Whether the only pending things are peer marks (no netmap-wide part). */
@@ -69,7 +85,8 @@ export class PendingDelta {
   }
 
   *peers(): IterableIterator<[NodeId, PeerMark]> {
-    for (const [peer, value] of this.#peers) {
+    const marks: Iterable<[NodeId, number]> = this.#many ? this.#peers! : this.#onePeer === NO_PEER ? [] : [[this.#onePeer, this.#oneValue]];
+    for (const [peer, value] of marks) {
       if (value === FULL) yield [peer, { kind: 'full' }];
       else if (value === REMOVED) yield [peer, { kind: 'removed' }];
       else yield [peer, { kind: 'patch', fields: value }];
@@ -77,12 +94,37 @@ export class PendingDelta {
   }
 
   clear(): void {
-    if (this.#peers.size > 0) this.#peers.clear();
+    this.#clearPeers();
     this.selfChanged = this.filterChanged = this.sshChanged = this.dnsChanged = this.derpMapChanged = this.resync = false;
   }
 
+  #clearPeers(): void {
+    if (this.#many) {
+      this.#peers!.clear();
+      this.#many = false;
+    }
+    this.#onePeer = NO_PEER;
+  }
+
+  #get(peer: NodeId): number | undefined {
+    if (this.#many) return this.#peers!.get(peer);
+    return this.#onePeer === peer ? this.#oneValue : undefined;
+  }
+
   #set(peer: NodeId, value: number): void {
-    this.#peers.set(peer, value);
-    if (this.#peers.size > this.#maxPeers) this.markResync();
+    if (!this.#many) {
+      if (this.#onePeer === NO_PEER || this.#onePeer === peer) {
+        this.#onePeer = peer;
+        this.#oneValue = value;
+        if (this.#maxPeers < 1) this.markResync();
+        return;
+      }
+      this.#peers ??= new Map();
+      this.#peers.set(this.#onePeer, this.#oneValue);
+      this.#onePeer = NO_PEER;
+      this.#many = true;
+    }
+    this.#peers!.set(peer, value);
+    if (this.#peers!.size > this.#maxPeers) this.markResync();
   }
 }

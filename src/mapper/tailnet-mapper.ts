@@ -271,12 +271,9 @@ export class TailnetMapper {
 
   /** The frame for a single pending patch mark; undefined when the general path must decide. */
   #singlePatch(viewerId: NodeId, pending: PendingDelta, memory: SessionMemory): Buffer | null | undefined {
-    let peerId = 0 as NodeId;
-    let fields = 0;
-    for (const [id, value] of pending.rawPeers) {
-      peerId = id;
-      fields = value;
-    }
+    const peerId = pending.onlyPeerId;
+    if (peerId === null) return undefined;
+    const fields = pending.onlyPeerMark;
     if (fields <= 0 || fields === PatchField.Online) return undefined;
     pending.clear();
     if (!this.#policy.sees(viewerId, peerId) || this.#state.node(peerId) === undefined) return null;

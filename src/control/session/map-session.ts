@@ -33,6 +33,8 @@ export class MapSession {
   readonly #scheduler: SessionScheduler;
   #blockedSinceMs: number | null = null;
   #closed = false;
+  /** Whether the scheduler holds the session for its next flush (the scheduler's flag). */
+  scheduled = false;
   lastWriteMs = 0;
   framesWritten = 0;
   bytesWritten = 0;

@@ -28,7 +28,12 @@ const WHEEL_TICK_MS = 1_000;
 export class SessionHub implements SessionScheduler, RecipientSink {
   readonly mapper: TailnetMapper;
   readonly #byNode = new Map<NodeId, Set<MapSession>>();
-  readonly #dirty = new Set<MapSession>();
+  /**
+   * Sessions to flush, each once (MapSession.scheduled says whether it is in here; a removed
+   * session is unflagged and skipped). An array: the same thousands of sessions are added and
+   * flushed on every change of a full mesh, and a Set regrows its table each time.
+   */
+  #dirty: MapSession[] = [];
   /** Sessions whose only pending changes are peers going online or offline. */
   readonly #lazy = new Set<MapSession>();
   #lazyTimer: NodeJS.Timeout | null = null;
@@ -95,7 +100,7 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     const set = this.#byNode.get(session.nodeId);
     if (set === undefined || !set.delete(session)) return;
     if (set.size === 0) this.#byNode.delete(session.nodeId);
-    this.#dirty.delete(session);
+    session.scheduled = false;
     this.#lazy.delete(session);
     const slot = this.#slotOf.get(session);
     if (slot !== undefined) this.#wheel[slot]!.delete(session);
@@ -152,14 +157,14 @@ export class SessionHub implements SessionScheduler, RecipientSink {
    * spares tens of thousands of tiny frames. Anything urgent for the session sends them along.
    */
   #scheduleLazy(session: MapSession): void {
-    if (this.#dirty.has(session)) return;
+    if (session.scheduled) return;
     this.#lazy.add(session);
     if (this.#lazyTimer === null) this.#lazyTimer = setTimeout(() => this.#flushLazy(), this.#options.presenceWindowMs);
   }
 
   #flushLazy(): void {
     this.#lazyTimer = null;
-    for (const session of this.#lazy) this.#dirty.add(session);
+    for (const session of this.#lazy) this.#addDirty(session);
     this.#lazy.clear();
     this.flushNow();
   }
@@ -191,8 +196,8 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   // --- scheduling ----------------------------------------------------------------------------
 
   schedule(session: MapSession): void {
-    this.#lazy.delete(session);
-    this.#dirty.add(session);
+    if (this.#lazy.size > 0) this.#lazy.delete(session);
+    this.#addDirty(session);
     if (this.#flushTimer === null) {
       this.#flushTimer = setTimeout(() => this.flushNow(), this.windowMs);
     }
@@ -213,13 +218,23 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   flushNow(): void {
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
     this.#flushTimer = null;
-    if (this.#dirty.size === 0) return;
+    if (this.#dirty.length === 0) return;
     this.#adapt();
     this.mapper.beginCycle();
-    const dirty = [...this.#dirty];
-    this.#dirty.clear();
-    for (const session of dirty) session.flush();
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const session of dirty) {
+      if (!session.scheduled) continue;
+      session.scheduled = false;
+      session.flush();
+    }
     this.mapper.beginCycle();
+  }
+
+  #addDirty(session: MapSession): void {
+    if (session.scheduled) return;
+    session.scheduled = true;
+    this.#dirty.push(session);
   }
 
   #adapt(): void {
@@ -231,7 +246,9 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   }
 
   get dirtyCount(): number {
-    return this.#dirty.size;
+    let count = 0;
+    for (const session of this.#dirty) if (session.scheduled) count++;
+    return count;
   }
 
   #startWheel(): void {
