@@ -18,8 +18,8 @@ import { openStore, type Store } from '../store/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { engineWorkload, fakeKeyHex, seededRandom, type EnginePolicy } from './workload.js';
 
-export type EngineEvent = 'endpoint' | 'join' | 'leave' | 'retag' | 'policy_edit';
-export const ENGINE_EVENTS: readonly EngineEvent[] = ['endpoint', 'join', 'leave', 'retag', 'policy_edit'];
+export type EngineEvent = 'endpoint' | 'join' | 'leave' | 'retag' | 'route' | 'policy_edit';
+export const ENGINE_EVENTS: readonly EngineEvent[] = ['endpoint', 'join', 'leave', 'retag', 'route', 'policy_edit'];
 
 export interface EngineOptions {
   policy: EnginePolicy;
@@ -53,7 +53,7 @@ export interface EngineResult {
   readonly events: Readonly<Record<EngineEvent, EventStats>>;
 }
 
-const DEFAULT_REPS: Record<EngineEvent, number> = { endpoint: 1000, join: 100, leave: 100, retag: 60, policy_edit: 5 };
+const DEFAULT_REPS: Record<EngineEvent, number> = { endpoint: 1000, join: 100, leave: 100, retag: 60, route: 40, policy_edit: 5 };
 /** Joins (and leaves) before the timed ones: the JIT and the caches warm up as for endpoints. */
 const WARMUP_JOINS = 10;
 const WARMUP_EVENTS = 200;
@@ -118,7 +118,7 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
       return { us, recipients, bytes };
     };
 
-    const samples: Record<EngineEvent, Array<{ us: number; recipients: number; bytes: number }>> = { endpoint: [], join: [], leave: [], retag: [], policy_edit: [] };
+    const samples: Record<EngineEvent, Array<{ us: number; recipients: number; bytes: number }>> = { endpoint: [], join: [], leave: [], retag: [], route: [], policy_edit: [] };
     const ids = [...tailnet.nodes()].map((n) => n.id);
     const pick = () => ids[Math.floor(random() * ids.length)]!;
 
@@ -168,6 +168,19 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
       samples.retag.push(await measure(() => tailnet.updateNode(node.id, { tags }, ACTOR)));
     }
     log('retag done');
+
+    // route: an admin approves a subnet route a server advertises, then withdraws the approval
+    // (both timed). Under a `*` source the served routes are part of every filter, so there
+    // every node hears; elsewhere only the router's viewers do.
+    for (let i = 0; i < reps.route; i += 2) {
+      const node = retagSubject(tailnet, options.policy, random);
+      const prefix = `10.${200 + ((i / 2) % 50)}.${Math.floor(i / 100)}.0/24`;
+      await tailnet.applyLiveUpdate(node.id, { hostinfo: { ...node.hostinfo, RoutableIPs: [prefix] } });
+      pipeline.hub.flushNow();
+      samples.route.push(await measure(() => tailnet.updateNode(node.id, { approvedRoutes: [prefix] }, ACTOR)));
+      if (i + 1 < reps.route) samples.route.push(await measure(() => tailnet.updateNode(node.id, { approvedRoutes: [] }, ACTOR)));
+    }
+    log('route done');
 
     for (let i = 0; i < reps.policy_edit; i++) {
       const text = i % 2 === 0 ? workload.editedPolicyText : workload.policyText;

@@ -95,7 +95,7 @@ function us(value: number): string {
   return value >= 1000 ? `${(value / 1000).toFixed(2)} ms` : `${Math.round(value)} µs`;
 }
 
-const EVENTS: readonly EngineEvent[] = ['endpoint', 'join', 'leave', 'retag', 'policy_edit'];
+const EVENTS: readonly EngineEvent[] = ['endpoint', 'join', 'leave', 'retag', 'route', 'policy_edit'];
 
 interface PolicyCase {
   name: string;

@@ -279,7 +279,7 @@ export function benchPolicyEvents(policy: BenchPolicy, nodeCount: number, repeat
     online.push(time(() => index.setOnline(node.id, false)));
     online.push(time(() => index.setOnline(node.id, true)));
   }
-  // Two HA routers of one prefix (a route change: the index rebuilds and diffs by class),
+  // Two HA routers of one prefix (a route change: in place, unless a `*` source lists routes),
   // then the primary failing over and back (only the prefix's viewers hear).
   const routes: { us: number; recipients: number }[] = [];
   const failover: { us: number; recipients: number }[] = [];

@@ -284,7 +284,12 @@ function compareIndexes(inc: PolicyIndex, ref: PolicyIndex): string | null {
     const v = [json(inc.selfView(id)), json(ref.selfView(id))];
     if (v[0] !== v[1]) return `selfView(${id}):\n  got  ${v[0]}\n  want ${v[1]}`;
     const p = [json(sortedIds(inc.peersOf(id))), json(sortedIds(ref.peersOf(id)))];
-    if (p[0] !== p[1]) return `peersOf(${id}): got ${p[0]} want ${p[1]}; node ${json(ref.node(id))}; classes ${json(ids.map((i) => [i, inc.classOf(i), ref.classOf(i)]))}`;
+    if (p[0] !== p[1]) {
+      const got = new Set(inc.peersOf(id));
+      const want = new Set(ref.peersOf(id));
+      const disputed = ids.filter((i) => got.has(i) !== want.has(i)).map((i) => json(ref.node(i)));
+      return `peersOf(${id}): got ${p[0]} want ${p[1]}; node ${json(ref.node(id))}; disputed ${disputed.join(', ')}; policy ${ref.compiled.policy.source?.file ?? ''}; classes ${json(ids.map((i) => [i, inc.classOf(i), ref.classOf(i)]))}`;
+    }
     for (const other of ids) {
       if (inc.sees(id, other) !== ref.sees(id, other)) return `sees(${id}, ${other}) = ${inc.sees(id, other)}`;
     }

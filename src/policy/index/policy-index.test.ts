@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PolicyIndex, compilePolicyText, type NodeFacts, type TailnetFacts } from '../index.js';
+import { PolicyIndex, compilePolicyText, diffIndexes, type NodeFacts, type TailnetFacts } from '../index.js';
 
 function node(id: number, name: string, extra: Partial<NodeFacts> = {}): NodeFacts {
   return {
@@ -196,5 +196,49 @@ describe('PolicyIndex wire form of filters', () => {
   it('keeps the exact form for a node that serves routes', () => {
     assert.deepEqual(index.filterFor(7, wire), index.filterFor(7));
     assert.equal(index.filterKey(7, wire).includes('@'), index.filterKey(7).includes('@'));
+  });
+});
+
+describe('PolicyIndex subnet route changes', () => {
+  const routePolicy = `{
+    "tagOwners": {"tag:router": ["alice@example.com"], "tag:web": ["alice@example.com"]},
+    "acls": [
+      {"action": "accept", "src": ["autogroup:member"], "dst": ["10.0.0.0/8:*", "tag:web:443"]},
+      {"action": "accept", "src": ["tag:web"], "dst": ["tag:web:*"]},
+    ],
+  }`;
+  const routerFacts = (approved: string[]): NodeFacts => node(7, 'router', { tags: ['tag:router'], userId: 1, advertisedRoutes: ['10.1.0.0/24', '100.64.0.0/24'], approvedRoutes: approved });
+  const world = (approved: string[]): TailnetFacts => ({ users: facts.users, nodes: [...facts.nodes.slice(0, 6), routerFacts(approved)] });
+  const normal = (d: ReturnType<PolicyIndex['upsertNode']>): string =>
+    JSON.stringify({
+      gained: [...d.gained].map(([k, v]) => [k, [...v].sort()]).sort(),
+      lost: [...d.lost].map(([k, v]) => [k, [...v].sort()]).sort(),
+      viewChanged: [...d.viewChanged].map(([k, v]) => [k, [...v].sort()]).sort(),
+      filterChanged: [...d.filterChanged].sort(),
+      selfChanged: [...d.selfChanged].sort(),
+    });
+
+  it('updates in place, with the exact delta, when a route that covers no device is approved and withdrawn', () => {
+    const compiled = compilePolicyText(routePolicy);
+    const index = new PolicyIndex(compiled, world([]));
+    const approved = index.upsertNode(routerFacts(['10.1.0.0/24']));
+    assert.equal(index.rebuilds, 0, 'no rebuild');
+    assert.equal(normal(approved), normal(diffIndexes(new PolicyIndex(compiled, world([])), new PolicyIndex(compiled, world(['10.1.0.0/24'])))));
+    assert.ok(approved.gained.get(3)?.includes(7), "bob's laptop gains the router, to reach 10.1.0.0/24 through it");
+    assert.deepEqual(index.peerView(3, 7).PrimaryRoutes, ['10.1.0.0/24']);
+    const withdrawn = index.upsertNode(routerFacts([]));
+    assert.equal(index.rebuilds, 0);
+    assert.equal(normal(withdrawn), normal(diffIndexes(new PolicyIndex(compiled, world(['10.1.0.0/24'])), new PolicyIndex(compiled, world([])))));
+    assert.deepEqual(index.peerView(3, 7).PrimaryRoutes, []);
+  });
+
+  it('rebuilds when a route covers devices, or when a * source lists the served routes', () => {
+    const index = new PolicyIndex(compilePolicyText(routePolicy), world([]));
+    index.upsertNode(routerFacts(['100.64.0.0/24']));
+    assert.equal(index.rebuilds, 1, 'devices inside the route change which selections the router belongs to');
+    const mesh = new PolicyIndex(compilePolicyText('{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}'), world([]));
+    const delta = mesh.upsertNode(routerFacts(['10.1.0.0/24']));
+    assert.equal(mesh.rebuilds, 1);
+    assert.equal(delta.filterChanged.length, 7, 'every filter lists the new route among the sources of *');
   });
 });

@@ -24,7 +24,7 @@ import {
 import { PolicyError } from '../errors.js';
 import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from '../facts.js';
 import { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './diff.js';
-import { PrimaryRouteTable } from '../primary-routes.js';
+import { PrimaryRouteTable, type PrimaryChange } from '../primary-routes.js';
 import { meetsPosture } from '../posture.js';
 import { runPolicyTests, type TestReport } from '../tests.js';
 import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
@@ -275,6 +275,9 @@ export class PolicyIndex {
   /** Set once the build is done: from then on a new class is bound into every structure. */
   #built = false;
 
+  /** Updates that fell back to a rebuild and diff (see #needsRebuild); for tests and diagnostics. */
+  rebuilds = 0;
+
   get compiled(): CompiledPolicy {
     return this.#compiledPolicy;
   }
@@ -289,8 +292,10 @@ export class PolicyIndex {
   // diffIndexes() of the indexes before and after would (the property test holds it to that).
   // The work is proportional to the answer: a node joining an existing class touches its own
   // peers, the source lists that name its class (one splice each) and the classes whose
-  // filters use those lists. Rare structural changes (subnet routes appear, move or vanish,
-  // the tailnet's owner changes) rebuild and diff instead.
+  // filters use those lists. A router's routes coming, going or moving touch its viewers, the
+  // HA election of its prefixes and the access rows of new prefixes. Rare structural changes
+  // rebuild and diff instead: a route that covers devices (or a device inside one), served
+  // prefixes changing under a `*` source (every such filter lists them), the tailnet's owner.
 
   /** Adds a node, or replaces the facts of one (tags, user, routes, addresses, name, online). */
   upsertNode(facts: NodeFacts): PolicyDelta {
@@ -614,6 +619,7 @@ export class PolicyIndex {
 
   /** Rebuilds from the current facts with the changes applied, and diffs. */
   #rebuildWith(changes: readonly NodeChange[], userChange: UserChange | null): PolicyDelta {
+    this.rebuilds++;
     const users = this.#userFacts();
     if (userChange !== null) {
       const at = users.findIndex((u) => u.id === userChange.id);
@@ -645,15 +651,29 @@ export class PolicyIndex {
     return delta;
   }
 
-  /** Whether changes touch what the incremental path does not handle: subnet routes. */
+  /**
+   * Whether changes touch what the incremental path does not handle, so the index is rebuilt
+   * and diffed instead: a node whose address lies inside a served route (routers' membership
+   * in selections follows the addresses inside their routes), a route that covers node
+   * addresses or Tailscale's space, and a change of the served prefixes while some source list
+   * is `*` (it lists every served route: every filter naming `*` changes anyway).
+   */
   #needsRebuild(changes: readonly NodeChange[]): boolean {
     const routeSet = this.#routePrefixes.size > 0 ? this.#routeSet() : null;
     const insideRoute = (v4: number, v6: bigint | null): boolean => routeSet !== null && ((v4 >= 0 && routeSet.containsV4(v4)) || (v6 !== null && routeSet.containsV6(v6)));
+    let routesMove = false;
     for (const c of changes) {
       const old = this.#byId.get(c.id);
-      if (old !== undefined && (old.routeTexts.length > 0 || insideRoute(old.v4, old.v6))) return true;
+      if (old !== undefined && insideRoute(old.v4, old.v6)) return true;
+      const routes = c.facts === null ? [] : servedRoutes(c.facts);
+      const oldRoutes = old?.routeTexts ?? [];
+      if (!sameStrings(routes, oldRoutes)) routesMove = true;
+      // A changed router is bound to a class again, which assumes its routes cover no node.
+      for (const text of routes.length === 0 ? oldRoutes : routes.concat(oldRoutes)) {
+        const prefix = parsePrefixText(text);
+        if (TAILSCALE_SPACE.overlapsPrefix(prefix) || this.#coversNode(prefix)) return true;
+      }
       if (c.facts === null) continue;
-      if (servedRoutes(c.facts).length > 0) return true;
       const v4 = parseV4(c.facts.ipv4);
       const v6 = parseV6(c.facts.ipv6);
       // A node without addresses renders no source strings; rows assume every node has some.
@@ -662,37 +682,119 @@ export class PolicyIndex {
       const owner4 = v4 >= 0 ? this.#byV4.get(v4 | 0) : undefined;
       if (owner4 !== undefined && owner4.id !== c.id) return true;
     }
+    if (routesMove && !sameStrings(this.#servedAfter(changes), this.#routeStrings)) {
+      for (const sel of this.#listSelections.values()) if (sel.wildcard && !sel.dangerAll && sel.postures.length === 0) return true;
+    }
     return false;
   }
 
-  /** A router's (or any node's) online change: HA failover, nothing else. */
-  #online(node: NodeRec, facts: NodeFacts): PolicyDelta {
-    node.facts = facts;
-    const router = this.#primary.router(node.id);
-    if (router === undefined) return EMPTY_POLICY_DELTA;
-    // Viewers through `via` are elected among eligible routers: their choice may move even
-    // when the primary does not, so they are asked before and after.
-    const viaBefore = new Map<string, Map<NodeRec, number | null>>();
-    for (const prefix of router.routes) {
+  /** Whether any node's address lies inside a prefix (a scan: cheaper than the address set, which each join drops). */
+  #coversNode(prefix: IPPrefix): boolean {
+    if (prefix.addr.family === 4) {
+      const first = Number(prefixFirst(prefix));
+      const last = Number(prefixLast(prefix));
+      for (const n of this.#byId.values()) if (n.v4 >= first && n.v4 <= last) return true;
+      return false;
+    }
+    const first = prefixFirst(prefix);
+    const last = prefixLast(prefix);
+    for (const n of this.#byId.values()) if (n.v6 !== null && n.v6 >= first && n.v6 <= last) return true;
+    return false;
+  }
+
+  /** The served prefixes (sorted) once `changes` are applied; routers are few, so this is cheap. */
+  #servedAfter(changes: readonly NodeChange[]): string[] {
+    const changed = new Set(changes.map((c) => c.id));
+    const out = new Set<string>();
+    for (const cls of this.#routeClasses) for (const n of cls.nodes) if (!changed.has(n.id)) for (const r of n.routeTexts) out.add(r);
+    for (const c of changes) if (c.facts !== null) for (const r of servedRoutes(c.facts)) out.add(r);
+    return [...out].sort();
+  }
+
+  /**
+   * Before routers change: the routes they serve then and will serve, and for each such prefix
+   * the router each `via` viewer is given (their election may move without the primary).
+   */
+  #routesBefore(changes: readonly NodeChange[]): RoutesBefore | null {
+    // Any change of a router counts: its tags decide `via` elections, its order HA ones.
+    const prefixes = new Set<string>();
+    for (const c of changes) {
+      for (const r of this.#byId.get(c.id)?.routeTexts ?? []) prefixes.add(r);
+      if (c.facts !== null) for (const r of servedRoutes(c.facts)) prefixes.add(r);
+    }
+    if (prefixes.size === 0) return null;
+    return { prefixes, via: this.#viaDesignations(prefixes) };
+  }
+
+  #viaDesignations(prefixes: Iterable<string>): Map<string, Map<NodeRec, number | null>> {
+    const out = new Map<string, Map<NodeRec, number | null>>();
+    for (const prefix of prefixes) {
       const p = parsePrefixText(prefix);
       const viewers = new Map<NodeRec, number | null>();
       for (const info of this.#viaItems) {
         if (info.item.kind !== 'via' || !info.item.dst.literal.overlapsPrefix(p)) continue;
         for (const c of info.src.members) for (const v of this.#classes[c]!.nodes) if (!viewers.has(v)) viewers.set(v, this.#designatedRouter(v, prefix));
       }
-      if (viewers.size > 0) viaBefore.set(prefix, viewers);
+      if (viewers.size > 0) out.set(prefix, viewers);
     }
-    const moved = this.#primary.setOnline(node.id, facts.online);
+    return out;
+  }
+
+  /**
+   * Between taking changed nodes out and putting them back: new served prefixes get their
+   * access rows (so classes bound next see them), `*`'s address set and the route set move.
+   */
+  #prepareRoutes(changes: readonly NodeChange[]): void {
+    const served = this.#servedAfter(changes);
+    const added = new Set<string>();
+    for (const text of served) {
+      if (this.#routePrefixes.has(text)) continue;
+      this.#routePrefixes.set(text, parsePrefixText(text));
+      this.#routeAccess.set(text, { regular: this.#bits() });
+      added.add(text);
+    }
+    if (added.size > 0) {
+      for (const info of this.#items) {
+        if (info.item.kind === 'net' && info.list.size === 0) continue;
+        this.#itemRouteAccess(info, added);
+      }
+    }
+    this.#routeStrings = served;
+    this.#routeSetCache = null;
+    this.#addressEpoch = ++this.#clock;
+  }
+
+  /**
+   * After routers changed: the HA table learns their routes; viewers whose router for a prefix
+   * moved see both routers anew, routers whose primaries moved see themselves anew.
+   */
+  #settleRoutes(changes: readonly NodeChange[], before: RoutesBefore, changed: ReadonlySet<number>): RouteNotes {
+    const moved: PrimaryChange[] = [];
+    for (const c of changes) {
+      const node = this.#byId.get(c.id);
+      if (node === undefined || node.routeTexts.length === 0) moved.push(...this.#primary.remove(c.id));
+      else moved.push(...this.#primary.upsert({ nodeId: c.id, order: node.order, online: node.facts.online, routes: node.routeTexts }));
+    }
+    return this.#routeMoves(moved, before.prefixes, before.via, changed);
+  }
+
+  /**
+   * Who hears that routers moved: viewers whose router for a prefix changed (the primary, or a
+   * `via` election, compared with `viaBefore`) see both routers anew, and routers whose
+   * primaries moved see themselves anew. Nodes in `changed` are compared by the caller.
+   */
+  #routeMoves(moved: readonly PrimaryChange[], prefixes: Iterable<string>, viaBefore: Map<string, Map<NodeRec, number | null>>, changed: ReadonlySet<number>): RouteNotes {
     const pairs = new Map<number, Set<number>>();
     const selfChanged = new Set<number>();
     const note = (viewer: NodeRec, router: number | null): void => {
-      if (router === null || router === viewer.id || !this.#byId.has(router) || !this.sees(viewer.id, router)) return;
+      if (router === null || router === viewer.id || changed.has(router) || changed.has(viewer.id)) return;
+      if (!this.#byId.has(router) || !this.sees(viewer.id, router)) return;
       let set = pairs.get(router);
       if (set === undefined) pairs.set(router, (set = new Set()));
       set.add(viewer.id);
     };
     for (const change of moved) {
-      for (const r of [change.from, change.to]) if (r !== null && this.#byId.has(r)) selfChanged.add(r);
+      for (const r of [change.from, change.to]) if (r !== null && this.#byId.has(r) && !changed.has(r)) selfChanged.add(r);
       const access = this.#routeAccess.get(change.prefix);
       const viewers = new Set<NodeRec>();
       if (access !== undefined) for (const c of access.regular) for (const v of this.#classes[c]!.nodes) viewers.add(v);
@@ -702,14 +804,32 @@ export class PolicyIndex {
         note(v, change.to);
       }
     }
-    for (const [prefix, viewers] of viaBefore) {
-      for (const [v, before] of viewers) {
-        const after = this.#designatedRouter(v, prefix);
-        if (after === before) continue;
-        note(v, before);
-        note(v, after);
+    const viaAfter = this.#viaDesignations(prefixes);
+    for (const prefix of new Set([...viaBefore.keys(), ...viaAfter.keys()])) {
+      const was = viaBefore.get(prefix) ?? new Map<NodeRec, number | null>();
+      const now = viaAfter.get(prefix) ?? new Map<NodeRec, number | null>();
+      for (const v of new Set([...was.keys(), ...now.keys()])) {
+        if (!this.#byId.has(v.id)) continue;
+        const a = was.has(v) ? was.get(v)! : this.#designatedRouter(v, prefix);
+        const b = now.has(v) ? now.get(v)! : this.#designatedRouter(v, prefix);
+        if (a === b) continue;
+        note(v, a);
+        note(v, b);
       }
     }
+    return { pairs, selfChanged };
+  }
+
+  /** A router's (or any node's) online change: HA failover, nothing else. */
+  #online(node: NodeRec, facts: NodeFacts): PolicyDelta {
+    node.facts = facts;
+    const router = this.#primary.router(node.id);
+    if (router === undefined) return EMPTY_POLICY_DELTA;
+    // Viewers through `via` are elected among eligible routers: their choice may move even
+    // when the primary does not, so they are asked before and after.
+    const viaBefore = this.#viaDesignations(router.routes);
+    const moved = this.#primary.setOnline(node.id, facts.online);
+    const { pairs, selfChanged } = this.#routeMoves(moved, router.routes, viaBefore, new Set());
     if (pairs.size === 0 && selfChanged.size === 0) return EMPTY_POLICY_DELTA;
     const viewChanged = new Map<number, number[]>();
     for (const [peer, viewers] of pairs) viewChanged.set(peer, [...viewers]);
@@ -742,11 +862,13 @@ export class PolicyIndex {
     }
     if (this.#hasSelfItems() && userChange !== null) noteSelfUser(userChange.id);
 
+    const routes = this.#routesBefore(changes);
     const touched = new Touched();
     for (const c of changes) {
       const old = this.#byId.get(c.id);
       if (old !== undefined) this.#detach(old, touched, c.facts !== null);
     }
+    if (routes !== null) this.#prepareRoutes(changes);
     if (userChange !== null) this.#applyUserChange(userChange, touched);
     for (const c of changes) if (c.facts !== null) this.#attach(c.facts, touched);
     const filterChanged = new Set<number>();
@@ -788,7 +910,8 @@ export class PolicyIndex {
       this.#selfVersions.set(uid, ++this.#clock);
       for (const n of this.#users.get(uid)?.nodes ?? []) filterChanged.add(n.id);
     }
-    return this.#collectDelta(changes, changed, before, filterChanged, sshChanged);
+    const routeNotes = routes === null ? null : this.#settleRoutes(changes, routes, changed);
+    return this.#collectDelta(changes, changed, before, filterChanged, sshChanged, routeNotes);
   }
 
   /** What the delta needs to know about a node before it changes. */
@@ -797,16 +920,19 @@ export class PolicyIndex {
     const views = new Map<string, string>();
     const viewerKeys = new Map<number, string>();
     const asViewer = new Map<number, string>();
+    const router = node.routeTexts.length > 0;
     for (const id of peers) {
       const other = this.#byId.get(id)!;
       if (changed.has(id) || other.routeTexts.length > 0 || other.exitRoutes.length > 0) asViewer.set(id, JSON.stringify(this.peerView(node.id, id)));
       if (changed.has(id)) continue;
-      const key = this.#viewKey(other, node);
+      // A router's view differs by viewer (which of its prefixes each viewer is given).
+      const key = router ? `v${id}` : this.#viewKey(other, node);
       viewerKeys.set(id, key);
       if (!views.has(key)) views.set(key, JSON.stringify(this.peerView(id, node.id)));
     }
     return {
       node,
+      router,
       peers,
       views,
       viewerKeys,
@@ -827,7 +953,14 @@ export class PolicyIndex {
     return `${this.#ipv6Only(viewer) ? 6 : 4}${peer.exitRoutes.length > 0 && this.#canUseExit(viewer, peer) ? 'x' : ''}`;
   }
 
-  #collectDelta(changes: readonly NodeChange[], changed: ReadonlySet<number>, before: ReadonlyMap<number, NodeBefore>, filterChanged: Set<number>, sshChanged: Set<number>): PolicyDelta {
+  #collectDelta(
+    changes: readonly NodeChange[],
+    changed: ReadonlySet<number>,
+    before: ReadonlyMap<number, NodeBefore>,
+    filterChanged: Set<number>,
+    sshChanged: Set<number>,
+    routeNotes: RouteNotes | null = null,
+  ): PolicyDelta {
     const gained = new Map<number, number[]>();
     const lost = new Map<number, number[]>();
     const viewChanged = new Map<number, number[]>();
@@ -861,7 +994,7 @@ export class PolicyIndex {
         const other = this.#byId.get(p)!;
         // The changed node as seen by p.
         if (!changed.has(p)) {
-          const key = this.#viewKey(other, node);
+          const key = was.router || node.routeTexts.length > 0 ? `v${p}` : this.#viewKey(other, node);
           let view = views.get(key);
           if (view === undefined) views.set(key, (view = JSON.stringify(this.peerView(p, c.id))));
           if (view !== was.views.get(was.viewerKeys.get(p)!)) push(viewChanged, c.id, p);
@@ -889,6 +1022,18 @@ export class PolicyIndex {
         filterChanged.delete(id);
         sshChanged.delete(id);
       }
+    }
+    if (routeNotes !== null) {
+      for (const [peer, viewers] of routeNotes.pairs) {
+        const list = viewChanged.get(peer);
+        if (list === undefined) {
+          viewChanged.set(peer, [...viewers]);
+          continue;
+        }
+        const listed = new Set(list);
+        for (const v of viewers) if (!listed.has(v)) list.push(v);
+      }
+      for (const id of routeNotes.selfChanged) if (!selfChanged.includes(id)) selfChanged.push(id);
     }
     return { gained, lost, viewChanged, filterChanged: [...filterChanged], sshChanged: [...sshChanged], selfChanged, sourceCapsChanged };
   }
@@ -1151,7 +1296,15 @@ export class PolicyIndex {
       const sel = res.sel;
       let hit = sel.wildcard || sel.dangerAll || sel.atoms.some((a) => cls.atomFlags[a] === 1);
       if (hit && sel.postures.length > 0) hit = sel.postures.some((p) => cls.postures.has(p));
-      if (!hit) continue;
+      if (!hit) {
+        // A router is a member (a packet endpoint) of the selections its routes overlap. Its
+        // routes cover no node (else the index rebuilds), so only literals and `*` can overlap.
+        if (cls.routes.length > 0 && sel.postures.length === 0 && cls.routeSet.overlaps(sel.literal)) {
+          if (res.members === res.identity) res.members = res.identity.clone();
+          res.members.set(c);
+        }
+        continue;
+      }
       res.identity.set(c);
       if (res.members !== res.identity) res.members.set(c);
     }
@@ -1697,11 +1850,11 @@ export class PolicyIndex {
     }
   }
 
-  /** Served prefixes by text (fixed between rebuilds: route changes rebuild). */
+  /** Served prefixes by text; a prefix no longer served keeps its row (nothing asks for it). */
   #routePrefixes = new Map<string, IPPrefix>();
 
   /** Who may use which subnet routes and exit nodes through one item (without `via`). */
-  #itemRouteAccess(info: ItemInfo): void {
+  #itemRouteAccess(info: ItemInfo, only: ReadonlySet<string> | null = null): void {
     const item = info.item;
     if (item.kind !== 'net' && item.kind !== 'cap') return;
     const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
@@ -1709,10 +1862,14 @@ export class PolicyIndex {
     if (coversInternet) this.#exitAccess.or(info.src.members);
     let dstSet: IPSet | null = null;
     for (const [text, prefix] of this.#routePrefixes) {
+      if (only !== null && !only.has(text)) continue;
       const access = this.#routeAccess.get(text)!;
+      // A prefix in `only` covers no node (#needsRebuild saw to it): of the parts, only
+      // literals can overlap it, and the node address sets need not be built.
       const dstHits = parts.some((p) => {
         if (p.kind === 'wildcard') return true;
         if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
+        if (only !== null) return p.kind === 'literal' && (p.literal ?? IPSet.EMPTY).overlapsPrefix(prefix);
         if (p.kind === 'literal' || p.kind === 'atom') {
           dstSet ??= this.#partsSet(parts);
           return dstSet.overlapsPrefix(prefix);
@@ -1721,8 +1878,15 @@ export class PolicyIndex {
       });
       if (dstHits) access.regular.or(info.src.members);
       // Return traffic: a route inside the sources lets the destinations reach it.
-      if (info.src.ipSet.overlapsPrefix(prefix)) access.regular.or(info.dst);
+      if (only !== null ? this.#selectionOverlapsRoute(info.src.sel, prefix) : info.src.ipSet.overlapsPrefix(prefix)) access.regular.or(info.dst);
     }
+  }
+
+  /** Resolved.ipSet overlaps a prefix, for a prefix that covers no node address. */
+  #selectionOverlapsRoute(sel: Selection, prefix: IPPrefix): boolean {
+    if (sel.dangerAll || sel.wildcard) return true;
+    if (sel.postures.length > 0) return false;
+    return sel.literal.overlapsPrefix(prefix);
   }
 
   #partsSet(parts: readonly SelectionPart[]): IPSet {
@@ -2551,8 +2715,22 @@ interface UserChange {
 }
 
 /** A changed node's outputs before the change. */
+interface RouteNotes {
+  /** router -> viewers whose view of it changed. */
+  readonly pairs: Map<number, Set<number>>;
+  readonly selfChanged: Set<number>;
+}
+
+/** What #settleRoutes needs from before routers changed. */
+interface RoutesBefore {
+  readonly prefixes: ReadonlySet<string>;
+  readonly via: Map<string, Map<NodeRec, number | null>>;
+}
+
 interface NodeBefore {
   readonly node: NodeRec;
+  /** Whether it served subnet routes (its views were recorded per viewer). */
+  readonly router: boolean;
   readonly peers: ReadonlySet<number>;
   /** How peers saw it, by #viewKey. */
   readonly views: ReadonlyMap<string, string>;
