@@ -64,7 +64,7 @@ describe('admin API requests', () => {
       {
         name: 'an unknown body field',
         method: 'POST', path: '/api/v1/users', options: { body: { name: 'x', mail: 'x@example.com' } },
-        field: 'body.mail', message: 'body.mail: unknown field (allowed: name, display_name, email)',
+        field: 'body.mail', message: 'body.mail: unknown field (allowed: name, display_name, email, role)',
       },
       {
         name: 'a malformed tag in a list',
@@ -109,7 +109,12 @@ describe('admin API requests', () => {
       {
         name: 'an empty user update',
         method: 'PATCH', path: '/api/v1/users/1', options: { body: {} },
-        field: 'body', message: 'body: nothing to change (give name, display_name or email)',
+        field: 'body', message: 'body: nothing to change (give name, display_name, email or role)',
+      },
+      {
+        name: 'a role that cannot be given',
+        method: 'PATCH', path: '/api/v1/users/1', options: { body: { role: 'owner' } },
+        field: 'body.role', message: 'body.role: ',
       },
       {
         name: 'a bad percent-encoding in the path',

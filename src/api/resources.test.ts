@@ -46,9 +46,13 @@ forEachDialect('admin API resources', (open) => {
 
   it('manages users', async () => {
     const alice = await ok<UserJson>('POST', '/api/v1/users', { body: { name: 'alice', email: 'alice@example.com', display_name: 'Alice' } }, 201);
-    assert.deepEqual(Object.keys(alice).sort(), ['created_at', 'display_name', 'email', 'id', 'name']);
+    assert.deepEqual(Object.keys(alice).sort(), ['created_at', 'display_name', 'email', 'id', 'name', 'role']);
     assert.equal(alice.email, 'alice@example.com');
-    await ok('POST', '/api/v1/users', { body: { name: 'bob' } }, 201);
+    assert.equal(alice.role, 'member');
+    const bob = await ok<UserJson>('POST', '/api/v1/users', { body: { name: 'bob', role: 'network-admin' } }, 201);
+    assert.equal(bob.role, 'network-admin');
+    assert.equal((await ok<UserJson>('PATCH', '/api/v1/users/bob', { body: { role: 'auditor' } })).role, 'auditor');
+    assert.equal(api.state.defaultTailnet.userByName('bob')!.role, 'auditor');
     const renamed = await ok<UserJson>('PATCH', '/api/v1/users/bob', { body: { name: 'robert' } });
     assert.equal(renamed.name, 'robert');
     const byId = await ok<UserJson>('PATCH', `/api/v1/users/${alice.id}`, { body: { display_name: 'Alice A.' } });

@@ -3,7 +3,8 @@
 // the same objects with `--output json`. Field names are snake_case; times are RFC 3339 in UTC;
 // null means "none" (never expires, never seen), never "unknown".
 import { z } from 'zod';
-import type { ApiKey, AuditEntry, Node, PreAuthKey, User } from '../model/index.js';
+import type { ApiKey, AuditEntry, Node, PreAuthKey, User, UserRole } from '../model/index.js';
+import { ASSIGNABLE_USER_ROLES } from '../model/index.js';
 import type { TailnetState } from '../state/index.js';
 import { normaliseRoutes, normaliseTags } from '../state/index.js';
 import { DurationParseError, parseDurationMs } from '../util/duration.js';
@@ -109,9 +110,13 @@ export const userSchema = z.object({
   name: z.string().describe('Unique per tailnet; what policies write as `name@`.'),
   display_name: z.string(),
   email: z.string().describe('What policies write as `alice@example.com`; may be empty.'),
+  role: z.enum(['owner', 'admin', 'it-admin', 'network-admin', 'billing-admin', 'auditor', 'member']).describe('Tailscale\'s user role: what `autogroup:admin`, `autogroup:network-admin` and the like select.'),
   created_at: time,
 });
 apiComponents.add(userSchema, { id: 'User' });
+
+/** A role an admin may give (`owner` is not assignable yet; see ASSIGNABLE_USER_ROLES). */
+export const assignableRole = z.enum(ASSIGNABLE_USER_ROLES as [UserRole, ...UserRole[]]).describe('One of admin, it-admin, network-admin, billing-admin, auditor, member.');
 export type UserJson = z.output<typeof userSchema>;
 
 export const nodeSchema = z.object({
@@ -230,7 +235,7 @@ export function tailnetJsonFrom(tailnet: TailnetState): TailnetJson {
 }
 
 export function userJsonFrom(user: User): UserJson {
-  return { id: user.id, name: user.name, display_name: user.displayName, email: user.email, created_at: iso(user.createdAt) };
+  return { id: user.id, name: user.name, display_name: user.displayName, email: user.email, role: user.role, created_at: iso(user.createdAt) };
 }
 
 export function nodeJsonFrom(node: Node, tailnet: TailnetState, nowMs: number): NodeJson {

@@ -174,9 +174,16 @@ describe('headway CLI', () => {
       ]);
       assert.deepEqual(listed.map((u) => u.name).sort(), ['alice', 'bob'], 'global option before the command');
       assert.deepEqual(listed, before.users, 'same objects as the API');
-      assert.match(text, /^ID +NAME +DISPLAY NAME +EMAIL +CREATED\n/);
+      assert.match(text, /^ID +NAME +DISPLAY NAME +EMAIL +ROLE +CREATED\n/);
       assert.match(text, /\n\d+ +alice +Alice +alice@example.com/);
       assert.equal((await json<UserJson>('users', 'rename', 'bob', 'robert', ...t)).name, 'robert');
+      assert.equal(alice.role, 'member', 'users are members unless told otherwise');
+      assert.equal((await json<UserJson>('users', 'set-role', 'alice', 'admin', ...t)).role, 'admin');
+      assert.equal(api.state.tailnetByName('users-t')!.userByName('alice')!.role, 'admin');
+      const refused = await cli('users', 'set-role', 'alice', 'owner', ...t);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /^error: <role>: .*admin/, 'owner cannot be given; the error names the argument and the choices');
+      assert.equal(api.state.tailnetByName('users-t')!.userByName('alice')!.role, 'admin', 'a refused change changes nothing');
       assert.match(await table('users', 'delete', 'robert', ...t), /^deleted user "robert"/);
       assert.equal(api.state.tailnetByName('users-t')!.userByName('robert'), undefined);
     });

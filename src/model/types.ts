@@ -23,6 +23,19 @@ export interface Tailnet {
   readonly createdAt: Date;
 }
 
+/**
+ * Tailscale's user roles, which policies name through `autogroup:admin`, `autogroup:owner`,
+ * `autogroup:network-admin` and the like (and which stamp the is-admin/is-owner caps).
+ */
+export type UserRole = 'owner' | 'admin' | 'it-admin' | 'network-admin' | 'billing-admin' | 'auditor' | 'member';
+
+/**
+ * The roles an admin can give. `owner` is not among them yet: a tailnet's owner also fixes its
+ * domain (what `localpart:*@domain` may name), so making someone owner could invalidate the
+ * policy in force; that needs the policy's check before the change, which comes with login.
+ */
+export const ASSIGNABLE_USER_ROLES: readonly UserRole[] = ['admin', 'it-admin', 'network-admin', 'billing-admin', 'auditor', 'member'];
+
 export interface User {
   readonly id: UserId;
   readonly tailnetId: TailnetId;
@@ -31,6 +44,7 @@ export interface User {
   readonly displayName: string;
   /** What policies write as `alice@example.com`; may be empty. */
   readonly email: string;
+  readonly role: UserRole;
   readonly createdAt: Date;
 }
 

@@ -59,6 +59,7 @@ export interface ModelUser {
   readonly id: number;
   readonly name: string;
   readonly email: string;
+  readonly role?: UserRole;
 }
 
 /** What the policy needs of a node of the domain model (src/model). */
@@ -91,7 +92,7 @@ export function nodeFactsFromModel(node: ModelNode, online: boolean): NodeFacts 
 }
 
 export function userFactsFromModel(user: ModelUser): UserFacts {
-  return { id: user.id, name: user.name, email: user.email, role: 'member' };
+  return { id: user.id, name: user.name, email: user.email, role: user.role ?? 'member' };
 }
 
 /** A tailnet of the domain model as policy facts. */

@@ -3,7 +3,7 @@
 // applies the committed result to memory, then publishes one event. Live facets (endpoints,
 // disco key, hostinfo, presence) are applied and published at once and persisted in batches.
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
-import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, User, UserId } from '../model/index.js';
+import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole } from '../model/index.js';
 import { isTagged } from '../model/index.js';
 import type { NewNode, NodePatch, Store, StoreTx } from '../store/types.js';
 import type * as tailcfg from '../tailcfg/index.js';
@@ -156,14 +156,14 @@ export class TailnetState {
 
   // --- users ---------------------------------------------------------------------------------
 
-  createUser(input: { name: string; displayName?: string; email?: string }, actor: Actor): Promise<User> {
+  createUser(input: { name: string; displayName?: string; email?: string; role?: UserRole }, actor: Actor): Promise<User> {
     return this.#write(async () => {
       if (this.#usersByName.has(input.name)) {
         throw stateError(StateErrors.USER_EXISTS, `user "${input.name}" already exists in tailnet "${this.name}"`);
       }
       const user = await this.#store.transaction(async (tx) => {
-        const created = await tx.users.create({ tailnetId: this.id, name: input.name, displayName: input.displayName, email: input.email });
-        await this.#audit(tx, actor, 'user.create', `user:${created.id}`, { name: created.name, email: created.email });
+        const created = await tx.users.create({ tailnetId: this.id, name: input.name, displayName: input.displayName, email: input.email, role: input.role });
+        await this.#audit(tx, actor, 'user.create', `user:${created.id}`, { name: created.name, email: created.email, role: created.role });
         return created;
       });
       this.#putUser(user);
@@ -172,7 +172,7 @@ export class TailnetState {
     });
   }
 
-  updateUser(id: UserId, patch: { name?: string; displayName?: string; email?: string }, actor: Actor): Promise<User> {
+  updateUser(id: UserId, patch: { name?: string; displayName?: string; email?: string; role?: UserRole }, actor: Actor): Promise<User> {
     return this.#write(async () => {
       const before = this.#requireUser(id);
       if (patch.name !== undefined && patch.name !== before.name && this.#usersByName.has(patch.name)) {
@@ -180,7 +180,7 @@ export class TailnetState {
       }
       const after = await this.#store.transaction(async (tx) => {
         const updated = await tx.users.update(id, patch);
-        await this.#audit(tx, actor, 'user.update', `user:${id}`, { before: { name: before.name, displayName: before.displayName, email: before.email }, after: patch });
+        await this.#audit(tx, actor, 'user.update', `user:${id}`, { before: { name: before.name, displayName: before.displayName, email: before.email, role: before.role }, after: patch });
         return updated;
       });
       this.#usersByName.delete(before.name);

@@ -137,11 +137,24 @@ function migration0001Initial(dialect: Dialect): Migration {
   };
 }
 
+/** Users get Tailscale's roles (autogroup:admin and friends); existing users are members. */
+function migration0002UserRoles(): Migration {
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('users').addColumn('role', 'text', (col) => col.notNull().defaultTo('member')).execute();
+    },
+    async down(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('users').dropColumn('role').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
       return {
         '0001_initial': migration0001Initial(dialect),
+        '0002_user_roles': migration0002UserRoles(),
       };
     },
   };

@@ -3,7 +3,7 @@
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type {
   ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PolicyVersionId, PreAuthKey, PreAuthKeyId,
-  RegisterMethod, Tailnet, TailnetId, User, UserId,
+  RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import type {
@@ -38,9 +38,12 @@ export function userFromRow(row: UserRow): User {
     name: row.name,
     displayName: row.display_name,
     email: row.email,
+    role: USER_ROLES.has(row.role as UserRole) ? (row.role as UserRole) : 'member',
     createdAt: date(row.created_at),
   };
 }
+
+const USER_ROLES: ReadonlySet<UserRole> = new Set<UserRole>(['owner', 'admin', 'it-admin', 'network-admin', 'billing-admin', 'auditor', 'member']);
 
 export function nodeFromRow(row: NodeRow): Node {
   return {

@@ -25,6 +25,8 @@ export interface UserTable {
   name: string;
   display_name: string;
   email: string;
+  /** A UserRole; 'member' for rows from before roles existed. */
+  role: ColumnType<string, string | undefined, string>;
   created_at: number;
 }
 

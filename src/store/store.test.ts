@@ -119,11 +119,29 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(tailnets.map((tailnet) => tailnet.name), [DEFAULT_TAILNET_NAME]);
       assert.equal(t.store.dialect, dialect);
       const migrations = await rawRows(t, 'headway_migration');
-      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial']);
+      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles']);
       // Opening again runs nothing and creates no second default tailnet.
       const store = await t.reopen();
       assert.equal((await store.read.tailnets.list()).length, 1);
-      assert.equal((await rawRows(t, 'headway_migration')).length, 1);
+      assert.equal((await rawRows(t, 'headway_migration')).length, 2);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before user roles: its users become members', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      await t.store.close();
+      // The schema as 0001_initial left it, with a user in it.
+      await rawExec(t, `delete from headway_migration where name = '0002_user_roles'`);
+      await rawExec(t, 'alter table users drop column role');
+      await rawExec(t, `insert into users (tailnet_id, name, display_name, email, created_at) values (${tailnet.id}, 'old-timer', '', 'old@example.com', 1)`);
+      const store = await t.reopen();
+      const user = await store.read.users.getByName(tailnet.id, 'old-timer');
+      assert.equal(user?.role, 'member');
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles']);
     } finally {
       await t.cleanup();
     }
@@ -198,7 +216,12 @@ forEachDialect('store', (open, dialect) => {
         { name: 'alice', displayName: 'Alice A.', email: 'alice@example.com', tailnetId: tailnet.id },
       );
       const bob = await store.read.users.create({ tailnetId: tailnet.id, name: 'bob' });
-      assert.deepEqual({ displayName: bob.displayName, email: bob.email }, { displayName: '', email: '' });
+      assert.deepEqual({ displayName: bob.displayName, email: bob.email, role: bob.role }, { displayName: '', email: '', role: 'member' });
+      const carol = await store.read.users.create({ tailnetId: tailnet.id, name: 'carol', role: 'network-admin' });
+      assert.equal((await store.read.users.get(carol.id))!.role, 'network-admin');
+      assert.equal((await store.read.users.update(carol.id, { role: 'admin' })).role, 'admin');
+      assert.equal((await store.read.users.get(carol.id))!.role, 'admin', 'the role is stored');
+      await store.read.users.delete(carol.id);
       await rejectsWith(store.read.users.create({ tailnetId: tailnet.id, name: 'alice' }), 'HW_STORE_USER_EXISTS', `tailnet ${tailnet.id}: user "alice" already exists`, 409);
       const aliceElsewhere = await store.read.users.create({ tailnetId: other.id, name: 'alice' });
       assert.notEqual(aliceElsewhere.id, alice.id);

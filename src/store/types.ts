@@ -4,7 +4,7 @@
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type {
   ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PreAuthKey, PreAuthKeyId,
-  RegisterMethod, Tailnet, TailnetId, User, UserId,
+  RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 
@@ -45,6 +45,8 @@ export interface NewUser {
   name: string;
   displayName?: string;
   email?: string;
+  /** Default 'member'. */
+  role?: UserRole;
 }
 
 export interface UserRepo {
@@ -52,7 +54,7 @@ export interface UserRepo {
   get(id: UserId): Promise<User | undefined>;
   getByName(tailnetId: TailnetId, name: string): Promise<User | undefined>;
   list(tailnetId: TailnetId): Promise<User[]>;
-  update(id: UserId, patch: Partial<Pick<User, 'name' | 'displayName' | 'email'>>): Promise<User>;
+  update(id: UserId, patch: Partial<Pick<User, 'name' | 'displayName' | 'email' | 'role'>>): Promise<User>;
   delete(id: UserId): Promise<void>;
 }
 

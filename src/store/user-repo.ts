@@ -21,6 +21,7 @@ export class SqlUserRepo implements UserRepo {
         name: user.name,
         display_name: user.displayName ?? '',
         email: user.email ?? '',
+        role: user.role ?? 'member',
         created_at: this.#ctx.nowMs(),
       }),
       {
@@ -47,11 +48,12 @@ export class SqlUserRepo implements UserRepo {
     return rows.map(userFromRow);
   }
 
-  async update(id: UserId, patch: Partial<Pick<User, 'name' | 'displayName' | 'email'>>): Promise<User> {
-    const values: Partial<Pick<UserTable, 'name' | 'display_name' | 'email'>> = {};
+  async update(id: UserId, patch: Partial<Pick<User, 'name' | 'displayName' | 'email' | 'role'>>): Promise<User> {
+    const values: { name?: string; display_name?: string; email?: string; role?: string } = {};
     if (patch.name !== undefined) values.name = patch.name;
     if (patch.displayName !== undefined) values.display_name = patch.displayName;
     if (patch.email !== undefined) values.email = patch.email;
+    if (patch.role !== undefined) values.role = patch.role;
     if (Object.keys(values).length === 0) {
       const user = await this.get(id);
       if (user === undefined) throw notFound(`user ${id}`);

@@ -88,6 +88,28 @@ describe('policy changes in a running server', () => {
     }
   });
 
+  it("selects users by role: autogroup:admin follows a role change to the connected nodes", async () => {
+    const ts = await startTestServer();
+    const ann = await ts.createUser('ann');
+    const ben = await ts.createUser('ben');
+    await ts.defaultTailnet.setPolicy(JSON.stringify({ acls: [{ action: 'accept', src: ['autogroup:admin'], dst: ['*:22'] }] }), admin, { persist: true });
+    const a = await device(ts, 'ann-pc', await ts.authKey(ann));
+    const b = await device(ts, 'ben-srv', await ts.authKey(ben));
+    try {
+      assert.equal(b.netmap.peers.size, 0, 'no admin yet: nobody reaches anybody');
+      await ts.defaultTailnet.updateUser(ann.id, { role: 'admin' }, admin);
+      const annIp = ts.server.state.nodeByKey(a.nodePublicKey)!.node.ipv4!;
+      await b.waitFor("ann's device as a source", (nm) => nm.peerByName('ann-pc') !== undefined && nm.resolvedPacketFilter.some((r) => r.SrcIPs.includes(annIp)));
+      await a.waitFor('the is-admin capability on its own node', (nm) => Object.prototype.hasOwnProperty.call(nm.self?.CapMap ?? {}, 'https://tailscale.com/cap/is-admin'));
+      await ts.defaultTailnet.updateUser(ann.id, { role: 'member' }, admin);
+      await b.waitFor("ann's device gone again", (nm) => nm.peerByName('ann-pc') === undefined);
+    } finally {
+      await a.close();
+      await b.close();
+      await ts.cleanup();
+    }
+  });
+
   it('lets a device carry the tags it asks for only when its owner owns them', async () => {
     const ts = await startTestServer();
     const cat = await ts.createUser('cat');
