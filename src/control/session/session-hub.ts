@@ -27,7 +27,8 @@ const WHEEL_TICK_MS = 1_000;
 
 export class SessionHub implements SessionScheduler, RecipientSink {
   readonly mapper: TailnetMapper;
-  readonly #byNode = new Map<NodeId, Set<MapSession>>();
+  /** A node's sessions (almost always one): an array, iterated without an iterator object. */
+  readonly #byNode = new Map<NodeId, MapSession[]>();
   /**
    * Sessions to flush, each once (MapSession.scheduled says whether it is in here; a removed
    * session is unflagged and skipped). An array: the same thousands of sessions are added and
@@ -83,9 +84,9 @@ export class SessionHub implements SessionScheduler, RecipientSink {
    */
   attach(nodeId: NodeId, capVersion: number, sink: FrameSink): MapSession {
     const session = new MapSession(this, nodeId, capVersion, sink, { maxPendingPeers: this.#options.maxPendingPeers });
-    let set = this.#byNode.get(nodeId);
-    if (set === undefined) this.#byNode.set(nodeId, (set = new Set()));
-    set.add(session);
+    const list = this.#byNode.get(nodeId);
+    if (list === undefined) this.#byNode.set(nodeId, [session]);
+    else list.push(session);
     this.#count++;
     // Spread sessions over the wheel so keep-alives do not arrive in bursts.
     const slot = (this.#tick + 1 + (session.id % this.#wheel.length)) % this.#wheel.length;
@@ -97,9 +98,11 @@ export class SessionHub implements SessionScheduler, RecipientSink {
 
   /** Forgets a session (its stream ended); does not write anything. */
   remove(session: MapSession): void {
-    const set = this.#byNode.get(session.nodeId);
-    if (set === undefined || !set.delete(session)) return;
-    if (set.size === 0) this.#byNode.delete(session.nodeId);
+    const list = this.#byNode.get(session.nodeId);
+    const at = list === undefined ? -1 : list.indexOf(session);
+    if (at < 0) return;
+    list!.splice(at, 1);
+    if (list!.length === 0) this.#byNode.delete(session.nodeId);
     session.scheduled = false;
     this.#lazy.delete(session);
     const slot = this.#slotOf.get(session);
@@ -109,7 +112,7 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     if (this.#count === 0) this.#stopWheel();
   }
 
-  sessionsOf(nodeId: NodeId): ReadonlySet<MapSession> | undefined {
+  sessionsOf(nodeId: NodeId): readonly MapSession[] | undefined {
     return this.#byNode.get(nodeId);
   }
 
@@ -119,9 +122,9 @@ export class SessionHub implements SessionScheduler, RecipientSink {
 
   /** Ends every session of a node (it was deleted or logged out). */
   closeNode(nodeId: NodeId): void {
-    const set = this.#byNode.get(nodeId);
-    if (set === undefined) return;
-    for (const session of [...set]) {
+    const list = this.#byNode.get(nodeId);
+    if (list === undefined) return;
+    for (const session of [...list]) {
       session.close();
       this.remove(session);
     }
@@ -139,9 +142,10 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   // --- RecipientSink: marks from the mapper's change router ----------------------------------
 
   markPeer(recipient: NodeId, peer: NodeId, mark: PeerMark): void {
-    const set = this.#byNode.get(recipient);
-    if (set === undefined) return;
-    for (const session of set) {
+    const list = this.#byNode.get(recipient);
+    if (list === undefined) return;
+    for (let i = 0; i < list.length; i++) {
+      const session = list[i]!;
       if (mark.kind === 'removed') session.pending.markRemoved(peer);
       else if (mark.kind === 'full') session.pending.markFull(peer);
       else session.pending.markPatch(peer, mark.fields);
@@ -170,9 +174,9 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   }
 
   markSelf(recipient: NodeId, part: 'self' | 'filter' | 'ssh' | 'dns' | 'derpMap' | 'resync'): void {
-    const set = this.#byNode.get(recipient);
-    if (set === undefined) return;
-    for (const session of set) {
+    const list = this.#byNode.get(recipient);
+    if (list === undefined) return;
+    for (const session of list) {
       const pending = session.pending;
       if (part === 'self') pending.selfChanged = true;
       else if (part === 'filter') pending.filterChanged = true;
@@ -185,7 +189,7 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   }
 
   forgetUserProfile(user: number): void {
-    for (const set of this.#byNode.values()) for (const session of set) session.memory.sentUsers.delete(user);
+    for (const list of this.#byNode.values()) for (const session of list) session.memory.sentUsers.delete(user);
   }
 
   /** Nodes that hold at least one session. */
