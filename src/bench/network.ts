@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ControlClient, fetchServerKey, type MapStream } from '../client/index.js';
+import { ControlClient, fetchServerKey, SharedDecodeCache, type MapStream } from '../client/index.js';
 import { compilePolicyText, PolicyIndex } from '../policy/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
@@ -82,6 +82,7 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     const stormStart = performance.now();
     let next = 0;
     let failures = 0;
+    const decodeCache = new SharedDecodeCache(512);
     const dialOne = async (device: Device): Promise<void> => {
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
@@ -91,6 +92,8 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
             NodeKey: benchNodeKey(seed, device.index), DiscoKey: benchDiscoKey(seed, device.index), Hostinfo: benchHostinfo(workload.nodes[device.index]!.name),
           } satisfies tailcfg.MapRequest, {
             shouldDecode: (i) => i > 0,
+            // Every peer of a change gets the same frame: decode it once for all the clients.
+            decodeCache,
             highWaterMark: 1_000_000,
             // Delivery is when the frame is in, before this process gets round to decoding it.
             onMessage: (message, at) => {

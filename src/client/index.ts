@@ -14,7 +14,7 @@ export { ClientErrors } from './errors.js';
 export { fetchServerKey, type FetchServerKeyOptions } from './server-key.js';
 export { parseServerUrl, type ServerAddress } from './server-url.js';
 export { ControlClient, dialNoise, type DialOptions, type NoiseDial, type JsonResponse, type RequestOptions } from './control-client.js';
-export { MapStream, type MapStreamOptions, type MapStreamStats } from './map-stream.js';
+export { MapStream, SharedDecodeCache, type MapStreamOptions, type MapStreamStats } from './map-stream.js';
 export { MapFrameDecoder, decodeMapMessage, DEFAULT_MAX_MAP_MESSAGE_BYTES } from './map-frame-decoder.js';
 export { buildUpgradeRequest, parseResponseHead, upgradeHeadProblem, type ResponseHead } from './http-upgrade.js';
 export { Netmap } from './netmap.js';

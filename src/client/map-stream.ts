@@ -8,9 +8,40 @@ import { HeadwayError } from '../util/headway-error.js';
 import { ClientErrors } from './errors.js';
 import { MapFrameDecoder, decodeMapMessage, DEFAULT_MAX_MAP_MESSAGE_BYTES } from './map-frame-decoder.js';
 
+/**
+ * Decoded messages shared between streams, by their compressed bytes. The server sends one
+ * frame to all the peers of a change, so a load generator holding thousands of clients in one
+ * process would otherwise decode the same bytes thousands of times and measure its own lag.
+ * Messages from it are shared: treat them as read-only. Holds the last `capacity` payloads.
+ */
+export class SharedDecodeCache {
+  readonly #capacity: number;
+  readonly #entries = new Map<string, tailcfg.MapResponse>();
+  hits = 0;
+
+  constructor(capacity = 256) {
+    this.#capacity = capacity;
+  }
+
+  decode(payload: Buffer, decode: () => tailcfg.MapResponse): tailcfg.MapResponse {
+    const key = payload.toString('latin1');
+    const cached = this.#entries.get(key);
+    if (cached !== undefined) {
+      this.hits++;
+      return cached;
+    }
+    const message = decode();
+    this.#entries.set(key, message);
+    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value!);
+    return message;
+  }
+}
+
 export interface MapStreamOptions {
   /** Decode message `index` (0-based)? Default: every message. */
   shouldDecode?: (index: number) => boolean;
+  /** Share decoded messages with other streams (see SharedDecodeCache). */
+  decodeCache?: SharedDecodeCache;
   /** Decoded messages held before the stream is paused. Default 64. */
   highWaterMark?: number;
   maxMessageBytes?: number;
@@ -38,6 +69,7 @@ export class MapStream implements AsyncIterable<tailcfg.MapResponse> {
   readonly #shouldDecode: (index: number) => boolean;
   readonly #highWaterMark: number;
   readonly #onMessage: MapStreamOptions['onMessage'];
+  readonly #decodeCache: SharedDecodeCache | null;
   readonly #queue: tailcfg.MapResponse[] = [];
   #waiter: (() => void) | null = null;
   #done = false;
@@ -51,6 +83,7 @@ export class MapStream implements AsyncIterable<tailcfg.MapResponse> {
     this.#shouldDecode = options.shouldDecode ?? (() => true);
     this.#highWaterMark = options.highWaterMark ?? 64;
     this.#onMessage = options.onMessage;
+    this.#decodeCache = options.decodeCache ?? null;
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.once('end', () => {
       if (!this.#decoder.atBoundary) this.#fail(new HeadwayError(ClientErrors.BAD_MAP_FRAME, `client: map stream ended inside message ${this.#decoder.messages}`));
@@ -120,7 +153,8 @@ export class MapStream implements AsyncIterable<tailcfg.MapResponse> {
         continue;
       }
       try {
-        const message = decodeMapMessage<tailcfg.MapResponse>(payload, index, this.#compressed);
+        const decode = (): tailcfg.MapResponse => decodeMapMessage<tailcfg.MapResponse>(payload, index, this.#compressed);
+        const message = this.#decodeCache === null ? decode() : this.#decodeCache.decode(payload, decode);
         this.#onMessage?.(message, arrivedAtMs);
         this.#queue.push(message);
       } catch (err) {
