@@ -4,7 +4,8 @@
  * are exported to prom-client at scrape time through `collect`. Every close and every drop has
  * a named reason, as Tailscale's `dropReason` does.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { collectedCounter, collectedGauge, collectedLabelledCounter } from '../log/metrics.js';
 
 /** Why a DERP connection ended. */
 export type DerpCloseReason =
@@ -120,50 +121,6 @@ export function newDerpStats(): DerpStats {
     rateLimitWaits: 0,
     framesSkipped: 0,
   };
-}
-
-/** A counter whose value is read from `read()` at scrape time. */
-export function collectedCounter(registry: Registry, name: string, help: string, read: () => number): void {
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(read());
-    },
-  });
-}
-
-/** A counter with one label whose values are read from `read()` at scrape time. */
-export function collectedLabelledCounter(
-  registry: Registry,
-  name: string,
-  help: string,
-  label: string,
-  read: () => Readonly<Record<string, number>>,
-): void {
-  new Counter({
-    name,
-    help,
-    labelNames: [label],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [value, count] of Object.entries(read())) this.inc({ [label]: value }, count);
-    },
-  });
-}
-
-export function collectedGauge(registry: Registry, name: string, help: string, read: () => number): void {
-  new Gauge({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      this.set(read());
-    },
-  });
 }
 
 export function registerDerpMetrics(registry: Registry, stats: DerpStats): void {

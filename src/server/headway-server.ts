@@ -27,6 +27,7 @@ import { PolicyFileWatcher } from './policy-file.js';
 import { renderRegisterPage } from './register-page.js';
 import { ServerErrors } from './errors.js';
 import { TailnetPipeline } from './tailnet-pipeline.js';
+import { registerEngineMetrics } from './engine-metrics.js';
 
 export interface StartOptions {
   logger?: Logger;
@@ -191,6 +192,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       }
     });
     cleanups.push(() => { for (const p of pipelines.values()) p.close(); });
+    registerEngineMetrics(metrics, () => pipelines.values());
     dns.onChange(() => { for (const p of pipelines.values()) p.router.broadcast('dns', p.hub.connectedNodes()); });
     derpSource.onChange(() => { for (const p of pipelines.values()) p.router.broadcast('derpMap', p.hub.connectedNodes()); });
     if (policyFile !== null) {
