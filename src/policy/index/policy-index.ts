@@ -571,7 +571,7 @@ export class PolicyIndex {
       if (JSON.stringify(this.sshPolicyFor(id)) !== JSON.stringify(next.sshPolicyFor(id))) sshChanged.push(id);
       if (JSON.stringify(this.selfView(id)) !== JSON.stringify(next.selfView(id))) selfChanged.push(id);
     }
-    // Source caps: a node's name the selections that list it; few per node, compared one by one.
+    // Source caps name the selections that list a node: few per node, compared node by node.
     const sourceCapsChanged: number[] = [];
     for (const n of next.#byId.values()) {
       if (!this.#byId.has(n.id)) continue;
@@ -688,7 +688,10 @@ export class PolicyIndex {
     return false;
   }
 
-  /** Whether any node's address lies inside a prefix (a scan: cheaper than the address set, which each join drops). */
+  /**
+   * Whether any node's address lies inside a prefix. A scan: cheaper than building the address
+   * set, which every join and leave drops.
+   */
   #coversNode(prefix: IPPrefix): boolean {
     if (prefix.addr.family === 4) {
       const first = Number(prefixFirst(prefix));
