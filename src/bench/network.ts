@@ -149,6 +149,7 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     log(`churn: ${total} changes in ${(churnMs / 1000).toFixed(1)} s; the clients' process used ${clientCpuPct.toFixed(0)}% of a core`);
     await sleep(2_000);
     const latencies: number[] = [];
+    const slowest: Array<{ ms: number; afterStartMs: number; recipients: number }> = [];
     let undelivered = 0;
     for (const change of sent) {
       const got = arrivals.get(change.seq) ?? new Map<number, number>();
@@ -161,9 +162,14 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
         else last = Math.max(last, when);
       }
       if (missing > 0) undelivered++;
-      else if (expected.length > 0) latencies.push(last - change.at);
+      else if (expected.length > 0) {
+        latencies.push(last - change.at);
+        slowest.push({ ms: last - change.at, afterStartMs: change.at - churnStart, recipients: expected.length });
+      }
     }
     latencies.sort((a, b) => a - b);
+    slowest.sort((a, b) => b.ms - a.ms);
+    log(`slowest changes: ${slowest.slice(0, 3).map((c) => `${Math.round(c.ms)} ms (sent at +${(c.afterStartMs / 1000).toFixed(1)} s, ${c.recipients} recipients)`).join(', ')}`);
 
     // --- idle ---
     const idleCpu0 = await cpuTicks(server.pid);
