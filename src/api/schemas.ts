@@ -4,7 +4,7 @@
 // null means "none" (never expires, never seen), never "unknown".
 import { z } from 'zod';
 import type { ApiKey, AuditEntry, Node, PreAuthKey, User, UserRole } from '../model/index.js';
-import { ASSIGNABLE_USER_ROLES } from '../model/index.js';
+import { ASSIGNABLE_USER_ROLES, USER_ROLES } from '../model/index.js';
 import type { TailnetState } from '../state/index.js';
 import { normaliseRoutes, normaliseTags } from '../state/index.js';
 import { DurationParseError, parseDurationMs } from '../util/duration.js';
@@ -110,7 +110,7 @@ export const userSchema = z.object({
   name: z.string().describe('Unique per tailnet; what policies write as `name@`.'),
   display_name: z.string(),
   email: z.string().describe('What policies write as `alice@example.com`; may be empty.'),
-  role: z.enum(['owner', 'admin', 'it-admin', 'network-admin', 'billing-admin', 'auditor', 'member']).describe('Tailscale\'s user role: what `autogroup:admin`, `autogroup:network-admin` and the like select.'),
+  role: z.enum(USER_ROLES as [UserRole, ...UserRole[]]).describe('Tailscale\'s user role: what `autogroup:admin`, `autogroup:network-admin` and the like select.'),
   created_at: time,
 });
 apiComponents.add(userSchema, { id: 'User' });

@@ -34,17 +34,7 @@ export function engineWorkload(policy: EnginePolicy, nodeCount: number, seed = 4
   return { policy, policyText: text, editedPolicyText: edited, users: base.facts.users, nodes: base.facts.nodes };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../util/random.js';
 
 /** 32 pseudo-random bytes as hex, for keys that only need to be distinct. */
 export function fakeKeyHex(random: () => number): string {

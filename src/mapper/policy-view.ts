@@ -26,7 +26,7 @@ export interface PolicyView {
    * matched against the CapMap the client holds for each peer (capver 109+).
    */
   filterFor(node: NodeId, form: FilterForm): readonly tailcfg.FilterRule[];
-  /** A key naming `filterFor(node, form)`: equal keys promise equal filters. */
+  /** A key naming `filterFor(node, form)`: equal keys promise equal filters, across both forms. */
   filterKey(node: NodeId, form: FilterForm): string;
   /** The caps a peer carries for `cap:` filter sources: the same for every viewer. */
   sourceCapsOf(node: NodeId): readonly string[];

@@ -345,7 +345,7 @@ export class TailnetMapper {
   /** The whole filter for a new netmap (named chunks from capver 81, else one list), cached compressed. */
   #fullFilterParts(viewerId: NodeId, memory: SessionMemory): Array<string | Buffer> {
     const form = filterFormOf(memory);
-    const key = `${form}:${this.#policy.filterKey(viewerId, form)}`;
+    const key = this.#policy.filterKey(viewerId, form);
     memory.filterKey = key;
     if (memory.capVersion >= CapVer.PacketFilters) {
       return ['"PacketFilters":', this.#cachedFrame(`F${key}`, () => FilterChunker.fullJson(this.#chunker.chunks(key, () => this.#policy.filterFor(viewerId, form)), false))];
@@ -391,7 +391,7 @@ export class TailnetMapper {
   #filterDelta(viewerId: NodeId, memory: SessionMemory): Field | null {
     const form = filterFormOf(memory);
     const before = memory.filterKey;
-    const after = `${form}:${this.#policy.filterKey(viewerId, form)}`;
+    const after = this.#policy.filterKey(viewerId, form);
     if (before === after) return null;
     memory.filterKey = after;
     if (memory.capVersion < CapVer.PacketFilters) {

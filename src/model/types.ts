@@ -28,6 +28,7 @@ export interface Tailnet {
  * `autogroup:network-admin` and the like (and which stamp the is-admin/is-owner caps).
  */
 export type UserRole = 'owner' | 'admin' | 'it-admin' | 'network-admin' | 'billing-admin' | 'auditor' | 'member';
+export const USER_ROLES: readonly UserRole[] = ['owner', 'admin', 'it-admin', 'network-admin', 'billing-admin', 'auditor', 'member'];
 
 /**
  * The roles an admin can give. `owner` is not among them yet: a tailnet's owner also fixes its

@@ -1,8 +1,10 @@
 // The tailnet facts the policy index is built from: plain data, no store or wire types, so the
 // state part, the offline commands and the benchmarks all feed the same engine.
 
-/** Tailscale's user roles; they decide role autogroups and the is-admin/is-owner caps. */
-export type UserRole = 'owner' | 'admin' | 'it-admin' | 'network-admin' | 'billing-admin' | 'auditor' | 'member';
+import type { UserRole } from '../model/index.js';
+
+/** Tailscale's user roles (src/model); they decide role autogroups and the is-admin/is-owner caps. */
+export type { UserRole };
 
 export interface UserFacts {
   readonly id: number;

@@ -17,6 +17,7 @@ import { compilePolicyText } from './compile.js';
 import type { NodeFacts, TailnetFacts, UserFacts } from './facts.js';
 import type { PolicyDelta } from './index/diff.js';
 import { PolicyIndex } from './index/policy-index.js';
+import { seededRandom } from '../util/random.js';
 
 export type BenchPolicy = 'segmented' | 'fullmesh' | 'members';
 
@@ -41,17 +42,8 @@ export interface PolicyBenchResult {
   readonly heap_mb: number;
 }
 
-/** Deterministic PRNG (mulberry32) so every run builds the same tailnet. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic, so every run builds the same tailnet. */
+const rng = seededRandom;
 
 export interface Workload {
   readonly policyText: string;

@@ -5,6 +5,7 @@ import type {
   ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PolicyVersionId, PreAuthKey, PreAuthKeyId,
   RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole,
 } from '../model/index.js';
+import { USER_ROLES } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import type {
   ApiKeyRow, AuditLogRow, NewNodeRow, NodeRow, NodeRowUpdate, PolicyRow, PreAuthKeyRow, TailnetRow, UserRow,
@@ -38,12 +39,10 @@ export function userFromRow(row: UserRow): User {
     name: row.name,
     displayName: row.display_name,
     email: row.email,
-    role: USER_ROLES.has(row.role as UserRole) ? (row.role as UserRole) : 'member',
+    role: USER_ROLES.includes(row.role as UserRole) ? (row.role as UserRole) : 'member',
     createdAt: date(row.created_at),
   };
 }
-
-const USER_ROLES: ReadonlySet<UserRole> = new Set<UserRole>(['owner', 'admin', 'it-admin', 'network-admin', 'billing-admin', 'auditor', 'member']);
 
 export function nodeFromRow(row: NodeRow): Node {
   return {

@@ -1,7 +1,8 @@
 /**
  * @module util
  * Small leaf concepts, one per file: IP addresses and prefixes (`ip.ts`), IP sets (`ip-set.ts`),
- * durations (`duration.ts`), the error base class (`headway-error.ts`). No grab-bag helpers.
+ * durations (`duration.ts`), the error base class (`headway-error.ts`), seeded random numbers
+ * (`random.ts`), binary search over sorted ids (`sorted.ts`). No grab-bag helpers.
  * May import: nothing of ours. Must never: hold state or do I/O.
  */
 export * from './ip.js';
@@ -9,3 +10,5 @@ export * from './headway-error.js';
 export * from './duration.js';
 export * from './mutex.js';
 export * from './ip-set.js';
+export * from './random.js';
+export * from './sorted.js';

@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
+import { seededRandom } from '../../util/random.js';
 import type * as tailcfg from '../../tailcfg/index.js';
 import {
   PolicyIndex,
@@ -18,17 +19,7 @@ import {
   type UserFacts,
 } from '../index.js';
 
-/** mulberry32: a fixed seed gives the same sequence on every machine. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const TAG_OWNERS = {
   'tag:web': ['group:eng'],

@@ -10,6 +10,7 @@
 import type * as tailcfg from '../../tailcfg/index.js';
 import { type IPPrefix, formatIP, formatPrefix, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
+import { lowerBound } from '../../util/sorted.js';
 import type { PortRange } from '../alias.js';
 import {
   COMPANION_CAPS,
@@ -689,13 +690,18 @@ export class PolicyIndex {
   }
 
   /**
-   * Whether any node's address lies inside a prefix. A scan: cheaper than building the address
-   * set, which every join and leave drops.
+   * Whether any node's address lies inside a prefix. An IPv4 prefix smaller than the tailnet is
+   * probed address by address in the address index (a /24 is 256 lookups, whatever N); larger
+   * ones and IPv6 are a scan, still cheaper than the address set, which every join drops.
    */
   #coversNode(prefix: IPPrefix): boolean {
     if (prefix.addr.family === 4) {
       const first = Number(prefixFirst(prefix));
       const last = Number(prefixLast(prefix));
+      if (last - first < this.#byId.size) {
+        for (let a = first; a <= last; a++) if (this.#byV4.has(a | 0)) return true;
+        return false;
+      }
       for (const n of this.#byId.values()) if (n.v4 >= first && n.v4 <= last) return true;
       return false;
     }
@@ -2158,7 +2164,8 @@ export class PolicyIndex {
    * changes whenever the node's filter does. Nodes of one class share it unless the filter
    * names the node's own addresses (in the wildcard form only when a capability grant does, or
    * the node serves routes) or its user's autogroup:self rules; every node with an empty
-   * filter shares one. O(1).
+   * filter shares one. Keys of different forms differ (`c`, `c…w`, `k`) except for that empty
+   * filter, so one cache can hold every form. O(1).
    */
   filterKey(nodeId: number, options: FilterFormOptions = {}): string {
     const node = this.#node(nodeId);
@@ -2950,18 +2957,6 @@ function sshRule(principals: tailcfg.SSHPrincipal[], users: Readonly<Record<stri
   const rule: tailcfg.SSHRule = { principals: [...principals], sshUsers: { ...users }, action: { ...info.action } };
   if (info.acceptEnv !== null) rule.acceptEnv = [...info.acceptEnv];
   return rule;
-}
-
-/** First index in an ascending list whose value is >= v. */
-function lowerBound(list: readonly number[], v: number): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Inserts a node into a list kept in node-id order. */

@@ -9,6 +9,7 @@
 // the CapMap its peers receive, so the form does not change while nodes come and go.
 import { createHash } from 'node:crypto';
 import type { IPSet } from '../../util/ip-set.js';
+import { lowerBound } from '../../util/sorted.js';
 import type { NodeRec } from './records.js';
 
 /** What a filter template rule needs of its sources. */
@@ -138,8 +139,8 @@ export class SrcList implements SrcRef {
     return v6 === null ? [v4] : [v4, v6];
   }
 
-  /** The entries of node `id`, joined (empty when it is not listed). */
-  entriesOf(id: number): string {
+  /** The chunk holding `id`, or where it would go: the last whose first owner is <= id (-1: none). */
+  #chunkOf(id: number): number {
     const chunks = this.#chunks;
     let lo = 0;
     let hi = chunks.length;
@@ -148,7 +149,12 @@ export class SrcList implements SrcRef {
       if (chunks[mid]!.owners[0]! <= id) lo = mid + 1;
       else hi = mid;
     }
-    const chunk = chunks[lo - 1];
+    return lo - 1;
+  }
+
+  /** The entries of node `id`, joined (empty when it is not listed). */
+  entriesOf(id: number): string {
+    const chunk = this.#chunks[this.#chunkOf(id)];
     if (chunk === undefined) return '';
     const out: string[] = [];
     for (let i = lowerBound(chunk.owners, id); i < chunk.owners.length && chunk.owners[i] === id; i++) out.push(chunk.strings[i]!);
@@ -161,15 +167,7 @@ export class SrcList implements SrcRef {
    */
   update(id: number, next: readonly string[], version: number): boolean {
     const chunks = this.#chunks;
-    // The chunk holding id, or where it would go: the last chunk whose first owner is <= id.
-    let lo = 0;
-    let hi = chunks.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (chunks[mid]!.owners[0]! <= id) lo = mid + 1;
-      else hi = mid;
-    }
-    let ci = Math.max(0, lo - 1);
+    let ci = Math.max(0, this.#chunkOf(id));
     if (chunks.length === 0) {
       if (next.length === 0) return false;
       chunks.push({ owners: [], strings: [] });
@@ -199,15 +197,4 @@ export class SrcList implements SrcRef {
     this.version = version;
     return true;
   }
-}
-
-function lowerBound(list: readonly number[], v: number): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
