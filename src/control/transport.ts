@@ -109,9 +109,16 @@ export interface ControlTransport {
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
   /** Takes a /ts2021 upgrade (TS2021 or WebSocket); false (untouched) for any other path. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
-  /** Arms the silent-connection deadline for a freshly accepted socket. */
+  /**
+   * Arms the silent-connection deadline for a freshly accepted socket: the one requests arrive
+   * on (behind TLS, the TLS socket of 'secureConnection', not the TCP socket under it).
+   */
   trackConnection(socket: Duplex): void;
-  /** Disarms it: the socket sent a request (handleRequest/handleUpgrade call this themselves). */
+  /**
+   * Disarms it: the socket sent a request. handleRequest/handleUpgrade call this only for their
+   * own paths; a server that routes other requests and upgrades (DERP, the admin API) must call
+   * it for every one of them.
+   */
   connectionActive(socket: Duplex): void;
   /** Wires handleRequest, handleUpgrade and trackConnection to a server; returns the undo. */
   attach(server: HttpServer, options?: AttachOptions): () => void;

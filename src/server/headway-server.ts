@@ -9,7 +9,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/index.js';
-import { createControlTransport, createMachineHandler, type ControlBackend, type ControlTransport, type TailnetServices } from '../control/index.js';
+import {
+  DEFAULT_CONTROL_LIMITS, createControlTransport, createMachineHandler,
+  type ControlBackend, type ControlTransport, type ControlTransportLimits, type TailnetServices,
+} from '../control/index.js';
 import {
   DerpMapSource, DerpServer, createDerpHttpHandler, derpMapHostNames, embeddedDerpRegion, startStunServer,
   type DerpHttpHandler, type StunServer,
@@ -39,6 +42,10 @@ export interface StartOptions {
   presenceWindowMs?: number;
   /** Refuse store misuse inside transactions (a development aid with a runtime cost; tests). */
   detectStoreMisuse?: boolean;
+  /** Control transport limits; tests shorten the silent-connection deadline (handshakeTimeoutMs). */
+  controlLimits?: Partial<ControlTransportLimits>;
+  /** DERP keep-alive interval. Default 60 s (Tailscale's derper); tests shorten it. */
+  derpKeepAliveMs?: number;
 }
 
 export interface RunningServer {
@@ -106,10 +113,11 @@ export async function startServer(config: Config, options: StartOptions & { api?
     await dns.start((err) => logger.error({ err }, 'dns extra records not reloaded; keeping the last good ones'));
     cleanups.push(() => dns.stop());
 
+    const silentMs = options.controlLimits?.handshakeTimeoutMs ?? DEFAULT_CONTROL_LIMITS.handshakeTimeoutMs;
     // Listen first (port 0 in tests), so the URLs in AuthURLs and the DERP map are the real ones.
     const httpServer: Server = config.tls === null
       ? createHttpServer()
-      : createHttpsServer({ cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath) });
+      : createHttpsServer({ cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath), handshakeTimeout: silentMs });
     httpServer.requestTimeout = 0;
     httpServer.headersTimeout = 30_000;
     httpServer.keepAliveTimeout = 65_000;
@@ -138,6 +146,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
         privateKey: derpKey,
         logger,
         metrics,
+        ...(options.derpKeepAliveMs !== undefined ? { keepAliveMs: options.derpKeepAliveMs, keepAliveJitterMs: 0 } : {}),
         ...(derpConfig.verifyClients ? { admit: (key) => state.nodeByKey(key) !== undefined } : {}),
       });
       const relay = derp;
@@ -215,12 +224,23 @@ export async function startServer(config: Config, options: StartOptions & { api?
       logger: logger.child({ part: 'control' }),
       services: (id: TailnetId): TailnetServices => pipeline(id),
     };
-    const control = createControlTransport({ serverKey: noiseKey, handler: createMachineHandler(backend), logger });
+    const control = createControlTransport({
+      serverKey: noiseKey,
+      handler: createMachineHandler(backend),
+      logger,
+      ...(options.controlLimits !== undefined ? { limits: options.controlLimits } : {}),
+    });
     cleanups.push(() => control.close());
     const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }) }) ?? null;
 
-    httpServer.on('connection', (socket: Socket) => control.trackConnection(socket));
+    // The silent-connection deadline covers only sockets that never send a request: any request
+    // or upgrade (DERP, the admin API, long polls, not only /ts2021) disarms it. With our own
+    // TLS, requests arrive on the TLS socket that 'secureConnection' hands out, so that is the
+    // one to track (the raw TCP socket under it never sees a request); https' handshakeTimeout
+    // covers a client that never finishes TLS.
+    httpServer.on(config.tls === null ? 'connection' : 'secureConnection', (socket: Socket) => control.trackConnection(socket));
     httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      control.connectionActive(req.socket);
       if (!ready) return;
       void route(req, res).catch((err: unknown) => {
         logger.error({ err, path: req.url }, 'request failed');
@@ -229,6 +249,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       });
     });
     httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      control.connectionActive(socket);
       if (ready && (control.handleUpgrade(req, socket, head) || derpHttp?.handleUpgrade(req, socket, head))) return;
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     });
