@@ -165,8 +165,11 @@ export class NodeClient {
     this.#pump = null;
   }
 
-  /** A lite map update: endpoints and hostinfo, answered 200 with no netmap. */
-  async liteUpdate(fields: { endpoints?: string[]; hostinfo?: Partial<tailcfg.Hostinfo> }): Promise<number> {
+  /**
+   * A lite map update: endpoints and hostinfo, answered 200 with no netmap. `readOnly` as 1.34
+   * sends it while it knows no endpoints of its own.
+   */
+  async liteUpdate(fields: { endpoints?: string[]; hostinfo?: Partial<tailcfg.Hostinfo>; readOnly?: boolean }): Promise<number> {
     if (fields.hostinfo !== undefined) this.hostinfo = { ...this.hostinfo, ...fields.hostinfo };
     const control = await this.control();
     const response = await control.postJson('/machine/map', {
@@ -179,6 +182,7 @@ export class NodeClient {
       OmitPeers: true,
       Hostinfo: this.hostinfo,
       ...(fields.endpoints !== undefined ? { Endpoints: fields.endpoints, EndpointTypes: fields.endpoints.map(() => 1) } : {}),
+      ...(fields.readOnly === true ? { ReadOnly: true } : {}),
     } satisfies tailcfg.MapRequest);
     return response.status;
   }

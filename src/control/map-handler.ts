@@ -72,7 +72,10 @@ export function liveUpdateOf(input: MapInput, capVersion: number): LiveUpdate | 
   if (mayCarryEndpoints && input.endpoints !== null && (input.endpoints.length > 0 || !input.stream)) update.endpoints = input.endpoints;
   // Never replace a known disco key by a zero one.
   if (input.discoKey !== null) update.discoKey = input.discoKey;
-  if (input.hostinfo !== null && !input.readOnly) update.hostinfo = input.hostinfo;
+  // ReadOnly (below capver 68) protects only the endpoints: 1.34 sets it on every request while
+  // it has none, e.g. behind a NAT that gives it no direct path (TS_DEBUG_ALWAYS_USE_DERP), and
+  // then the NetInfo in those requests is the only report of its home DERP region.
+  if (input.hostinfo !== null) update.hostinfo = input.hostinfo;
   return Object.keys(update).length === 0 ? null : update;
 }
 

@@ -1,6 +1,7 @@
 // The embedded DERP relay as clients that depend on it use it (issue 10): connections that
 // outlive the silent-connection deadline over plain HTTP, Headway's own TLS and a
-// TLS-terminating proxy. A real server on port 0, our DERP and protocol clients.
+// TLS-terminating proxy; home regions reaching peers of every capability version. A real
+// server on port 0, our DERP and protocol clients.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,9 +12,10 @@ import { connect as tlsConnect, createServer as createTlsServer, type Server as 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ControlClient } from '../../src/client/index.js';
+import { ControlClient, NodeClient } from '../../src/client/index.js';
 import { DerpClient } from '../../src/client/derp/index.js';
 import { Curve25519PrivateKey } from '../../src/key/index.js';
+import type * as tailcfg from '../../src/tailcfg/index.js';
 import { startTestServer, type TestServer } from '../../src/server/testing.js';
 
 /** The shortened silent-connection deadline of these tests, and how long a connection is held. */
@@ -205,5 +207,108 @@ describe('DERP connections outlive the silent-connection deadline', () => {
       const took = await closedWithin(silent, SILENT_MS * 10);
       assert.ok(took >= SILENT_MS - 50, `dropped after ${took} ms, not before the deadline`);
     });
+  });
+});
+
+/**
+ * The home region of `peer` as a client of `capVersion` reads it: HomeDERP from 111 on (with the
+ * legacy field as fallback, as tailscaled does), only the legacy `DERP` magic address below.
+ */
+function regionAsRead(peer: tailcfg.Node | undefined, capVersion: number): number {
+  if (peer === undefined) return 0;
+  const legacy = /^127\.3\.3\.40:(\d+)$/.exec(peer.DERP ?? '');
+  const fromLegacy = legacy === null ? 0 : Number(legacy[1]);
+  if (capVersion >= 111) return peer.HomeDERP !== undefined && peer.HomeDERP !== 0 ? peer.HomeDERP : fromLegacy;
+  return fromLegacy;
+}
+
+describe('home DERP regions across client generations', () => {
+  let ts: TestServer;
+  let authKey: string;
+  let region: number;
+  const clients: NodeClient[] = [];
+  before(async () => {
+    ts = await startTestServer();
+    authKey = await ts.authKey(await ts.createUser('nat'));
+    region = ts.server.config.derp.server.regionId;
+  });
+  after(async () => {
+    for (const c of clients) await c.close();
+    await ts.cleanup();
+  });
+
+  /** A device that logs in and holds a map poll; `relayOnly` 1.34s have no endpoints: every request is ReadOnly. */
+  async function device(hostname: string, capVersion: number, options: { relayOnly?: boolean } = {}): Promise<NodeClient> {
+    const client = new NodeClient({ serverUrl: ts.server.url, hostname, capVersion });
+    clients.push(client);
+    await client.loginWithAuthKey(authKey);
+    await client.startMap(options.relayOnly === true ? { readOnly: true } : {});
+    await client.waitFor('a netmap', (nm) => nm.self !== null);
+    return client;
+  }
+
+  /** Reports `home` as the client of its version does (protocol.md 9.1). */
+  async function reportHome(client: NodeClient, home: number, options: { relayOnly?: boolean } = {}): Promise<void> {
+    const hostinfo = { NetInfo: { PreferredDERP: home } };
+    // 1.34 without endpoints sends ReadOnly lite updates; 1.78 and newer plain lite updates.
+    const status = await client.liteUpdate(options.relayOnly === true ? { hostinfo, readOnly: true } : { hostinfo });
+    assert.equal(status, 200);
+  }
+
+  async function expectRegion(viewer: NodeClient, peer: NodeClient, want: number): Promise<void> {
+    const label = peer.hostinfo.Hostname!;
+    await viewer.waitFor(`${label}'s home region ${want} as capver ${viewer.capVersion} reads it`, (nm) => regionAsRead(nm.peerByName(label), viewer.capVersion) === want);
+  }
+
+  /** The peer as a viewer that joins now gets it in its first netmap: the full node's own fields. */
+  async function expectWireForm(peer: NodeClient, capVersion: number, want: number): Promise<void> {
+    const late = await device(`late-${capVersion}-${peer.hostinfo.Hostname!}`, capVersion);
+    const label = peer.hostinfo.Hostname!;
+    await late.waitFor(`${label} in the first netmap`, (nm) => nm.peerByName(label) !== undefined);
+    const node = late.netmap.peerByName(label)!;
+    if (capVersion >= 111) {
+      assert.equal(node.HomeDERP, want, `capver ${capVersion} reads HomeDERP`);
+      assert.equal(node.DERP, undefined, `capver ${capVersion} needs no legacy DERP`);
+    } else {
+      assert.equal(node.DERP, `127.3.3.40:${want}`, `capver ${capVersion} reads only the legacy DERP field`);
+      assert.equal(node.HomeDERP, undefined);
+    }
+    await late.close();
+  }
+
+  it('a relay-only 1.34 (capver 51) reporter reaches 51, 109, 130 and 145 viewers', async () => {
+    const viewers = [await device('v51', 51), await device('v109', 109), await device('v130', 130), await device('v145', 145)];
+    const reporter = await device('r51', 51, { relayOnly: true });
+    await reportHome(reporter, region, { relayOnly: true });
+    for (const viewer of viewers) await expectRegion(viewer, reporter, region);
+    for (const capVersion of [51, 109, 130, 145]) await expectWireForm(reporter, capVersion, region);
+  });
+
+  it('109 and 130 reporters reach a 1.34 (capver 51) viewer, and a changed home follows', async () => {
+    const viewer = await device('w51', 51);
+    const r109 = await device('r109', 109);
+    const r130 = await device('r130', 130);
+    await reportHome(r109, region);
+    await reportHome(r130, region);
+    await expectRegion(viewer, r109, region);
+    await expectRegion(viewer, r130, region);
+    await expectWireForm(r109, 51, region);
+    await expectWireForm(r130, 51, region);
+    // Losing the home region (0) must clear it for the old viewer too.
+    await reportHome(r130, 0);
+    await expectRegion(viewer, r130, 0);
+  });
+
+  it('keeps the home region when a later request carries Hostinfo without NetInfo', async () => {
+    const viewer = await device('x109', 109);
+    const reporter = await device('x51', 51, { relayOnly: true });
+    await reportHome(reporter, region, { relayOnly: true });
+    await expectRegion(viewer, reporter, region);
+    // 1.34 re-opens its poll (ReadOnly, no endpoints) with a Hostinfo that lacks NetInfo.
+    reporter.hostinfo = { ...reporter.hostinfo, NetInfo: null };
+    await reporter.stopMap();
+    await reporter.startMap({ readOnly: true });
+    await reporter.waitFor('a netmap again', (nm) => nm.self !== null);
+    await expectWireForm(reporter, 109, region);
   });
 });
