@@ -236,7 +236,11 @@ export const CONFIG_REFERENCE: readonly ConfigKeyReference[] = Object.freeze([
     key: 'derp.server.enabled',
     type: 'boolean',
     default: 'true',
-    description: 'Run the embedded DERP relay (on the main listener) and its STUN server.',
+    description:
+      'Run the embedded DERP relay (on the main listener) and its STUN server. Clients always speak TLS to a DERP node: with an https:// server_url '
+      + '(tls_cert_path/tls_key_path, or a TLS-terminating proxy) the embedded node is a normal one; with an http:// server_url it is marked '
+      + 'InsecureForTests and the main port also answers TLS with a throwaway self-signed certificate that clients do not check, and a warning '
+      + 'is logged. That is for tests and local setups only; it is not private from someone on the path.',
     headscale: 'headscale defaults to false',
   },
   {

@@ -37,20 +37,20 @@ function mapJson(regions: tailcfg.DERPRegion[]): string {
 }
 
 describe('embeddedDerpRegion', () => {
-  const cases: Array<{ name: string; serverUrl: string; host: string; port: number }> = [
+  const cases: Array<{ name: string; serverUrl: string; host: string; port: number; insecure?: true }> = [
     { name: 'https without a port uses 443', serverUrl: 'https://hw.example.com', host: 'hw.example.com', port: 443 },
     { name: 'an explicit port is kept', serverUrl: 'https://hw.example.com:8443/', host: 'hw.example.com', port: 8443 },
-    { name: 'http without a port uses 80', serverUrl: 'http://hw.example.com', host: 'hw.example.com', port: 80 },
+    { name: 'http without a port uses 80, and is marked InsecureForTests', serverUrl: 'http://hw.example.com', host: 'hw.example.com', port: 80, insecure: true },
     { name: 'an IPv6 literal loses its brackets', serverUrl: 'https://[2001:db8::5]:444', host: '2001:db8::5', port: 444 },
   ];
-  for (const { name, serverUrl, host, port } of cases) {
+  for (const { name, serverUrl, host, port, insecure } of cases) {
     it(name, () => {
       const r = embeddedDerpRegion({ serverUrl, regionId: 999, regionCode: 'headway', regionName: 'Headway Embedded DERP', stunPort: 3478 });
       assert.deepEqual(r, {
         RegionID: 999,
         RegionCode: 'headway',
         RegionName: 'Headway Embedded DERP',
-        Nodes: [{ Name: '999', RegionID: 999, HostName: host, DERPPort: port, STUNPort: 3478 }],
+        Nodes: [{ Name: '999', RegionID: 999, HostName: host, DERPPort: port, STUNPort: 3478, ...(insecure ? { InsecureForTests: true } : {}) }],
       });
     });
   }

@@ -267,7 +267,11 @@ export interface EmbeddedRegionOptions {
   readonly canPort80?: boolean;
 }
 
-/** The DERP region of our own relay, validated like any other region. */
+/**
+ * The DERP region of our own relay, validated like any other region. With an http:// server_url
+ * the node is marked `InsecureForTests`: clients then skip the certificate check, but still
+ * speak TLS to it, so the server must answer TLS on that port too (see src/server).
+ */
 export function embeddedDerpRegion(options: EmbeddedRegionOptions): tailcfg.DERPRegion {
   let url: URL;
   try {
@@ -291,6 +295,7 @@ export function embeddedDerpRegion(options: EmbeddedRegionOptions): tailcfg.DERP
   if (options.ipv4 !== undefined && options.ipv4 !== '') node['IPv4'] = options.ipv4;
   if (options.ipv6 !== undefined && options.ipv6 !== '') node['IPv6'] = options.ipv6;
   if (options.canPort80 === true) node['CanPort80'] = true;
+  if (url.protocol === 'http:') node['InsecureForTests'] = true;
   const source = 'derp.server (embedded region)';
   if (!Number.isInteger(options.regionId) || options.regionId <= 0) {
     throw derpError('mapInvalid', `${source}: region_id: ${options.regionId} is not a positive integer`);

@@ -26,6 +26,8 @@ export {
 export type { StunServer, StunServerOptions, StunStats, StunDropReason, StunParseResult } from './stun.js';
 export { DerpMapSource, embeddedDerpRegion, mergeDerpMaps, parseDerpMapText, derpMapLayerFromValue, derpMapHostNames, redactUrl } from './derp-map.js';
 export type { DerpMapSourceOptions, DerpMapSourceEvents, DerpMapLayer, NamedLayer, EmbeddedRegionOptions } from './derp-map.js';
+export { selfSignedCertificate } from './self-signed.js';
+export type { SelfSignedCertificate } from './self-signed.js';
 export { FrameType, PeerGoneReason, MAX_PACKET_BYTES, PROTOCOL_VERSION } from './frame.js';
 export type { DerpStats, DerpCloseReason, DerpDropReason } from './metrics.js';
 export { DerpErrors } from './errors.js';

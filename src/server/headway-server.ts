@@ -6,7 +6,7 @@ import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/index.js';
 import {
@@ -14,7 +14,7 @@ import {
   type ControlBackend, type ControlTransport, type ControlTransportLimits, type TailnetServices,
 } from '../control/index.js';
 import {
-  DerpMapSource, DerpServer, createDerpHttpHandler, derpMapHostNames, embeddedDerpRegion, startStunServer,
+  DerpMapSource, DerpServer, createDerpHttpHandler, derpMapHostNames, embeddedDerpRegion, selfSignedCertificate, startStunServer,
   type DerpHttpHandler, type StunServer,
 } from '../derp/index.js';
 import { DnsConfigSource } from '../dns/index.js';
@@ -26,6 +26,7 @@ import { ServerState, type TailnetState } from '../state/index.js';
 import { loadOrCreatePrivateKey, openStore, type Store } from '../store/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { HeadwayError } from '../util/headway-error.js';
+import { plainAndTlsListener, type PlainAndTlsListener } from './plain-and-tls-listener.js';
 import { PolicyFileWatcher } from './policy-file.js';
 import { renderRegisterPage } from './register-page.js';
 import { ServerErrors } from './errors.js';
@@ -127,9 +128,17 @@ export async function startServer(config: Config, options: StartOptions & { api?
       res.end('starting\n');
     };
     httpServer.on('request', (req, res) => { if (!ready) pendingUntilReady(req, res); });
-    await listen(httpServer, config.listenAddr.host, config.listenAddr.port);
+    // server_url http:// (port 0 in tests is http too) with the embedded relay in the DERP map:
+    // clients speak TLS to the DERP node anyway, so the plain port must answer TLS as well.
+    const derpNeedsTls = config.tls === null && config.derp.server.enabled && config.derp.server.automaticallyAddEmbeddedDerpRegion
+      && (config.listenAddr.port === 0 || new URL(config.serverUrl).protocol === 'http:');
+    const plainAndTls: PlainAndTlsListener | null = derpNeedsTls
+      ? plainAndTlsListener(httpServer, { ...selfSignedCertificate(new URL(config.serverUrl).hostname.replace(/^\[|\]$/g, '')), silentMs })
+      : null;
+    await listen(plainAndTls?.server ?? httpServer, config.listenAddr.host, config.listenAddr.port);
     cleanups.push(() => closeServer(httpServer));
-    const bound = httpServer.address() as AddressInfo;
+    if (plainAndTls !== null) cleanups.push(() => plainAndTls.close());
+    const bound = (plainAndTls?.server ?? httpServer).address() as AddressInfo;
     const scheme = config.tls === null ? 'http' : 'https';
     const url = `${scheme}://${formatHost(bound.address)}:${bound.port}`;
     const serverUrl = config.listenAddr.port === 0 ? url : config.serverUrl;
@@ -164,6 +173,14 @@ export async function startServer(config: Config, options: StartOptions & { api?
           ...(derpConfig.ipv4 !== null ? { ipv4: derpConfig.ipv4 } : {}),
           ...(derpConfig.ipv6 !== null ? { ipv6: derpConfig.ipv6 } : {}),
         });
+        if (embeddedRegion.Nodes.some((node) => node.InsecureForTests === true)) {
+          logger.warn(
+            { server_url: serverUrl },
+            'server_url is http://: the embedded DERP node is marked InsecureForTests and answers TLS with a throwaway self-signed '
+              + 'certificate, so clients skip its certificate check. This is for tests and local setups only; in production use an '
+              + 'https:// server_url (tls_cert_path/tls_key_path, or a TLS-terminating proxy)',
+          );
+        }
       }
     }
     const derpMap = await DerpMapSource.start({
@@ -361,7 +378,7 @@ function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-function listen(server: Server, host: string, port: number): Promise<void> {
+function listen(server: NetServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: host === '' ? undefined : host, port }, () => {

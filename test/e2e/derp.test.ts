@@ -1,7 +1,7 @@
 // The embedded DERP relay as clients that depend on it use it (issue 10): connections that
 // outlive the silent-connection deadline over plain HTTP, Headway's own TLS and a
-// TLS-terminating proxy; home regions reaching peers of every capability version. A real
-// server on port 0, our DERP and protocol clients.
+// TLS-terminating proxy; home regions reaching peers of every capability version; the embedded
+// node of an http:// server. A real server on port 0, our DERP and protocol clients.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,6 +10,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ControlClient, NodeClient } from '../../src/client/index.js';
@@ -77,10 +79,10 @@ async function startTlsProxy(ca: TestCa, port: number): Promise<{ url: string; c
  * Holds two DERP connections for HOLD_MS, then relays a packet each way: the connections must
  * have seen no close and some keep-alives.
  */
-async function holdAndRelay(url: string, tls?: { ca: Buffer }): Promise<void> {
+async function holdAndRelay(url: string, tls?: { ca: Buffer } | { rejectUnauthorized: false }): Promise<void> {
   const keyA = Curve25519PrivateKey.generate();
   const keyB = Curve25519PrivateKey.generate();
-  const options = tls !== undefined ? { tls: { ca: tls.ca } } : {};
+  const options = tls !== undefined ? { tls } : {};
   const a = await DerpClient.connect({ url, privateKey: keyA, ...options });
   const b = await DerpClient.connect({ url, privateKey: keyB, ...options });
   const closes: string[] = [];
@@ -131,6 +133,10 @@ describe('DERP connections outlive the silent-connection deadline', () => {
       await holdAndRelay(`${ts.server.url}/derp`);
     });
 
+    it('keeps a DERP connection over TLS on the plain port (the InsecureForTests node) open', async () => {
+      await holdAndRelay(`${ts.server.url.replace(/^http:/, 'https:')}/derp`, { rejectUnauthorized: false });
+    });
+
     it('still drops a connection that never sends a request', async () => {
       const port = Number(new URL(ts.server.url).port);
       const silent = netConnect({ host: '127.0.0.1', port });
@@ -179,8 +185,11 @@ describe('DERP connections outlive the silent-connection deadline', () => {
       await rm(ca.dir, { recursive: true, force: true });
     });
 
-    it('serves https', () => {
+    it('serves https, and its embedded DERP node is a normal (verified) one', () => {
       assert.match(ts.server.url, /^https:\/\//);
+      const node = ts.server.derpMap.current().Regions[String(ts.config.derp.server.regionId)]?.Nodes[0];
+      assert.ok(node !== undefined);
+      assert.equal(node.InsecureForTests, undefined);
     });
 
     it('keeps a DERP upgrade over TLS open for more than twice the deadline', async () => {
@@ -310,5 +319,64 @@ describe('home DERP regions across client generations', () => {
     await reporter.startMap({ readOnly: true });
     await reporter.waitFor('a netmap again', (nm) => nm.self !== null);
     await expectWireForm(reporter, 109, region);
+  });
+});
+
+describe('the embedded DERP node of an http:// server', () => {
+  let ts: TestServer;
+  const logLines: string[] = [];
+  before(async () => {
+    const logger = pino({ level: 'warn' }, new Writable({ write(chunk: Buffer, _enc, done) { logLines.push(chunk.toString()); done(); } }));
+    ts = await startTestServer({ logger });
+  });
+  after(async () => { await ts.cleanup(); });
+
+  it('is marked InsecureForTests, with a warning that this is for tests and local setups', async () => {
+    assert.match(ts.server.serverUrl, /^http:\/\//);
+    const client = new NodeClient({ serverUrl: ts.server.url, hostname: 'insecure-view' });
+    try {
+      await client.loginWithAuthKey(await ts.authKey(await ts.createUser('ivy')));
+      await client.startMap();
+      await client.waitFor('the DERP map', (nm) => nm.derpMap !== null);
+      const node = client.netmap.derpMap!.Regions[String(ts.config.derp.server.regionId)]!.Nodes[0]!;
+      assert.equal(node.InsecureForTests, true);
+    } finally {
+      await client.close();
+    }
+    const warning = logLines.find((line) => line.includes('InsecureForTests'));
+    assert.ok(warning !== undefined, 'a warning names the insecure node');
+    assert.match(warning, /tests and local setups/);
+    assert.match(warning, /"level":40/);
+  });
+
+  it('answers TLS on its plain port, so a client that speaks TLS to every DERP node can relay', async () => {
+    // What tailscaled does with an InsecureForTests node: TLS to HostName:DERPPort, no certificate check.
+    const region = ts.server.derpMap.current().Regions[String(ts.config.derp.server.regionId)]!;
+    const node = region.Nodes[0]!;
+    const user = await ts.createUser('tess');
+    const key = await ts.authKey(user);
+    const devices = [new NodeClient({ serverUrl: ts.server.url, hostname: 'tls-a' }), new NodeClient({ serverUrl: ts.server.url, hostname: 'tls-b' })];
+    for (const d of devices) await d.loginWithAuthKey(key);
+    const url = `https://${node.HostName}:${node.DERPPort}/derp`;
+    const [a, b] = await Promise.all(devices.map((d) => DerpClient.connect({ url, privateKey: d.nodeKey, tls: { rejectUnauthorized: false } })));
+    try {
+      const got = new Promise<Buffer>((resolve) => b!.onPacket((_src, packet) => resolve(packet)));
+      const payload = randomBytes(1300);
+      a!.sendPacket(b!.publicKey, payload);
+      assert.deepEqual(await got, payload);
+      // Plain HTTP on the same port still serves control and DERP.
+      const plain = await DerpClient.connect({ url: `${ts.server.url}/derp`, privateKey: devices[0]!.nodeKey });
+      plain.close();
+    } finally {
+      a!.close();
+      b!.close();
+      for (const d of devices) await d.close();
+    }
+  });
+
+  it('still drops a connection that sends nothing at all', async () => {
+    const port = Number(new URL(ts.server.url).port);
+    const silent = netConnect({ host: '127.0.0.1', port });
+    await closedWithin(silent, 15_000);
   });
 });
