@@ -1,4 +1,5 @@
-// Two nodes with no direct path exchange packets through the embedded DERP relay, both ways,
+// Two nodes with no direct path exchange packets through the embedded DERP relay (dialled over
+// TLS from the advertised region, as tailscaled does), both ways,
 // continuously, and lose none (issue 10, item 3); then the same across a server restart: the
 // clients reconnect to DERP as tailscaled's magicsock does and keep relaying, and only packets
 // sent while a side was reconnecting may be lost.
@@ -26,6 +27,11 @@ function soakSeconds(): number {
   return seconds;
 }
 
+interface RelayAddress {
+  readonly url: string;
+  readonly tls?: { readonly rejectUnauthorized: false };
+}
+
 /**
  * A node's DERP side: one connection to the relay at `url`, re-dialled whenever it closes, and
  * a numbered packet stream to its peer. What it sent while it had no connection is not sent.
@@ -44,14 +50,15 @@ class RelayPeer {
 
   constructor(
     readonly name: string,
-    readonly url: () => string,
+    readonly relay: () => RelayAddress,
     readonly key: Curve25519PrivateKey,
   ) {}
 
   async connect(): Promise<void> {
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
-        const client = await DerpClient.connect({ url: this.url(), privateKey: this.key, timeoutMs: 2_000 });
+        const { url, tls } = this.relay();
+        const client = await DerpClient.connect({ url, privateKey: this.key, timeoutMs: 2_000, ...(tls !== undefined ? { tls } : {}) });
         this.client = client;
         client.onPacket((_src, packet) => this.received.push(packet.readUInt32BE(0)));
         client.onClose(() => {
@@ -151,11 +158,16 @@ describe(`relay-only nodes through the embedded DERP (${SOAK_SECONDS} s)`, { tim
     await ts.cleanup();
   });
 
-  /** The relay's URL as a client builds it from the region the server advertised. */
-  function relayUrlFrom(node: NodeClient): () => string {
+  /**
+   * The relay as tailscaled dials it from the region the server advertised: TLS to
+   * HostName:DERPPort, without a certificate check when the node is InsecureForTests (it is:
+   * the test server's URL is http://).
+   */
+  function relayUrlFrom(node: NodeClient): () => RelayAddress {
     return () => {
       const derpNode = node.netmap.derpMap!.Regions['950']!.Nodes[0]!;
-      return `http://${derpNode.HostName}:${derpNode.DERPPort ?? 443}/derp`;
+      const url = `https://${derpNode.HostName}:${derpNode.DERPPort ?? 443}/derp`;
+      return derpNode.InsecureForTests === true ? { url, tls: { rejectUnauthorized: false } } : { url };
     };
   }
 
