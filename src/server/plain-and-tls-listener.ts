@@ -12,22 +12,24 @@ const TLS_HANDSHAKE_RECORD = 0x16;
 
 export interface PlainAndTlsListener {
   readonly server: NetServer;
-  /** Stops listening and drops sockets that have not spoken yet (the http.Server owns the rest). */
+  /**
+   * Stops listening and destroys every socket it accepted (the TCP sockets under TLS too), so it
+   * resolves even with connections the http.Server, the relay or the control transport still hold.
+   */
   close(): Promise<void>;
 }
 
 export function plainAndTlsListener(http: HttpServer, options: { cert: string; key: string; silentMs: number }): PlainAndTlsListener {
   const secureContext = createSecureContext({ cert: options.cert, key: options.key });
-  const undecided = new Set<Socket>();
+  const accepted = new Set<Socket>();
   const server = createNetServer((socket) => {
-    undecided.add(socket);
-    socket.once('close', () => undecided.delete(socket));
+    accepted.add(socket);
+    socket.once('close', () => accepted.delete(socket));
     socket.on('error', () => socket.destroy());
     // A socket that never sends a byte never reaches the http.Server and its silent-connection
     // deadline: this is that deadline for it.
     socket.setTimeout(options.silentMs, () => socket.destroy());
     socket.once('data', (first: Buffer) => {
-      undecided.delete(socket);
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(first);
@@ -46,7 +48,7 @@ export function plainAndTlsListener(http: HttpServer, options: { cert: string; k
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const socket of undecided) socket.destroy();
+        for (const socket of accepted) socket.destroy();
       }),
   };
 }
