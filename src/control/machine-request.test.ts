@@ -48,6 +48,8 @@ describe('requests of real clients', () => {
     const first = parseMapRequest(body(bodies['POST /machine/map (Stream, first, ReadOnly)']));
     assert.equal(first.readOnly, true);
     assert.equal(liveUpdateOf(first, 51)?.endpoints, undefined);
+    // ReadOnly keeps the endpoints out, not the hostinfo: its NetInfo may be the only home-region report.
+    assert.deepEqual(liveUpdateOf(first, 51)?.hostinfo, first.hostinfo);
     const reopened = parseMapRequest(body(bodies['POST /machine/map (Stream, with Endpoints)']));
     assert.ok((liveUpdateOf(reopened, 51)?.endpoints?.length ?? 0) > 0);
   });
