@@ -138,6 +138,8 @@ describe('DERP connections outlive the silent-connection deadline', () => {
     });
 
     it('still drops a connection that never sends a request', async () => {
+      // This http:// server also answers TLS on its port: the listener that waits for the first
+      // byte to tell them apart must keep the same deadline.
       const port = Number(new URL(ts.server.url).port);
       const silent = netConnect({ host: '127.0.0.1', port });
       const took = await closedWithin(silent, SILENT_MS * 10);
@@ -372,11 +374,5 @@ describe('the embedded DERP node of an http:// server', () => {
       b!.close();
       for (const d of devices) await d.close();
     }
-  });
-
-  it('still drops a connection that sends nothing at all', async () => {
-    const port = Number(new URL(ts.server.url).port);
-    const silent = netConnect({ host: '127.0.0.1', port });
-    await closedWithin(silent, 15_000);
   });
 });
