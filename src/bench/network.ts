@@ -4,7 +4,7 @@
 // changes per second for a while (each sent as a real lite update; latency runs until the last
 // peer that must hear it has the frame), then an idle period; and the server's CPU and RSS.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ControlClient, fetchServerKey, SharedDecodeCache, type MapStream } from '../client/index.js';
 import { compilePolicyText, PolicyIndex } from '../policy/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
+import { CLOCK_TICKS, cpuTicks, rssMb } from './proc-stats.js';
 import { benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
 import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
 
@@ -47,8 +48,6 @@ export interface NetworkResult {
   readonly changes: number;
   readonly undelivered: number;
 }
-
-const CLOCK_TICKS = 100;
 
 interface Device {
   readonly index: number;
@@ -235,19 +234,6 @@ async function spawnServer(policy: EnginePolicy, nodes: number, seed: number, di
   });
   const info = JSON.parse(first) as { url: string; pid: number };
   return { child, url: info.url, pid: info.pid };
-}
-
-/** utime + stime of a process, in clock ticks. */
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = /VmRSS:\s+(\d+) kB/.exec(status);
-  return match ? Number(match[1]) / 1024 : 0;
 }
 
 function sleep(ms: number): Promise<void> {
