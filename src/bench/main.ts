@@ -85,14 +85,14 @@ async function main(): Promise<void> {
         });
         const { join, churn, idle } = result;
         say(`network --target ${result.target} n=${result.nodes}: join ${join.converged ? '' : 'NOT converged, '}${join.wall_s} s${join.server_cpu_s === null ? '' : ` (server cpu ${join.server_cpu_s} s)`}, ${join.complete}/${result.nodes} hold all ${join.expected_peers} peers`);
-        if (churn !== null) say(`  churn: ${churn.changes} changes, p50 ${churn.p50_ms} ms, p99 ${churn.p99_ms} ms, undelivered ${churn.undelivered}, server cpu ${churn.server_cpu_pct ?? '?'}%`);
+        if (churn !== null) say(`  churn: ${churn.changes} changes, p50 ${churn.p50_ms} ms, p99 ${churn.p99_ms} ms, undelivered ${churn.undelivered}, server cpu ${churn.server_cpu_pct ?? '?'}% (${churn.server_us_per_frame ?? '?'} µs per frame)`);
         if (idle !== null) say(`  idle: server cpu ${idle.server_cpu_pct ?? '?'}%, rss ${idle.server_rss_mb ?? '?'} MB`);
         if (result.failures.count > 0) say(`  failures: ${result.failures.count}: ${result.failures.first.join('; ')}`);
         if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
         return;
       }
       const result = await runNetwork({ policy, nodes, seed, churnPerSecond: Number(values.churn ?? '10'), durationS: Number(values.duration), progress });
-      say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%`);
+      say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%, ${result.server_us_per_frame} µs per frame, ${result.server_kb_per_node} KB per node`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
     }

@@ -66,6 +66,10 @@ export interface TargetChurn {
   readonly p99_ms: number;
   readonly server_cpu_pct: number | null;
   readonly client_cpu_pct: number;
+  /** Map messages the devices received from the first change until the deliveries settled. */
+  readonly frames: number;
+  /** Server CPU in that time over those frames (keep-alives included); null without a pid. */
+  readonly server_us_per_frame: number | null;
   /** How the server told the devices: messages with a whole peer list, with changed peers, with patches. */
   readonly messages: { readonly full_peer_lists: number; readonly peers_changed: number; readonly patches: number };
 }
@@ -131,6 +135,7 @@ export async function runTargetNetwork(options: TargetOptions): Promise<TargetRe
   const arrivals = new Map<number, Map<number, number>>();
   const styles = { full_peer_lists: 0, peers_changed: 0, patches: 0 };
   const decodeCache = new SharedDecodeCache(1024);
+  let framesIn = 0;
 
   const noteEndpoints = (receiver: number, endpoints: readonly string[] | undefined, at: number): void => {
     for (const endpoint of endpoints ?? []) {
@@ -143,6 +148,7 @@ export async function runTargetNetwork(options: TargetOptions): Promise<TargetRe
   };
   /** Applies one message to what `device` knows of its benchmark peers (tailscaled's rules). */
   const apply = (device: Device, message: tailcfg.MapResponse, at: number): void => {
+    framesIn++;
     if (message.Peers != null && message.Peers.length > 0) {
       styles.full_peer_lists++;
       device.peers.clear();
@@ -275,6 +281,7 @@ export async function runTargetNetwork(options: TargetOptions): Promise<TargetRe
     const meter = new CpuMeter(pid);
     await meter.start();
     const clientCpu0 = process.cpuUsage();
+    const framesBefore = framesIn;
     const start = performance.now();
     const posts: Array<Promise<unknown>> = [];
     for (let seq = 0; seq < churnTotal; seq++) {
@@ -296,6 +303,8 @@ export async function runTargetNetwork(options: TargetOptions): Promise<TargetRe
     const delivered = (change: { seq: number }): boolean => (arrivals.get(change.seq)?.size ?? 0) >= expectedPeers;
     while (performance.now() < settleDeadline && !sent.every(delivered)) await sleep(50);
     await Promise.race([Promise.all(posts), sleep(1_000)]);
+    const frames = framesIn - framesBefore;
+    const settled = await meter.read();
     const latencies: number[] = [];
     let undelivered = 0;
     for (const change of sent) {
@@ -317,9 +326,11 @@ export async function runTargetNetwork(options: TargetOptions): Promise<TargetRe
       p99_ms: round(quantile(latencies, 0.99)),
       server_cpu_pct: reading.pct === null ? null : round(reading.pct),
       client_cpu_pct: round(((clientCpu.user + clientCpu.system) / 1000 / (reading.wallS * 1000)) * 100),
+      frames,
+      server_us_per_frame: settled.cpuS === null ? null : round((settled.cpuS * 1e6) / Math.max(1, frames)),
       messages: { ...styles },
     };
-    log(`churn: ${result.changes} changes, ${result.undelivered} undelivered, p50 ${result.p50_ms} ms p99 ${result.p99_ms} ms, server cpu ${result.server_cpu_pct ?? '?'}%; messages: ${styles.full_peer_lists} full peer lists, ${styles.peers_changed} with changed peers, ${styles.patches} with patches`);
+    log(`churn: ${result.changes} changes, ${result.undelivered} undelivered, p50 ${result.p50_ms} ms p99 ${result.p99_ms} ms, server cpu ${result.server_cpu_pct ?? '?'}%, ${result.server_us_per_frame ?? '?'} µs per frame; messages: ${styles.full_peer_lists} full peer lists, ${styles.peers_changed} with changed peers, ${styles.patches} with patches`);
     return result;
   }
 }

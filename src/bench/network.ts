@@ -47,6 +47,13 @@ export interface NetworkResult {
   readonly idle_cpu_pct: number;
   readonly changes: number;
   readonly undelivered: number;
+  /**
+   * Server CPU per map frame during the churn and the 2 s after it: server CPU time over the
+   * frames all clients received in that time (whatever a frame holds, keep-alives included).
+   */
+  readonly server_us_per_frame: number;
+  /** Server RSS over the nodes it holds, after the idle period. */
+  readonly server_kb_per_node: number;
 }
 
 interface Device {
@@ -126,6 +133,7 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     const random = seededRandom(seed ^ 0xc4a2);
     const sent: Array<{ seq: number; at: number; device: number }> = [];
     const churnCpu0 = await cpuTicks(server.pid);
+    const framesBefore = devices.reduce((sum, d) => sum + (d.stream?.stats.messages ?? 0), 0);
     const clientCpu0 = process.cpuUsage();
     const churnStart = performance.now();
     const total = Math.max(1, Math.round(churn * durationS));
@@ -147,6 +155,9 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     const clientCpuPct = ((clientCpu.user + clientCpu.system) / 1000 / churnMs) * 100;
     log(`churn: ${total} changes in ${(churnMs / 1000).toFixed(1)} s; the clients' process used ${clientCpuPct.toFixed(0)}% of a core`);
     await sleep(2_000);
+    const frames = devices.reduce((sum, d) => sum + (d.stream?.stats.messages ?? 0), 0) - framesBefore;
+    const frameCpuUs = (((await cpuTicks(server.pid)) - churnCpu0) / CLOCK_TICKS) * 1e6;
+    log(`frames: ${frames} during the churn and 2 s after; server ${(frameCpuUs / Math.max(1, frames)).toFixed(1)} µs of CPU per frame`);
     const latencies: number[] = [];
     const slowest: Array<{ ms: number; afterStartMs: number; recipients: number }> = [];
     let undelivered = 0;
@@ -191,6 +202,8 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
       idle_cpu_pct: round(((idleCpu / CLOCK_TICKS) * 1000 * 100) / idleMs),
       changes: sent.length,
       undelivered,
+      server_us_per_frame: round(frameCpuUs / Math.max(1, frames)),
+      server_kb_per_node: Math.round((rss * 1024) / n),
     };
   } finally {
     await Promise.all(devices.map((d) => d.control?.close().catch(() => undefined)));
