@@ -56,6 +56,8 @@ export interface TargetJoin {
   readonly expected_peers: number;
   readonly peers_min: number;
   readonly peers_median: number;
+  /** Map messages the devices received during the join (every join is news to every device online). */
+  readonly frames: number;
 }
 
 export interface TargetChurn {
@@ -254,8 +256,9 @@ export async function runTargetNetwork(options: TargetOptions): Promise<TargetRe
     expected_peers: expectedPeers,
     peers_min: peerCounts[0] ?? 0,
     peers_median: quantile(peerCounts, 0.5),
+    frames: framesIn,
   };
-  log(`join: ${joinResult.converged ? 'converged' : 'NOT converged'} in ${joinResult.wall_s} s; ${joinResult.complete} of ${n} complete, peers min ${joinResult.peers_min} median ${joinResult.peers_median} of ${expectedPeers}${joinResult.server_cpu_s === null ? '' : `; server cpu ${joinResult.server_cpu_s} s`}`);
+  log(`join: ${joinResult.converged ? 'converged' : 'NOT converged'} in ${joinResult.wall_s} s; ${joinResult.complete} of ${n} complete, peers min ${joinResult.peers_min} median ${joinResult.peers_median} of ${expectedPeers}; ${joinResult.frames} map messages${joinResult.server_cpu_s === null ? '' : `; server cpu ${joinResult.server_cpu_s} s`}`);
 
   let churn: TargetChurn | null = null;
   let idle: TargetResult['idle'] = null;
