@@ -2,17 +2,22 @@
 // of output is one JSON object. Scenarios:
 //   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V]
 //   network --policy ... --nodes N [--churn R] [--duration S]
+//   network --target URL --authkey KEY --nodes N [--server-pid PID] [--churn R] [--duration S]
+//           (any running TS2021 server; its policy must let every node see every other)
 //   policy  [case]   (policy compile cases)
 //   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
 import { parseArgs } from 'node:util';
 import { ENGINE_EVENTS, runEngine } from './engine.js';
 import { runNetwork } from './network.js';
+import { runTargetNetwork } from './network-target.js';
 import { writeReport } from './report.js';
 import { ENGINE_POLICIES, type EnginePolicy } from './workload.js';
 
 const USAGE = `usage: npm run bench -- <scenario> [options]
   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V] [--json]
   network --policy fullmesh|members|segmented --nodes N [--churn R] [--duration S] [--json]
+  network --target URL --authkey KEY --nodes N [--server-pid PID] [--churn R] [--duration S]
+          [--idle S] [--concurrency C] [--join-timeout S] [--json]
   policy  [case] [--json]
   report  [--quick]`;
 
@@ -29,7 +34,13 @@ async function main(): Promise<void> {
       nodes: { type: 'string', default: '1000' },
       seed: { type: 'string', default: '42' },
       capver: { type: 'string' },
-      churn: { type: 'string', default: '10' },
+      churn: { type: 'string' },
+      target: { type: 'string' },
+      authkey: { type: 'string' },
+      'server-pid': { type: 'string' },
+      idle: { type: 'string' },
+      concurrency: { type: 'string' },
+      'join-timeout': { type: 'string' },
       duration: { type: 'string', default: '20' },
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
@@ -61,8 +72,27 @@ async function main(): Promise<void> {
       return;
     }
     case 'network': {
-      const result = await runNetwork({ policy, nodes, seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress });
-      say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%`);
+      if (values.target !== undefined) {
+        if (values.authkey === undefined || values.authkey === '') fail('--target needs --authkey (a reusable pre-auth key of that server)');
+        const result = await runTargetNetwork({
+          target: values.target, authKey: values.authkey, nodes, seed, progress,
+          churnPerSecond: positiveNumber('churn', values.churn ?? '5'),
+          durationS: positiveNumber('duration', values.duration),
+          ...(values['server-pid'] !== undefined ? { serverPid: positiveNumber('server-pid', values['server-pid']) } : {}),
+          ...(values.idle !== undefined ? { idleS: positiveNumber('idle', values.idle) } : {}),
+          ...(values.concurrency !== undefined ? { concurrency: positiveNumber('concurrency', values.concurrency) } : {}),
+          ...(values['join-timeout'] !== undefined ? { joinTimeoutS: positiveNumber('join-timeout', values['join-timeout']) } : {}),
+        });
+        const { join, churn, idle } = result;
+        say(`network --target ${result.target} n=${result.nodes}: join ${join.converged ? '' : 'NOT converged, '}${join.wall_s} s${join.server_cpu_s === null ? '' : ` (server cpu ${join.server_cpu_s} s)`}, ${join.complete}/${result.nodes} hold all ${join.expected_peers} peers`);
+        if (churn !== null) say(`  churn: ${churn.changes} changes, p50 ${churn.p50_ms} ms, p99 ${churn.p99_ms} ms, undelivered ${churn.undelivered}, server cpu ${churn.server_cpu_pct ?? '?'}% (${churn.server_us_per_frame ?? '?'} µs per frame)`);
+        if (idle !== null) say(`  idle: server cpu ${idle.server_cpu_pct ?? '?'}%, rss ${idle.server_rss_mb ?? '?'} MB`);
+        if (result.failures.count > 0) say(`  failures: ${result.failures.count}: ${result.failures.first.join('; ')}`);
+        if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        return;
+      }
+      const result = await runNetwork({ policy, nodes, seed, churnPerSecond: Number(values.churn ?? '10'), durationS: Number(values.duration), progress });
+      say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%, ${result.server_us_per_frame} µs per frame, ${result.server_kb_per_node} KB per node`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
     }
@@ -85,6 +115,12 @@ async function main(): Promise<void> {
     default:
       fail(`unknown scenario "${scenario}"`);
   }
+}
+
+function positiveNumber(option: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) fail(`--${option}: "${text}" is not a positive number`);
+  return value;
 }
 
 function fmtUs(us: number): string {

@@ -4,7 +4,7 @@
 // changes per second for a while (each sent as a real lite update; latency runs until the last
 // peer that must hear it has the frame), then an idle period; and the server's CPU and RSS.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ControlClient, fetchServerKey, SharedDecodeCache, type MapStream } from '../client/index.js';
 import { compilePolicyText, PolicyIndex } from '../policy/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
+import { CLOCK_TICKS, cpuTicks, rssMb } from './proc-stats.js';
 import { benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
 import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
 
@@ -46,9 +47,14 @@ export interface NetworkResult {
   readonly idle_cpu_pct: number;
   readonly changes: number;
   readonly undelivered: number;
+  /**
+   * Server CPU per map frame during the churn and the 2 s after it: server CPU time over the
+   * frames all clients received in that time (whatever a frame holds, keep-alives included).
+   */
+  readonly server_us_per_frame: number;
+  /** Server RSS over the nodes it holds, after the idle period. */
+  readonly server_kb_per_node: number;
 }
-
-const CLOCK_TICKS = 100;
 
 interface Device {
   readonly index: number;
@@ -127,6 +133,7 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     const random = seededRandom(seed ^ 0xc4a2);
     const sent: Array<{ seq: number; at: number; device: number }> = [];
     const churnCpu0 = await cpuTicks(server.pid);
+    const framesBefore = devices.reduce((sum, d) => sum + (d.stream?.stats.messages ?? 0), 0);
     const clientCpu0 = process.cpuUsage();
     const churnStart = performance.now();
     const total = Math.max(1, Math.round(churn * durationS));
@@ -148,6 +155,9 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     const clientCpuPct = ((clientCpu.user + clientCpu.system) / 1000 / churnMs) * 100;
     log(`churn: ${total} changes in ${(churnMs / 1000).toFixed(1)} s; the clients' process used ${clientCpuPct.toFixed(0)}% of a core`);
     await sleep(2_000);
+    const frames = devices.reduce((sum, d) => sum + (d.stream?.stats.messages ?? 0), 0) - framesBefore;
+    const frameCpuUs = (((await cpuTicks(server.pid)) - churnCpu0) / CLOCK_TICKS) * 1e6;
+    log(`frames: ${frames} during the churn and 2 s after; server ${(frameCpuUs / Math.max(1, frames)).toFixed(1)} µs of CPU per frame`);
     const latencies: number[] = [];
     const slowest: Array<{ ms: number; afterStartMs: number; recipients: number }> = [];
     let undelivered = 0;
@@ -192,6 +202,8 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
       idle_cpu_pct: round(((idleCpu / CLOCK_TICKS) * 1000 * 100) / idleMs),
       changes: sent.length,
       undelivered,
+      server_us_per_frame: round(frameCpuUs / Math.max(1, frames)),
+      server_kb_per_node: Math.round((rss * 1024) / n),
     };
   } finally {
     await Promise.all(devices.map((d) => d.control?.close().catch(() => undefined)));
@@ -235,19 +247,6 @@ async function spawnServer(policy: EnginePolicy, nodes: number, seed: number, di
   });
   const info = JSON.parse(first) as { url: string; pid: number };
   return { child, url: info.url, pid: info.pid };
-}
-
-/** utime + stime of a process, in clock ticks. */
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = /VmRSS:\s+(\d+) kB/.exec(status);
-  return match ? Number(match[1]) / 1024 : 0;
 }
 
 function sleep(ms: number): Promise<void> {

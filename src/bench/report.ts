@@ -24,6 +24,7 @@ const FULL_MATRIX: { engine: EngineRun[]; network: NetworkRun[] } = {
     { policy: 'fullmesh', nodes: 1_000 }, { policy: 'fullmesh', nodes: 5_000 }, { policy: 'fullmesh', nodes: 10_000 },
     { policy: 'members', nodes: 1_000 }, { policy: 'members', nodes: 5_000 }, { policy: 'members', nodes: 10_000 },
     { policy: 'segmented', nodes: 5_000 }, { policy: 'segmented', nodes: 20_000 }, { policy: 'segmented', nodes: 50_000 },
+    { policy: 'segmented', nodes: 100_000 },
   ],
   network: [
     { policy: 'fullmesh', nodes: 2_000, churn: 10, duration: 20 },
@@ -150,10 +151,10 @@ function markdown(engine: Array<{ args: string[]; result: EngineResult }>, netwo
   lines.push('');
 
   lines.push('## Network (real clients on loopback, server in its own process)', '');
-  lines.push('| policy | nodes | storm (server CPU) | latency p50 | latency p99 | server CPU (churn) | clients CPU (churn) | server RSS | idle CPU | changes (undelivered) |');
-  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  lines.push('| policy | nodes | storm (server CPU) | latency p50 | latency p99 | server CPU (churn) | server CPU per frame | clients CPU (churn) | server RSS (per node) | idle CPU | changes (undelivered) |');
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const { result: r } of network) {
-    lines.push(`| ${r.policy} | ${r.nodes} | ${r.storm_s} s (${r.storm_cpu_pct}%) | ${r.latency_p50_ms} ms | ${r.latency_p99_ms} ms | ${r.server_cpu_pct}% of a core | ${r.client_cpu_pct}% | ${r.server_rss_mb} MB | ${r.idle_cpu_pct}% | ${r.changes} (${r.undelivered}) |`);
+    lines.push(`| ${r.policy} | ${r.nodes} | ${r.storm_s} s (${r.storm_cpu_pct}%) | ${r.latency_p50_ms} ms | ${r.latency_p99_ms} ms | ${r.server_cpu_pct}% of a core | ${r.server_us_per_frame} µs | ${r.client_cpu_pct}% | ${r.server_rss_mb} MB (${r.server_kb_per_node} KB) | ${r.idle_cpu_pct}% | ${r.changes} (${r.undelivered}) |`);
   }
   lines.push('', 'Commands:', '');
   for (const { args } of network) lines.push(`    ${commandOf(args)}`);
@@ -184,6 +185,18 @@ function markdown(engine: Array<{ args: string[]; result: EngineResult }>, netwo
   const ns = net('segmented', 10_000);
   check('network segmented 10,000: storm', ns?.storm_s, 60, ' s');
   check('network segmented 10,000: idle server CPU', ns?.idle_cpu_pct, 5, '%');
+  // Issue 15.
+  const seg100 = find('segmented', 100_000);
+  check('engine segmented 100,000: build', seg100 && Math.round(seg100.build_ms), 2000, ' ms');
+  check('engine segmented 100,000: RSS', seg100?.rss_mb, 1024, ' MB');
+  check('engine segmented 100,000: endpoint median', seg100 && Math.round(seg100.events.endpoint.median_us), 100, ' µs');
+  if (seg100 && seg5) check('engine segmented: endpoint median 100,000 / 5,000', Math.round((seg100.events.endpoint.median_us / seg5.events.endpoint.median_us) * 100) / 100, 1.5, 'x');
+  check('engine segmented 100,000: policy edit median', seg100 && Math.round(seg100.events.policy_edit.median_us / 1000), 1000, ' ms');
+  check('network fullmesh 2,000: server CPU per map frame (issue 15)', nf?.server_us_per_frame, 15, ' µs');
+  check('network fullmesh 2,000: p99 latency at 10 changes/s (issue 15)', nf?.latency_p99_ms, 250, ' ms');
+  check('network fullmesh 2,000: storm (issue 15)', nf?.storm_s, 8, ' s');
+  check('network segmented 10,000: p99 latency (issue 15)', ns?.latency_p99_ms, 400, ' ms');
+  check('network segmented 10,000: server memory per connected node', ns?.server_kb_per_node, 40, ' KB');
   lines.push('');
 
   const notes = join(repoRoot, 'docs', 'benchmarks-notes.md');

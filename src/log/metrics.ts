@@ -6,7 +6,9 @@ export { Registry };
 
 export function createMetricsRegistry(options: { defaultMetrics: boolean }): Registry {
   const registry = new Registry();
-  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'headway_process_' });
+  // The event-loop lag histogram samples on a libuv timer; prom-client's default of every 10 ms
+  // woke an idle server 100 times a second (most of its idle CPU). Once a second still shows lag.
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'headway_process_', eventLoopMonitoringPrecision: 1_000 });
   return registry;
 }
 

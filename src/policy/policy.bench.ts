@@ -52,6 +52,19 @@ export interface Workload {
 }
 
 /** Builds the tailnet and policy text for `nodeCount` nodes. */
+/**
+ * The addresses of benchmark slot `n` (1-based). IPv6 spreads the slot over the last two
+ * groups: a single group holds only 65,535 slots, and `fd7a:115c:a1e0::10d82` is no address.
+ */
+export function benchAddresses(n: number): { ipv4: string; ipv6: string } {
+  const high = Math.floor(n / 0x10000);
+  const low = n % 0x10000;
+  return {
+    ipv4: `100.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`,
+    ipv6: high === 0 ? `fd7a:115c:a1e0::${low.toString(16)}` : `fd7a:115c:a1e0::${high.toString(16)}:${low.toString(16)}`,
+  };
+}
+
 export function generateWorkload(policy: BenchPolicy, nodeCount: number, seed = 42): Workload {
   const random = rng(seed);
   const users: UserFacts[] = [];
@@ -99,7 +112,7 @@ export function generateWorkload(policy: BenchPolicy, nodeCount: number, seed = 
   }
   const nodes: NodeFacts[] = pending.map((p, i) => {
     const n = slots[i]!;
-    return { ...p, id: i + 1, ipv4: `100.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`, ipv6: `fd7a:115c:a1e0::${n.toString(16)}` };
+    return { ...p, id: i + 1, ...benchAddresses(n) };
   });
 
   let acls: unknown[];
@@ -252,8 +265,7 @@ export function benchPolicyEvents(policy: BenchPolicy, nodeCount: number, repeat
     const facts: NodeFacts = {
       id,
       name: `bench-${i}`,
-      ipv4: `100.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`,
-      ipv6: `fd7a:115c:a1e0::${n.toString(16)}`,
+      ...benchAddresses(n),
       userId: members[Math.floor(random() * members.length)]!,
       tags: [],
       advertisedRoutes: [],
@@ -280,8 +292,7 @@ export function benchPolicyEvents(policy: BenchPolicy, nodeCount: number, repeat
     return {
       id: 20_000_000 + k,
       name: `router-${k}`,
-      ipv4: `100.${64 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`,
-      ipv6: `fd7a:115c:a1e0::${n.toString(16)}`,
+      ...benchAddresses(n),
       userId: 1,
       tags: ['tag:shared-dns'],
       advertisedRoutes: ['10.99.0.0/16'],

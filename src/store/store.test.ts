@@ -9,6 +9,7 @@ import pg from 'pg';
 import { publicKeyFromBytes, type NodePublicKey } from '../key/index.js';
 import { DEFAULT_TAILNET_NAME, type Tailnet, type TailnetId, type UserId } from '../model/index.js';
 import { HeadwayError } from '../util/headway-error.js';
+import { AddressPool } from './address-pool.js';
 import { openStore } from './open-store.js';
 import { DEFAULT_TEST_PREFIXES, forEachDialect, type TestStore } from './testing.js';
 import type { NewNode, Store } from './types.js';
@@ -580,6 +581,45 @@ forEachDialect('store', (open, dialect) => {
       assert.equal((await registerNode(store, other.id, 'a')).ipv4, '100.64.0.1');
       await store.read.nodes.delete(a.id);
       assert.equal((await registerNode(store, tailnet.id, 'c')).ipv4, '100.64.0.1');
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('allocates past 65,536 nodes in a tailnet, from the cursor and from a scan', async () => {
+    const t = await open();
+    try {
+      const { store } = t;
+      const tailnet = await defaultTailnet(store);
+      // The 65,536 addresses the sequential allocator hands out first (::53 is skipped), written
+      // in bulk: registering them one by one would take minutes.
+      const v4 = new AddressPool(DEFAULT_TEST_PREFIXES.v4!);
+      const v6 = new AddressPool(DEFAULT_TEST_PREFIXES.v6!);
+      let a4 = v4.first;
+      let a6 = v6.first;
+      const statements: string[] = [];
+      let values: string[] = [];
+      for (let i = 1; i <= 65_536; i++) {
+        a4 = v4.nextUsable(a4 + 1n);
+        a6 = v6.nextUsable(a6 + 1n);
+        const key = i.toString(16).padStart(64, '0');
+        values.push(`(${tailnet.id}, 's${i}', 'mkey:${key}', 'nodekey:${key}', '${v4.format(a4)}', '${v6.format(a6)}', 'h', 'n${i}', '[]', '[]', '[]', '[]', '{}', false, 'cli', 0, 0)`);
+        if (values.length === 2_000 || i === 65_536) {
+          statements.push(`insert into nodes (tailnet_id, stable_id, machine_key, node_key, ipv4, ipv6, hostname, given_name, tags, advertised_routes, approved_routes, endpoints, hostinfo, ephemeral, register_method, created_at, updated_at) values ${values.join(', ')};`);
+          values = [];
+        }
+      }
+      assert.deepEqual([v4.format(a4), v6.format(a6)], ['100.65.0.0', 'fd7a:115c:a1e0::1:1'], 'the 65,536th addresses');
+      await rawExec(t, `begin; ${statements.join('\n')} commit;`);
+      await rawExec(t, `update tailnets set last_ipv4 = '100.65.0.0', last_ipv6 = 'fd7a:115c:a1e0::1:1' where id = ${tailnet.id}`);
+      const next = await registerNode(store, tailnet.id, 'node-65537');
+      assert.deepEqual([next.ipv4, next.ipv6], ['100.65.0.1', 'fd7a:115c:a1e0::1:2']);
+      // Without a cursor the probes from the start find nothing free; the scan of every address
+      // in use must still find the first free one past the 16-bit boundary.
+      await rawExec(t, `update tailnets set last_ipv4 = null, last_ipv6 = null where id = ${tailnet.id}`);
+      const scanned = await registerNode(store, tailnet.id, 'node-65538');
+      assert.deepEqual([scanned.ipv4, scanned.ipv6], ['100.65.0.2', 'fd7a:115c:a1e0::1:3']);
+      assert.equal((await store.read.nodes.list(tailnet.id)).length, 65_538);
     } finally {
       await t.cleanup();
     }
