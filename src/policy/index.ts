@@ -43,5 +43,5 @@ export {
   type PeerOutput,
   type SelfOutput,
 } from './offline.js';
-export { factsFromTopology, type Topology, type TopologyNode, type TopologyUser } from './topology.js';
+export { factsFromTopology, settingsFromTopology, type Topology, type TopologyNode, type TopologyTailnet, type TopologyUser } from './topology.js';
 export { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './index/diff.js';
