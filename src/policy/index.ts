@@ -27,7 +27,6 @@ export {
 export { PrimaryRouteTable, type PrimaryChange, type RouterState } from './primary-routes.js';
 export { runPolicyTests, assertTestsPass, type TestFailure, type TestReport } from './tests.js';
 export {
-  bindWithAutoApproval,
   checkPolicy,
   withDevicesForTests,
   explainFacts,
