@@ -1,7 +1,8 @@
-// Tailnets: list, create, delete. Server-wide routes; the tailnet is named in the path.
+// Tailnets: list, create, read, change settings, delete. Server-wide routes; the tailnet is
+// named in the path.
 import { z } from 'zod';
 import { defineRoute, type Route } from './route.js';
-import { tailnetJsonFrom, tailnetSchema } from './schemas.js';
+import { tailnetJsonFrom, tailnetSchema, tailnetSettingsSchema } from './schemas.js';
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -38,6 +39,40 @@ export const tailnetRoutes: readonly Route[] = [
     errors: [409],
     async handle({ deps, body, actor }) {
       return tailnetJsonFrom(await deps.state.createTailnet(body.name, actor));
+    },
+  }),
+  defineRoute({
+    operationId: 'getTailnet',
+    method: 'GET',
+    path: '/tailnets/{tailnet}',
+    group: 'tailnets',
+    scope: 'server',
+    summary: 'Get a tailnet with its settings',
+    params: z.strictObject({ tailnet: z.string().min(1) }),
+    response: tailnetSchema,
+    errors: [404],
+    async handle({ deps, params }) {
+      return tailnetJsonFrom(deps.state.requireTailnet(params.tailnet));
+    },
+  }),
+  defineRoute({
+    operationId: 'updateTailnet',
+    method: 'PATCH',
+    path: '/tailnets/{tailnet}',
+    group: 'tailnets',
+    scope: 'server',
+    summary: 'Change a tailnet\'s settings',
+    description: 'Only the settings named in `settings` change; each change reaches every node of the tailnet (as a delta of its self capabilities) and is written to the audit log.',
+    params: z.strictObject({ tailnet: z.string().min(1) }),
+    body: z.strictObject({ settings: tailnetSettingsSchema.partial().strict() }),
+    response: tailnetSchema,
+    errors: [404],
+    async handle({ deps, params, body, actor }) {
+      const tailnet = deps.state.requireTailnet(params.tailnet);
+      const patch: { autoUpdate?: boolean } = {};
+      if (body.settings.auto_update !== undefined) patch.autoUpdate = body.settings.auto_update;
+      await tailnet.updateSettings(patch, actor);
+      return tailnetJsonFrom(tailnet);
     },
   }),
   defineRoute({

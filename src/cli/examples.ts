@@ -5,6 +5,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'debug': ['headway debug --authkey hwkey-auth-... --login-server http://127.0.0.1:8080', 'headway debug --authkey hwkey-auth-... --capver 51 --follow'],
   'tailnets create': ['headway tailnets create lab'],
   'tailnets list': ['headway tailnets list --output json'],
+  'tailnets get': ['headway tailnets get default --output json'],
+  'tailnets set': ['headway tailnets set default --auto-update on'],
   'tailnets delete': ['headway tailnets delete lab'],
   'users create': ['headway users create alice --email alice@example.com --display-name "Alice Liddell"', 'headway users create carol --email carol@example.com --role admin'],
   'users list': ['headway users list --tailnet lab'],

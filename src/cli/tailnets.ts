@@ -1,6 +1,7 @@
-// headway tailnets create|list|delete
+// headway tailnets create|list|get|set|delete
 import type { TailnetJson } from '../api/index.js';
 import { renderTable, time } from './output.js';
+import { usageError } from './errors.js';
 import type { Cli } from './program.js';
 
 export function registerTailnetCommands({ program, action }: Cli): void {
@@ -28,6 +29,27 @@ export function registerTailnetCommands({ program, action }: Cli): void {
       ]));
     }));
 
+  tailnets.command('get')
+    .description('show a tailnet and its settings')
+    .argument('<name>')
+    .action(action(async (ctx, [name]) => {
+      const tailnet = await ctx.call<TailnetJson>('GET', `/tailnets/${encodeURIComponent(name!)}`);
+      ctx.print(tailnet, () => describeTailnet(tailnet));
+    }));
+
+  tailnets.command('set')
+    .description('change tailnet settings; every node hears the change')
+    .argument('<name>')
+    .option('--auto-update <on|off>', 'the auto-update setting, sent to every node as default-auto-update')
+    .action(action(async (ctx, [name], options) => {
+      ctx.fields({ 'body.settings.auto_update': '--auto-update' });
+      const settings: Record<string, boolean> = {};
+      if (options['autoUpdate'] !== undefined) settings['auto_update'] = onOff(String(options['autoUpdate']), '--auto-update');
+      if (Object.keys(settings).length === 0) throw usageError('tailnets set: name a setting to change (--auto-update on|off)');
+      const tailnet = await ctx.call<TailnetJson>('PATCH', `/tailnets/${encodeURIComponent(name!)}`, { body: { settings } });
+      ctx.print(tailnet, () => describeTailnet(tailnet));
+    }));
+
   tailnets.command('delete')
     .description('delete a tailnet with all its users, nodes, keys and policies')
     .argument('<name>')
@@ -35,4 +57,15 @@ export function registerTailnetCommands({ program, action }: Cli): void {
       const tailnet = await ctx.call<TailnetJson>('DELETE', `/tailnets/${encodeURIComponent(name!)}`);
       ctx.print(tailnet, () => `deleted tailnet "${tailnet.name}" (${tailnet.user_count} users, ${tailnet.node_count} nodes)\n`);
     }));
+}
+
+function describeTailnet(t: TailnetJson): string {
+  return `tailnet "${t.name}" (id ${t.id}): ${t.user_count} users, ${t.node_count} nodes, created ${time(t.created_at)}\n` +
+    `  auto-update: ${t.settings.auto_update ? 'on' : 'off'}\n`;
+}
+
+function onOff(text: string, option: string): boolean {
+  if (text === 'on' || text === 'true') return true;
+  if (text === 'off' || text === 'false') return false;
+  throw usageError(`${option}: want on or off, got ${JSON.stringify(text)}`);
 }

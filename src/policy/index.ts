@@ -14,7 +14,7 @@ export { parsePolicy, type ParseOptions } from './parse.js';
 export type { Policy } from './syntax.js';
 export { compilePolicy, compilePolicyText, type CompiledPolicy } from './compile.js';
 export type { ModelNode, ModelUser, NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from './facts.js';
-export { nodeFactsFromModel, tailnetFactsFromModel, userFactsFromModel } from './facts.js';
+export { nodeFactsFromModel, settingsFromModel, tailnetFactsFromModel, userFactsFromModel } from './facts.js';
 export {
   PolicyIndex,
   type FilterFormOptions,

@@ -3,7 +3,7 @@
 // applies the committed result to memory, then publishes one event. Live facets (endpoints,
 // disco key, hostinfo, presence) are applied and published at once and persisted in batches.
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
-import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole } from '../model/index.js';
+import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId, UserRole } from '../model/index.js';
 import { isTagged } from '../model/index.js';
 import type { NewNode, NodePatch, Store, StoreTx } from '../store/types.js';
 import type * as tailcfg from '../tailcfg/index.js';
@@ -106,6 +106,10 @@ export class TailnetState {
 
   get tailnet(): Tailnet {
     return this.#tailnet;
+  }
+
+  get settings(): TailnetSettings {
+    return this.#tailnet.settings;
   }
 
   // --- reads (synchronous, from memory) ------------------------------------------------------
@@ -385,6 +389,25 @@ export class TailnetState {
       if (text === this.#policyText) return;
       this.#policyText = text;
       this.#publish({ kind: 'policyChanged', text });
+    });
+  }
+
+  // --- settings ------------------------------------------------------------------------------
+
+  /** Changes the given settings in one transaction with its audit entry; publishes the change. */
+  updateSettings(patch: Partial<TailnetSettings>, actor: Actor): Promise<TailnetSettings> {
+    return this.#write(async () => {
+      const before = this.#tailnet.settings;
+      const changed = Object.fromEntries(Object.entries(patch).filter(([key, value]) => value !== undefined && before[key as keyof TailnetSettings] !== value));
+      if (Object.keys(changed).length === 0) return before;
+      const after = await this.#store.transaction(async (tx) => {
+        const updated = await tx.tailnets.updateSettings(this.id, changed);
+        await this.#audit(tx, actor, 'tailnet.settings.update', `tailnet:${this.id}`, { before, after: updated.settings });
+        return updated;
+      });
+      this.#tailnet = after;
+      this.#publish({ kind: 'settingsChanged', before, after: after.settings });
+      return after.settings;
     });
   }
 

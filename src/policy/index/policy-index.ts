@@ -368,6 +368,29 @@ export class PolicyIndex {
   }
 
   /**
+   * Replaces the tailnet settings. The auto-update setting reaches only self capabilities, so
+   * every node's self view changes and nothing else; a change of the display name, domains or
+   * SSH check URL rebuilds from the current facts and diffs.
+   */
+  setSettings(settings: TailnetSettings): PolicyDelta {
+    const before = this.#settings;
+    if (before.displayName === settings.displayName && sameOptionalLists(before.domains, settings.domains) && before.sshCheckBaseUrl === settings.sshCheckBaseUrl) {
+      this.#settings = settings;
+      if (before.autoUpdate === settings.autoUpdate) return EMPTY_POLICY_DELTA;
+      return { ...EMPTY_POLICY_DELTA, selfChanged: this.nodeIds() };
+    }
+    this.rebuilds++;
+    const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#primary.clone() });
+    if (this.compiled.ssh !== null) {
+      this.#sshRuleInfos();
+      next.#sshRuleInfos();
+    }
+    const delta = this.#diffByClass(next, new Set(this.nodeIds()), true);
+    this.#adopt(next);
+    return delta;
+  }
+
+  /**
    * Binds another compiled policy to the same tailnet. The new index is built from scratch;
    * the delta compares classes, not node pairs: nodes are grouped into cells by (class before,
    * class after), and each question (visibility, views, filters, SSH, self) is answered once
@@ -2847,6 +2870,11 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function sameOptionalLists(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function sameStringSets(a: ReadonlySet<string> | null, b: ReadonlySet<string> | null): boolean {
