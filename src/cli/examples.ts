@@ -7,6 +7,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'tailnets list': ['headway tailnets list --output json'],
   'tailnets get': ['headway tailnets get default --output json'],
   'tailnets set': ['headway tailnets set default --auto-update on'],
+  'tailnets owner': ['headway tailnets owner default alice'],
   'tailnets delete': ['headway tailnets delete lab'],
   'users create': ['headway users create alice --email alice@example.com --display-name "Alice Liddell"', 'headway users create carol --email carol@example.com --role admin'],
   'users list': ['headway users list --tailnet lab'],

@@ -1,5 +1,5 @@
-// headway tailnets create|list|get|set|delete
-import type { TailnetJson } from '../api/index.js';
+// headway tailnets create|list|get|set|owner|delete
+import type { OwnerTransferJson, TailnetJson } from '../api/index.js';
 import { renderTable, time } from './output.js';
 import { usageError } from './errors.js';
 import type { Cli } from './program.js';
@@ -48,6 +48,16 @@ export function registerTailnetCommands({ program, action }: Cli): void {
       if (Object.keys(settings).length === 0) throw usageError('tailnets set: name a setting to change (--auto-update on|off)');
       const tailnet = await ctx.call<TailnetJson>('PATCH', `/tailnets/${encodeURIComponent(name!)}`, { body: { settings } });
       ctx.print(tailnet, () => describeTailnet(tailnet));
+    }));
+
+  tailnets.command('owner')
+    .description('give the tailnet an owner, or move ownership to another user (the former owner becomes an admin)')
+    .argument('<name>', 'the tailnet')
+    .argument('<user>', 'the new owner: a user name or id of that tailnet')
+    .action(action(async (ctx, [name, user]) => {
+      ctx.fields({ 'body.user': '<user>' });
+      const moved = await ctx.call<OwnerTransferJson>('PUT', `/tailnets/${encodeURIComponent(name!)}/owner`, { body: { user } });
+      ctx.print(moved, () => `${moved.owner.name} owns tailnet "${moved.tailnet}"${moved.previous_owner === null ? '' : `; ${moved.previous_owner.name} is now an admin`}\n`);
     }));
 
   tailnets.command('delete')
