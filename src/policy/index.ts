@@ -43,4 +43,5 @@ export {
   type SelfOutput,
 } from './offline.js';
 export { factsFromTopology, settingsFromTopology, type Topology, type TopologyNode, type TopologyTailnet, type TopologyUser } from './topology.js';
-export { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './index/diff.js';
+export { EMPTY_POLICY_DELTA, type PolicyDelta } from './index/delta.js';
+export { diffIndexes } from './index/diff.js';

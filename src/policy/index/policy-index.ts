@@ -24,10 +24,9 @@ import {
 } from '../compile.js';
 import { PolicyError } from '../errors.js';
 import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from '../facts.js';
-import { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './diff.js';
+import { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
 import { PrimaryRouteTable, type PrimaryChange } from '../primary-routes.js';
 import { meetsPosture } from '../posture.js';
-import { runPolicyTests, type TestReport } from '../tests.js';
 import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import { Bits } from './bits.js';
 import { SrcList, srcKey, type SrcRef } from './src-list.js';
@@ -2557,11 +2556,6 @@ export class PolicyIndex {
       }
       info.byUser.delete(uid);
     }
-  }
-
-  /** Runs the policy's tests and sshTests against this tailnet. */
-  runTests(): TestReport {
-    return runPolicyTests(this);
   }
 
   // --- decisions for control and api --------------------------------------------------------
