@@ -15,15 +15,10 @@ export type { Policy } from './syntax.js';
 export { compilePolicy, compilePolicyText, type CompiledPolicy } from './compile.js';
 export type { ModelNode, ModelUser, NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from './facts.js';
 export { nodeFactsFromModel, settingsFromModel, tailnetFactsFromModel, userFactsFromModel } from './facts.js';
-export {
-  PolicyIndex,
-  type FilterFormOptions,
-  type PeerView,
-  type PolicyIndexOptions,
-  type SelfView,
-  type TagDecision,
-  type TagOwnerContext,
-} from './index/policy-index.js';
+export { PolicyIndex, type PolicyIndexOptions } from './index/policy-index.js';
+export type { FilterFormOptions } from './index/filter-template.js';
+export type { TagDecision, TagOwnerContext } from './index/selections.js';
+export type { PeerView, SelfView } from './index/views.js';
 export { PrimaryRouteTable, type PrimaryChange, type RouterState } from './primary-routes.js';
 export { runPolicyTests, assertTestsPass, type TestFailure, type TestReport } from './tests.js';
 export {
