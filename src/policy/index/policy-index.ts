@@ -35,13 +35,13 @@ import {
   buildNode,
   buildUsers,
   emailDomain,
-  isUserAtom,
   literalAtomMatches,
   nodeAddressSet,
   parseV4,
   parseV6,
   userAtomMatches,
 } from './records.js';
+import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
 import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type RoutesBefore, type UserChange } from './delta-collection.js';
 import { SELF, STAND_IN, hasCompanionCaps, instantiate, mergeKey, placement, servesNothing, templateSignature, type CapEntry, type DstEntry, type FilterFormOptions, type TemplateRule } from './filter-template.js';
 import { byNodeId, insertById, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
@@ -2430,24 +2430,7 @@ export class PolicyIndex {
 
   /** Whether the requester may apply `requestedTags` (tagOwners, tags owned by tags). */
   tagsAllowed(owner: TagOwnerContext, requestedTags: readonly string[]): TagDecision {
-    const denied: { tag: string; reason: string }[] = [];
-    const user = 'userId' in owner ? this.#users.get(owner.userId) : undefined;
-    for (const tag of requestedTags) {
-      const owners = this.compiled.tagOwners.get(tag);
-      if (owners === undefined) {
-        denied.push({ tag, reason: `tag ${JSON.stringify(tag)} is not defined in tagOwners` });
-        continue;
-      }
-      let ok = false;
-      for (const part of owners.parts) {
-        if (part.atom === null) continue;
-        const spec = this.compiled.atoms[part.atom]!.spec;
-        if ('tags' in owner && spec.kind === 'tag' && owner.tags.includes(spec.tag)) ok = true;
-        if (user !== undefined && isUserAtom(spec) && userAtomMatches(spec, user)) ok = true;
-      }
-      if (!ok) denied.push({ tag, reason: `not an owner of ${tag} in tagOwners` });
-    }
-    return { allowed: denied.length === 0, denied };
+    return tagsAllowed(this.compiled, this.#users, owner, requestedTags);
   }
 
   /**
@@ -2455,40 +2438,7 @@ export class PolicyIndex {
    * map (an approver of a covering prefix approves), exit routes only through exitNode.
    */
   autoApprovedRoutes(node: Pick<NodeFacts, 'userId' | 'tags' | 'ipv4' | 'ipv6'>, advertisedRoutes: readonly string[]): string[] {
-    const matches = (sel: Selection): boolean => this.#factsMatch(node, sel);
-    const out: string[] = [];
-    for (const text of advertisedRoutes) {
-      const prefix = parsePrefixText(text);
-      if (prefix.bits === 0) {
-        if (matches(this.compiled.exitApprovers)) out.push(formatPrefix(prefix));
-        continue;
-      }
-      const ok = this.compiled.routeApprovers.some(
-        (a) => a.prefix.addr.family === prefix.addr.family && a.prefix.bits <= prefix.bits && prefixFirst(a.prefix) <= prefixFirst(prefix) && prefixLast(prefix) <= prefixLast(a.prefix) && matches(a.approvers),
-      );
-      if (ok) out.push(formatPrefix(prefix));
-    }
-    return out;
-  }
-
-  /** Whether a node described by facts (not necessarily in the index) matches a selection. */
-  #factsMatch(node: Pick<NodeFacts, 'userId' | 'tags' | 'ipv4' | 'ipv6'>, sel: Selection): boolean {
-    if (sel.wildcard) return true;
-    const tagged = node.tags.length > 0;
-    const user = !tagged && node.userId !== null ? this.#users.get(node.userId) : undefined;
-    for (const part of sel.parts) {
-      if (part.atom === null) continue;
-      const spec = this.compiled.atoms[part.atom]!.spec;
-      if (spec.kind === 'tag' && node.tags.includes(spec.tag)) return true;
-      if (spec.kind === 'tagged' && tagged) return true;
-      if (user !== undefined && isUserAtom(spec) && userAtomMatches(spec, user)) return true;
-      if (spec.kind === 'literal') {
-        const v4 = node.ipv4 ? parseIP(node.ipv4) : null;
-        const v6 = node.ipv6 ? parseIP(node.ipv6) : null;
-        if ((v4 !== null && spec.set.contains(v4)) || (v6 !== null && spec.set.contains(v6))) return true;
-      }
-    }
-    return false;
+    return autoApprovedRoutes(this.compiled, this.#users, node, advertisedRoutes);
   }
 
   // --- helpers for tests and explain --------------------------------------------------------
@@ -2502,7 +2452,7 @@ export class PolicyIndex {
     if (sel.wildcard) return [...this.#byId.values()];
     const out: NodeRec[] = [];
     for (const n of this.#byId.values()) {
-      if (this.#factsMatch(n.facts, sel)) out.push(n);
+      if (factsMatch(this.compiled, this.#users, n.facts, sel)) out.push(n);
     }
     return out;
   }
@@ -2523,7 +2473,7 @@ export class PolicyIndex {
   nodeMatchesPart(nodeId: number, part: SelectionPart): boolean {
     const node = this.#node(nodeId);
     if (part.kind === 'wildcard') return true;
-    if (part.atom !== null) return this.#classes[node.classId]!.atomFlags[part.atom] === 1 || this.#factsMatch(node.facts, { key: '', atoms: [], literal: IPSet.EMPTY, wildcard: false, dangerAll: false, internet: false, self: false, parts: [part], postures: [] });
+    if (part.atom !== null) return this.#classes[node.classId]!.atomFlags[part.atom] === 1 || factsMatch(this.compiled, this.#users, node.facts, { key: '', atoms: [], literal: IPSet.EMPTY, wildcard: false, dangerAll: false, internet: false, self: false, parts: [part], postures: [] });
     return false;
   }
 
