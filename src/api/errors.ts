@@ -9,6 +9,12 @@ export const ApiErrors = registerErrors({
     meaning: 'A path parameter, query parameter or body field is missing, of the wrong type or malformed; the message names it.',
     fix: 'Correct the named field; GET /api/v1/openapi.json describes every request.',
   },
+  ownerDomain: {
+    code: 'HW_API_OWNER_DOMAIN',
+    status: 409,
+    meaning: 'Ownership cannot move to that user: the policy in force names a domain (`localpart:*@domain`, `user:*@domain`) that would no longer be the tailnet\'s, since the owner\'s email domain is the domain a policy may name.',
+    fix: 'Transfer to a user of the same domain, or first change the policy so it no longer names the old domain.',
+  },
   invalidJson: {
     code: 'HW_API_INVALID_JSON',
     status: 400,

@@ -24,6 +24,7 @@ export type { Route, RouteGroup, HttpMethod } from './route.js';
 export {
   DURATION_UNITS, durationProblem, parsePositiveDuration,
   type ApiKeyJson, type AuditEntryJson, type ErrorJson, type NewApiKeyJson, type NewPreAuthKeyJson, type NodeJson,
-  type NodeRoutesJson, type PreAuthKeyJson, type TailnetJson, type UserJson,
+  type NodeRoutesJson, type PreAuthKeyJson, type TailnetJson, type TailnetSettingsJson, type UserJson,
 } from './schemas.js';
 export type { PolicyCheckJson, PolicyExplainJson, PolicyJson } from './policy.js';
+export type { OwnerTransferJson } from './tailnets.js';

@@ -55,7 +55,7 @@ const policyBody = z.strictObject({
  * tag the policy names that has no device yet (tests are about identities).
  */
 export function testFactsFor(compiled: CompiledPolicy, tailnet: TailnetState): TailnetFacts {
-  return withDevicesForTests(compiled, tailnetFactsFromModel(tailnet.users(), tailnet.nodes(), (id) => tailnet.presence(id as NodeId).online));
+  return withDevicesForTests(compiled, tailnetFactsFromModel(tailnet.users(), tailnet.nodes(), (id) => tailnet.presence(id as NodeId).online, tailnet.settings));
 }
 
 /** The name errors are located in: the policy file in file mode (as the server names it). */
@@ -197,7 +197,7 @@ export const policyRoutes: readonly Route[] = [
     response: explainSchema,
     errors: [400, 404],
     async handle({ tailnet, deps, body }) {
-      const facts = tailnetFactsFromModel(tailnet.users(), tailnet.nodes(), (id) => tailnet.presence(id as NodeId).online);
+      const facts = tailnetFactsFromModel(tailnet.users(), tailnet.nodes(), (id) => tailnet.presence(id as NodeId).online, tailnet.settings);
       const text = tailnet.policyText ?? ALLOW_ALL_POLICY_TEXT;
       const result = explainFacts(text, facts, { src: body.src, dst: body.dst, ...(body.proto !== undefined ? { proto: body.proto } : {}) }, { file: policyFileName(deps.config) });
       return { ...result, matches: [...result.matches], reason: result.reason ?? null };

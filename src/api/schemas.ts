@@ -95,12 +95,19 @@ export function queryInteger(min: number, max: number) {
 
 // --- response objects ---------------------------------------------------------------------
 
+export const tailnetSettingsSchema = z.object({
+  auto_update: z.boolean().describe('Tailscale\'s auto-update setting: sent to every node as `default-auto-update` (the default of its own auto-update preference).'),
+});
+apiComponents.add(tailnetSettingsSchema, { id: 'TailnetSettings', description: 'A tailnet\'s settings: one object; a change reaches every node.' });
+export type TailnetSettingsJson = z.output<typeof tailnetSettingsSchema>;
+
 export const tailnetSchema = z.object({
   id,
   name: z.string().describe('Unique per server; `default` always exists.'),
   user_count: z.number().int().nonnegative(),
   node_count: z.number().int().nonnegative(),
   created_at: time,
+  settings: tailnetSettingsSchema,
 });
 apiComponents.add(tailnetSchema, { id: 'Tailnet', description: 'A tailnet: an isolated network of users and nodes.' });
 export type TailnetJson = z.output<typeof tailnetSchema>;
@@ -231,7 +238,14 @@ const isoOrNull = (date: Date | null): string | null => (date === null ? null : 
 export function tailnetJsonFrom(tailnet: TailnetState): TailnetJson {
   let users = 0;
   for (const _ of tailnet.users()) users++;
-  return { id: tailnet.id, name: tailnet.name, user_count: users, node_count: tailnet.nodeCount, created_at: iso(tailnet.tailnet.createdAt) };
+  return {
+    id: tailnet.id,
+    name: tailnet.name,
+    user_count: users,
+    node_count: tailnet.nodeCount,
+    created_at: iso(tailnet.tailnet.createdAt),
+    settings: { auto_update: tailnet.settings.autoUpdate },
+  };
 }
 
 export function userJsonFrom(user: User): UserJson {

@@ -24,7 +24,10 @@ export async function readPolicyFile(path: string, io: CliIo): Promise<string> {
   }
 }
 
-/** Reads a topology: a conformance case's `topology` object, or a whole case file holding one. */
+/**
+ * Reads a topology: a conformance case's `topology` object (with the case's `tailnet` object
+ * under the key `tailnet`), or a whole case file holding both.
+ */
 async function readTopology(path: string, io: CliIo): Promise<unknown> {
   let text: string;
   try {
@@ -39,7 +42,11 @@ async function readTopology(path: string, io: CliIo): Promise<unknown> {
   } catch (err) {
     throw usageError(`--topology: ${path} is not JSON (${(err as Error).message})`);
   }
-  if (typeof value === 'object' && value !== null && !('nodes' in value) && 'topology' in value) return (value as { topology: unknown }).topology;
+  if (typeof value === 'object' && value !== null && !('nodes' in value) && 'topology' in value) {
+    const whole = value as { topology: unknown; tailnet?: unknown };
+    if (whole.tailnet === undefined || typeof whole.topology !== 'object' || whole.topology === null) return whole.topology;
+    return { ...whole.topology, tailnet: whole.tailnet };
+  }
   return value;
 }
 

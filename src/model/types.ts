@@ -21,7 +21,20 @@ export interface Tailnet {
   /** Unique per server; `default` always exists. */
   readonly name: string;
   readonly createdAt: Date;
+  readonly settings: TailnetSettings;
 }
+
+/**
+ * A tailnet's settings: one object, stored as one JSON column, so that a new setting is a new
+ * key (with its default here) rather than a new column. Sent to nodes as capabilities where
+ * the service sends them (`default-auto-update`).
+ */
+export interface TailnetSettings {
+  /** Tailscale's "auto-update" tailnet setting: the default of every client's auto-update. */
+  readonly autoUpdate: boolean;
+}
+
+export const DEFAULT_TAILNET_SETTINGS: TailnetSettings = { autoUpdate: false };
 
 /**
  * Tailscale's user roles, which policies name through `autogroup:admin`, `autogroup:owner`,

@@ -44,7 +44,10 @@ export interface TailnetSettings {
   readonly displayName?: string;
   /** Domains associated with the tailnet (for `user:*@domain` and `localpart:*@domain`); default: the owner's email domain. */
   readonly domains?: readonly string[];
-  /** Tailnet auto-update setting, sent as `default-auto-update`; absent = not sent. */
+  /**
+   * Tailnet auto-update setting, sent to every node as `default-auto-update`. Absent = not
+   * sent, as the service did before 2026-04-14; a server and a topology always set it.
+   */
   readonly autoUpdate?: boolean;
   /** Base of the ssh `check` hold-and-delegate URL; the service sends `https://unused`. */
   readonly sshCheckBaseUrl?: string;
@@ -97,11 +100,21 @@ export function userFactsFromModel(user: ModelUser): UserFacts {
   return { id: user.id, name: user.name, email: user.email, role: user.role ?? 'member' };
 }
 
+/** What the policy needs of a tailnet's settings in the domain model (src/model). */
+export interface ModelTailnetSettings {
+  readonly autoUpdate: boolean;
+}
+
+/** A tailnet's stored settings as the engine's: the service sends auto-update to every node. */
+export function settingsFromModel(settings: ModelTailnetSettings | undefined): TailnetSettings {
+  return { sshCheckBaseUrl: 'https://unused', autoUpdate: settings?.autoUpdate ?? false };
+}
+
 /** A tailnet of the domain model as policy facts. */
-export function tailnetFactsFromModel(users: Iterable<ModelUser>, nodes: Iterable<ModelNode>, online: (id: number) => boolean): TailnetFacts {
+export function tailnetFactsFromModel(users: Iterable<ModelUser>, nodes: Iterable<ModelNode>, online: (id: number) => boolean, settings?: ModelTailnetSettings): TailnetFacts {
   return {
     users: [...users].map(userFactsFromModel),
     nodes: [...nodes].map((n) => nodeFactsFromModel(n, online(n.id))),
-    settings: { sshCheckBaseUrl: 'https://unused' },
+    settings: settingsFromModel(settings),
   };
 }

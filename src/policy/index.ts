@@ -14,20 +14,14 @@ export { parsePolicy, type ParseOptions } from './parse.js';
 export type { Policy } from './syntax.js';
 export { compilePolicy, compilePolicyText, type CompiledPolicy } from './compile.js';
 export type { ModelNode, ModelUser, NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from './facts.js';
-export { nodeFactsFromModel, tailnetFactsFromModel, userFactsFromModel } from './facts.js';
-export {
-  PolicyIndex,
-  type FilterFormOptions,
-  type PeerView,
-  type PolicyIndexOptions,
-  type SelfView,
-  type TagDecision,
-  type TagOwnerContext,
-} from './index/policy-index.js';
+export { nodeFactsFromModel, settingsFromModel, tailnetFactsFromModel, userFactsFromModel } from './facts.js';
+export { PolicyIndex, type PolicyIndexOptions } from './index/policy-index.js';
+export type { FilterFormOptions } from './index/filter-template.js';
+export type { TagDecision, TagOwnerContext } from './index/selections.js';
+export type { PeerView, SelfView } from './index/views.js';
 export { PrimaryRouteTable, type PrimaryChange, type RouterState } from './primary-routes.js';
 export { runPolicyTests, assertTestsPass, type TestFailure, type TestReport } from './tests.js';
 export {
-  bindWithAutoApproval,
   checkPolicy,
   withDevicesForTests,
   explainFacts,
@@ -43,5 +37,6 @@ export {
   type PeerOutput,
   type SelfOutput,
 } from './offline.js';
-export { factsFromTopology, type Topology, type TopologyNode, type TopologyUser } from './topology.js';
-export { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './index/diff.js';
+export { factsFromTopology, settingsFromTopology, type Topology, type TopologyNode, type TopologyTailnet, type TopologyUser } from './topology.js';
+export { EMPTY_POLICY_DELTA, type PolicyDelta } from './index/delta.js';
+export { diffIndexes } from './index/diff.js';

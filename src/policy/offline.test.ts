@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { PolicyError, checkPolicy, compileTopology, explain } from './index.js';
-import { checkCase, saasVectorsDir, settingsOfCase, type SaasCase } from './testing.js';
+import { ALLOW_ALL_POLICY_TEXT, PolicyError, checkPolicy, compileTopology, explain } from './index.js';
+import { checkCase, saasVectorsDir, settingsOfCase, stable, topologyOfCase, type SaasCase } from './testing.js';
 
 const dir = saasVectorsDir();
 const noCases = dir === null ? 'case directory not found (set HEADWAY_SAAS_VECTORS)' : false;
@@ -13,18 +13,8 @@ function loadCase(relative: string): SaasCase {
 }
 
 describe('compileTopology', { skip: noCases }, () => {
-  // One case per category, compiled from the case's own topology as the CLI reads it. The
-  // routes topologies have two HA routers for 192.168.1.0/24; the cases do not record which
-  // registered first, so we add the optional `created` field a user would write.
-  function withRegistrationOrder(c: SaasCase): unknown {
-    const nodes: Record<string, unknown> = { ...c.topology.nodes };
-    if ('metapod' in nodes && 'butterfree' in nodes) {
-      nodes['metapod'] = { ...(nodes['metapod'] as object), created: '2026-01-01T00:00:00Z' };
-      nodes['butterfree'] = { ...(nodes['butterfree'] as object), created: '2026-01-01T00:00:05Z' };
-    }
-    return { users: c.topology.users, nodes };
-  }
-
+  // One case per category, compiled from the case's own topology and tailnet as the CLI reads
+  // them (registration order from each node's `created`).
   const perCategory = [
     'acl_results/acl-a01.json',
     'grant_results/grant-k4.json',
@@ -41,7 +31,7 @@ describe('compileTopology', { skip: noCases }, () => {
   for (const file of perCategory) {
     it(`reproduces the service's output for ${file}`, () => {
       const c = loadCase(file);
-      const result = compileTopology(c.policy, withRegistrationOrder(c), { settings: settingsOfCase(c).settings, whois: true });
+      const result = compileTopology(c.policy, topologyOfCase(c), { settings: settingsOfCase(c), whois: true });
       const outcome = checkCase(c, result);
       assert.ok(outcome.pass, outcome.pass ? '' : `${outcome.reason} ${JSON.stringify(outcome.diffs[0] ?? '').slice(0, 800)}`);
     });
@@ -130,6 +120,51 @@ describe('explain', { skip: noCases }, () => {
     assert.equal(r.allowed, true);
     assert.match(r.matches[0]!.rule, /^grant group:developers -> 10\.33\.0\.0\/16 ip \[tcp:80, tcp:443\] via tag:router$/);
   });
+});
+
+describe('tailnet settings and registration order come from the topology', () => {
+  const topology = (tailnet?: unknown) => ({
+    users: [{ id: 1, name: 'alice', email: 'alice@example.com' }],
+    nodes: {
+      // Registered second although listed first: the older router is primary.
+      'router-b': { user: 'alice', ipv4: '100.64.0.2', ipv6: 'fd7a:115c:a1e0::2', routable_ips: ['10.0.0.0/24'], approved_routes: ['10.0.0.0/24'], created: '2026-05-01T10:00:05Z' },
+      'router-a': { user: 'alice', ipv4: '100.64.0.1', ipv6: 'fd7a:115c:a1e0::1', routable_ips: ['10.0.0.0/24'], approved_routes: ['10.0.0.0/24'], created: '2026-05-01T10:00:00Z' },
+    },
+    ...(tailnet === undefined ? {} : { tailnet }),
+  });
+  const autoUpdateOf = (result: ReturnType<typeof compileTopology>): unknown[] => {
+    assert.equal(result.rejected, false);
+    return result.rejected ? [] : Object.values(result.nodes).map((n) => n.self.CapMap['default-auto-update']);
+  };
+
+  it('sends default-auto-update [false] to every node unless the setting is on', () => {
+    assert.deepEqual(autoUpdateOf(compileTopology(ALLOW_ALL_POLICY_TEXT, topology())), [[false], [false]]);
+    assert.deepEqual(autoUpdateOf(compileTopology(ALLOW_ALL_POLICY_TEXT, topology({ settings: { devices_auto_updates_on: false } }))), [[false], [false]]);
+    assert.deepEqual(autoUpdateOf(compileTopology(ALLOW_ALL_POLICY_TEXT, topology({ dns: { magic_dns: true }, settings: { devices_auto_updates_on: true } }))), [[true], [true]]);
+  });
+
+  it('rejects a malformed tailnet object with where it is wrong', () => {
+    assert.throws(() => compileTopology(ALLOW_ALL_POLICY_TEXT, topology({ settings: { devices_auto_updates_on: 'yes' } })), /tailnet\.settings\.devices_auto_updates_on: want true or false/);
+    assert.throws(() => compileTopology(ALLOW_ALL_POLICY_TEXT, topology([])), /tailnet: want an object/);
+  });
+
+  it('elects the router registered first as primary, from created', () => {
+    const result = compileTopology(ALLOW_ALL_POLICY_TEXT, topology());
+    assert.equal(result.rejected, false);
+    if (result.rejected) return;
+    assert.deepEqual(result.nodes['router-a']!.self.PrimaryRoutes, ['10.0.0.0/24']);
+    assert.equal(result.nodes['router-b']!.self.PrimaryRoutes, undefined);
+  });
+});
+
+describe('the conformance runner reads inputs only', { skip: noCases }, () => {
+  for (const file of ['routes_results/routes-e5-first-advertiser-is-primary.json', 'routes_results/routes-f5-bidirectional-subnet-access.json', 'grant_results/grant-v19.json', 'nodeattrs_results/nodeattrs-tailnet-devices-auto-updates-off.json']) {
+    it(`compiles ${file} the same with its expectation removed`, () => {
+      const c = loadCase(file);
+      const blind: SaasCase = { ...c, expect: Object.fromEntries(Object.keys(c.expect).map((k) => [k, { packet_filter: [], ssh_rules: [], self: {}, peers: [] }])) };
+      assert.equal(stable(compileTopology(c.policy, topologyOfCase(blind), { settings: settingsOfCase(blind), whois: true })), stable(compileTopology(c.policy, topologyOfCase(c), { settings: settingsOfCase(c), whois: true })));
+    });
+  }
 });
 
 describe('checkPolicy', () => {

@@ -51,14 +51,18 @@ export interface CompileOptions {
 
 /**
  * Compiles a policy against a topology and returns what each node would receive, with the
- * field names of a conformance case's `expect`; `{rejected: true, error}` when the policy is
+ * field names of a conformance case's `expect`; served routes are the topology's
+ * `approved_routes` (advertised and approved), taken as recorded; `{rejected: true, error}` when the policy is
  * invalid or its tests fail. A malformed topology or an unknown `node` throws.
  */
 export function compileTopology(policyText: string, topology: unknown, options: CompileOptions = {}): CompileResult {
   const { facts, names } = factsFromTopology(topology, options.settings);
   let index: PolicyIndex;
   try {
-    index = bindWithAutoApproval(compilePolicyText(policyText, { file: options.file }), facts);
+    // A topology records the routes the service approved: autoApprovers act when a route is
+    // advertised, and their outcome is already in `approved_routes`. A route the topology
+    // records as not approved is not served, whatever autoApprovers cover it.
+    index = new PolicyIndex(compilePolicyText(policyText, { file: options.file }), facts);
     assertTestsPass(index);
   } catch (err) {
     if (err instanceof PolicyError && err.kind !== 'invalidTopology' && err.kind !== 'unknownNode') return { rejected: true, error: err.message };
@@ -68,23 +72,6 @@ export function compileTopology(policyText: string, topology: unknown, options: 
   const ids = options.node === undefined ? index.nodeIds() : [index.node(options.node).id];
   for (const id of ids) nodes[names.get(id)!] = nodeOutput(index, id, names, options.whois === true);
   return { rejected: false, nodes };
-}
-
-/**
- * Binds a policy to facts after applying its autoApprovers, as the service does when routes
- * are advertised or the policy changes: a node's served routes are its approved routes plus
- * the advertised routes the policy approves for it.
- */
-export function bindWithAutoApproval(compiled: CompiledPolicy, facts: TailnetFacts): PolicyIndex {
-  const first = new PolicyIndex(compiled, facts);
-  let changed = false;
-  const nodes = facts.nodes.map((n) => {
-    const auto = first.autoApprovedRoutes(n, n.advertisedRoutes).filter((r) => !n.approvedRoutes.includes(r));
-    if (auto.length === 0) return n;
-    changed = true;
-    return { ...n, approvedRoutes: [...n.approvedRoutes, ...auto] };
-  });
-  return changed ? new PolicyIndex(compiled, { ...facts, nodes }) : first;
 }
 
 /** Everything one node receives, as compileTopology reports it. */

@@ -674,7 +674,8 @@ class PolicyReader {
       }
       this.#checkSshCombination(src, dst);
       const usersField = f.get('users');
-      const users = usersField ? this.#stringList(usersField) : [];
+      // The service trims an SSH login name as it trims every selector: " root" is root.
+      const users = usersField ? this.#stringList(usersField).map((u) => ({ ...u, text: u.text.trim() })) : [];
       if (users.length === 0) this.fail('invalidSsh', 'users must be specified', usersField?.node ?? item.node, usersField?.path ?? item.path);
       for (const u of users) {
         if (u.text === '' || u.text === '*') this.fail('invalidSsh', `user ${JSON.stringify(u.text)} is not valid`, u.at, u.path);

@@ -15,7 +15,7 @@
 import { fileURLToPath } from 'node:url';
 import { compilePolicyText } from './compile.js';
 import type { NodeFacts, TailnetFacts, UserFacts } from './facts.js';
-import type { PolicyDelta } from './index/diff.js';
+import type { PolicyDelta } from './index/delta.js';
 import { PolicyIndex } from './index/policy-index.js';
 import { seededRandom } from '../util/random.js';
 

@@ -52,68 +52,47 @@ export function loadSaasCases(dir: string): SaasCase[] {
 }
 
 /**
- * Tailnet settings the capture recorded. `default-auto-update` is a tailnet setting: the cases
- * that set `devices_auto_updates_on` get it; for the others the capture does not record the
- * setting (later captures saw it sent, earlier ones not), so that one key is not compared.
+ * When the service began sending `default-auto-update`. Every case captured before this day
+ * (all its nodes registered earlier) received no such capability, whatever the setting; every
+ * later one received it on every node. The day is read from the topology's `created` times, an
+ * input: it dates the service the case ran against, not the case's outcome.
  */
-export function settingsOfCase(c: SaasCase): { settings: TailnetSettings; autoUpdateKnown: boolean } {
-  const s = c.tailnet.settings ?? {};
-  const auto = s['devices_auto_updates_on'];
+export const AUTO_UPDATE_CAP_SINCE = Date.parse('2026-04-14T00:00:00Z');
+
+/** Whether every node of the case registered before the service sent `default-auto-update`. */
+export function capturedBeforeAutoUpdateCap(c: SaasCase): boolean {
+  const created = Object.values(c.topology.nodes).map((n) => (typeof n['created'] === 'string' ? Date.parse(n['created']) : NaN));
+  return created.length > 0 && created.every((t) => !Number.isNaN(t) && t < AUTO_UPDATE_CAP_SINCE);
+}
+
+/**
+ * Settings the runner passes beside the case's own `tailnet` object: the name of the tailnet
+ * the captures ran in, and, for captures from before the service sent `default-auto-update`,
+ * that it was not sent.
+ */
+export function settingsOfCase(c: SaasCase): TailnetSettings {
   // Every case was captured in one tailnet, owned by odin@example.com, whose display name is
   // that login; cases whose topology lists no users still ran there.
   const base: TailnetSettings = { displayName: CAPTURE_TAILNET_OWNER };
-  if (typeof auto === 'boolean') return { settings: { ...base, autoUpdate: auto }, autoUpdateKnown: true };
-  return { settings: base, autoUpdateKnown: false };
+  if (capturedBeforeAutoUpdateCap(c)) return { ...base, autoUpdate: undefined };
+  return base;
 }
 
 const CAPTURE_TAILNET_OWNER = 'odin@example.com';
 
 /**
- * The topology of a case plus the one input the cases do not record: registration order,
- * which elects the primary of routers sharing a prefix (the first registered wins). Where a
- * node's whois entry carries its creation time we use it; otherwise the router the service
- * made primary is taken as registered first. Nothing else is read from the expectation.
+ * The topology as `headway policy compile --topology` reads it: the case's `topology` with its
+ * `tailnet` object under the key `tailnet`. Registration order (which router of a shared
+ * prefix is primary) comes from each node's `created` time. Nothing is read from `expect`.
  */
 export function topologyOfCase(c: SaasCase): unknown {
-  const created = new Map<string, string>();
-  for (const node of Object.values(c.expect)) {
-    for (const w of Object.values(node.whois ?? {})) {
-      if (w.Node?.ComputedName !== undefined && w.Node.Created !== undefined) created.set(w.Node.ComputedName, w.Node.Created);
-    }
-  }
-  const primaries = new Set<string>();
-  for (const [name, node] of Object.entries(c.expect)) {
-    const pr = node.self['PrimaryRoutes'];
-    if (Array.isArray(pr) && pr.length > 0) primaries.add(name);
-  }
-  const names = Object.keys(c.topology.nodes);
-  // Routers that could contend for a prefix: they advertise the same route.
-  const byRoute = new Map<string, string[]>();
-  for (const name of names) {
-    const routes = c.topology.nodes[name]!['routable_ips'];
-    for (const r of Array.isArray(routes) ? routes : []) {
-      if (r === '0.0.0.0/0' || r === '::/0') continue;
-      byRoute.set(String(r), [...(byRoute.get(String(r)) ?? []), name]);
-    }
-  }
-  const contested = [...byRoute.values()].filter((g) => g.length > 1);
-  const synthetic = new Set<string>();
-  for (const group of contested) if (!group.every((n) => created.has(n))) group.forEach((n) => synthetic.add(n));
-  const nodes: Record<string, unknown> = {};
-  names.forEach((name, i) => {
-    const node = c.topology.nodes[name]!;
-    let order: string | undefined;
-    if (synthetic.has(name)) order = new Date(Date.UTC(2000, 0, 1) + (primaries.has(name) ? i : 1000 + i) * 1000).toISOString();
-    else order = created.get(name);
-    nodes[name] = order === undefined ? { ...node } : { ...node, created: order };
-  });
-  return { users: c.topology.users, nodes };
+  return { ...c.topology, tailnet: c.tailnet };
 }
 
 export function compileCase(c: SaasCase): CompileResult {
-  const { settings } = settingsOfCase(c);
+  // Whether to ask for whois output is a question about what to print, not an input.
   const wantWhois = Object.values(c.expect).some((n) => n.whois !== undefined);
-  return compileTopology(c.policy, topologyOfCase(c), { settings, whois: wantWhois, file: `${c.id}.hujson` });
+  return compileTopology(c.policy, topologyOfCase(c), { settings: settingsOfCase(c), whois: wantWhois, file: `${c.id}.hujson` });
 }
 
 // --- comparison -----------------------------------------------------------------------------
@@ -143,9 +122,8 @@ function canonicalSsh(rule: unknown): unknown {
   };
 }
 
-function canonicalSelf(self: Readonly<Record<string, unknown>>, ignoreAutoUpdate: boolean): unknown {
-  const capMap = { ...((self['CapMap'] as Record<string, unknown> | undefined) ?? {}) };
-  if (ignoreAutoUpdate) delete capMap['default-auto-update'];
+function canonicalSelf(self: Readonly<Record<string, unknown>>): unknown {
+  const capMap = (self['CapMap'] as Record<string, unknown> | undefined) ?? {};
   return {
     Addresses: sortedStrings(self['Addresses']),
     AllowedIPs: sortedStrings(self['AllowedIPs']),
@@ -187,7 +165,6 @@ export function checkCase(c: SaasCase, result: CompileResult): CaseOutcome {
     return { pass: true };
   }
   if (result.rejected) return { pass: false, reason: `we rejected a policy the service accepted: ${result.error}`, diffs: [] };
-  const { autoUpdateKnown } = settingsOfCase(c);
   const diffs: CaseDiff[] = [];
   const eq = (a: unknown, b: unknown): boolean => stable(a) === stable(b);
   for (const [name, want] of Object.entries(c.expect)) {
@@ -202,7 +179,7 @@ export function checkCase(c: SaasCase, result: CompileResult): CaseOutcome {
     const ws = want.ssh_rules.map(canonicalSsh);
     const gs = got.ssh_rules.map(canonicalSsh);
     if (!eq(ws, gs)) diffs.push({ node: name, field: 'ssh_rules', want: want.ssh_rules, got: got.ssh_rules });
-    if (!eq(canonicalSelf(want.self, !autoUpdateKnown), canonicalSelf(got.self as unknown as Record<string, unknown>, !autoUpdateKnown))) {
+    if (!eq(canonicalSelf(want.self), canonicalSelf(got.self as unknown as Record<string, unknown>))) {
       diffs.push({ node: name, field: 'self', want: want.self, got: got.self });
     }
     const wp = want.peers.map(canonicalPeer);

@@ -1,6 +1,7 @@
 // The offline topology format: exactly the `topology` field of a conformance case (users list,
 // nodes map keyed by name), plus optional fields a user may add (node `id`, `created`,
-// `online`, user `role`). Converted here into the engine's TailnetFacts.
+// `online`, user `role`) and the case's `tailnet` object (DNS and settings) under the key
+// `tailnet`. Converted here into the engine's TailnetFacts.
 import { PolicyError } from './errors.js';
 import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from './facts.js';
 
@@ -26,9 +27,20 @@ export interface TopologyNode {
   readonly online?: boolean;
 }
 
+/** The `tailnet` object of a conformance case: the tailnet's DNS and settings. */
+export interface TopologyTailnet {
+  readonly dns?: Readonly<Record<string, unknown>>;
+  /** The service's tailnet settings, named as its API names them in snake case. */
+  readonly settings?: {
+    /** Sent to every node as `default-auto-update`; off unless set. */
+    readonly devices_auto_updates_on?: boolean;
+  } & Readonly<Record<string, unknown>>;
+}
+
 export interface Topology {
   readonly users: readonly TopologyUser[];
   readonly nodes: Readonly<Record<string, TopologyNode>>;
+  readonly tailnet?: TopologyTailnet;
 }
 
 const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'it-admin', 'network-admin', 'billing-admin', 'auditor', 'member']);
@@ -36,10 +48,12 @@ const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'it-admin', 'netwo
 /**
  * Converts a topology into facts. Without explicit roles, the first user is the owner and the
  * others admins: that is the tailnet the conformance cases were captured in, and what a dry
- * run of a case must reproduce. The running server always passes explicit roles.
+ * run of a case must reproduce. The running server always passes explicit roles. Settings
+ * come from the topology's `tailnet` key; `overrides` replaces them key by key.
  */
-export function factsFromTopology(topology: unknown, settings: TailnetSettings = {}): { facts: TailnetFacts; names: Map<number, string> } {
+export function factsFromTopology(topology: unknown, overrides: TailnetSettings = {}): { facts: TailnetFacts; names: Map<number, string> } {
   const topo = checkTopology(topology);
+  const settings: TailnetSettings = { ...settingsFromTopology(topo.tailnet), ...overrides };
   const anyRole = topo.users.some((u) => u.role !== undefined);
   const sortedUsers = [...topo.users].sort((a, b) => a.id - b.id);
   const users: UserFacts[] = sortedUsers.map((u, i) => ({
@@ -89,6 +103,14 @@ export function factsFromTopology(topology: unknown, settings: TailnetSettings =
   return { facts: { users, nodes: ordered, settings }, names };
 }
 
+/**
+ * The engine's settings from a case's `tailnet` object. The service sends `default-auto-update`
+ * to every node, `[false]` unless the tailnet's auto-update setting is on.
+ */
+export function settingsFromTopology(tailnet: TopologyTailnet | undefined): TailnetSettings {
+  return { autoUpdate: tailnet?.settings?.devices_auto_updates_on ?? false };
+}
+
 function topologyError(detail: string): PolicyError {
   return new PolicyError('invalidTopology', `topology: ${detail}`, null);
 }
@@ -108,6 +130,7 @@ function checkTopology(value: unknown): Topology {
       throw topologyError(`users[${i}].role: want one of ${[...ROLES].join(', ')}`);
     }
   });
+  checkTailnet((value as { tailnet?: unknown }).tailnet);
   for (const [name, n] of Object.entries(v.nodes as Record<string, unknown>)) {
     if (typeof n !== 'object' || n === null) throw topologyError(`nodes[${JSON.stringify(name)}]: want an object`);
     const node = n as Record<string, unknown>;
@@ -122,4 +145,15 @@ function checkTopology(value: unknown): Topology {
     }
   }
   return value as Topology;
+}
+
+function checkTailnet(tailnet: unknown): void {
+  if (tailnet === undefined) return;
+  if (typeof tailnet !== 'object' || tailnet === null || Array.isArray(tailnet)) throw topologyError('tailnet: want an object with dns and settings');
+  const t = tailnet as { dns?: unknown; settings?: unknown };
+  if (t.dns !== undefined && (typeof t.dns !== 'object' || t.dns === null || Array.isArray(t.dns))) throw topologyError('tailnet.dns: want an object');
+  if (t.settings === undefined) return;
+  if (typeof t.settings !== 'object' || t.settings === null || Array.isArray(t.settings)) throw topologyError('tailnet.settings: want an object');
+  const auto = (t.settings as Record<string, unknown>)['devices_auto_updates_on'];
+  if (auto !== undefined && typeof auto !== 'boolean') throw topologyError('tailnet.settings.devices_auto_updates_on: want true or false');
 }

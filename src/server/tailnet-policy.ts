@@ -7,7 +7,7 @@ import type { FilterForm, PolicyChange, PolicyView } from '../mapper/index.js';
 import { NO_POLICY_CHANGE } from '../mapper/index.js';
 import type { NodeId, UserId } from '../model/index.js';
 import {
-  ALLOW_ALL_POLICY_TEXT, compilePolicyText, diffIndexes, EMPTY_POLICY_DELTA, nodeFactsFromModel, PolicyIndex, tailnetFactsFromModel, userFactsFromModel,
+  ALLOW_ALL_POLICY_TEXT, compilePolicyText, diffIndexes, EMPTY_POLICY_DELTA, nodeFactsFromModel, PolicyIndex, settingsFromModel, tailnetFactsFromModel, userFactsFromModel,
   type CompiledPolicy, type PeerView, type PolicyDelta, type SelfView, type TailnetFacts,
 } from '../policy/index.js';
 import type { StateEvent, TailnetState } from '../state/index.js';
@@ -29,7 +29,7 @@ const WIRE_CAPS_FILTER = { selfAsWildcard: true, sourceCaps: true } as const;
 const POLICY_FACETS = new Set(['tags', 'user', 'advertisedRoutes', 'approvedRoutes', 'name']);
 
 export function tailnetFacts(state: TailnetState): TailnetFacts {
-  return tailnetFactsFromModel(state.users(), state.nodes(), (id) => state.presence(id as NodeId).online);
+  return tailnetFactsFromModel(state.users(), state.nodes(), (id) => state.presence(id as NodeId).online, state.settings);
 }
 
 /** The policy index speaks in plain numbers; they are our node ids. */
@@ -108,6 +108,8 @@ export class TailnetPolicy implements PolicyView {
         return this.#index.removeUser(event.user.id);
       case 'policyChanged':
         return this.#replace(event.text);
+      case 'settingsChanged':
+        return this.#index.setSettings(settingsFromModel(event.after));
       case 'tailnetDeleted':
         return EMPTY_POLICY_DELTA;
     }

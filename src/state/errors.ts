@@ -26,6 +26,16 @@ export const StateErrors = registerErrors({
     meaning: 'A user with that name already exists in the tailnet.',
     fix: 'Choose another name.',
   },
+  OWNER_BY_TRANSFER: {
+    code: 'HW_STATE_OWNER_BY_TRANSFER', status: 409,
+    meaning: 'A tailnet has exactly one owner: the owner role is given only by transferring ownership, and the owner keeps it (and cannot be deleted) until ownership moves.',
+    fix: 'Transfer ownership with `headway tailnets owner <tailnet> <user>` (PUT /api/v1/tailnets/{tailnet}/owner), then change or delete the former owner.',
+  },
+  NOT_OWNER: {
+    code: 'HW_STATE_NOT_OWNER', status: 403,
+    meaning: 'Only the tailnet\'s owner may transfer its ownership.',
+    fix: 'Ask the owner to transfer it, or use a server admin credential (API key or the local socket).',
+  },
   USER_HAS_NODES: {
     code: 'HW_STATE_USER_HAS_NODES', status: 409,
     meaning: 'The user still owns nodes.',

@@ -1,7 +1,7 @@
 // What the state layer tells the parts downstream of it (policy index, mapper, sessions) after
 // a change is committed. Events are small and past tense; each names exactly what changed so
 // that the work done for it can be proportional to the change.
-import type { Node, NodeId, User } from '../model/index.js';
+import type { Node, NodeId, TailnetSettings, User } from '../model/index.js';
 
 /**
  * The facets of a node that can change. Live facets (endpoints, derp, discoKey, hostinfo,
@@ -46,6 +46,8 @@ export type StateEvent =
   | { readonly kind: 'userRemoved'; readonly user: User }
   /** The tailnet's policy text changed (null = no policy: allow all). */
   | { readonly kind: 'policyChanged'; readonly text: string | null }
+  /** The tailnet's settings changed (every node's self capabilities may have). */
+  | { readonly kind: 'settingsChanged'; readonly before: TailnetSettings; readonly after: TailnetSettings }
   | { readonly kind: 'tailnetDeleted' };
 
 export type StateListener = (event: StateEvent) => void;

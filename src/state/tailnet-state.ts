@@ -3,7 +3,7 @@
 // applies the committed result to memory, then publishes one event. Live facets (endpoints,
 // disco key, hostinfo, presence) are applied and published at once and persisted in batches.
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
-import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole } from '../model/index.js';
+import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId, UserRole } from '../model/index.js';
 import { isTagged } from '../model/index.js';
 import type { NewNode, NodePatch, Store, StoreTx } from '../store/types.js';
 import type * as tailcfg from '../tailcfg/index.js';
@@ -108,6 +108,10 @@ export class TailnetState {
     return this.#tailnet;
   }
 
+  get settings(): TailnetSettings {
+    return this.#tailnet.settings;
+  }
+
   // --- reads (synchronous, from memory) ------------------------------------------------------
 
   node(id: NodeId): Node | undefined {
@@ -158,6 +162,7 @@ export class TailnetState {
 
   createUser(input: { name: string; displayName?: string; email?: string; role?: UserRole }, actor: Actor): Promise<User> {
     return this.#write(async () => {
+      if (input.role === 'owner') throw ownerByTransfer(`creating user "${input.name}"`);
       if (this.#usersByName.has(input.name)) {
         throw stateError(StateErrors.USER_EXISTS, `user "${input.name}" already exists in tailnet "${this.name}"`);
       }
@@ -175,6 +180,9 @@ export class TailnetState {
   updateUser(id: UserId, patch: { name?: string; displayName?: string; email?: string; role?: UserRole }, actor: Actor): Promise<User> {
     return this.#write(async () => {
       const before = this.#requireUser(id);
+      if (patch.role !== undefined && patch.role !== before.role && (patch.role === 'owner' || before.role === 'owner')) {
+        throw ownerByTransfer(`changing the role of user "${before.name}" to ${patch.role}`);
+      }
       if (patch.name !== undefined && patch.name !== before.name && this.#usersByName.has(patch.name)) {
         throw stateError(StateErrors.USER_EXISTS, `user "${patch.name}" already exists in tailnet "${this.name}"`);
       }
@@ -193,6 +201,7 @@ export class TailnetState {
   deleteUser(id: UserId, actor: Actor): Promise<void> {
     return this.#write(async () => {
       const user = this.#requireUser(id);
+      if (user.role === 'owner') throw ownerByTransfer(`deleting user "${user.name}", the owner of tailnet "${this.name}"`);
       for (const node of this.#nodes.values()) {
         if (node.userId === id) {
           throw stateError(StateErrors.USER_HAS_NODES, `user "${user.name}" still owns node "${node.givenName}"; delete or move its nodes first`);
@@ -205,6 +214,46 @@ export class TailnetState {
       this.#users.delete(id);
       this.#usersByName.delete(user.name);
       this.#publish({ kind: 'userRemoved', user });
+    });
+  }
+
+  /** The tailnet's owner: at most one user, exactly one once ownership has been given. */
+  owner(): User | undefined {
+    for (const user of this.#users.values()) if (user.role === 'owner') return user;
+    return undefined;
+  }
+
+  /**
+   * Makes `to` the tailnet's owner; the former owner becomes an admin. Both role changes and
+   * the audit entry are one transaction. With `actingUser` (a user's own session) only the
+   * current owner may transfer; a server admin credential gives ownership to a tailnet without
+   * one or moves it. `check` sees every user as they will be and may refuse (it runs under the
+   * tailnet's write lock, so no policy change slips in between check and write).
+   */
+  transferOwnership(to: UserId, actor: Actor, options: { actingUser?: UserId; check?: (usersAfter: readonly User[]) => void } = {}): Promise<{ owner: User; previous: User | null }> {
+    return this.#write(async () => {
+      const target = this.#requireUser(to);
+      const current = this.owner() ?? null;
+      if (options.actingUser !== undefined && current?.id !== options.actingUser) {
+        throw stateError(StateErrors.NOT_OWNER, `transferring ownership of tailnet "${this.name}": only its owner${current === null ? '' : ` (${current.name})`} may do that`);
+      }
+      if (current?.id === target.id) return { owner: target, previous: null };
+      const usersAfter = [...this.#users.values()].map((u): User => (u.id === target.id ? { ...u, role: 'owner' } : u.id === current?.id ? { ...u, role: 'admin' } : u));
+      options.check?.(usersAfter);
+      const { demoted, promoted } = await this.#store.transaction(async (tx) => {
+        const demotedUser = current === null ? null : await tx.users.update(current.id, { role: 'admin' });
+        const promotedUser = await tx.users.update(target.id, { role: 'owner' });
+        await this.#audit(tx, actor, 'tailnet.owner.transfer', `tailnet:${this.id}`, { from: current === null ? null : { id: current.id, name: current.name }, to: { id: target.id, name: target.name } });
+        return { demoted: demotedUser, promoted: promotedUser };
+      });
+      // The former owner first: the tailnet is briefly without an owner, never with two.
+      if (demoted !== null && current !== null) {
+        this.#putUser(demoted);
+        this.#publish({ kind: 'userChanged', before: current, after: demoted });
+      }
+      this.#putUser(promoted);
+      this.#publish({ kind: 'userChanged', before: target, after: promoted });
+      return { owner: promoted, previous: demoted };
     });
   }
 
@@ -388,6 +437,25 @@ export class TailnetState {
     });
   }
 
+  // --- settings ------------------------------------------------------------------------------
+
+  /** Changes the given settings in one transaction with its audit entry; publishes the change. */
+  updateSettings(patch: Partial<TailnetSettings>, actor: Actor): Promise<TailnetSettings> {
+    return this.#write(async () => {
+      const before = this.#tailnet.settings;
+      const changed = Object.fromEntries(Object.entries(patch).filter(([key, value]) => value !== undefined && before[key as keyof TailnetSettings] !== value));
+      if (Object.keys(changed).length === 0) return before;
+      const after = await this.#store.transaction(async (tx) => {
+        const updated = await tx.tailnets.updateSettings(this.id, changed);
+        await this.#audit(tx, actor, 'tailnet.settings.update', `tailnet:${this.id}`, { before, after: updated.settings });
+        return updated;
+      });
+      this.#tailnet = after;
+      this.#publish({ kind: 'settingsChanged', before, after: after.settings });
+      return after.settings;
+    });
+  }
+
   // --- internals -----------------------------------------------------------------------------
 
   #write<T>(fn: () => Promise<T>): Promise<T> {
@@ -497,6 +565,10 @@ export class TailnetState {
     if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets });
     return after;
   }
+}
+
+function ownerByTransfer(what: string): Error {
+  return stateError(StateErrors.OWNER_BY_TRANSFER, `${what}: a tailnet has exactly one owner, and the owner role moves only by transferring ownership`);
 }
 
 async function consumePreAuthKey(tx: StoreTx, tailnetId: TailnetId, id: PreAuthKeyId): Promise<void> {

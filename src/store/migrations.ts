@@ -149,12 +149,28 @@ function migration0002UserRoles(): Migration {
   };
 }
 
+/**
+ * Tailnet settings as one JSON object per tailnet (model TailnetSettings): a new setting is a
+ * new key with a default in code, not a migration. Existing tailnets get every default.
+ */
+function migration0005TailnetSettings(): Migration {
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('tailnets').addColumn('settings', 'text', (col) => col.notNull().defaultTo('{}')).execute();
+    },
+    async down(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('tailnets').dropColumn('settings').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
       return {
         '0001_initial': migration0001Initial(dialect),
         '0002_user_roles': migration0002UserRoles(),
+        '0005_tailnet_settings': migration0005TailnetSettings(),
       };
     },
   };

@@ -3,9 +3,9 @@
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type {
   ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PolicyVersionId, PreAuthKey, PreAuthKeyId,
-  RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole,
+  RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId, UserRole,
 } from '../model/index.js';
-import { USER_ROLES } from '../model/index.js';
+import { DEFAULT_TAILNET_SETTINGS, USER_ROLES } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import type {
   ApiKeyRow, AuditLogRow, NewNodeRow, NodeRow, NodeRowUpdate, PolicyRow, PreAuthKeyRow, TailnetRow, UserRow,
@@ -29,7 +29,15 @@ function jsonObject<T>(text: string): T {
 export const dbBool = (value: boolean): number => (value ? 1 : 0);
 
 export function tailnetFromRow(row: TailnetRow): Tailnet {
-  return { id: row.id as TailnetId, name: row.name, createdAt: date(row.created_at) };
+  return { id: row.id as TailnetId, name: row.name, createdAt: date(row.created_at), settings: tailnetSettingsFromJson(row.settings) };
+}
+
+/** Settings as stored; keys this build does not know are dropped, missing ones take defaults. */
+export function tailnetSettingsFromJson(text: string): TailnetSettings {
+  const stored = jsonObject<Record<string, unknown>>(text);
+  return {
+    autoUpdate: typeof stored['autoUpdate'] === 'boolean' ? stored['autoUpdate'] : DEFAULT_TAILNET_SETTINGS.autoUpdate,
+  };
 }
 
 export function userFromRow(row: UserRow): User {

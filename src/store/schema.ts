@@ -17,6 +17,8 @@ export interface TailnetTable {
   /** Last address handed out per family, for the sequential allocator; null before the first. */
   last_ipv4: string | null;
   last_ipv6: string | null;
+  /** The tailnet's settings (model TailnetSettings) as JSON; '{}' = every default. */
+  settings: ColumnType<string, string | undefined, string>;
 }
 
 export interface UserTable {

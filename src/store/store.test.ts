@@ -120,11 +120,11 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(tailnets.map((tailnet) => tailnet.name), [DEFAULT_TAILNET_NAME]);
       assert.equal(t.store.dialect, dialect);
       const migrations = await rawRows(t, 'headway_migration');
-      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles', '0005_tailnet_settings']);
       // Opening again runs nothing and creates no second default tailnet.
       const store = await t.reopen();
       assert.equal((await store.read.tailnets.list()).length, 1);
-      assert.equal((await rawRows(t, 'headway_migration')).length, 2);
+      assert.equal((await rawRows(t, 'headway_migration')).length, 3);
     } finally {
       await t.cleanup();
     }
@@ -136,13 +136,38 @@ forEachDialect('store', (open, dialect) => {
       const tailnet = await defaultTailnet(t.store);
       await t.store.close();
       // The schema as 0001_initial left it, with a user in it.
-      await rawExec(t, `delete from headway_migration where name = '0002_user_roles'`);
+      await rawExec(t, `delete from headway_migration where name in ('0002_user_roles', '0005_tailnet_settings')`);
+      await rawExec(t, 'alter table tailnets drop column settings');
       await rawExec(t, 'alter table users drop column role');
       await rawExec(t, `insert into users (tailnet_id, name, display_name, email, created_at) values (${tailnet.id}, 'old-timer', '', 'old@example.com', 1)`);
       const store = await t.reopen();
       const user = await store.read.users.getByName(tailnet.id, 'old-timer');
       assert.equal(user?.role, 'member');
-      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles', '0005_tailnet_settings']);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before tailnet settings: its tailnets get the defaults', async () => {
+    const t = await open();
+    try {
+      await t.store.transaction((tx) => tx.tailnets.create('lab'));
+      await t.store.close();
+      // The schema as 0002_user_roles left it.
+      await rawExec(t, `delete from headway_migration where name = '0005_tailnet_settings'`);
+      await rawExec(t, 'alter table tailnets drop column settings');
+      const store = await t.reopen();
+      const tailnets = await store.read.tailnets.list();
+      assert.deepEqual(tailnets.map((tn) => [tn.name, tn.settings]), [[DEFAULT_TAILNET_NAME, { autoUpdate: false }], ['lab', { autoUpdate: false }]]);
+      const lab = tailnets[1]!;
+      const updated = await store.transaction((tx) => tx.tailnets.updateSettings(lab.id, { autoUpdate: true }));
+      assert.deepEqual(updated.settings, { autoUpdate: true });
+      // Stored as one JSON object; another tailnet keeps its own.
+      const again = await t.reopen();
+      assert.deepEqual((await again.read.tailnets.getByName('lab'))?.settings, { autoUpdate: true });
+      assert.deepEqual((await again.read.tailnets.getByName(DEFAULT_TAILNET_NAME))?.settings, { autoUpdate: false });
+      assert.deepEqual(JSON.parse(String((await rawRows(t, 'tailnets')).find((r) => r['name'] === 'lab')!['settings'])), { autoUpdate: true });
     } finally {
       await t.cleanup();
     }

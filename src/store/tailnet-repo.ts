@@ -1,5 +1,5 @@
 // Tailnets: several per server, `default` always exists and cannot be deleted.
-import { DEFAULT_TAILNET_NAME, type Tailnet, type TailnetId } from '../model/index.js';
+import { DEFAULT_TAILNET_NAME, type Tailnet, type TailnetId, type TailnetSettings } from '../model/index.js';
 import { StoreErrors, storeError } from './errors.js';
 import { insertRow, mapViolations, notFound, type RepoContext } from './repo-context.js';
 import { tailnetFromRow } from './rows.js';
@@ -35,6 +35,14 @@ export class SqlTailnetRepo implements TailnetRepo {
     return rows.map(tailnetFromRow);
   }
 
+  async updateSettings(id: TailnetId, patch: Partial<TailnetSettings>): Promise<Tailnet> {
+    const before = await this.get(id);
+    if (before === undefined) throw notFound(`tailnet ${id}`);
+    const settings: TailnetSettings = { ...before.settings, ...definedOnly(patch) };
+    await this.#ctx.db.updateTable('tailnets').set({ settings: JSON.stringify(settings) }).where('id', '=', id).execute();
+    return { ...before, settings };
+  }
+
   async delete(id: TailnetId): Promise<void> {
     const tailnet = await this.get(id);
     if (tailnet === undefined) throw notFound(`tailnet ${id}`);
@@ -44,4 +52,8 @@ export class SqlTailnetRepo implements TailnetRepo {
     // Users, nodes, keys and policies go with it (ON DELETE CASCADE); the audit log stays.
     await this.#ctx.db.deleteFrom('tailnets').where('id', '=', id).execute();
   }
+}
+
+function definedOnly<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -4,7 +4,7 @@
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type {
   ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PreAuthKey, PreAuthKeyId,
-  RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole,
+  RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId, UserRole,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 
@@ -38,6 +38,8 @@ export interface TailnetRepo {
   list(): Promise<Tailnet[]>;
   /** Deletes the tailnet and everything in it (users, nodes, keys, policies). */
   delete(id: TailnetId): Promise<void>;
+  /** Replaces the given settings keys; the others keep their values. */
+  updateSettings(id: TailnetId, patch: Partial<TailnetSettings>): Promise<Tailnet>;
 }
 
 export interface NewUser {

@@ -1,34 +1,10 @@
-// What changed in the policy's outputs between two indexes of one tailnet: who gained or lost
-// which peers, whose view of a peer changed, and whose filter, SSH policy or self view changed.
-// Used for policy edits and as the oracle the incremental updates are checked against.
+// The delta between two indexes of one tailnet, found by comparing every node's outputs: the
+// oracle the incremental updates are checked against, and the server's recovery after a failed
+// update. The index itself never calls it (it imports only delta.ts).
+import { type PolicyDelta } from './delta.js';
 import type { PolicyIndex } from './policy-index.js';
 
-export interface PolicyDelta {
-  /** viewer -> peers it sees now and did not before. */
-  readonly gained: ReadonlyMap<number, readonly number[]>;
-  /** viewer -> peers it no longer sees (including peers that no longer exist). */
-  readonly lost: ReadonlyMap<number, readonly number[]>;
-  /** peer -> viewers that saw it before and after, for whom peerView(viewer, peer) changed. */
-  readonly viewChanged: ReadonlyMap<number, readonly number[]>;
-  /** Nodes (present after) whose filterFor() changed. */
-  readonly filterChanged: readonly number[];
-  /** Nodes (present after) whose sshPolicyFor() changed. */
-  readonly sshChanged: readonly number[];
-  /** Nodes (present after) whose selfView() changed. */
-  readonly selfChanged: readonly number[];
-  /** Nodes (present before and after) whose sourceCapsOf() changed: every viewer needs them anew. */
-  readonly sourceCapsChanged: readonly number[];
-}
-
-export const EMPTY_POLICY_DELTA: PolicyDelta = {
-  gained: new Map(),
-  lost: new Map(),
-  viewChanged: new Map(),
-  filterChanged: [],
-  sshChanged: [],
-  selfChanged: [],
-  sourceCapsChanged: [],
-};
+export { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
 
 function push(map: Map<number, number[]>, key: number, value: number): void {
   const list = map.get(key);

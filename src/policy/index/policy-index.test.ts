@@ -242,3 +242,25 @@ describe('PolicyIndex subnet route changes', () => {
     assert.equal(delta.filterChanged.length, 7, 'every filter lists the new route among the sources of *');
   });
 });
+
+describe('PolicyIndex.setSettings', () => {
+  const compiled = compilePolicyText(policy);
+  const build = (settings: TailnetFacts['settings']) => new PolicyIndex(compiled, { ...facts, settings });
+
+  it('sends the auto-update setting to every node and reports exactly the self views as changed', () => {
+    const index = build({ autoUpdate: false });
+    const delta = index.setSettings({ autoUpdate: true });
+    assert.deepEqual([...delta.selfChanged].sort(), index.nodeIds().sort());
+    assert.deepEqual(delta, { ...diffIndexes(build({ autoUpdate: false }), build({ autoUpdate: true })), selfChanged: delta.selfChanged });
+    for (const id of index.nodeIds()) assert.deepEqual(index.selfView(id).CapMap['default-auto-update'], [true]);
+    assert.equal(index.setSettings({ autoUpdate: true }).selfChanged.length, 0, 'no change, no delta');
+  });
+
+  it('rebuilds and diffs when the display name changes', () => {
+    const index = build({ autoUpdate: false });
+    const expected = diffIndexes(build({ autoUpdate: false }), build({ autoUpdate: false, displayName: 'Example Inc.' }));
+    const delta = index.setSettings({ autoUpdate: false, displayName: 'Example Inc.' });
+    assert.deepEqual([...delta.selfChanged].sort(), [...expected.selfChanged].sort());
+    assert.deepEqual(index.selfView(1).CapMap['tailnet-display-name'], ['Example Inc.']);
+  });
+});

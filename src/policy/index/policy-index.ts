@@ -15,19 +15,16 @@ import type { PortRange } from '../alias.js';
 import {
   COMPANION_CAPS,
   renderDstLiteral,
-  type Atom,
   type CompiledPolicy,
-  type CompiledSshRule,
   type RuleItem,
   type Selection,
   type SelectionPart,
 } from '../compile.js';
 import { PolicyError } from '../errors.js';
 import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from '../facts.js';
-import { diffIndexes, EMPTY_POLICY_DELTA, type PolicyDelta } from './diff.js';
+import { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
 import { PrimaryRouteTable, type PrimaryChange } from '../primary-routes.js';
 import { meetsPosture } from '../posture.js';
-import { runPolicyTests, type TestReport } from '../tests.js';
 import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import { Bits } from './bits.js';
 import { SrcList, srcKey, type SrcRef } from './src-list.js';
@@ -45,148 +42,18 @@ import {
   parseV6,
   userAtomMatches,
 } from './records.js';
-
-/** A peer as one viewer sees it; the rest of tailcfg.Node is the mapper's. */
-export interface PeerView {
-  readonly AllowedIPs: string[];
-  readonly PrimaryRoutes: string[];
-  readonly Tags: string[];
-  /** null when the peer carries no peer-visible capabilities. */
-  readonly CapMap: tailcfg.NodeCapMap | null;
-}
-
-export interface SelfView {
-  readonly Addresses: string[];
-  readonly AllowedIPs: string[];
-  readonly PrimaryRoutes: string[];
-  readonly Tags: string[];
-  readonly CapMap: tailcfg.NodeCapMap;
-}
-
-/** Who asks to apply tags: a user (interactive login, auth key owner) or a tagged node's tags. */
-export type TagOwnerContext = { readonly userId: number } | { readonly tags: readonly string[] };
-
-export interface TagDecision {
-  readonly allowed: boolean;
-  readonly denied: readonly { readonly tag: string; readonly reason: string }[];
-}
-
-/** The node's own address (DstPorts `IP`) or CapGrant prefixes, filled in per node. */
-const SELF = null;
-
-interface DstEntry {
-  /** null = each of the receiving node's own addresses. */
-  readonly ip: string | null;
-  readonly ports: PortRange;
-}
-
-interface CapEntry {
-  /** null = the receiving node's own /32 and /128. */
-  readonly dsts: readonly string[] | null;
-  readonly capMap: Readonly<Record<string, unknown[] | null>>;
-}
-
-/** A rule of a class's (or a user's autogroup:self) filter, before the node's own addresses go in. */
-type TemplateRule =
-  | { readonly kind: 'ports'; readonly order: number; readonly src: SrcRef; readonly proto: readonly number[] | null; readonly entries: readonly DstEntry[] }
-  | { readonly kind: 'cap'; readonly order: number; readonly src: SrcRef; readonly grants: readonly CapEntry[] };
-
-/**
- * A selection bound to this tailnet. The address set is built only when something asks for it
- * (routers, tests, explain): a tailnet without subnet routers never pays for it.
- */
-class Resolved {
-  readonly sel: Selection;
-  /** Classes whose identity matches (atoms; every class for `*`). */
-  readonly identity: Bits;
-  /** Classes in the set as packet endpoints: identity plus routers whose routes overlap it. */
-  members: Bits;
-  readonly #addresses: () => IPSet;
-  /** The tailnet's address epoch (bumped by every join and leave) the cached set was built at. */
-  readonly #epoch: () => number;
-  #ipSet: IPSet | null = null;
-  #builtAt = -1;
-
-  constructor(sel: Selection, identity: Bits, addresses: () => IPSet, epoch: () => number) {
-    this.sel = sel;
-    this.identity = identity;
-    this.members = identity;
-    this.#addresses = addresses;
-    this.#epoch = epoch;
-  }
-
-  /** Everything the selection covers as an address set. */
-  get ipSet(): IPSet {
-    const epoch = this.#epoch();
-    if (this.#ipSet === null || this.#builtAt !== epoch) {
-      this.#ipSet = this.#addresses();
-      this.#builtAt = epoch;
-    }
-    return this.#ipSet;
-  }
-}
-
-interface ItemInfo {
-  readonly item: RuleItem;
-  readonly src: Resolved;
-  /** The rendered SrcIPs, shared by every item with the same source selection. */
-  readonly list: SrcList;
-  /** Classes the item delivers to (#dstMembers), kept current as classes are added. */
-  readonly dst: Bits;
-}
-
-interface SshRuleInfo {
-  readonly rule: CompiledSshRule;
-  readonly src: Resolved;
-  /** Whether nodes inside the source's literal prefixes are sources too. */
-  readonly literalSources: boolean;
-  /** Source node ids. */
-  readonly srcSet: Set<number>;
-  readonly dstIdentity: Bits;
-  /** Untagged sources by user id, each list in node-id order. */
-  readonly userNodes: Map<number, NodeRec[]>;
-  /** Principals of each user's source nodes, built on first use. */
-  readonly byUser: Map<number, tailcfg.SSHPrincipal[]>;
-  /** Users with sources, ascending. */
-  readonly userIds: number[];
-  /** Tagged sources in node-id order. */
-  readonly taggedNodes: NodeRec[];
-  /** Their principals (one copy per tag), built on first use. */
-  tagged: tailcfg.SSHPrincipal[] | null;
-  readonly baseUsers: Readonly<Record<string, string>>;
-  readonly localpartDomains: readonly string[];
-  readonly localparts: Map<number, string>;
-  readonly hasLocalpart: boolean;
-  readonly action: tailcfg.SSHAction;
-  readonly acceptEnv: readonly string[] | null;
-  /** Every source's principals in one list (users in id order, then tagged), built on first use. */
-  allPrincipals: tailcfg.SSHPrincipal[] | null;
-}
-
-interface RouteAccess {
-  /** Viewers (classes) with access to the prefix through rules without `via`. */
-  readonly regular: Bits;
-}
+import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type RoutesBefore, type UserChange } from './delta-collection.js';
+import { SELF, STAND_IN, hasCompanionCaps, instantiate, mergeKey, placement, servesNothing, templateSignature, type CapEntry, type DstEntry, type FilterFormOptions, type TemplateRule } from './filter-template.js';
+import { byNodeId, insertById, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
+import { parsePrefixText, prefixHas, prefixSetHas, servedRoutes, type RouteAccess } from './route-access.js';
+import { Resolved, atomPlan, tailnetNames, type AtomPlan, type ItemInfo, type TagDecision, type TagOwnerContext } from './selections.js';
+import { contributionUser, sshContribution, sshRule, type SshRuleInfo } from './ssh-rules.js';
+import { ATTR_DISABLE_IPV4, BASE_SELF_CAPS, CAP_IS_ADMIN, CAP_IS_OWNER, FUNNEL_EXTRA_CAPS, PEER_CAP_SUGGEST_EXIT, type PeerView, type SelfView } from './views.js';
 
 export interface PolicyIndexOptions {
   /** Reuse a primary-route table the server keeps (failover state); built from facts otherwise. */
   readonly primaryRoutes?: PrimaryRouteTable;
 }
-
-const BASE_SELF_CAPS: readonly string[] = [
-  'https://tailscale.com/cap/file-sharing',
-  'https://tailscale.com/cap/ssh',
-  'https://tailscale.com/cap/tailnet-lock',
-  'probe-udp-lifetime',
-  'ssh-behavior-v1',
-  'ssh-env-vars',
-  'store-appc-routes',
-];
-const CAP_IS_ADMIN = 'https://tailscale.com/cap/is-admin';
-const CAP_IS_OWNER = 'https://tailscale.com/cap/is-owner';
-const FUNNEL_EXTRA_CAPS: readonly string[] = ['https://tailscale.com/cap/funnel-ports?ports=443,8443,10000', 'https://tailscale.com/cap/warn-funnel-no-https'];
-const ATTR_DISABLE_IPV4 = 'disable-ipv4';
-const PEER_CAP_SUGGEST_EXIT = 'suggest-exit-node';
 
 export class PolicyIndex {
   #compiledPolicy: CompiledPolicy;
@@ -365,6 +232,29 @@ export class PolicyIndex {
       rec.nodes.map((n) => ({ id: n.id, facts: n.facts })),
       change,
     );
+  }
+
+  /**
+   * Replaces the tailnet settings. The auto-update setting reaches only self capabilities, so
+   * every node's self view changes and nothing else; a change of the display name, domains or
+   * SSH check URL rebuilds from the current facts and diffs.
+   */
+  setSettings(settings: TailnetSettings): PolicyDelta {
+    const before = this.#settings;
+    if (before.displayName === settings.displayName && sameOptionalLists(before.domains, settings.domains) && before.sshCheckBaseUrl === settings.sshCheckBaseUrl) {
+      this.#settings = settings;
+      if (before.autoUpdate === settings.autoUpdate) return EMPTY_POLICY_DELTA;
+      return { ...EMPTY_POLICY_DELTA, selfChanged: this.nodeIds() };
+    }
+    this.rebuilds++;
+    const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#primary.clone() });
+    if (this.compiled.ssh !== null) {
+      this.#sshRuleInfos();
+      next.#sshRuleInfos();
+    }
+    const delta = this.#diffByClass(next, new Set(this.nodeIds()), true);
+    this.#adopt(next);
+    return delta;
   }
 
   /**
@@ -2536,11 +2426,6 @@ export class PolicyIndex {
     }
   }
 
-  /** Runs the policy's tests and sshTests against this tailnet. */
-  runTests(): TestReport {
-    return runPolicyTests(this);
-  }
-
   // --- decisions for control and api --------------------------------------------------------
 
   /** Whether the requester may apply `requestedTags` (tagOwners, tags owned by tags). */
@@ -2658,353 +2543,3 @@ export class PolicyIndex {
   }
 }
 
-// --- free helpers ---------------------------------------------------------------------------
-
-/** A node standing in for every member of a class when templates are rendered for comparison. */
-const STAND_IN = { v4Text: '\u0000v4', v6Text: '\u0000v6' } as NodeRec;
-
-/** The policy's atoms as classification needs them. */
-interface AtomPlan {
-  readonly tagAtoms: ReadonlyMap<string, readonly number[]>;
-  readonly taggedAtom: number;
-  readonly literalAtoms: readonly Atom[];
-  /** `users` atoms (users and groups) by lower-case login. */
-  readonly loginAtoms: ReadonlyMap<string, readonly number[]>;
-  /** The other user-kind atoms (domains, autogroup:member, roles), tested per user. */
-  readonly otherUserAtoms: readonly Atom[];
-  /** The union of the literal atoms: most nodes are outside it and skip the per-atom test. */
-  readonly anyLiteral: IPSet;
-}
-
-function atomPlan(compiled: CompiledPolicy): AtomPlan {
-  const tagAtoms = new Map<string, number[]>();
-  let taggedAtom = -1;
-  const literalAtoms: Atom[] = [];
-  const loginAtoms = new Map<string, number[]>();
-  const otherUserAtoms: Atom[] = [];
-  let anyLiteral = IPSet.EMPTY;
-  for (const atom of compiled.atoms) {
-    const spec = atom.spec;
-    if (spec.kind === 'users') {
-      for (const login of new Set(spec.logins.map((l) => l.trim().toLowerCase()))) {
-        const list = loginAtoms.get(login);
-        if (list === undefined) loginAtoms.set(login, [atom.id]);
-        else list.push(atom.id);
-      }
-    } else if (isUserAtom(spec)) otherUserAtoms.push(atom);
-    if (atom.spec.kind === 'tag') {
-      const list = tagAtoms.get(atom.spec.tag) ?? [];
-      list.push(atom.id);
-      tagAtoms.set(atom.spec.tag, list);
-    } else if (atom.spec.kind === 'tagged') taggedAtom = atom.id;
-    else if (atom.spec.kind === 'literal') {
-      literalAtoms.push(atom);
-      anyLiteral = anyLiteral.union(atom.spec.set);
-    }
-  }
-  return { tagAtoms, taggedAtom, literalAtoms, loginAtoms, otherUserAtoms, anyLiteral };
-}
-
-/** The tailnet's display name and domains, from settings or its owner. */
-function tailnetNames(settings: TailnetSettings, users: readonly UserFacts[]): { displayName: string; domains: ReadonlySet<string> | null } {
-  const owner = users.find((u) => u.role === 'owner');
-  const displayName = settings.displayName ?? owner?.email ?? users[0]?.email ?? '';
-  const domains = settings.domains ?? (owner !== undefined ? [emailDomain(owner.email)] : null);
-  return { displayName, domains: domains === null ? null : new Set(domains.map((d) => d.toLowerCase())) };
-}
-
-/** A node change for #applyNodes: new facts, or null for removal. */
-interface NodeChange {
-  readonly id: number;
-  readonly facts: NodeFacts | null;
-}
-
-interface UserChange {
-  readonly id: number;
-  readonly facts: UserFacts | null;
-}
-
-/** A changed node's outputs before the change. */
-interface RouteNotes {
-  /** router -> viewers whose view of it changed. */
-  readonly pairs: Map<number, Set<number>>;
-  readonly selfChanged: Set<number>;
-}
-
-/** What #settleRoutes needs from before routers changed. */
-interface RoutesBefore {
-  readonly prefixes: ReadonlySet<string>;
-  readonly via: Map<string, Map<NodeRec, number | null>>;
-}
-
-interface NodeBefore {
-  readonly node: NodeRec;
-  /** Whether it served subnet routes (its views were recorded per viewer). */
-  readonly router: boolean;
-  readonly peers: ReadonlySet<number>;
-  /** How peers saw it, by #viewKey. */
-  readonly views: ReadonlyMap<string, string>;
-  readonly viewerKeys: ReadonlyMap<number, string>;
-  /** How it saw routers, exit nodes and other changed nodes. */
-  readonly asViewer: ReadonlyMap<number, string>;
-  readonly ipv6Only: boolean;
-  readonly filter: string;
-  readonly ssh: string;
-  readonly self: string;
-  readonly sourceCaps: string;
-}
-
-/** What one update touched, with the state it found, for #settle and #sshCandidates. */
-class Touched {
-  /** Each touched list's size and key before, and the entries before of each node touched in it. */
-  readonly lists = new Map<SrcList, { readonly size: number; readonly key: string; readonly hasNodeEntries: boolean; readonly nodes: Map<number, string> }>();
-  /** Atom -> whether it existed (named some node) before. */
-  readonly atoms = new Map<number, boolean>();
-  readonly ssh = new Map<SshRuleInfo, Map<number, { before: string | null; after: string | null }>>();
-  readonly localparts: { readonly info: SshRuleInfo; readonly userId: number }[] = [];
-  /** Principal sequences before, of rules a moving node was a source of. */
-  readonly principals = new Map<SshRuleInfo, string>();
-  /** Classes whose templates must be rebuilt and compared. */
-  readonly templates = new Set<number>();
-  readonly newClasses = new Set<number>();
-
-  noteList(list: SrcList, nodeId: number): void {
-    let was = this.lists.get(list);
-    if (was === undefined) this.lists.set(list, (was = { size: list.size, key: list.key, hasNodeEntries: list.hasNodeEntries, nodes: new Map() }));
-    if (!was.nodes.has(nodeId)) was.nodes.set(nodeId, list.entriesOf(nodeId));
-  }
-
-  noteAtom(atom: number, existed: boolean): void {
-    if (!this.atoms.has(atom)) this.atoms.set(atom, existed);
-  }
-
-  noteSsh(info: SshRuleInfo, nodeId: number, contribution: string | null, before: boolean): void {
-    let byNode = this.ssh.get(info);
-    if (byNode === undefined) this.ssh.set(info, (byNode = new Map()));
-    const entry = byNode.get(nodeId);
-    if (before) byNode.set(nodeId, { before: contribution, after: null });
-    else if (entry === undefined) byNode.set(nodeId, { before: null, after: contribution });
-    else entry.after = contribution;
-  }
-}
-
-/** What a source node puts in an SSH rule's principals; null when nothing. */
-function sshContribution(n: NodeRec): string | null {
-  if (n.tagged) return `t${n.tags.length}|${n.v4Text}|${n.v6Text}`;
-  return n.user === null ? null : `u${n.user.id}|${n.v4Text}|${n.v6Text}`;
-}
-
-function contributionUser(contribution: string): number | null {
-  return contribution.startsWith('u') ? Number(contribution.slice(1, contribution.indexOf('|'))) : null;
-}
-
-/** Where each ports rule of a template lands among merged rules (see instantiate). */
-function placement(rules: readonly TemplateRule[], globalFirst: ReadonlyMap<string, number>): string {
-  const placed: [number, number][] = [];
-  const seen = new Set<string>();
-  for (let i = 0; i < rules.length; i++) {
-    const r = rules[i]!;
-    if (r.kind === 'cap') {
-      placed.push([r.order, i]);
-      continue;
-    }
-    const key = mergeKey(r.src.key, r.proto);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const first = globalFirst.get(key);
-    placed.push([first !== undefined && first < r.order ? first : r.order, i]);
-  }
-  placed.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  return placed.map((p) => p[1]).join(',');
-}
-
-/** The served subnet routes (advertised and approved, exit routes excluded) of some facts. */
-function servedRoutes(facts: NodeFacts): readonly string[] {
-  if (facts.approvedRoutes.length === 0 || facts.advertisedRoutes.length === 0) return [];
-  return buildNode(0, facts, new Map()).routeTexts;
-}
-
-/** Whether two facts of one node agree on everything but name and online. */
-function samePolicyFacts(a: NodeFacts, b: NodeFacts): boolean {
-  return (
-    a.ipv4 === b.ipv4 &&
-    a.ipv6 === b.ipv6 &&
-    a.userId === b.userId &&
-    (a.registeredOrder ?? a.id) === (b.registeredOrder ?? b.id) &&
-    sameStrings(a.tags, b.tags) &&
-    sameStrings(a.advertisedRoutes, b.advertisedRoutes) &&
-    sameStrings(a.approvedRoutes, b.approvedRoutes) &&
-    JSON.stringify(a.postureAttributes ?? {}) === JSON.stringify(b.postureAttributes ?? {})
-  );
-}
-
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-function sameStringSets(a: ReadonlySet<string> | null, b: ReadonlySet<string> | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.size === b.size && [...a].every((v) => b.has(v));
-}
-
-function push(map: Map<number, number[]>, key: number, value: number): void {
-  const list = map.get(key);
-  if (list === undefined) map.set(key, [value]);
-  else list.push(value);
-}
-
-/** A template's shape: everything but the contents of its source lists, which it names by uid. */
-function templateSignature(rules: readonly TemplateRule[]): string {
-  return JSON.stringify(
-    rules.map((r) =>
-      r.kind === 'ports'
-        ? [r.order, r.src instanceof SrcList ? r.src.uid : r.src.strings, r.proto, r.entries.map((e) => [e.ip, e.ports.first, e.ports.last])]
-        : [r.order, r.src instanceof SrcList ? r.src.uid : r.src.strings, r.grants],
-    ),
-  );
-}
-
-/** The merge key of a ports rule: same sources and protocols merge. */
-function mergeKey(srcKey: string, proto: readonly number[] | null): string {
-  return `${srcKey}|${proto === null ? '' : proto.join(',')}`;
-}
-
-/**
- * Turns a node's template rules (class rules plus its own autogroup:self rules, in policy
- * order) into FilterRules. Rules with the same sources and protocols merge into one, placed
- * where the first of them stands in the tailnet-wide rule list (`globalFirst`), as the service
- * merges before it narrows rules to each node.
- */
-/** Filter forms: the SaaS form (default) or the wire form for nodes that serve no routes. */
-export interface FilterFormOptions {
-  readonly selfAsWildcard?: boolean;
-  /**
-   * Name listed nodes by one `cap:` entry per source selection instead of their addresses
-   * (clients from capability version 109; see sourceCapsOf). autogroup:self sources stay
-   * addresses: they change only with the user's own nodes, whose filters change anyway.
-   */
-  readonly sourceCaps?: boolean;
-}
-
-function hasCompanionCaps(capMap: Readonly<Record<string, unknown>>): boolean {
-  return COMPANION_CAPS.some((c) => Object.prototype.hasOwnProperty.call(capMap, c.cap));
-}
-
-function srcStrings(src: SrcRef, sourceCaps: boolean): string[] {
-  return (sourceCaps && src instanceof SrcList ? src.capStrings : src.strings) as string[];
-}
-
-function servesNothing(node: NodeRec): boolean {
-  return node.routeTexts.length === 0 && node.exitRoutes.length === 0;
-}
-
-function instantiate(rules: readonly TemplateRule[], node: NodeRec, globalFirst: ReadonlyMap<string, number>, selfAsWildcard = false, sourceCaps = false): tailcfg.FilterRule[] {
-  const placed: Array<{ position: number; seq: number; rule: tailcfg.FilterRule }> = [];
-  const byKey = new Map<string, tailcfg.FilterRule>();
-  const selfIPs: string[] = [];
-  if (node.v4Text !== null) selfIPs.push(node.v4Text);
-  if (node.v6Text !== null) selfIPs.push(node.v6Text);
-  const selfPrefixes: string[] = [];
-  if (node.v4Text !== null) selfPrefixes.push(`${node.v4Text}/32`);
-  if (node.v6Text !== null) selfPrefixes.push(`${node.v6Text}/128`);
-  let reordered = false;
-  for (const rule of rules) {
-    if (rule.kind === 'cap') {
-      placed.push({
-        position: rule.order,
-        seq: placed.length,
-        rule: {
-          SrcIPs: srcStrings(rule.src, sourceCaps),
-          CapGrant: rule.grants.map((g) => ({ Dsts: g.dsts === SELF ? [...selfPrefixes] : [...g.dsts], CapMap: g.capMap as tailcfg.PeerCapMap })),
-        },
-      });
-      continue;
-    }
-    const dstPorts: tailcfg.NetPortRange[] = [];
-    for (const e of rule.entries) {
-      if (e.ip === SELF && selfAsWildcard) dstPorts.push({ IP: '*', Ports: { First: e.ports.first, Last: e.ports.last } });
-      else if (e.ip === SELF) for (const ip of selfIPs) dstPorts.push({ IP: ip, Ports: { First: e.ports.first, Last: e.ports.last } });
-      else dstPorts.push({ IP: e.ip, Ports: { First: e.ports.first, Last: e.ports.last } });
-    }
-    // The cap: form merges only rules of one selection and keeps template order: its output
-    // must not depend on which other lists happen to hold the same addresses right now.
-    const key = sourceCaps ? mergeKey(rule.src instanceof SrcList ? `#${rule.src.uid}` : rule.src.key, rule.proto) : mergeKey(rule.src.key, rule.proto);
-    const existing = byKey.get(key);
-    if (existing !== undefined) {
-      existing.DstPorts!.push(...dstPorts);
-      continue;
-    }
-    const fr: tailcfg.FilterRule = { SrcIPs: srcStrings(rule.src, sourceCaps), DstPorts: dstPorts };
-    if (rule.proto !== null) fr.IPProto = [...rule.proto];
-    byKey.set(key, fr);
-    const first = sourceCaps ? undefined : globalFirst.get(key);
-    const position = first !== undefined && first < rule.order ? first : rule.order;
-    if (position !== rule.order) reordered = true;
-    placed.push({ position, seq: placed.length, rule: fr });
-  }
-  if (reordered) placed.sort((a, b) => a.position - b.position || a.seq - b.seq);
-  return placed.map((p) => p.rule);
-}
-
-function sshRule(principals: tailcfg.SSHPrincipal[], users: Readonly<Record<string, string>>, info: SshRuleInfo): tailcfg.SSHRule {
-  const rule: tailcfg.SSHRule = { principals: [...principals], sshUsers: { ...users }, action: { ...info.action } };
-  if (info.acceptEnv !== null) rule.acceptEnv = [...info.acceptEnv];
-  return rule;
-}
-
-/** Inserts a node into a list kept in node-id order. */
-function insertById(list: NodeRec[], n: NodeRec): void {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]!.id < n.id) lo = mid + 1;
-    else hi = mid;
-  }
-  list.splice(lo, 0, n);
-}
-
-/** Node order in every list the index renders, so output never depends on the order of facts. */
-function byNodeId(a: NodeRec, b: NodeRec): number {
-  return a.id - b.id;
-}
-
-/** The nodes of some classes, in node-id order. */
-function nodesOfClasses(classes: Iterable<number>, all: readonly IdentityClass[]): NodeRec[] {
-  const out: NodeRec[] = [];
-  for (const c of classes) for (const n of all[c]!.nodes) out.push(n);
-  return out.sort(byNodeId);
-}
-
-/** Each node's own addresses as text, in node order. */
-function nodeTexts(nodes: readonly NodeRec[]): string[] {
-  const out: string[] = [];
-  for (const n of nodes) {
-    if (n.v4Text !== null) out.push(n.v4Text);
-    if (n.v6Text !== null) out.push(n.v6Text);
-  }
-  return out;
-}
-
-function prefixHas(p: IPPrefix, n: NodeRec): boolean {
-  if (p.addr.family === 4) return n.v4 >= 0 && BigInt(n.v4) >= prefixFirst(p) && BigInt(n.v4) <= prefixLast(p);
-  return n.v6 !== null && n.v6 >= prefixFirst(p) && n.v6 <= prefixLast(p);
-}
-
-function prefixSetHas(set: IPSet, n: NodeRec): boolean {
-  return (n.v4 >= 0 && set.containsV4(n.v4)) || (n.v6 !== null && set.containsV6(n.v6));
-}
-
-function parsePrefixText(text: string): IPPrefix {
-  const set = IPSet.tryParse(text);
-  const prefixes = set?.prefixes() ?? [];
-  if (prefixes.length !== 1) throw new Error(`${JSON.stringify(text)} is not a prefix`);
-  return prefixes[0]!;
-}
