@@ -111,6 +111,19 @@ async function registerNode(store: Store, tailnetId: TailnetId, name: string, us
   });
 }
 
+/** Takes a closed store's database back to the schema before 0003_identity. */
+async function undoIdentityMigration(t: TestStore): Promise<void> {
+  await rawExec(t, `delete from headway_migration where name = '0003_identity'`);
+  await rawExec(t, 'drop table scim_groups');
+  await rawExec(t, 'drop index users_tailnet_oidc_key');
+  for (const column of ['oidc_issuer', 'oidc_subject', 'picture_url', 'oidc_groups', 'scim_groups', 'active', 'scim_external_id']) {
+    await rawExec(t, `alter table users drop column ${column}`);
+  }
+  await rawExec(t, 'alter table nodes drop column approved');
+  await rawExec(t, 'alter table pre_auth_keys drop column pre_approved');
+  await rawExec(t, 'alter table tailnets drop column device_approval');
+}
+
 forEachDialect('store', (open, dialect) => {
   it('migrates an empty database and creates the default tailnet', async () => {
     const t = await open();
@@ -119,11 +132,11 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(tailnets.map((tailnet) => tailnet.name), [DEFAULT_TAILNET_NAME]);
       assert.equal(t.store.dialect, dialect);
       const migrations = await rawRows(t, 'headway_migration');
-      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles', '0003_identity']);
       // Opening again runs nothing and creates no second default tailnet.
       const store = await t.reopen();
       assert.equal((await store.read.tailnets.list()).length, 1);
-      assert.equal((await rawRows(t, 'headway_migration')).length, 2);
+      assert.equal((await rawRows(t, 'headway_migration')).length, 3);
     } finally {
       await t.cleanup();
     }
@@ -135,13 +148,58 @@ forEachDialect('store', (open, dialect) => {
       const tailnet = await defaultTailnet(t.store);
       await t.store.close();
       // The schema as 0001_initial left it, with a user in it.
+      await undoIdentityMigration(t);
       await rawExec(t, `delete from headway_migration where name = '0002_user_roles'`);
       await rawExec(t, 'alter table users drop column role');
       await rawExec(t, `insert into users (tailnet_id, name, display_name, email, created_at) values (${tailnet.id}, 'old-timer', '', 'old@example.com', 1)`);
       const store = await t.reopen();
       const user = await store.read.users.getByName(tailnet.id, 'old-timer');
       assert.equal(user?.role, 'member');
-      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles', '0003_identity']);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before identity: users active without an identity, nodes approved, approval off', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const user = await t.store.transaction((tx) => tx.users.create({ tailnetId: tailnet.id, name: 'old-timer', email: 'old@example.com' }));
+      const key = await t.store.transaction((tx) => tx.preAuthKeys.create({ tailnetId: tailnet.id, userId: user.id, reusable: false, ephemeral: false, tags: [], expiresAt: null }));
+      const node = await t.store.transaction(async (tx) => tx.nodes.create(newNode(tailnet.id, { userId: user.id, ...(await tx.addresses.allocate(tailnet.id)) })));
+      await t.store.close();
+      await undoIdentityMigration(t);
+      const store = await t.reopen();
+      const after = await store.read.users.get(user.id);
+      assert.equal(after?.active, true);
+      assert.equal(after?.oidc, null);
+      assert.deepEqual(after?.oidcGroups, []);
+      assert.equal((await store.read.nodes.get(node.id))?.approved, true);
+      assert.equal((await store.read.preAuthKeys.get(key.key.id))?.preApproved, false);
+      assert.equal((await store.read.tailnets.get(tailnet.id))?.deviceApproval, false);
+      // The new unique identity: one user per issuer + subject and tailnet.
+      await store.transaction((tx) => tx.users.update(user.id, { oidc: { issuer: 'https://idp.example', subject: 's-1' } }));
+      await rejectsWith(store.transaction((tx) => tx.users.create({ tailnetId: tailnet.id, name: 'twin', oidc: { issuer: 'https://idp.example', subject: 's-1' } })), 'HW_STORE_USER_EXISTS', /another user already signs in/, 409);
+      assert.equal((await store.read.users.getByOidc(tailnet.id, 'https://idp.example', 's-1'))?.id, user.id);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('keeps SCIM groups per tailnet with unique display names', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const user = await t.store.transaction((tx) => tx.users.create({ tailnetId: tailnet.id, name: 'sam' }));
+      const group = await t.store.transaction((tx) => tx.scimGroups.create({ tailnetId: tailnet.id, displayName: 'eng', externalId: 'x1', members: [user.id, user.id] }));
+      assert.deepEqual(group.members, [user.id]);
+      await rejectsWith(t.store.transaction((tx) => tx.scimGroups.create({ tailnetId: tailnet.id, displayName: 'eng', externalId: null, members: [] })), 'HW_STORE_SCIM_GROUP_EXISTS', /already exists/, 409);
+      const renamed = await t.store.transaction((tx) => tx.scimGroups.update(tailnet.id, group.id, { displayName: 'engineering', members: [] }));
+      assert.equal(renamed.displayName, 'engineering');
+      assert.deepEqual(renamed.members, []);
+      await t.store.transaction((tx) => tx.scimGroups.delete(tailnet.id, group.id));
+      assert.deepEqual(await t.store.read.scimGroups.list(tailnet.id), []);
     } finally {
       await t.cleanup();
     }
@@ -268,6 +326,7 @@ forEachDialect('store', (open, dialect) => {
         keyExpiry: expiry,
         ephemeral: true,
         registerMethod: 'authkey',
+        approved: false,
       });
       const node = await store.read.nodes.create(input);
       assert.match(node.stableId, /^n[0-9A-Za-z]{14}$/);
