@@ -100,6 +100,7 @@ export const tailnetSchema = z.object({
   name: z.string().describe('Unique per server; `default` always exists.'),
   user_count: z.number().int().nonnegative(),
   node_count: z.number().int().nonnegative(),
+  device_approval: z.boolean().describe('New devices of non-admin users wait for an admin\'s approval.'),
   created_at: time,
 });
 apiComponents.add(tailnetSchema, { id: 'Tailnet', description: 'A tailnet: an isolated network of users and nodes.' });
@@ -141,7 +142,8 @@ export const nodeSchema = z.object({
   disco_key: z.string().nullable(),
   os: z.string().describe('Hostinfo.OS; empty when unknown.'),
   client_version: z.string().describe('Hostinfo.IPNVersion; empty when unknown.'),
-  register_method: z.enum(['authkey', 'interactive', 'cli']),
+  register_method: z.enum(['authkey', 'interactive', 'cli', 'oidc']),
+  approved: z.boolean().describe('False while the device waits for an admin\'s approval: no peer sees it and it sees no peer.'),
   created_at: time,
   updated_at: time,
 });
@@ -170,6 +172,7 @@ export const preAuthKeySchema = z.object({
   revoked_at: timeOrNull.describe('When an admin expired the key early.'),
   expired: z.boolean().describe('Revoked, or past its expiration.'),
   usable: z.boolean().describe('Not expired, and reusable or not used yet.'),
+  pre_approved: z.boolean().describe('Nodes registered with it skip device approval.'),
   created_at: time,
 });
 apiComponents.add(preAuthKeySchema, { id: 'PreAuthKey' });
@@ -231,7 +234,7 @@ const isoOrNull = (date: Date | null): string | null => (date === null ? null : 
 export function tailnetJsonFrom(tailnet: TailnetState): TailnetJson {
   let users = 0;
   for (const _ of tailnet.users()) users++;
-  return { id: tailnet.id, name: tailnet.name, user_count: users, node_count: tailnet.nodeCount, created_at: iso(tailnet.tailnet.createdAt) };
+  return { id: tailnet.id, name: tailnet.name, user_count: users, node_count: tailnet.nodeCount, device_approval: tailnet.deviceApproval, created_at: iso(tailnet.tailnet.createdAt) };
 }
 
 export function userJsonFrom(user: User): UserJson {
@@ -262,6 +265,7 @@ export function nodeJsonFrom(node: Node, tailnet: TailnetState, nowMs: number): 
     os: node.hostinfo.OS ?? '',
     client_version: node.hostinfo.IPNVersion ?? '',
     register_method: node.registerMethod,
+    approved: node.approved,
     created_at: iso(node.createdAt),
     updated_at: iso(node.updatedAt),
   };
@@ -286,6 +290,7 @@ export function preAuthKeyJsonFrom(key: PreAuthKey, tailnet: TailnetState, nowMs
     revoked_at: isoOrNull(key.revokedAt),
     expired,
     usable: !expired && (key.reusable || key.usedCount === 0),
+    pre_approved: key.preApproved,
     created_at: iso(key.createdAt),
   };
 }

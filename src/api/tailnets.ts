@@ -58,4 +58,22 @@ export const tailnetRoutes: readonly Route[] = [
       return before;
     },
   }),
+  defineRoute({
+    operationId: 'updateTailnetSettings',
+    method: 'PATCH',
+    path: '/tailnets/{tailnet}',
+    group: 'tailnets',
+    scope: 'server',
+    summary: 'Change the settings of a tailnet',
+    description: '`device_approval`: new devices of non-admin users wait for an admin\'s approval (`POST /nodes/{node}/approve`); keys created with `pre_approved` skip it.',
+    params: z.strictObject({ tailnet: z.string().min(1) }),
+    body: z.strictObject({ device_approval: z.boolean().optional() }),
+    response: tailnetSchema,
+    errors: [404],
+    async handle({ deps, params, body, actor }) {
+      const tailnet = deps.state.requireTailnet(params.tailnet);
+      if (body.device_approval !== undefined && body.device_approval !== tailnet.deviceApproval) await tailnet.setDeviceApproval(body.device_approval, actor);
+      return tailnetJsonFrom(tailnet);
+    },
+  }),
 ];

@@ -1,7 +1,8 @@
-// headway tailnets create|list|delete
+// headway tailnets create|list|set|delete
 import type { TailnetJson } from '../api/index.js';
 import { renderTable, time } from './output.js';
 import type { Cli } from './program.js';
+import { usageError } from './errors.js';
 
 export function registerTailnetCommands({ program, action }: Cli): void {
   const tailnets = program.command('tailnets').description('manage tailnets (server-wide; --tailnet is not used)');
@@ -24,8 +25,22 @@ export function registerTailnetCommands({ program, action }: Cli): void {
         { header: 'NAME', value: (t) => t.name },
         { header: 'USERS', value: (t) => String(t.user_count) },
         { header: 'NODES', value: (t) => String(t.node_count) },
+        { header: 'APPROVAL', value: (t) => (t.device_approval ? 'on' : 'off') },
         { header: 'CREATED', value: (t) => time(t.created_at) },
       ]));
+    }));
+
+  tailnets.command('set')
+    .description('change the settings of a tailnet')
+    .argument('<name>')
+    .option('--device-approval <on|off>', 'new devices of non-admin users wait for an admin (headway nodes approve)')
+    .action(action(async (ctx, [name], options) => {
+      const value = options['deviceApproval'] as string | undefined;
+      if (value !== undefined && value !== 'on' && value !== 'off') throw usageError(`--device-approval: want on or off, got ${JSON.stringify(value)}`);
+      const tailnet = await ctx.call<TailnetJson>('PATCH', `/tailnets/${encodeURIComponent(name!)}`, {
+        body: value === undefined ? {} : { device_approval: value === 'on' },
+      });
+      ctx.print(tailnet, () => `tailnet "${tailnet.name}": device approval ${tailnet.device_approval ? 'on' : 'off'}\n`);
     }));
 
   tailnets.command('delete')

@@ -204,6 +204,7 @@ async function registerNew(
     ephemeral: input.ephemeral,
     registerMethod: 'authkey',
     consumePreAuthKey: input.preAuthKey.id,
+    approved: !tailnet.needsApproval(input.userId, input.preAuthKey.preApproved),
   }, actor);
 }
 

@@ -71,7 +71,7 @@ export function syncedGroupsOf(user: Pick<User, 'oidcGroups' | 'scimGroups'>): s
 }
 
 /** How a node last authenticated. */
-export type RegisterMethod = 'authkey' | 'interactive' | 'cli';
+export type RegisterMethod = 'authkey' | 'interactive' | 'cli' | 'oidc';
 
 export interface Node {
   readonly id: NodeId;
