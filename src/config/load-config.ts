@@ -467,6 +467,10 @@ function resolveOidc(raw: RawConfig, path: (value: string) => string, problem: (
     return null;
   }
   if (o.client_id === undefined) problem('oidc.client_id', 'required with oidc.issuer');
+  const issuerUrl = new URL(o.issuer);
+  if (issuerUrl.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname)) {
+    problem('oidc.issuer', 'must be an https:// URL (plain http is accepted only for a provider on a loopback address)');
+  }
   const secret = readSecret(o.client_secret, o.client_secret_path, { inline: 'oidc.client_secret', file: 'oidc.client_secret_path' }, path, problem);
   if (secret === null && o.client_secret === undefined && o.client_secret_path === undefined) {
     problem('oidc.client_secret', 'required with oidc.issuer (or set oidc.client_secret_path)');

@@ -15,6 +15,7 @@ import {
   type DerpHttpHandler, type StunServer,
 } from '../derp/index.js';
 import { DnsConfigSource } from '../dns/index.js';
+import { createIdentityHttpHandler, ProviderClient, SignInService, type BrowserSignInHook, type IdentityHttpHandler } from '../identity/index.js';
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
 import type { DerpSource } from '../mapper/index.js';
 import type { TailnetId } from '../model/index.js';
@@ -39,6 +40,11 @@ export interface StartOptions {
   presenceWindowMs?: number;
   /** Refuse store misuse inside transactions (a development aid with a runtime cost; tests). */
   detectStoreMisuse?: boolean;
+  /**
+   * Gives a person who signed in through the provider for the web console a browser session
+   * (src/web-session). Without it, /oidc/console/login answers 501.
+   */
+  onBrowserSignIn?: BrowserSignInHook;
 }
 
 export interface RunningServer {
@@ -56,6 +62,8 @@ export interface RunningServer {
   readonly stun: StunServer | null;
   readonly derpMap: DerpMapSource;
   readonly dns: DnsConfigSource;
+  /** Sign-in through the OpenID Connect provider; null without oidc.issuer. */
+  readonly signIn: SignInService | null;
   pipeline(tailnet: TailnetId): TailnetPipeline;
   close(): Promise<void>;
 }
@@ -219,6 +227,22 @@ export async function startServer(config: Config, options: StartOptions & { api?
     cleanups.push(() => control.close());
     const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }) }) ?? null;
 
+    // Sign-in through the provider. Discovery runs in the background and is retried with
+    // backoff: the server serves (pre-auth keys work) while the provider is down.
+    let signIn: SignInService | null = null;
+    let identityHttp: IdentityHttpHandler | null = null;
+    if (config.oidc !== null) {
+      const identityLogger = logger.child({ part: 'identity' });
+      const provider = new ProviderClient(config.oidc, `${serverUrl.replace(/\/+$/, '')}/oidc/callback`, identityLogger);
+      provider.start();
+      cleanups.push(() => provider.close());
+      signIn = new SignInService({
+        state, config: { ...config, oidc: config.oidc }, provider, logger: identityLogger, serverUrl,
+        ...(options.onBrowserSignIn !== undefined ? { onBrowserSignIn: options.onBrowserSignIn } : {}),
+      });
+      identityHttp = createIdentityHttpHandler({ signIn, serverUrl, logger: identityLogger });
+    }
+
     httpServer.on('connection', (socket: Socket) => control.trackConnection(socket));
     httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (!ready) return;
@@ -236,6 +260,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       if (control.handleRequest(req, res)) return;
       if (derpHttp?.handleRequest(req, res)) return;
       if (api !== null && (await api.handle(req, res, 'tcp'))) return;
+      if (identityHttp !== null && (await identityHttp.handle(req, res))) return;
       const path = (req.url ?? '/').split('?')[0]!;
       if (req.method === 'GET' && path.startsWith('/register/')) {
         const page = renderRegisterPage(path.slice('/register/'.length), state);
@@ -303,7 +328,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
 
     let closing: Promise<void> | null = null;
     return {
-      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns,
+      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns, signIn,
       pipeline,
       close: () => {
         closing ??= (async () => {
