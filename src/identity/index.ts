@@ -10,7 +10,7 @@
 export { IdentityErrors } from './errors.js';
 export { ProviderClient, type SignedInClaims } from './provider-client.js';
 export {
-  SignInService, syncedGroupNames, SIGN_IN_TTL_MS,
+  SignInService, SIGN_IN_TTL_MS,
   type BrowserSignIn, type BrowserSignInHook, type SignInOutcome, type SignInPurpose,
 } from './sign-in.js';
 export { createIdentityHttpHandler, type IdentityHttpHandler } from './http.js';

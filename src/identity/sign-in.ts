@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config, OidcConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import type { Node, TailnetId, User, UserId, UserRole } from '../model/index.js';
-import { syncedGroupsOf } from '../model/index.js';
+import { syncedGroupNames, syncedGroupsOf } from '../model/index.js';
 import type { Actor, ServerState, TailnetState } from '../state/index.js';
 import { IdentityErrors, identityError } from './errors.js';
 import type { AuthorizationChecks, ProviderClient, SignedInClaims } from './provider-client.js';
@@ -227,7 +227,9 @@ export class SignInService {
     if (user === undefined && claims.email !== '') {
       const sameEmail = [...tailnet.users()].find((u) => u.oidc === null && u.email.toLowerCase() === claims.email);
       if (sameEmail !== undefined) {
-        if (!this.#oidc.linkByEmail || !claims.emailVerified) {
+        // A user SCIM provisioned comes from this provider: linked like link_by_email allows.
+        const fromScim = sameEmail.scimExternalId !== null;
+        if (!(this.#oidc.linkByEmail || fromScim) || !claims.emailVerified) {
           throw identityError(IdentityErrors.LINK_REFUSED, `a user "${sameEmail.name}" with the email ${claims.email} already exists and is not linked to this sign-in${this.#oidc.linkByEmail ? ' (the email is not verified)' : ' (oidc.link_by_email is off)'}; ask an administrator`);
         }
         if (!sameEmail.active) throw identityError(IdentityErrors.USER_INACTIVE, `${claims.email} was deactivated and may not sign in`);
@@ -301,23 +303,6 @@ export class SignInService {
       handle.settle?.({ ok: false, error: identityError(IdentityErrors.STATE_MISMATCH, 'the sign-in link was not opened in time') });
     }
   }
-}
-
-/**
- * The provider's group names as synced groups, what policies write as `group:<name>@<domain>`:
- * lower case; Keycloak's leading `/` dropped; a name without a domain takes the user's email
- * domain (`engineering` for ann@example.com is `engineering@example.com`).
- */
-export function syncedGroupNames(groups: readonly string[], email: string): string[] {
-  const domain = email.includes('@') ? email.slice(email.lastIndexOf('@') + 1).toLowerCase() : '';
-  const out = new Set<string>();
-  for (const raw of groups) {
-    const name = raw.trim().replace(/^\/+/, '').toLowerCase();
-    if (name === '') continue;
-    if (name.includes('@')) out.add(name);
-    else if (domain !== '') out.add(`${name}@${domain}`);
-  }
-  return [...out].sort();
 }
 
 function actorOf(claims: SignedInClaims): Actor {

@@ -65,6 +65,23 @@ export interface User {
   readonly scimExternalId: string | null;
 }
 
+/**
+ * The provider's group names as synced groups, what policies write as `group:<name>@<domain>`:
+ * lower case; Keycloak's leading `/` dropped; a name without a domain takes the user's email
+ * domain (`engineering` for ann@example.com is `engineering@example.com`).
+ */
+export function syncedGroupNames(groups: readonly string[], email: string): string[] {
+  const domain = email.includes('@') ? email.slice(email.lastIndexOf('@') + 1).toLowerCase() : '';
+  const out = new Set<string>();
+  for (const raw of groups) {
+    const name = raw.trim().replace(/^\/+/, '').toLowerCase();
+    if (name === '') continue;
+    if (name.includes('@')) out.add(name);
+    else if (domain !== '') out.add(`${name}@${domain}`);
+  }
+  return [...out].sort();
+}
+
 /** Every synced group a user is in, from sign-in and from SCIM, sorted and unique. */
 export function syncedGroupsOf(user: Pick<User, 'oidcGroups' | 'scimGroups'>): string[] {
   return [...new Set([...user.oidcGroups, ...user.scimGroups])].sort();

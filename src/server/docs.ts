@@ -15,6 +15,7 @@ import '../derp/index.js';
 import '../identity/index.js';
 import '../noise/index.js';
 import '../policy/index.js';
+import '../scim/index.js';
 import '../state/index.js';
 import '../store/index.js';
 import './index.js';

@@ -15,6 +15,7 @@ import {
   type DerpHttpHandler, type StunServer,
 } from '../derp/index.js';
 import { DnsConfigSource } from '../dns/index.js';
+import { createScimHandler } from '../scim/index.js';
 import { createIdentityHttpHandler, ProviderClient, SignInService, type BrowserSignInHook, type IdentityHttpHandler } from '../identity/index.js';
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
 import type { DerpSource } from '../mapper/index.js';
@@ -242,6 +243,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       });
       identityHttp = createIdentityHttpHandler({ signIn, serverUrl, logger: identityLogger });
     }
+    const scim = config.scim === null ? null : createScimHandler({ state, config: config.scim, serverUrl, logger: logger.child({ part: 'scim' }) });
 
     httpServer.on('connection', (socket: Socket) => control.trackConnection(socket));
     httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -261,6 +263,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       if (derpHttp?.handleRequest(req, res)) return;
       if (api !== null && (await api.handle(req, res, 'tcp'))) return;
       if (identityHttp !== null && (await identityHttp.handle(req, res))) return;
+      if (scim !== null && (await scim.handle(req, res))) return;
       const path = (req.url ?? '/').split('?')[0]!;
       if (req.method === 'GET' && path.startsWith('/register/')) {
         const page = renderRegisterPage(path.slice('/register/'.length), state);

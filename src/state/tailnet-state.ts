@@ -4,8 +4,8 @@
 // disco key, hostinfo, presence) are applied and published at once and persisted in batches.
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole } from '../model/index.js';
-import { isTagged, syncedGroupsOf } from '../model/index.js';
-import type { NewNode, NewUser, NodePatch, Store, StoreTx, UserPatch } from '../store/types.js';
+import { isTagged, syncedGroupNames, syncedGroupsOf } from '../model/index.js';
+import type { NewNode, NewUser, NodePatch, ScimGroup, Store, StoreTx, UserPatch } from '../store/types.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { Mutex } from '../util/mutex.js';
 import { parsePrefix, formatPrefix, tryParsePrefix } from '../util/ip.js';
@@ -189,6 +189,68 @@ export class TailnetState {
   /** An admin approves a waiting device: it joins the tailnet's policy as an added node. */
   approveNode(id: NodeId, actor: Actor): Promise<Node> {
     return this.updateNode(id, { approved: true }, actor, { action: 'node.approve' });
+  }
+
+  // --- SCIM groups ---------------------------------------------------------------------------
+
+  listScimGroups(): Promise<ScimGroup[]> {
+    return this.#store.read.scimGroups.list(this.id);
+  }
+
+  getScimGroup(id: string): Promise<ScimGroup | undefined> {
+    return this.#store.read.scimGroups.get(this.id, id);
+  }
+
+  createScimGroup(input: { displayName: string; externalId: string | null; members: readonly UserId[] }, actor: Actor): Promise<ScimGroup> {
+    return this.#scimGroupWrite(actor, 'scim.group.create', input.members, (tx) => tx.scimGroups.create({ ...input, tailnetId: this.id }));
+  }
+
+  updateScimGroup(id: string, patch: { displayName?: string; externalId?: string | null; members?: readonly UserId[] }, actor: Actor): Promise<ScimGroup> {
+    return this.#scimGroupWrite(actor, 'scim.group.update', patch.members ?? [], (tx) => tx.scimGroups.update(this.id, id, patch));
+  }
+
+  deleteScimGroup(id: string, actor: Actor): Promise<void> {
+    return this.#scimGroupWrite(actor, 'scim.group.delete', [], (tx) => tx.scimGroups.delete(this.id, id));
+  }
+
+  /**
+   * A change of SCIM groups: the group rows, every member's synced groups and the audit entry in
+   * one transaction; then each user whose groups changed is published as changed (the policy
+   * index answers with a delta for their nodes).
+   */
+  #scimGroupWrite<T>(actor: Actor, action: string, members: readonly UserId[], change: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.#write(async () => {
+      for (const member of members) this.#requireUser(member);
+      const changed: Array<{ before: User; after: User }> = [];
+      const result = await this.#store.transaction(async (tx) => {
+        const value = await change(tx);
+        const groupsOf = new Map<UserId, string[]>();
+        for (const group of await tx.scimGroups.list(this.id)) {
+          for (const member of group.members) {
+            const user = this.#users.get(member);
+            if (user === undefined) continue;
+            const names = groupsOf.get(member) ?? [];
+            names.push(...syncedGroupNames([group.displayName], user.email));
+            groupsOf.set(member, names);
+          }
+        }
+        for (const user of this.#users.values()) {
+          const groups = [...new Set(groupsOf.get(user.id) ?? [])].sort();
+          if (groups.join('\n') === user.scimGroups.join('\n')) continue;
+          changed.push({ before: user, after: await tx.users.update(user.id, { scimGroups: groups }) });
+        }
+        await this.#audit(tx, actor, action, 'scim-groups', {
+          users: changed.map(({ after }) => ({ user: after.id, groups: after.scimGroups })),
+          ...(typeof value === 'object' && value !== null && 'id' in value ? { group: (value as { id: unknown }).id } : {}),
+        });
+        return value;
+      });
+      for (const { before, after } of changed) {
+        this.#putUser(after);
+        this.#publish({ kind: 'userChanged', before, after });
+      }
+      return result;
+    });
   }
 
   // --- users ---------------------------------------------------------------------------------
