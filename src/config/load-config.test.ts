@@ -222,7 +222,7 @@ map:
     const dir = mkdtempSync(join(tmpdir(), 'hw-oidc-'));
     try {
       writeFileSync(join(dir, 'secret'), 'from-a-file\n', { mode: 0o600 });
-      writeFileSync(join(dir, 'scim'), `${'s'.repeat(40)}\n`, { mode: 0o600 });
+      writeFileSync(join(dir, 'scim'), `${'s'.repeat(40)}\n`, { mode: 0o644 });
       const config = configFromText(
         'oidc:\n  issuer: https://id.example.com/realms/corp\n  client_id: headway\n  client_secret_path: secret\n  role_groups:\n    netops: network-admin\n  only_start_if_oidc_is_available: true\nscim:\n  token_path: scim\n',
         { source: 'config.yaml', baseDir: dir, cwd: dir },
@@ -240,6 +240,8 @@ map:
       const printed = JSON.stringify(config);
       assert.ok(!printed.includes('from-a-file') && !printed.includes('s'.repeat(40)), 'secrets are redacted');
       assert.ok(config.warnings.some((w) => w.includes('oidc.only_start_if_oidc_is_available: ignored')));
+      assert.ok(config.warnings.some((w) => w.includes('scim.token_path: scim is readable by other users; chmod 0600 it')), 'a readable secret file is flagged');
+      assert.ok(!config.warnings.some((w) => w.includes('oidc.client_secret_path')), 'a 0600 one is not');
       assert.equal(configFromText('log:\n  level: info\n', { source: 'c.yaml', baseDir: dir, cwd: dir }).oidc, null);
     } finally {
       rmSync(dir, { recursive: true, force: true });

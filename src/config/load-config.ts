@@ -1,7 +1,7 @@
 // Loading: file -> YAML document -> headscale-key pass -> zod shape -> defaults and cross-key
 // rules -> frozen Config. Every stage collects all of its problems before failing, so one run
 // reports everything wrong in a file.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
@@ -374,8 +374,9 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     problem('map.keepalive_interval', `${formatDurationMs(keepaliveIntervalMs)} is out of range (want 1s to 100s; clients drop a stream silent for 120s)`);
   }
 
-  const oidc = resolveOidc(raw, path, problem);
-  const scim = resolveScim(raw, path, problem);
+  const warn = (key: string, text: string) => ctx.warnings.push(`${label}: ${key}: ${text}`);
+  const oidc = resolveOidc(raw, path, problem, warn);
+  const scim = resolveScim(raw, path, problem, warn);
 
   return {
     source: ctx.source,
@@ -435,7 +436,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
 /** A secret given inline or in a file (trailing newline dropped); null when neither is set. */
 function readSecret(
   inline: string | null | undefined, filePath: string | null | undefined, keys: { inline: string; file: string },
-  path: (value: string) => string, problem: (key: string, text: string) => void,
+  path: (value: string) => string, problem: (key: string, text: string) => void, warn: (key: string, text: string) => void,
 ): string | null {
   if (inline != null && filePath != null) {
     problem(keys.file, `cannot be used together with ${keys.inline}; keep one`);
@@ -444,6 +445,8 @@ function readSecret(
   if (filePath != null) {
     try {
       const text = readFileSync(path(filePath), 'utf8').replace(/\r?\n$/, '');
+      // Secrets at rest are for the server's user only.
+      if ((statSync(path(filePath)).mode & 0o077) !== 0) warn(keys.file, `${filePath} is readable by other users; chmod 0600 it`);
       if (text.trim() === '') problem(keys.file, `${filePath}: the file is empty`);
       return text;
     } catch (err) {
@@ -460,7 +463,7 @@ function redactOnPrint<T extends object>(value: T, field: keyof T): T {
   return value;
 }
 
-function resolveOidc(raw: RawConfig, path: (value: string) => string, problem: (key: string, text: string) => void): OidcConfig | null {
+function resolveOidc(raw: RawConfig, path: (value: string) => string, problem: (key: string, text: string) => void, warn: (key: string, text: string) => void): OidcConfig | null {
   const o = raw.oidc;
   if (o == null || o.issuer == null) {
     if (o != null && (o.client_id !== undefined || o.client_secret !== undefined)) problem('oidc.issuer', 'required when the oidc section sets a client (or remove the section)');
@@ -471,7 +474,7 @@ function resolveOidc(raw: RawConfig, path: (value: string) => string, problem: (
   if (issuerUrl.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname)) {
     problem('oidc.issuer', 'must be an https:// URL (plain http is accepted only for a provider on a loopback address)');
   }
-  const secret = readSecret(o.client_secret, o.client_secret_path, { inline: 'oidc.client_secret', file: 'oidc.client_secret_path' }, path, problem);
+  const secret = readSecret(o.client_secret, o.client_secret_path, { inline: 'oidc.client_secret', file: 'oidc.client_secret_path' }, path, problem, warn);
   if (secret === null && o.client_secret === undefined && o.client_secret_path === undefined) {
     problem('oidc.client_secret', 'required with oidc.issuer (or set oidc.client_secret_path)');
   }
@@ -505,10 +508,10 @@ function resolveOidc(raw: RawConfig, path: (value: string) => string, problem: (
   }, 'clientSecret');
 }
 
-function resolveScim(raw: RawConfig, path: (value: string) => string, problem: (key: string, text: string) => void): ScimConfig | null {
+function resolveScim(raw: RawConfig, path: (value: string) => string, problem: (key: string, text: string) => void, warn: (key: string, text: string) => void): ScimConfig | null {
   const s = raw.scim;
   if (s == null) return null;
-  const token = readSecret(s.token, s.token_path, { inline: 'scim.token', file: 'scim.token_path' }, path, problem);
+  const token = readSecret(s.token, s.token_path, { inline: 'scim.token', file: 'scim.token_path' }, path, problem, warn);
   if (token === null) return null;
   if (token.length < 32) problem(s.token_path != null ? 'scim.token_path' : 'scim.token', 'the token must be at least 32 characters (generate one with: openssl rand -hex 32)');
   return redactOnPrint<ScimConfig>({ token, tailnet: s.tailnet ?? 'default' }, 'token');
