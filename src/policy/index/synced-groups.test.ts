@@ -39,6 +39,24 @@ describe('synced groups in the policy', () => {
     assert.ok(index.sshRulesFor(3).length > 0);
   });
 
+  it('is usable in nodeAttrs, autoApprovers and tests', () => {
+    const text = `{
+      "tagOwners": {"tag:db": ["group:eng@example.com"]},
+      "acls": [{"action": "accept", "src": ["group:eng@example.com"], "dst": ["tag:db:5432"]}],
+      "nodeAttrs": [{"target": ["group:eng@example.com"], "attr": ["funnel"]}],
+      "autoApprovers": {"routes": {"10.0.0.0/8": ["group:eng@example.com"]}},
+      "tests": [{"src": "group:eng@example.com", "accept": ["tag:db:5432"]}, {"src": "ben@example.com", "deny": ["tag:db:5432"]}],
+    }`;
+    const index = new PolicyIndex(compilePolicyText(text), facts);
+    const report = index.runTests();
+    assert.deepEqual(report.failures, []);
+    assert.equal(report.total, 2);
+    assert.ok(Object.hasOwn(index.selfView(1).CapMap, 'funnel'), "ann's device gets the attribute");
+    assert.ok(!Object.hasOwn(index.selfView(2).CapMap, 'funnel'), "ben's does not");
+    assert.deepEqual(index.autoApprovedRoutes({ userId: 1, tags: [], ipv4: null, ipv6: null }, ['10.1.0.0/16']), ['10.1.0.0/16']);
+    assert.deepEqual(index.autoApprovedRoutes({ userId: 2, tags: [], ipv4: null, ipv6: null }, ['10.1.0.0/16']), []);
+  });
+
   it('follows a change of groups incrementally: leaving and joining are user changes with deltas', () => {
     const index = new PolicyIndex(compilePolicyText(policy), facts);
     const left = index.upsertUser({ id: 1, name: 'ann', email: 'ann@example.com', groups: [] });
