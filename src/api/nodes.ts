@@ -175,7 +175,8 @@ export const nodeRoutes: readonly Route[] = [
         if (requested !== null && requested.getTime() > now) keyExpiry = requested;
         else if (config.nodeExpiryMs > 0) keyExpiry = new Date(now + config.nodeExpiryMs);
       }
-      const node = await state.approvePending(id, ctx.tailnet, { userId, tags, keyExpiry }, ctx.actor);
+      // The admin who registers a device approves it (device approval has nothing left to wait for).
+      const node = await state.approvePending(id, ctx.tailnet, { userId, tags, keyExpiry, approved: true }, ctx.actor);
       return nodeJson(ctx, node);
     },
   }),

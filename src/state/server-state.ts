@@ -162,7 +162,11 @@ export class ServerState {
   async approvePending(
     id: string,
     tailnet: TailnetState,
-    input: { userId: UserId | null; tags?: readonly string[]; approvedRoutes?: readonly string[]; keyExpiry: Date | null; registerMethod?: RegisterMethod },
+    input: {
+      userId: UserId | null; tags?: readonly string[]; approvedRoutes?: readonly string[]; keyExpiry: Date | null; registerMethod?: RegisterMethod;
+      /** An admin registering the device approves it; default: the tailnet's device approval decides. */
+      approved?: boolean;
+    },
     actor: Actor,
   ): Promise<Node> {
     const registration = this.pending.get(id);
@@ -194,7 +198,7 @@ export class ServerState {
         keyExpiry: input.keyExpiry,
         ephemeral: registration.ephemeral,
         registerMethod: input.registerMethod ?? 'interactive',
-        approved: !tailnet.needsApproval(input.userId, false),
+        approved: input.approved ?? !tailnet.needsApproval(input.userId, false),
       }, actor);
     }
     this.pending.approve(id, node);

@@ -136,7 +136,7 @@ describe('sign-in through an OpenID Connect provider', () => {
       uma: { email: 'uma@example.com', email_verified: false, groups: ['staff'] },
       dave: { email: 'dave@example.com', groups: ['staff'] },
       sue: { email: 'sue@example.com', groups: ['staff'] },
-    }, { allowed_domains: ['example.com'], allowed_groups: ['staff'] }, { config: { node_expiry: '30d' } });
+    }, { allowed_domains: ['example.com'], allowed_groups: ['staff'], extra_params: { ui_locales: 'de' } }, { config: { node_expiry: '30d' } });
     const dave = await ts.createUser('dave', 'dave@example.com');
     const users = userCount(ts);
     const device = new NodeClient({ serverUrl: ts.server.url, hostname: 'box', capVersion: 130 });
@@ -173,6 +173,10 @@ describe('sign-in through an OpenID Connect provider', () => {
       const opener = new TestBrowser();
       const toProvider = await opener.get(login.authUrl);
       assert.equal(toProvider.status, 302);
+      const authorize = new URL(toProvider.location!);
+      assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256', 'PKCE');
+      assert.equal(authorize.searchParams.get('ui_locales'), 'de', 'extra_params');
+      assert.ok(authorize.searchParams.get('nonce') !== null && authorize.searchParams.get('state') !== null);
       const elsewhere = await new TestBrowser().signIn(toProvider.location!, 'sue');
       assert.match(elsewhere.body, /HW_IDENTITY_STATE_MISMATCH/);
       assert.equal(userCount(ts), users);
