@@ -9,9 +9,10 @@ import { startTestServer, type TestServer } from '../../src/server/testing.js';
 
 const admin = { name: 'test' };
 
-async function device(ts: TestServer, hostname: string, key: string): Promise<NodeClient> {
+async function device(ts: TestServer, hostname: string, key: string, authorized = true): Promise<NodeClient> {
   const client = new NodeClient({ serverUrl: ts.server.url, hostname, capVersion: 130 });
-  await client.loginWithAuthKey(key);
+  const registered = await client.loginWithAuthKey(key);
+  assert.equal(registered.MachineAuthorized, authorized, `${hostname}: the register answer says whether it waits for approval`);
   await client.startMap();
   await client.waitFor('a netmap', (nm) => nm.self !== null);
   return client;
@@ -24,7 +25,7 @@ describe('device approval', () => {
     const ann = await ts.createUser('ann');
     await ts.defaultTailnet.setDeviceApproval(true, admin);
     const b = await device(ts, 'boss-pc', await ts.authKey(boss));
-    const a = await device(ts, 'ann-pc', await ts.authKey(ann));
+    const a = await device(ts, 'ann-pc', await ts.authKey(ann), false);
     const clients = [a, b];
     try {
       const annNode = ts.server.state.nodeByKey(a.nodePublicKey)!.node;
@@ -54,7 +55,7 @@ describe('device approval', () => {
 
       // The approval state survives a restart.
       await ts.defaultTailnet.setDeviceApproval(true, admin);
-      const d = await device(ts, 'ann-tablet', await ts.authKey(ann));
+      const d = await device(ts, 'ann-tablet', await ts.authKey(ann), false);
       clients.push(d);
       const waiting = ts.server.state.nodeByKey(d.nodePublicKey)!.node;
       for (const client of clients) await client.close();
