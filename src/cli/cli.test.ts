@@ -270,7 +270,6 @@ describe('headway CLI', () => {
       assert.equal(created.reusable, true);
       assert.equal(created.ephemeral, true);
       assert.equal(created.pre_approved, false);
-      assert.equal((await json<NewPreAuthKeyJson>('preauthkeys', 'create', '--user', 'alice', '--pre-approved', ...t)).pre_approved, true);
       assert.deepEqual(created.tags, ['tag:a', 'tag:b']);
       assert.equal((await api.state.findPreAuthKey(created.key))?.id, created.id);
       assert.match(plain, /^hwkey-auth-[0-9A-Za-z]{12}-[0-9A-Za-z]{40}\n$/, 'table output is the key alone');
@@ -292,6 +291,7 @@ describe('headway CLI', () => {
       ]);
       assert.equal(expired.expired, true);
       assert.match(expiredText, /^expired pre-auth key \d+/);
+      assert.equal((await json<NewPreAuthKeyJson>('preauthkeys', 'create', '--user', 'alice', '--pre-approved', ...t)).pre_approved, true);
     });
 
     it('apikeys create|list|expire, and commands over TCP with --server/--api-key or the environment', async () => {

@@ -4,6 +4,7 @@
 // the like). Each sign-in in flight is remembered by its state, single use, for ten minutes.
 // Users are provisioned keyed by issuer + subject; profile, groups and role are refreshed at
 // every sign-in. A refusal creates nothing and leaves a waiting device waiting.
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config, OidcConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
@@ -224,6 +225,8 @@ export class SignInService {
     if (user !== undefined && !user.active) {
       throw identityError(IdentityErrors.USER_INACTIVE, `${claims.email || claims.subject} was deactivated and may not sign in`);
     }
+    // An existing user without an identity, with the same email, is linked only when allowed.
+    let link = false;
     if (user === undefined && claims.email !== '') {
       const sameEmail = [...tailnet.users()].find((u) => u.oidc === null && u.email.toLowerCase() === claims.email);
       if (sameEmail !== undefined) {
@@ -233,13 +236,15 @@ export class SignInService {
           throw identityError(IdentityErrors.LINK_REFUSED, `a user "${sameEmail.name}" with the email ${claims.email} already exists and is not linked to this sign-in${this.#oidc.linkByEmail ? ' (the email is not verified)' : ' (oidc.link_by_email is off)'}; ask an administrator`);
         }
         if (!sameEmail.active) throw identityError(IdentityErrors.USER_INACTIVE, `${claims.email} was deactivated and may not sign in`);
-        user = await tailnet.updateUser(sameEmail.id, { oidc: { issuer: claims.issuer, subject: claims.subject } }, actor, { action: 'user.link' });
+        user = sameEmail;
+        link = true;
       }
     }
     const role = this.#roleFor(claims, user?.role ?? 'member');
+    // What the provider does not send (no name, no email scope) keeps its current value.
     const profile = {
-      displayName: claims.name,
-      email: claims.email,
+      displayName: claims.name !== '' ? claims.name : (user?.displayName ?? ''),
+      email: claims.email !== '' ? claims.email : (user?.email ?? ''),
       pictureUrl: claims.picture,
       oidcGroups: groups,
       role,
@@ -250,6 +255,11 @@ export class SignInService {
         ...profile,
         oidc: { issuer: claims.issuer, subject: claims.subject },
       }, actor);
+    }
+    if (link) {
+      // The identity and the fresh profile in one write.
+      this.#logger.info({ user: user.name, email: claims.email }, 'existing user linked to the sign-in identity by email');
+      return tailnet.updateUser(user.id, { ...profile, oidc: { issuer: claims.issuer, subject: claims.subject } }, actor, { action: 'user.link' });
     }
     const changed = user.displayName !== profile.displayName || user.email !== profile.email || user.pictureUrl !== profile.pictureUrl
       || user.role !== profile.role || user.oidcGroups.join('\n') !== groups.join('\n');
@@ -323,5 +333,5 @@ function safeNext(next: string): string {
 }
 
 function randomToken(): string {
-  return globalThis.crypto.getRandomValues(new Uint8Array(24)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '');
+  return randomBytes(24).toString('base64url');
 }
