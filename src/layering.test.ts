@@ -27,6 +27,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   control: ['noise', 'mapper', 'state', 'policy', 'dns', 'tailcfg', 'model', 'key', 'util', 'log', 'config'],
   derp: ['key', 'tailcfg', 'config', 'util', 'log'],
   api: ['state', 'policy', 'model', 'config', 'log', 'util', 'key', 'tailcfg'],
+  identity: ['state', 'model', 'config', 'log', 'util'],
+  scim: ['state', 'model', 'config', 'log', 'util'],
   server: ['*'],
   cli: ['server', 'config', 'policy', 'client', 'util', 'log', 'model', 'key', 'tailcfg', 'api'],
   client: ['noise', 'tailcfg', 'key', 'util'],

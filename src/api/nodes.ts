@@ -175,8 +175,28 @@ export const nodeRoutes: readonly Route[] = [
         if (requested !== null && requested.getTime() > now) keyExpiry = requested;
         else if (config.nodeExpiryMs > 0) keyExpiry = new Date(now + config.nodeExpiryMs);
       }
-      const node = await state.approvePending(id, ctx.tailnet, { userId, tags, keyExpiry }, ctx.actor);
+      // The admin who registers a device approves it (device approval has nothing left to wait for).
+      const node = await state.approvePending(id, ctx.tailnet, { userId, tags, keyExpiry, approved: true }, ctx.actor);
       return nodeJson(ctx, node);
+    },
+  }),
+  defineRoute({
+    operationId: 'approveNode',
+    method: 'POST',
+    path: '/nodes/{node}/approve',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Approve a device that waits for approval',
+    description:
+      'With the tailnet setting `device_approval`, new devices of non-admin users are registered but wait: no peer ' +
+      'sees them and they see no peer. Approving one lets it join at once. Approving an approved node changes nothing.',
+    params: nodeParam,
+    response: nodeSchema,
+    errors: [404],
+    async handle({ tailnet, params, deps, actor }) {
+      const node = findNode(tailnet, params.node, deps.state);
+      const after = node.approved ? node : await tailnet.approveNode(node.id, actor);
+      return nodeJsonFrom(after, tailnet, deps.now());
     },
   }),
 ];

@@ -44,6 +44,7 @@ export const preAuthKeyRoutes: readonly Route[] = [
       ephemeral: z.boolean().default(false).describe('Nodes registered with it are deleted when they go offline.'),
       expiration: durationText.default(DEFAULT_PRE_AUTH_KEY_EXPIRATION).describe('How long the key stays valid (default 1h).'),
       tags: z.array(tagName).max(64).default([]).describe('Nodes registered with the key carry these tags.'),
+      pre_approved: z.boolean().default(false).describe('Nodes registered with it skip device approval (tailnet setting device_approval).'),
     }).refine((b) => b.user !== undefined || b.tags.length > 0, { error: 'give user or tags (a key registers nodes for a user or as tagged nodes)' }),
     response: newPreAuthKeySchema,
     status: 201,
@@ -55,7 +56,7 @@ export const preAuthKeyRoutes: readonly Route[] = [
       if (!duration.ok) throw new Error('unreachable: expiration was validated');
       const now = deps.now();
       const created = await deps.state.createPreAuthKey(tailnet, {
-        userId, reusable: body.reusable, ephemeral: body.ephemeral, tags: body.tags, expiresAt: new Date(now + duration.ms),
+        userId, reusable: body.reusable, ephemeral: body.ephemeral, tags: body.tags, expiresAt: new Date(now + duration.ms), preApproved: body.pre_approved,
       }, actor);
       return { ...preAuthKeyJsonFrom(created.key, tailnet, now), key: created.secret };
     },

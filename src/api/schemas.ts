@@ -97,6 +97,7 @@ export function queryInteger(min: number, max: number) {
 
 export const tailnetSettingsSchema = z.object({
   auto_update: z.boolean().describe('Tailscale\'s auto-update setting: sent to every node as `default-auto-update` (the default of its own auto-update preference).'),
+  device_approval: z.boolean().describe('New devices of non-admin users wait for an admin\'s approval (`POST /nodes/{node}/approve`); keys created with `pre_approved` skip it.'),
 });
 apiComponents.add(tailnetSettingsSchema, { id: 'TailnetSettings', description: 'A tailnet\'s settings: one object; a change reaches every node.' });
 export type TailnetSettingsJson = z.output<typeof tailnetSettingsSchema>;
@@ -148,7 +149,8 @@ export const nodeSchema = z.object({
   disco_key: z.string().nullable(),
   os: z.string().describe('Hostinfo.OS; empty when unknown.'),
   client_version: z.string().describe('Hostinfo.IPNVersion; empty when unknown.'),
-  register_method: z.enum(['authkey', 'interactive', 'cli']),
+  register_method: z.enum(['authkey', 'interactive', 'cli', 'oidc']),
+  approved: z.boolean().describe('False while the device waits for an admin\'s approval: no peer sees it and it sees no peer.'),
   created_at: time,
   updated_at: time,
 });
@@ -177,6 +179,7 @@ export const preAuthKeySchema = z.object({
   revoked_at: timeOrNull.describe('When an admin expired the key early.'),
   expired: z.boolean().describe('Revoked, or past its expiration.'),
   usable: z.boolean().describe('Not expired, and reusable or not used yet.'),
+  pre_approved: z.boolean().describe('Nodes registered with it skip device approval.'),
   created_at: time,
 });
 apiComponents.add(preAuthKeySchema, { id: 'PreAuthKey' });
@@ -244,7 +247,7 @@ export function tailnetJsonFrom(tailnet: TailnetState): TailnetJson {
     user_count: users,
     node_count: tailnet.nodeCount,
     created_at: iso(tailnet.tailnet.createdAt),
-    settings: { auto_update: tailnet.settings.autoUpdate },
+    settings: { auto_update: tailnet.settings.autoUpdate, device_approval: tailnet.deviceApproval },
   };
 }
 
@@ -276,6 +279,7 @@ export function nodeJsonFrom(node: Node, tailnet: TailnetState, nowMs: number): 
     os: node.hostinfo.OS ?? '',
     client_version: node.hostinfo.IPNVersion ?? '',
     register_method: node.registerMethod,
+    approved: node.approved,
     created_at: iso(node.createdAt),
     updated_at: iso(node.updatedAt),
   };
@@ -300,6 +304,7 @@ export function preAuthKeyJsonFrom(key: PreAuthKey, tailnet: TailnetState, nowMs
     revoked_at: isoOrNull(key.revokedAt),
     expired,
     usable: !expired && (key.reusable || key.usedCount === 0),
+    pre_approved: key.preApproved,
     created_at: iso(key.createdAt),
   };
 }

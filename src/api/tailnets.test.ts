@@ -30,24 +30,29 @@ forEachDialect('admin API tailnet settings', (open) => {
   it('reads a tailnet with its settings, auto-update off by default', async () => {
     const res = await call('GET', '/api/v1/tailnets/default');
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual((res.json as TailnetJson).settings, { auto_update: false });
+    assert.deepEqual((res.json as TailnetJson).settings, { auto_update: false, device_approval: false });
     const { tailnets } = (await call('GET', '/api/v1/tailnets')).json as { tailnets: TailnetJson[] };
-    assert.deepEqual(tailnets[0]!.settings, { auto_update: false });
+    assert.deepEqual(tailnets[0]!.settings, { auto_update: false, device_approval: false });
   });
 
   it('changes a setting with PATCH, keeps it across a restart of the state, and audits it', async () => {
     const res = await call('PATCH', '/api/v1/tailnets/default', { body: { settings: { auto_update: true } } });
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual((res.json as TailnetJson).settings, { auto_update: true });
+    assert.deepEqual((res.json as TailnetJson).settings, { auto_update: true, device_approval: false });
     assert.deepEqual(api.state.defaultTailnet.settings, { autoUpdate: true });
     assert.deepEqual((await api.state.store.read.tailnets.getByName('default'))?.settings, { autoUpdate: true });
     // An empty settings object changes nothing.
-    assert.deepEqual(((await call('PATCH', '/api/v1/tailnets/default', { body: { settings: {} } })).json as TailnetJson).settings, { auto_update: true });
+    assert.deepEqual(((await call('PATCH', '/api/v1/tailnets/default', { body: { settings: {} } })).json as TailnetJson).settings, { auto_update: true, device_approval: false });
     const { audit } = (await call('GET', '/api/v1/audit?limit=100')).json as { audit: AuditEntryJson[] };
     const entry = audit.find((e) => e.action === 'tailnet.settings.update');
     assert.ok(entry !== undefined, 'audit entry written');
     assert.match(entry.actor, /^api-key:/);
     assert.deepEqual((entry.details as { after: unknown }).after, { autoUpdate: true });
+    // Device approval is one more key of the same object, changed by the same PATCH.
+    const approval = await call('PATCH', '/api/v1/tailnets/default', { body: { settings: { device_approval: true } } });
+    assert.equal(approval.status, 200, approval.text);
+    assert.deepEqual((approval.json as TailnetJson).settings, { auto_update: true, device_approval: true });
+    assert.equal(api.state.defaultTailnet.deviceApproval, true);
   });
 
   it('refuses an unknown setting, a wrong type and an unknown tailnet, naming what is wrong', async () => {

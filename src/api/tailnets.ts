@@ -105,6 +105,8 @@ export const tailnetRoutes: readonly Route[] = [
       const patch: { autoUpdate?: boolean } = {};
       if (body.settings.auto_update !== undefined) patch.autoUpdate = body.settings.auto_update;
       await tailnet.updateSettings(patch, actor);
+      const approval = body.settings.device_approval;
+      if (approval !== undefined && approval !== tailnet.deviceApproval) await tailnet.setDeviceApproval(approval, actor);
       return tailnetJsonFrom(tailnet);
     },
   }),

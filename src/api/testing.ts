@@ -161,7 +161,7 @@ export function sendTestRequest(
 /** Registers a node straight through the state, as a client registering with a key would. */
 export function addTestNode(
   tailnet: TailnetState,
-  input: { hostname: string; userId?: UserId | null; tags?: string[]; routes?: string[]; keyExpiry?: Date | null },
+  input: { hostname: string; userId?: UserId | null; tags?: string[]; routes?: string[]; keyExpiry?: Date | null; approved?: boolean },
 ): Promise<Node> {
   return tailnet.addNode({
     machineKey: Curve25519PrivateKey.generate().publicKey('machine'),
@@ -172,6 +172,7 @@ export function addTestNode(
     keyExpiry: input.keyExpiry ?? null,
     ephemeral: false,
     registerMethod: 'authkey',
+    ...(input.approved === false ? { approved: false } : {}),
   }, TEST_ADMIN);
 }
 

@@ -152,8 +152,14 @@ describe('headway CLI', () => {
       const names = listed.map((x) => x.name);
       assert.ok(names.includes('default') && names.includes('lab') && names.includes('staging'));
       assert.ok(listed.every((x) => typeof x.id === 'number' && typeof x.user_count === 'number' && typeof x.created_at === 'string'));
-      assert.match(text, /^ID +NAME +USERS +NODES +CREATED\n/);
-      assert.match(text, /\n\d+ +lab +0 +0 +\d{4}-/);
+      assert.match(text, /^ID +NAME +USERS +NODES +APPROVAL +CREATED\n/);
+      assert.match(text, /\n\d+ +lab +0 +0 +off +\d{4}-/);
+      assert.equal((await json<TailnetJson>('tailnets', 'set', 'lab', '--device-approval', 'on')).settings.device_approval, true);
+      assert.equal(api.state.tailnetByName('lab')?.deviceApproval, true);
+      assert.match(await table('tailnets', 'set', 'lab', '--device-approval', 'off'), /^tailnet "lab": device approval off\n$/);
+      const bad = await cli('tailnets', 'set', 'lab', '--device-approval', 'maybe');
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--device-approval: want on or off, got "maybe"/);
       assert.equal((await json<TailnetJson>('tailnets', 'delete', 'staging')).name, 'staging');
       assert.equal(api.state.tailnetByName('staging'), undefined);
     });
@@ -223,6 +229,11 @@ describe('headway CLI', () => {
       assert.equal((await json<NodeJson>('nodes', 'expire', 'work-laptop', '--at', '2099-01-01T00:00:00Z', ...t)).key_expiry, '2099-01-01T00:00:00.000Z');
       assert.match(await table('nodes', 'expire', 'work-laptop', '--never', ...t), /no longer expires\n$/);
       assert.equal((await json<NodeJson>('nodes', 'expire', 'work-laptop', ...t)).expired, true);
+      const waiting = await addTestNode(tailnet, { hostname: 'waiting', userId: alice, approved: false });
+      assert.match(await table('nodes', 'show', 'waiting', ...t), /\napproved: +no \(waits for: headway nodes approve\)\n/);
+      const approvedNode = await json<NodeJson>('nodes', 'approve', 'waiting', ...t);
+      assert.equal(approvedNode.approved, true);
+      assert.equal(tailnet.node(waiting.id)?.approved, true);
 
       const login = openTestLogin(api.state, 'new-box');
       const taggedLogin = openTestLogin(api.state, 'ci-box');
@@ -258,6 +269,7 @@ describe('headway CLI', () => {
       assert.match(created.key, /^hwkey-auth-/, 'the new key is printed in the `key` field');
       assert.equal(created.reusable, true);
       assert.equal(created.ephemeral, true);
+      assert.equal(created.pre_approved, false);
       assert.deepEqual(created.tags, ['tag:a', 'tag:b']);
       assert.equal((await api.state.findPreAuthKey(created.key))?.id, created.id);
       assert.match(plain, /^hwkey-auth-[0-9A-Za-z]{12}-[0-9A-Za-z]{40}\n$/, 'table output is the key alone');
@@ -279,6 +291,7 @@ describe('headway CLI', () => {
       ]);
       assert.equal(expired.expired, true);
       assert.match(expiredText, /^expired pre-auth key \d+/);
+      assert.equal((await json<NewPreAuthKeyJson>('preauthkeys', 'create', '--user', 'alice', '--pre-approved', ...t)).pre_approved, true);
     });
 
     it('apikeys create|list|expire, and commands over TCP with --server/--api-key or the environment', async () => {
@@ -437,7 +450,7 @@ describe('headway CLI', () => {
     ]);
     const actions = new Set(entries.filter((e) => e.actor === 'unix-socket').map((e) => e.action));
     for (const action of ['tailnet.create', 'tailnet.delete', 'user.create', 'user.update', 'user.delete', 'node.rename', 'node.tag', 'node.move', 'node.expire',
-      'node.delete', 'node.register', 'node.routes.approve', 'preauthkey.create', 'preauthkey.expire', 'apikey.create', 'apikey.expire', 'policy.set']) {
+      'node.delete', 'node.register', 'node.routes.approve', 'node.approve', 'tailnet.settings', 'preauthkey.create', 'preauthkey.expire', 'apikey.create', 'apikey.expire', 'policy.set']) {
       assert.ok(actions.has(action), action);
     }
     assert.ok(new Set(entries.map((e) => e.tailnet)).size > 2, 'every tailnet without --tailnet');

@@ -27,6 +27,7 @@ export function registerKeyCommands({ program, action }: Cli): void {
     .option('--ephemeral', 'nodes registered with it are deleted when they go offline', false)
     .option('-e, --expiration <duration>', 'how long the key stays valid (units: ms, s, m, h, d, w)', '1h')
     .option('--tags <tags>', 'register nodes as tagged nodes, e.g. tag:ci,tag:prod')
+    .option('--pre-approved', 'nodes registered with it skip device approval', false)
     .action(action(async (ctx, _args, options) => {
       ctx.fields({ 'body.user': '--user', 'body.tags': '--tags', 'body.expiration': '--expiration', body: '--user/--tags' });
       const expiration = await durationOption('--expiration', options['expiration'] as string);
@@ -38,6 +39,7 @@ export function registerKeyCommands({ program, action }: Cli): void {
           ephemeral: options['ephemeral'] === true,
           expiration,
           tags: commaList(options['tags'] as string | undefined),
+          pre_approved: options['preApproved'] === true,
         },
       });
       ctx.print(created, () => `${created.key}\n`);

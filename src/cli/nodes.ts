@@ -38,6 +38,7 @@ export function renderNode(n: NodeJson): string {
     ['node key', n.node_key],
     ['disco key', n.disco_key ?? '-'],
     ['registered by', n.register_method],
+    ['approved', n.approved ? 'yes' : 'no (waits for: headway nodes approve)'],
     ['created', time(n.created_at)],
     ['updated', time(n.updated_at)],
   ]);
@@ -110,6 +111,14 @@ export function registerNodeCommands({ program, action }: Cli): void {
       ctx.print(expired, () => expired.key_expiry === null
         ? `node ${expired.id} "${expired.name}" no longer expires\n`
         : options.at === undefined ? `expired node ${expired.id} "${expired.name}"\n` : `node ${expired.id} "${expired.name}" expires at ${expired.key_expiry}\n`);
+    }));
+
+  nodes.command('approve')
+    .description('approve a device that waits for approval (tailnet setting device_approval): it joins the tailnet at once')
+    .argument(...nodeArg)
+    .action(action(async (ctx, [node]) => {
+      const approved = await ctx.call<NodeJson>('POST', nodePath(node, '/approve'), { query: { tailnet: ctx.globals.tailnet } });
+      ctx.print(approved, () => `approved node ${approved.id} "${approved.name}"\n`);
     }));
 
   nodes.command('delete')

@@ -25,6 +25,7 @@ export function registerTailnetCommands({ program, action }: Cli): void {
         { header: 'NAME', value: (t) => t.name },
         { header: 'USERS', value: (t) => String(t.user_count) },
         { header: 'NODES', value: (t) => String(t.node_count) },
+        { header: 'APPROVAL', value: (t) => (t.settings.device_approval ? 'on' : 'off') },
         { header: 'CREATED', value: (t) => time(t.created_at) },
       ]));
     }));
@@ -41,11 +42,13 @@ export function registerTailnetCommands({ program, action }: Cli): void {
     .description('change tailnet settings; every node hears the change')
     .argument('<name>')
     .option('--auto-update <on|off>', 'the auto-update setting, sent to every node as default-auto-update')
+    .option('--device-approval <on|off>', 'new devices of non-admin users wait for an admin (headway nodes approve)')
     .action(action(async (ctx, [name], options) => {
-      ctx.fields({ 'body.settings.auto_update': '--auto-update' });
+      ctx.fields({ 'body.settings.auto_update': '--auto-update', 'body.settings.device_approval': '--device-approval' });
       const settings: Record<string, boolean> = {};
       if (options['autoUpdate'] !== undefined) settings['auto_update'] = onOff(String(options['autoUpdate']), '--auto-update');
-      if (Object.keys(settings).length === 0) throw usageError('tailnets set: name a setting to change (--auto-update on|off)');
+      if (options['deviceApproval'] !== undefined) settings['device_approval'] = onOff(String(options['deviceApproval']), '--device-approval');
+      if (Object.keys(settings).length === 0) throw usageError('tailnets set: name a setting to change (--auto-update on|off, --device-approval on|off)');
       const tailnet = await ctx.call<TailnetJson>('PATCH', `/tailnets/${encodeURIComponent(name!)}`, { body: { settings } });
       ctx.print(tailnet, () => describeTailnet(tailnet));
     }));
@@ -71,7 +74,8 @@ export function registerTailnetCommands({ program, action }: Cli): void {
 
 function describeTailnet(t: TailnetJson): string {
   return `tailnet "${t.name}" (id ${t.id}): ${t.user_count} users, ${t.node_count} nodes, created ${time(t.created_at)}\n` +
-    `  auto-update: ${t.settings.auto_update ? 'on' : 'off'}\n`;
+    `  auto-update: ${t.settings.auto_update ? 'on' : 'off'}\n` +
+    `  device approval: ${t.settings.device_approval ? 'on' : 'off'}\n`;
 }
 
 function onOff(text: string, option: string): boolean {

@@ -119,6 +119,43 @@ export interface MapConfig {
   readonly keepaliveIntervalMs: number;
 }
 
+/** Sign-in through an OpenID Connect provider (src/identity). */
+export interface OidcConfig {
+  /** The provider's issuer URL; discovery reads `<issuer>/.well-known/openid-configuration`. */
+  readonly issuer: string;
+  readonly clientId: string;
+  /** From client_secret or the file at client_secret_path; never printed. */
+  readonly clientSecret: string;
+  readonly scope: readonly string[];
+  /** Added to the authorization URL (e.g. `domain_hint`, `prompt`). */
+  readonly extraParams: Readonly<Record<string, string>>;
+  /** Lower-case email domains; empty = any. */
+  readonly allowedDomains: readonly string[];
+  /** Lower-case emails; empty = any. */
+  readonly allowedUsers: readonly string[];
+  /** Group names as the provider sends them; empty = any. */
+  readonly allowedGroups: readonly string[];
+  readonly pkce: { readonly enabled: boolean; readonly method: 'S256' };
+  /** Key expiry of nodes registered by sign-in; null = node_expiry. */
+  readonly expiryMs: number | null;
+  /** Nodes expire with the ID token instead. */
+  readonly useExpiryFromToken: boolean;
+  readonly groupsClaim: string;
+  /** Provider group -> Headway role. */
+  readonly roleGroups: Readonly<Record<string, 'admin' | 'it-admin' | 'network-admin' | 'billing-admin' | 'auditor' | 'member'>>;
+  readonly emailVerifiedRequired: boolean;
+  readonly linkByEmail: boolean;
+  /** The tailnet signed-in users and their devices join. */
+  readonly tailnet: string;
+}
+
+/** SCIM 2.0 provisioning (src/scim). */
+export interface ScimConfig {
+  /** The bearer token SCIM clients send; never printed. */
+  readonly token: string;
+  readonly tailnet: string;
+}
+
 export interface Config {
   /** The file this came from, as given; null when built from defaults or an object. */
   readonly source: string | null;
@@ -145,6 +182,10 @@ export interface Config {
   /** Serve HTTPS with these files; null = plain HTTP (behind a TLS proxy, or for development). */
   readonly tls: TlsConfig | null;
   readonly map: MapConfig;
+  /** null = no sign-in through a provider (interactive logins wait for an admin). */
+  readonly oidc: OidcConfig | null;
+  /** null = no SCIM endpoint. */
+  readonly scim: ScimConfig | null;
   /** Settings accepted but without effect (headscale keys Headway ignores); log them at start. */
   readonly warnings: readonly string[];
 }

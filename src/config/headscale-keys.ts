@@ -27,6 +27,9 @@ export const IGNORED_HEADSCALE_KEYS: Readonly<Record<string, string>> = {
   tls_letsencrypt_cache_dir: 'Headway has no built-in ACME',
   tls_letsencrypt_challenge_type: 'Headway has no built-in ACME',
   tls_letsencrypt_listen: 'Headway has no built-in ACME',
+  'oidc.only_start_if_oidc_is_available': 'Headway always starts and retries discovery with backoff; pre-auth keys keep working meanwhile',
+  'oidc.strip_email_domain': 'user names are the email local part when free; policies name users by email',
+  'oidc.map_legacy_users': 'existing users are linked by email only with oidc.link_by_email',
 };
 
 /** Old headscale keys: an error pointing at the Headway key. */
@@ -47,16 +50,12 @@ export const RENAMED_HEADSCALE_KEYS: Readonly<Record<string, string>> = {
 
 /**
  * headscale features Headway does not have. `when` says whether the given value asks for the
- * feature (an empty hostname or an oidc block without issuer asks for nothing and is ignored).
+ * feature (an empty hostname asks for nothing and is ignored).
  */
 export const UNSUPPORTED_HEADSCALE_KEYS: Readonly<Record<string, { why: string; when: (value: unknown) => boolean }>> = {
   tls_letsencrypt_hostname: {
     why: 'Headway has no built-in ACME; set tls_cert_path and tls_key_path, or terminate TLS in a proxy',
     when: (value) => value !== '' && value !== null,
-  },
-  oidc: {
-    why: 'Headway has no OIDC login yet; remove the oidc section and use pre-auth keys or CLI registration',
-    when: (value) => typeof value === 'object' && value !== null && 'issuer' in value && (value as { issuer: unknown }).issuer !== '',
   },
   randomize_client_port: {
     why: 'set "randomizeClientPort": true in the policy instead, as headscale 0.29 does',

@@ -10,7 +10,7 @@
 export type {
   AllocationStrategy, Config, DatabaseConfig, DerpConfig, DerpServerConfig, DnsConfig, DnsExtraRecord,
   ListenAddress, LogConfig, MapConfig, PolicyConfig, PolicyMode, PostgresConfig, PostgresSslMode,
-  PrefixesConfig, SqliteConfig, TlsConfig,
+  PrefixesConfig, SqliteConfig, TlsConfig, OidcConfig, ScimConfig,
 } from './config.js';
 export {
   CONFIG_ENV_VAR, configFromObject, configFromText, defaultConfig, loadConfig,

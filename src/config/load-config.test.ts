@@ -218,6 +218,50 @@ map:
     assert.equal(withPass.database.type === 'postgres' && withPass.database.postgres.pass, 'sekrit-2');
   });
 
+  it('reads the oidc and scim sections with their defaults, secrets from files and kept out of JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hw-oidc-'));
+    try {
+      writeFileSync(join(dir, 'secret'), 'from-a-file\n', { mode: 0o600 });
+      writeFileSync(join(dir, 'scim'), `${'s'.repeat(40)}\n`, { mode: 0o644 });
+      const config = configFromText(
+        'oidc:\n  issuer: https://id.example.com/realms/corp\n  client_id: headway\n  client_secret_path: secret\n  role_groups:\n    netops: network-admin\n  only_start_if_oidc_is_available: true\nscim:\n  token_path: scim\n',
+        { source: 'config.yaml', baseDir: dir, cwd: dir },
+      );
+      assert.equal(config.oidc?.issuer, 'https://id.example.com/realms/corp');
+      assert.equal(config.oidc?.clientSecret, 'from-a-file');
+      assert.deepEqual(config.oidc?.scope, ['openid', 'profile', 'email']);
+      assert.deepEqual(config.oidc?.pkce, { enabled: true, method: 'S256' });
+      assert.equal(config.oidc?.groupsClaim, 'groups');
+      assert.equal(config.oidc?.emailVerifiedRequired, true);
+      assert.equal(config.oidc?.linkByEmail, false);
+      assert.equal(config.oidc?.expiryMs, null);
+      assert.deepEqual(config.oidc?.roleGroups, { netops: 'network-admin' });
+      assert.equal(config.scim?.token, 's'.repeat(40));
+      const printed = JSON.stringify(config);
+      assert.ok(!printed.includes('from-a-file') && !printed.includes('s'.repeat(40)), 'secrets are redacted');
+      assert.ok(config.warnings.some((w) => w.includes('oidc.only_start_if_oidc_is_available: ignored')));
+      assert.ok(config.warnings.some((w) => w.includes('scim.token_path: scim is readable by other users; chmod 0600 it')), 'a readable secret file is flagged');
+      assert.ok(!config.warnings.some((w) => w.includes('oidc.client_secret_path')), 'a 0600 one is not');
+      assert.equal(configFromText('log:\n  level: info\n', { source: 'c.yaml', baseDir: dir, cwd: dir }).oidc, null);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an oidc section that cannot sign anyone in, naming each key', () => {
+    assert.deepEqual(problemsOf(() => fromYaml('oidc:\n  issuer: https://id.example.com\n  scope: [profile]\n  pkce:\n    method: plain\n  extra_params:\n    state: x\n  role_groups:\n    x: owner\nscim:\n  token: short\n')).problems, [
+      'config.yaml: oidc.pkce.method: "plain" is not one of: S256',
+      'config.yaml: oidc.role_groups.x: "owner" is not one of: admin, it-admin, network-admin, billing-admin, auditor, member',
+    ]);
+    assert.deepEqual(problemsOf(() => fromYaml('oidc:\n  issuer: https://id.example.com\n  scope: [profile]\n  extra_params:\n    state: x\nscim:\n  token: short\n')).problems, [
+      'config.yaml: oidc.client_id: required with oidc.issuer',
+      'config.yaml: oidc.client_secret: required with oidc.issuer (or set oidc.client_secret_path)',
+      'config.yaml: oidc.scope: must include "openid"',
+      'config.yaml: oidc.extra_params.state: is set by Headway itself and cannot be overridden',
+      'config.yaml: scim.token: the token must be at least 32 characters (generate one with: openssl rand -hex 32)',
+    ]);
+  });
+
   it('loads a headscale-style file with warnings for the settings Headway ignores', () => {
     const config = fromYaml(`
 server_url: https://hs.example.org:443
@@ -455,12 +499,11 @@ logtail:
     },
     {
       name: 'old headscale keys and features Headway lacks',
-      yaml: 'ip_prefixes: [100.64.0.0/10]\ndb_type: sqlite3\ndns_config:\n  magic_dns: true\noidc:\n  issuer: https://id.example.com\nrandomize_client_port: true\n',
+      yaml: 'ip_prefixes: [100.64.0.0/10]\ndb_type: sqlite3\ndns_config:\n  magic_dns: true\nrandomize_client_port: true\n',
       want: [
         'config.yaml: ip_prefixes: this headscale key was renamed; use prefixes.v4 and prefixes.v6',
         'config.yaml: db_type: this headscale key was renamed; use database.type',
         'config.yaml: dns_config: this headscale key was renamed; use dns (with nameservers -> nameservers.global, restricted_nameservers -> nameservers.split, domains -> search_domains)',
-        'config.yaml: oidc: not supported by Headway: Headway has no OIDC login yet; remove the oidc section and use pre-auth keys or CLI registration',
         'config.yaml: randomize_client_port: not supported by Headway: set "randomizeClientPort": true in the policy instead, as headscale 0.29 does',
       ],
     },

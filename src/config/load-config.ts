@@ -1,14 +1,14 @@
 // Loading: file -> YAML document -> headscale-key pass -> zod shape -> defaults and cross-key
 // rules -> frozen Config. Every stage collects all of its problems before failing, so one run
 // reports everything wrong in a file.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { formatDurationMs } from '../util/duration.js';
 import { parsePrefix, prefixCovers, tryParseIP } from '../util/ip.js';
 import type {
-  Config, DatabaseConfig, DnsExtraRecord, ListenAddress, PostgresConfig,
+  Config, DatabaseConfig, DnsExtraRecord, ListenAddress, OidcConfig, PostgresConfig, ScimConfig,
 } from './config.js';
 import { ConfigError, ConfigErrors } from './errors.js';
 import { IGNORED_HEADSCALE_KEYS, RENAMED_HEADSCALE_KEYS, UNSUPPORTED_HEADSCALE_KEYS } from './headscale-keys.js';
@@ -374,6 +374,10 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     problem('map.keepalive_interval', `${formatDurationMs(keepaliveIntervalMs)} is out of range (want 1s to 100s; clients drop a stream silent for 120s)`);
   }
 
+  const warn = (key: string, text: string) => ctx.warnings.push(`${label}: ${key}: ${text}`);
+  const oidc = resolveOidc(raw, path, problem, warn);
+  const scim = resolveScim(raw, path, problem, warn);
+
   return {
     source: ctx.source,
     serverUrl,
@@ -423,8 +427,94 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'auto' },
     tls: tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null,
     map: { coalesceWindowMs, keepaliveIntervalMs },
+    oidc,
+    scim,
     warnings: ctx.warnings,
   };
+}
+
+/** A secret given inline or in a file (trailing newline dropped); null when neither is set. */
+function readSecret(
+  inline: string | null | undefined, filePath: string | null | undefined, keys: { inline: string; file: string },
+  path: (value: string) => string, problem: (key: string, text: string) => void, warn: (key: string, text: string) => void,
+): string | null {
+  if (inline != null && filePath != null) {
+    problem(keys.file, `cannot be used together with ${keys.inline}; keep one`);
+    return null;
+  }
+  if (filePath != null) {
+    try {
+      const text = readFileSync(path(filePath), 'utf8').replace(/\r?\n$/, '');
+      // Secrets at rest are for the server's user only.
+      if ((statSync(path(filePath)).mode & 0o077) !== 0) warn(keys.file, `${filePath} is readable by other users; chmod 0600 it`);
+      if (text.trim() === '') problem(keys.file, `${filePath}: the file is empty`);
+      return text;
+    } catch (err) {
+      problem(keys.file, `${filePath}: cannot read the file: ${readFailure(err)}`);
+      return null;
+    }
+  }
+  return inline ?? null;
+}
+
+/** Makes JSON.stringify of a config section print `[redacted]` for one secret field. */
+function redactOnPrint<T extends object>(value: T, field: keyof T): T {
+  Object.defineProperty(value, 'toJSON', { enumerable: false, value: () => ({ ...value, [field]: '[redacted]' }) });
+  return value;
+}
+
+function resolveOidc(raw: RawConfig, path: (value: string) => string, problem: (key: string, text: string) => void, warn: (key: string, text: string) => void): OidcConfig | null {
+  const o = raw.oidc;
+  if (o == null || o.issuer == null) {
+    if (o != null && (o.client_id !== undefined || o.client_secret !== undefined)) problem('oidc.issuer', 'required when the oidc section sets a client (or remove the section)');
+    return null;
+  }
+  if (o.client_id === undefined) problem('oidc.client_id', 'required with oidc.issuer');
+  const issuerUrl = new URL(o.issuer);
+  if (issuerUrl.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname)) {
+    problem('oidc.issuer', 'must be an https:// URL (plain http is accepted only for a provider on a loopback address)');
+  }
+  const secret = readSecret(o.client_secret, o.client_secret_path, { inline: 'oidc.client_secret', file: 'oidc.client_secret_path' }, path, problem, warn);
+  if (secret === null && o.client_secret === undefined && o.client_secret_path === undefined) {
+    problem('oidc.client_secret', 'required with oidc.issuer (or set oidc.client_secret_path)');
+  }
+  const scope = compact(o.scope ?? []);
+  if (o.scope != null && !scope.includes('openid')) problem('oidc.scope', 'must include "openid"');
+  const pkceEnabled = o.pkce?.enabled ?? true;
+  const extraParams: Record<string, string> = {};
+  for (const [key, value] of Object.entries(o.extra_params ?? {})) if (value !== undefined) extraParams[key] = value;
+  for (const reserved of ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'client_id', 'response_type', 'scope']) {
+    if (reserved in extraParams) problem(`oidc.extra_params.${reserved}`, 'is set by Headway itself and cannot be overridden');
+  }
+  const roleGroups: Record<string, OidcConfig['roleGroups'][string]> = {};
+  for (const [group, role] of Object.entries(o.role_groups ?? {})) if (role !== undefined) roleGroups[group] = role;
+  return redactOnPrint<OidcConfig>({
+    issuer: o.issuer,
+    clientId: o.client_id ?? '',
+    clientSecret: secret ?? '',
+    scope: o.scope == null ? ['openid', 'profile', 'email'] : scope,
+    extraParams,
+    allowedDomains: compact(o.allowed_domains ?? []),
+    allowedUsers: compact(o.allowed_users ?? []).map((u) => u.toLowerCase()),
+    allowedGroups: compact(o.allowed_groups ?? []),
+    pkce: { enabled: pkceEnabled, method: o.pkce?.method ?? 'S256' },
+    expiryMs: o.expiry ?? null,
+    useExpiryFromToken: o.use_expiry_from_token ?? false,
+    groupsClaim: o.groups_claim ?? 'groups',
+    roleGroups,
+    emailVerifiedRequired: o.email_verified_required ?? true,
+    linkByEmail: o.link_by_email ?? false,
+    tailnet: o.tailnet ?? 'default',
+  }, 'clientSecret');
+}
+
+function resolveScim(raw: RawConfig, path: (value: string) => string, problem: (key: string, text: string) => void, warn: (key: string, text: string) => void): ScimConfig | null {
+  const s = raw.scim;
+  if (s == null) return null;
+  const token = readSecret(s.token, s.token_path, { inline: 'scim.token', file: 'scim.token_path' }, path, problem, warn);
+  if (token === null) return null;
+  if (token.length < 32) problem(s.token_path != null ? 'scim.token_path' : 'scim.token', 'the token must be at least 32 characters (generate one with: openssl rand -hex 32)');
+  return redactOnPrint<ScimConfig>({ token, tailnet: s.tailnet ?? 'default' }, 'token');
 }
 
 function resolveDatabase(

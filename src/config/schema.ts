@@ -353,6 +353,33 @@ export const rawConfigSchema = z.strictObject({
     coalesce_window: leaf(parseDuration),
     keepalive_interval: leaf(parseDuration),
   }),
+  oidc: section({
+    issuer: disableable(parseUrl),
+    client_id: leaf(parseNonEmptyString),
+    client_secret: leaf(parseNonEmptyString),
+    client_secret_path: leaf(parseNonEmptyString),
+    scope: listOf(parseNonEmptyString).nullish(),
+    extra_params: z.record(z.string(), leaf(parseString)).nullish(),
+    allowed_domains: listOf(parseDomain).nullish(),
+    allowed_users: listOf(parseNonEmptyString).nullish(),
+    allowed_groups: listOf(parseNonEmptyString).nullish(),
+    pkce: section({
+      enabled: leaf(parseBool),
+      method: leaf(parseEnum(['S256'] as const)),
+    }),
+    expiry: leaf(parseDuration),
+    use_expiry_from_token: leaf(parseBool),
+    groups_claim: leaf(parseNonEmptyString),
+    role_groups: z.record(z.string(), leaf(parseEnum(['admin', 'it-admin', 'network-admin', 'billing-admin', 'auditor', 'member'] as const))).nullish(),
+    email_verified_required: leaf(parseBool),
+    link_by_email: leaf(parseBool),
+    tailnet: leaf(parseNonEmptyString),
+  }),
+  scim: section({
+    token: disableable(parseNonEmptyString),
+    token_path: disableable(parseNonEmptyString),
+    tailnet: leaf(parseNonEmptyString),
+  }),
 });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;

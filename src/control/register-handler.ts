@@ -204,6 +204,7 @@ async function registerNew(
     ephemeral: input.ephemeral,
     registerMethod: 'authkey',
     consumePreAuthKey: input.preAuthKey.id,
+    approved: !tailnet.needsApproval(input.userId, input.preAuthKey.preApproved),
   }, actor);
 }
 
@@ -235,14 +236,14 @@ function success(tailnet: TailnetState, node: Node): tailcfg.RegisterResponse {
     return {
       User: { ID: TAGGED_DEVICES_USER.ID, DisplayName: TAGGED_DEVICES_USER.DisplayName },
       Login: { ID: TAGGED_DEVICES_USER.ID, Provider: 'headway', LoginName: TAGGED_DEVICES_USER.LoginName, DisplayName: TAGGED_DEVICES_USER.DisplayName },
-      NodeKeyExpired: false, MachineAuthorized: true, AuthURL: '', Error: '',
+      NodeKeyExpired: false, MachineAuthorized: node.approved, AuthURL: '', Error: '',
     };
   }
   const display = user.displayName !== '' ? user.displayName : user.name;
   return {
     User: { ID: user.id, DisplayName: display, Created: user.createdAt.toISOString() },
     Login: { ID: user.id, Provider: 'headway', LoginName: user.email !== '' ? user.email : user.name, DisplayName: display },
-    NodeKeyExpired: false, MachineAuthorized: true, AuthURL: '', Error: '',
+    NodeKeyExpired: false, MachineAuthorized: node.approved, AuthURL: '', Error: '',
   };
 }
 

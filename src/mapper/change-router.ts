@@ -31,7 +31,7 @@ const PATCH_FIELD_OF: Partial<Record<NodeFacet, number>> = {
 };
 
 /** Facets that change what the node's own netmap shows about itself. */
-const SELF_FACETS: ReadonlySet<NodeFacet> = new Set<NodeFacet>(['nodeKey', 'keyExpiry', 'name', 'tags', 'user', 'approvedRoutes', 'advertisedRoutes', 'discoKey']);
+const SELF_FACETS: ReadonlySet<NodeFacet> = new Set<NodeFacet>(['nodeKey', 'keyExpiry', 'name', 'tags', 'user', 'approvedRoutes', 'advertisedRoutes', 'discoKey', 'approval']);
 
 export interface RouterStats {
   events: number;

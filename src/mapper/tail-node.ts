@@ -130,13 +130,16 @@ export function peerNode(node: Node, presence: Presence, view: PeerView, variant
   return out;
 }
 
-/** The node itself: authorised, with its machine key, full hostinfo and self capabilities. */
+/**
+ * The node itself, with its machine key, full hostinfo and self capabilities; authorised unless
+ * it waits for device approval (clients then show that an admin must approve them).
+ */
 export function selfNode(node: Node, presence: Presence, view: SelfView, variant: WireVariant, ctx: TailNodeContext): tailcfg.Node {
   const out = baseNode(node, presence, variant, ctx, view.AllowedIPs, view.PrimaryRoutes);
   // The policy may narrow the node's own addresses (the disable-ipv4 attribute).
   out.Addresses = [...view.Addresses];
   out.Machine = node.machineKey;
-  out.MachineAuthorized = true;
+  out.MachineAuthorized = node.approved;
   out.Hostinfo = { ...node.hostinfo };
   if (variant >= 1) out.CapMap = { ...view.CapMap };
   return out;

@@ -22,6 +22,8 @@ export interface Tailnet {
   readonly name: string;
   readonly createdAt: Date;
   readonly settings: TailnetSettings;
+  /** New devices of non-admin users wait for an admin's approval (`headway nodes approve`). */
+  readonly deviceApproval: boolean;
 }
 
 /**
@@ -60,10 +62,46 @@ export interface User {
   readonly email: string;
   readonly role: UserRole;
   readonly createdAt: Date;
+  /** The OpenID Connect identity that signs the user in (issuer + subject); null when none. */
+  readonly oidc: { readonly issuer: string; readonly subject: string } | null;
+  readonly pictureUrl: string;
+  /**
+   * Synced groups (`engineering@example.com`, what policies write as
+   * `group:engineering@example.com`), from the provider's groups claim at the last sign-in.
+   */
+  readonly oidcGroups: readonly string[];
+  /** Synced groups pushed by SCIM. */
+  readonly scimGroups: readonly string[];
+  /** False once SCIM deactivated the user: their devices are withheld from the tailnet. */
+  readonly active: boolean;
+  /** SCIM's externalId for the user, if a SCIM client set one. */
+  readonly scimExternalId: string | null;
+}
+
+/**
+ * The provider's group names as synced groups, what policies write as `group:<name>@<domain>`:
+ * lower case; Keycloak's leading `/` dropped; a name without a domain takes the user's email
+ * domain (`engineering` for ann@example.com is `engineering@example.com`).
+ */
+export function syncedGroupNames(groups: readonly string[], email: string): string[] {
+  const domain = email.includes('@') ? email.slice(email.lastIndexOf('@') + 1).toLowerCase() : '';
+  const out = new Set<string>();
+  for (const raw of groups) {
+    const name = raw.trim().replace(/^\/+/, '').toLowerCase();
+    if (name === '') continue;
+    if (name.includes('@')) out.add(name);
+    else if (domain !== '') out.add(`${name}@${domain}`);
+  }
+  return [...out].sort();
+}
+
+/** Every synced group a user is in, from sign-in and from SCIM, sorted and unique. */
+export function syncedGroupsOf(user: Pick<User, 'oidcGroups' | 'scimGroups'>): string[] {
+  return [...new Set([...user.oidcGroups, ...user.scimGroups])].sort();
 }
 
 /** How a node last authenticated. */
-export type RegisterMethod = 'authkey' | 'interactive' | 'cli';
+export type RegisterMethod = 'authkey' | 'interactive' | 'cli' | 'oidc';
 
 export interface Node {
   readonly id: NodeId;
@@ -100,6 +138,11 @@ export interface Node {
   readonly ephemeral: boolean;
   readonly registerMethod: RegisterMethod;
   readonly preAuthKeyId: PreAuthKeyId | null;
+  /**
+   * False while the node waits for an admin's approval (tailnet setting device_approval): it is
+   * registered but withheld from the policy index, so no peer sees it and it sees no peers.
+   */
+  readonly approved: boolean;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -123,6 +166,8 @@ export interface PreAuthKey {
   readonly createdAt: Date;
   /** Set when an admin expired the key before its time. */
   readonly revokedAt: Date | null;
+  /** Nodes registered with the key skip device approval. */
+  readonly preApproved: boolean;
 }
 
 export interface ApiKey {

@@ -5,7 +5,7 @@
 import { type IPPrefix, formatPrefix } from '../util/ip.js';
 import { IPSet, IPSetBuilder } from '../util/ip-set.js';
 import { type Alias, type PortRange, ALL_PORTS, ROLE_AUTOGROUPS, aliasText } from './alias.js';
-import { parsePolicy, type ParseOptions } from './parse.js';
+import { isSyncedGroupName, parsePolicy, type ParseOptions } from './parse.js';
 import type { AliasRef, Policy, SshRule } from './syntax.js';
 
 /** Where a compiled item came from, for explain and errors. `default` = the implicit allow-all. */
@@ -26,6 +26,8 @@ export type AtomSpec =
   | { readonly kind: 'member' }
   | { readonly kind: 'tagged' }
   | { readonly kind: 'role'; readonly role: string }
+  /** A group synced from the identity provider (`engineering@example.com`), lower case. */
+  | { readonly kind: 'syncedGroup'; readonly group: string }
   | { readonly kind: 'tag'; readonly tag: string }
   | { readonly kind: 'literal'; readonly set: IPSet };
 
@@ -396,6 +398,10 @@ class Compiler {
       case 'userDomain':
         return this.#atomPart(text, `domain:${alias.domain.toLowerCase()}`, { kind: 'userDomain', domain: alias.domain });
       case 'group': {
+        if (!this.#policy.groups.has(alias.name) && isSyncedGroupName(alias.name)) {
+          const group = alias.name.slice('group:'.length).toLowerCase();
+          return this.#atomPart(text, `synced:${group}`, { kind: 'syncedGroup', group });
+        }
         const members = this.#policy.groups.get(alias.name) ?? [];
         return this.#atomPart(text, `group:${members.map((m) => m.toLowerCase()).sort().join(',')}`, { kind: 'users', logins: members });
       }

@@ -14,6 +14,11 @@ export interface UserFacts {
   readonly email: string;
   /** Default `member`. */
   readonly role?: UserRole;
+  /**
+   * Groups synced from the identity provider or SCIM, as `name@domain`; policies select them
+   * as `group:name@domain`.
+   */
+  readonly groups?: readonly string[];
 }
 
 export interface NodeFacts {
@@ -65,6 +70,9 @@ export interface ModelUser {
   readonly name: string;
   readonly email: string;
   readonly role?: UserRole;
+  /** Synced groups from sign-in and from SCIM (src/model User). */
+  readonly oidcGroups?: readonly string[];
+  readonly scimGroups?: readonly string[];
 }
 
 /** What the policy needs of a node of the domain model (src/model). */
@@ -97,7 +105,8 @@ export function nodeFactsFromModel(node: ModelNode, online: boolean): NodeFacts 
 }
 
 export function userFactsFromModel(user: ModelUser): UserFacts {
-  return { id: user.id, name: user.name, email: user.email, role: user.role ?? 'member' };
+  const groups = [...new Set([...(user.oidcGroups ?? []), ...(user.scimGroups ?? [])])].sort();
+  return { id: user.id, name: user.name, email: user.email, role: user.role ?? 'member', ...(groups.length > 0 ? { groups } : {}) };
 }
 
 /** What the policy needs of a tailnet's settings in the domain model (src/model). */

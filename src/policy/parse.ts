@@ -427,9 +427,11 @@ class PolicyReader {
         }
         break;
       case 'group':
-        if (!this.#groups.has(alias.name)) {
+        // `group:<name>@<domain>` names a group synced from the identity provider (OIDC claim
+        // or SCIM), as Tailscale writes synced groups; its members come from the users.
+        if (!this.#groups.has(alias.name) && !isSyncedGroupName(alias.name)) {
           const prefix = side === 'src' || side === 'sshSrc' ? 'src=' : side === 'dst' || side === 'sshDst' ? 'dst=' : '';
-          this.fail('unknownReference', `${prefix}group not found: ${JSON.stringify(alias.name)}; define it in groups`, item.at, item.path);
+          this.fail('unknownReference', `${prefix}group not found: ${JSON.stringify(alias.name)}; define it in groups (or write a group synced from the identity provider as group:<name>@<domain>)`, item.at, item.path);
         }
         break;
       case 'host':
@@ -882,3 +884,8 @@ function describe(node: JsonNode): string {
 }
 
 export type { PortRange };
+
+/** `group:<name>@<domain>`: a group synced from the identity provider, not defined in groups. */
+export function isSyncedGroupName(text: string): boolean {
+  return /^group:[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(text);
+}

@@ -7,6 +7,7 @@ import { type IPAddr, formatIP, parseIP } from '../util/ip.js';
 import { type Alias, type PortRange, parseAlias, parseProtocol, splitHostPorts } from './alias.js';
 import type { RuleItem, SelectionPart } from './compile.js';
 import { PolicyError } from './errors.js';
+import { isSyncedGroupName } from './parse.js';
 import type { NodeFacts } from './facts.js';
 import type { PolicyIndex } from './index/policy-index.js';
 import { INTERNET } from './tailscale-ranges.js';
@@ -90,7 +91,8 @@ function resolveNodes(index: PolicyIndex, text: string): { nodes: NodeFacts[]; l
       if (!policy.tagOwners.has(alias.name)) return null;
       break;
     case 'group':
-      if (!policy.groups.has(alias.name)) return null;
+      // A synced group (group:<name>@<domain>) has no groups entry; its members are the users.
+      if (!policy.groups.has(alias.name) && !isSyncedGroupName(alias.name)) return null;
       break;
     case 'autogroup':
       if (!['member', 'tagged', 'admin', 'owner', 'it-admin', 'network-admin', 'billing-admin', 'auditor'].includes(alias.name)) return null;

@@ -18,6 +18,8 @@ import {
   type DerpHttpHandler, type StunServer,
 } from '../derp/index.js';
 import { DnsConfigSource } from '../dns/index.js';
+import { createScimHandler } from '../scim/index.js';
+import { createIdentityHttpHandler, ProviderClient, SignInService, type BrowserSignInHook, type IdentityHttpHandler } from '../identity/index.js';
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
 import type { DerpSource } from '../mapper/index.js';
 import type { TailnetId } from '../model/index.js';
@@ -47,6 +49,11 @@ export interface StartOptions {
   controlLimits?: Partial<ControlTransportLimits>;
   /** DERP keep-alive interval. Default 60 s (Tailscale's derper); tests shorten it. */
   derpKeepAliveMs?: number;
+  /**
+   * Gives a person who signed in through the provider for the web console a browser session
+   * (src/web-session). Without it, /oidc/console/login answers 501.
+   */
+  onBrowserSignIn?: BrowserSignInHook;
 }
 
 export interface RunningServer {
@@ -64,6 +71,8 @@ export interface RunningServer {
   readonly stun: StunServer | null;
   readonly derpMap: DerpMapSource;
   readonly dns: DnsConfigSource;
+  /** Sign-in through the OpenID Connect provider; null without oidc.issuer. */
+  readonly signIn: SignInService | null;
   pipeline(tailnet: TailnetId): TailnetPipeline;
   close(): Promise<void>;
 }
@@ -250,6 +259,23 @@ export async function startServer(config: Config, options: StartOptions & { api?
     cleanups.push(() => control.close());
     const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }) }) ?? null;
 
+    // Sign-in through the provider. Discovery runs in the background and is retried with
+    // backoff: the server serves (pre-auth keys work) while the provider is down.
+    let signIn: SignInService | null = null;
+    let identityHttp: IdentityHttpHandler | null = null;
+    if (config.oidc !== null) {
+      const identityLogger = logger.child({ part: 'identity' });
+      const provider = new ProviderClient(config.oidc, `${serverUrl.replace(/\/+$/, '')}/oidc/callback`, identityLogger);
+      provider.start();
+      cleanups.push(() => provider.close());
+      signIn = new SignInService({
+        state, config: { ...config, oidc: config.oidc }, provider, logger: identityLogger, serverUrl,
+        ...(options.onBrowserSignIn !== undefined ? { onBrowserSignIn: options.onBrowserSignIn } : {}),
+      });
+      identityHttp = createIdentityHttpHandler({ signIn, serverUrl, logger: identityLogger });
+    }
+    const scim = config.scim === null ? null : createScimHandler({ state, config: config.scim, serverUrl, logger: logger.child({ part: 'scim' }) });
+
     // The silent-connection deadline covers only sockets that never send a request: any request
     // or upgrade (DERP, the admin API, long polls, not only /ts2021) disarms it. With our own
     // TLS, requests arrive on the TLS socket that 'secureConnection' hands out, so that is the
@@ -274,6 +300,8 @@ export async function startServer(config: Config, options: StartOptions & { api?
       if (control.handleRequest(req, res)) return;
       if (derpHttp?.handleRequest(req, res)) return;
       if (api !== null && (await api.handle(req, res, 'tcp'))) return;
+      if (identityHttp !== null && (await identityHttp.handle(req, res))) return;
+      if (scim !== null && (await scim.handle(req, res))) return;
       const path = (req.url ?? '/').split('?')[0]!;
       if (req.method === 'GET' && path.startsWith('/register/')) {
         const page = renderRegisterPage(path.slice('/register/'.length), state);
@@ -341,7 +369,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
 
     let closing: Promise<void> | null = null;
     return {
-      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns,
+      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns, signIn,
       pipeline,
       close: () => {
         closing ??= (async () => {

@@ -2,10 +2,14 @@
 // feeds it each committed event, and answers the mapper's questions (PolicyView) and the
 // control plane's decisions (tagOwners, autoApprovers). No policy text means Tailscale's
 // default: allow everything, everyone sees everyone.
+//
+// It is also the gate of the index: a node waiting for device approval, or owned by a user SCIM
+// deactivated, is withheld from it (no peer sees it, it sees no peer, its filter is empty) until
+// it is admitted, which the index then hears as an ordinary node added.
 import type { Logger } from '../log/index.js';
 import type { FilterForm, PolicyChange, PolicyView } from '../mapper/index.js';
 import { NO_POLICY_CHANGE } from '../mapper/index.js';
-import type { NodeId, UserId } from '../model/index.js';
+import type { Node, NodeId, User, UserId } from '../model/index.js';
 import {
   ALLOW_ALL_POLICY_TEXT, compilePolicyText, diffIndexes, EMPTY_POLICY_DELTA, nodeFactsFromModel, PolicyIndex, settingsFromModel, tailnetFactsFromModel, userFactsFromModel,
   type CompiledPolicy, type PeerView, type PolicyDelta, type SelfView, type TailnetFacts,
@@ -29,7 +33,15 @@ const WIRE_CAPS_FILTER = { selfAsWildcard: true, sourceCaps: true } as const;
 const POLICY_FACETS = new Set(['tags', 'user', 'advertisedRoutes', 'approvedRoutes', 'name']);
 
 export function tailnetFacts(state: TailnetState): TailnetFacts {
-  return tailnetFactsFromModel(state.users(), state.nodes(), (id) => state.presence(id as NodeId).online, state.settings);
+  const admittedNodes = [...state.nodes()].filter((node) => admitted(state, node));
+  return tailnetFactsFromModel(state.users(), admittedNodes, (id) => state.presence(id as NodeId).online, state.settings);
+}
+
+/** Whether a node takes part in the tailnet's policy: approved, and its owner (if any) active. */
+export function admitted(state: TailnetState, node: Node): boolean {
+  if (!node.approved) return false;
+  if (node.tags.length > 0 || node.userId === null) return true;
+  return state.user(node.userId)?.active ?? true;
 }
 
 /** The policy index speaks in plain numbers; they are our node ids. */
@@ -84,10 +96,15 @@ export class TailnetPolicy implements PolicyView {
   #applyToIndex(event: StateEvent): PolicyDelta {
     switch (event.kind) {
       case 'nodeAdded':
+        if (!admitted(this.#state, event.node)) return EMPTY_POLICY_DELTA;
         return this.#index.upsertNode(nodeFactsFromModel(event.node, this.#state.presence(event.node.id).online));
       case 'nodeRemoved':
-        return this.#index.removeNode(event.node.id);
+        return this.#index.hasNode(event.node.id) ? this.#index.removeNode(event.node.id) : EMPTY_POLICY_DELTA;
       case 'nodeChanged': {
+        const inIndex = this.#index.hasNode(event.after.id);
+        if (!admitted(this.#state, event.after)) return inIndex ? this.#withhold(event.after.id) : EMPTY_POLICY_DELTA;
+        // Just approved: the node joins as if it had been added now.
+        if (!inIndex) return this.#index.upsertNode(nodeFactsFromModel(event.after, this.#state.presence(event.after.id).online));
         if (![...event.facets].some((facet) => POLICY_FACETS.has(facet))) return EMPTY_POLICY_DELTA;
         const delta = this.#index.upsertNode(nodeFactsFromModel(event.after, this.#state.presence(event.after.id).online));
         // A node that starts or stops serving routes switches between the wildcard and the
@@ -98,11 +115,12 @@ export class TailnetPolicy implements PolicyView {
         return delta;
       }
       case 'presenceChanged':
-        if (event.before.online === event.after.online) return EMPTY_POLICY_DELTA;
+        if (event.before.online === event.after.online || !this.#index.hasNode(event.nodeId)) return EMPTY_POLICY_DELTA;
         return this.#index.setOnline(event.nodeId, event.after.online);
       case 'userAdded':
         return this.#index.upsertUser(userFactsFromModel(event.user));
       case 'userChanged':
+        if (event.before.active !== event.after.active) return this.#activeChanged(event.after);
         return this.#index.upsertUser(userFactsFromModel(event.after));
       case 'userRemoved':
         return this.#index.removeUser(event.user.id);
@@ -113,6 +131,42 @@ export class TailnetPolicy implements PolicyView {
       case 'tailnetDeleted':
         return EMPTY_POLICY_DELTA;
     }
+  }
+
+  /**
+   * SCIM deactivated (or reactivated) a user: their devices leave (or rejoin) the index, one
+   * node change at a time, merged into one delta.
+   */
+  #activeChanged(user: User): PolicyDelta {
+    const deltas: PolicyDelta[] = [this.#index.upsertUser(userFactsFromModel(user))];
+    for (const node of this.#state.nodes()) {
+      if (node.userId !== user.id || node.tags.length > 0) continue;
+      const inIndex = this.#index.hasNode(node.id);
+      if (admitted(this.#state, node)) {
+        if (!inIndex) deltas.push(this.#index.upsertNode(nodeFactsFromModel(node, this.#state.presence(node.id).online)));
+      } else if (inIndex) {
+        deltas.push(this.#withhold(node.id));
+      }
+    }
+    return mergeDeltas(deltas, (id) => this.#index.hasNode(id) || this.#state.node(id as NodeId) !== undefined);
+  }
+
+  /**
+   * Takes a node that stays registered out of the index: besides what its peers lose, the node
+   * itself loses every peer and its filter, SSH policy and self view change (to empty).
+   */
+  #withhold(id: NodeId): PolicyDelta {
+    const peers = [...this.#index.peersOf(id)];
+    const delta = this.#index.removeNode(id);
+    const lost = new Map(delta.lost);
+    lost.set(id, [...new Set([...(delta.lost.get(id) ?? []), ...peers])]);
+    return {
+      ...delta,
+      lost,
+      filterChanged: [...delta.filterChanged, id],
+      sshChanged: [...delta.sshChanged, id],
+      selfChanged: [...delta.selfChanged, id],
+    };
   }
 
   // --- PolicyView ----------------------------------------------------------------------------
@@ -134,6 +188,7 @@ export class TailnetPolicy implements PolicyView {
   }
 
   selfView(node: NodeId): SelfView {
+    if (!this.#index.hasNode(node)) return withheldSelfView(this.#state.node(node));
     const view = this.#index.selfView(node);
     let capMap: tailcfg.NodeCapMap | null = null;
     for (const cap of Object.keys(view.CapMap)) {
@@ -148,10 +203,12 @@ export class TailnetPolicy implements PolicyView {
   // Nodes receive the wire form of their filter: for a node that serves no routes, its own
   // addresses in DstPorts become `*` (the same packets pass), so a class shares one filter.
   filterFor(node: NodeId, form: FilterForm): readonly tailcfg.FilterRule[] {
+    if (!this.#index.hasNode(node)) return [];
     return this.#index.filterFor(node, form === 'caps' ? WIRE_CAPS_FILTER : WIRE_FILTER);
   }
 
   filterKey(node: NodeId, form: FilterForm): string {
+    if (!this.#index.hasNode(node)) return WITHHELD_FILTER_KEY;
     return this.#index.filterKey(node, form === 'caps' ? WIRE_CAPS_FILTER : WIRE_FILTER);
   }
 
@@ -160,6 +217,7 @@ export class TailnetPolicy implements PolicyView {
   }
 
   sshPolicyFor(node: NodeId): tailcfg.SSHPolicy | null {
+    if (!this.#index.hasNode(node)) return null;
     return this.#index.sshPolicyFor(node);
   }
 
@@ -198,4 +256,61 @@ export class TailnetPolicy implements PolicyView {
       return compilePolicyText(DENY_ALL_POLICY, { file: 'deny-all policy' });
     }
   }
+}
+
+/** The filter key of withheld nodes: their filter is empty. */
+const WITHHELD_FILTER_KEY = 'withheld';
+
+/** What a withheld node sees of itself: its addresses, nothing routed, no capabilities. */
+function withheldSelfView(node: Node | undefined): SelfView {
+  const addresses = node === undefined ? [] : [
+    ...(node.ipv4 !== null ? [`${node.ipv4}/32`] : []),
+    ...(node.ipv6 !== null ? [`${node.ipv6}/128`] : []),
+  ];
+  return { Addresses: addresses, AllowedIPs: [...addresses], PrimaryRoutes: [], Tags: [...(node?.tags ?? [])], CapMap: {} };
+}
+
+/**
+ * Several deltas applied one after the other, as one: a pair gained then lost (or the reverse)
+ * cancels out, and lists of nodes "present after" keep only nodes still in the index.
+ */
+export function mergeDeltas(deltas: readonly PolicyDelta[], present: (id: number) => boolean): PolicyDelta {
+  if (deltas.length === 1) return deltas[0]!;
+  const gained = new Map<number, Set<number>>();
+  const lost = new Map<number, Set<number>>();
+  const add = (into: Map<number, Set<number>>, from: Map<number, Set<number>>, viewer: number, peer: number) => {
+    if (from.get(viewer)?.delete(peer)) return;
+    let set = into.get(viewer);
+    if (set === undefined) into.set(viewer, (set = new Set()));
+    set.add(peer);
+  };
+  const viewChanged = new Map<number, Set<number>>();
+  const lists = { filterChanged: new Set<number>(), sshChanged: new Set<number>(), selfChanged: new Set<number>(), sourceCapsChanged: new Set<number>() };
+  for (const delta of deltas) {
+    for (const [viewer, peers] of delta.gained) for (const peer of peers) add(gained, lost, viewer, peer);
+    for (const [viewer, peers] of delta.lost) for (const peer of peers) add(lost, gained, viewer, peer);
+    for (const [peer, viewers] of delta.viewChanged) {
+      let set = viewChanged.get(peer);
+      if (set === undefined) viewChanged.set(peer, (set = new Set()));
+      for (const viewer of viewers) set.add(viewer);
+    }
+    for (const key of ['filterChanged', 'sshChanged', 'selfChanged', 'sourceCapsChanged'] as const) for (const id of delta[key]) lists[key].add(id);
+  }
+  const toMap = (map: Map<number, Set<number>>, keep: (id: number) => boolean) => {
+    const out = new Map<number, number[]>();
+    for (const [key, set] of map) {
+      const values = [...set].filter(keep);
+      if (set.size > 0 && keep(key) && values.length > 0) out.set(key, values);
+    }
+    return out;
+  };
+  return {
+    gained: toMap(gained, present),
+    lost: toMap(lost, () => true),
+    viewChanged: toMap(viewChanged, present),
+    filterChanged: [...lists.filterChanged].filter(present),
+    sshChanged: [...lists.sshChanged].filter(present),
+    selfChanged: [...lists.selfChanged].filter(present),
+    sourceCapsChanged: [...lists.sourceCapsChanged].filter(present),
+  };
 }

@@ -29,7 +29,7 @@ export interface TestServer {
   readonly defaultTailnet: TailnetState;
   createUser(name: string, email?: string): Promise<User>;
   /** A pre-auth key secret for `user` in the default tailnet. */
-  authKey(user: User | null, options?: { reusable?: boolean; ephemeral?: boolean; tags?: string[]; expiresAt?: Date | null }): Promise<string>;
+  authKey(user: User | null, options?: { reusable?: boolean; ephemeral?: boolean; tags?: string[]; expiresAt?: Date | null; preApproved?: boolean }): Promise<string>;
   /** Stops the server and starts a new one on the same data (and the same port). */
   restart(): Promise<RunningServer>;
   cleanup(): Promise<void>;
@@ -83,6 +83,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         ephemeral: keyOptions.ephemeral ?? false,
         tags: keyOptions.tags ?? [],
         expiresAt: keyOptions.expiresAt ?? null,
+        preApproved: keyOptions.preApproved ?? false,
       }, admin);
       return created.secret;
     },

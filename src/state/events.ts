@@ -22,7 +22,9 @@ export type NodeFacet =
   | 'tags'
   | 'user'
   | 'advertisedRoutes'
-  | 'approvedRoutes';
+  | 'approvedRoutes'
+  /** Device approval: the node joins (or leaves) the tailnet's policy index. */
+  | 'approval';
 
 /** Runtime facts about a node that are not durable: whether it holds a map session. */
 export interface Presence {

@@ -13,3 +13,4 @@ export * from './given-name.js';
 export * from './pending-registrations.js';
 export * from './tailnet-state.js';
 export * from './server-state.js';
+export type { ScimGroup } from '../store/types.js';

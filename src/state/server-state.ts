@@ -3,7 +3,7 @@
 // the batched writer of live node fields.
 import type { NodePublicKey } from '../key/index.js';
 import type {
-  ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PreAuthKey, PreAuthKeyId, Tailnet, TailnetId, UserId,
+  ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PreAuthKey, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, UserId,
 } from '../model/index.js';
 import { DEFAULT_TAILNET_NAME } from '../model/index.js';
 import type { NodeLiveFields, Store } from '../store/types.js';
@@ -162,7 +162,11 @@ export class ServerState {
   async approvePending(
     id: string,
     tailnet: TailnetState,
-    input: { userId: UserId | null; tags?: readonly string[]; approvedRoutes?: readonly string[]; keyExpiry: Date | null },
+    input: {
+      userId: UserId | null; tags?: readonly string[]; approvedRoutes?: readonly string[]; keyExpiry: Date | null; registerMethod?: RegisterMethod;
+      /** An admin registering the device approves it; default: the tailnet's device approval decides. */
+      approved?: boolean;
+    },
     actor: Actor,
   ): Promise<Node> {
     const registration = this.pending.get(id);
@@ -180,7 +184,7 @@ export class ServerState {
         tags: input.tags ?? [],
         ...(input.approvedRoutes !== undefined ? { approvedRoutes: input.approvedRoutes } : {}),
         keyExpiry: input.keyExpiry,
-        registerMethod: 'interactive',
+        registerMethod: input.registerMethod ?? 'interactive',
       }, actor, { action: 'node.reauthenticate' });
     } else {
       node = await tailnet.addNode({
@@ -193,7 +197,8 @@ export class ServerState {
         approvedRoutes: input.approvedRoutes ?? [],
         keyExpiry: input.keyExpiry,
         ephemeral: registration.ephemeral,
-        registerMethod: 'interactive',
+        registerMethod: input.registerMethod ?? 'interactive',
+        approved: input.approved ?? !tailnet.needsApproval(input.userId, false),
       }, actor);
     }
     this.pending.approve(id, node);
@@ -211,7 +216,7 @@ export class ServerState {
 
   async createPreAuthKey(
     tailnet: TailnetState,
-    input: { userId: UserId | null; reusable: boolean; ephemeral: boolean; tags: readonly string[]; expiresAt: Date | null },
+    input: { userId: UserId | null; reusable: boolean; ephemeral: boolean; tags: readonly string[]; expiresAt: Date | null; preApproved?: boolean },
     actor: Actor,
   ): Promise<{ key: PreAuthKey; secret: string }> {
     const tags = normaliseTags(input.tags);
@@ -225,7 +230,7 @@ export class ServerState {
       const created = await tx.preAuthKeys.create({ ...input, tags, tailnetId: tailnet.id });
       await tx.audit.record({
         tailnetId: tailnet.id, actor: actor.name, action: 'preauthkey.create', target: `preauthkey:${created.key.id}`,
-        details: { prefix: created.key.prefix, user: input.userId, reusable: input.reusable, ephemeral: input.ephemeral, tags, expiresAt: input.expiresAt?.toISOString() ?? null },
+        details: { prefix: created.key.prefix, user: input.userId, reusable: input.reusable, ephemeral: input.ephemeral, tags, expiresAt: input.expiresAt?.toISOString() ?? null, preApproved: input.preApproved ?? false },
       });
       return created;
     });

@@ -4,8 +4,8 @@
 // disco key, hostinfo, presence) are applied and published at once and persisted in batches.
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId, UserRole } from '../model/index.js';
-import { isTagged } from '../model/index.js';
-import type { NewNode, NodePatch, Store, StoreTx } from '../store/types.js';
+import { isTagged, syncedGroupNames, syncedGroupsOf } from '../model/index.js';
+import type { NewNode, NewUser, NodePatch, ScimGroup, Store, StoreTx, UserPatch } from '../store/types.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { Mutex } from '../util/mutex.js';
 import { parsePrefix, formatPrefix, tryParsePrefix } from '../util/ip.js';
@@ -40,6 +40,8 @@ export interface AddNodeInput {
   preAuthKeyId?: PreAuthKeyId | null;
   /** Pre-auth key consumed by this registration, checked and counted in the same transaction. */
   consumePreAuthKey?: PreAuthKeyId;
+  /** False registers the node held for an admin's approval (default true). */
+  approved?: boolean;
 }
 
 /** Durable node changes an admin or a registration makes. */
@@ -57,6 +59,7 @@ export interface NodeUpdate {
   registerMethod?: RegisterMethod;
   preAuthKeyId?: PreAuthKeyId | null;
   lastSeen?: Date | null;
+  approved?: boolean;
 }
 
 /** What a map request may change, applied at once and persisted lazily. */
@@ -158,17 +161,116 @@ export class TailnetState {
     return () => this.#listeners.delete(listener);
   }
 
+  // --- settings ------------------------------------------------------------------------------
+
+  /** Whether new devices of non-admin users wait for an admin's approval. */
+  get deviceApproval(): boolean {
+    return this.#tailnet.deviceApproval;
+  }
+
+  setDeviceApproval(enabled: boolean, actor: Actor): Promise<Tailnet> {
+    return this.#write(async () => {
+      const tailnet = await this.#store.transaction(async (tx) => {
+        const updated = await tx.tailnets.setDeviceApproval(this.id, enabled);
+        await this.#audit(tx, actor, 'tailnet.settings', `tailnet:${this.id}`, { device_approval: enabled });
+        return updated;
+      });
+      this.#tailnet = tailnet;
+      return tailnet;
+    });
+  }
+
+  /**
+   * Whether a new device registered by `userId` (null: a tagged device) must wait for an
+   * admin: only with device_approval on, never for admins' own devices or pre-approved keys.
+   */
+  needsApproval(userId: UserId | null, preApprovedKey: boolean): boolean {
+    if (!this.#tailnet.deviceApproval || preApprovedKey) return false;
+    const role = userId === null ? undefined : this.#users.get(userId)?.role;
+    return role !== 'admin' && role !== 'owner';
+  }
+
+  /** An admin approves a waiting device: it joins the tailnet's policy as an added node. */
+  approveNode(id: NodeId, actor: Actor): Promise<Node> {
+    return this.updateNode(id, { approved: true }, actor, { action: 'node.approve' });
+  }
+
+  // --- SCIM groups ---------------------------------------------------------------------------
+
+  listScimGroups(): Promise<ScimGroup[]> {
+    return this.#store.read.scimGroups.list(this.id);
+  }
+
+  getScimGroup(id: string): Promise<ScimGroup | undefined> {
+    return this.#store.read.scimGroups.get(this.id, id);
+  }
+
+  createScimGroup(input: { displayName: string; externalId: string | null; members: readonly UserId[] }, actor: Actor): Promise<ScimGroup> {
+    return this.#scimGroupWrite(actor, 'scim.group.create', input.members, (tx) => tx.scimGroups.create({ ...input, tailnetId: this.id }));
+  }
+
+  updateScimGroup(id: string, patch: { displayName?: string; externalId?: string | null; members?: readonly UserId[] }, actor: Actor): Promise<ScimGroup> {
+    return this.#scimGroupWrite(actor, 'scim.group.update', patch.members ?? [], (tx) => tx.scimGroups.update(this.id, id, patch));
+  }
+
+  deleteScimGroup(id: string, actor: Actor): Promise<void> {
+    return this.#scimGroupWrite(actor, 'scim.group.delete', [], (tx) => tx.scimGroups.delete(this.id, id));
+  }
+
+  /**
+   * A change of SCIM groups: the group rows, every member's synced groups and the audit entry in
+   * one transaction; then each user whose groups changed is published as changed (the policy
+   * index answers with a delta for their nodes).
+   */
+  #scimGroupWrite<T>(actor: Actor, action: string, members: readonly UserId[], change: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.#write(async () => {
+      for (const member of members) this.#requireUser(member);
+      const changed: Array<{ before: User; after: User }> = [];
+      const result = await this.#store.transaction(async (tx) => {
+        const value = await change(tx);
+        const groupsOf = new Map<UserId, string[]>();
+        for (const group of await tx.scimGroups.list(this.id)) {
+          for (const member of group.members) {
+            const user = this.#users.get(member);
+            if (user === undefined) continue;
+            const names = groupsOf.get(member) ?? [];
+            names.push(...syncedGroupNames([group.displayName], user.email));
+            groupsOf.set(member, names);
+          }
+        }
+        for (const user of this.#users.values()) {
+          const groups = [...new Set(groupsOf.get(user.id) ?? [])].sort();
+          if (groups.join('\n') === user.scimGroups.join('\n')) continue;
+          changed.push({ before: user, after: await tx.users.update(user.id, { scimGroups: groups }) });
+        }
+        await this.#audit(tx, actor, action, 'scim-groups', {
+          users: changed.map(({ after }) => ({ user: after.id, groups: after.scimGroups })),
+          ...(typeof value === 'object' && value !== null && 'id' in value ? { group: (value as { id: unknown }).id } : {}),
+        });
+        return value;
+      });
+      for (const { before, after } of changed) {
+        this.#putUser(after);
+        this.#publish({ kind: 'userChanged', before, after });
+      }
+      return result;
+    });
+  }
+
   // --- users ---------------------------------------------------------------------------------
 
-  createUser(input: { name: string; displayName?: string; email?: string; role?: UserRole }, actor: Actor): Promise<User> {
+  createUser(input: Omit<NewUser, 'tailnetId'>, actor: Actor): Promise<User> {
     return this.#write(async () => {
       if (input.role === 'owner') throw ownerByTransfer(`creating user "${input.name}"`);
       if (this.#usersByName.has(input.name)) {
         throw stateError(StateErrors.USER_EXISTS, `user "${input.name}" already exists in tailnet "${this.name}"`);
       }
       const user = await this.#store.transaction(async (tx) => {
-        const created = await tx.users.create({ tailnetId: this.id, name: input.name, displayName: input.displayName, email: input.email, role: input.role });
-        await this.#audit(tx, actor, 'user.create', `user:${created.id}`, { name: created.name, email: created.email, role: created.role });
+        const created = await tx.users.create({ ...input, tailnetId: this.id });
+        await this.#audit(tx, actor, 'user.create', `user:${created.id}`, {
+          name: created.name, email: created.email, role: created.role,
+          ...(created.oidc !== null ? { oidc: created.oidc, groups: syncedGroupsOf(created) } : {}),
+        });
         return created;
       });
       this.#putUser(user);
@@ -177,7 +279,7 @@ export class TailnetState {
     });
   }
 
-  updateUser(id: UserId, patch: { name?: string; displayName?: string; email?: string; role?: UserRole }, actor: Actor): Promise<User> {
+  updateUser(id: UserId, patch: UserPatch, actor: Actor, options: { action?: string } = {}): Promise<User> {
     return this.#write(async () => {
       const before = this.#requireUser(id);
       if (patch.role !== undefined && patch.role !== before.role && (patch.role === 'owner' || before.role === 'owner')) {
@@ -188,7 +290,10 @@ export class TailnetState {
       }
       const after = await this.#store.transaction(async (tx) => {
         const updated = await tx.users.update(id, patch);
-        await this.#audit(tx, actor, 'user.update', `user:${id}`, { before: { name: before.name, displayName: before.displayName, email: before.email, role: before.role }, after: patch });
+        await this.#audit(tx, actor, options.action ?? 'user.update', `user:${id}`, {
+          before: { name: before.name, displayName: before.displayName, email: before.email, role: before.role, groups: syncedGroupsOf(before), active: before.active },
+          after: patch,
+        });
         return updated;
       });
       this.#usersByName.delete(before.name);
@@ -295,11 +400,13 @@ export class TailnetState {
           ephemeral: input.ephemeral,
           registerMethod: input.registerMethod,
           preAuthKeyId: input.preAuthKeyId ?? input.consumePreAuthKey ?? null,
+          approved: input.approved ?? true,
         };
         const created = await tx.nodes.create(record);
         await this.#audit(tx, actor, 'node.register', `node:${created.id}`, {
           name: created.givenName, user: created.userId, tags: created.tags, method: created.registerMethod,
           ipv4: created.ipv4, ipv6: created.ipv6, ephemeral: created.ephemeral,
+          ...(created.approved ? {} : { approved: false }),
         });
         return created;
       });
@@ -539,6 +646,7 @@ export class TailnetState {
     if (update.registerMethod !== undefined && update.registerMethod !== before.registerMethod) patch.registerMethod = update.registerMethod;
     if (update.preAuthKeyId !== undefined && update.preAuthKeyId !== before.preAuthKeyId) patch.preAuthKeyId = update.preAuthKeyId;
     if (update.lastSeen !== undefined && !sameDate(update.lastSeen, before.lastSeen)) patch.lastSeen = update.lastSeen;
+    if (update.approved !== undefined && update.approved !== before.approved) patch.approved = update.approved;
     return patch;
   }
 
@@ -604,6 +712,7 @@ export function facetsBetween(before: Node, after: Node): Set<NodeFacet> {
   if (!sameList(before.advertisedRoutes, after.advertisedRoutes)) facets.add('advertisedRoutes');
   if (!sameList(before.approvedRoutes, after.approvedRoutes)) facets.add('approvedRoutes');
   if (!sameDate(before.lastSeen, after.lastSeen)) facets.add('lastSeen');
+  if (before.approved !== after.approved) facets.add('approval');
   return facets;
 }
 

@@ -70,6 +70,12 @@ export const StoreErrors = registerErrors({
     meaning: 'A user with this name already exists in the tailnet.',
     fix: 'Choose another name, or use the existing user.',
   },
+  scimGroupExists: {
+    code: 'HW_STORE_SCIM_GROUP_EXISTS',
+    status: 409,
+    meaning: 'A SCIM group with this display name already exists in the tailnet.',
+    fix: 'The SCIM client should update the existing group (find it with GET /scim/v2/Groups?filter=displayName eq "...").',
+  },
   userHasNodes: {
     code: 'HW_STORE_USER_HAS_NODES',
     status: 409,

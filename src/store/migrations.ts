@@ -150,6 +150,54 @@ function migration0002UserRoles(): Migration {
 }
 
 /**
+ * Sign-in through an OpenID Connect provider and SCIM provisioning: users get the identity
+ * that signs them in (issuer + subject, unique per tailnet), a picture, the groups the provider
+ * and SCIM give them, and an active flag (SCIM deactivation); nodes get an approval state
+ * (existing nodes are approved); pre-auth keys may skip approval; tailnets get the
+ * `device_approval` setting (off); SCIM groups get their own table.
+ */
+function migration0003Identity(): Migration {
+  const timestamp = 'bigint';
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('users').addColumn('oidc_issuer', 'text').execute();
+      await db.schema.alterTable('users').addColumn('oidc_subject', 'text').execute();
+      await db.schema.alterTable('users').addColumn('picture_url', 'text', (col) => col.notNull().defaultTo('')).execute();
+      await db.schema.alterTable('users').addColumn('oidc_groups', 'text', (col) => col.notNull().defaultTo('[]')).execute();
+      await db.schema.alterTable('users').addColumn('scim_groups', 'text', (col) => col.notNull().defaultTo('[]')).execute();
+      await db.schema.alterTable('users').addColumn('active', 'boolean', (col) => col.notNull().defaultTo(true)).execute();
+      await db.schema.alterTable('users').addColumn('scim_external_id', 'text').execute();
+      const { table, columns } = UNIQUE_CONSTRAINTS.users_tailnet_oidc_key;
+      await db.schema.createIndex('users_tailnet_oidc_key').unique().on(table).columns([...columns]).execute();
+      await db.schema.alterTable('nodes').addColumn('approved', 'boolean', (col) => col.notNull().defaultTo(true)).execute();
+      await db.schema.alterTable('pre_auth_keys').addColumn('pre_approved', 'boolean', (col) => col.notNull().defaultTo(false)).execute();
+      await db.schema.alterTable('tailnets').addColumn('device_approval', 'boolean', (col) => col.notNull().defaultTo(false)).execute();
+      await db.schema.createTable('scim_groups')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('display_name', 'text', (col) => col.notNull())
+        .addColumn('external_id', 'text')
+        // JSON array of user ids.
+        .addColumn('members', 'text', (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .execute();
+      const group = UNIQUE_CONSTRAINTS.scim_groups_tailnet_name_key;
+      await db.schema.createIndex('scim_groups_tailnet_name_key').unique().on(group.table).columns([...group.columns]).execute();
+    },
+    async down(db: SchemaDb): Promise<void> {
+      await db.schema.dropTable('scim_groups').execute();
+      await db.schema.alterTable('tailnets').dropColumn('device_approval').execute();
+      await db.schema.alterTable('pre_auth_keys').dropColumn('pre_approved').execute();
+      await db.schema.alterTable('nodes').dropColumn('approved').execute();
+      await db.schema.dropIndex('users_tailnet_oidc_key').execute();
+      for (const column of ['scim_external_id', 'active', 'scim_groups', 'oidc_groups', 'picture_url', 'oidc_subject', 'oidc_issuer']) {
+        await db.schema.alterTable('users').dropColumn(column).execute();
+      }
+    },
+  };
+}
+
+/**
  * Tailnet settings as one JSON object per tailnet (model TailnetSettings): a new setting is a
  * new key with a default in code, not a migration. Existing tailnets get every default.
  */
@@ -170,6 +218,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
       return {
         '0001_initial': migration0001Initial(dialect),
         '0002_user_roles': migration0002UserRoles(),
+        '0003_identity': migration0003Identity(),
         '0005_tailnet_settings': migration0005TailnetSettings(),
       };
     },

@@ -27,6 +27,7 @@ import type { AddressPools, RepoContext } from './repo-context.js';
 import type { Database } from './schema.js';
 import { SqlTailnetRepo } from './tailnet-repo.js';
 import type { Dialect, Store, StoreTx } from './types.js';
+import { SqlScimGroupRepo } from './scim-group-repo.js';
 import { SqlUserRepo } from './user-repo.js';
 
 /** The parts of Config the store reads; a whole Config fits. */
@@ -260,6 +261,7 @@ function repositories(ctx: RepoContext): StoreTx {
     policies: new SqlPolicyRepo(ctx),
     audit: new SqlAuditRepo(ctx),
     addresses: new SqlAddressAllocator(ctx),
+    scimGroups: new SqlScimGroupRepo(ctx),
   });
 }
 

@@ -29,7 +29,10 @@ function jsonObject<T>(text: string): T {
 export const dbBool = (value: boolean): number => (value ? 1 : 0);
 
 export function tailnetFromRow(row: TailnetRow): Tailnet {
-  return { id: row.id as TailnetId, name: row.name, createdAt: date(row.created_at), settings: tailnetSettingsFromJson(row.settings) };
+  return {
+    id: row.id as TailnetId, name: row.name, createdAt: date(row.created_at),
+    settings: tailnetSettingsFromJson(row.settings), deviceApproval: Boolean(row.device_approval),
+  };
 }
 
 /** Settings as stored; keys this build does not know are dropped, missing ones take defaults. */
@@ -49,6 +52,12 @@ export function userFromRow(row: UserRow): User {
     email: row.email,
     role: USER_ROLES.includes(row.role as UserRole) ? (row.role as UserRole) : 'member',
     createdAt: date(row.created_at),
+    oidc: row.oidc_issuer !== null && row.oidc_subject !== null ? { issuer: row.oidc_issuer, subject: row.oidc_subject } : null,
+    pictureUrl: row.picture_url,
+    oidcGroups: jsonArray(row.oidc_groups),
+    scimGroups: jsonArray(row.scim_groups),
+    active: Boolean(row.active),
+    scimExternalId: row.scim_external_id,
   };
 }
 
@@ -75,6 +84,7 @@ export function nodeFromRow(row: NodeRow): Node {
     ephemeral: Boolean(row.ephemeral),
     registerMethod: row.register_method as RegisterMethod,
     preAuthKeyId: row.pre_auth_key_id as PreAuthKeyId | null,
+    approved: Boolean(row.approved),
     createdAt: date(row.created_at),
     updatedAt: date(row.updated_at),
   };
@@ -102,6 +112,7 @@ export function nodeRowFromNew(node: NewNode, stableId: string, nowMs: number): 
     ephemeral: dbBool(node.ephemeral),
     register_method: node.registerMethod,
     pre_auth_key_id: node.preAuthKeyId,
+    approved: dbBool(node.approved ?? true),
     created_at: nowMs,
     updated_at: nowMs,
   };
@@ -128,6 +139,7 @@ export function nodeRowUpdateFromPatch(patch: NodePatch): NodeRowUpdate {
   if (patch.ephemeral !== undefined) row.ephemeral = dbBool(patch.ephemeral);
   if (patch.registerMethod !== undefined) row.register_method = patch.registerMethod;
   if (patch.preAuthKeyId !== undefined) row.pre_auth_key_id = patch.preAuthKeyId;
+  if (patch.approved !== undefined) row.approved = dbBool(patch.approved);
   return row;
 }
 
@@ -144,6 +156,7 @@ export function preAuthKeyFromRow(row: PreAuthKeyRow): PreAuthKey {
     usedCount: Number(row.used_count),
     createdAt: date(row.created_at),
     revokedAt: dateOrNull(row.revoked_at),
+    preApproved: Boolean(row.pre_approved),
   };
 }
 

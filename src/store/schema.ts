@@ -19,6 +19,8 @@ export interface TailnetTable {
   last_ipv6: string | null;
   /** The tailnet's settings (model TailnetSettings) as JSON; '{}' = every default. */
   settings: ColumnType<string, string | undefined, string>;
+  /** New devices of non-admin users wait for an admin's approval. */
+  device_approval: ColumnType<number | boolean, number | undefined, number>;
 }
 
 export interface UserTable {
@@ -29,6 +31,17 @@ export interface UserTable {
   email: string;
   /** A UserRole; 'member' for rows from before roles existed. */
   role: ColumnType<string, string | undefined, string>;
+  /** The OpenID Connect identity that signs the user in; both null for users without one. */
+  oidc_issuer: ColumnType<string | null, string | null | undefined, string | null>;
+  oidc_subject: ColumnType<string | null, string | null | undefined, string | null>;
+  picture_url: ColumnType<string, string | undefined, string>;
+  /** JSON array of synced group names (`name@domain`) from the provider's groups claim. */
+  oidc_groups: ColumnType<string, string | undefined, string>;
+  /** JSON array of synced group names pushed by SCIM. */
+  scim_groups: ColumnType<string, string | undefined, string>;
+  /** False once SCIM deactivated the user: their devices lose access. */
+  active: ColumnType<number | boolean, number | undefined, number>;
+  scim_external_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: number;
 }
 
@@ -54,6 +67,8 @@ export interface NodeTable {
   ephemeral: DbBool;
   register_method: string;
   pre_auth_key_id: number | null;
+  /** False while the node waits for an admin (tailnet setting device_approval). */
+  approved: ColumnType<number | boolean, number | undefined, number>;
   created_at: number;
   updated_at: number;
 }
@@ -72,6 +87,8 @@ export interface PreAuthKeyTable {
   used_count: number;
   created_at: number;
   revoked_at: number | null;
+  /** Nodes registered with the key skip device approval. */
+  pre_approved: ColumnType<number | boolean, number | undefined, number>;
 }
 
 export interface ApiKeyTable {
@@ -112,6 +129,18 @@ export interface Database {
   api_keys: ApiKeyTable;
   policies: PolicyTable;
   audit_log: AuditLogTable;
+  scim_groups: ScimGroupTable;
+}
+
+export interface ScimGroupTable {
+  /** A random UUID: SCIM clients keep it as the group's id. */
+  id: string;
+  tailnet_id: number;
+  display_name: string;
+  external_id: string | null;
+  /** JSON array of user ids. */
+  members: string;
+  created_at: number;
 }
 
 export type TailnetRow = Selectable<TailnetTable>;
@@ -123,6 +152,7 @@ export type PreAuthKeyRow = Selectable<PreAuthKeyTable>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type PolicyRow = Selectable<PolicyTable>;
 export type AuditLogRow = Selectable<AuditLogTable>;
+export type ScimGroupRow = Selectable<ScimGroupTable>;
 
 /**
  * Every unique constraint, by the name PostgreSQL reports and the `table.column` list SQLite
@@ -138,6 +168,8 @@ export const UNIQUE_CONSTRAINTS = {
   nodes_tailnet_given_name_key: { table: 'nodes', columns: ['tailnet_id', 'given_name'] },
   pre_auth_keys_prefix_key: { table: 'pre_auth_keys', columns: ['prefix'] },
   api_keys_prefix_key: { table: 'api_keys', columns: ['prefix'] },
+  users_tailnet_oidc_key: { table: 'users', columns: ['tailnet_id', 'oidc_issuer', 'oidc_subject'] },
+  scim_groups_tailnet_name_key: { table: 'scim_groups', columns: ['tailnet_id', 'display_name'] },
 } as const satisfies Record<string, { table: keyof Database; columns: readonly string[] }>;
 
 export type UniqueConstraint = keyof typeof UNIQUE_CONSTRAINTS;

@@ -10,6 +10,7 @@ import { publicKeyFromBytes, type NodePublicKey } from '../key/index.js';
 import { DEFAULT_TAILNET_NAME, type Tailnet, type TailnetId, type UserId } from '../model/index.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { AddressPool } from './address-pool.js';
+import { knownMigrations } from './migrations.js';
 import { openStore } from './open-store.js';
 import { DEFAULT_TEST_PREFIXES, forEachDialect, type TestStore } from './testing.js';
 import type { NewNode, Store } from './types.js';
@@ -112,6 +113,35 @@ async function registerNode(store: Store, tailnetId: TailnetId, name: string, us
   });
 }
 
+/**
+ * How to take a closed store's database back from each migration, as raw SQL, so the upgrade
+ * tests start from the schema an older release left. Every migration needs an entry here (a
+ * test below checks it).
+ */
+const MIGRATION_UNDO: Record<string, readonly string[]> = {
+  '0002_user_roles': ['alter table users drop column role'],
+  '0003_identity': [
+    'drop table scim_groups',
+    'drop index users_tailnet_oidc_key',
+    ...['oidc_issuer', 'oidc_subject', 'picture_url', 'oidc_groups', 'scim_groups', 'active', 'scim_external_id'].map((column) => `alter table users drop column ${column}`),
+    'alter table nodes drop column approved',
+    'alter table pre_auth_keys drop column pre_approved',
+    'alter table tailnets drop column device_approval',
+  ],
+  '0005_tailnet_settings': ['alter table tailnets drop column settings'],
+};
+
+const ALL_MIGRATIONS = ['0001_initial', ...Object.keys(MIGRATION_UNDO)].sort();
+
+/** Takes a closed store's database back to the schema as migration `keep` left it. */
+async function rollBackTo(t: TestStore, keep: string): Promise<void> {
+  for (const name of [...ALL_MIGRATIONS].reverse()) {
+    if (name <= keep) break;
+    for (const statement of MIGRATION_UNDO[name]!) await rawExec(t, statement);
+    await rawExec(t, `delete from headway_migration where name = '${name}'`);
+  }
+}
+
 forEachDialect('store', (open, dialect) => {
   it('migrates an empty database and creates the default tailnet', async () => {
     const t = await open();
@@ -120,11 +150,12 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(tailnets.map((tailnet) => tailnet.name), [DEFAULT_TAILNET_NAME]);
       assert.equal(t.store.dialect, dialect);
       const migrations = await rawRows(t, 'headway_migration');
-      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles', '0005_tailnet_settings']);
+      assert.deepEqual(migrations.map((row) => row.name), ALL_MIGRATIONS);
+      assert.deepEqual(await knownMigrations(dialect), ALL_MIGRATIONS, 'every migration has an undo in MIGRATION_UNDO');
       // Opening again runs nothing and creates no second default tailnet.
       const store = await t.reopen();
       assert.equal((await store.read.tailnets.list()).length, 1);
-      assert.equal((await rawRows(t, 'headway_migration')).length, 3);
+      assert.equal((await rawRows(t, 'headway_migration')).length, ALL_MIGRATIONS.length);
     } finally {
       await t.cleanup();
     }
@@ -136,14 +167,12 @@ forEachDialect('store', (open, dialect) => {
       const tailnet = await defaultTailnet(t.store);
       await t.store.close();
       // The schema as 0001_initial left it, with a user in it.
-      await rawExec(t, `delete from headway_migration where name in ('0002_user_roles', '0005_tailnet_settings')`);
-      await rawExec(t, 'alter table tailnets drop column settings');
-      await rawExec(t, 'alter table users drop column role');
+      await rollBackTo(t, '0001_initial');
       await rawExec(t, `insert into users (tailnet_id, name, display_name, email, created_at) values (${tailnet.id}, 'old-timer', '', 'old@example.com', 1)`);
       const store = await t.reopen();
       const user = await store.read.users.getByName(tailnet.id, 'old-timer');
       assert.equal(user?.role, 'member');
-      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles', '0005_tailnet_settings']);
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ALL_MIGRATIONS);
     } finally {
       await t.cleanup();
     }
@@ -154,9 +183,8 @@ forEachDialect('store', (open, dialect) => {
     try {
       await t.store.transaction((tx) => tx.tailnets.create('lab'));
       await t.store.close();
-      // The schema as 0002_user_roles left it.
-      await rawExec(t, `delete from headway_migration where name = '0005_tailnet_settings'`);
-      await rawExec(t, 'alter table tailnets drop column settings');
+      // The schema before tailnet settings.
+      await rollBackTo(t, '0003_identity');
       const store = await t.reopen();
       const tailnets = await store.read.tailnets.list();
       assert.deepEqual(tailnets.map((tn) => [tn.name, tn.settings]), [[DEFAULT_TAILNET_NAME, { autoUpdate: false }], ['lab', { autoUpdate: false }]]);
@@ -168,6 +196,50 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual((await again.read.tailnets.getByName('lab'))?.settings, { autoUpdate: true });
       assert.deepEqual((await again.read.tailnets.getByName(DEFAULT_TAILNET_NAME))?.settings, { autoUpdate: false });
       assert.deepEqual(JSON.parse(String((await rawRows(t, 'tailnets')).find((r) => r['name'] === 'lab')!['settings'])), { autoUpdate: true });
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before identity: users active without an identity, nodes approved, approval off', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const user = await t.store.transaction((tx) => tx.users.create({ tailnetId: tailnet.id, name: 'old-timer', email: 'old@example.com' }));
+      const key = await t.store.transaction((tx) => tx.preAuthKeys.create({ tailnetId: tailnet.id, userId: user.id, reusable: false, ephemeral: false, tags: [], expiresAt: null }));
+      const node = await t.store.transaction(async (tx) => tx.nodes.create(newNode(tailnet.id, { userId: user.id, ...(await tx.addresses.allocate(tailnet.id)) })));
+      await t.store.close();
+      await rollBackTo(t, '0002_user_roles');
+      const store = await t.reopen();
+      const after = await store.read.users.get(user.id);
+      assert.equal(after?.active, true);
+      assert.equal(after?.oidc, null);
+      assert.deepEqual(after?.oidcGroups, []);
+      assert.equal((await store.read.nodes.get(node.id))?.approved, true);
+      assert.equal((await store.read.preAuthKeys.get(key.key.id))?.preApproved, false);
+      assert.equal((await store.read.tailnets.get(tailnet.id))?.deviceApproval, false);
+      // The new unique identity: one user per issuer + subject and tailnet.
+      await store.transaction((tx) => tx.users.update(user.id, { oidc: { issuer: 'https://idp.example', subject: 's-1' } }));
+      await rejectsWith(store.transaction((tx) => tx.users.create({ tailnetId: tailnet.id, name: 'twin', oidc: { issuer: 'https://idp.example', subject: 's-1' } })), 'HW_STORE_USER_EXISTS', /another user already signs in/, 409);
+      assert.equal((await store.read.users.getByOidc(tailnet.id, 'https://idp.example', 's-1'))?.id, user.id);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('keeps SCIM groups per tailnet with unique display names', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const user = await t.store.transaction((tx) => tx.users.create({ tailnetId: tailnet.id, name: 'sam' }));
+      const group = await t.store.transaction((tx) => tx.scimGroups.create({ tailnetId: tailnet.id, displayName: 'eng', externalId: 'x1', members: [user.id, user.id] }));
+      assert.deepEqual(group.members, [user.id]);
+      await rejectsWith(t.store.transaction((tx) => tx.scimGroups.create({ tailnetId: tailnet.id, displayName: 'eng', externalId: null, members: [] })), 'HW_STORE_SCIM_GROUP_EXISTS', /already exists/, 409);
+      const renamed = await t.store.transaction((tx) => tx.scimGroups.update(tailnet.id, group.id, { displayName: 'engineering', members: [] }));
+      assert.equal(renamed.displayName, 'engineering');
+      assert.deepEqual(renamed.members, []);
+      await t.store.transaction((tx) => tx.scimGroups.delete(tailnet.id, group.id));
+      assert.deepEqual(await t.store.read.scimGroups.list(tailnet.id), []);
     } finally {
       await t.cleanup();
     }
@@ -294,6 +366,7 @@ forEachDialect('store', (open, dialect) => {
         keyExpiry: expiry,
         ephemeral: true,
         registerMethod: 'authkey',
+        approved: false,
       });
       const node = await store.read.nodes.create(input);
       assert.match(node.stableId, /^n[0-9A-Za-z]{14}$/);

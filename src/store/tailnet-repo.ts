@@ -1,7 +1,7 @@
 // Tailnets: several per server, `default` always exists and cannot be deleted.
 import { DEFAULT_TAILNET_NAME, type Tailnet, type TailnetId, type TailnetSettings } from '../model/index.js';
 import { StoreErrors, storeError } from './errors.js';
-import { insertRow, mapViolations, notFound, type RepoContext } from './repo-context.js';
+import { insertRow, mapViolations, notFound, updateRow, type RepoContext } from './repo-context.js';
 import { tailnetFromRow } from './rows.js';
 import type { TailnetRepo } from './types.js';
 
@@ -41,6 +41,12 @@ export class SqlTailnetRepo implements TailnetRepo {
     const settings: TailnetSettings = { ...before.settings, ...definedOnly(patch) };
     await this.#ctx.db.updateTable('tailnets').set({ settings: JSON.stringify(settings) }).where('id', '=', id).execute();
     return { ...before, settings };
+  }
+
+  async setDeviceApproval(id: TailnetId, enabled: boolean): Promise<Tailnet> {
+    const row = await updateRow(this.#ctx, 'tailnets', id, { device_approval: enabled ? 1 : 0 });
+    if (row === undefined) throw notFound(`tailnet ${id}`);
+    return tailnetFromRow(row);
   }
 
   async delete(id: TailnetId): Promise<void> {

@@ -29,6 +29,25 @@ export interface StoreTx {
   readonly policies: PolicyRepo;
   readonly audit: AuditRepo;
   readonly addresses: AddressAllocator;
+  readonly scimGroups: ScimGroupRepo;
+}
+
+/** A group pushed by a SCIM client; members are user ids of the same tailnet. */
+export interface ScimGroup {
+  readonly id: string;
+  readonly tailnetId: TailnetId;
+  readonly displayName: string;
+  readonly externalId: string | null;
+  readonly members: readonly UserId[];
+  readonly createdAt: Date;
+}
+
+export interface ScimGroupRepo {
+  create(group: { tailnetId: TailnetId; displayName: string; externalId: string | null; members: readonly UserId[] }): Promise<ScimGroup>;
+  get(tailnetId: TailnetId, id: string): Promise<ScimGroup | undefined>;
+  list(tailnetId: TailnetId): Promise<ScimGroup[]>;
+  update(tailnetId: TailnetId, id: string, patch: { displayName?: string; externalId?: string | null; members?: readonly UserId[] }): Promise<ScimGroup>;
+  delete(tailnetId: TailnetId, id: string): Promise<void>;
 }
 
 export interface TailnetRepo {
@@ -40,6 +59,7 @@ export interface TailnetRepo {
   delete(id: TailnetId): Promise<void>;
   /** Replaces the given settings keys; the others keep their values. */
   updateSettings(id: TailnetId, patch: Partial<TailnetSettings>): Promise<Tailnet>;
+  setDeviceApproval(id: TailnetId, enabled: boolean): Promise<Tailnet>;
 }
 
 export interface NewUser {
@@ -49,14 +69,25 @@ export interface NewUser {
   email?: string;
   /** Default 'member'. */
   role?: UserRole;
+  oidc?: { issuer: string; subject: string } | null;
+  pictureUrl?: string;
+  oidcGroups?: readonly string[];
+  scimGroups?: readonly string[];
+  active?: boolean;
+  scimExternalId?: string | null;
 }
+
+/** The fields of a user an update may change. */
+export type UserPatch = Partial<Pick<User, 'name' | 'displayName' | 'email' | 'role' | 'oidc' | 'pictureUrl' | 'oidcGroups' | 'scimGroups' | 'active' | 'scimExternalId'>>;
 
 export interface UserRepo {
   create(user: NewUser): Promise<User>;
   get(id: UserId): Promise<User | undefined>;
   getByName(tailnetId: TailnetId, name: string): Promise<User | undefined>;
   list(tailnetId: TailnetId): Promise<User[]>;
-  update(id: UserId, patch: Partial<Pick<User, 'name' | 'displayName' | 'email' | 'role'>>): Promise<User>;
+  update(id: UserId, patch: UserPatch): Promise<User>;
+  /** The user an OpenID Connect identity signs in, if any. */
+  getByOidc(tailnetId: TailnetId, issuer: string, subject: string): Promise<User | undefined>;
   delete(id: UserId): Promise<void>;
 }
 
@@ -79,6 +110,8 @@ export interface NewNode {
   ephemeral: boolean;
   registerMethod: RegisterMethod;
   preAuthKeyId: PreAuthKeyId | null;
+  /** Default true; false holds the node for an admin's approval. */
+  approved?: boolean;
 }
 
 export type NodePatch = Partial<Omit<Node, 'id' | 'tailnetId' | 'stableId' | 'createdAt' | 'updatedAt'>>;
@@ -114,6 +147,8 @@ export interface NewPreAuthKey {
   ephemeral: boolean;
   tags: readonly string[];
   expiresAt: Date | null;
+  /** Nodes registered with the key skip device approval. Default false. */
+  preApproved?: boolean;
 }
 
 export interface PreAuthKeyRepo {

@@ -40,6 +40,7 @@ import {
   parseV4,
   parseV6,
   userAtomMatches,
+  normaliseGroups,
 } from './records.js';
 import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
 import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type RoutesBefore, type UserChange } from './delta-collection.js';
@@ -206,7 +207,7 @@ export class PolicyIndex {
       );
     }
     const role = user.role ?? 'member';
-    const atoms = this.#userAtoms({ ...rec, name: user.name, email: user.email, role });
+    const atoms = this.#userAtoms({ ...rec, name: user.name, email: user.email, role, groups: normaliseGroups(user.groups) });
     if (rec.role === role && sameNumbers(rec.atoms, atoms)) {
       // Same identity: only SSH localpart mappings can change.
       if (this.compiled.ssh !== null) this.#sshRuleInfos();
@@ -490,7 +491,7 @@ export class PolicyIndex {
   }
 
   #userFacts(): UserFacts[] {
-    return [...this.#users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role }));
+    return [...this.#users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, groups: u.groups }));
   }
 
   #nodeFacts(): NodeFacts[] {
@@ -1028,13 +1029,14 @@ export class PolicyIndex {
     if (facts === null) {
       this.#users.delete(change.id);
     } else if (rec === undefined) {
-      rec = { id: facts.id, name: facts.name, email: facts.email, role: facts.role ?? 'member', nodes: [], atoms: [] };
+      rec = { id: facts.id, name: facts.name, email: facts.email, role: facts.role ?? 'member', groups: normaliseGroups(facts.groups), nodes: [], atoms: [] };
       rec.atoms = this.#userAtoms(rec);
       this.#users.set(rec.id, rec);
     } else {
       rec.name = facts.name;
       rec.email = facts.email;
       rec.role = facts.role ?? 'member';
+      rec.groups = normaliseGroups(facts.groups);
       rec.atoms = this.#userAtoms(rec);
     }
     if (this.#sshInfos === null) return;

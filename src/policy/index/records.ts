@@ -15,6 +15,8 @@ export interface UserRec {
   name: string;
   email: string;
   role: UserRole;
+  /** Synced groups (`name@domain`, lower case) from the identity provider and SCIM. */
+  groups: readonly string[];
   /** Untagged nodes owned by this user, in node order. */
   readonly nodes: NodeRec[];
   /** Atom ids of user-kind atoms this user matches. */
@@ -139,7 +141,7 @@ export function emailDomain(email: string): string {
 }
 
 /** Whether an atom matches a user's untagged devices (user-kind atoms only). */
-export function userAtomMatches(spec: AtomSpec, user: { name: string; email: string; role: UserRole }): boolean {
+export function userAtomMatches(spec: AtomSpec, user: { name: string; email: string; role: UserRole; groups?: readonly string[] }): boolean {
   switch (spec.kind) {
     case 'users':
       return spec.logins.some((login) => userMatchesLogin(user, login));
@@ -149,13 +151,15 @@ export function userAtomMatches(spec: AtomSpec, user: { name: string; email: str
       return true;
     case 'role':
       return userHasRole(user.role, spec.role);
+    case 'syncedGroup':
+      return user.groups?.includes(spec.group) ?? false;
     default:
       return false;
   }
 }
 
 export function isUserAtom(spec: AtomSpec): boolean {
-  return spec.kind === 'users' || spec.kind === 'userDomain' || spec.kind === 'member' || spec.kind === 'role';
+  return spec.kind === 'users' || spec.kind === 'userDomain' || spec.kind === 'member' || spec.kind === 'role' || spec.kind === 'syncedGroup';
 }
 
 /** IPv4 text to an unsigned 32-bit number without going through bigint; -1 when absent. */
@@ -242,7 +246,7 @@ export function formatV6(value: bigint): string {
 
 export function buildUsers(users: readonly UserFacts[]): Map<number, UserRec> {
   const out = new Map<number, UserRec>();
-  for (const u of users) out.set(u.id, { id: u.id, name: u.name, email: u.email, role: u.role ?? 'member', nodes: [], atoms: [] });
+  for (const u of users) out.set(u.id, { id: u.id, name: u.name, email: u.email, role: u.role ?? 'member', groups: normaliseGroups(u.groups), nodes: [], atoms: [] });
   return out;
 }
 
@@ -329,4 +333,9 @@ export function literalAtomMatches(atom: Atom, node: { v4: number; v6: bigint | 
   if (atom.spec.kind !== 'literal') return false;
   const set = atom.spec.set;
   return (node.v4 >= 0 && set.containsV4(node.v4)) || (node.v6 !== null && set.containsV6(node.v6));
+}
+
+/** Synced group names as the index compares them: lower case, unique. */
+export function normaliseGroups(groups: readonly string[] | undefined): string[] {
+  return groups === undefined ? [] : [...new Set(groups.map((g) => g.toLowerCase()))].sort();
 }
