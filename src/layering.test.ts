@@ -28,7 +28,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   derp: ['key', 'tailcfg', 'config', 'util', 'log'],
   api: ['state', 'policy', 'model', 'config', 'log', 'util', 'key', 'tailcfg'],
   server: ['*'],
-  cli: ['server', 'config', 'policy', 'client', 'util', 'log', 'model', 'key', 'tailcfg', 'api'],
+  cli: ['server', 'config', 'policy', 'client', 'util', 'log', 'model', 'key', 'tailcfg', 'api', 'import'],
+  import: ['store', 'policy', 'config', 'model', 'key', 'tailcfg', 'util', 'log'],
   client: ['noise', 'tailcfg', 'key', 'util'],
   bench: ['*'],
 };

@@ -114,9 +114,19 @@ export interface NewPreAuthKey {
   expiresAt: Date | null;
 }
 
+/** A key another control server issued (headscale's 48 hex digits), carried over as a hash. */
+export interface ImportedPreAuthKey extends NewPreAuthKey {
+  secret: string;
+  usedCount: number;
+  createdAt: Date | null;
+}
+
 export interface PreAuthKeyRepo {
   /** Creates a key; the returned secret is shown once and only its hash is stored. */
   create(key: NewPreAuthKey): Promise<{ key: PreAuthKey; secret: string }>;
+  /** Stores an imported key's hash under its `hs:` prefix; the secret itself is not kept. */
+  createImported(key: ImportedPreAuthKey): Promise<PreAuthKey>;
+  getByPrefix(prefix: string): Promise<PreAuthKey | undefined>;
   get(id: PreAuthKeyId): Promise<PreAuthKey | undefined>;
   /** Finds a key by its secret (hash lookup); undefined when unknown. */
   findBySecret(secret: string): Promise<PreAuthKey | undefined>;
