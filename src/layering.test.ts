@@ -26,10 +26,11 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   noise: ['key', 'util', 'log', 'tailcfg'],
   control: ['noise', 'mapper', 'state', 'policy', 'dns', 'tailcfg', 'model', 'key', 'util', 'log', 'config'],
   derp: ['key', 'tailcfg', 'config', 'util', 'log'],
-  api: ['state', 'policy', 'model', 'config', 'log', 'util', 'key', 'tailcfg'],
+  api: ['state', 'policy', 'model', 'config', 'log', 'util', 'key', 'tailcfg', 'webhooks'],
   server: ['*'],
   cli: ['server', 'config', 'policy', 'client', 'util', 'log', 'model', 'key', 'tailcfg', 'api', 'import'],
   import: ['store', 'policy', 'config', 'model', 'key', 'tailcfg', 'util', 'log'],
+  webhooks: ['state', 'model', 'log', 'util'],
   client: ['noise', 'tailcfg', 'key', 'util'],
   bench: ['*'],
 };

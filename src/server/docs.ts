@@ -13,6 +13,7 @@ import '../config/index.js';
 import '../control/index.js';
 import '../derp/index.js';
 import '../import/index.js';
+import '../webhooks/index.js';
 import '../noise/index.js';
 import '../policy/index.js';
 import '../state/index.js';

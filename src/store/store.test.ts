@@ -111,6 +111,12 @@ async function registerNode(store: Store, tailnetId: TailnetId, name: string, us
   });
 }
 
+/** Puts the schema back as it was before 0006_api_v2_webhooks. */
+async function rollBack0006(t: Parameters<typeof rawExec>[0]): Promise<void> {
+  for (const table of ['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients']) await rawExec(t, `drop table ${table}`);
+  await rawExec(t, `delete from headway_migration where name = '0006_api_v2_webhooks'`);
+}
+
 forEachDialect('store', (open, dialect) => {
   it('migrates an empty database and creates the default tailnet', async () => {
     const t = await open();
@@ -119,11 +125,11 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(tailnets.map((tailnet) => tailnet.name), [DEFAULT_TAILNET_NAME]);
       assert.equal(t.store.dialect, dialect);
       const migrations = await rawRows(t, 'headway_migration');
-      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles', '0006_api_v2_webhooks']);
       // Opening again runs nothing and creates no second default tailnet.
       const store = await t.reopen();
       assert.equal((await store.read.tailnets.list()).length, 1);
-      assert.equal((await rawRows(t, 'headway_migration')).length, 2);
+      assert.equal((await rawRows(t, 'headway_migration')).length, 3);
     } finally {
       await t.cleanup();
     }
@@ -135,13 +141,35 @@ forEachDialect('store', (open, dialect) => {
       const tailnet = await defaultTailnet(t.store);
       await t.store.close();
       // The schema as 0001_initial left it, with a user in it.
+      await rollBack0006(t);
       await rawExec(t, `delete from headway_migration where name = '0002_user_roles'`);
       await rawExec(t, 'alter table users drop column role');
       await rawExec(t, `insert into users (tailnet_id, name, display_name, email, created_at) values (${tailnet.id}, 'old-timer', '', 'old@example.com', 1)`);
       const store = await t.reopen();
       const user = await store.read.users.getByName(tailnet.id, 'old-timer');
       assert.equal(user?.role, 'member');
-      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles', '0006_api_v2_webhooks']);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before API v2 and webhooks: the new tables work and old data stays', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      await t.store.close();
+      await rollBack0006(t);
+      await rawExec(t, `insert into users (tailnet_id, name, display_name, email, role, created_at) values (${tailnet.id}, 'kept', '', '', 'admin', 1)`);
+      const store = await t.reopen();
+      assert.equal((await store.read.users.getByName(tailnet.id, 'kept'))?.role, 'admin');
+      const hook = await store.transaction((tx) => tx.webhooks.create({ tailnetId: tailnet.id, url: 'https://hooks.example.com/', providerType: '', subscriptions: ['nodeCreated'], creator: 'test' }));
+      assert.equal(await store.transaction((tx) => tx.webhooks.enqueue(hook.id, '[]', 'once')), true);
+      assert.equal(await store.transaction((tx) => tx.webhooks.enqueue(hook.id, '[]', 'once')), false, 'a dedupe key queues once');
+      const { client, secret } = await store.transaction((tx) => tx.oauth.createClient({ tailnetId: tailnet.id, scopes: ['all'], tags: [], description: '' }));
+      assert.equal((await store.read.oauth.verifyClient(client.clientId, secret))?.clientId, client.clientId);
+      assert.equal(await store.read.oauth.verifyClient(client.clientId, `${secret}x`), undefined);
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles', '0006_api_v2_webhooks']);
     } finally {
       await t.cleanup();
     }

@@ -3,8 +3,8 @@
 // one `transaction()`; the audit entry of an admin change is written in the same transaction.
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type {
-  ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PreAuthKey, PreAuthKeyId,
-  RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole,
+  ApiKey, ApiKeyId, AuditEntry, Node, NodeId, OAuthClient, PolicyVersion, PreAuthKey, PreAuthKeyId,
+  RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole, Webhook, WebhookDelivery,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 
@@ -29,6 +29,8 @@ export interface StoreTx {
   readonly policies: PolicyRepo;
   readonly audit: AuditRepo;
   readonly addresses: AddressAllocator;
+  readonly oauth: OAuthRepo;
+  readonly webhooks: WebhookRepo;
 }
 
 export interface TailnetRepo {
@@ -175,4 +177,34 @@ export interface AuditRepo {
  */
 export interface AddressAllocator {
   allocate(tailnetId: TailnetId): Promise<{ ipv4: string | null; ipv6: string | null }>;
+}
+
+export interface OAuthRepo {
+  /** The secret is returned once; only its hash is stored. */
+  createClient(input: { tailnetId: TailnetId; scopes: readonly string[]; tags: readonly string[]; description: string }): Promise<{ client: OAuthClient; secret: string }>;
+  getClient(clientId: string): Promise<OAuthClient | undefined>;
+  /** The client when `secret` is its secret (constant-time compare), else undefined. */
+  verifyClient(clientId: string, secret: string): Promise<OAuthClient | undefined>;
+  listClients(tailnetId: TailnetId): Promise<OAuthClient[]>;
+  updateClient(clientId: string, patch: { scopes: readonly string[]; tags: readonly string[]; description: string }): Promise<OAuthClient | undefined>;
+  deleteClient(clientId: string): Promise<boolean>;
+  /** Mints an access token (stored hashed) with `scopes`, valid for `ttlMs`. */
+  createToken(client: OAuthClient, scopes: readonly string[], ttlMs: number): Promise<{ token: string; expiresAt: Date }>;
+  findToken(token: string, nowMs: number): Promise<{ client: OAuthClient; scopes: string[] } | undefined>;
+}
+
+export interface WebhookRepo {
+  create(input: { tailnetId: TailnetId; url: string; providerType: string; subscriptions: readonly string[]; creator: string }): Promise<Webhook>;
+  get(endpointId: string): Promise<Webhook | undefined>;
+  getById(id: number): Promise<Webhook | undefined>;
+  list(tailnetId?: TailnetId): Promise<Webhook[]>;
+  update(endpointId: string, patch: { subscriptions?: readonly string[]; rotateSecret?: boolean }): Promise<Webhook | undefined>;
+  delete(endpointId: string): Promise<boolean>;
+  /** Queues a payload for one endpoint; with a dedupe key, only the first enqueue counts. */
+  enqueue(webhookId: number, payload: string, dedupeKey?: string | null): Promise<boolean>;
+  due(nowMs: number, limit: number): Promise<WebhookDelivery[]>;
+  nextDueAt(): Promise<number | null>;
+  markDelivered(id: number, atMs: number): Promise<void>;
+  markFailed(id: number, error: string, nextAttemptAtMs: number): Promise<void>;
+  deliveries(webhookId: number, limit: number): Promise<WebhookDelivery[]>;
 }

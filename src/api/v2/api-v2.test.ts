@@ -230,3 +230,87 @@ forEachDialect('Tailscale API v2', (open) => {
     assert.ok(doc.paths['/device/{deviceId}/routes']?.['post']);
   });
 });
+
+forEachDialect('Tailscale API v2: OAuth clients', (open) => {
+  let api: TestApi;
+  let key: string;
+  let cleanup: () => Promise<void>;
+
+  before(async () => {
+    const testStore = await open();
+    api = await startTestApi(testStore, { config: { policy: { mode: 'database' } } });
+    key = await api.createApiKey();
+    cleanup = async () => {
+      await api.close();
+      await testStore.cleanup();
+    };
+  });
+  after(() => cleanup());
+
+  async function call(method: string, path: string, auth: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    const res = await fetch(`${api.url}/api/v2${path}`, {
+      method,
+      headers: { Authorization: auth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : { Accept: 'application/json' }) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+  }
+
+  /** As golang.org/x/oauth2/clientcredentials: form-encoded, credentials as Basic auth (AuthStyleInHeader). */
+  async function token(clientId: string, secret: string, scope?: string, style: 'header' | 'params' = 'header'): Promise<{ status: number; json: Record<string, unknown> }> {
+    const form = new URLSearchParams({ grant_type: 'client_credentials', ...(scope !== undefined ? { scope } : {}), ...(style === 'params' ? { client_id: clientId, client_secret: secret } : {}) });
+    const res = await fetch(`${api.url}/api/v2/oauth/token`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        ...(style === 'header' ? { Authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}` } : {}),
+      },
+      body: form.toString(),
+    });
+    return { status: res.status, json: await res.json() as Record<string, unknown> };
+  }
+
+  it('creates a client through the keys endpoint, mints scoped tokens, and enforces the scopes', async () => {
+    const basic = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+    const tailnet = api.state.defaultTailnet;
+    await addTestNode(tailnet, { hostname: 'box', tags: ['tag:x'] });
+    const created = await call('POST', '/tailnet/-/keys', basic, { keyType: 'client', scopes: ['devices:core:read', 'auth_keys'], tags: ['tag:x'], description: 'terraform' });
+    assert.equal(created.status, 200, JSON.stringify(created.json));
+    const client = created.json as KeyJson;
+    assert.equal(client.keyType, 'client');
+    assert.deepEqual(client.scopes, ['devices:core:read', 'auth_keys']);
+    assert.match(client.key ?? '', /^hwkey-client-/);
+    const listed = (await call('GET', '/tailnet/-/keys', basic)).json as { keys: KeyJson[] };
+    assert.ok(listed.keys.some((k) => k.id === client.id && k.keyType === 'client' && k.key === undefined));
+
+    const minted = await token(client.id, client.key!);
+    assert.equal(minted.status, 200, JSON.stringify(minted.json));
+    assert.equal(minted.json['token_type'], 'Bearer');
+    assert.equal(minted.json['expires_in'], 3600);
+    const bearer = `Bearer ${String(minted.json['access_token'])}`;
+    assert.equal((await call('GET', '/tailnet/-/devices', bearer)).status, 200, 'devices:core:read allows reading');
+    const device = ((await call('GET', '/tailnet/-/devices', bearer)).json as { devices: DeviceJson[] }).devices[0]!;
+    const write = await call('POST', `/device/${device.nodeId}/tags`, bearer, { tags: [] });
+    assert.equal(write.status, 403, 'but not writing');
+    assert.match((write.json as { message: string }).message, /devices:core/);
+    assert.equal((await call('GET', '/tailnet/-/acl', bearer)).status, 403);
+    assert.equal((await call('GET', '/tailnet/-/keys', bearer)).status, 200);
+
+    const narrowed = await token(client.id, client.key!, 'auth_keys', 'params');
+    assert.equal(narrowed.status, 200);
+    assert.equal((await call('GET', '/tailnet/-/devices', `Bearer ${String(narrowed.json['access_token'])}`)).status, 403, 'a token has only the scopes asked for');
+    assert.equal((await token(client.id, client.key!, 'policy_file')).status, 400, 'a scope the client lacks is refused');
+    const wrong = await token(client.id, 'hwkey-client-wrong');
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json['error'], 'invalid_client');
+
+    const other = await api.state.createTailnet('other', TEST_ADMIN);
+    assert.ok(other);
+    assert.equal((await call('GET', '/tailnet/other/devices', bearer)).status, 403, 'a token is bound to its tailnet');
+
+    assert.equal((await call('DELETE', `/tailnet/-/keys/${client.id}`, basic)).status, 200);
+    assert.equal((await call('GET', '/tailnet/-/devices', bearer)).status, 401, 'deleting the client ends its tokens');
+    assert.ok((await api.state.listAudit({})).some((e) => e.action === 'oauth_client.create'));
+  });
+});

@@ -7,10 +7,14 @@ import { deviceRoutes } from './devices.js';
 import { dnsSettingsRoutes } from './dns-settings.js';
 import { createApiV2Handler, type ApiV2Deps, type ApiV2Handler, type TokenResolver } from './handler.js';
 import { keyRoutes, type ClientKeyHooks } from './keys.js';
+import { oauthClientHooks, oauthRoutes, oauthTokenResolver } from './oauth.js';
+import { webhookRoutes } from './webhooks.js';
 import { v2Route, type CompiledV2Route } from './route.js';
 
 export { ApiV2Errors } from './errors.js';
 export { API_V2_PREFIX, type ApiV2Handler } from './handler.js';
+
+export type { ClientKeyHooks };
 
 export interface ApiV2Extensions {
   clients: ClientKeyHooks;
@@ -18,21 +22,6 @@ export interface ApiV2Extensions {
   routes: readonly CompiledV2Route[];
   publicRoutes: readonly string[];
 }
-
-const NO_CLIENTS: ClientKeyHooks = {
-  async create() {
-    throw new Error('OAuth clients are not available');
-  },
-  async list() {
-    return [];
-  },
-  async get() {
-    return undefined;
-  },
-  async delete() {
-    return false;
-  },
-};
 
 export function apiV2Routes(extensions: Partial<ApiV2Extensions> = {}, version = '1.0.0'): CompiledV2Route[] {
   const routes: CompiledV2Route[] = [];
@@ -45,7 +34,9 @@ export function apiV2Routes(extensions: Partial<ApiV2Extensions> = {}, version =
       },
     }),
     ...deviceRoutes,
-    ...keyRoutes(extensions.clients ?? NO_CLIENTS),
+    ...keyRoutes(extensions.clients ?? oauthClientHooks),
+    ...oauthRoutes,
+    ...webhookRoutes,
     ...aclRoutes,
     ...dnsSettingsRoutes,
     ...(extensions.routes ?? []),
@@ -55,5 +46,5 @@ export function apiV2Routes(extensions: Partial<ApiV2Extensions> = {}, version =
 
 export function createApiV2(deps: ApiV2Deps, extensions: Partial<ApiV2Extensions> = {}): ApiV2Handler {
   const routes = apiV2Routes(extensions);
-  return createApiV2Handler(deps, routes, extensions.resolveToken ?? (async () => undefined), new Set(['v2GetOpenApi', ...(extensions.publicRoutes ?? [])]));
+  return createApiV2Handler(deps, routes, extensions.resolveToken ?? oauthTokenResolver(deps.state), new Set(['v2GetOpenApi', 'v2OAuthToken', ...(extensions.publicRoutes ?? [])]));
 }
