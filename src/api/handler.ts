@@ -108,7 +108,7 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
 
   async function handle(req: IncomingMessage, res: ServerResponse, transport: ApiTransport): Promise<boolean> {
     const rawUrl = req.url ?? '';
-    if (await v2.handle(req, res)) return true;
+    if (await v2.handle(req, res, transport)) return true;
     if (!rawUrl.startsWith(API_PREFIX) || (rawUrl.length > API_PREFIX.length && !'/?'.includes(rawUrl[API_PREFIX.length]!))) return false;
 
     const started = process.hrtime.bigint();

@@ -6,6 +6,7 @@ import { CommanderError } from 'commander';
 import { registerAuditCommands } from './audit.js';
 import { registerDebugCommand } from './debug.js';
 import { registerImportCommands } from './import.js';
+import { registerWebhookCommands } from './webhooks.js';
 import { EXAMPLES } from './examples.js';
 import { registerKeyCommands } from './keys.js';
 import { registerNodeCommands } from './nodes.js';
@@ -27,6 +28,7 @@ export function buildCli(io: CliIo, state: { exitCode: number }): Cli {
   registerPolicyCommands(cli);
   registerAuditCommands(cli);
   registerDebugCommand(cli);
+  registerWebhookCommands(cli);
   registerImportCommands(cli);
   for (const command of leafCommands(cli.program)) {
     const examples = EXAMPLES[commandPath(command)];

@@ -3,7 +3,11 @@
 // that were queued before a server restart after it. Endpoints are managed through /api/v2.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createApiHandler } from '../../src/api/index.js';
 import { Curve25519PrivateKey } from '../../src/key/index.js';
@@ -161,5 +165,35 @@ for (const dialect of selectedDialects()) describe(`webhooks on ${dialect}`, () 
     assert.equal((await v2('GET', `/webhooks/${endpointId}`)).status, 404);
     const audit = await ts.server.state.listAudit({});
     assert.ok(['webhook.create', 'webhook.update', 'webhook.rotate', 'webhook.delete'].every((action) => audit.some((e) => e.action === action)));
+  });
+
+  it('is managed from the CLI over the admin socket', async () => {
+    const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
+    const configPath = join(ts.dataDir, 'cli.yaml');
+    await writeFile(configPath, `data_dir: ${JSON.stringify(ts.dataDir)}\nunix_socket: ${JSON.stringify(ts.server.socketPath)}\n`);
+    const cli = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+      const env: NodeJS.ProcessEnv = {};
+      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HEADWAY_')) env[k] = v;
+      execFile(process.execPath, [bin, '--config', configPath, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(err);
+        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
+      });
+    });
+    const created = await cli(['webhooks', 'create', '--url', hookUrl, '--events', 'nodeCreated,policyUpdate']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /signing secret \(shown once\): hwkey-webhook-/);
+    const id = /webhook (w\w+) created/.exec(created.stdout)![1]!;
+    const listed = await cli(['--output', 'json', 'webhooks', 'list']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const hooks = JSON.parse(listed.stdout) as Array<{ endpointId: string; subscriptions: string[]; secret?: string }>;
+    assert.deepEqual(hooks.find((h) => h.endpointId === id)?.subscriptions, ['nodeCreated', 'policyUpdate']);
+    assert.ok(hooks.every((h) => h.secret === undefined));
+    assert.equal((await cli(['webhooks', 'test', id])).code, 0);
+    const bad = await cli(['webhooks', 'create', '--url', hookUrl, '--events', 'nodeExploded']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^error: body\.subscriptions\[0\]: .*\(HW_APIV2_BAD_REQUEST\)\n$/);
+    const deleted = await cli(['webhooks', 'delete', id]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal((await cli(['webhooks', 'delete', id])).code, 1);
   });
 });

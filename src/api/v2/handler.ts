@@ -11,7 +11,7 @@ import { F } from '../../log/index.js';
 import { PolicyError } from '../../policy/index.js';
 import type { ServerState, TailnetState } from '../../state/index.js';
 import { HeadwayError } from '../../util/headway-error.js';
-import { apiKeyActor, TOUCH_INTERVAL_MS } from '../auth.js';
+import { apiKeyActor, TOUCH_INTERVAL_MS, UNIX_SOCKET_ACTOR } from '../auth.js';
 import { BODY_TIMEOUT_MS, checkDeclaredLength, MAX_BODY_BYTES, readBodyText } from '../body.js';
 import { describeIssue } from '../validation.js';
 import { ApiV2Errors } from './errors.js';
@@ -53,7 +53,8 @@ export function scopeAllows(scopes: readonly string[] | null, needed: string | n
 }
 
 export interface ApiV2Handler {
-  handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Over the admin unix socket no credential is needed (as for /api/v1). */
+  handle(req: IncomingMessage, res: ServerResponse, transport?: 'tcp' | 'unix'): Promise<boolean>;
   readonly routes: readonly CompiledV2Route[];
 }
 
@@ -71,7 +72,7 @@ export function createApiV2Handler(deps: ApiV2Deps, routes: readonly CompiledV2R
     return principal;
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  async function handle(req: IncomingMessage, res: ServerResponse, transport: 'tcp' | 'unix' = 'tcp'): Promise<boolean> {
     const rawUrl = req.url ?? '';
     if (!rawUrl.startsWith(API_V2_PREFIX) || (rawUrl.length > API_V2_PREFIX.length && !'/?'.includes(rawUrl[API_V2_PREFIX.length]!))) return false;
     const requestId = randomUUID();
@@ -93,9 +94,11 @@ export function createApiV2Handler(deps: ApiV2Deps, routes: readonly CompiledV2R
         throw v2Error(ApiV2Errors.notFound, 'not found');
       }
       const { route } = found;
-      const principal = publicRoutes.has(route.operationId) ? { actor: { name: 'anonymous' }, tailnet: null, scopes: [] } : await authenticate(req);
+      const principal: V2Principal = transport === 'unix'
+        ? { actor: UNIX_SOCKET_ACTOR, tailnet: null, scopes: null }
+        : publicRoutes.has(route.operationId) ? { actor: { name: 'anonymous' }, tailnet: null, scopes: [] } : await authenticate(req);
       actorName = principal.actor.name;
-      if (!publicRoutes.has(route.operationId) && !scopeAllows(principal.scopes, route.scope, method)) {
+      if (transport !== 'unix' && !publicRoutes.has(route.operationId) && !scopeAllows(principal.scopes, route.scope, method)) {
         throw v2Error(ApiV2Errors.forbidden, `calling actor does not have enough permissions to perform this function (needs scope ${route.scope ?? ''}${method === 'GET' ? ' or its :read form' : ''})`);
       }
       checkDeclaredLength(req);
