@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
-import { ALLOW_ALL_POLICY_TEXT, PolicyError } from '../../policy/index.js';
+import { ALLOW_ALL_POLICY_TEXT, PolicyError, parsePolicy, type Policy } from '../../policy/index.js';
 import type { TailnetState } from '../../state/index.js';
+import { prefixContains, tryParseIP } from '../../util/ip.js';
 import { requireDatabaseMode, validatePolicy } from '../policy.js';
 import { ApiV2Errors } from './errors.js';
 import { v2Error } from './handler.js';
@@ -50,6 +51,48 @@ function bodyText(ctx: V2Context): string {
   return typeof ctx.body === 'string' ? ctx.body : '';
 }
 
+function portText(range: { first: number; last: number }): string {
+  if (range.first === 0 && range.last === 65535) return '*';
+  return range.first === range.last ? String(range.first) : `${range.first}-${range.last}`;
+}
+
+/**
+ * Rules that apply to a user (`type=user`: the rule's src names the user, one of their groups,
+ * their domain, `*` or autogroup:member) or to an `ip:port` (`type=ipport`: a dst of `*` or a
+ * prefix covering the address, with the port in range), as Tailscale's rule preview lists them.
+ * Tags and hosts in dst are not resolved to addresses here.
+ */
+function previewMatches(policy: Policy, text: string, type: string, previewFor: string): Array<{ users: string[]; ports: string[]; lineNumber: number }> {
+  const line = (at: number) => text.slice(0, at).split('\n').length;
+  const matches: Array<{ users: string[]; ports: string[]; lineNumber: number }> = [];
+  const login = previewFor.toLowerCase();
+  const groups = new Set([...policy.groups].filter(([, members]) => members.some((m) => m.toLowerCase() === login)).map(([name]) => name));
+  let ip: string | null = null;
+  let port = -1;
+  if (type === 'ipport') {
+    const colon = previewFor.lastIndexOf(':');
+    ip = previewFor.slice(0, colon).replace(/^\[|\]$/g, '');
+    port = Number(previewFor.slice(colon + 1));
+    if (colon === -1 || tryParseIP(ip) === null || !Number.isInteger(port)) throw v2Error(ApiV2Errors.badRequest, `previewFor: want ip:port for type=ipport, got ${JSON.stringify(previewFor)}`);
+  }
+  for (const rule of policy.acls ?? []) {
+    let hit = false;
+    if (type === 'user') {
+      hit = rule.src.some((s) => {
+        const a = s.alias;
+        return a.kind === 'wildcard' || (a.kind === 'user' && a.login.toLowerCase() === login) || (a.kind === 'group' && groups.has(a.name))
+          || (a.kind === 'userDomain' && login.endsWith(`@${a.domain.toLowerCase()}`)) || (a.kind === 'autogroup' && a.name === 'member');
+      });
+    } else {
+      const addr = tryParseIP(ip!)!;
+      hit = rule.dst.some((d) => (d.alias.kind === 'wildcard' || (d.alias.kind === 'prefix' && prefixContains(d.alias.prefix, addr)))
+        && d.ports.some((r) => r.first <= port && port <= r.last));
+    }
+    if (hit) matches.push({ users: rule.src.map((s) => s.text), ports: rule.dst.map((d) => `${d.text}:${d.ports.map(portText).join(',')}`), lineNumber: line(rule.at) });
+  }
+  return matches;
+}
+
 export const aclRoutes: readonly CompiledV2Route[] = [
   v2Route({
     operationId: 'v2GetAcl', method: 'GET', path: '/tailnet/{tailnet}/acl', summary: 'Get the policy file (HuJSON with Accept: application/hujson, else JSON) and its ETag', scope: 'policy_file',
@@ -80,6 +123,21 @@ export const aclRoutes: readonly CompiledV2Route[] = [
         await tailnet.setPolicy(text, ctx.principal.actor, { persist: true });
       }
       return policyReply(ctx, tailnet);
+    },
+  }),
+  v2Route({
+    operationId: 'v2PreviewAcl', method: 'POST', path: '/tailnet/{tailnet}/acl/preview', summary: 'Which acl rules of the given policy apply to a user (type=user) or an ip:port (type=ipport)', scope: 'policy_file',
+    rawBody: true,
+    response: z.object({ matches: z.array(z.object({ users: z.array(z.string()), ports: z.array(z.string()), lineNumber: z.number().int() })), type: z.string(), previewFor: z.string() }),
+    async handle(ctx) {
+      ctx.tailnet();
+      const type = ctx.query.get('type') ?? '';
+      const previewFor = ctx.query.get('previewFor') ?? '';
+      if (type !== 'user' && type !== 'ipport') throw v2Error(ApiV2Errors.badRequest, 'type: want user or ipport');
+      if (previewFor === '') throw v2Error(ApiV2Errors.badRequest, 'previewFor: required');
+      const text = bodyText(ctx);
+      const policy = parsePolicy(text);
+      return { matches: previewMatches(policy, text, type, previewFor), type, previewFor };
     },
   }),
   v2Route({

@@ -199,6 +199,14 @@ forEachDialect('Tailscale API v2', (open) => {
     assert.equal(verdict.status, 200);
     assert.match((verdict.json as { message: string }).message, /group:none/);
 
+    const previewPolicy = '{\n  "groups": {"group:eng": ["alice@example.com"]},\n  "acls": [\n    {"action": "accept", "src": ["group:eng"], "dst": ["100.64.0.0/10:22"]},\n    {"action": "accept", "src": ["bob@example.com"], "dst": ["*:443"]}\n  ]\n}';
+    const byUser = await ts('POST', '/tailnet/acl/acl/preview?type=user&previewFor=alice@example.com', { body: previewPolicy, contentType: 'application/hujson' });
+    assert.equal(byUser.status, 200, byUser.text);
+    assert.deepEqual(byUser.json, { matches: [{ users: ['group:eng'], ports: ['100.64.0.0/10:22'], lineNumber: 4 }], type: 'user', previewFor: 'alice@example.com' });
+    const byPort = await ts('POST', '/tailnet/acl/acl/preview?type=ipport&previewFor=100.64.0.7:443', { body: previewPolicy, contentType: 'application/hujson' });
+    assert.deepEqual((byPort.json as { matches: Array<{ users: string[] }> }).matches.map((m) => m.users), [['bob@example.com']]);
+    assert.equal((await ts('POST', '/tailnet/acl/acl/preview?type=user', { body: previewPolicy, contentType: 'application/hujson' })).status, 400);
+
     // The provider's delete: an empty policy restores the default.
     assert.equal((await ts('POST', '/tailnet/acl/acl', { body: '', contentType: 'application/hujson' })).status, 200);
     assert.equal((await ts('POST', '/tailnet/acl/acl', { body: POLICY, contentType: 'application/hujson', headers: { 'If-Match': '"ts-default"' } })).status, 200);
