@@ -110,6 +110,8 @@ export interface PreAuthKey {
   readonly createdAt: Date;
   /** Set when an admin expired the key before its time. */
   readonly revokedAt: Date | null;
+  /** Free text (Tailscale's auth key description); may be empty. */
+  readonly description: string;
 }
 
 export interface ApiKey {

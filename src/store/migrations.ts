@@ -211,8 +211,12 @@ function migration0006ApiV2Webhooks(dialect: Dialect): Migration {
       await db.schema.createIndex('webhook_deliveries_dedupe_key').unique().on('webhook_deliveries').column('dedupe_key').execute();
       await db.schema.createIndex('webhook_deliveries_due_idx').on('webhook_deliveries').columns(['delivered_at', 'next_attempt_at']).execute();
       await db.schema.createIndex('webhook_deliveries_webhook_idx').on('webhook_deliveries').columns(['webhook_id', 'id']).execute();
+
+      // Tailscale's auth keys carry a description (the Terraform provider reads it back).
+      await db.schema.alterTable('pre_auth_keys').addColumn('description', 'text', (col) => col.notNull().defaultTo('')).execute();
     },
     async down(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('pre_auth_keys').dropColumn('description').execute();
       for (const table of ['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients']) await db.schema.dropTable(table).execute();
     },
   };

@@ -31,6 +31,7 @@ export class SqlPreAuthKeyRepo implements PreAuthKeyRepo {
         used_count: 0,
         created_at: this.#ctx.nowMs(),
         revoked_at: null,
+        description: key.description ?? '',
       }),
       {
         foreignKey: () => storeError(

@@ -136,6 +136,7 @@ export function preAuthKeyFromRow(row: PreAuthKeyRow): PreAuthKey {
     usedCount: Number(row.used_count),
     createdAt: date(row.created_at),
     revokedAt: dateOrNull(row.revoked_at),
+    description: row.description ?? '',
   };
 }
 

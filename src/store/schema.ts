@@ -70,6 +70,8 @@ export interface PreAuthKeyTable {
   used_count: number;
   created_at: number;
   revoked_at: number | null;
+  /** Free text, '' for keys from before 0006_api_v2_webhooks. */
+  description: ColumnType<string, string | undefined, string>;
 }
 
 export interface ApiKeyTable {

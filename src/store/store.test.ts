@@ -114,6 +114,7 @@ async function registerNode(store: Store, tailnetId: TailnetId, name: string, us
 /** Puts the schema back as it was before 0006_api_v2_webhooks. */
 async function rollBack0006(t: Parameters<typeof rawExec>[0]): Promise<void> {
   for (const table of ['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients']) await rawExec(t, `drop table ${table}`);
+  await rawExec(t, 'alter table pre_auth_keys drop column description');
   await rawExec(t, `delete from headway_migration where name = '0006_api_v2_webhooks'`);
 }
 

@@ -114,6 +114,8 @@ export interface NewPreAuthKey {
   ephemeral: boolean;
   tags: readonly string[];
   expiresAt: Date | null;
+  /** Default ''. */
+  description?: string;
 }
 
 /** A key another control server issued (headscale's 48 hex digits), carried over as a hash. */

@@ -143,6 +143,7 @@ forEachDialect('Tailscale API v2', (open) => {
     assert.equal(got.id, key.id);
     assert.equal(got.key, undefined, 'the secret is never shown again');
     assert.equal(got.invalid, false);
+    assert.equal(got.description, 'ci runners', 'the description is kept (the Terraform provider reads it back)');
     assert.ok(((await ts('GET', '/tailnet/-/keys')).json as { keys: KeyJson[] }).keys.some((k) => k.id === key.id));
 
     const untagged = await ts('POST', '/tailnet/-/keys', { body: { capabilities: { devices: { create: { reusable: false } } } } });

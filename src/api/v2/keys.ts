@@ -58,7 +58,7 @@ export function authKeyJson(key: PreAuthKey, nowMs: number, secret?: string): Ke
     id: key.prefix,
     keyType: 'auth',
     ...(secret !== undefined ? { key: secret } : {}),
-    description: '',
+    description: key.description,
     created: tsTime(key.createdAt),
     expires: tsTime(key.expiresAt),
     ...(key.revokedAt !== null ? { revoked: tsTime(key.revokedAt) } : {}),
@@ -94,8 +94,8 @@ export function keyRoutes(clients: ClientKeyHooks): CompiledV2Route[] {
         requireTagsDefined(tailnet, tags, 'capabilities.devices.create.tags');
         const seconds = body.expirySeconds === undefined || body.expirySeconds === 0 ? DEFAULT_AUTH_KEY_SECONDS : body.expirySeconds;
         const now = ctx.now();
-        const created = await ctx.state.createPreAuthKey(tailnet, { userId: null, reusable: create.reusable, ephemeral: create.ephemeral, tags, expiresAt: new Date(now + seconds * 1000) }, ctx.principal.actor);
-        return { ...authKeyJson(created.key, now, created.secret), description: body.description ?? '' };
+        const created = await ctx.state.createPreAuthKey(tailnet, { userId: null, reusable: create.reusable, ephemeral: create.ephemeral, tags, expiresAt: new Date(now + seconds * 1000), description: body.description ?? '' }, ctx.principal.actor);
+        return authKeyJson(created.key, now, created.secret);
       },
     }),
     v2Route({
