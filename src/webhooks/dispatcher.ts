@@ -134,7 +134,11 @@ export class WebhookDispatcher {
       if (due.length === 0) return;
       await Promise.all(due.map(async (delivery) => {
         const endpoint = this.#webhooks.find((w) => w.id === delivery.webhookId) ?? await this.#state.store.read.webhooks.getById(delivery.webhookId);
-        if (endpoint === undefined) return;
+        if (endpoint === undefined) {
+          // Deleted meanwhile (its rows go with it); never leave a due row behind, or this loop would spin.
+          await this.#state.store.read.webhooks.markFailed(delivery.id, 'the endpoint was deleted', NEVER_MS);
+          return;
+        }
         const problem = await this.#post(endpoint, delivery.payload, Math.floor(delivery.createdAt.getTime() / 1000));
         if (problem === null) {
           await this.#state.store.read.webhooks.markDelivered(delivery.id, this.#now());
