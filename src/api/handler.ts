@@ -24,6 +24,7 @@ import { defineRoute, type ApiDeps, type Route } from './route.js';
 import type { ErrorJson } from './schemas.js';
 import { tailnetRoutes } from './tailnets.js';
 import { userRoutes } from './users.js';
+import { createApiV2 } from './v2/index.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '1.0.0';
@@ -102,9 +103,12 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
   const routes = apiRoutes(() => (openApiDocument ??= buildOpenApiDocument(routes, { version: API_VERSION })));
   const validateResponses = input.validateResponses === true;
   const bodyTimeoutMs = input.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  // Tailscale's API v2 on the same listener (api/v2).
+  const v2 = createApiV2({ state: deps.state, config: deps.config, logger, now: deps.now });
 
   async function handle(req: IncomingMessage, res: ServerResponse, transport: ApiTransport): Promise<boolean> {
     const rawUrl = req.url ?? '';
+    if (await v2.handle(req, res, transport)) return true;
     if (!rawUrl.startsWith(API_PREFIX) || (rawUrl.length > API_PREFIX.length && !'/?'.includes(rawUrl[API_PREFIX.length]!))) return false;
 
     const started = process.hrtime.bigint();

@@ -1,6 +1,7 @@
 /**
  * @module api
- * Owns the admin REST API under /api/v1: one file per resource, each route's request and
+ * Owns the admin REST API under /api/v1, and Tailscale's API v2 under /api/v2 (api/v2/, on the
+ * same listener, for the Terraform provider and tailscale-client-go-v2): one file per resource, each route's request and
  * response schemas declared once (validation, the OpenAPI document and docs/api.md come from
  * them), API-key authentication over TCP, request ids and the access log line, and the JSON
  * shapes the CLI prints. Admin changes go through state commands, which write the audit entry
@@ -13,7 +14,8 @@ export {
   API_PREFIX, API_VERSION, apiRoutes, createApiHandler, errorResponse,
   type ApiHandler, type ApiHandlerDeps, type ApiTransport,
 } from './handler.js';
-export { buildOpenApiDocument, type JsonSchema } from './openapi.js';
+export { buildApiV2OpenApiDocument, buildOpenApiDocument, type JsonSchema } from './openapi.js';
+export { ApiV2Errors, API_V2_PREFIX } from './v2/index.js';
 export { renderApiReference } from './reference.js';
 export { ApiErrors, ApiValidationError } from './errors.js';
 export { MAX_BODY_BYTES } from './body.js';

@@ -144,3 +144,73 @@ export function buildOpenApiDocument(routes: readonly Route[], options: OpenApiO
 function hasInput(route: Route): boolean {
   return route.body !== undefined || route.params !== undefined || route.query !== undefined;
 }
+
+/** What the /api/v2 document needs of a Tailscale-compatible route (api/v2/route.ts). */
+export interface ApiV2RouteDoc {
+  readonly operationId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly summary: string;
+  readonly scope: string | null;
+  readonly rawBody?: boolean;
+  readonly body?: z.ZodType;
+  readonly response?: z.ZodType;
+}
+
+/**
+ * The OpenAPI document of /api/v2 (Tailscale's API, served at /api/v2/openapi.json): same
+ * generator for schemas, Tailscale's auth (API key as Basic user name or Bearer, OAuth client
+ * credentials) and error body `{"message"}`.
+ */
+export function buildApiV2OpenApiDocument(routes: readonly ApiV2RouteDoc[], options: OpenApiOptions): JsonSchema {
+  const components: Record<string, JsonSchema> = {};
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const names = [...route.path.matchAll(/\{([A-Za-z_]+)\}/g)].map((m) => m[1]!);
+    const operation: Record<string, unknown> = {
+      operationId: route.operationId,
+      tags: [route.path.startsWith('/oauth') ? 'oauth' : route.path.split('/').filter((p) => p !== '' && !p.startsWith('{') && p !== 'tailnet')[0] ?? 'meta'],
+      summary: route.summary,
+    };
+    if (route.scope !== null) operation['description'] = `OAuth scope: \`${route.scope}\`${route.method === 'GET' ? ` or \`${route.scope}:read\`` : ''}.`;
+    if (names.length > 0) {
+      operation['parameters'] = names.map((name) => ({
+        name, in: 'path', required: true, schema: { type: 'string' },
+        ...(name === 'tailnet' ? { description: 'The tailnet name, or `-` for the credential\'s tailnet.' } : {}),
+      }));
+    }
+    if (route.rawBody) {
+      operation['requestBody'] = { required: false, content: { 'application/hujson': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'object' } } } };
+    } else if (route.body !== undefined) {
+      operation['requestBody'] = { required: true, content: { 'application/json': { schema: toJsonSchema(route.body, 'input', components) } } };
+    }
+    operation['responses'] = {
+      '200': { description: route.summary, ...(route.response !== undefined ? { content: { 'application/json': { schema: toJsonSchema(route.response, 'output', components) } } } : {}) },
+      default: { description: 'Tailscale\'s error body', content: { 'application/json': { schema: { $ref: `${COMPONENT_PREFIX}V2Error` } } } },
+    };
+    if (route.scope === null) operation['security'] = [];
+    (paths[route.path] ??= {})[route.method.toLowerCase()] = operation;
+  }
+  components['V2Error'] = { type: 'object', properties: { message: { type: 'string' }, data: { type: 'array', items: { type: 'object' } } }, required: ['message'] };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Headway: Tailscale API v2',
+      version: options.version,
+      description: 'The part of Tailscale\'s API v2 that the Terraform provider and tailscale-client-go-v2 use. ' +
+        'Authenticate with a Headway API key as the Basic user name or as a Bearer token, or with an OAuth access token from /oauth/token. ' +
+        'The tailnet `-` is the credential\'s tailnet (the default tailnet for API keys).',
+    },
+    servers: [{ url: '/api/v2' }],
+    security: [{ basic: [] }, { bearer: [] }, { oauth: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        basic: { type: 'http', scheme: 'basic', description: 'API key as the user name, empty password.' },
+        bearer: { type: 'http', scheme: 'bearer', description: 'API key or OAuth access token.' },
+        oauth: { type: 'oauth2', flows: { clientCredentials: { tokenUrl: '/api/v2/oauth/token', scopes: {} } } },
+      },
+      schemas: Object.fromEntries(Object.entries(components).sort(([a], [b]) => a.localeCompare(b))),
+    },
+  };
+}

@@ -59,18 +59,18 @@ export function testFactsFor(compiled: CompiledPolicy, tailnet: TailnetState): T
 }
 
 /** The name errors are located in: the policy file in file mode (as the server names it). */
-function policyFileName(config: Config): string {
+export function policyFileName(config: Config): string {
   return config.policy.mode === 'file' && config.policy.path !== null ? config.policy.path : 'policy.hujson';
 }
 
-function requireDatabaseMode(config: Config): void {
+export function requireDatabaseMode(config: Config): void {
   if (config.policy.mode === 'file') {
     throw apiError(ApiErrors.policyFileMode, `the policy is managed by the file at ${config.policy.path ?? '(no file set)'} (policy.mode: file); edit that file instead`);
   }
 }
 
 /** Compiles and runs the policy's tests against the tailnet; throws PolicyError on the first problem. */
-function validatePolicy(text: string, tailnet: TailnetState, config: Config): void {
+export function validatePolicy(text: string, tailnet: TailnetState, config: Config): void {
   const compiled = compilePolicyText(text, { file: policyFileName(config) });
   assertTestsPass(new PolicyIndex(compiled, testFactsFor(compiled, tailnet)));
 }

@@ -13,6 +13,8 @@ export type ClientTarget =
 export interface CallOptions {
   query?: Record<string, string | undefined>;
   body?: unknown;
+  /** '/api/v2' for Tailscale's API (webhooks); default /api/v1. */
+  apiPrefix?: string;
 }
 
 const API_PREFIX = '/api/v1';
@@ -45,12 +47,12 @@ export class AdminClient {
     let requestOptions: RequestOptions;
     let send = httpRequest;
     if (this.target.kind === 'unix') {
-      requestOptions = { socketPath: this.target.socketPath, path: `${API_PREFIX}${path}${query}` };
+      requestOptions = { socketPath: this.target.socketPath, path: `${options.apiPrefix ?? API_PREFIX}${path}${query}` };
     } else {
       const { url, apiKey } = this.target;
       headers['authorization'] = `Bearer ${apiKey}`;
       const base = url.pathname.replace(/\/+$/, '');
-      requestOptions = { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, path: `${base}${API_PREFIX}${path}${query}` };
+      requestOptions = { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, path: `${base}${options.apiPrefix ?? API_PREFIX}${path}${query}` };
       if (url.protocol === 'https:') send = httpsRequest as typeof httpRequest;
     }
     const response = await new Promise<{ res: IncomingMessage; text: string }>((resolve, reject) => {
@@ -77,6 +79,12 @@ export class AdminClient {
       json = undefined;
     }
     if (status >= 200 && status < 300 && json !== undefined) return json as T;
+    if (status >= 200 && status < 300 && text === '') return {} as T;
+    // /api/v2 answers Tailscale's {"message"}, with our code in a header.
+    const v2Message = typeof json === 'object' && json !== null ? (json as { message?: unknown }).message : undefined;
+    if (status >= 400 && typeof v2Message === 'string') {
+      throw new ServerError(status, String(res.headers['x-headway-error'] ?? `HTTP_${status}`), v2Message, undefined);
+    }
     const error = typeof json === 'object' && json !== null ? (json as { error?: unknown }).error : undefined;
     if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string') {
       const e = error as { code: string; message?: unknown; field?: unknown };

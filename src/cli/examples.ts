@@ -2,6 +2,15 @@
 // checks that every command has one.
 export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'serve': ['headway serve --config /etc/headway/config.yaml'],
+  'webhooks list': ['headway webhooks list --output json'],
+  'webhooks create': ['headway webhooks create --url https://hooks.example.com/tailscale --events nodeCreated,nodeDeleted,policyUpdate'],
+  'webhooks delete': ['headway webhooks delete wAbC123xyz456Qr'],
+  'webhooks test': ['headway webhooks test wAbC123xyz456Qr'],
+  'webhooks rotate': ['headway webhooks rotate wAbC123xyz456Qr'],
+  'import headscale': [
+    'headway import headscale --headscale-config /etc/headscale/config.yaml --dry-run',
+    'headway import headscale --database /var/lib/headscale/db.sqlite --noise-key /var/lib/headscale/noise_private.key',
+  ],
   'debug': ['headway debug --authkey hwkey-auth-... --login-server http://127.0.0.1:8080', 'headway debug --authkey hwkey-auth-... --capver 51 --follow'],
   'tailnets create': ['headway tailnets create lab'],
   'tailnets list': ['headway tailnets list --output json'],

@@ -5,6 +5,8 @@
 import { CommanderError } from 'commander';
 import { registerAuditCommands } from './audit.js';
 import { registerDebugCommand } from './debug.js';
+import { registerImportCommands } from './import.js';
+import { registerWebhookCommands } from './webhooks.js';
 import { EXAMPLES } from './examples.js';
 import { registerKeyCommands } from './keys.js';
 import { registerNodeCommands } from './nodes.js';
@@ -26,6 +28,8 @@ export function buildCli(io: CliIo, state: { exitCode: number }): Cli {
   registerPolicyCommands(cli);
   registerAuditCommands(cli);
   registerDebugCommand(cli);
+  registerWebhookCommands(cli);
+  registerImportCommands(cli);
   for (const command of leafCommands(cli.program)) {
     const examples = EXAMPLES[commandPath(command)];
     if (examples !== undefined) command.addHelpText('after', `\n${examples.length === 1 ? 'Example' : 'Examples'}:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`);

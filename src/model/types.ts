@@ -168,6 +168,8 @@ export interface PreAuthKey {
   readonly revokedAt: Date | null;
   /** Nodes registered with the key skip device approval. */
   readonly preApproved: boolean;
+  /** Free text (Tailscale's auth key description); may be empty. */
+  readonly description: string;
 }
 
 export interface ApiKey {
@@ -201,5 +203,42 @@ export interface AuditEntry {
   readonly target: string;
   /** Action details (never secrets). */
   readonly details: Readonly<Record<string, unknown>>;
+  readonly createdAt: Date;
+}
+
+/** An OAuth client of Tailscale's API v2: client credentials that mint short-lived access tokens. */
+export interface OAuthClient {
+  readonly id: number;
+  readonly tailnetId: TailnetId;
+  readonly clientId: string;
+  readonly scopes: readonly string[];
+  readonly tags: readonly string[];
+  readonly description: string;
+  readonly createdAt: Date;
+}
+
+/** A webhook endpoint: where a tailnet's events are POSTed, signed with `secret`. */
+export interface Webhook {
+  readonly id: number;
+  readonly tailnetId: TailnetId;
+  readonly endpointId: string;
+  readonly url: string;
+  readonly providerType: string;
+  readonly subscriptions: readonly string[];
+  readonly secret: string;
+  readonly creator: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** One queued POST of a webhook: the signed payload and its retry state. */
+export interface WebhookDelivery {
+  readonly id: number;
+  readonly webhookId: number;
+  readonly payload: string;
+  readonly attempts: number;
+  readonly nextAttemptAt: Date;
+  readonly lastError: string | null;
+  readonly deliveredAt: Date | null;
   readonly createdAt: Date;
 }

@@ -13,6 +13,8 @@ import '../config/index.js';
 import '../control/index.js';
 import '../derp/index.js';
 import '../identity/index.js';
+import '../import/index.js';
+import '../webhooks/index.js';
 import '../noise/index.js';
 import '../policy/index.js';
 import '../scim/index.js';

@@ -33,6 +33,7 @@ import { PolicyFileWatcher } from './policy-file.js';
 import { renderRegisterPage } from './register-page.js';
 import { ServerErrors } from './errors.js';
 import { TailnetPipeline } from './tailnet-pipeline.js';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from '../webhooks/index.js';
 import { registerEngineMetrics } from './engine-metrics.js';
 
 export interface StartOptions {
@@ -54,6 +55,8 @@ export interface StartOptions {
    * (src/web-session). Without it, /oidc/console/login answers 501.
    */
   onBrowserSignIn?: BrowserSignInHook;
+  /** Webhook delivery timing (tests shorten the poll interval and retry backoff). */
+  webhooks?: Omit<WebhookDispatcherOptions, 'logger' | 'serverUrl'>;
 }
 
 export interface RunningServer {
@@ -109,6 +112,9 @@ export async function startServer(config: Config, options: StartOptions & { api?
       ...(config.policy.mode === 'file' ? { policyTextFor: () => policyFile?.text ?? null } : {}),
     });
     cleanups.push(() => state.close());
+    const webhooks = new WebhookDispatcher(state, { logger: logger.child({ part: 'webhooks' }), serverUrl: config.serverUrl, ...options.webhooks });
+    await webhooks.start();
+    cleanups.push(() => webhooks.close());
 
     const dns = new DnsConfigSource({
       magicDns: config.dns.magicDns,

@@ -19,6 +19,8 @@ export interface TestServerOptions {
   start?: StartOptions;
   api?: AdminApiFactory;
   logger?: Logger;
+  /** Runs once on the final config before the first start (e.g. to import data into the store). */
+  beforeStart?: (config: Config) => Promise<void>;
 }
 
 export interface TestServer {
@@ -65,6 +67,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   let config: Config = { ...parsed, database: database.database };
   const logger = options.logger ?? silentLogger();
   const startOptions: StartOptions & { api?: AdminApiFactory } = { logger, offlineGraceMs: 50, presenceWindowMs: 50, detectStoreMisuse: true, ...options.start, ...(options.api ? { api: options.api } : {}) };
+  await options.beforeStart?.(config);
   let server = await startServer(config, startOptions);
   // A restart must come back on the same port: clients keep their server URL.
   const port = Number(new URL(server.url).port);

@@ -216,7 +216,7 @@ export class ServerState {
 
   async createPreAuthKey(
     tailnet: TailnetState,
-    input: { userId: UserId | null; reusable: boolean; ephemeral: boolean; tags: readonly string[]; expiresAt: Date | null; preApproved?: boolean },
+    input: { userId: UserId | null; reusable: boolean; ephemeral: boolean; tags: readonly string[]; expiresAt: Date | null; preApproved?: boolean; description?: string },
     actor: Actor,
   ): Promise<{ key: PreAuthKey; secret: string }> {
     const tags = normaliseTags(input.tags);

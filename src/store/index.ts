@@ -8,12 +8,14 @@
  * (testing.ts is for tests only and is not exported here).
  */
 export type {
-  AddressAllocator, ApiKeyRepo, AuditRepo, Dialect, NewAuditEntry, NewNode, NewPreAuthKey, NewUser,
-  NodeLiveFields, NodePatch, NodeRepo, PolicyRepo, PreAuthKeyRepo, Store, StoreTx, TailnetRepo, UserRepo,
+  AddressAllocator, ApiKeyRepo, AuditRepo, Dialect, ImportedPreAuthKey, NewAuditEntry, NewNode, NewPreAuthKey, NewUser,
+  NodeLiveFields, NodePatch, NodeRepo, OAuthRepo, PolicyRepo, WebhookRepo, PreAuthKeyRepo, Store, StoreTx, TailnetRepo, UserRepo,
 } from './types.js';
 export { openStore, type StoreConfig, type StoreOptions } from './open-store.js';
-export { loadOrCreatePrivateKey } from './key-file.js';
+export { loadOrCreatePrivateKey, readPrivateKeyFile, replacePrivateKey } from './key-file.js';
 export { StoreErrors } from './errors.js';
 export { AddressPool } from './address-pool.js';
-export { API_KEY_TAG, PRE_AUTH_KEY_TAG, normaliseApiKeyPrefix } from './secrets.js';
+export { API_KEY_TAG, PRE_AUTH_KEY_TAG, headscaleLegacyKeyPrefix, normaliseApiKeyPrefix } from './secrets.js';
 export { DEFAULT_AUDIT_LIST_LIMIT } from './audit-repo.js';
+export { OAUTH_ACCESS_TOKEN_TAG, OAUTH_CLIENT_SECRET_TAG } from './oauth-repo.js';
+export { WEBHOOK_SECRET_TAG } from './webhook-repo.js';

@@ -2,7 +2,7 @@
 // too, so its key files can be reused). Created once with mode 0600 and never overwritten: a new
 // key would make every client distrust the server.
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Curve25519PrivateKey, KeyParseError } from '../key/index.js';
 import { HeadwayError } from '../util/headway-error.js';
@@ -68,4 +68,41 @@ export async function loadOrCreatePrivateKey(path: string): Promise<Curve25519Pr
   } finally {
     await unlink(temporary).catch(() => undefined);
   }
+}
+
+/**
+ * Puts `key` at `path`, replacing a key that is there (kept beside it as `<path>.replaced-<ms>`),
+ * for `headway import`, which must take over another server's key so its clients keep trusting
+ * the server. Written under a temporary name and renamed, mode 0600.
+ */
+export async function replacePrivateKey(path: string, key: Curve25519PrivateKey): Promise<{ replaced: string | null }> {
+  const current = await readKeyFile(path).catch(() => undefined);
+  if (current !== undefined && current.toFileText() === key.toFileText()) return { replaced: null };
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const handle = await open(temporary, 'wx', 0o600);
+    try {
+      await handle.writeFile(`${key.toFileText()}\n`, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    let replaced: string | null = null;
+    if (current !== undefined) {
+      replaced = `${path}.replaced-${Date.now()}`;
+      await link(path, replaced);
+    }
+    await rename(temporary, path);
+    return { replaced };
+  } catch (err) {
+    throw storeError(StoreErrors.keyFileUnusable, `${path}: cannot write the private key file: ${errorCode(err) || String(err)}`, err);
+  } finally {
+    await unlink(temporary).catch(() => undefined);
+  }
+}
+
+/** The key stored at `path`, or undefined when there is no file (a bad file is an error). */
+export function readPrivateKeyFile(path: string): Promise<Curve25519PrivateKey | undefined> {
+  return readKeyFile(path);
 }

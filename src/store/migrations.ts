@@ -212,6 +212,79 @@ function migration0005TailnetSettings(): Migration {
   };
 }
 
+/**
+ * Tailscale API v2 and webhooks: OAuth clients and their access tokens (both hashed), webhook
+ * endpoints, and the delivery queue, so no event is lost across a restart.
+ */
+function migration0006ApiV2Webhooks(dialect: Dialect): Migration {
+  const id = (db: SchemaDb, table: string) =>
+    db.schema.createTable(table).addColumn('id', 'integer', (col) =>
+      dialect === 'sqlite' ? col.primaryKey().autoIncrement() : col.primaryKey().generatedByDefaultAsIdentity());
+  const timestamp = 'bigint';
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await id(db, 'oauth_clients')
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('client_id', 'text', (col) => col.notNull())
+        .addColumn('secret_hash', 'text', (col) => col.notNull())
+        .addColumn('scopes', 'text', (col) => col.notNull())
+        .addColumn('tags', 'text', (col) => col.notNull())
+        .addColumn('description', 'text', (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('oauth_clients_client_id_key').unique().on('oauth_clients').column('client_id').execute();
+      await db.schema.createIndex('oauth_clients_tailnet_idx').on('oauth_clients').columns(['tailnet_id', 'id']).execute();
+
+      await id(db, 'oauth_tokens')
+        .addColumn('oauth_client_id', 'integer', (col) => col.notNull().references('oauth_clients.id').onDelete('cascade'))
+        .addColumn('token_hash', 'text', (col) => col.notNull())
+        .addColumn('scopes', 'text', (col) => col.notNull())
+        .addColumn('expires_at', timestamp, (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('oauth_tokens_token_hash_key').unique().on('oauth_tokens').column('token_hash').execute();
+      await db.schema.createIndex('oauth_tokens_client_idx').on('oauth_tokens').column('oauth_client_id').execute();
+
+      await id(db, 'webhooks')
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('endpoint_id', 'text', (col) => col.notNull())
+        .addColumn('url', 'text', (col) => col.notNull())
+        .addColumn('provider_type', 'text', (col) => col.notNull())
+        .addColumn('subscriptions', 'text', (col) => col.notNull())
+        // The signing secret itself: every delivery is signed with it, so a hash would not do.
+        .addColumn('secret', 'text', (col) => col.notNull())
+        .addColumn('creator', 'text', (col) => col.notNull())
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .addColumn('updated_at', timestamp, (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('webhooks_endpoint_id_key').unique().on('webhooks').column('endpoint_id').execute();
+      await db.schema.createIndex('webhooks_tailnet_idx').on('webhooks').columns(['tailnet_id', 'id']).execute();
+
+      await id(db, 'webhook_deliveries')
+        .addColumn('webhook_id', 'integer', (col) => col.notNull().references('webhooks.id').onDelete('cascade'))
+        .addColumn('payload', 'text', (col) => col.notNull())
+        // Set for events that must be sent once per subject (key expiry warnings).
+        .addColumn('dedupe_key', 'text')
+        .addColumn('attempts', 'integer', (col) => col.notNull())
+        .addColumn('next_attempt_at', timestamp, (col) => col.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('delivered_at', timestamp)
+        .addColumn('created_at', timestamp, (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_dedupe_key').unique().on('webhook_deliveries').column('dedupe_key').execute();
+      await db.schema.createIndex('webhook_deliveries_due_idx').on('webhook_deliveries').columns(['delivered_at', 'next_attempt_at']).execute();
+      await db.schema.createIndex('webhook_deliveries_webhook_idx').on('webhook_deliveries').columns(['webhook_id', 'id']).execute();
+
+      // Tailscale's auth keys carry a description (the Terraform provider reads it back).
+      await db.schema.alterTable('pre_auth_keys').addColumn('description', 'text', (col) => col.notNull().defaultTo('')).execute();
+    },
+    async down(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('pre_auth_keys').dropColumn('description').execute();
+      for (const table of ['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients']) await db.schema.dropTable(table).execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -220,6 +293,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0002_user_roles': migration0002UserRoles(),
         '0003_identity': migration0003Identity(),
         '0005_tailnet_settings': migration0005TailnetSettings(),
+        '0006_api_v2_webhooks': migration0006ApiV2Webhooks(dialect),
       };
     },
   };

@@ -21,6 +21,7 @@ import { SqlAuditRepo } from './audit-repo.js';
 import { StoreErrors, storeError } from './errors.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from './migrations.js';
 import { SqlNodeRepo } from './node-repo.js';
+import { SqlOAuthRepo } from './oauth-repo.js';
 import { SqlPolicyRepo } from './policy-repo.js';
 import { SqlPreAuthKeyRepo } from './pre-auth-key-repo.js';
 import type { AddressPools, RepoContext } from './repo-context.js';
@@ -29,6 +30,7 @@ import { SqlTailnetRepo } from './tailnet-repo.js';
 import type { Dialect, Store, StoreTx } from './types.js';
 import { SqlScimGroupRepo } from './scim-group-repo.js';
 import { SqlUserRepo } from './user-repo.js';
+import { SqlWebhookRepo } from './webhook-repo.js';
 
 /** The parts of Config the store reads; a whole Config fits. */
 export type StoreConfig = Pick<Config, 'database' | 'prefixes'>;
@@ -262,6 +264,8 @@ function repositories(ctx: RepoContext): StoreTx {
     audit: new SqlAuditRepo(ctx),
     addresses: new SqlAddressAllocator(ctx),
     scimGroups: new SqlScimGroupRepo(ctx),
+    oauth: new SqlOAuthRepo(ctx),
+    webhooks: new SqlWebhookRepo(ctx),
   });
 }
 

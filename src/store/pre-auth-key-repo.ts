@@ -6,8 +6,8 @@ import type { PreAuthKey, PreAuthKeyId, TailnetId, UserId } from '../model/index
 import { StoreErrors, storeError } from './errors.js';
 import { insertRow, mapViolations, notFound, type RepoContext } from './repo-context.js';
 import { dbBool, preAuthKeyFromRow } from './rows.js';
-import { keyMatchesHash, newPreAuthKey, preAuthKeyPrefix } from './secrets.js';
-import type { NewPreAuthKey, PreAuthKeyRepo } from './types.js';
+import { hashKey, headscaleLegacyKeyPrefix, keyMatchesHash, newPreAuthKey, preAuthKeyPrefix } from './secrets.js';
+import type { ImportedPreAuthKey, NewPreAuthKey, PreAuthKeyRepo } from './types.js';
 
 export class SqlPreAuthKeyRepo implements PreAuthKeyRepo {
   readonly #ctx: RepoContext;
@@ -32,6 +32,7 @@ export class SqlPreAuthKeyRepo implements PreAuthKeyRepo {
         created_at: this.#ctx.nowMs(),
         revoked_at: null,
         pre_approved: dbBool(key.preApproved ?? false),
+        description: key.description ?? '',
       }),
       {
         foreignKey: () => storeError(
@@ -41,6 +42,39 @@ export class SqlPreAuthKeyRepo implements PreAuthKeyRepo {
       },
     );
     return { key: preAuthKeyFromRow(row), secret: generated.text };
+  }
+
+  async createImported(key: ImportedPreAuthKey): Promise<PreAuthKey> {
+    const prefix = headscaleLegacyKeyPrefix(key.secret);
+    if (prefix === undefined) throw storeError(StoreErrors.invalidValue, 'imported pre-auth key: not a headscale key of 48 hex digits');
+    const row = await mapViolations(
+      insertRow(this.#ctx, 'pre_auth_keys', {
+        tailnet_id: key.tailnetId,
+        user_id: key.userId,
+        prefix,
+        hash: hashKey(key.secret),
+        reusable: dbBool(key.reusable),
+        ephemeral: dbBool(key.ephemeral),
+        tags: JSON.stringify(key.tags),
+        expires_at: key.expiresAt === null ? null : key.expiresAt.getTime(),
+        used_count: key.usedCount,
+        created_at: key.createdAt?.getTime() ?? this.#ctx.nowMs(),
+        revoked_at: null,
+      }),
+      {
+        unique: { pre_auth_keys_prefix_key: () => storeError(StoreErrors.conflict, `imported pre-auth key ${prefix}: a key with this prefix already exists`) },
+        foreignKey: () => storeError(
+          StoreErrors.referenceMissing,
+          `pre-auth key: tailnet ${key.tailnetId}${key.userId === null ? '' : ` or user ${key.userId}`} does not exist`,
+        ),
+      },
+    );
+    return preAuthKeyFromRow(row);
+  }
+
+  async getByPrefix(prefix: string): Promise<PreAuthKey | undefined> {
+    const row = await this.#ctx.db.selectFrom('pre_auth_keys').selectAll().where('prefix', '=', prefix).executeTakeFirst();
+    return row === undefined ? undefined : preAuthKeyFromRow(row);
   }
 
   async get(id: PreAuthKeyId): Promise<PreAuthKey | undefined> {

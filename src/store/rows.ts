@@ -157,6 +157,7 @@ export function preAuthKeyFromRow(row: PreAuthKeyRow): PreAuthKey {
     createdAt: date(row.created_at),
     revokedAt: dateOrNull(row.revoked_at),
     preApproved: Boolean(row.pre_approved),
+    description: row.description ?? '',
   };
 }
 

@@ -89,6 +89,8 @@ export interface PreAuthKeyTable {
   revoked_at: number | null;
   /** Nodes registered with the key skip device approval. */
   pre_approved: ColumnType<number | boolean, number | undefined, number>;
+  /** Free text, '' for keys from before 0006_api_v2_webhooks. */
+  description: ColumnType<string, string | undefined, string>;
 }
 
 export interface ApiKeyTable {
@@ -121,6 +123,58 @@ export interface AuditLogTable {
   created_at: number;
 }
 
+export interface OAuthClientTable {
+  id: Generated<number>;
+  tailnet_id: number;
+  /** Public; what the client sends as client_id. */
+  client_id: string;
+  /** SHA-256 of the secret, hex. */
+  secret_hash: string;
+  /** JSON list of scopes. */
+  scopes: string;
+  /** JSON list of tags the keys it creates must carry. */
+  tags: string;
+  description: string;
+  created_at: number;
+}
+
+export interface OAuthTokenTable {
+  id: Generated<number>;
+  oauth_client_id: number;
+  /** SHA-256 of the access token, hex. */
+  token_hash: string;
+  scopes: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface WebhookTable {
+  id: Generated<number>;
+  tailnet_id: number;
+  endpoint_id: string;
+  url: string;
+  provider_type: string;
+  /** JSON list of event types. */
+  subscriptions: string;
+  secret: string;
+  creator: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveryTable {
+  id: Generated<number>;
+  webhook_id: number;
+  /** The JSON array of events, exactly as it is sent and signed. */
+  payload: string;
+  dedupe_key: string | null;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  delivered_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   tailnets: TailnetTable;
   users: UserTable;
@@ -129,6 +183,10 @@ export interface Database {
   api_keys: ApiKeyTable;
   policies: PolicyTable;
   audit_log: AuditLogTable;
+  oauth_clients: OAuthClientTable;
+  oauth_tokens: OAuthTokenTable;
+  webhooks: WebhookTable;
+  webhook_deliveries: WebhookDeliveryTable;
   scim_groups: ScimGroupTable;
 }
 

@@ -65,9 +65,22 @@ export function newApiKey(): NewKeyText {
 const PRE_AUTH_KEY_RE = new RegExp(`^${PRE_AUTH_KEY_TAG}([0-9A-Za-z]{${KEY_PREFIX_CHARS}})-[0-9A-Za-z]{${KEY_SECRET_CHARS}}$`);
 const API_KEY_RE = new RegExp(`^${API_KEY_TAG}([0-9A-Za-z]{${KEY_PREFIX_CHARS}})_[0-9A-Za-z]{${KEY_SECRET_CHARS}}$`);
 
-/** The prefix of a well-formed pre-auth key, or undefined. */
+/**
+ * headscale 0.23-0.27 made pre-auth keys of 48 lowercase hex digits and stored them in the clear;
+ * `headway import headscale` carries them over as hashes under this prefix form, so the devices
+ * and scripts that hold them keep working. The `hs:` cannot occur in our base62 prefixes.
+ */
+const HEADSCALE_LEGACY_KEY_RE = /^[0-9a-f]{48}$/;
+export const HEADSCALE_LEGACY_PREFIX_CHARS = 12;
+
+/** The stored prefix of a legacy headscale pre-auth key, or undefined when `text` is not one. */
+export function headscaleLegacyKeyPrefix(text: string): string | undefined {
+  return HEADSCALE_LEGACY_KEY_RE.test(text) ? `hs:${text.slice(0, HEADSCALE_LEGACY_PREFIX_CHARS)}` : undefined;
+}
+
+/** The prefix of a well-formed pre-auth key (ours or an imported headscale one), or undefined. */
 export function preAuthKeyPrefix(text: string): string | undefined {
-  return PRE_AUTH_KEY_RE.exec(text)?.[1];
+  return PRE_AUTH_KEY_RE.exec(text)?.[1] ?? headscaleLegacyKeyPrefix(text);
 }
 
 /** The prefix of a well-formed API key, or undefined. */

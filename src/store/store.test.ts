@@ -129,6 +129,10 @@ const MIGRATION_UNDO: Record<string, readonly string[]> = {
     'alter table tailnets drop column device_approval',
   ],
   '0005_tailnet_settings': ['alter table tailnets drop column settings'],
+  '0006_api_v2_webhooks': [
+    ...['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients'].map((table) => `drop table ${table}`),
+    'alter table pre_auth_keys drop column description',
+  ],
 };
 
 const ALL_MIGRATIONS = ['0001_initial', ...Object.keys(MIGRATION_UNDO)].sort();
@@ -240,6 +244,27 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(renamed.members, []);
       await t.store.transaction((tx) => tx.scimGroups.delete(tailnet.id, group.id));
       assert.deepEqual(await t.store.read.scimGroups.list(tailnet.id), []);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before API v2 and webhooks: the new tables work and old data stays', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      await t.store.close();
+      await rollBackTo(t, '0005_tailnet_settings');
+      await rawExec(t, `insert into users (tailnet_id, name, display_name, email, role, created_at) values (${tailnet.id}, 'kept', '', '', 'admin', 1)`);
+      const store = await t.reopen();
+      assert.equal((await store.read.users.getByName(tailnet.id, 'kept'))?.role, 'admin');
+      const hook = await store.transaction((tx) => tx.webhooks.create({ tailnetId: tailnet.id, url: 'https://hooks.example.com/', providerType: '', subscriptions: ['nodeCreated'], creator: 'test' }));
+      assert.equal(await store.transaction((tx) => tx.webhooks.enqueue(hook.id, '[]', 'once')), true);
+      assert.equal(await store.transaction((tx) => tx.webhooks.enqueue(hook.id, '[]', 'once')), false, 'a dedupe key queues once');
+      const { client, secret } = await store.transaction((tx) => tx.oauth.createClient({ tailnetId: tailnet.id, scopes: ['all'], tags: [], description: '' }));
+      assert.equal((await store.read.oauth.verifyClient(client.clientId, secret))?.clientId, client.clientId);
+      assert.equal(await store.read.oauth.verifyClient(client.clientId, `${secret}x`), undefined);
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ALL_MIGRATIONS);
     } finally {
       await t.cleanup();
     }

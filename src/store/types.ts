@@ -5,6 +5,7 @@ import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/ind
 import type {
   ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PreAuthKey, PreAuthKeyId,
   RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId, UserRole,
+  OAuthClient, Webhook, WebhookDelivery,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 
@@ -29,6 +30,8 @@ export interface StoreTx {
   readonly policies: PolicyRepo;
   readonly audit: AuditRepo;
   readonly addresses: AddressAllocator;
+  readonly oauth: OAuthRepo;
+  readonly webhooks: WebhookRepo;
   readonly scimGroups: ScimGroupRepo;
 }
 
@@ -149,11 +152,23 @@ export interface NewPreAuthKey {
   expiresAt: Date | null;
   /** Nodes registered with the key skip device approval. Default false. */
   preApproved?: boolean;
+  /** Default ''. */
+  description?: string;
+}
+
+/** A key another control server issued (headscale's 48 hex digits), carried over as a hash. */
+export interface ImportedPreAuthKey extends NewPreAuthKey {
+  secret: string;
+  usedCount: number;
+  createdAt: Date | null;
 }
 
 export interface PreAuthKeyRepo {
   /** Creates a key; the returned secret is shown once and only its hash is stored. */
   create(key: NewPreAuthKey): Promise<{ key: PreAuthKey; secret: string }>;
+  /** Stores an imported key's hash under its `hs:` prefix; the secret itself is not kept. */
+  createImported(key: ImportedPreAuthKey): Promise<PreAuthKey>;
+  getByPrefix(prefix: string): Promise<PreAuthKey | undefined>;
   get(id: PreAuthKeyId): Promise<PreAuthKey | undefined>;
   /** Finds a key by its secret (hash lookup); undefined when unknown. */
   findBySecret(secret: string): Promise<PreAuthKey | undefined>;
@@ -202,4 +217,34 @@ export interface AuditRepo {
  */
 export interface AddressAllocator {
   allocate(tailnetId: TailnetId): Promise<{ ipv4: string | null; ipv6: string | null }>;
+}
+
+export interface OAuthRepo {
+  /** The secret is returned once; only its hash is stored. */
+  createClient(input: { tailnetId: TailnetId; scopes: readonly string[]; tags: readonly string[]; description: string }): Promise<{ client: OAuthClient; secret: string }>;
+  getClient(clientId: string): Promise<OAuthClient | undefined>;
+  /** The client when `secret` is its secret (constant-time compare), else undefined. */
+  verifyClient(clientId: string, secret: string): Promise<OAuthClient | undefined>;
+  listClients(tailnetId: TailnetId): Promise<OAuthClient[]>;
+  updateClient(clientId: string, patch: { scopes: readonly string[]; tags: readonly string[]; description: string }): Promise<OAuthClient | undefined>;
+  deleteClient(clientId: string): Promise<boolean>;
+  /** Mints an access token (stored hashed) with `scopes`, valid for `ttlMs`. */
+  createToken(client: OAuthClient, scopes: readonly string[], ttlMs: number): Promise<{ token: string; expiresAt: Date }>;
+  findToken(token: string, nowMs: number): Promise<{ client: OAuthClient; scopes: string[] } | undefined>;
+}
+
+export interface WebhookRepo {
+  create(input: { tailnetId: TailnetId; url: string; providerType: string; subscriptions: readonly string[]; creator: string }): Promise<Webhook>;
+  get(endpointId: string): Promise<Webhook | undefined>;
+  getById(id: number): Promise<Webhook | undefined>;
+  list(tailnetId?: TailnetId): Promise<Webhook[]>;
+  update(endpointId: string, patch: { subscriptions?: readonly string[]; rotateSecret?: boolean }): Promise<Webhook | undefined>;
+  delete(endpointId: string): Promise<boolean>;
+  /** Queues a payload for one endpoint; with a dedupe key, only the first enqueue counts. */
+  enqueue(webhookId: number, payload: string, dedupeKey?: string | null): Promise<boolean>;
+  due(nowMs: number, limit: number): Promise<WebhookDelivery[]>;
+  nextDueAt(): Promise<number | null>;
+  markDelivered(id: number, atMs: number): Promise<void>;
+  markFailed(id: number, error: string, nextAttemptAtMs: number): Promise<void>;
+  deliveries(webhookId: number, limit: number): Promise<WebhookDelivery[]>;
 }
