@@ -16,6 +16,7 @@ import '../noise/index.js';
 import '../policy/index.js';
 import '../state/index.js';
 import '../store/index.js';
+import '../web-session/index.js';
 import './index.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

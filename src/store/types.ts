@@ -3,7 +3,7 @@
 // one `transaction()`; the audit entry of an admin change is written in the same transaction.
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type {
-  ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PreAuthKey, PreAuthKeyId,
+  ApiKey, ApiKeyId, AuditEntry, ConsoleLoginLink, ConsoleSession, Node, NodeId, PolicyVersion, PreAuthKey, PreAuthKeyId,
   RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
@@ -29,6 +29,7 @@ export interface StoreTx {
   readonly policies: PolicyRepo;
   readonly audit: AuditRepo;
   readonly addresses: AddressAllocator;
+  readonly consoleSessions: ConsoleSessionRepo;
 }
 
 export interface TailnetRepo {
@@ -143,6 +144,32 @@ export interface PolicyRepo {
   save(tailnetId: TailnetId, text: string, author: string): Promise<PolicyVersion>;
   latest(tailnetId: TailnetId): Promise<PolicyVersion | undefined>;
   list(tailnetId: TailnetId): Promise<PolicyVersion[]>;
+}
+
+export interface NewConsoleGrant {
+  tailnetId: TailnetId;
+  userId: UserId | null;
+  role: UserRole;
+  actor: string;
+  /** When it starts (the caller's clock, which also judges idleness and expiry). */
+  at: Date;
+  expiresAt: Date;
+}
+
+/** Web console sessions and sign-in links; tokens are given as their SHA-256 hex only. */
+export interface ConsoleSessionRepo {
+  createSession(tokenHash: string, grant: NewConsoleGrant): Promise<ConsoleSession>;
+  findSession(tokenHash: string): Promise<ConsoleSession | undefined>;
+  touchSession(id: number, at: Date): Promise<void>;
+  revokeSession(id: number, at: Date): Promise<void>;
+  createLink(tokenHash: string, grant: NewConsoleGrant): Promise<ConsoleLoginLink>;
+  /**
+   * Marks an unused link used and returns it, in one statement so that two browsers racing
+   * with the same link cannot both win; undefined when unknown or already used.
+   */
+  consumeLink(tokenHash: string, at: Date): Promise<ConsoleLoginLink | undefined>;
+  /** Deletes sessions and links that ended before `before`; returns how many rows went. */
+  prune(before: Date): Promise<number>;
 }
 
 export interface NewAuditEntry {
