@@ -7,6 +7,7 @@ import { registerAuditCommands } from './audit.js';
 import { registerDebugCommand } from './debug.js';
 import { EXAMPLES } from './examples.js';
 import { registerKeyCommands } from './keys.js';
+import { registerAdminCommands } from './admin.js';
 import { registerNodeCommands } from './nodes.js';
 import type { CliIo } from './output.js';
 import { registerPolicyCommands } from './policy.js';
@@ -23,6 +24,7 @@ export function buildCli(io: CliIo, state: { exitCode: number }): Cli {
   registerUserCommands(cli);
   registerNodeCommands(cli);
   registerKeyCommands(cli);
+  registerAdminCommands(cli);
   registerPolicyCommands(cli);
   registerAuditCommands(cli);
   registerDebugCommand(cli);

@@ -23,6 +23,8 @@ import { ServerState, type TailnetState } from '../state/index.js';
 import { loadOrCreatePrivateKey, openStore, type Store } from '../store/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { HeadwayError } from '../util/headway-error.js';
+import { createConsoleHandler } from '../console/index.js';
+import { WebSessions } from '../web-session/index.js';
 import { PolicyFileWatcher } from './policy-file.js';
 import { renderRegisterPage } from './register-page.js';
 import { ServerErrors } from './errors.js';
@@ -65,7 +67,9 @@ export interface AdminApiHandler {
   handle(req: IncomingMessage, res: ServerResponse, transport: 'tcp' | 'unix'): Promise<boolean>;
 }
 
-export type AdminApiFactory = (deps: { state: ServerState; config: Config; logger: Logger }) => AdminApiHandler;
+export type AdminApiFactory = (deps: {
+  state: ServerState; config: Config; logger: Logger; serverUrl: string; derpMap: () => unknown; sessions: WebSessions;
+}) => AdminApiHandler;
 
 export async function startServer(config: Config, options: StartOptions & { api?: AdminApiFactory } = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.log);
@@ -217,7 +221,9 @@ export async function startServer(config: Config, options: StartOptions & { api?
     };
     const control = createControlTransport({ serverKey: noiseKey, handler: createMachineHandler(backend), logger });
     cleanups.push(() => control.close());
-    const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }) }) ?? null;
+    const sessions = new WebSessions(state);
+    const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }), serverUrl, derpMap: () => derpMap.current(), sessions }) ?? null;
+    const adminConsole = createConsoleHandler({ sessions, serverUrl, logger: logger.child({ part: 'console' }) });
 
     httpServer.on('connection', (socket: Socket) => control.trackConnection(socket));
     httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -236,6 +242,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       if (control.handleRequest(req, res)) return;
       if (derpHttp?.handleRequest(req, res)) return;
       if (api !== null && (await api.handle(req, res, 'tcp'))) return;
+      if (await adminConsole.handle(req, res)) return;
       const path = (req.url ?? '/').split('?')[0]!;
       if (req.method === 'GET' && path.startsWith('/register/')) {
         const page = renderRegisterPage(path.slice('/register/'.length), state);
