@@ -1,6 +1,8 @@
 // The audit log: who changed what, when. Read-only.
 import { z } from 'zod';
 import type { TailnetId } from '../model/index.js';
+import { HeadwayError } from '../util/headway-error.js';
+import { WebSessionErrors } from '../web-session/index.js';
 import { defineRoute, type Route } from './route.js';
 import { auditEntryJsonFrom, auditEntrySchema, queryInteger } from './schemas.js';
 
@@ -20,9 +22,14 @@ export const auditRoutes: readonly Route[] = [
     }),
     response: z.object({ audit: z.array(auditEntrySchema) }),
     errors: [404],
-    async handle({ query, deps }) {
+    async handle({ query, deps, viewer }) {
       const limit = query.limit === undefined ? 100 : Number(query.limit);
-      const tailnetId: TailnetId | undefined = query.tailnet === undefined ? undefined : deps.state.requireTailnet(query.tailnet).id;
+      let tailnetId: TailnetId | undefined = query.tailnet === undefined ? undefined : deps.state.requireTailnet(query.tailnet).id;
+      // A console session bound to one tailnet reads that tailnet's entries only.
+      if (viewer.tailnetId !== null) {
+        if (tailnetId !== undefined && tailnetId !== viewer.tailnetId) throw new HeadwayError(WebSessionErrors.forbidden, `your console session belongs to another tailnet than "${query.tailnet}"`);
+        tailnetId = viewer.tailnetId;
+      }
       const search = query.q?.toLowerCase();
       const found = await deps.state.listAudit({ tailnetId, limit: search === undefined ? limit : 10_000 });
       const entries = search === undefined

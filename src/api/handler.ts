@@ -247,6 +247,10 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
       throw new HeadwayError(WebSessionErrors.forbidden, `${session.actor.name} is a ${session.session.role}, not an admin: the console shows members their own devices only`);
     }
     const operator = session.session.userId === null;
+    // Server-wide routes (tailnets, API keys) are for the operator; a user's session is one tailnet's.
+    if (!operator && route.scope === 'server' && !route.public && !route.members && route.group !== 'audit') {
+      throw new HeadwayError(WebSessionErrors.forbidden, `${session.actor.name} is signed in to one tailnet; ${method} ${route.path} is server-wide (operator or API key only)`);
+    }
     return { kind: 'session', admin: session.admin, userId: session.session.userId, tailnetId: operator ? null : session.session.tailnetId, session };
   }
 

@@ -2,6 +2,7 @@
 // own listener, with a strict Content-Security-Policy: only this origin's scripts, styles and
 // API, no inline script, no framing. Sign-in links (/admin/login?token=...) become a session
 // cookie here. Nothing is fetched from elsewhere at run time.
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
@@ -9,10 +10,16 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { CONSOLE_PATH, redeemLoginLinkRequest, type WebSessions } from '../web-session/index.js';
 
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
+/**
+ * The policy of every console response. The page's own style elements (CodeMirror mounts its
+ * theme as a <style>) carry a fresh per-response nonce, handed to the app in a meta tag; no
+ * inline script is ever allowed.
+ */
+export function contentSecurityPolicy(styleNonce?: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    styleNonce === undefined ? "style-src 'self'" : `style-src 'self' 'nonce-${styleNonce}'`,
   "img-src 'self' data:",
   "font-src 'self'",
   "connect-src 'self'",
@@ -20,7 +27,10 @@ export const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
   "form-action 'self'",
   "frame-ancestors 'none'",
-].join('; ');
+  ].join('; ');
+}
+
+export const CONTENT_SECURITY_POLICY = contentSecurityPolicy();
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -104,14 +114,21 @@ export function createConsoleHandler(deps: ConsoleHandlerDeps): ConsoleHandler {
       if (missingApp) deps.logger.warn({ dir: root }, 'web console requested but not built');
       return true;
     }
-    const type = TYPES[extname(relative === '' || extname(relative) === '' ? 'index.html' : relative)] ?? 'application/octet-stream';
+    const page = relative === '' || extname(relative) === '' || relative === 'index.html';
+    const type = TYPES[extname(page ? 'index.html' : relative)] ?? 'application/octet-stream';
+    let body = data;
+    if (page) {
+      const nonce = randomBytes(18).toString('base64');
+      res.setHeader('Content-Security-Policy', contentSecurityPolicy(nonce));
+      body = Buffer.from(data.toString('utf8').replace('<head>', `<head>\n    <meta name="csp-nonce" content="${nonce}" />`));
+    }
     res.writeHead(200, {
       'Content-Type': type,
-      'Content-Length': data.length,
+      'Content-Length': body.length,
       // Vite names assets by content hash: they never change. index.html must always be fresh.
       'Cache-Control': isAsset ? 'public, max-age=31536000, immutable' : 'no-store',
     });
-    res.end(req.method === 'HEAD' ? undefined : data);
+    res.end(req.method === 'HEAD' ? undefined : body);
     return true;
   }
 

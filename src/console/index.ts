@@ -7,4 +7,4 @@
  * May import: web-session, config, log, util.
  * Must never: expose an endpoint the app needs beyond /api/v1 (extend the API instead).
  */
-export { CONTENT_SECURITY_POLICY, DEFAULT_CONSOLE_DIR, createConsoleHandler, type ConsoleHandler, type ConsoleHandlerDeps } from './console-handler.js';
+export { CONTENT_SECURITY_POLICY, DEFAULT_CONSOLE_DIR, contentSecurityPolicy, createConsoleHandler, type ConsoleHandler, type ConsoleHandlerDeps } from './console-handler.js';
