@@ -119,11 +119,11 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(tailnets.map((tailnet) => tailnet.name), [DEFAULT_TAILNET_NAME]);
       assert.equal(t.store.dialect, dialect);
       const migrations = await rawRows(t, 'headway_migration');
-      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles', '0004_console_sessions']);
       // Opening again runs nothing and creates no second default tailnet.
       const store = await t.reopen();
       assert.equal((await store.read.tailnets.list()).length, 1);
-      assert.equal((await rawRows(t, 'headway_migration')).length, 2);
+      assert.equal((await rawRows(t, 'headway_migration')).length, 3);
     } finally {
       await t.cleanup();
     }
@@ -135,13 +135,43 @@ forEachDialect('store', (open, dialect) => {
       const tailnet = await defaultTailnet(t.store);
       await t.store.close();
       // The schema as 0001_initial left it, with a user in it.
-      await rawExec(t, `delete from headway_migration where name = '0002_user_roles'`);
+      await rawExec(t, `delete from headway_migration where name in ('0002_user_roles', '0004_console_sessions')`);
+      await rawExec(t, 'drop table console_login_links');
+      await rawExec(t, 'drop table console_sessions');
       await rawExec(t, 'alter table users drop column role');
       await rawExec(t, `insert into users (tailnet_id, name, display_name, email, created_at) values (${tailnet.id}, 'old-timer', '', 'old@example.com', 1)`);
       const store = await t.reopen();
       const user = await store.read.users.getByName(tailnet.id, 'old-timer');
       assert.equal(user?.role, 'member');
-      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles', '0004_console_sessions']);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before console sessions: its data stays and sessions work', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const user = await t.store.read.users.create({ tailnetId: tailnet.id, name: 'keeper', role: 'admin' });
+      await t.store.close();
+      // The schema as 0002_user_roles left it.
+      await rawExec(t, `delete from headway_migration where name = '0004_console_sessions'`);
+      await rawExec(t, 'drop table console_login_links');
+      await rawExec(t, 'drop table console_sessions');
+      const store = await t.reopen();
+      assert.equal((await store.read.users.getByName(tailnet.id, 'keeper'))?.role, 'admin');
+      const at = new Date(1_000);
+      const grant = { tailnetId: tailnet.id, userId: user.id, role: 'admin' as const, actor: 'console:keeper', at, expiresAt: new Date(10_000) };
+      const link = await store.read.consoleSessions.createLink('a'.repeat(64), grant);
+      assert.equal(link.usedAt, null);
+      assert.equal((await store.read.consoleSessions.consumeLink('a'.repeat(64), new Date(2_000)))?.id, link.id);
+      assert.equal(await store.read.consoleSessions.consumeLink('a'.repeat(64), new Date(3_000)), undefined, 'a link works once');
+      const session = await store.read.consoleSessions.createSession('b'.repeat(64), grant);
+      assert.equal((await store.read.consoleSessions.findSession('b'.repeat(64)))?.id, session.id);
+      // Sessions go with their user.
+      await store.read.users.delete(user.id);
+      assert.equal(await store.read.consoleSessions.findSession('b'.repeat(64)), undefined);
     } finally {
       await t.cleanup();
     }
