@@ -307,6 +307,12 @@ describe('web console in a real browser', { skip: skipReason }, () => {
     await screenshot(member, { file: 'member.png', title: 'A member\'s view', caption: 'A user who is not an admin sees only their own devices.' });
     const status = await member.evaluate(async () => (await fetch('/api/v1/users?tailnet=default')).status);
     assert.equal(status, 403);
+    // Usable at phone width: the list still shows the device and its status, nothing overflows.
+    await member.setViewportSize({ width: 390, height: 844 });
+    await member.locator('[data-machine="bob-phone"]').getByText('Connected').waitFor();
+    const overflow = await member.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at 390px`);
+    await checkA11y(member, 'member machines at phone width');
     await context.close();
   });
 
