@@ -2,7 +2,7 @@
 // keeps the machine list current, navigation, and the routes of the pages.
 import { StrictMode, createContext, useContext, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { QueryClient, QueryClientProvider, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Redirect, Route, Router, Switch, useLocation } from 'wouter';
 import { useHashLocation } from 'wouter/use-hash-location';
 import { api, ApiError, q, setCsrfToken, type NodeInfo, type Session } from './api';
@@ -30,7 +30,14 @@ export function useConsole(): ConsoleContext {
   return value;
 }
 
-const queryClient = new QueryClient({
+// A 401 means the session ended (sign-out elsewhere, idle timeout): re-read it, which sends the
+// browser to the sign-in page with the app's state intact.
+const sessionEnded = (error: unknown) => {
+  if (error instanceof ApiError && error.status === 401) void queryClient.invalidateQueries({ queryKey: ['session'] });
+};
+const queryClient: QueryClient = new QueryClient({
+  queryCache: new QueryCache({ onError: sessionEnded }),
+  mutationCache: new MutationCache({ onError: sessionEnded }),
   defaultOptions: {
     queries: {
       retry: (count, error) => !(error instanceof ApiError && error.status >= 400 && error.status < 500) && count < 2,
@@ -45,8 +52,16 @@ function useLiveEvents(tailnet: string): 'live' | 'reconnecting' {
   const [status, setStatus] = useState<'live' | 'reconnecting'>('reconnecting');
   useEffect(() => {
     const source = new EventSource(`/api/v1/events${q(tailnet)}`);
-    source.onopen = () => setStatus('live');
-    source.onerror = () => setStatus('reconnecting');
+    source.onopen = () => {
+      setStatus('live');
+      // Changes made before the stream (re)connected were not sent on it: read the list afresh.
+      void client.invalidateQueries({ queryKey: ['nodes', tailnet] });
+    };
+    source.onerror = () => {
+      setStatus('reconnecting');
+      // The stream also ends with the session; find out which it was.
+      void client.invalidateQueries({ queryKey: ['session'] });
+    };
     source.onmessage = (message) => {
       const event = JSON.parse(message.data as string) as { type: string; node?: NodeInfo; id?: number };
       if (event.type === 'node' && event.node !== undefined) {

@@ -24,7 +24,8 @@ export const eventRoutes: readonly Route[] = [
     description:
       'Server-sent events, one JSON object per `data:` line: `{"type":"node","node":<Node>}` when a node is added or ' +
       'changes (online/offline included), `{"type":"nodeRemoved","id":<id>}`, `{"type":"users"}` and `{"type":"policy"}` ' +
-      'when those change. A comment line every 15 s keeps proxies from closing the stream.',
+      'when those change. A comment line every 15 s keeps proxies from closing the stream; with a console session, the ' +
+      'stream ends when the session does (sign-out, idle timeout).',
     response: z.object({}),
     async handle({ tailnet, viewer, deps, raw }) {
       const { req, res } = raw;
@@ -51,7 +52,18 @@ export const eventRoutes: readonly Route[] = [
         }
       };
       const unsubscribe = tailnet.subscribe(onEvent);
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      // A console session's stream ends with the session (sign-out, idle timeout, maximum age);
+      // the check does not count as activity, so an open tab does not keep the session alive.
+      const heartbeat = setInterval(() => {
+        if (viewer.session === null) {
+          res.write(': keep-alive\n\n');
+          return;
+        }
+        deps.sessions.authenticate(req.headers.cookie, { touch: false }).then(
+          () => res.write(': keep-alive\n\n'),
+          () => res.end(),
+        );
+      }, HEARTBEAT_MS);
       heartbeat.unref();
       const stop = () => {
         clearInterval(heartbeat);

@@ -145,9 +145,10 @@ export class WebSessions {
 
   /**
    * The session a Cookie header carries, or undefined when it carries none. A cookie that names
-   * an ended session throws HW_WEBSESSION_INVALID so the console can say why.
+   * an ended session throws HW_WEBSESSION_INVALID so the console can say why. `touch: false`
+   * checks without counting as activity (an open event stream must not keep a session alive).
    */
-  async authenticate(cookieHeader: string | undefined): Promise<(AuthenticatedSession & { token: string }) | undefined> {
+  async authenticate(cookieHeader: string | undefined, options: { touch?: boolean } = {}): Promise<(AuthenticatedSession & { token: string }) | undefined> {
     const token = cookieValue(cookieHeader, SESSION_COOKIE);
     if (token === undefined || token === '') return undefined;
     const session = await this.#state.store.read.consoleSessions.findSession(hashToken(token));
@@ -157,7 +158,7 @@ export class WebSessions {
     if (now - session.lastSeenAt.getTime() > this.idleTimeoutMs) {
       throw webSessionError(WebSessionErrors.sessionInvalid, `your console session was idle for more than ${Math.round(this.idleTimeoutMs / 60_000)} minutes; sign in again`);
     }
-    if (now - session.lastSeenAt.getTime() >= TOUCH_INTERVAL_MS) await this.#state.store.read.consoleSessions.touchSession(session.id, new Date(now));
+    if (options.touch !== false && now - session.lastSeenAt.getTime() >= TOUCH_INTERVAL_MS) await this.#state.store.read.consoleSessions.touchSession(session.id, new Date(now));
     // A user's role can change while signed in; the session follows the user's current role.
     const user = session.userId === null ? undefined : this.#state.tailnet(session.tailnetId)?.user(session.userId);
     if (session.userId !== null && user === undefined) throw webSessionError(WebSessionErrors.sessionInvalid, 'the user of this console session no longer exists');

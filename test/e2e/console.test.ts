@@ -163,9 +163,10 @@ describe('web console in a real browser', { skip: skipReason }, () => {
     const alice = await ts.createUser('alice');
     const key = await ts.authKey(alice, { reusable: true });
     await visit(page, '/machines', 'Machines');
+    await page.getByRole('status').getByText('Live', { exact: true }).waitFor();
     const laptop = await device('laptop', key);
     const row = page.locator('[data-machine="laptop"]');
-    await row.getByText('Connected').waitFor({ timeout: 5_000 });
+    await row.getByText('Connected').waitFor({ timeout: 15_000 });
     await device('router', key, { RoutableIPs: ['10.1.0.0/24', '0.0.0.0/0', '::/0'] });
     await page.locator('[data-machine="router"]').waitFor();
     await checkA11y(page, 'machines');
