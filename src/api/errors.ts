@@ -45,6 +45,12 @@ export const ApiErrors = registerErrors({
     meaning: 'The request over TCP has no API key, or the key is unknown, expired or revoked.',
     fix: 'Send `Authorization: Bearer <api key>` with a valid key (create one with `headway apikeys create`), or use the unix socket.',
   },
+  nodeNotVisible: {
+    code: 'HW_API_NODE_NOT_VISIBLE',
+    status: 404,
+    meaning: 'A console member asked for a node that is not one of their own (to them it does not exist).',
+    fix: 'Members see only their own untagged devices; ask an admin.',
+  },
   routeNotFound: {
     code: 'HW_API_ROUTE_NOT_FOUND',
     status: 404,

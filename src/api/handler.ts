@@ -10,7 +10,12 @@ import type { Config } from '../config/index.js';
 import { F } from '../log/index.js';
 import type { Actor, ServerState } from '../state/index.js';
 import { HeadwayError } from '../util/headway-error.js';
+import { CSRF_HEADER, WebSessionErrors, csrfMatches, remoteAddress } from '../web-session/index.js';
+import { WebSessions } from '../web-session/index.js';
 import { apiKeyRoutes } from './api-keys.js';
+import { consoleRoutes } from './console.js';
+import { eventRoutes } from './events.js';
+import { settingsRoutes } from './settings.js';
 import { auditRoutes } from './audit.js';
 import { ApiKeyAuthenticator, UNIX_SOCKET_ACTOR } from './auth.js';
 import { BODY_TIMEOUT_MS, checkDeclaredLength, MAX_BODY_BYTES, parseJsonBody, readBodyText } from './body.js';
@@ -20,7 +25,7 @@ import { nodeRoutes } from './nodes.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { policyRoutes } from './policy.js';
 import { preAuthKeyRoutes } from './pre-auth-keys.js';
-import { defineRoute, type ApiDeps, type Route } from './route.js';
+import { defineRoute, type ApiDeps, type Route, type Viewer } from './route.js';
 import type { ErrorJson } from './schemas.js';
 import { tailnetRoutes } from './tailnets.js';
 import { userRoutes } from './users.js';
@@ -43,6 +48,12 @@ export interface ApiHandlerDeps {
   validateResponses?: boolean;
   /** How long a request body may take to arrive; default 30 s. */
   bodyTimeoutMs?: number;
+  /** Console sessions; default: a WebSessions over `state` with the default timeouts. */
+  sessions?: WebSessions;
+  /** The public URL (sign-in links); default config.serverUrl. */
+  serverUrl?: string;
+  derpMap?: () => unknown;
+  oidc?: () => { enabled: boolean; provider: string | null };
 }
 
 export interface ApiHandler {
@@ -74,6 +85,7 @@ const openApiRoute = (document: () => unknown): Route =>
 export function apiRoutes(document: () => unknown = () => ({})): readonly Route[] {
   return [
     openApiRoute(document),
+    ...consoleRoutes,
     ...tailnetRoutes,
     ...userRoutes,
     ...nodeRoutes,
@@ -82,6 +94,8 @@ export function apiRoutes(document: () => unknown = () => ({})): readonly Route[
     ...apiKeyRoutes,
     ...policyRoutes,
     ...auditRoutes,
+    ...settingsRoutes,
+    ...eventRoutes,
   ];
 }
 
@@ -97,7 +111,14 @@ export function redactPath(path: string): string {
 export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
   // The server hands over a logger already bound to part=api; a bare one gets the binding here.
   const logger = input.logger.bindings()[F.part] === 'api' ? input.logger : input.logger.child({ [F.part]: 'api' });
-  const deps: ApiDeps = { state: input.state, config: input.config, logger, now: input.now ?? Date.now };
+  const now = input.now ?? Date.now;
+  const deps: ApiDeps = {
+    state: input.state, config: input.config, logger, now,
+    sessions: input.sessions ?? new WebSessions(input.state, { now }),
+    serverUrl: input.serverUrl ?? input.config.serverUrl,
+    ...(input.derpMap !== undefined ? { derpMap: input.derpMap } : {}),
+    ...(input.oidc !== undefined ? { oidc: input.oidc } : {}),
+  };
   const authenticator = new ApiKeyAuthenticator(deps.state, deps.now, logger);
   let openApiDocument: unknown;
   const routes = apiRoutes(() => (openApiDocument ??= buildOpenApiDocument(routes, { version: API_VERSION })));
@@ -134,13 +155,20 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
       }
       const { route } = found;
 
-      if (transport === 'unix') actor = UNIX_SOCKET_ACTOR;
-      else if (route.public) actor = { name: 'anonymous' };
-      else {
+      let viewer: Viewer;
+      if (transport === 'unix') {
+        actor = UNIX_SOCKET_ACTOR;
+        viewer = { kind: 'unix', admin: true, userId: null, tailnetId: null, session: null };
+      } else {
         try {
-          actor = await authenticator.authenticate(req.headers.authorization);
+          viewer = await authenticateTcp(req, route, method);
+          if (viewer.kind === 'api-key') {
+            actor = route.public
+              ? await authenticator.authenticate(req.headers.authorization).catch(() => ({ name: 'anonymous' }))
+              : await authenticator.authenticate(req.headers.authorization);
+          } else actor = viewer.session?.actor ?? { name: 'anonymous' };
         } catch (err) {
-          res.setHeader('WWW-Authenticate', 'Bearer realm="headway"');
+          if (err instanceof HeadwayError && err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="headway"');
           throw err;
         }
       }
@@ -162,7 +190,19 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
         query[name] = value;
       }
 
-      const result = await route.run({ params, query, body }, { deps, actor, requestId, logger: requestLogger }, (name) => deps.state.requireTailnet(name));
+      const tailnetFor = (name: string) => {
+        const tailnet = deps.state.requireTailnet(name);
+        if (viewer.tailnetId !== null && viewer.tailnetId !== tailnet.id) {
+          throw new HeadwayError(WebSessionErrors.forbidden, `your console session belongs to another tailnet than "${name}"`);
+        }
+        return tailnet;
+      };
+      const context = {
+        deps, actor: actor!, viewer, requestId, logger: requestLogger, from: remoteAddress(req),
+        setHeader: (name: string, value: string) => res.setHeader(name, value), raw: { req, res },
+      };
+      const result = await route.run({ params, query, body }, context, tailnetFor);
+      if (route.stream) return true;
       if (validateResponses) {
         const checked = route.response.safeParse(result);
         if (!checked.success) throw new Error(`response of ${route.operationId} does not match its schema: ${checked.error.message}`);
@@ -184,6 +224,38 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
       }, 'admin request');
     }
     return true;
+  }
+
+  /**
+   * Who a TCP request is: an API key (Authorization header), a console session (cookie; changes
+   * need the CSRF header, members only reach member routes), or anonymous for public routes.
+   */
+  async function authenticateTcp(req: IncomingMessage, route: Route, method: string): Promise<Viewer> {
+    const anonymous: Viewer = { kind: 'anonymous', admin: false, userId: null, tailnetId: null, session: null };
+    if (req.headers.authorization !== undefined) return { kind: 'api-key', admin: true, userId: null, tailnetId: null, session: null };
+    const session = await deps.sessions.authenticate(req.headers.cookie).catch((err: unknown) => {
+      if (route.public) return undefined;
+      throw err;
+    });
+    if (session === undefined) {
+      if (route.public) return anonymous;
+      throw apiError(ApiErrors.unauthenticated, 'missing API key: send Authorization: Bearer <api key>, or sign in to the console');
+    }
+    if (!['GET', 'HEAD'].includes(method)) {
+      const presented = req.headers[CSRF_HEADER];
+      if (!csrfMatches(session.token, typeof presented === 'string' ? presented : undefined)) {
+        throw new HeadwayError(WebSessionErrors.csrfMissing, `${method} with a console session needs the X-CSRF-Token header of GET ${API_PREFIX}/session`);
+      }
+    }
+    if (!session.admin && !route.members && !route.public) {
+      throw new HeadwayError(WebSessionErrors.forbidden, `${session.actor.name} is a ${session.session.role}, not an admin: the console shows members their own devices only`);
+    }
+    const operator = session.session.userId === null;
+    // Server-wide routes (tailnets, API keys) are for the operator; a user's session is one tailnet's.
+    if (!operator && route.scope === 'server' && !route.public && !route.members && route.group !== 'audit') {
+      throw new HeadwayError(WebSessionErrors.forbidden, `${session.actor.name} is signed in to one tailnet; ${method} ${route.path} is server-wide (operator or API key only)`);
+    }
+    return { kind: 'session', admin: session.admin, userId: session.session.userId, tailnetId: operator ? null : session.session.tailnetId, session };
   }
 
   return { handle, routes };

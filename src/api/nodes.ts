@@ -3,7 +3,9 @@
 import { z } from 'zod';
 import type { Node, UserId } from '../model/index.js';
 import { findNode, findUser } from './lookup.js';
-import { defineRoute, type RouteContext, type Route } from './route.js';
+import { HeadwayError } from '../util/headway-error.js';
+import { ApiErrors, apiError } from './errors.js';
+import { defineRoute, type RouteContext, type Route, type Viewer } from './route.js';
 import { expiryFromText, expiryText, nodeJsonFrom, nodeSchema, tagName, userRef, type NodeJson } from './schemas.js';
 import { requireTagsDefined } from './tag-owners.js';
 
@@ -11,6 +13,15 @@ const nodeParam = z.strictObject({ node: z.string().min(1).describe('The node: i
 
 function nodeJson(ctx: RouteContext<unknown, unknown, unknown>, node: Node): NodeJson {
   return nodeJsonFrom(node, ctx.tailnet, ctx.deps.now());
+}
+
+/** Admins see every node; a console member only the untagged nodes of their own user. */
+export function visibleTo(viewer: Viewer, node: Node): boolean {
+  return viewer.admin || (viewer.userId !== null && node.userId === viewer.userId && node.tags.length === 0);
+}
+
+function notVisible(ref: string): HeadwayError {
+  return apiError(ApiErrors.nodeNotVisible, `node "${ref}" not found`);
 }
 
 /** The registration id from what an admin may paste: the id, or the whole AuthURL. */
@@ -28,12 +39,16 @@ export const nodeRoutes: readonly Route[] = [
     group: 'nodes',
     scope: 'tailnet',
     summary: 'List the nodes of a tailnet',
+    description: 'A console member (not an admin) gets only the untagged nodes of their own user.',
+    members: true,
     query: z.strictObject({ user: z.string().min(1).optional().describe('Only the nodes of this user (name or id).') }),
     response: z.object({ nodes: z.array(nodeSchema) }),
     errors: [404],
     async handle(ctx) {
       const userId = ctx.query.user === undefined ? undefined : findUser(ctx.tailnet, ctx.query.user).id;
-      const nodes = [...ctx.tailnet.nodes()].filter((n) => userId === undefined || n.userId === userId).sort((a, b) => a.id - b.id);
+      const nodes = [...ctx.tailnet.nodes()]
+        .filter((n) => (userId === undefined || n.userId === userId) && visibleTo(ctx.viewer, n))
+        .sort((a, b) => a.id - b.id);
       return { nodes: nodes.map((n) => nodeJson(ctx, n)) };
     },
   }),
@@ -44,11 +59,15 @@ export const nodeRoutes: readonly Route[] = [
     group: 'nodes',
     scope: 'tailnet',
     summary: 'Show one node',
+    description: 'A console member may see only their own untagged nodes; any other is a 404 to them.',
+    members: true,
     params: nodeParam,
     response: nodeSchema,
     errors: [404],
     async handle(ctx) {
-      return nodeJson(ctx, findNode(ctx.tailnet, ctx.params.node, ctx.deps.state));
+      const node = findNode(ctx.tailnet, ctx.params.node, ctx.deps.state);
+      if (!visibleTo(ctx.viewer, node)) throw notVisible(ctx.params.node);
+      return nodeJson(ctx, node);
     },
   }),
   defineRoute({

@@ -10,6 +10,7 @@ const COMPONENT_PREFIX = '#/components/schemas/';
 
 const GROUP_DESCRIPTIONS: Readonly<Record<RouteGroup, string>> = {
   meta: 'This document.',
+  session: 'Web console sessions: who is signed in, sign-out, sign-in options and sign-in links. A console session (cookie) may call any endpoint an API key may; its changes need the X-CSRF-Token header.',
   tailnets: 'Tailnets: isolated networks served by one server. Server-wide.',
   users: 'Users of a tailnet.',
   nodes: 'Nodes (devices) of a tailnet.',
@@ -18,6 +19,8 @@ const GROUP_DESCRIPTIONS: Readonly<Record<RouteGroup, string>> = {
   apikeys: 'API keys for the admin API over TCP. Server-wide.',
   policy: 'The tailnet access policy (HuJSON).',
   audit: 'The audit log of admin changes.',
+  settings: 'Read-only server settings: DNS and the DERP map.',
+  events: 'Live changes as server-sent events.',
 };
 
 const ERROR_RESPONSES: Readonly<Record<number, string>> = {
@@ -97,7 +100,9 @@ export function buildOpenApiDocument(routes: readonly Route[], options: OpenApiO
     const responses: Record<string, unknown> = {
       [String(route.status)]: {
         description: route.summary,
-        content: { 'application/json': { schema: toJsonSchema(route.response, 'output', components) } },
+        content: route.stream
+          ? { 'text/event-stream': { schema: { type: 'string', description: 'Server-sent events; each `data:` line is a JSON object.' } } }
+          : { 'application/json': { schema: toJsonSchema(route.response, 'output', components) } },
       },
     };
     const statuses = new Set<number>([...(route.public ? [] : [401]), ...(hasInput(route) ? [400] : []), ...route.errors, 500]);
@@ -124,7 +129,8 @@ export function buildOpenApiDocument(routes: readonly Route[], options: OpenApiO
       version: options.version,
       description:
         'Administer a Headway server: tailnets, users, nodes, routes, keys, policy and audit log. ' +
-        'Over TCP every request needs `Authorization: Bearer <api key>`; over the unix socket none is needed. ' +
+        'Over TCP every request needs `Authorization: Bearer <api key>` or a web console session cookie (changes then need ' +
+        'the `X-CSRF-Token` header from GET /session); over the unix socket none is needed. ' +
         'Tailnet-scoped endpoints take `?tailnet=<name>` (default `default`). Errors are `{"error": {"code", "message", "request_id"}}`.',
     },
     servers: [{ url: '/api/v1' }],

@@ -150,6 +150,24 @@ export const policyRoutes: readonly Route[] = [
     },
   }),
   defineRoute({
+    operationId: 'listPolicyVersions',
+    method: 'GET',
+    path: '/policy/versions',
+    group: 'policy',
+    scope: 'tailnet',
+    summary: 'List the stored versions of the tailnet policy, newest first (database mode)',
+    description: 'Each version with its full text, author and time. Roll back by sending an old text with `PUT /policy`.',
+    response: z.object({ versions: z.array(z.object({ id: z.number().int(), author: z.string(), created_at: z.string(), policy: z.string() })) }),
+    errors: [404],
+    async handle({ tailnet, deps }) {
+      const versions = await deps.state.store.read.policies.list(tailnet.id);
+      return {
+        versions: versions.map((v) => ({ id: Number(v.id), author: v.author, created_at: v.createdAt.toISOString(), policy: v.text }))
+          .sort((a, b) => b.id - a.id),
+      };
+    },
+  }),
+  defineRoute({
     operationId: 'checkPolicy',
     method: 'POST',
     path: '/policy/check',

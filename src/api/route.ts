@@ -2,17 +2,20 @@
 // request schemas (path parameters, query, body) and response schema. The handler validates
 // with them, the OpenAPI document and docs/api.md are generated from them, and the compiler
 // checks each handler's result against its response schema.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
+import type { TailnetId, UserId } from '../model/index.js';
 import type { Actor, ServerState, TailnetState } from '../state/index.js';
+import type { AuthenticatedSession, WebSessions } from '../web-session/index.js';
 import { ApiValidationError } from './errors.js';
 import { describeIssue } from './validation.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** Resource groups, in the order the reference documents them. */
-export const ROUTE_GROUPS = ['meta', 'tailnets', 'users', 'nodes', 'routes', 'preauthkeys', 'apikeys', 'policy', 'audit'] as const;
+export const ROUTE_GROUPS = ['meta', 'session', 'tailnets', 'users', 'nodes', 'routes', 'preauthkeys', 'apikeys', 'policy', 'audit', 'settings', 'events'] as const;
 export type RouteGroup = (typeof ROUTE_GROUPS)[number];
 
 export interface ApiDeps {
@@ -21,14 +24,44 @@ export interface ApiDeps {
   readonly logger: Logger;
   /** Milliseconds since the epoch; injectable so expiry can be tested. */
   readonly now: () => number;
+  /** Browser sessions of the console. */
+  readonly sessions: WebSessions;
+  /** The URL clients and browsers use (sign-in links are built on it). */
+  readonly serverUrl: string;
+  /** The DERP map in force, for the settings page; absent in unit tests without DERP. */
+  readonly derpMap?: () => unknown;
+  /** Whether OIDC sign-in is configured (the identity part reports it). */
+  readonly oidc?: () => { enabled: boolean; provider: string | null };
 }
 
 /** How a route picks its tailnet: `?tailnet=<name>`, `default` when absent. */
 export type RouteScope = 'tailnet' | 'server';
 
+/**
+ * Who is asking, beyond the actor name: API keys and the unix socket are server admins; a
+ * console session is bound to its tailnet and, for a member, to the member's own devices.
+ */
+export interface Viewer {
+  readonly kind: 'api-key' | 'unix' | 'session' | 'anonymous';
+  readonly admin: boolean;
+  /** The signed-in user (console sessions of a user), else null. */
+  readonly userId: UserId | null;
+  /** A console session of a user may act only in its tailnet; null = any tailnet. */
+  readonly tailnetId: TailnetId | null;
+  /** The console session, when the request carries one. */
+  readonly session: AuthenticatedSession | null;
+}
+
 export interface BaseContext {
   readonly deps: ApiDeps;
   readonly actor: Actor;
+  readonly viewer: Viewer;
+  /** Adds a response header (Set-Cookie on sign-out). */
+  readonly setHeader: (name: string, value: string) => void;
+  /** The request's remote address, for audit entries. */
+  readonly from: string;
+  /** The raw exchange, for streaming routes only (the handler answers JSON for the others). */
+  readonly raw: { readonly req: IncomingMessage; readonly res: ServerResponse };
   readonly requestId: string;
   readonly logger: Logger;
 }
@@ -54,6 +87,13 @@ export interface RouteSpec<P extends ObjectSchema, Q extends ObjectSchema, B ext
   readonly scope: RouteScope;
   /** No API key needed even over TCP (the OpenAPI document). */
   readonly public?: boolean;
+  /**
+   * A console member (non-admin) may call it; the handler must then limit what it shows to the
+   * member's own devices. Default false: admins only.
+   */
+  readonly members?: boolean;
+  /** Server-sent events: the handler writes the stream itself (see events.ts). */
+  readonly stream?: boolean;
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;
@@ -74,6 +114,8 @@ export interface Route {
   readonly description: string;
   readonly scope: RouteScope;
   readonly public: boolean;
+  readonly members: boolean;
+  readonly stream: boolean;
   readonly params: ObjectSchema | undefined;
   /** The declared query schema, with `tailnet` added for tailnet-scoped routes. */
   readonly query: ObjectSchema | undefined;
@@ -122,6 +164,8 @@ export function defineRoute<
     description: spec.description ?? '',
     scope: spec.scope,
     public: spec.public === true,
+    members: spec.members === true,
+    stream: spec.stream === true,
     params: spec.params,
     query,
     body: spec.body,

@@ -37,6 +37,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'preauthkeys create': ['headway preauthkeys create --user alice --reusable --expiration 24h', 'headway preauthkeys create --tags tag:ci --ephemeral --output json', 'headway preauthkeys create --tags tag:server --pre-approved'],
   'preauthkeys list': ['headway preauthkeys list --user alice'],
   'preauthkeys expire': ['headway preauthkeys expire Xb3kP9qLmZ2a'],
+  'admin login-link': ['headway admin login-link', 'headway admin login-link --user alice --ttl 2m'],
   'apikeys create': ['headway apikeys create --expiration 30d'],
   'apikeys list': ['headway apikeys list'],
   'apikeys expire': ['headway apikeys expire hwk_3fK9q2LmPx7A'],

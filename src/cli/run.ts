@@ -9,6 +9,7 @@ import { registerImportCommands } from './import.js';
 import { registerWebhookCommands } from './webhooks.js';
 import { EXAMPLES } from './examples.js';
 import { registerKeyCommands } from './keys.js';
+import { registerAdminCommands } from './admin.js';
 import { registerNodeCommands } from './nodes.js';
 import type { CliIo } from './output.js';
 import { registerPolicyCommands } from './policy.js';
@@ -25,6 +26,7 @@ export function buildCli(io: CliIo, state: { exitCode: number }): Cli {
   registerUserCommands(cli);
   registerNodeCommands(cli);
   registerKeyCommands(cli);
+  registerAdminCommands(cli);
   registerPolicyCommands(cli);
   registerAuditCommands(cli);
   registerDebugCommand(cli);

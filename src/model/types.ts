@@ -242,3 +242,34 @@ export interface WebhookDelivery {
   readonly deliveredAt: Date | null;
   readonly createdAt: Date;
 }
+
+/**
+ * A browser session of the web console. The cookie carries a random token; only its SHA-256 is
+ * stored. `userId` is null for a session started by the server's operator (`headway admin
+ * login-link` without --user), who acts as a server admin.
+ */
+export interface ConsoleSession {
+  readonly id: number;
+  readonly tailnetId: TailnetId;
+  readonly userId: UserId | null;
+  readonly role: UserRole;
+  /** What the audit log names as the actor, e.g. `console:alice` or `console:operator`. */
+  readonly actor: string;
+  readonly createdAt: Date;
+  readonly lastSeenAt: Date;
+  /** The absolute end of the session, whatever its activity. */
+  readonly expiresAt: Date;
+  readonly revokedAt: Date | null;
+}
+
+/** A short-lived, single-use sign-in link of the web console. */
+export interface ConsoleLoginLink {
+  readonly id: number;
+  readonly tailnetId: TailnetId;
+  readonly userId: UserId | null;
+  readonly role: UserRole;
+  readonly actor: string;
+  readonly expiresAt: Date;
+  readonly usedAt: Date | null;
+  readonly createdAt: Date;
+}

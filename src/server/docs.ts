@@ -20,6 +20,7 @@ import '../policy/index.js';
 import '../scim/index.js';
 import '../state/index.js';
 import '../store/index.js';
+import '../web-session/index.js';
 import './index.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

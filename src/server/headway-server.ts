@@ -29,6 +29,8 @@ import { loadOrCreatePrivateKey, openStore, type Store } from '../store/index.js
 import type * as tailcfg from '../tailcfg/index.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { plainAndTlsListener, type PlainAndTlsListener } from './plain-and-tls-listener.js';
+import { createConsoleHandler } from '../console/index.js';
+import { WebSessions, createBrowserSignInHook } from '../web-session/index.js';
 import { PolicyFileWatcher } from './policy-file.js';
 import { renderRegisterPage } from './register-page.js';
 import { ServerErrors } from './errors.js';
@@ -52,7 +54,7 @@ export interface StartOptions {
   derpKeepAliveMs?: number;
   /**
    * Gives a person who signed in through the provider for the web console a browser session
-   * (src/web-session). Without it, /oidc/console/login answers 501.
+   * (src/web-session). Default: a console session; tests pass their own.
    */
   onBrowserSignIn?: BrowserSignInHook;
   /** Webhook delivery timing (tests shorten the poll interval and retry backoff). */
@@ -85,7 +87,11 @@ export interface AdminApiHandler {
   handle(req: IncomingMessage, res: ServerResponse, transport: 'tcp' | 'unix'): Promise<boolean>;
 }
 
-export type AdminApiFactory = (deps: { state: ServerState; config: Config; logger: Logger }) => AdminApiHandler;
+export type AdminApiFactory = (deps: {
+  state: ServerState; config: Config; logger: Logger; serverUrl: string; derpMap: () => unknown; sessions: WebSessions;
+  /** Whether the console can offer sign-in through the identity provider, and its name. */
+  oidc: () => { enabled: boolean; provider: string | null };
+}) => AdminApiHandler;
 
 export async function startServer(config: Config, options: StartOptions & { api?: AdminApiFactory } = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.log);
@@ -263,7 +269,13 @@ export async function startServer(config: Config, options: StartOptions & { api?
       ...(options.controlLimits !== undefined ? { limits: options.controlLimits } : {}),
     });
     cleanups.push(() => control.close());
-    const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }) }) ?? null;
+    const sessions = new WebSessions(state);
+    const oidcProvider = config.oidc === null ? null : new URL(config.oidc.issuer).host;
+    const api = options.api?.({
+      state, config, logger: logger.child({ part: 'api' }), serverUrl, derpMap: () => derpMap.current(), sessions,
+      oidc: () => ({ enabled: oidcProvider !== null, provider: oidcProvider }),
+    }) ?? null;
+    const adminConsole = createConsoleHandler({ sessions, serverUrl, logger: logger.child({ part: 'console' }) });
 
     // Sign-in through the provider. Discovery runs in the background and is retried with
     // backoff: the server serves (pre-auth keys work) while the provider is down.
@@ -276,7 +288,8 @@ export async function startServer(config: Config, options: StartOptions & { api?
       cleanups.push(() => provider.close());
       signIn = new SignInService({
         state, config: { ...config, oidc: config.oidc }, provider, logger: identityLogger, serverUrl,
-        ...(options.onBrowserSignIn !== undefined ? { onBrowserSignIn: options.onBrowserSignIn } : {}),
+        // The console's sessions unless a caller supplies its own hook.
+        onBrowserSignIn: options.onBrowserSignIn ?? createBrowserSignInHook(sessions, serverUrl),
       });
       identityHttp = createIdentityHttpHandler({ signIn, serverUrl, logger: identityLogger });
     }
@@ -308,6 +321,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       if (api !== null && (await api.handle(req, res, 'tcp'))) return;
       if (identityHttp !== null && (await identityHttp.handle(req, res))) return;
       if (scim !== null && (await scim.handle(req, res))) return;
+      if (await adminConsole.handle(req, res)) return;
       const path = (req.url ?? '/').split('?')[0]!;
       if (req.method === 'GET' && path.startsWith('/register/')) {
         const page = renderRegisterPage(path.slice('/register/'.length), state);

@@ -8,7 +8,7 @@
  * (testing.ts is for tests only and is not exported here).
  */
 export type {
-  AddressAllocator, ApiKeyRepo, AuditRepo, Dialect, ImportedPreAuthKey, NewAuditEntry, NewNode, NewPreAuthKey, NewUser,
+  AddressAllocator, ApiKeyRepo, AuditRepo, ConsoleSessionRepo, NewConsoleGrant, Dialect, ImportedPreAuthKey, NewAuditEntry, NewNode, NewPreAuthKey, NewUser,
   NodeLiveFields, NodePatch, NodeRepo, OAuthRepo, PolicyRepo, WebhookRepo, PreAuthKeyRepo, Store, StoreTx, TailnetRepo, UserRepo,
 } from './types.js';
 export { openStore, type StoreConfig, type StoreOptions } from './open-store.js';

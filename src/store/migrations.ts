@@ -285,6 +285,52 @@ function migration0006ApiV2Webhooks(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Browser sessions of the web console and its single-use sign-in links; tokens are stored as
+ * their SHA-256 only.
+ */
+function migration0004ConsoleSessions(dialect: Dialect): Migration {
+  const id = (db: SchemaDb, table: string) =>
+    db.schema.createTable(table).addColumn('id', 'integer', (col) =>
+      dialect === 'sqlite' ? col.primaryKey().autoIncrement() : col.primaryKey().generatedByDefaultAsIdentity());
+  const unique = (db: SchemaDb, name: UniqueConstraint) => {
+    const { table, columns } = UNIQUE_CONSTRAINTS[name];
+    return db.schema.createIndex(name).unique().on(table).columns([...columns]).execute();
+  };
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      // A user's sessions and links end with the user; everything ends with the tailnet.
+      await id(db, 'console_sessions')
+        .addColumn('token_hash', 'text', (col) => col.notNull())
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('user_id', 'integer', (col) => col.references('users.id').onDelete('cascade'))
+        .addColumn('role', 'text', (col) => col.notNull())
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .addColumn('last_seen_at', 'bigint', (col) => col.notNull())
+        .addColumn('expires_at', 'bigint', (col) => col.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await unique(db, 'console_sessions_token_hash_key');
+      await id(db, 'console_login_links')
+        .addColumn('token_hash', 'text', (col) => col.notNull())
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('user_id', 'integer', (col) => col.references('users.id').onDelete('cascade'))
+        .addColumn('role', 'text', (col) => col.notNull())
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('expires_at', 'bigint', (col) => col.notNull())
+        .addColumn('used_at', 'bigint')
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .execute();
+      await unique(db, 'console_login_links_token_hash_key');
+    },
+    async down(db: SchemaDb): Promise<void> {
+      await db.schema.dropTable('console_login_links').execute();
+      await db.schema.dropTable('console_sessions').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -292,6 +338,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0001_initial': migration0001Initial(dialect),
         '0002_user_roles': migration0002UserRoles(),
         '0003_identity': migration0003Identity(),
+        '0004_console_sessions': migration0004ConsoleSessions(dialect),
         '0005_tailnet_settings': migration0005TailnetSettings(),
         '0006_api_v2_webhooks': migration0006ApiV2Webhooks(dialect),
       };

@@ -18,6 +18,7 @@ import { SqlAddressAllocator } from './address-allocator.js';
 import { AddressPool } from './address-pool.js';
 import { SqlApiKeyRepo } from './api-key-repo.js';
 import { SqlAuditRepo } from './audit-repo.js';
+import { SqlConsoleSessionRepo } from './console-session-repo.js';
 import { StoreErrors, storeError } from './errors.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from './migrations.js';
 import { SqlNodeRepo } from './node-repo.js';
@@ -266,6 +267,7 @@ function repositories(ctx: RepoContext): StoreTx {
     scimGroups: new SqlScimGroupRepo(ctx),
     oauth: new SqlOAuthRepo(ctx),
     webhooks: new SqlWebhookRepo(ctx),
+    consoleSessions: new SqlConsoleSessionRepo(ctx),
   });
 }
 

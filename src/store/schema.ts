@@ -175,6 +175,33 @@ export interface WebhookDeliveryTable {
   created_at: number;
 }
 
+/** Web console sessions (0004); the token is stored as its SHA-256 only. */
+export interface ConsoleSessionTable {
+  id: Generated<number>;
+  token_hash: string;
+  tailnet_id: number;
+  user_id: number | null;
+  role: string;
+  actor: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+/** Single-use sign-in links of the web console (0004); the token is stored as its SHA-256 only. */
+export interface ConsoleLoginLinkTable {
+  id: Generated<number>;
+  token_hash: string;
+  tailnet_id: number;
+  user_id: number | null;
+  role: string;
+  actor: string;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   tailnets: TailnetTable;
   users: UserTable;
@@ -183,6 +210,8 @@ export interface Database {
   api_keys: ApiKeyTable;
   policies: PolicyTable;
   audit_log: AuditLogTable;
+  console_sessions: ConsoleSessionTable;
+  console_login_links: ConsoleLoginLinkTable;
   oauth_clients: OAuthClientTable;
   oauth_tokens: OAuthTokenTable;
   webhooks: WebhookTable;
@@ -211,6 +240,8 @@ export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type PolicyRow = Selectable<PolicyTable>;
 export type AuditLogRow = Selectable<AuditLogTable>;
 export type ScimGroupRow = Selectable<ScimGroupTable>;
+export type ConsoleSessionRow = Selectable<ConsoleSessionTable>;
+export type ConsoleLoginLinkRow = Selectable<ConsoleLoginLinkTable>;
 
 /**
  * Every unique constraint, by the name PostgreSQL reports and the `table.column` list SQLite
@@ -228,6 +259,8 @@ export const UNIQUE_CONSTRAINTS = {
   api_keys_prefix_key: { table: 'api_keys', columns: ['prefix'] },
   users_tailnet_oidc_key: { table: 'users', columns: ['tailnet_id', 'oidc_issuer', 'oidc_subject'] },
   scim_groups_tailnet_name_key: { table: 'scim_groups', columns: ['tailnet_id', 'display_name'] },
+  console_sessions_token_hash_key: { table: 'console_sessions', columns: ['token_hash'] },
+  console_login_links_token_hash_key: { table: 'console_login_links', columns: ['token_hash'] },
 } as const satisfies Record<string, { table: keyof Database; columns: readonly string[] }>;
 
 export type UniqueConstraint = keyof typeof UNIQUE_CONSTRAINTS;

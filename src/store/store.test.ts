@@ -128,6 +128,7 @@ const MIGRATION_UNDO: Record<string, readonly string[]> = {
     'alter table pre_auth_keys drop column pre_approved',
     'alter table tailnets drop column device_approval',
   ],
+  '0004_console_sessions': ['drop table console_login_links', 'drop table console_sessions'],
   '0005_tailnet_settings': ['alter table tailnets drop column settings'],
   '0006_api_v2_webhooks': [
     ...['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients'].map((table) => `drop table ${table}`),
@@ -265,6 +266,32 @@ forEachDialect('store', (open, dialect) => {
       assert.equal((await store.read.oauth.verifyClient(client.clientId, secret))?.clientId, client.clientId);
       assert.equal(await store.read.oauth.verifyClient(client.clientId, `${secret}x`), undefined);
       assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ALL_MIGRATIONS);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before console sessions: its data stays and sessions work', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const user = await t.store.read.users.create({ tailnetId: tailnet.id, name: 'keeper', role: 'admin' });
+      await t.store.close();
+      // The schema before console sessions.
+      await rollBackTo(t, '0003_identity');
+      const store = await t.reopen();
+      assert.equal((await store.read.users.getByName(tailnet.id, 'keeper'))?.role, 'admin');
+      const at = new Date(1_000);
+      const grant = { tailnetId: tailnet.id, userId: user.id, role: 'admin' as const, actor: 'console:keeper', at, expiresAt: new Date(10_000) };
+      const link = await store.read.consoleSessions.createLink('a'.repeat(64), grant);
+      assert.equal(link.usedAt, null);
+      assert.equal((await store.read.consoleSessions.consumeLink('a'.repeat(64), new Date(2_000)))?.id, link.id);
+      assert.equal(await store.read.consoleSessions.consumeLink('a'.repeat(64), new Date(3_000)), undefined, 'a link works once');
+      const session = await store.read.consoleSessions.createSession('b'.repeat(64), grant);
+      assert.equal((await store.read.consoleSessions.findSession('b'.repeat(64)))?.id, session.id);
+      // Sessions go with their user.
+      await store.read.users.delete(user.id);
+      assert.equal(await store.read.consoleSessions.findSession('b'.repeat(64)), undefined);
     } finally {
       await t.cleanup();
     }

@@ -5,7 +5,7 @@ import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/ind
 import type {
   ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PreAuthKey, PreAuthKeyId,
   RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId, UserRole,
-  OAuthClient, Webhook, WebhookDelivery,
+  OAuthClient, Webhook, WebhookDelivery, ConsoleLoginLink, ConsoleSession,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 
@@ -30,6 +30,7 @@ export interface StoreTx {
   readonly policies: PolicyRepo;
   readonly audit: AuditRepo;
   readonly addresses: AddressAllocator;
+  readonly consoleSessions: ConsoleSessionRepo;
   readonly oauth: OAuthRepo;
   readonly webhooks: WebhookRepo;
   readonly scimGroups: ScimGroupRepo;
@@ -195,6 +196,32 @@ export interface PolicyRepo {
   save(tailnetId: TailnetId, text: string, author: string): Promise<PolicyVersion>;
   latest(tailnetId: TailnetId): Promise<PolicyVersion | undefined>;
   list(tailnetId: TailnetId): Promise<PolicyVersion[]>;
+}
+
+export interface NewConsoleGrant {
+  tailnetId: TailnetId;
+  userId: UserId | null;
+  role: UserRole;
+  actor: string;
+  /** When it starts (the caller's clock, which also judges idleness and expiry). */
+  at: Date;
+  expiresAt: Date;
+}
+
+/** Web console sessions and sign-in links; tokens are given as their SHA-256 hex only. */
+export interface ConsoleSessionRepo {
+  createSession(tokenHash: string, grant: NewConsoleGrant): Promise<ConsoleSession>;
+  findSession(tokenHash: string): Promise<ConsoleSession | undefined>;
+  touchSession(id: number, at: Date): Promise<void>;
+  revokeSession(id: number, at: Date): Promise<void>;
+  createLink(tokenHash: string, grant: NewConsoleGrant): Promise<ConsoleLoginLink>;
+  /**
+   * Marks an unused link used and returns it, in one statement so that two browsers racing
+   * with the same link cannot both win; undefined when unknown or already used.
+   */
+  consumeLink(tokenHash: string, at: Date): Promise<ConsoleLoginLink | undefined>;
+  /** Deletes sessions and links that ended before `before`; returns how many rows went. */
+  prune(before: Date): Promise<number>;
 }
 
 export interface NewAuditEntry {

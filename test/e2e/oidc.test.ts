@@ -9,16 +9,18 @@ import assert from 'node:assert/strict';
 import { NodeClient } from '../../src/client/index.js';
 import { publicJwk, startTestProvider, TestBrowser, type TestAccount } from '../../src/identity/testing.js';
 import type { BrowserSignIn } from '../../src/identity/index.js';
+import { createApiHandler } from '../../src/api/index.js';
 import { startTestServer, type TestServer } from '../../src/server/testing.js';
 
 const admin = { name: 'test' };
 
-async function withProvider(accounts: Record<string, TestAccount>, oidc: Record<string, unknown>, options: { start?: Record<string, unknown>; config?: Record<string, unknown> } = {}) {
+async function withProvider(accounts: Record<string, TestAccount>, oidc: Record<string, unknown>, options: { start?: Record<string, unknown>; config?: Record<string, unknown>; withApi?: boolean } = {}) {
   let callback = 'http://127.0.0.1:1/oidc/callback';
   const idp = await startTestProvider({ redirectUris: () => [callback], accounts });
   const ts = await startTestServer({
     config: { ...options.config, oidc: { issuer: idp.issuer, client_id: idp.clientId, client_secret: idp.clientSecret, scope: ['openid', 'profile', 'email', 'groups'], ...oidc } },
     ...(options.start !== undefined ? { start: options.start } : {}),
+    ...(options.withApi === true ? { api: createApiHandler } : {}),
   });
   // The provider learns Headway's callback URL now that the server has its port.
   callback = `${ts.server.serverUrl}/oidc/callback`;
@@ -109,7 +111,7 @@ describe('sign-in through an OpenID Connect provider', () => {
       const consolePage = await browser.get(`${ts.server.url}/oidc/console/login?next=/admin`);
       assert.equal(consolePage.status, 302);
       const signedIn = await new TestBrowser().signIn(`${ts.server.url}/oidc/console/login?next=/admin`, 'boss');
-      assert.equal(signedIn.url, `${ts.server.url}/admin`, 'sent on to the page it asked for');
+      assert.equal(signedIn.url, `${ts.server.url}/admin/`, 'sent on to the page it asked for (the console answers /admin with /admin/)');
       const boss = ts.defaultTailnet.userByName('boss')!;
       assert.deepEqual(seen, [{ tailnetId: ts.defaultTailnet.id, userId: boss.id, role: 'admin' }]);
 
@@ -124,6 +126,31 @@ describe('sign-in through an OpenID Connect provider', () => {
     } finally {
       await a.close();
       await b.close();
+      await ts.cleanup();
+      await idp.stop();
+    }
+  });
+
+  it('gives whoever signs in for the console a console session with the role the provider\'s groups give', async () => {
+    const { idp, ts } = await withProvider({
+      boss: { email: 'boss@example.com', groups: ['admins'] },
+      ann: { email: 'ann@example.com', groups: ['eng'] },
+    }, { role_groups: { admins: 'admin' } }, { withApi: true });
+    try {
+      for (const [account, role] of [['boss', 'admin'], ['ann', 'member']] as const) {
+        const browser = new TestBrowser();
+        const landed = await browser.signIn(`${ts.server.url}/oidc/console/login?next=/admin/`, account);
+        assert.equal(landed.url, `${ts.server.url}/admin/`, `${account}: sent to the console`);
+        const session = await browser.get(`${ts.server.url}/api/v1/session`);
+        assert.equal(session.status, 200, session.body);
+        const who = JSON.parse(session.body) as { kind: string; role: string; user: string; csrf_token: string | null };
+        assert.deepEqual([who.kind, who.role, who.user], ['session', role, account]);
+        assert.ok(who.csrf_token !== null, `${account}: the session carries its CSRF token`);
+      }
+      // Someone who never signed in has no session.
+      const stranger = JSON.parse((await new TestBrowser().get(`${ts.server.url}/api/v1/session`)).body) as { signed_in: boolean };
+      assert.equal(stranger.signed_in, false);
+    } finally {
       await ts.cleanup();
       await idp.stop();
     }
@@ -195,8 +222,6 @@ describe('sign-in through an OpenID Connect provider', () => {
       const replay = await browser.get(callback);
       assert.equal(replay.status, 400);
       assert.match(replay.body, /HW_IDENTITY_STATE_MISMATCH/);
-      // Without a console hook the browser sign-in answers 501.
-      assert.equal((await browser.get(`${ts.server.url}/oidc/console/login`)).status, 501);
 
       // A provider whose JWKS does not hold its signing key: the ID token is refused.
       const other = new NodeClient({ serverUrl: ts.server.url, hostname: 'box-2', capVersion: 130 });
