@@ -2,13 +2,14 @@
 // rules -> frozen Config. Every stage collects all of its problems before failing, so one run
 // reports everything wrong in a file.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { formatDurationMs } from '../util/duration.js';
 import { parsePrefix, prefixCovers, tryParseIP } from '../util/ip.js';
 import type {
-  Config, DatabaseConfig, DnsExtraRecord, ListenAddress, PostgresConfig,
+  Config, DatabaseConfig, DnsExtraRecord, HaConfig, ListenAddress, PostgresConfig,
 } from './config.js';
 import { ConfigError, ConfigErrors } from './errors.js';
 import { IGNORED_HEADSCALE_KEYS, RENAMED_HEADSCALE_KEYS, UNSUPPORTED_HEADSCALE_KEYS } from './headscale-keys.js';
@@ -374,6 +375,8 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     problem('map.keepalive_interval', `${formatDurationMs(keepaliveIntervalMs)} is out of range (want 1s to 100s; clients drop a stream silent for 120s)`);
   }
 
+  const ha = resolveHa(raw, database.type, problem);
+
   return {
     source: ctx.source,
     serverUrl,
@@ -423,7 +426,34 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'auto' },
     tls: tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null,
     map: { coalesceWindowMs, keepaliveIntervalMs },
+    ha,
     warnings: ctx.warnings,
+  };
+}
+
+/** The `ha:` section; null unless enabled. HA needs PostgreSQL: SQLite is one process's file. */
+function resolveHa(raw: RawConfig, databaseType: DatabaseConfig['type'], problem: (key: string, text: string) => void): HaConfig | null {
+  const section = raw.ha ?? ({} as Section<RawConfig['ha']>);
+  if (section.enabled !== true) return null;
+  if (databaseType !== 'postgres') {
+    problem('ha.enabled', 'high availability needs database.type postgres (several instances share one PostgreSQL; SQLite is a single-instance database)');
+  }
+  const secret = section.secret ?? '';
+  if (secret.length < 16) {
+    problem('ha.secret', `must be at least 16 characters, the same on every instance (it encrypts the shared private keys), got ${secret.length}`);
+  }
+  const leaseDurationMs = section.lease_duration ?? 10_000;
+  const heartbeatIntervalMs = section.heartbeat_interval ?? 2_000;
+  if (leaseDurationMs < 1_000) problem('ha.lease_duration', `${formatDurationMs(leaseDurationMs)} is too short (at least 1s)`);
+  if (heartbeatIntervalMs <= 0 || heartbeatIntervalMs * 2 > leaseDurationMs) {
+    problem('ha.heartbeat_interval', `${formatDurationMs(heartbeatIntervalMs)} must be above 0 and at most half of ha.lease_duration (${formatDurationMs(leaseDurationMs)})`);
+  }
+  return {
+    instanceId: section.instance_id ?? hostname(),
+    advertiseUrl: section.advertise_url ?? null,
+    secret,
+    leaseDurationMs,
+    heartbeatIntervalMs,
   };
 }
 

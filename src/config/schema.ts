@@ -353,6 +353,14 @@ export const rawConfigSchema = z.strictObject({
     coalesce_window: leaf(parseDuration),
     keepalive_interval: leaf(parseDuration),
   }),
+  ha: section({
+    enabled: leaf(parseBool),
+    instance_id: leaf(parseNonEmptyString),
+    advertise_url: disableable(parseUrl),
+    secret: leaf(parseString),
+    lease_duration: leaf(parseDuration),
+    heartbeat_interval: leaf(parseDuration),
+  }),
 });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;
