@@ -119,11 +119,11 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(tailnets.map((tailnet) => tailnet.name), [DEFAULT_TAILNET_NAME]);
       assert.equal(t.store.dialect, dialect);
       const migrations = await rawRows(t, 'headway_migration');
-      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual(migrations.map((row) => row.name), ['0001_initial', '0002_user_roles', '0007_ha']);
       // Opening again runs nothing and creates no second default tailnet.
       const store = await t.reopen();
       assert.equal((await store.read.tailnets.list()).length, 1);
-      assert.equal((await rawRows(t, 'headway_migration')).length, 2);
+      assert.equal((await rawRows(t, 'headway_migration')).length, 3);
     } finally {
       await t.cleanup();
     }
@@ -135,13 +135,31 @@ forEachDialect('store', (open, dialect) => {
       const tailnet = await defaultTailnet(t.store);
       await t.store.close();
       // The schema as 0001_initial left it, with a user in it.
-      await rawExec(t, `delete from headway_migration where name = '0002_user_roles'`);
+      await rawExec(t, `delete from headway_migration where name in ('0002_user_roles', '0007_ha')`);
+      for (const table of ['ha_presence', 'ha_keys', 'ha_instances', 'ha_change_log']) await rawExec(t, `drop table ${table}`);
       await rawExec(t, 'alter table users drop column role');
       await rawExec(t, `insert into users (tailnet_id, name, display_name, email, created_at) values (${tailnet.id}, 'old-timer', '', 'old@example.com', 1)`);
       const store = await t.reopen();
       const user = await store.read.users.getByName(tailnet.id, 'old-timer');
       assert.equal(user?.role, 'member');
-      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles']);
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles', '0007_ha']);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before high availability: nodes stay, the ha tables appear', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const node = await registerNode(t.store, tailnet.id, 'survivor');
+      await t.store.close();
+      await rawExec(t, `delete from headway_migration where name = '0007_ha'`);
+      for (const table of ['ha_presence', 'ha_keys', 'ha_instances', 'ha_change_log']) await rawExec(t, `drop table ${table}`);
+      const store = await t.reopen();
+      assert.equal((await store.read.nodes.get(node.id))?.givenName, 'survivor');
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ['0001_initial', '0002_user_roles', '0007_ha']);
+      for (const table of ['ha_presence', 'ha_keys', 'ha_instances', 'ha_change_log']) assert.deepEqual(await rawRows(t, table), []);
     } finally {
       await t.cleanup();
     }
