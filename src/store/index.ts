@@ -12,6 +12,8 @@ export type {
   NodeLiveFields, NodePatch, NodeRepo, PolicyRepo, PreAuthKeyRepo, Store, StoreTx, TailnetRepo, UserRepo,
 } from './types.js';
 export { openStore, type StoreConfig, type StoreOptions } from './open-store.js';
+export { CHANGE_CHANNEL, type ChangeEntity, type ChangeRecord, type ChangeLogOptions } from './change-log.js';
+export type { ChangeLogEntry, HaRepo, InstanceLease } from './ha-repo.js';
 export { loadOrCreatePrivateKey } from './key-file.js';
 export { StoreErrors } from './errors.js';
 export { AddressPool } from './address-pool.js';

@@ -18,6 +18,8 @@ import { SqlAddressAllocator } from './address-allocator.js';
 import { AddressPool } from './address-pool.js';
 import { SqlApiKeyRepo } from './api-key-repo.js';
 import { SqlAuditRepo } from './audit-repo.js';
+import { ChangeBuffer, appendChanges, type ChangeLogOptions } from './change-log.js';
+import { SqlHaRepo } from './ha-repo.js';
 import { StoreErrors, storeError } from './errors.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from './migrations.js';
 import { SqlNodeRepo } from './node-repo.js';
@@ -45,6 +47,11 @@ export interface StoreOptions {
    * Default false.
    */
   detectMisuse?: boolean;
+  /**
+   * High availability: every transaction that wrote rows other instances hold in memory appends
+   * them to the change log before COMMIT (docs/ha.md). PostgreSQL only. Default: off.
+   */
+  changeLog?: ChangeLogOptions | null;
 }
 
 /** Opens the database, creating it (SQLite) and migrating it to this build's schema. */
@@ -77,7 +84,12 @@ export async function openStore(config: StoreConfig, options: StoreOptions = {})
     await db.destroy().catch(() => undefined);
     throw err;
   }
-  return new SqlStore(db, database.type, pools, options.now ?? Date.now, options.detectMisuse ?? false);
+  const changeLog = options.changeLog ?? null;
+  if (changeLog !== null && database.type !== 'postgres') {
+    await db.destroy().catch(() => undefined);
+    throw storeError(StoreErrors.unavailable, `${where}: the high-availability change log needs PostgreSQL`);
+  }
+  return new SqlStore(db, database.type, pools, options.now ?? Date.now, options.detectMisuse ?? false, changeLog);
 }
 
 function errorText(err: unknown): string {
@@ -260,6 +272,7 @@ function repositories(ctx: RepoContext): StoreTx {
     policies: new SqlPolicyRepo(ctx),
     audit: new SqlAuditRepo(ctx),
     addresses: new SqlAddressAllocator(ctx),
+    ha: new SqlHaRepo(ctx),
   });
 }
 
@@ -271,16 +284,18 @@ class SqlStore implements Store {
   readonly #nowMs: () => number;
   readonly #scope: AsyncLocalStorage<TransactionScope> | null;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #changeLog: ChangeLogOptions | null;
   #closing: Promise<void> | undefined;
 
-  constructor(db: Kysely<Database>, dialect: Dialect, pools: AddressPools, nowMs: () => number, detectMisuse: boolean) {
+  constructor(db: Kysely<Database>, dialect: Dialect, pools: AddressPools, nowMs: () => number, detectMisuse: boolean, changeLog: ChangeLogOptions | null) {
+    this.#changeLog = changeLog;
     this.#scope = detectMisuse ? new AsyncLocalStorage<TransactionScope>() : null;
     this.#db = db;
     this.dialect = dialect;
     this.#pools = pools;
     this.#nowMs = nowMs;
     const guarded = db.withPlugin(new ReadGuardPlugin(() => this.#assertUsable('store.read')));
-    this.read = repositories({ db: guarded, dialect, nowMs, inTransaction: false, pools });
+    this.read = repositories({ db: guarded, dialect, nowMs, inTransaction: false, pools, changes: null });
   }
 
   #assertUsable(what: string): void {
@@ -293,7 +308,14 @@ class SqlStore implements Store {
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     this.#assertUsable('store.transaction()');
     const scope: TransactionScope = { active: true };
-    const body = (trx: Kysely<Database>) => fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools }));
+    const changeLog = this.#changeLog;
+    const body = async (trx: Kysely<Database>): Promise<T> => {
+      const changes = changeLog === null ? null : new ChangeBuffer();
+      const result = await fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools, changes }));
+      // The log row commits with the writes it describes, or not at all.
+      if (changes !== null && changes.size > 0) await appendChanges(trx, changeLog!.instanceId, changes.records(), this.#nowMs());
+      return result;
+    };
     const guard = this.#scope;
     const run = this.#db.transaction().execute((trx) => (guard === null ? body(trx) : guard.run(scope, () => body(trx))));
     this.#inFlight.add(run);

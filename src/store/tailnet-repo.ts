@@ -17,6 +17,7 @@ export class SqlTailnetRepo implements TailnetRepo {
       insertRow(this.#ctx, 'tailnets', { name, created_at: this.#ctx.nowMs(), last_ipv4: null, last_ipv6: null }),
       { unique: { tailnets_name_key: () => storeError(StoreErrors.tailnetExists, `tailnet "${name}" already exists`) } },
     );
+    this.#ctx.changes?.record('tailnet', row.id);
     return tailnetFromRow(row);
   }
 
@@ -43,5 +44,6 @@ export class SqlTailnetRepo implements TailnetRepo {
     }
     // Users, nodes, keys and policies go with it (ON DELETE CASCADE); the audit log stays.
     await this.#ctx.db.deleteFrom('tailnets').where('id', '=', id).execute();
+    this.#ctx.changes?.record('tailnet', id);
   }
 }

@@ -7,6 +7,7 @@ import type {
   RegisterMethod, Tailnet, TailnetId, User, UserId, UserRole,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
+import type { HaRepo } from './ha-repo.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -29,6 +30,8 @@ export interface StoreTx {
   readonly policies: PolicyRepo;
   readonly audit: AuditRepo;
   readonly addresses: AddressAllocator;
+  /** High availability's tables (PostgreSQL only; docs/ha.md). */
+  readonly ha: HaRepo;
 }
 
 export interface TailnetRepo {

@@ -29,6 +29,7 @@ export class SqlUserRepo implements UserRepo {
         foreignKey: () => storeError(StoreErrors.referenceMissing, `tailnet ${user.tailnetId} does not exist`),
       },
     );
+    this.#ctx.changes?.record('user', row.id);
     return userFromRow(row);
   }
 
@@ -64,6 +65,7 @@ export class SqlUserRepo implements UserRepo {
       { unique: { users_tailnet_name_key: () => storeError(StoreErrors.userExists, `user ${id}: another user of the tailnet is already named "${patch.name ?? ''}"`) } },
     );
     if (row === undefined) throw notFound(`user ${id}`);
+    this.#ctx.changes?.record('user', id);
     return userFromRow(row);
   }
 
@@ -73,5 +75,6 @@ export class SqlUserRepo implements UserRepo {
       { foreignKey: () => storeError(StoreErrors.userHasNodes, `user ${id} still owns nodes; delete them or move them to another user first`) },
     );
     if (result.numDeletedRows === 0n) throw notFound(`user ${id}`);
+    this.#ctx.changes?.record('user', id);
   }
 }
