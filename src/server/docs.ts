@@ -12,6 +12,7 @@ import '../client/index.js';
 import '../config/index.js';
 import '../control/index.js';
 import '../derp/index.js';
+import '../ha/index.js';
 import '../noise/index.js';
 import '../policy/index.js';
 import '../state/index.js';

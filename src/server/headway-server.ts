@@ -17,7 +17,8 @@ import {
 import { DnsConfigSource } from '../dns/index.js';
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
 import type { DerpSource } from '../mapper/index.js';
-import type { TailnetId } from '../model/index.js';
+import { HaInstance, loadOrCreateSharedKey } from '../ha/index.js';
+import type { NodeId, TailnetId } from '../model/index.js';
 import { compilePolicyText } from '../policy/index.js';
 import { ServerState, type TailnetState } from '../state/index.js';
 import { loadOrCreatePrivateKey, openStore, type Store } from '../store/index.js';
@@ -56,6 +57,8 @@ export interface RunningServer {
   readonly stun: StunServer | null;
   readonly derpMap: DerpMapSource;
   readonly dns: DnsConfigSource;
+  /** This instance's membership of an HA deployment; null with a single instance. */
+  readonly ha: HaInstance | null;
   pipeline(tailnet: TailnetId): TailnetPipeline;
   close(): Promise<void>;
 }
@@ -77,7 +80,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
   };
   try {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    const noiseKey = await loadOrCreatePrivateKey(config.noise.privateKeyPath);
+    const haConfig = config.ha;
 
     // Policy in file mode: the file must be valid at start; later bad edits keep the last good.
     let policyFile: PolicyFileWatcher | null = null;
@@ -85,10 +88,24 @@ export async function startServer(config: Config, options: StartOptions & { api?
       policyFile = await PolicyFileWatcher.open(config.policy.path, (text) => compilePolicyText(text, { file: config.policy.path! }), logger);
       cleanups.push(() => policyFile?.close());
     }
-    const store: Store = await openStore(config, { logger, detectMisuse: options.detectStoreMisuse ?? false });
+    const store: Store = await openStore(config, {
+      logger,
+      detectMisuse: options.detectStoreMisuse ?? false,
+      changeLog: haConfig === null ? null : { instanceId: haConfig.instanceId },
+    });
     cleanups.push(() => store.close());
+    // With HA the keys are the deployment's, not this instance's: any instance serves any client.
+    const noiseKey = haConfig === null
+      ? await loadOrCreatePrivateKey(config.noise.privateKeyPath)
+      : await loadOrCreateSharedKey(store, 'noise', haConfig.secret);
+    // Joined before the state loads, so the change log is followed from a position it covers.
+    const ha = haConfig === null || config.database.type !== 'postgres'
+      ? null
+      : await HaInstance.join({ store, ha: haConfig, postgres: config.database.postgres, advertiseUrl: haConfig.advertiseUrl ?? '', logger });
+    if (ha !== null) cleanups.push(() => ha.close());
     const state = await ServerState.load(store, {
-      flushIntervalMs: options.flushIntervalMs,
+      // Live fields reach the other instances through the log when written: write them often.
+      flushIntervalMs: options.flushIntervalMs ?? (ha !== null ? 1_000 : undefined),
       ...(config.policy.mode === 'file' ? { policyTextFor: () => policyFile?.text ?? null } : {}),
     });
     cleanups.push(() => state.close());
@@ -125,6 +142,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
     const scheme = config.tls === null ? 'http' : 'https';
     const url = `${scheme}://${formatHost(bound.address)}:${bound.port}`;
     const serverUrl = config.listenAddr.port === 0 ? url : config.serverUrl;
+    if (ha !== null && haConfig?.advertiseUrl == null) ha.setAdvertiseUrl(url);
 
     // DERP and STUN.
     let derp: DerpServer | null = null;
@@ -133,7 +151,9 @@ export async function startServer(config: Config, options: StartOptions & { api?
     let embeddedRegion: tailcfg.DERPRegion | undefined;
     const derpConfig = config.derp.server;
     if (derpConfig.enabled) {
-      const derpKey = await loadOrCreatePrivateKey(derpConfig.privateKeyPath);
+      const derpKey = haConfig === null
+        ? await loadOrCreatePrivateKey(derpConfig.privateKeyPath)
+        : await loadOrCreateSharedKey(store, 'derp', haConfig.secret);
       derp = new DerpServer({
         privateKey: derpKey,
         logger,
@@ -178,6 +198,13 @@ export async function startServer(config: Config, options: StartOptions & { api?
       ephemeralInactivityMs: config.ephemeralNodeInactivityTimeoutMs,
       offlineGraceMs: options.offlineGraceMs ?? 10_000,
       ...(options.presenceWindowMs !== undefined ? { presenceWindowMs: options.presenceWindowMs } : {}),
+      ...(ha !== null ? {
+        hooks: {
+          sessionOnline: (id: NodeId, capVersion: number) => ha.presence.started(id, capVersion),
+          sessionOffline: (id: NodeId) => ha.presence.stopped(id),
+          runsJob: (job: 'ephemeral-cleanup') => ha.isLeader(job),
+        },
+      } : {}),
     };
     const pipelines = new Map<TailnetId, TailnetPipeline>();
     const addPipeline = (tailnet: TailnetState) => {
@@ -192,6 +219,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       }
     });
     cleanups.push(() => { for (const p of pipelines.values()) p.close(); });
+    ha?.attach({ state, holdsSession: (tailnetId, nodeId) => pipelines.get(tailnetId)?.holdsSession(nodeId) ?? false });
     registerEngineMetrics(metrics, () => pipelines.values());
     dns.onChange(() => { for (const p of pipelines.values()) p.router.broadcast('dns', p.hub.connectedNodes()); });
     derpSource.onChange(() => { for (const p of pipelines.values()) p.router.broadcast('derpMap', p.hub.connectedNodes()); });
@@ -303,7 +331,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
 
     let closing: Promise<void> | null = null;
     return {
-      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns,
+      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns, ha,
       pipeline,
       close: () => {
         closing ??= (async () => {

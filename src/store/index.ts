@@ -11,7 +11,7 @@ export type {
   AddressAllocator, ApiKeyRepo, AuditRepo, Dialect, NewAuditEntry, NewNode, NewPreAuthKey, NewUser,
   NodeLiveFields, NodePatch, NodeRepo, PolicyRepo, PreAuthKeyRepo, Store, StoreTx, TailnetRepo, UserRepo,
 } from './types.js';
-export { openStore, type StoreConfig, type StoreOptions } from './open-store.js';
+export { openStore, postgresClientConfig, postgresLocation, type StoreConfig, type StoreOptions } from './open-store.js';
 export { CHANGE_CHANNEL, type ChangeEntity, type ChangeRecord, type ChangeLogOptions } from './change-log.js';
 export type { ChangeLogEntry, HaRepo, InstanceLease } from './ha-repo.js';
 export { loadOrCreatePrivateKey } from './key-file.js';

@@ -192,6 +192,23 @@ export function postgresLocation(config: PostgresConfig): string {
   return `postgres ${config.host}:${config.port}/${config.name}`;
 }
 
+/**
+ * Connection settings for one PostgreSQL connection of our own (high availability's LISTEN and
+ * advisory-lock sessions), the same as the pool's.
+ */
+export function postgresClientConfig(config: PostgresConfig): pg.ClientConfig {
+  return {
+    application_name: 'headway',
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === PG_INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+    },
+    ...(config.url !== null
+      ? { connectionString: config.url }
+      : { host: config.host, port: config.port, database: config.name, user: config.user || undefined, password: config.pass || undefined, ssl: pgSsl(config) }),
+  };
+}
+
 function openPostgres(config: PostgresConfig, logger: Logger): { db: Kysely<Database>; where: string } {
   const where = postgresLocation(config);
   const poolConfig: pg.PoolConfig = {
