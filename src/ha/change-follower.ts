@@ -2,9 +2,10 @@
 // (which heals a missed notification or a lost LISTEN connection), it reads the rows after the
 // last applied position, in order, re-reads the rows they name and hands them to the state,
 // which publishes the same events a local write does: policy index, mapper and sessions have
-// one code path for local and remote changes. Rows this instance wrote were applied when they
-// committed and are skipped, except presence, which is always re-read (the truth is the union
-// of every instance's sessions).
+// one code path for local and remote changes. Rows this instance wrote are applied too: applying
+// is a diff against memory, so a write already applied at commit publishes nothing, and a write
+// whose COMMIT succeeded while its acknowledgement was lost (the connection died at that moment)
+// still reaches this instance's memory.
 import pg from 'pg';
 import type { Logger } from '../log/index.js';
 import type { NodeId, TailnetId, UserId } from '../model/index.js';
@@ -144,10 +145,8 @@ export class ChangeFollower {
     const policies = new Set<TailnetId>();
     const presence = new Set<NodeId>();
     for (const entry of entries) {
-      const own = entry.instanceId === this.#options.instanceId;
       for (const [entity, id] of entry.changes) {
         if (entity === 'presence') presence.add(id as NodeId);
-        else if (own) continue;
         else if (entity === 'node') nodes.add(id as NodeId);
         else if (entity === 'user') users.add(id as UserId);
         else if (entity === 'policy') policies.add(id as TailnetId);

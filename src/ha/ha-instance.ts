@@ -45,6 +45,8 @@ export class HaInstance {
   #ticking: Promise<void> | null = null;
   #advertiseUrl: string;
   #lastRenewal = 0;
+  /** Start of the current run of successful renewals (0 while renewals fail). */
+  #connectedSince = 0;
   #lastPrune = 0;
   #closed = false;
 
@@ -73,6 +75,7 @@ export class HaInstance {
       });
       const instance = new HaInstance(options, newest);
       instance.#lastRenewal = Date.now();
+      instance.#connectedSince = instance.#lastRenewal;
       return instance;
     } catch (err) {
       throw haError(HaErrors.UNAVAILABLE, `instance "${ha.instanceId}" could not join: ${err instanceof Error ? err.message : String(err)}`, err);
@@ -132,12 +135,17 @@ export class HaInstance {
         this.presence.reassertAll();
       }
       this.#lastRenewal = Date.now();
+      if (this.#connectedSince === 0) this.#connectedSince = this.#lastRenewal;
     } catch (err) {
+      this.#connectedSince = 0;
       this.#logger.warn({ err }, 'renewing the lease failed');
     }
     await this.jobs.tick();
     try {
-      if (this.jobs.isLeader('lease-reaper')) {
+      // After an outage of our own, the others were probably cut off too: give them one lease
+      // period to renew before calling them dead, so a database restart takes no node offline.
+      const settled = this.#connectedSince !== 0 && Date.now() - this.#connectedSince >= ha.leaseDurationMs;
+      if (this.jobs.isLeader('lease-reaper') && settled) {
         const reaped = await store.transaction((tx) => tx.ha.reapExpired());
         if (reaped.length > 0) {
           this.jobRuns.reaped += reaped.length;

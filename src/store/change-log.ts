@@ -51,7 +51,7 @@ export const CHANGE_CHANNEL = 'headway_change';
 export const CHANGE_LOG_LOCK = 0x4877_4c6f; // "HwLo"
 
 export interface ChangeLogOptions {
-  /** Written into every appended row; a follower skips the rows of its own instance. */
+  /** Written into every appended row: which instance wrote it (diagnostics, the writer's own rows). */
   readonly instanceId: string;
 }
 
