@@ -26,7 +26,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   noise: ['key', 'util', 'log', 'tailcfg'],
   control: ['noise', 'mapper', 'state', 'policy', 'dns', 'tailcfg', 'model', 'key', 'util', 'log', 'config'],
   derp: ['key', 'tailcfg', 'config', 'util', 'log'],
-  ha: ['store', 'state', 'config', 'model', 'key', 'log', 'util'],
+  ha: ['store', 'state', 'config', 'model', 'key', 'log', 'util', 'client'],
   api: ['state', 'policy', 'model', 'config', 'log', 'util', 'key', 'tailcfg'],
   server: ['*'],
   cli: ['server', 'config', 'policy', 'client', 'util', 'log', 'model', 'key', 'tailcfg', 'api'],

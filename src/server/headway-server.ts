@@ -17,7 +17,7 @@ import {
 import { DnsConfigSource } from '../dns/index.js';
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
 import type { DerpSource } from '../mapper/index.js';
-import { HaInstance, loadOrCreateSharedKey } from '../ha/index.js';
+import { DerpMesh, HaInstance, loadOrCreateSharedKey, meshKey } from '../ha/index.js';
 import type { NodeId, TailnetId } from '../model/index.js';
 import { compilePolicyText } from '../policy/index.js';
 import { ServerState, type TailnetState } from '../state/index.js';
@@ -159,9 +159,17 @@ export async function startServer(config: Config, options: StartOptions & { api?
         logger,
         metrics,
         ...(derpConfig.verifyClients ? { admit: (key) => state.nodeByKey(key) !== undefined } : {}),
+        ...(haConfig !== null ? { meshKey: meshKey(haConfig.secret) } : {}),
       });
       const relay = derp;
       cleanups.push(() => relay.close());
+      if (ha !== null && haConfig !== null) {
+        // Every instance relays for the same region: mesh with the others (docs/ha.md).
+        const mesh = new DerpMesh({ store, instanceId: haConfig.instanceId, meshKey: meshKey(haConfig.secret), logger, refreshMs: haConfig.heartbeatIntervalMs });
+        relay.setMeshForwarder(mesh.forward);
+        mesh.start();
+        cleanups.push(() => mesh.close());
+      }
       stun = await startStunServer({ listenAddr: `${formatHost(derpConfig.stunListenAddr.host || '0.0.0.0')}:${derpConfig.stunListenAddr.port}`, logger, metrics });
       const stunServer = stun;
       cleanups.push(() => stunServer.close());

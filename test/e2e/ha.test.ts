@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeClient } from '../../src/client/index.js';
+import { DerpClient } from '../../src/client/derp/index.js';
 import { startTestCluster, type TestCluster } from '../../src/ha/testing.js';
 import type { RunningServer } from '../../src/server/index.js';
 
@@ -88,6 +89,33 @@ describe('high availability (three instances, one PostgreSQL)', () => {
     await laptop.waitFor('the renamed peer', (nm) => nm.peerByName('workstation') !== undefined);
     for (const server of cluster.instances) {
       await waitUntil('the rename everywhere', () => server.state.defaultTailnet.node(desktopNode.id)?.givenName === 'workstation');
+    }
+  });
+
+  it('relays packets between clients connected to different instances through the DERP mesh', async () => {
+    const [one, two] = cluster.instances as [RunningServer, RunningServer];
+    const [laptop, desktop] = clients as [NodeClient, NodeClient];
+    const a = await DerpClient.connect({ url: `${one.url}/derp`, privateKey: laptop.nodeKey });
+    const b = await DerpClient.connect({ url: `${two.url}/derp`, privateKey: desktop.nodeKey });
+    try {
+      const got: string[] = [];
+      b.onPacket((src, packet) => { if (src === laptop.nodePublicKey) got.push(packet.toString('utf8')); });
+      const back: string[] = [];
+      a.onPacket((src, packet) => { if (src === desktop.nodePublicKey) back.push(packet.toString('utf8')); });
+      // The mesh learns of b's connection within a heartbeat; until then the packet is dropped.
+      await waitUntil('a packet across the mesh', () => {
+        a.sendPacket(desktop.nodePublicKey, Buffer.from('hello over the mesh'));
+        return got.length > 0;
+      }, 10_000);
+      assert.equal(got[0], 'hello over the mesh');
+      await waitUntil('the reply', () => {
+        b.sendPacket(laptop.nodePublicKey, Buffer.from('and back'));
+        return back.length > 0;
+      }, 10_000);
+      assert.equal(back[0], 'and back');
+    } finally {
+      a.close();
+      b.close();
     }
   });
 
