@@ -2,7 +2,7 @@
 // PostgreSQL behind HAProxy (TCP, round robin), 200 of our protocol clients connected through
 // HAProxy. Shows convergence, a policy change crossing instances, SIGKILL of an instance (its
 // clients reconnect elsewhere, keep their addresses, an HA subnet router fails over, no
-// acknowledged write is lost) and a database outage in the middle.
+// acknowledged write is lost), a database outage in the middle, and the DERP mesh.
 //
 // The database outage is made with a TCP relay between the instances and PostgreSQL that the
 // test cuts (every connection reset, new ones refused) and restores: from the instances' side it
@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NodeClient } from '../../src/client/index.js';
+import { DerpClient } from '../../src/client/derp/index.js';
 import { TEST_HA_SECRET } from '../../src/ha/testing.js';
 import { createTestDatabase, type TestDatabase } from '../../src/store/testing.js';
 
@@ -355,5 +356,23 @@ describe('high availability behind HAProxy (three processes, one PostgreSQL, 200
     assert.ok(clients.every((c, i) => c.received.length > streams[i]!));
     const observer = clients[0]!;
     await observer.waitFor('everyone online', (nm) => clients.slice(1).every((c) => nm.peerByName(c.hostinfo.Hostname!)?.Online === true), 15_000);
+  });
+
+  it('relays packets between two clients connected to different instances through the meshed DERP', async () => {
+    const [a, b] = [clients[0]!, clients[1]!];
+    const left = await DerpClient.connect({ url: `${instances[one]!.url}/derp`, privateKey: a.nodeKey });
+    const right = await DerpClient.connect({ url: `${instances[three]!.url}/derp`, privateKey: b.nodeKey });
+    try {
+      const got: string[] = [];
+      right.onPacket((src, packet) => { if (src === a.nodePublicKey) got.push(packet.toString('utf8')); });
+      await waitUntil('a packet across the mesh', () => {
+        left.sendPacket(b.nodePublicKey, Buffer.from('mesh'));
+        return got.length > 0;
+      }, 15_000);
+      assert.equal(got[0], 'mesh');
+    } finally {
+      left.close();
+      right.close();
+    }
   });
 });
