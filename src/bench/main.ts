@@ -3,9 +3,11 @@
 //   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V]
 //   network --policy ... --nodes N [--churn R] [--duration S]
 //   policy  [case]   (policy compile cases)
+//   ha      --policy ... --nodes N --instances K [--churn R] [--duration S]  (docs/ha.md)
 //   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
 import { parseArgs } from 'node:util';
 import { ENGINE_EVENTS, runEngine } from './engine.js';
+import { runHaBench } from './ha.js';
 import { runNetwork } from './network.js';
 import { writeReport } from './report.js';
 import { ENGINE_POLICIES, type EnginePolicy } from './workload.js';
@@ -14,6 +16,7 @@ const USAGE = `usage: npm run bench -- <scenario> [options]
   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V] [--json]
   network --policy fullmesh|members|segmented --nodes N [--churn R] [--duration S] [--json]
   policy  [case] [--json]
+  ha      --policy fullmesh|members|segmented --nodes N --instances K [--churn R] [--duration S] [--json]
   report  [--quick]`;
 
 function fail(message: string): never {
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '42' },
       capver: { type: 'string' },
       churn: { type: 'string', default: '10' },
+      instances: { type: 'string', default: '3' },
       duration: { type: 'string', default: '20' },
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
@@ -65,6 +69,13 @@ async function main(): Promise<void> {
       say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
+    }
+    case 'ha': {
+      const result = await runHaBench({ policy, nodes, instances: Number(values.instances), seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress });
+      say(`ha ${policy} ${nodes} nodes on ${result.instances} instance(s): storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, ${result.undelivered} of ${result.changes} changes undelivered`);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}
+`);
+      break;
     }
     case 'policy': {
       const { policyBenchCases } = await import('../policy/policy.bench.js');

@@ -104,8 +104,9 @@ export async function startServer(config: Config, options: StartOptions & { api?
       : await HaInstance.join({ store, ha: haConfig, postgres: config.database.postgres, advertiseUrl: haConfig.advertiseUrl ?? '', logger });
     if (ha !== null) cleanups.push(() => ha.close());
     const state = await ServerState.load(store, {
-      // Live fields reach the other instances through the log when written: write them often.
-      flushIntervalMs: options.flushIntervalMs ?? (ha !== null ? 1_000 : undefined),
+      // Live fields (endpoints) reach the other instances through the log when written: write
+      // them often, so an endpoint change crosses instances in about this long.
+      flushIntervalMs: options.flushIntervalMs ?? (ha !== null ? 250 : undefined),
       ...(config.policy.mode === 'file' ? { policyTextFor: () => policyFile?.text ?? null } : {}),
     });
     cleanups.push(() => state.close());
