@@ -227,6 +227,13 @@ function openPostgres(config: PostgresConfig, logger: Logger): { db: Kysely<Data
   // An idle client losing its connection emits 'error' on the pool; unhandled, it would end the
   // process. The pool replaces the client on next use.
   pool.on('error', (err) => logger.warn({ [F.path]: where, [F.err]: err }, 'postgres connection lost'));
+  // pg-pool removes its error listener from a client while it is checked out (inside a
+  // transaction, between statements); a FATAL from the server then (a PostgreSQL restart sends
+  // "terminating connection due to administrator command" to every session) would be an
+  // unhandled 'error' event and end the process. The statement in flight still fails.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger.warn({ [F.path]: where, [F.err]: err }, 'postgres connection lost while in use'));
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, where };
 }

@@ -4,10 +4,10 @@
 // clients reconnect elsewhere, keep their addresses, an HA subnet router fails over, no
 // acknowledged write is lost), a database outage in the middle, and the DERP mesh.
 //
-// The database outage is made with a TCP relay between the instances and PostgreSQL that the
-// test cuts (every connection reset, new ones refused) and restores: from the instances' side it
-// is exactly a PostgreSQL restart, and it leaves the PostgreSQL that other suites on this
-// machine share running.
+// The database restart is made as it looks to the instances: every session of the test database
+// is terminated (FATAL 57P01, what a restart sends), then a TCP relay between the instances and
+// PostgreSQL refuses connections for a while and is restored. The PostgreSQL that other suites
+// on this machine share keeps running.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,6 +17,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { NodeClient } from '../../src/client/index.js';
 import { DerpClient } from '../../src/client/derp/index.js';
 import { TEST_HA_SECRET } from '../../src/ha/testing.js';
@@ -332,8 +333,18 @@ describe('high availability behind HAProxy (three processes, one PostgreSQL, 200
     for (const name of acknowledged) assert.ok(names.has(name), `acknowledged user ${name} survived`);
   });
 
-  it('rides out a database outage: instances reconnect, apply what they missed, no client is disconnected', async () => {
+  it('rides out a database restart: instances reconnect, apply what they missed, no client is disconnected', async () => {
     const streams = clients.map((c) => c.received.length);
+    // What a restart does first: every session of the database is told "terminating connection
+    // due to administrator command" (FATAL 57P01). Then the server is unreachable for a while.
+    const direct = new pg.Client({ connectionString: database.database.type === 'postgres' ? database.database.postgres.url! : '' });
+    await direct.connect();
+    try {
+      const terminated = await direct.query('select count(pg_terminate_backend(pid)) as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+      assert.ok(Number(terminated.rows[0].n) > 0, 'the instances had sessions to terminate');
+    } finally {
+      await direct.end();
+    }
     relay.cut();
     await sleep(3_000);
     relay.restore();
@@ -351,7 +362,8 @@ describe('high availability behind HAProxy (three processes, one PostgreSQL, 200
       const listed = await admin(instances[three]!.socketPath, 'GET', '/users');
       return (listed.json.users as Array<{ name: string }>).some((u) => u.name === 'after-outage');
     }, 20_000);
-    // No map stream ended, and every client stayed online for its peers.
+    // No instance died, no map stream ended, and every client stayed online for its peers.
+    for (const instance of [instances[one]!, instances[three]!]) assert.equal(instance.process.exitCode, null, `${instance.id} is alive: ${instance.log.slice(-2000)}`);
     for (const client of clients) assert.equal(client.streamEnded, false, `${client.hostinfo.Hostname}'s stream survived`);
     assert.ok(clients.every((c, i) => c.received.length > streams[i]!));
     const observer = clients[0]!;
