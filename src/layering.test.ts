@@ -26,6 +26,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   noise: ['key', 'util', 'log', 'tailcfg'],
   control: ['noise', 'mapper', 'state', 'policy', 'dns', 'tailcfg', 'model', 'key', 'util', 'log', 'config'],
   derp: ['key', 'tailcfg', 'config', 'util', 'log'],
+  ha: ['store', 'state', 'config', 'model', 'key', 'log', 'util', 'client'],
   api: ['state', 'policy', 'model', 'config', 'log', 'util', 'key', 'tailcfg', 'webhooks', 'web-session'],
   identity: ['state', 'model', 'config', 'log', 'util'],
   scim: ['state', 'model', 'config', 'log', 'util'],

@@ -5,9 +5,11 @@
 //   network --target URL --authkey KEY --nodes N [--server-pid PID] [--churn R] [--duration S]
 //           (any running TS2021 server; its policy must let every node see every other)
 //   policy  [case]   (policy compile cases)
+//   ha      --policy ... --nodes N --instances K [--churn R] [--duration S]  (docs/ha.md)
 //   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
 import { parseArgs } from 'node:util';
 import { ENGINE_EVENTS, runEngine } from './engine.js';
+import { runHaBench } from './ha.js';
 import { runNetwork } from './network.js';
 import { runTargetNetwork } from './network-target.js';
 import { writeReport } from './report.js';
@@ -19,6 +21,7 @@ const USAGE = `usage: npm run bench -- <scenario> [options]
   network --target URL --authkey KEY --nodes N [--server-pid PID] [--churn R] [--duration S]
           [--idle S] [--concurrency C] [--join-timeout S] [--json]
   policy  [case] [--json]
+  ha      --policy fullmesh|members|segmented --nodes N --instances K [--churn R] [--duration S] [--json]
   report  [--quick]`;
 
 function fail(message: string): never {
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
       idle: { type: 'string' },
       concurrency: { type: 'string' },
       'join-timeout': { type: 'string' },
+      instances: { type: 'string', default: '3' },
       duration: { type: 'string', default: '20' },
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
@@ -95,6 +99,13 @@ async function main(): Promise<void> {
       say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%, ${result.server_us_per_frame} µs per frame, ${result.server_kb_per_node} KB per node`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
+    }
+    case 'ha': {
+      const result = await runHaBench({ policy, nodes, instances: Number(values.instances), seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress });
+      say(`ha ${policy} ${nodes} nodes on ${result.instances} instance(s): storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, ${result.undelivered} of ${result.changes} changes undelivered`);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}
+`);
+      break;
     }
     case 'policy': {
       const { policyBenchCases } = await import('../policy/policy.bench.js');

@@ -112,6 +112,19 @@ export interface TlsConfig {
   readonly keyPath: string;
 }
 
+export interface HaConfig {
+  /** Unique per instance; names its presence rows, its lease and its change-log rows. */
+  readonly instanceId: string;
+  /** How the other instances reach this one (the DERP mesh); null = derived from listen_addr. */
+  readonly advertiseUrl: string | null;
+  /** The same on every instance: encrypts the shared private keys at rest. */
+  readonly secret: string;
+  /** An instance that has not renewed its lease for this long is dead. */
+  readonly leaseDurationMs: number;
+  /** How often an instance renews its lease. */
+  readonly heartbeatIntervalMs: number;
+}
+
 export interface MapConfig {
   /** How long a session gathers deltas before writing one frame. */
   readonly coalesceWindowMs: number;
@@ -186,6 +199,8 @@ export interface Config {
   readonly oidc: OidcConfig | null;
   /** null = no SCIM endpoint. */
   readonly scim: ScimConfig | null;
+  /** Several instances on one PostgreSQL (docs/ha.md); null = a single instance. */
+  readonly ha: HaConfig | null;
   /** Settings accepted but without effect (headscale keys Headway ignores); log them at start. */
   readonly warnings: readonly string[];
 }

@@ -9,7 +9,7 @@
  */
 export type {
   AllocationStrategy, Config, DatabaseConfig, DerpConfig, DerpServerConfig, DnsConfig, DnsExtraRecord,
-  ListenAddress, LogConfig, MapConfig, PolicyConfig, PolicyMode, PostgresConfig, PostgresSslMode,
+  HaConfig, ListenAddress, LogConfig, MapConfig, PolicyConfig, PolicyMode, PostgresConfig, PostgresSslMode,
   PrefixesConfig, SqliteConfig, TlsConfig, OidcConfig, ScimConfig,
 } from './config.js';
 export {

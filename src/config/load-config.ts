@@ -2,13 +2,14 @@
 // rules -> frozen Config. Every stage collects all of its problems before failing, so one run
 // reports everything wrong in a file.
 import { readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { formatDurationMs } from '../util/duration.js';
 import { parsePrefix, prefixCovers, tryParseIP } from '../util/ip.js';
 import type {
-  Config, DatabaseConfig, DnsExtraRecord, ListenAddress, OidcConfig, PostgresConfig, ScimConfig,
+  Config, DatabaseConfig, DnsExtraRecord, HaConfig, ListenAddress, OidcConfig, PostgresConfig, ScimConfig,
 } from './config.js';
 import { ConfigError, ConfigErrors } from './errors.js';
 import { IGNORED_HEADSCALE_KEYS, RENAMED_HEADSCALE_KEYS, UNSUPPORTED_HEADSCALE_KEYS } from './headscale-keys.js';
@@ -377,6 +378,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
   const warn = (key: string, text: string) => ctx.warnings.push(`${label}: ${key}: ${text}`);
   const oidc = resolveOidc(raw, path, problem, warn);
   const scim = resolveScim(raw, path, problem, warn);
+  const ha = resolveHa(raw, database.type, problem);
 
   return {
     source: ctx.source,
@@ -429,6 +431,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     map: { coalesceWindowMs, keepaliveIntervalMs },
     oidc,
     scim,
+    ha,
     warnings: ctx.warnings,
   };
 }
@@ -515,6 +518,32 @@ function resolveScim(raw: RawConfig, path: (value: string) => string, problem: (
   if (token === null) return null;
   if (token.length < 32) problem(s.token_path != null ? 'scim.token_path' : 'scim.token', 'the token must be at least 32 characters (generate one with: openssl rand -hex 32)');
   return redactOnPrint<ScimConfig>({ token, tailnet: s.tailnet ?? 'default' }, 'token');
+}
+
+/** The `ha:` section; null unless enabled. HA needs PostgreSQL: SQLite is one process's file. */
+function resolveHa(raw: RawConfig, databaseType: DatabaseConfig['type'], problem: (key: string, text: string) => void): HaConfig | null {
+  const section = raw.ha ?? ({} as Section<RawConfig['ha']>);
+  if (section.enabled !== true) return null;
+  if (databaseType !== 'postgres') {
+    problem('ha.enabled', 'high availability needs database.type postgres (several instances share one PostgreSQL; SQLite is a single-instance database)');
+  }
+  const secret = section.secret ?? '';
+  if (secret.length < 16) {
+    problem('ha.secret', `must be at least 16 characters, the same on every instance (it encrypts the shared private keys), got ${secret.length}`);
+  }
+  const leaseDurationMs = section.lease_duration ?? 10_000;
+  const heartbeatIntervalMs = section.heartbeat_interval ?? 2_000;
+  if (leaseDurationMs < 1_000) problem('ha.lease_duration', `${formatDurationMs(leaseDurationMs)} is too short (at least 1s)`);
+  if (heartbeatIntervalMs <= 0 || heartbeatIntervalMs * 2 > leaseDurationMs) {
+    problem('ha.heartbeat_interval', `${formatDurationMs(heartbeatIntervalMs)} must be above 0 and at most half of ha.lease_duration (${formatDurationMs(leaseDurationMs)})`);
+  }
+  return {
+    instanceId: section.instance_id ?? hostname(),
+    advertiseUrl: section.advertise_url ?? null,
+    secret,
+    leaseDurationMs,
+    heartbeatIntervalMs,
+  };
 }
 
 function resolveDatabase(

@@ -380,6 +380,14 @@ export const rawConfigSchema = z.strictObject({
     token_path: disableable(parseNonEmptyString),
     tailnet: leaf(parseNonEmptyString),
   }),
+  ha: section({
+    enabled: leaf(parseBool),
+    instance_id: leaf(parseNonEmptyString),
+    advertise_url: disableable(parseUrl),
+    secret: leaf(parseString),
+    lease_duration: leaf(parseDuration),
+    heartbeat_interval: leaf(parseDuration),
+  }),
 });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;

@@ -10,7 +10,7 @@
  * This index is the only door.
  */
 export { DerpServer } from './relay.js';
-export type { DerpServerOptions, DerpAdmitFn, DerpRateLimit, DerpAcceptOptions } from './relay.js';
+export type { DerpServerOptions, DerpAdmitFn, DerpRateLimit, DerpAcceptOptions, DerpMeshForwarder } from './relay.js';
 export type { DerpClientInfo } from './relay-connection.js';
 export { attachDerp, createDerpHttpHandler, serveNoContent, DERP_PATH, PROBE_PATHS, GENERATE_204_PATH, BOOTSTRAP_DNS_PATH } from './http.js';
 export type { AttachDerpOptions, DerpHttpHandler } from './http.js';

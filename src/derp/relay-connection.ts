@@ -38,6 +38,8 @@ export interface DerpClientInfo {
   readonly canAckPings: boolean;
   readonly isProber: boolean;
   readonly appName: string;
+  /** Another relay of the region presenting the mesh key (64 hex); '' for clients. */
+  readonly meshKey: string;
 }
 
 /** Settings a connection reads; resolved from DerpServerOptions by the server. */
@@ -64,6 +66,12 @@ export interface RelayHost {
   forget(conn: RelayConnection): void;
   noteActivity(conn: RelayConnection): void;
   route(sender: RelayConnection, sendPacketFrame: Buffer): void;
+  /** True when `meshKey` is this region's mesh key (high availability; docs/ha.md). */
+  isMeshKey(meshKey: string): boolean;
+  /** A mesh peer asked to hear of every key connecting and leaving here (WatchConns). */
+  watchConns(conn: RelayConnection): void;
+  /** A mesh peer forwarded a packet for a client connected here (ForwardPacket). */
+  forwarded(conn: RelayConnection, forwardPacketFrame: Buffer): void;
   /** Runs `work` with writes to receivers corked, then uncorks them: one writev per receiver. */
   batch(work: () => void): void;
   /** Inside batch(): remembers a receiver to uncork when the batch ends. */
@@ -90,6 +98,8 @@ export class RelayConnection {
   keyId = '';
   nodeKey: NodePublicKey | null = null;
   info: DerpClientInfo | null = null;
+  /** Another relay of the region (it presented the mesh key): may watch and forward. */
+  isMesh = false;
   preferred = false;
   /** Keys this connection has received packets from (PeerGone bookkeeping, derp.md §4.4). */
   readonly sawSources = new Set<string>();
@@ -196,7 +206,12 @@ export class RelayConnection {
         if (length < 8 || length > MAX_PING_BYTES) return { reject: 'bad_frame', detail: `Ping of ${length} bytes, want 8 to ${MAX_PING_BYTES}` };
         return 'read';
       case FrameType.ForwardPacket:
+        if (!this.isMesh) return { reject: 'mesh_frame', detail: `mesh frame 0x${type.toString(16)} from a client without the mesh key` };
+        if (length < 2 * KEY_BYTES || length - 2 * KEY_BYTES > MAX_PACKET_BYTES) return { reject: 'bad_frame', detail: `ForwardPacket of ${length} bytes` };
+        return 'read';
       case FrameType.WatchConns:
+        if (!this.isMesh) return { reject: 'mesh_frame', detail: `mesh frame 0x${type.toString(16)} from a client without the mesh key` };
+        return 'read';
       case FrameType.ClosePeer:
         return { reject: 'mesh_frame', detail: `mesh frame 0x${type.toString(16)} from a client without the mesh key` };
       default:
@@ -266,6 +281,12 @@ export class RelayConnection {
     this.info = info;
     this.#sharedKey = sharedKey;
     this.#state = 'admitting';
+    // A relay of the same region: admitted by the mesh key, not by node-key admission.
+    if (info.meshKey !== '' && this.#host.isMeshKey(info.meshKey)) {
+      this.isMesh = true;
+      this.#admitted(true);
+      return;
+    }
 
     let verdict: boolean | Promise<boolean>;
     try {
@@ -350,6 +371,12 @@ export class RelayConnection {
         }
         return;
       }
+      case FrameType.WatchConns:
+        this.#host.watchConns(this);
+        return;
+      case FrameType.ForwardPacket:
+        this.#host.forwarded(this, frame);
+        return;
       case FrameType.Ping:
         stats.pingsReceived++;
         // One pong pending at most: a client that pings faster than we write gets fewer pongs.
@@ -510,7 +537,9 @@ function parseClientInfo(message: Uint8Array): DerpClientInfo | null {
   const canAckPings = get('CanAckPings');
   const isProber = get('IsProber');
   const appName = get('AppName');
+  const meshKey = get('meshKey');
   return {
+    meshKey: typeof meshKey === 'string' ? meshKey.slice(0, 128) : '',
     version: typeof version === 'number' ? version : 0,
     canAckPings: canAckPings === true,
     isProber: isProber === true,

@@ -10,6 +10,7 @@
  * mesh key), the meta certificate for fast start, verify-client URLs, and the "disable
  * fighters" duplicate policy.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -56,7 +57,18 @@ export interface DerpServerOptions {
   readonly maxWriteBufferBytes?: number;
   /** Per-client receive rate limit; advertised to clients in ServerInfo. Absent: none. */
   readonly rateLimit?: DerpRateLimit;
+  /**
+   * The region's mesh key (64 hex): a connection presenting it is another relay of the region
+   * and may watch connections and forward packets (high availability; docs/ha.md). Absent: no mesh.
+   */
+  readonly meshKey?: string;
 }
+
+/**
+ * Sends a packet for a key not connected here to the mesh peer where it is connected; false when
+ * no peer has it. `packet` is only valid during the call.
+ */
+export type DerpMeshForwarder = (srcKeyRaw: Buffer, dstKeyId: string, packet: Buffer) => boolean;
 
 export interface DerpAcceptOptions {
   /** The client's address, for logs and the admission callback. */
@@ -89,6 +101,10 @@ class RelayCore implements RelayHost {
   readonly #all = new Set<RelayConnection>();
   /** Source key id -> connections that received packets from it (to tell them it is gone). */
   readonly #watchers = new Map<string, Set<RelayConnection>>();
+  readonly #meshKey: Buffer | null;
+  /** Mesh peers that sent WatchConns: told of every client key arriving and leaving. */
+  readonly #meshWatchers = new Set<RelayConnection>();
+  meshForwarder: DerpMeshForwarder | null = null;
   #closed = false;
   #batchDepth = 0;
   #corked: RelayConnection[] = [];
@@ -99,6 +115,7 @@ class RelayCore implements RelayHost {
     this.logger = (options.logger ?? silentLogger()).child({ part: 'derp' });
     this.#admit = options.admit;
     this.settings = resolveSettings(options);
+    this.#meshKey = options.meshKey === undefined || options.meshKey === '' ? null : Buffer.from(options.meshKey, 'utf8');
     if (options.metrics !== undefined) registerDerpMetrics(options.metrics, this.stats);
   }
 
@@ -147,6 +164,10 @@ class RelayCore implements RelayHost {
       set = { conns: [] };
       this.#keys.set(conn.keyId, set);
       this.stats.currentKeys++;
+      if (!conn.isMesh && this.#meshWatchers.size > 0) {
+        const present = encodeFrame(FrameType.PeerPresent, conn.keyRaw);
+        for (const watcher of this.#meshWatchers) watcher.enqueueControl(present);
+      }
     }
     // The newest connection of a key becomes the active one; older ones stay open and are
     // read from, and become active again if they send something (Tailscale's lastWriterIsActive).
@@ -157,6 +178,7 @@ class RelayCore implements RelayHost {
 
   unregister(conn: RelayConnection): void {
     this.stats.currentClients--;
+    this.#meshWatchers.delete(conn);
     const set = this.#keys.get(conn.keyId);
     if (set !== undefined) {
       const index = set.conns.indexOf(conn);
@@ -165,6 +187,10 @@ class RelayCore implements RelayHost {
         this.#keys.delete(conn.keyId);
         this.stats.currentKeys--;
         this.#notePeerGone(conn);
+        if (!conn.isMesh && this.#meshWatchers.size > 0) {
+          const gone = peerGoneFrame(conn.keyRaw, PeerGoneReason.Disconnected);
+          for (const watcher of this.#meshWatchers) watcher.enqueueControl(gone);
+        }
       }
     }
     conn.keySet = null;
@@ -194,6 +220,8 @@ class RelayCore implements RelayHost {
     const set = this.#keys.get(dstId);
     const disco = looksLikeDisco(frame, FRAME_HEADER_BYTES + KEY_BYTES);
     if (set === undefined) {
+      // Connected to another relay of the region: hand it over the mesh.
+      if (this.meshForwarder !== null && this.meshForwarder(sender.keyRaw, dstId, frame.subarray(FRAME_HEADER_BYTES + KEY_BYTES))) return;
       this.stats.dropped.unknown_dest++;
       // Tell the sender only for disco packets, and at most ~1/s: a disco ping to an absent
       // peer is how a client learns that its route hint through us is stale.
@@ -218,6 +246,35 @@ class RelayCore implements RelayHost {
       watchers.add(dst);
     }
     dst.enqueuePacket(frame, disco);
+  }
+
+  isMeshKey(meshKey: string): boolean {
+    if (this.#meshKey === null) return false;
+    const presented = Buffer.from(meshKey, 'utf8');
+    return presented.length === this.#meshKey.length && timingSafeEqual(presented, this.#meshKey);
+  }
+
+  watchConns(conn: RelayConnection): void {
+    if (this.#meshWatchers.has(conn)) return;
+    this.#meshWatchers.add(conn);
+    for (const set of this.#keys.values()) {
+      const first = set.conns[0];
+      if (first === undefined || first.isMesh) continue;
+      conn.enqueueControl(encodeFrame(FrameType.PeerPresent, first.keyRaw));
+    }
+  }
+
+  forwarded(_conn: RelayConnection, frame: Buffer): void {
+    const srcStart = FRAME_HEADER_BYTES;
+    const dstStart = srcStart + KEY_BYTES;
+    const set = this.#keys.get(frame.toString('latin1', dstStart, dstStart + KEY_BYTES));
+    if (set === undefined) {
+      this.stats.dropped.unknown_dest++;
+      return;
+    }
+    const packet = frame.subarray(dstStart + KEY_BYTES);
+    const out = encodeFrame(FrameType.RecvPacket, Buffer.concat([frame.subarray(srcStart, dstStart), packet]));
+    set.conns[set.conns.length - 1]!.enqueuePacket(out, looksLikeDisco(out, FRAME_HEADER_BYTES + KEY_BYTES));
   }
 
   get batching(): boolean {
@@ -299,6 +356,11 @@ export class DerpServer {
   /** Closes every connection and refuses new ones. */
   close(): void {
     this.#core.close();
+  }
+
+  /** Where packets for keys connected to other relays of the region go (high availability). */
+  setMeshForwarder(forwarder: DerpMeshForwarder | null): void {
+    this.#core.meshForwarder = forwarder;
   }
 }
 

@@ -15,6 +15,7 @@ import '../derp/index.js';
 import '../identity/index.js';
 import '../import/index.js';
 import '../webhooks/index.js';
+import '../ha/index.js';
 import '../noise/index.js';
 import '../policy/index.js';
 import '../scim/index.js';

@@ -22,7 +22,8 @@ import { createScimHandler } from '../scim/index.js';
 import { createIdentityHttpHandler, ProviderClient, SignInService, type BrowserSignInHook, type IdentityHttpHandler } from '../identity/index.js';
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
 import type { DerpSource } from '../mapper/index.js';
-import type { TailnetId } from '../model/index.js';
+import { DerpMesh, HaInstance, loadOrCreateSharedKey, meshKey } from '../ha/index.js';
+import type { NodeId, TailnetId } from '../model/index.js';
 import { compilePolicyText } from '../policy/index.js';
 import { ServerState, type TailnetState } from '../state/index.js';
 import { loadOrCreatePrivateKey, openStore, type Store } from '../store/index.js';
@@ -78,6 +79,8 @@ export interface RunningServer {
   readonly dns: DnsConfigSource;
   /** Sign-in through the OpenID Connect provider; null without oidc.issuer. */
   readonly signIn: SignInService | null;
+  /** This instance's membership of an HA deployment; null with a single instance. */
+  readonly ha: HaInstance | null;
   pipeline(tailnet: TailnetId): TailnetPipeline;
   close(): Promise<void>;
 }
@@ -103,7 +106,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
   };
   try {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    const noiseKey = await loadOrCreatePrivateKey(config.noise.privateKeyPath);
+    const haConfig = config.ha;
 
     // Policy in file mode: the file must be valid at start; later bad edits keep the last good.
     let policyFile: PolicyFileWatcher | null = null;
@@ -111,10 +114,25 @@ export async function startServer(config: Config, options: StartOptions & { api?
       policyFile = await PolicyFileWatcher.open(config.policy.path, (text) => compilePolicyText(text, { file: config.policy.path! }), logger);
       cleanups.push(() => policyFile?.close());
     }
-    const store: Store = await openStore(config, { logger, detectMisuse: options.detectStoreMisuse ?? false });
+    const store: Store = await openStore(config, {
+      logger,
+      detectMisuse: options.detectStoreMisuse ?? false,
+      changeLog: haConfig === null ? null : { instanceId: haConfig.instanceId },
+    });
     cleanups.push(() => store.close());
+    // With HA the keys are the deployment's, not this instance's: any instance serves any client.
+    const noiseKey = haConfig === null
+      ? await loadOrCreatePrivateKey(config.noise.privateKeyPath)
+      : await loadOrCreateSharedKey(store, 'noise', haConfig.secret);
+    // Joined before the state loads, so the change log is followed from a position it covers.
+    const ha = haConfig === null || config.database.type !== 'postgres'
+      ? null
+      : await HaInstance.join({ store, ha: haConfig, postgres: config.database.postgres, advertiseUrl: haConfig.advertiseUrl ?? '', logger });
+    if (ha !== null) cleanups.push(() => ha.close());
     const state = await ServerState.load(store, {
-      flushIntervalMs: options.flushIntervalMs,
+      // Live fields (endpoints) reach the other instances through the log when written: write
+      // them often, so an endpoint change crosses instances in about this long.
+      flushIntervalMs: options.flushIntervalMs ?? (ha !== null ? 250 : undefined),
       ...(config.policy.mode === 'file' ? { policyTextFor: () => policyFile?.text ?? null } : {}),
     });
     cleanups.push(() => state.close());
@@ -163,6 +181,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
     const scheme = config.tls === null ? 'http' : 'https';
     const url = `${scheme}://${formatHost(bound.address)}:${bound.port}`;
     const serverUrl = config.listenAddr.port === 0 ? url : config.serverUrl;
+    if (ha !== null && haConfig?.advertiseUrl == null) ha.setAdvertiseUrl(url);
 
     // DERP and STUN.
     let derp: DerpServer | null = null;
@@ -171,16 +190,26 @@ export async function startServer(config: Config, options: StartOptions & { api?
     let embeddedRegion: tailcfg.DERPRegion | undefined;
     const derpConfig = config.derp.server;
     if (derpConfig.enabled) {
-      const derpKey = await loadOrCreatePrivateKey(derpConfig.privateKeyPath);
+      const derpKey = haConfig === null
+        ? await loadOrCreatePrivateKey(derpConfig.privateKeyPath)
+        : await loadOrCreateSharedKey(store, 'derp', haConfig.secret);
       derp = new DerpServer({
         privateKey: derpKey,
         logger,
         metrics,
         ...(options.derpKeepAliveMs !== undefined ? { keepAliveMs: options.derpKeepAliveMs, keepAliveJitterMs: 0 } : {}),
         ...(derpConfig.verifyClients ? { admit: (key) => state.nodeByKey(key) !== undefined } : {}),
+        ...(haConfig !== null ? { meshKey: meshKey(haConfig.secret) } : {}),
       });
       const relay = derp;
       cleanups.push(() => relay.close());
+      if (ha !== null && haConfig !== null) {
+        // Every instance relays for the same region: mesh with the others (docs/ha.md).
+        const mesh = new DerpMesh({ store, instanceId: haConfig.instanceId, meshKey: meshKey(haConfig.secret), logger, refreshMs: haConfig.heartbeatIntervalMs });
+        relay.setMeshForwarder(mesh.forward);
+        mesh.start();
+        cleanups.push(() => mesh.close());
+      }
       stun = await startStunServer({ listenAddr: `${formatHost(derpConfig.stunListenAddr.host || '0.0.0.0')}:${derpConfig.stunListenAddr.port}`, logger, metrics });
       const stunServer = stun;
       cleanups.push(() => stunServer.close());
@@ -225,6 +254,13 @@ export async function startServer(config: Config, options: StartOptions & { api?
       ephemeralInactivityMs: config.ephemeralNodeInactivityTimeoutMs,
       offlineGraceMs: options.offlineGraceMs ?? 10_000,
       ...(options.presenceWindowMs !== undefined ? { presenceWindowMs: options.presenceWindowMs } : {}),
+      ...(ha !== null ? {
+        hooks: {
+          sessionOnline: (id: NodeId, capVersion: number) => ha.presence.started(id, capVersion),
+          sessionOffline: (id: NodeId) => ha.presence.stopped(id),
+          runsJob: (job: 'ephemeral-cleanup') => ha.isLeader(job),
+        },
+      } : {}),
     };
     const pipelines = new Map<TailnetId, TailnetPipeline>();
     const addPipeline = (tailnet: TailnetState) => {
@@ -239,6 +275,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       }
     });
     cleanups.push(() => { for (const p of pipelines.values()) p.close(); });
+    ha?.attach({ state, holdsSession: (tailnetId, nodeId) => pipelines.get(tailnetId)?.holdsSession(nodeId) ?? false });
     registerEngineMetrics(metrics, () => pipelines.values());
     dns.onChange(() => { for (const p of pipelines.values()) p.router.broadcast('dns', p.hub.connectedNodes()); });
     derpSource.onChange(() => { for (const p of pipelines.values()) p.router.broadcast('derpMap', p.hub.connectedNodes()); });
@@ -389,7 +426,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
 
     let closing: Promise<void> | null = null;
     return {
-      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns, signIn,
+      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns, signIn, ha,
       pipeline,
       close: () => {
         closing ??= (async () => {

@@ -21,6 +21,17 @@ export interface PipelineOptions {
   /** How long online/offline-only changes may wait to be sent (default 1 s). */
   presenceWindowMs?: number;
   now?: () => number;
+  /** High availability's hooks (docs/ha.md); absent with a single instance. */
+  hooks?: PipelineHooks;
+}
+
+export interface PipelineHooks {
+  /** A map session of the node started on this instance. */
+  sessionOnline(nodeId: NodeId, capVersion: number): void;
+  /** The node's last session on this instance ended and its grace period passed. */
+  sessionOffline(nodeId: NodeId): void;
+  /** False while another instance runs the singleton job. */
+  runsJob(job: 'ephemeral-cleanup'): boolean;
 }
 
 /** setTimeout's ceiling; later expiries are re-armed by a daily sweep. */
@@ -89,6 +100,12 @@ export class TailnetPipeline implements TailnetServices {
     this.#offlineTimers.delete(node.id);
     this.#disarmEphemeral(node.id);
     this.state.setPresence(node.id, { online: true, capVersion });
+    this.#options.hooks?.sessionOnline(node.id, capVersion);
+  }
+
+  /** True while a session of the node is open here or in its offline grace period here. */
+  holdsSession(id: NodeId): boolean {
+    return this.hub.hasSession(id) || this.#offlineTimers.has(id);
   }
 
   sessionEnded(node: Node): void {
@@ -99,6 +116,7 @@ export class TailnetPipeline implements TailnetServices {
       this.#offlineTimers.delete(node.id);
       if (this.hub.hasSession(node.id) || this.state.node(node.id) === undefined) return;
       this.state.setPresence(node.id, { online: false, capVersion: this.state.presence(node.id).capVersion });
+      this.#options.hooks?.sessionOffline(node.id);
       const current = this.state.node(node.id);
       if (current?.ephemeral) this.#armEphemeral(node.id);
     }, this.#options.offlineGraceMs);
@@ -149,6 +167,14 @@ export class TailnetPipeline implements TailnetServices {
       case 'policyChanged':
         for (const node of this.state.nodes()) if (node.advertisedRoutes.length > 0) this.#autoApprove(node);
         break;
+      case 'presenceChanged':
+        // With several instances a node's session may end on another one: its clean-up clock
+        // starts here too (the singleton job decides who deletes).
+        if (this.#options.hooks !== undefined && this.state.node(event.nodeId)?.ephemeral === true) {
+          if (event.after.online) this.#disarmEphemeral(event.nodeId);
+          else if (!this.holdsSession(event.nodeId)) this.#armEphemeral(event.nodeId);
+        }
+        break;
       default:
         break;
     }
@@ -188,7 +214,11 @@ export class TailnetPipeline implements TailnetServices {
     const timer = setTimeout(() => {
       this.#ephemeralTimers.delete(id);
       const node = this.state.node(id);
-      if (node === undefined || !node.ephemeral || this.hub.hasSession(id)) return;
+      if (node === undefined || !node.ephemeral || this.hub.hasSession(id) || this.state.presence(id).online) return;
+      if (this.#options.hooks?.runsJob('ephemeral-cleanup') === false) {
+        this.#armEphemeral(id);
+        return;
+      }
       this.state.deleteNode(id, SYSTEM_ACTOR, 'node.ephemeral.expire')
         .catch((err: unknown) => this.#logger.error({ err, node_id: id }, 'deleting an inactive ephemeral node failed'));
     }, this.#options.ephemeralInactivityMs);

@@ -141,6 +141,50 @@ export class ServerState {
     });
   }
 
+  // --- rows another instance committed (high availability, docs/ha.md) ----------------------
+
+  /** Attaches a tailnet another instance created, or detaches one it deleted (undefined). */
+  applyStoredTailnet(id: TailnetId, row: Tailnet | undefined): Promise<void> {
+    return this.#adminWrites.run(async () => {
+      const current = this.#tailnets.get(id);
+      if (row !== undefined) {
+        if (current !== undefined) {
+          current.applyStoredSettings(row);
+          return;
+        }
+        const users = await this.store.read.users.list(id);
+        const nodes = await this.store.read.nodes.list(id);
+        const attached = await this.#attach(row, users, nodes);
+        for (const listener of this.#listeners) listener({ kind: 'tailnetAdded', tailnet: attached });
+        return;
+      }
+      if (current === undefined) return;
+      for (const node of current.nodes()) {
+        this.#nodeByKey.delete(node.nodeKey);
+        this.#dirty.delete(node.id);
+      }
+      this.#tailnets.delete(id);
+      this.#byName.delete(current.name);
+      for (const listener of this.#listeners) listener({ kind: 'tailnetRemoved', tailnet: current });
+    });
+  }
+
+  /** The tailnet whose memory holds node `id` (a deleted row no longer names its tailnet). */
+  tailnetOfNode(id: NodeId): TailnetState | undefined {
+    for (const tailnet of this.#tailnets.values()) if (tailnet.node(id) !== undefined) return tailnet;
+    return undefined;
+  }
+
+  tailnetOfUser(id: UserId): TailnetState | undefined {
+    for (const tailnet of this.#tailnets.values()) if (tailnet.user(id) !== undefined) return tailnet;
+    return undefined;
+  }
+
+  /** True when the policy lives in a file: stored policy versions are not applied then. */
+  get policyFromFile(): boolean {
+    return this.#policyTextFor !== undefined;
+  }
+
   // --- nodes across tailnets -----------------------------------------------------------------
 
   /** Finds a node by its current node key, in any tailnet. */

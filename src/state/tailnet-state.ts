@@ -563,6 +563,95 @@ export class TailnetState {
     });
   }
 
+  // --- rows another instance committed (high availability, docs/ha.md) ----------------------
+
+  /** Takes the settings another instance committed; publishes them as a local change would. */
+  applyStoredSettings(row: Tailnet): void {
+    const before = this.#tailnet.settings;
+    this.#tailnet = row;
+    if (JSON.stringify(before) !== JSON.stringify(row.settings)) this.#publish({ kind: 'settingsChanged', before, after: row.settings });
+  }
+
+  /**
+   * Brings a node to the row another instance committed (undefined: deleted) and publishes what
+   * changed, exactly as a local write would. With `keepLive` (this instance holds the node's map
+   * session, so its endpoints, disco key and hostinfo in memory are newer than the row) the live
+   * fields stay.
+   */
+  applyStoredNode(id: NodeId, row: Node | undefined, options: { keepLive: boolean }): Promise<void> {
+    return this.#write(async () => {
+      const before = this.#nodes.get(id);
+      if (row === undefined) {
+        if (before === undefined) return;
+        this.#dropNode(before);
+        this.#hooks.onNodeGone(before);
+        this.#publish({ kind: 'nodeRemoved', node: before });
+        return;
+      }
+      if (before === undefined) {
+        this.#putNode(row);
+        this.#hooks.onNodeKey(row, null);
+        this.#publish({ kind: 'nodeAdded', node: row });
+        return;
+      }
+      const after: Node = options.keepLive
+        ? { ...row, endpoints: before.endpoints, discoKey: before.discoKey, hostinfo: before.hostinfo, hostname: before.hostname, lastSeen: before.lastSeen }
+        : row;
+      const facets = facetsBetween(before, after);
+      if (before.givenName !== after.givenName && this.#nodeByGivenName.get(before.givenName) === before.id) {
+        this.#nodeByGivenName.delete(before.givenName);
+      }
+      this.#putNode(after);
+      if (before.nodeKey !== after.nodeKey) this.#hooks.onNodeKey(after, before.nodeKey);
+      if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets });
+    });
+  }
+
+  /** Brings a user to the row another instance committed (undefined: deleted). */
+  applyStoredUser(id: UserId, row: User | undefined): Promise<void> {
+    return this.#write(async () => {
+      const before = this.#users.get(id);
+      if (row === undefined) {
+        if (before === undefined) return;
+        this.#users.delete(id);
+        if (this.#usersByName.get(before.name) === id) this.#usersByName.delete(before.name);
+        this.#publish({ kind: 'userRemoved', user: before });
+        return;
+      }
+      if (before === undefined) {
+        this.#putUser(row);
+        this.#publish({ kind: 'userAdded', user: row });
+        return;
+      }
+      if (before.name === row.name && before.displayName === row.displayName && before.email === row.email && before.role === row.role) return;
+      if (this.#usersByName.get(before.name) === id) this.#usersByName.delete(before.name);
+      this.#putUser(row);
+      this.#publish({ kind: 'userChanged', before, after: row });
+    });
+  }
+
+  /** Takes the policy text another instance stored. */
+  applyStoredPolicy(text: string | null): Promise<void> {
+    return this.#write(async () => {
+      if (text === this.#policyText) return;
+      this.#policyText = text;
+      this.#publish({ kind: 'policyChanged', text });
+    });
+  }
+
+  /**
+   * Presence as the instances together see it: online while any live instance holds a map
+   * session of the node. Unlike setPresence it records no last-seen time (the instance that held
+   * the session writes that).
+   */
+  applyStoredPresence(id: NodeId, presence: Presence): void {
+    if (!this.#nodes.has(id)) return;
+    const before = this.presence(id);
+    if (before.online === presence.online && before.capVersion === presence.capVersion) return;
+    this.#presence.set(id, presence);
+    this.#publish({ kind: 'presenceChanged', nodeId: id, before, after: presence });
+  }
+
   // --- internals -----------------------------------------------------------------------------
 
   #write<T>(fn: () => Promise<T>): Promise<T> {

@@ -11,7 +11,9 @@ export type {
   AddressAllocator, ApiKeyRepo, AuditRepo, ConsoleSessionRepo, NewConsoleGrant, Dialect, ImportedPreAuthKey, NewAuditEntry, NewNode, NewPreAuthKey, NewUser,
   NodeLiveFields, NodePatch, NodeRepo, OAuthRepo, PolicyRepo, WebhookRepo, PreAuthKeyRepo, Store, StoreTx, TailnetRepo, UserRepo,
 } from './types.js';
-export { openStore, type StoreConfig, type StoreOptions } from './open-store.js';
+export { openStore, postgresClientConfig, postgresLocation, type StoreConfig, type StoreOptions } from './open-store.js';
+export { CHANGE_CHANNEL, type ChangeEntity, type ChangeRecord, type ChangeLogOptions } from './change-log.js';
+export type { ChangeLogEntry, HaRepo, InstanceLease } from './ha-repo.js';
 export { loadOrCreatePrivateKey, readPrivateKeyFile, replacePrivateKey } from './key-file.js';
 export { StoreErrors } from './errors.js';
 export { AddressPool } from './address-pool.js';

@@ -331,6 +331,46 @@ function migration0004ConsoleSessions(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * High availability (docs/ha.md): the ordered change log every instance applies, instance
+ * leases, cross-instance presence and the shared private keys. Created on both dialects so the
+ * schema is one; only PostgreSQL deployments with ha.enabled write to them.
+ */
+function migration0007Ha(dialect: Dialect): Migration {
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await db.schema.createTable('ha_change_log')
+        .addColumn('position', dialect === 'sqlite' ? 'integer' : 'bigserial', (col) => (dialect === 'sqlite' ? col.primaryKey().autoIncrement() : col.primaryKey()))
+        .addColumn('instance_id', 'text', (col) => col.notNull())
+        .addColumn('changes', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .execute();
+      await db.schema.createTable('ha_instances')
+        .addColumn('instance_id', 'text', (col) => col.primaryKey())
+        .addColumn('advertise_url', 'text', (col) => col.notNull())
+        .addColumn('started_at', 'bigint', (col) => col.notNull())
+        .addColumn('lease_expires_at', 'bigint', (col) => col.notNull())
+        .execute();
+      await db.schema.createTable('ha_presence')
+        .addColumn('node_id', 'integer', (col) => col.notNull().references('nodes.id').onDelete('cascade'))
+        .addColumn('instance_id', 'text', (col) => col.notNull())
+        .addColumn('cap_version', 'integer', (col) => col.notNull())
+        .addColumn('since', 'bigint', (col) => col.notNull())
+        .addPrimaryKeyConstraint('ha_presence_pkey', ['node_id', 'instance_id'])
+        .execute();
+      await db.schema.createIndex('ha_presence_instance_idx').on('ha_presence').column('instance_id').execute();
+      await db.schema.createTable('ha_keys')
+        .addColumn('name', 'text', (col) => col.primaryKey())
+        .addColumn('ciphertext', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .execute();
+    },
+    async down(db: SchemaDb): Promise<void> {
+      for (const table of ['ha_keys', 'ha_presence', 'ha_instances', 'ha_change_log']) await db.schema.dropTable(table).execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -341,6 +381,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0004_console_sessions': migration0004ConsoleSessions(dialect),
         '0005_tailnet_settings': migration0005TailnetSettings(),
         '0006_api_v2_webhooks': migration0006ApiV2Webhooks(dialect),
+        '0007_ha': migration0007Ha(dialect),
       };
     },
   };

@@ -56,6 +56,7 @@ export class SqlNodeRepo implements NodeRepo {
         ),
       },
     );
+    this.#ctx.changes?.record('node', inserted.id);
     return nodeFromRow(inserted);
   }
 
@@ -106,6 +107,7 @@ export class SqlNodeRepo implements NodeRepo {
       },
     );
     if (row === undefined) throw notFound(`node ${id}`);
+    this.#ctx.changes?.record('node', id);
     return nodeFromRow(row);
   }
 
@@ -121,12 +123,14 @@ export class SqlNodeRepo implements NodeRepo {
         })
         .where('id', '=', live.id)
         .execute();
+      this.#ctx.changes?.record('node', live.id);
     }
   }
 
   async delete(id: NodeId): Promise<void> {
     const result = await this.#ctx.db.deleteFrom('nodes').where('id', '=', id).executeTakeFirst();
     if (result.numDeletedRows === 0n) throw notFound(`node ${id}`);
+    this.#ctx.changes?.record('node', id);
   }
 
   async givenNameTaken(tailnetId: TailnetId, givenName: string, exceptId?: NodeId): Promise<boolean> {

@@ -19,6 +19,8 @@ import { AddressPool } from './address-pool.js';
 import { SqlApiKeyRepo } from './api-key-repo.js';
 import { SqlAuditRepo } from './audit-repo.js';
 import { SqlConsoleSessionRepo } from './console-session-repo.js';
+import { ChangeBuffer, appendChanges, type ChangeLogOptions } from './change-log.js';
+import { SqlHaRepo } from './ha-repo.js';
 import { StoreErrors, storeError } from './errors.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from './migrations.js';
 import { SqlNodeRepo } from './node-repo.js';
@@ -49,6 +51,11 @@ export interface StoreOptions {
    * Default false.
    */
   detectMisuse?: boolean;
+  /**
+   * High availability: every transaction that wrote rows other instances hold in memory appends
+   * them to the change log before COMMIT (docs/ha.md). PostgreSQL only. Default: off.
+   */
+  changeLog?: ChangeLogOptions | null;
 }
 
 /** Opens the database, creating it (SQLite) and migrating it to this build's schema. */
@@ -81,7 +88,12 @@ export async function openStore(config: StoreConfig, options: StoreOptions = {})
     await db.destroy().catch(() => undefined);
     throw err;
   }
-  return new SqlStore(db, database.type, pools, options.now ?? Date.now, options.detectMisuse ?? false);
+  const changeLog = options.changeLog ?? null;
+  if (changeLog !== null && database.type !== 'postgres') {
+    await db.destroy().catch(() => undefined);
+    throw storeError(StoreErrors.unavailable, `${where}: the high-availability change log needs PostgreSQL`);
+  }
+  return new SqlStore(db, database.type, pools, options.now ?? Date.now, options.detectMisuse ?? false, changeLog);
 }
 
 function errorText(err: unknown): string {
@@ -184,6 +196,23 @@ export function postgresLocation(config: PostgresConfig): string {
   return `postgres ${config.host}:${config.port}/${config.name}`;
 }
 
+/**
+ * Connection settings for one PostgreSQL connection of our own (high availability's LISTEN and
+ * advisory-lock sessions), the same as the pool's.
+ */
+export function postgresClientConfig(config: PostgresConfig): pg.ClientConfig {
+  return {
+    application_name: 'headway',
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === PG_INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+    },
+    ...(config.url !== null
+      ? { connectionString: config.url }
+      : { host: config.host, port: config.port, database: config.name, user: config.user || undefined, password: config.pass || undefined, ssl: pgSsl(config) }),
+  };
+}
+
 function openPostgres(config: PostgresConfig, logger: Logger): { db: Kysely<Database>; where: string } {
   const where = postgresLocation(config);
   const poolConfig: pg.PoolConfig = {
@@ -202,6 +231,13 @@ function openPostgres(config: PostgresConfig, logger: Logger): { db: Kysely<Data
   // An idle client losing its connection emits 'error' on the pool; unhandled, it would end the
   // process. The pool replaces the client on next use.
   pool.on('error', (err) => logger.warn({ [F.path]: where, [F.err]: err }, 'postgres connection lost'));
+  // pg-pool removes its error listener from a client while it is checked out (inside a
+  // transaction, between statements); a FATAL from the server then (a PostgreSQL restart sends
+  // "terminating connection due to administrator command" to every session) would be an
+  // unhandled 'error' event and end the process. The statement in flight still fails.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger.warn({ [F.path]: where, [F.err]: err }, 'postgres connection lost while in use'));
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, where };
 }
@@ -268,6 +304,7 @@ function repositories(ctx: RepoContext): StoreTx {
     oauth: new SqlOAuthRepo(ctx),
     webhooks: new SqlWebhookRepo(ctx),
     consoleSessions: new SqlConsoleSessionRepo(ctx),
+    ha: new SqlHaRepo(ctx),
   });
 }
 
@@ -279,16 +316,18 @@ class SqlStore implements Store {
   readonly #nowMs: () => number;
   readonly #scope: AsyncLocalStorage<TransactionScope> | null;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #changeLog: ChangeLogOptions | null;
   #closing: Promise<void> | undefined;
 
-  constructor(db: Kysely<Database>, dialect: Dialect, pools: AddressPools, nowMs: () => number, detectMisuse: boolean) {
+  constructor(db: Kysely<Database>, dialect: Dialect, pools: AddressPools, nowMs: () => number, detectMisuse: boolean, changeLog: ChangeLogOptions | null) {
+    this.#changeLog = changeLog;
     this.#scope = detectMisuse ? new AsyncLocalStorage<TransactionScope>() : null;
     this.#db = db;
     this.dialect = dialect;
     this.#pools = pools;
     this.#nowMs = nowMs;
     const guarded = db.withPlugin(new ReadGuardPlugin(() => this.#assertUsable('store.read')));
-    this.read = repositories({ db: guarded, dialect, nowMs, inTransaction: false, pools });
+    this.read = repositories({ db: guarded, dialect, nowMs, inTransaction: false, pools, changes: null });
   }
 
   #assertUsable(what: string): void {
@@ -301,7 +340,14 @@ class SqlStore implements Store {
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     this.#assertUsable('store.transaction()');
     const scope: TransactionScope = { active: true };
-    const body = (trx: Kysely<Database>) => fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools }));
+    const changeLog = this.#changeLog;
+    const body = async (trx: Kysely<Database>): Promise<T> => {
+      const changes = changeLog === null ? null : new ChangeBuffer();
+      const result = await fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools, changes }));
+      // The log row commits with the writes it describes, or not at all.
+      if (changes !== null && changes.size > 0) await appendChanges(trx, changeLog!.instanceId, changes.records(), this.#nowMs());
+      return result;
+    };
     const guard = this.#scope;
     const run = this.#db.transaction().execute((trx) => (guard === null ? body(trx) : guard.run(scope, () => body(trx))));
     this.#inFlight.add(run);

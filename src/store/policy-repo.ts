@@ -17,6 +17,7 @@ export class SqlPolicyRepo implements PolicyRepo {
       insertRow(this.#ctx, 'policies', { tailnet_id: tailnetId, text, author, created_at: this.#ctx.nowMs() }),
       { foreignKey: () => storeError(StoreErrors.referenceMissing, `policy: tailnet ${tailnetId} does not exist`) },
     );
+    this.#ctx.changes?.record('policy', tailnetId);
     return policyVersionFromRow(row);
   }
 

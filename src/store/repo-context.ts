@@ -5,6 +5,7 @@ import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import type { AllocationStrategy } from '../config/index.js';
 import type { HeadwayError } from '../util/headway-error.js';
 import type { AddressPool } from './address-pool.js';
+import type { ChangeSink } from './change-log.js';
 import { classifyDbError } from './db-errors.js';
 import { StoreErrors, storeError } from './errors.js';
 import { UNIQUE_CONSTRAINTS, type Database, type UniqueConstraint } from './schema.js';
@@ -24,6 +25,8 @@ export interface RepoContext {
   /** True for the repositories of a `transaction()` callback. */
   readonly inTransaction: boolean;
   readonly pools: AddressPools;
+  /** Records rows other HA instances hold in memory; null outside transactions and with HA off. */
+  readonly changes: ChangeSink | null;
 }
 
 export interface ViolationHandlers {

@@ -202,7 +202,42 @@ export interface ConsoleLoginLinkTable {
   created_at: number;
 }
 
+/** One committed write that changed state other instances hold in memory (docs/ha.md). */
+export interface HaChangeLogTable {
+  position: Generated<number>;
+  instance_id: string;
+  /** JSON list of [entity, id] pairs. */
+  changes: string;
+  created_at: number;
+}
+
+export interface HaInstanceTable {
+  instance_id: string;
+  advertise_url: string;
+  started_at: number;
+  /** Database clock, milliseconds: the instance is alive until then. */
+  lease_expires_at: number;
+}
+
+export interface HaPresenceTable {
+  node_id: number;
+  instance_id: string;
+  cap_version: number;
+  since: number;
+}
+
+export interface HaKeyTable {
+  name: string;
+  /** base64 of iv(12) | tag(16) | AES-256-GCM ciphertext. */
+  ciphertext: string;
+  created_at: number;
+}
+
 export interface Database {
+  ha_change_log: HaChangeLogTable;
+  ha_instances: HaInstanceTable;
+  ha_presence: HaPresenceTable;
+  ha_keys: HaKeyTable;
   tailnets: TailnetTable;
   users: UserTable;
   nodes: NodeTable;

@@ -130,6 +130,7 @@ const MIGRATION_UNDO: Record<string, readonly string[]> = {
   ],
   '0004_console_sessions': ['drop table console_login_links', 'drop table console_sessions'],
   '0005_tailnet_settings': ['alter table tailnets drop column settings'],
+  '0007_ha': ['ha_presence', 'ha_keys', 'ha_instances', 'ha_change_log'].map((table) => `drop table ${table}`),
   '0006_api_v2_webhooks': [
     ...['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients'].map((table) => `drop table ${table}`),
     'alter table pre_auth_keys drop column description',
@@ -292,6 +293,22 @@ forEachDialect('store', (open, dialect) => {
       // Sessions go with their user.
       await store.read.users.delete(user.id);
       assert.equal(await store.read.consoleSessions.findSession('b'.repeat(64)), undefined);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('upgrades a database from before high availability: nodes stay, the ha tables appear', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const node = await registerNode(t.store, tailnet.id, 'survivor');
+      await t.store.close();
+      await rollBackTo(t, '0006_api_v2_webhooks');
+      const store = await t.reopen();
+      assert.equal((await store.read.nodes.get(node.id))?.givenName, 'survivor');
+      assert.deepEqual((await rawRows(t, 'headway_migration')).map((row) => row.name), ALL_MIGRATIONS);
+      for (const table of ['ha_presence', 'ha_keys', 'ha_instances', 'ha_change_log']) assert.deepEqual(await rawRows(t, table), []);
     } finally {
       await t.cleanup();
     }

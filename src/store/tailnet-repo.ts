@@ -17,6 +17,7 @@ export class SqlTailnetRepo implements TailnetRepo {
       insertRow(this.#ctx, 'tailnets', { name, created_at: this.#ctx.nowMs(), last_ipv4: null, last_ipv6: null }),
       { unique: { tailnets_name_key: () => storeError(StoreErrors.tailnetExists, `tailnet "${name}" already exists`) } },
     );
+    this.#ctx.changes?.record('tailnet', row.id);
     return tailnetFromRow(row);
   }
 
@@ -40,12 +41,14 @@ export class SqlTailnetRepo implements TailnetRepo {
     if (before === undefined) throw notFound(`tailnet ${id}`);
     const settings: TailnetSettings = { ...before.settings, ...definedOnly(patch) };
     await this.#ctx.db.updateTable('tailnets').set({ settings: JSON.stringify(settings) }).where('id', '=', id).execute();
+    this.#ctx.changes?.record('tailnet', id);
     return { ...before, settings };
   }
 
   async setDeviceApproval(id: TailnetId, enabled: boolean): Promise<Tailnet> {
     const row = await updateRow(this.#ctx, 'tailnets', id, { device_approval: enabled ? 1 : 0 });
     if (row === undefined) throw notFound(`tailnet ${id}`);
+    this.#ctx.changes?.record('tailnet', id);
     return tailnetFromRow(row);
   }
 
@@ -57,6 +60,7 @@ export class SqlTailnetRepo implements TailnetRepo {
     }
     // Users, nodes, keys and policies go with it (ON DELETE CASCADE); the audit log stays.
     await this.#ctx.db.deleteFrom('tailnets').where('id', '=', id).execute();
+    this.#ctx.changes?.record('tailnet', id);
   }
 }
 

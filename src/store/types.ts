@@ -8,6 +8,7 @@ import type {
   OAuthClient, Webhook, WebhookDelivery, ConsoleLoginLink, ConsoleSession,
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
+import type { HaRepo } from './ha-repo.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -30,6 +31,8 @@ export interface StoreTx {
   readonly policies: PolicyRepo;
   readonly audit: AuditRepo;
   readonly addresses: AddressAllocator;
+  /** High availability's tables (PostgreSQL only; docs/ha.md). */
+  readonly ha: HaRepo;
   readonly consoleSessions: ConsoleSessionRepo;
   readonly oauth: OAuthRepo;
   readonly webhooks: WebhookRepo;

@@ -38,6 +38,7 @@ export class SqlUserRepo implements UserRepo {
         foreignKey: () => storeError(StoreErrors.referenceMissing, `tailnet ${user.tailnetId} does not exist`),
       },
     );
+    this.#ctx.changes?.record('user', row.id);
     return userFromRow(row);
   }
 
@@ -96,6 +97,7 @@ export class SqlUserRepo implements UserRepo {
       },
     );
     if (row === undefined) throw notFound(`user ${id}`);
+    this.#ctx.changes?.record('user', id);
     return userFromRow(row);
   }
 
@@ -105,5 +107,6 @@ export class SqlUserRepo implements UserRepo {
       { foreignKey: () => storeError(StoreErrors.userHasNodes, `user ${id} still owns nodes; delete them or move them to another user first`) },
     );
     if (result.numDeletedRows === 0n) throw notFound(`user ${id}`);
+    this.#ctx.changes?.record('user', id);
   }
 }

@@ -30,6 +30,9 @@ export const ClientFrameType = {
   KeepAlive: 0x06,
   NotePreferred: 0x07,
   PeerGone: 0x08,
+  PeerPresent: 0x09,
+  ForwardPacket: 0x0a,
+  WatchConns: 0x10,
   Ping: 0x12,
   Pong: 0x13,
   Health: 0x14,
@@ -64,6 +67,8 @@ export interface DerpClientOptions {
   readonly tls?: TlsOptions;
   /** Extra request headers (e.g. `Derp-Fast-Start: 1` in tests). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Sent in ClientInfo by another relay of the region (a mesh connection). */
+  readonly meshKey?: string;
 }
 
 /** ServerInfo (`derp.ServerInfo`). */
@@ -347,6 +352,7 @@ export class DerpClient {
     });
     const info: Record<string, unknown> = { version: 2, CanAckPings: this.#canAckPings };
     if (options.appName !== undefined) info['AppName'] = options.appName;
+    if (options.meshKey !== undefined) info['meshKey'] = options.meshKey;
     const nonce = nacl.randomBytes(NONCE_BYTES);
     const box = nacl.box(Buffer.from(JSON.stringify(info)), nonce, this.#serverKeyRaw!, this.#privateKey.rawBytes());
     this.sendFrame(ClientFrameType.ClientInfo, Buffer.concat([this.#publicRaw, nonce, box]));

@@ -1,0 +1,182 @@
+// The tables of high availability (docs/ha.md): reading the change log, instance leases,
+// cross-instance presence and the shared private keys. Lease times use the database's clock, so
+// instances with skewed clocks still agree on who is alive. PostgreSQL only: HA is refused on
+// SQLite by the configuration.
+import { sql, type RawBuilder } from 'kysely';
+import type { Node, NodeId, User, UserId } from '../model/index.js';
+import { parseChangeRecords, type ChangeRecord } from './change-log.js';
+import type { RepoContext } from './repo-context.js';
+import { nodeFromRow, userFromRow } from './rows.js';
+
+export interface ChangeLogEntry {
+  readonly position: number;
+  readonly instanceId: string;
+  readonly changes: readonly ChangeRecord[];
+}
+
+export interface InstanceLease {
+  readonly instanceId: string;
+  readonly advertiseUrl: string;
+  readonly leaseExpiresAt: number;
+  readonly alive: boolean;
+}
+
+export interface HaRepo {
+  /** Log rows after `position`, in order. */
+  readLog(after: number, limit: number): Promise<ChangeLogEntry[]>;
+  /** The newest position (0 when empty) and the oldest kept (null when empty). */
+  logBounds(): Promise<{ oldest: number | null; newest: number }>;
+  /** Deletes log rows older than `beforeMs` but always keeps the newest. Returns how many. */
+  pruneLog(beforeMs: number): Promise<number>;
+  /** Creates or renews an instance's lease for `leaseMs` from now (database clock). */
+  renewLease(instanceId: string, advertiseUrl: string, leaseMs: number): Promise<void>;
+  /** Every instance that has a lease row. */
+  instances(): Promise<InstanceLease[]>;
+  /** Ends an instance's lease and deletes its presence (an orderly shutdown). */
+  dropInstance(instanceId: string): Promise<NodeId[]>;
+  /**
+   * Deletes the presence rows of instances whose lease has expired, and those instances; the
+   * nodes whose presence may have changed are recorded in the change log.
+   */
+  reapExpired(): Promise<NodeId[]>;
+  setPresence(nodeId: NodeId, instanceId: string, capVersion: number): Promise<void>;
+  clearPresence(nodeId: NodeId, instanceId: string): Promise<void>;
+  /** Highest capability version per node among live instances' sessions; absent = offline. */
+  livePresence(nodeIds: readonly NodeId[]): Promise<Map<NodeId, number>>;
+  /** Every node with a live session somewhere (a full resynchronisation). */
+  allLivePresence(): Promise<Map<NodeId, number>>;
+  nodesByIds(ids: readonly NodeId[]): Promise<Map<NodeId, Node>>;
+  usersByIds(ids: readonly UserId[]): Promise<Map<UserId, User>>;
+  getKey(name: string): Promise<string | undefined>;
+  /** Stores `ciphertext` unless a key of that name exists; returns the stored one. */
+  putKeyIfAbsent(name: string, ciphertext: string): Promise<string>;
+}
+
+/** Milliseconds on the database's clock (not the transaction's start: leases need the present). */
+function dbNowMs(): RawBuilder<number> {
+  return sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+}
+
+export class SqlHaRepo implements HaRepo {
+  readonly #ctx: RepoContext;
+
+  constructor(ctx: RepoContext) {
+    this.#ctx = ctx;
+  }
+
+  async readLog(after: number, limit: number): Promise<ChangeLogEntry[]> {
+    const rows = await this.#ctx.db.selectFrom('ha_change_log').selectAll()
+      .where('position', '>', after).orderBy('position').limit(limit).execute();
+    return rows.map((row) => ({ position: Number(row.position), instanceId: row.instance_id, changes: parseChangeRecords(row.changes) }));
+  }
+
+  async logBounds(): Promise<{ oldest: number | null; newest: number }> {
+    const row = await this.#ctx.db.selectFrom('ha_change_log')
+      .select((eb) => [eb.fn.min('position').as('oldest'), eb.fn.max('position').as('newest')])
+      .executeTakeFirst();
+    const oldest = row?.oldest ?? null;
+    const newest = row?.newest ?? null;
+    return { oldest: oldest === null ? null : Number(oldest), newest: newest === null ? 0 : Number(newest) };
+  }
+
+  async pruneLog(beforeMs: number): Promise<number> {
+    const { newest } = await this.logBounds();
+    const result = await this.#ctx.db.deleteFrom('ha_change_log')
+      .where('created_at', '<', beforeMs).where('position', '<', newest).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async renewLease(instanceId: string, advertiseUrl: string, leaseMs: number): Promise<void> {
+    await this.#ctx.db.insertInto('ha_instances')
+      .values({ instance_id: instanceId, advertise_url: advertiseUrl, started_at: dbNowMs(), lease_expires_at: sql<number>`${dbNowMs()} + ${leaseMs}` })
+      .onConflict((oc) => oc.column('instance_id').doUpdateSet({
+        advertise_url: advertiseUrl,
+        lease_expires_at: sql<number>`${dbNowMs()} + ${leaseMs}`,
+      }))
+      .execute();
+  }
+
+  async instances(): Promise<InstanceLease[]> {
+    const rows = await this.#ctx.db.selectFrom('ha_instances')
+      .select(['instance_id', 'advertise_url', 'lease_expires_at', sql<boolean>`lease_expires_at > ${dbNowMs()}`.as('alive')])
+      .orderBy('instance_id').execute();
+    return rows.map((row) => ({ instanceId: row.instance_id, advertiseUrl: row.advertise_url, leaseExpiresAt: Number(row.lease_expires_at), alive: Boolean(row.alive) }));
+  }
+
+  async dropInstance(instanceId: string): Promise<NodeId[]> {
+    const rows = await this.#ctx.db.deleteFrom('ha_presence').where('instance_id', '=', instanceId).returning('node_id').execute();
+    await this.#ctx.db.deleteFrom('ha_instances').where('instance_id', '=', instanceId).execute();
+    return this.#recordPresence(rows.map((row) => row.node_id as NodeId));
+  }
+
+  async reapExpired(): Promise<NodeId[]> {
+    const expired = this.#ctx.db.selectFrom('ha_instances').select('instance_id').where('lease_expires_at', '<=', dbNowMs());
+    const rows = await this.#ctx.db.deleteFrom('ha_presence').where('instance_id', 'in', expired).returning('node_id').execute();
+    await this.#ctx.db.deleteFrom('ha_instances').where('lease_expires_at', '<=', dbNowMs()).execute();
+    return this.#recordPresence(rows.map((row) => row.node_id as NodeId));
+  }
+
+  async setPresence(nodeId: NodeId, instanceId: string, capVersion: number): Promise<void> {
+    await this.#ctx.db.insertInto('ha_presence')
+      .values({ node_id: nodeId, instance_id: instanceId, cap_version: capVersion, since: this.#ctx.nowMs() })
+      .onConflict((oc) => oc.columns(['node_id', 'instance_id']).doUpdateSet({ cap_version: capVersion }))
+      .execute();
+    this.#ctx.changes?.record('presence', nodeId);
+  }
+
+  async clearPresence(nodeId: NodeId, instanceId: string): Promise<void> {
+    await this.#ctx.db.deleteFrom('ha_presence').where('node_id', '=', nodeId).where('instance_id', '=', instanceId).execute();
+    this.#ctx.changes?.record('presence', nodeId);
+  }
+
+  async livePresence(nodeIds: readonly NodeId[]): Promise<Map<NodeId, number>> {
+    if (nodeIds.length === 0) return new Map();
+    return this.#presence(nodeIds);
+  }
+
+  allLivePresence(): Promise<Map<NodeId, number>> {
+    return this.#presence(null);
+  }
+
+  async #presence(nodeIds: readonly NodeId[] | null): Promise<Map<NodeId, number>> {
+    let query = this.#ctx.db.selectFrom('ha_presence')
+      .innerJoin('ha_instances', 'ha_instances.instance_id', 'ha_presence.instance_id')
+      .select(['ha_presence.node_id as node_id', (eb) => eb.fn.max('ha_presence.cap_version').as('cap_version')])
+      .where('ha_instances.lease_expires_at', '>', dbNowMs())
+      .groupBy('ha_presence.node_id');
+    if (nodeIds !== null) query = query.where('ha_presence.node_id', 'in', [...nodeIds]);
+    const rows = await query.execute();
+    return new Map(rows.map((row) => [row.node_id as NodeId, Number(row.cap_version)]));
+  }
+
+  async nodesByIds(ids: readonly NodeId[]): Promise<Map<NodeId, Node>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.#ctx.db.selectFrom('nodes').selectAll().where('id', 'in', [...ids]).execute();
+    return new Map(rows.map((row) => [row.id as NodeId, nodeFromRow(row)]));
+  }
+
+  async usersByIds(ids: readonly UserId[]): Promise<Map<UserId, User>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.#ctx.db.selectFrom('users').selectAll().where('id', 'in', [...ids]).execute();
+    return new Map(rows.map((row) => [row.id as UserId, userFromRow(row)]));
+  }
+
+  async getKey(name: string): Promise<string | undefined> {
+    const row = await this.#ctx.db.selectFrom('ha_keys').select('ciphertext').where('name', '=', name).executeTakeFirst();
+    return row?.ciphertext;
+  }
+
+  async putKeyIfAbsent(name: string, ciphertext: string): Promise<string> {
+    await this.#ctx.db.insertInto('ha_keys').values({ name, ciphertext, created_at: this.#ctx.nowMs() })
+      .onConflict((oc) => oc.column('name').doNothing()).execute();
+    const stored = await this.getKey(name);
+    if (stored === undefined) throw new Error(`ha_keys: key "${name}" vanished after insert`);
+    return stored;
+  }
+
+  #recordPresence(ids: NodeId[]): NodeId[] {
+    const unique = [...new Set(ids)];
+    for (const id of unique) this.#ctx.changes?.record('presence', id);
+    return unique;
+  }
+}
