@@ -36,7 +36,7 @@ describe('loadConfig', () => {
     assert.equal(config.source, null);
     assert.equal(config.serverUrl, 'http://127.0.0.1:8080');
     assert.deepEqual(config.listenAddr, { host: '127.0.0.1', port: 8080 });
-    assert.equal(config.metricsListenAddr, null);
+    assert.deepEqual(config.metricsListenAddr, { host: '127.0.0.1', port: 9090 });
     assert.equal(config.dataDir, '/srv/headway/data');
     assert.equal(config.unixSocket, '/srv/headway/data/headway.sock');
     assert.equal(config.unixSocketPermission, 0o770);
@@ -452,6 +452,11 @@ logtail:
       name: 'an unquoted socket mode',
       yaml: 'unix_socket_permission: 0770\n',
       want: ['config.yaml: unix_socket_permission: want a quoted octal string such as "0770", got the number 770 (YAML reads an unquoted 0770 as decimal)'],
+    },
+    {
+      name: 'an admin socket every local user could open',
+      yaml: 'unix_socket_permission: "0777"\n',
+      want: ['config.yaml: unix_socket_permission: "0777" lets every local user administer Headway through the admin socket; use "0700" (owner only) or "0770" (owner and group)'],
     },
     {
       name: 'old headscale keys and features Headway lacks',

@@ -259,6 +259,8 @@ interface ResolveContext {
 type Section<T> = NonNullable<T>;
 
 const DEFAULT_LISTEN: ListenAddress = { host: '127.0.0.1', port: 8080 };
+/** headscale's default: metrics stay on the loopback interface unless the operator moves them. */
+const DEFAULT_METRICS_LISTEN: ListenAddress = { host: '127.0.0.1', port: 9090 };
 const DEFAULT_STUN_PORT = 3478;
 
 function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
@@ -270,9 +272,16 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
   const dataDir = raw.data_dir === undefined ? resolve(ctx.cwd, 'data') : path(raw.data_dir);
   const listenAddr = raw.listen_addr ?? DEFAULT_LISTEN;
   const serverUrl = raw.server_url ?? 'http://127.0.0.1:8080';
-  const metricsListenAddr = raw.metrics_listen_addr ?? null;
+  const metricsListenAddr = raw.metrics_listen_addr === undefined ? DEFAULT_METRICS_LISTEN : raw.metrics_listen_addr;
   if (metricsListenAddr !== null && metricsListenAddr.port !== 0 && metricsListenAddr.port === listenAddr.port && metricsListenAddr.host === listenAddr.host) {
     problem('metrics_listen_addr', 'must differ from listen_addr');
+  }
+
+  // The admin socket needs no API key: whoever can open it is an administrator, so it may
+  // never be open to every local user.
+  const unixSocketPermission = raw.unix_socket_permission ?? 0o770;
+  if ((unixSocketPermission & 0o007) !== 0) {
+    problem('unix_socket_permission', `"0${unixSocketPermission.toString(8)}" lets every local user administer Headway through the admin socket; use "0700" (owner only) or "0770" (owner and group)`);
   }
 
   const unixSocket = raw.unix_socket === undefined ? resolve(dataDir, 'headway.sock') : path(raw.unix_socket);
@@ -381,7 +390,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     metricsListenAddr,
     dataDir,
     unixSocket,
-    unixSocketPermission: raw.unix_socket_permission ?? 0o770,
+    unixSocketPermission,
     noise: { privateKeyPath: raw.noise?.private_key_path === undefined ? resolve(dataDir, 'noise_private.key') : path(raw.noise.private_key_path) },
     prefixes: {
       v4: v4 === null ? null : formatPrefix(v4),

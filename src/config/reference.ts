@@ -32,9 +32,9 @@ export const CONFIG_REFERENCE: readonly ConfigKeyReference[] = Object.freeze([
   {
     key: 'metrics_listen_addr',
     type: 'host:port',
-    default: '(none)',
-    description: 'Where /metrics is served (Prometheus). Empty or absent disables the listener.',
-    headscale: 'same, but off by default',
+    default: '127.0.0.1:9090',
+    description: 'A separate listener for /metrics (Prometheus); the main listener never serves it. Loopback by default: metrics describe the tailnet. Set "" to turn metrics off.',
+    headscale: 'same',
   },
   {
     key: 'data_dir',

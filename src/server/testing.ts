@@ -56,6 +56,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const dataDir = await mkdtemp(join(tmpdir(), 'headway-server-'));
   const base: Record<string, unknown> = {
     listen_addr: '127.0.0.1:0',
+    metrics_listen_addr: '127.0.0.1:0',
     data_dir: dataDir,
     log: { level: 'silent' },
     derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
