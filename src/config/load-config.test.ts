@@ -486,6 +486,18 @@ logtail:
       code: 'HW_CONFIG_SYNTAX',
       want: ['config.yaml:2:1: YAML syntax error: Map keys must be unique'],
     },
+    {
+      // Found by fuzzing (issue 17): these two threw a TypeError and a ReferenceError.
+      name: 'an alias without its anchor',
+      yaml: 'log: *nowhere\n',
+      code: 'HW_CONFIG_SYNTAX',
+      want: ['config.yaml: YAML error: Unresolved alias (the anchor must be set before the alias): nowhere'],
+    },
+    {
+      name: 'a prefix with an empty length',
+      yaml: 'prefixes:\n  v4: 100.64.0.0/\n',
+      want: ['config.yaml: prefixes.v4: "100.64.0.0/" is not a prefix (length must be 0-32)'],
+    },
   ];
   for (const { name, yaml, code, want } of badFiles) {
     it(`reports ${name}`, () => {

@@ -71,7 +71,8 @@ export interface ConfigFromTextOptions {
 
 /** Parses YAML text as a config file. */
 export function configFromText(text: string, options: ConfigFromTextOptions): Config {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // logLevel 'error': yaml would print its warnings (unknown tags, directives) to stderr itself.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((err) => {
       const pos = err.linePos?.[0];
@@ -80,7 +81,14 @@ export function configFromText(text: string, options: ConfigFromTextOptions): Co
     });
     throw new ConfigError(ConfigErrors.syntax, problems);
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias without its anchor, or an alias bomb past maxAliasCount, surfaces only here.
+    if (!(err instanceof Error)) throw err;
+    throw new ConfigError(ConfigErrors.syntax, [`${options.source}: YAML error: ${yamlReason(err.message)}`]);
+  }
   return configFromObject(value, options);
 }
 
