@@ -319,7 +319,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
     let nodes = 0;
     for (const t of state.tailnets()) nodes += t.nodeCount;
     logger.info(
-      { listen: url, server_url: serverUrl, data_dir: config.dataDir, database: config.database.type, tailnets: pipelines.size, nodes },
+      { listen: url, server_url: serverUrl, metrics: metricsUrl, data_dir: config.dataDir, database: config.database.type, tailnets: pipelines.size, nodes },
       `headway serving on ${url} (clients: tailscale up --login-server=${serverUrl}); data in ${config.dataDir}`,
     );
 
