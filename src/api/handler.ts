@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js';
 import { F } from '../log/index.js';
 import type { Actor, ServerState } from '../state/index.js';
 import { HeadwayError } from '../util/headway-error.js';
+import { KeyedRateLimiter } from '../util/rate-limiter.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { auditRoutes } from './audit.js';
 import { ApiKeyAuthenticator, UNIX_SOCKET_ACTOR } from './auth.js';
@@ -98,6 +99,8 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
   const logger = input.logger.bindings()[F.part] === 'api' ? input.logger : input.logger.child({ [F.part]: 'api' });
   const deps: ApiDeps = { state: input.state, config: input.config, logger, now: input.now ?? Date.now };
   const authenticator = new ApiKeyAuthenticator(deps.state, deps.now, logger);
+  // Counted before the key is checked, so guessing keys is limited too.
+  const limiter = new KeyedRateLimiter({ perMinute: deps.config.limits.apiRequestsPerMinutePerKey });
   let openApiDocument: unknown;
   const routes = apiRoutes(() => (openApiDocument ??= buildOpenApiDocument(routes, { version: API_VERSION })));
   const validateResponses = input.validateResponses === true;
@@ -133,6 +136,11 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
       if (transport === 'unix') actor = UNIX_SOCKET_ACTOR;
       else if (route.public) actor = { name: 'anonymous' };
       else {
+        const limitKey = rateLimitKey(req);
+        if (!limiter.tryTake(limitKey)) {
+          res.setHeader('Retry-After', String(Math.max(1, limiter.retryAfterSeconds(limitKey))));
+          throw apiError(ApiErrors.rateLimited, `${method} ${path}: too many requests (limit ${limiter.perMinute} per minute per API key); retry later`);
+        }
         try {
           actor = await authenticator.authenticate(req.headers.authorization);
         } catch (err) {
@@ -194,6 +202,16 @@ function decodeParam(name: string, value: string): string {
 }
 
 /** The status and JSON body for an error; never a stack trace, never a non-Headway message. */
+/**
+ * Whom a TCP request is counted against: the presented key's public part (`hwk_<prefix>`,
+ * never the secret), or the source address when there is no bearer token.
+ */
+function rateLimitKey(req: IncomingMessage): string {
+  const header = req.headers.authorization ?? '';
+  const token = /^Bearer\s+(\S+)/i.exec(header)?.[1];
+  return token !== undefined ? `key:${token.slice(0, 16)}` : `addr:${req.socket.remoteAddress ?? ''}`;
+}
+
 export function errorResponse(err: unknown, requestId: string): { status: number; body: ErrorJson } {
   if (err instanceof HeadwayError) {
     const error: ErrorJson['error'] = { code: err.code, message: err.message, request_id: requestId };

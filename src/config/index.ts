@@ -9,7 +9,7 @@
  */
 export type {
   AllocationStrategy, Config, DatabaseConfig, DerpConfig, DerpServerConfig, DnsConfig, DnsExtraRecord,
-  ListenAddress, LogConfig, MapConfig, PolicyConfig, PolicyMode, PostgresConfig, PostgresSslMode,
+  LimitsConfig, ListenAddress, LogConfig, MapConfig, PolicyConfig, PolicyMode, PostgresConfig, PostgresSslMode,
   PrefixesConfig, SqliteConfig, TlsConfig,
 } from './config.js';
 export {

@@ -8,7 +8,7 @@ import type { $ZodIssue } from 'zod/v4/core';
 import { formatDurationMs } from '../util/duration.js';
 import { parsePrefix, prefixCovers, tryParseIP } from '../util/ip.js';
 import type {
-  Config, DatabaseConfig, DnsExtraRecord, ListenAddress, PostgresConfig,
+  Config, DatabaseConfig, LimitsConfig, DnsExtraRecord, ListenAddress, PostgresConfig,
 } from './config.js';
 import { ConfigError, ConfigErrors } from './errors.js';
 import { IGNORED_HEADSCALE_KEYS, RENAMED_HEADSCALE_KEYS, UNSUPPORTED_HEADSCALE_KEYS } from './headscale-keys.js';
@@ -391,6 +391,24 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     problem('map.keepalive_interval', `${formatDurationMs(keepaliveIntervalMs)} is out of range (want 1s to 100s; clients drop a stream silent for 120s)`);
   }
 
+  const limitsRaw = raw.limits ?? {};
+  const limits: LimitsConfig = {
+    maxPendingConnectionsPerAddress: limitsRaw.max_pending_connections_per_address ?? 256,
+    maxPendingConnections: limitsRaw.max_pending_connections ?? 4096,
+    pendingTimeoutMs: limitsRaw.pending_timeout ?? 10_000,
+    maxHeaderBytes: limitsRaw.max_header_bytes ?? 16 << 10,
+    maxRequestBodyBytes: limitsRaw.max_request_body_bytes ?? 1 << 20,
+    registrationsPerMinutePerAddress: limitsRaw.registrations_per_minute_per_address ?? 300,
+    registrationsPerMinutePerKey: limitsRaw.registrations_per_minute_per_key ?? 300,
+    apiRequestsPerMinutePerKey: limitsRaw.api_requests_per_minute_per_key ?? 1200,
+  };
+  if (limits.pendingTimeoutMs < 1_000 || limits.pendingTimeoutMs > 300_000) {
+    problem('limits.pending_timeout', `${formatDurationMs(limits.pendingTimeoutMs)} is out of range (want 1s to 5m)`);
+  }
+  if (limits.maxPendingConnectionsPerAddress > limits.maxPendingConnections) {
+    problem('limits.max_pending_connections_per_address', `${limits.maxPendingConnectionsPerAddress} is more than limits.max_pending_connections (${limits.maxPendingConnections})`);
+  }
+
   return {
     source: ctx.source,
     serverUrl,
@@ -440,6 +458,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'auto' },
     tls: tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null,
     map: { coalesceWindowMs, keepaliveIntervalMs },
+    limits,
     warnings: ctx.warnings,
   };
 }

@@ -353,6 +353,16 @@ export const rawConfigSchema = z.strictObject({
     coalesce_window: leaf(parseDuration),
     keepalive_interval: leaf(parseDuration),
   }),
+  limits: section({
+    max_pending_connections_per_address: leaf(parseInt(1, 1_000_000)),
+    max_pending_connections: leaf(parseInt(1, 1_000_000)),
+    pending_timeout: leaf(parseDuration),
+    max_header_bytes: leaf(parseInt(1024, 1 << 20)),
+    max_request_body_bytes: leaf(parseInt(1024, 64 << 20)),
+    registrations_per_minute_per_address: leaf(parseInt(0, 1_000_000)),
+    registrations_per_minute_per_key: leaf(parseInt(0, 1_000_000)),
+    api_requests_per_minute_per_key: leaf(parseInt(0, 1_000_000)),
+  }),
 });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;

@@ -28,6 +28,8 @@ import { renderRegisterPage } from './register-page.js';
 import { ServerErrors } from './errors.js';
 import { TailnetPipeline } from './tailnet-pipeline.js';
 import { registerEngineMetrics } from './engine-metrics.js';
+import { ConnectionGate, type ConnectionGateStats } from './connection-gate.js';
+import { KeyedRateLimiter } from '../util/rate-limiter.js';
 
 /** The oldest TLS version the HTTPS listener accepts. */
 export const MIN_TLS_VERSION = 'TLSv1.2';
@@ -73,6 +75,8 @@ export interface RunningServer {
   readonly stun: StunServer | null;
   readonly derpMap: DerpMapSource;
   readonly dns: DnsConfigSource;
+  /** Connections not yet past their first request head, and what the bounds refused. */
+  connectionGate(): ConnectionGateStats;
   pipeline(tailnet: TailnetId): TailnetPipeline;
   close(): Promise<void>;
 }
@@ -125,9 +129,19 @@ export async function startServer(config: Config, options: StartOptions & { api?
 
     // Listen first (port 0 in tests), so the URLs in AuthURLs and the DERP map are the real ones.
     const httpServer: Server = config.tls === null
-      ? createHttpServer()
+      ? createHttpServer({ maxHeaderSize: config.limits.maxHeaderBytes })
       // TLS 1.0 and 1.1 are broken; every Tailscale client speaks 1.2 or 1.3.
-      : createHttpsServer({ cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath), minVersion: MIN_TLS_VERSION });
+      : createHttpsServer({ cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath), minVersion: MIN_TLS_VERSION, maxHeaderSize: config.limits.maxHeaderBytes });
+    // Connections that have not sent a request head yet: bounded per address and in total.
+    const gate = new ConnectionGate({
+      maxPendingPerAddress: config.limits.maxPendingConnectionsPerAddress,
+      maxPendingTotal: config.limits.maxPendingConnections,
+      pendingTimeoutMs: config.limits.pendingTimeoutMs,
+    });
+    httpServer.on('connection', (socket: Socket) => gate.admit(socket));
+    httpServer.on('request', (req: IncomingMessage) => gate.active(req.socket));
+    httpServer.on('upgrade', (req: IncomingMessage) => gate.active(req.socket));
+    cleanups.push(() => gate.close());
     httpServer.requestTimeout = 0;
     httpServer.headersTimeout = 30_000;
     httpServer.keepAliveTimeout = 65_000;
@@ -232,8 +246,15 @@ export async function startServer(config: Config, options: StartOptions & { api?
       serverUrl,
       logger: logger.child({ part: 'control' }),
       services: (id: TailnetId): TailnetServices => pipeline(id),
+      registrationLimits: {
+        perAddress: new KeyedRateLimiter({ perMinute: config.limits.registrationsPerMinutePerAddress }),
+        perKey: new KeyedRateLimiter({ perMinute: config.limits.registrationsPerMinutePerKey }),
+      },
     };
-    const control = createControlTransport({ serverKey: noiseKey, handler: createMachineHandler(backend), logger });
+    const control = createControlTransport({
+      serverKey: noiseKey, handler: createMachineHandler(backend), logger,
+      limits: { maxRequestBodyBytes: config.limits.maxRequestBodyBytes },
+    });
     cleanups.push(() => control.close());
     const api = options.api?.({ state, config, logger: logger.child({ part: 'api' }) }) ?? null;
 
@@ -327,6 +348,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
     return {
       config, state, logger, metrics, url, serverUrl, metricsUrl, socketPath, control, derp, stun, derpMap, dns,
       pipeline,
+      connectionGate: () => gate.stats(),
       close: () => {
         closing ??= (async () => {
           ready = false;

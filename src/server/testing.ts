@@ -61,6 +61,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     log: { level: 'silent' },
     derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
     map: { coalesce_window: '5ms' },
+    // Tests register and call the API far faster than people do; test/e2e/limits.test.ts
+    // checks these limits with their own values.
+    limits: { registrations_per_minute_per_address: 0, registrations_per_minute_per_key: 0, api_requests_per_minute_per_key: 0 },
   };
   const parsed = configFromObject(deepMerge(base, options.config ?? {}), { source: 'test config', baseDir: dataDir });
   let config: Config = { ...parsed, database: database.database };

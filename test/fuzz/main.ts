@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { PARSER_TARGETS } from './parsers.js';
 import { SERVER_TARGETS } from './server-targets.js';
-import { startServerProcess } from './server-process.js';
+import { startServerProcess } from '../support/server-process.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, seed: { type: 'string' }, only: { type: 'string' } } });

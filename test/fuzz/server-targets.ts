@@ -13,7 +13,7 @@ import { buildUpgradeRequest } from '../../src/client/http-upgrade.js';
 import { stunBindingRequest, parseBindingResponse } from '../../src/derp/index.js';
 import { apiRoutes } from '../../src/api/index.js';
 import { parameters, type FuzzBudget } from './parsers.js';
-import type { ServerProcess } from './server-process.js';
+import type { ServerProcess } from '../support/server-process.js';
 
 export interface ServerFuzzContext {
   readonly server: ServerProcess;

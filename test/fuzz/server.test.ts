@@ -3,7 +3,7 @@
 // bound (no input may make it allocate without limit). `npm run fuzz -- --minutes N` runs longer.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServerProcess, type ServerProcess } from './server-process.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { SERVER_TARGETS } from './server-targets.js';
 
 /** Generous: a fresh server holds about 100 MB; the inputs here are a few hundred KB in all. */
