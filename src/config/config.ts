@@ -161,6 +161,10 @@ export interface Config {
   readonly nodeExpiryMs: number;
   /** An ephemeral node offline this long is deleted. */
   readonly ephemeralNodeInactivityTimeoutMs: number;
+  /** How long a node whose map stream ended still counts as online (it may reconnect). */
+  readonly offlineGraceMs: number;
+  /** The same for a subnet router that another online router could replace: short, for failover. */
+  readonly routerFailoverGraceMs: number;
   readonly log: LogConfig;
   /** Serve HTTPS with these files; null = plain HTTP (behind a TLS proxy, or for development). */
   readonly tls: TlsConfig | null;

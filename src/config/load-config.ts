@@ -391,6 +391,13 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     problem('map.keepalive_interval', `${formatDurationMs(keepaliveIntervalMs)} is out of range (want 1s to 100s; clients drop a stream silent for 120s)`);
   }
 
+  const offlineGraceMs = raw.node?.offline_grace ?? 10_000;
+  const routerFailoverGraceMs = raw.node?.router_failover_grace ?? 1_000;
+  if (offlineGraceMs > 600_000) problem('node.offline_grace', `${formatDurationMs(offlineGraceMs)} is too long (at most 10m; peers would keep trying an absent node)`);
+  if (routerFailoverGraceMs > offlineGraceMs) {
+    problem('node.router_failover_grace', `${formatDurationMs(routerFailoverGraceMs)} is longer than node.offline_grace (${formatDurationMs(offlineGraceMs)}); a router would fail over later than an ordinary node goes offline`);
+  }
+
   const limitsRaw = raw.limits ?? {};
   const limits: LimitsConfig = {
     maxPendingConnectionsPerAddress: limitsRaw.max_pending_connections_per_address ?? 256,
@@ -455,6 +462,8 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     },
     nodeExpiryMs,
     ephemeralNodeInactivityTimeoutMs: ephemeralMs,
+    offlineGraceMs,
+    routerFailoverGraceMs,
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'auto' },
     tls: tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null,
     map: { coalesceWindowMs, keepaliveIntervalMs },

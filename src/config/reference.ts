@@ -352,6 +352,20 @@ export const CONFIG_REFERENCE: readonly ConfigKeyReference[] = Object.freeze([
     headscale: 'headscale 0.27+ spells it node.ephemeral.inactivity_timeout (accepted here too) and requires more than 65s',
   },
   {
+    key: 'node.offline_grace',
+    type: 'duration',
+    default: '10s',
+    description: 'How long a node still counts as online after its map stream ends; a client that reconnects within it is never seen offline by its peers.',
+    headscale: 'Headway only',
+  },
+  {
+    key: 'node.router_failover_grace',
+    type: 'duration',
+    default: '1s',
+    description: 'The same for a subnet router when another online router serves one of its routes: after it, the other router becomes primary (HA failover within about 2 s of the router dying). A router that reconnects within it keeps its primary role; a primary never moves back when the old router returns (hysteresis). At most node.offline_grace.',
+    headscale: 'Headway only (headscale: a fixed health check)',
+  },
+  {
     key: 'node.ephemeral.inactivity_timeout',
     type: 'duration',
     default: '30m',

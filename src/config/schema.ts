@@ -338,6 +338,8 @@ export const rawConfigSchema = z.strictObject({
   // headscale 0.27+ spells these node.expiry and node.ephemeral.inactivity_timeout.
   node: section({
     expiry: leaf(parseDuration),
+    offline_grace: leaf(parseDuration),
+    router_failover_grace: leaf(parseDuration),
     ephemeral: section({
       inactivity_timeout: leaf(parseDuration),
     }),

@@ -48,7 +48,7 @@ export const HTML_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.fr
 
 export interface StartOptions {
   logger?: Logger;
-  /** How long a node stays online after its map stream ends. Default 10 s (clients reconnect). */
+  /** How long a node stays online after its map stream ends; overrides node.offline_grace (tests). */
   offlineGraceMs?: number;
   /** Batch interval of live node fields. Default 5 s. */
   flushIntervalMs?: number;
@@ -208,7 +208,8 @@ export async function startServer(config: Config, options: StartOptions & { api?
       keepAliveMs: config.map.keepaliveIntervalMs,
       nodeExpiryMs: config.nodeExpiryMs,
       ephemeralInactivityMs: config.ephemeralNodeInactivityTimeoutMs,
-      offlineGraceMs: options.offlineGraceMs ?? 10_000,
+      offlineGraceMs: options.offlineGraceMs ?? config.offlineGraceMs,
+      routerFailoverGraceMs: Math.min(options.offlineGraceMs ?? config.offlineGraceMs, config.routerFailoverGraceMs),
       ...(options.presenceWindowMs !== undefined ? { presenceWindowMs: options.presenceWindowMs } : {}),
     };
     const pipelines = new Map<TailnetId, TailnetPipeline>();
