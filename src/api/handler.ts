@@ -201,7 +201,6 @@ function decodeParam(name: string, value: string): string {
   }
 }
 
-/** The status and JSON body for an error; never a stack trace, never a non-Headway message. */
 /**
  * Whom a TCP request is counted against: the presented key's public part (`hwk_<prefix>`,
  * never the secret), or the source address when there is no bearer token.
@@ -212,6 +211,7 @@ function rateLimitKey(req: IncomingMessage): string {
   return token !== undefined ? `key:${token.slice(0, 16)}` : `addr:${req.socket.remoteAddress ?? ''}`;
 }
 
+/** The status and JSON body for an error; never a stack trace, never a non-Headway message. */
 export function errorResponse(err: unknown, requestId: string): { status: number; body: ErrorJson } {
   if (err instanceof HeadwayError) {
     const error: ErrorJson['error'] = { code: err.code, message: err.message, request_id: requestId };

@@ -19,6 +19,8 @@ import { AddressPool } from './address-pool.js';
 import { SqlApiKeyRepo } from './api-key-repo.js';
 import { SqlAuditRepo } from './audit-repo.js';
 import { StoreErrors, storeError } from './errors.js';
+import { classifyStorageFailure } from './db-errors.js';
+import { HeadwayError } from '../util/headway-error.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from './migrations.js';
 import { SqlNodeRepo } from './node-repo.js';
 import { SqlPolicyRepo } from './policy-repo.js';
@@ -299,6 +301,8 @@ class SqlStore implements Store {
     this.#inFlight.add(run);
     try {
       return await run;
+    } catch (err) {
+      throw storageFailureOr(err, this.dialect);
     } finally {
       // Work the callback left running must not be mistaken for being inside it later.
       scope.active = false;
@@ -313,4 +317,15 @@ class SqlStore implements Store {
     })();
     return this.#closing;
   }
+}
+
+/** A disk-full or lost-database failure as a HeadwayError that says so; anything else unchanged. */
+function storageFailureOr(err: unknown, dialect: string): unknown {
+  if (err instanceof HeadwayError) return err;
+  const kind = classifyStorageFailure(err);
+  if (kind === undefined) return err;
+  const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  return kind === 'diskFull'
+    ? storeError(StoreErrors.diskFull, `${dialect}: write failed, the disk is full: ${detail}`, err)
+    : storeError(StoreErrors.unavailable, `${dialect}: the database is unreachable: ${detail}`, err);
 }
