@@ -3,16 +3,19 @@
 //   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V]
 //   network --policy ... --nodes N [--churn R] [--duration S]
 //   policy  [case]   (policy compile cases)
+//   hostile --policy ... --nodes N [--stalled S] [--handshakes H] (network, quiet and under attack)
 //   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
 import { parseArgs } from 'node:util';
 import { ENGINE_EVENTS, runEngine } from './engine.js';
 import { runNetwork } from './network.js';
+import { runHostile } from './hostile.js';
 import { writeReport } from './report.js';
 import { ENGINE_POLICIES, type EnginePolicy } from './workload.js';
 
 const USAGE = `usage: npm run bench -- <scenario> [options]
   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V] [--json]
   network --policy fullmesh|members|segmented --nodes N [--churn R] [--duration S] [--json]
+  hostile --policy fullmesh|members|segmented --nodes N [--stalled S] [--handshakes H] [--churn R] [--duration S] [--json]
   policy  [case] [--json]
   report  [--quick]`;
 
@@ -31,6 +34,8 @@ async function main(): Promise<void> {
       capver: { type: 'string' },
       churn: { type: 'string', default: '10' },
       duration: { type: 'string', default: '20' },
+      stalled: { type: 'string', default: '1000' },
+      handshakes: { type: 'string', default: '1000' },
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -63,6 +68,18 @@ async function main(): Promise<void> {
     case 'network': {
       const result = await runNetwork({ policy, nodes, seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress });
       say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%`);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      return;
+    }
+    case 'hostile': {
+      const result = await runHostile({
+        policy, nodes, seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress,
+        stalled: Number(values.stalled), handshakes: Number(values.handshakes),
+      });
+      for (const [label, r] of [['quiet', result.quiet], ['hostile', result.hostile]] as const) {
+        say(`${label.padEnd(8)} latency p50 ${r.latency_p50_ms} ms p99 ${r.latency_p99_ms} ms, undelivered ${r.undelivered}, server cpu ${r.server_cpu_pct}%, rss during churn ${r.server_rss_churn_mb} MB`);
+      }
+      say(`p99 ratio ${result.p99_ratio}x; strangers: ${JSON.stringify(result.hostile.background ?? {})}`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
     }
