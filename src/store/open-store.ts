@@ -65,7 +65,9 @@ export async function openStore(config: StoreConfig, options: StoreOptions = {})
     await sql`select 1`.execute(db);
   } catch (err) {
     await db.destroy().catch(() => undefined);
-    throw storeError(StoreErrors.unavailable, `${where}: cannot connect: ${errorText(err)}`, err);
+    // The pool already labels a refused connection; report the driver's own words once.
+    const cause = err instanceof HeadwayError && err.cause !== undefined ? err.cause : err;
+    throw storeError(StoreErrors.unavailable, `${where}: cannot connect: ${errorText(cause)}`, cause);
   }
   try {
     const applied = await migrate(db, database.type, where);
@@ -200,7 +202,19 @@ function openPostgres(config: PostgresConfig, logger: Logger): { db: Kysely<Data
   // An idle client losing its connection emits 'error' on the pool; unhandled, it would end the
   // process. The pool replaces the client on next use.
   pool.on('error', (err) => logger.warn({ [F.path]: where, [F.err]: err }, 'postgres connection lost'));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Reads outside transactions fail at connect when the database is down: say so (503) there
+  // too, not only in transaction().
+  const reportingPool = {
+    connect: async () => {
+      try {
+        return await pool.connect();
+      } catch (err) {
+        throw storageFailureOr(err, 'postgres');
+      }
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) });
   return { db, where };
 }
 
