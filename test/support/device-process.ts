@@ -47,7 +47,9 @@ async function runDevice(): Promise<void> {
   setInterval(() => {}, 1 << 30);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+// `node --test dist/` also runs every file under a test/ directory: without arguments this
+// file is being imported or run as such, and does nothing.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.length >= 5) {
   runDevice().catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
