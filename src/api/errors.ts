@@ -39,6 +39,12 @@ export const ApiErrors = registerErrors({
     meaning: 'The request body did not arrive completely within 30 seconds.',
     fix: 'Send the whole body at once; check the network between the client and the server.',
   },
+  rateLimited: {
+    code: 'HW_API_RATE_LIMITED',
+    status: 429,
+    meaning: 'The API key (or, without a key, the source address) sent more requests than limits.api_requests_per_minute_per_key allows; Retry-After says when to try again.',
+    fix: 'Slow down or batch requests, raise limits.api_requests_per_minute_per_key, or use the unix socket (not limited).',
+  },
   unauthenticated: {
     code: 'HW_API_UNAUTHENTICATED',
     status: 401,

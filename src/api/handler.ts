@@ -12,6 +12,7 @@ import type { Actor, ServerState } from '../state/index.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { CSRF_HEADER, WebSessionErrors, csrfMatches, remoteAddress } from '../web-session/index.js';
 import { WebSessions } from '../web-session/index.js';
+import { KeyedRateLimiter } from '../util/rate-limiter.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { consoleRoutes } from './console.js';
 import { eventRoutes } from './events.js';
@@ -120,6 +121,8 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
     ...(input.oidc !== undefined ? { oidc: input.oidc } : {}),
   };
   const authenticator = new ApiKeyAuthenticator(deps.state, deps.now, logger);
+  // Counted before the key is checked, so guessing keys is limited too.
+  const limiter = new KeyedRateLimiter({ perMinute: deps.config.limits.apiRequestsPerMinutePerKey });
   let openApiDocument: unknown;
   const routes = apiRoutes(() => (openApiDocument ??= buildOpenApiDocument(routes, { version: API_VERSION })));
   const validateResponses = input.validateResponses === true;
@@ -160,6 +163,13 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
         actor = UNIX_SOCKET_ACTOR;
         viewer = { kind: 'unix', admin: true, userId: null, tailnetId: null, session: null };
       } else {
+        if (!route.public) {
+          const limitKey = rateLimitKey(req);
+          if (!limiter.tryTake(limitKey)) {
+            res.setHeader('Retry-After', String(Math.max(1, limiter.retryAfterSeconds(limitKey))));
+            throw apiError(ApiErrors.rateLimited, `${method} ${path}: too many requests (limit ${limiter.perMinute} per minute per API key); retry later`);
+          }
+        }
         try {
           viewer = await authenticateTcp(req, route, method);
           if (viewer.kind === 'api-key') {
@@ -267,6 +277,16 @@ function decodeParam(name: string, value: string): string {
   } catch {
     throw new ApiValidationError([{ field: `params.${name}`, problem: 'malformed percent-encoding' }]);
   }
+}
+
+/**
+ * Whom a TCP request is counted against: the presented key's public part (`hwk_<prefix>`,
+ * never the secret), or the source address when there is no bearer token.
+ */
+function rateLimitKey(req: IncomingMessage): string {
+  const header = req.headers.authorization ?? '';
+  const token = /^Bearer\s+(\S+)/i.exec(header)?.[1];
+  return token !== undefined ? `key:${token.slice(0, 16)}` : `addr:${req.socket.remoteAddress ?? ''}`;
 }
 
 /** The status and JSON body for an error; never a stack trace, never a non-Headway message. */

@@ -6,12 +6,14 @@
 //           (any running TS2021 server; its policy must let every node see every other)
 //   policy  [case]   (policy compile cases)
 //   ha      --policy ... --nodes N --instances K [--churn R] [--duration S]  (docs/ha.md)
+//   hostile --policy ... --nodes N [--stalled S] [--handshakes H] (network, quiet and under attack)
 //   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
 import { parseArgs } from 'node:util';
 import { ENGINE_EVENTS, runEngine } from './engine.js';
 import { runHaBench } from './ha.js';
 import { runNetwork } from './network.js';
 import { runTargetNetwork } from './network-target.js';
+import { runHostile } from './hostile.js';
 import { writeReport } from './report.js';
 import { ENGINE_POLICIES, type EnginePolicy } from './workload.js';
 
@@ -20,6 +22,7 @@ const USAGE = `usage: npm run bench -- <scenario> [options]
   network --policy fullmesh|members|segmented --nodes N [--churn R] [--duration S] [--json]
   network --target URL --authkey KEY --nodes N [--server-pid PID] [--churn R] [--duration S]
           [--idle S] [--concurrency C] [--join-timeout S] [--json]
+  hostile --policy fullmesh|members|segmented --nodes N [--stalled S] [--handshakes H] [--churn R] [--duration S] [--json]
   policy  [case] [--json]
   ha      --policy fullmesh|members|segmented --nodes N --instances K [--churn R] [--duration S] [--json]
   report  [--quick]`;
@@ -46,6 +49,8 @@ async function main(): Promise<void> {
       'join-timeout': { type: 'string' },
       instances: { type: 'string', default: '3' },
       duration: { type: 'string', default: '20' },
+      stalled: { type: 'string', default: '1000' },
+      handshakes: { type: 'string', default: '1000' },
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -103,9 +108,20 @@ async function main(): Promise<void> {
     case 'ha': {
       const result = await runHaBench({ policy, nodes, instances: Number(values.instances), seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress });
       say(`ha ${policy} ${nodes} nodes on ${result.instances} instance(s): storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, ${result.undelivered} of ${result.changes} changes undelivered`);
-      if (values.json) process.stdout.write(`${JSON.stringify(result)}
-`);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       break;
+    }
+    case 'hostile': {
+      const result = await runHostile({
+        policy, nodes, seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress,
+        stalled: Number(values.stalled), handshakes: Number(values.handshakes),
+      });
+      for (const [label, r] of [['quiet', result.quiet], ['hostile', result.hostile]] as const) {
+        say(`${label.padEnd(8)} latency p50 ${r.latency_p50_ms} ms p99 ${r.latency_p99_ms} ms, undelivered ${r.undelivered}, server cpu ${r.server_cpu_pct}%, rss during churn ${r.server_rss_churn_mb} MB`);
+      }
+      say(`p99 ratio ${result.p99_ratio}x; strangers: ${JSON.stringify(result.hostile.background ?? {})}`);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      return;
     }
     case 'policy': {
       const { policyBenchCases } = await import('../policy/policy.bench.js');

@@ -41,7 +41,10 @@ async function main(): Promise<void> {
   const workload = engineWorkload(policy, nodes, seed);
   const config = configFromObject({
     listen_addr: '127.0.0.1:0',
+    metrics_listen_addr: '127.0.0.1:0',
     data_dir: dir,
+    // Thousands of simulated devices join from one address with one key.
+    limits: { registrations_per_minute_per_address: 0, registrations_per_minute_per_key: 0 },
     log: { level: 'silent' },
     derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
     map: { coalesce_window: values.coalesce },

@@ -29,6 +29,13 @@ export interface NetworkOptions {
   dialConcurrency?: number;
   capVersion?: number;
   progress?: (line: string) => void;
+  /** Load started after the storm and stopped after the churn (the hostile scenario). */
+  background?: (serverUrl: string) => Promise<BackgroundLoad>;
+}
+
+/** Something running against the server during the churn; stop() reports its counters. */
+export interface BackgroundLoad {
+  stop(): Promise<Record<string, number>>;
 }
 
 export interface NetworkResult {
@@ -54,6 +61,10 @@ export interface NetworkResult {
   readonly server_us_per_frame: number;
   /** Server RSS over the nodes it holds, after the idle period. */
   readonly server_kb_per_node: number;
+  /** Server RSS at the end of the churn (with the background load still running). */
+  readonly server_rss_churn_mb: number;
+  /** The background load's counters, when there was one. */
+  readonly background?: Record<string, number>;
 }
 
 interface Device {
@@ -129,6 +140,7 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
 
     // --- churn ---
     for (const device of devices) void consume(device);
+    const background = await options.background?.(server.url);
     await sleep(500);
     const random = seededRandom(seed ^ 0xc4a2);
     const sent: Array<{ seq: number; at: number; device: number }> = [];
@@ -151,6 +163,8 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     }
     const churnMs = performance.now() - churnStart;
     const churnCpu = (await cpuTicks(server.pid)) - churnCpu0;
+    const rssChurn = await rssMb(server.pid);
+    const backgroundStats = await background?.stop();
     const clientCpu = process.cpuUsage(clientCpu0);
     const clientCpuPct = ((clientCpu.user + clientCpu.system) / 1000 / churnMs) * 100;
     log(`churn: ${total} changes in ${(churnMs / 1000).toFixed(1)} s; the clients' process used ${clientCpuPct.toFixed(0)}% of a core`);
@@ -204,6 +218,8 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
       undelivered,
       server_us_per_frame: round(frameCpuUs / Math.max(1, frames)),
       server_kb_per_node: Math.round((rss * 1024) / n),
+      server_rss_churn_mb: Math.round(rssChurn),
+      ...(backgroundStats !== undefined ? { background: backgroundStats } : {}),
     };
   } finally {
     await Promise.all(devices.map((d) => d.control?.close().catch(() => undefined)));

@@ -464,6 +464,7 @@ describe('headway CLI', () => {
       const config = join(dir, 'config.yaml');
       await writeFile(config, [
         'listen_addr: 127.0.0.1:0',
+        'metrics_listen_addr: 127.0.0.1:0',
         `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
         'log: { level: info, format: json }',
         'derp: { server: { stun_listen_addr: "127.0.0.1:0" } }',

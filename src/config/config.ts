@@ -169,6 +169,26 @@ export interface ScimConfig {
   readonly tailnet: string;
 }
 
+/** Bounds on what strangers and clients may cost (issue 17); see docs/configuration.md. */
+export interface LimitsConfig {
+  /** Connections not yet past their first request head, from one source address. */
+  readonly maxPendingConnectionsPerAddress: number;
+  /** Connections not yet past their first request head, in total. */
+  readonly maxPendingConnections: number;
+  /** A connection silent this long before its first request head is closed. */
+  readonly pendingTimeoutMs: number;
+  /** Largest HTTP/1.1 request head. */
+  readonly maxHeaderBytes: number;
+  /** Largest request body over Noise (/machine/*). */
+  readonly maxRequestBodyBytes: number;
+  /** POST /machine/register per source address per minute (and burst); 0 = unlimited. */
+  readonly registrationsPerMinutePerAddress: number;
+  /** POST /machine/register per pre-auth key per minute (and burst); 0 = unlimited. */
+  readonly registrationsPerMinutePerKey: number;
+  /** Admin API requests per API key per minute (and burst); 0 = unlimited. */
+  readonly apiRequestsPerMinutePerKey: number;
+}
+
 export interface Config {
   /** The file this came from, as given; null when built from defaults or an object. */
   readonly source: string | null;
@@ -191,6 +211,10 @@ export interface Config {
   readonly nodeExpiryMs: number;
   /** An ephemeral node offline this long is deleted. */
   readonly ephemeralNodeInactivityTimeoutMs: number;
+  /** How long a node whose map stream ended still counts as online (it may reconnect). */
+  readonly offlineGraceMs: number;
+  /** The same for a subnet router that another online router could replace: short, for failover. */
+  readonly routerFailoverGraceMs: number;
   readonly log: LogConfig;
   /** Serve HTTPS with these files; null = plain HTTP (behind a TLS proxy, or for development). */
   readonly tls: TlsConfig | null;
@@ -201,6 +225,7 @@ export interface Config {
   readonly scim: ScimConfig | null;
   /** Several instances on one PostgreSQL (docs/ha.md); null = a single instance. */
   readonly ha: HaConfig | null;
+  readonly limits: LimitsConfig;
   /** Settings accepted but without effect (headscale keys Headway ignores); log them at start. */
   readonly warnings: readonly string[];
 }

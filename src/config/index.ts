@@ -9,7 +9,7 @@
  */
 export type {
   AllocationStrategy, Config, DatabaseConfig, DerpConfig, DerpServerConfig, DnsConfig, DnsExtraRecord,
-  HaConfig, ListenAddress, LogConfig, MapConfig, PolicyConfig, PolicyMode, PostgresConfig, PostgresSslMode,
+  LimitsConfig, HaConfig, ListenAddress, LogConfig, MapConfig, PolicyConfig, PolicyMode, PostgresConfig, PostgresSslMode,
   PrefixesConfig, SqliteConfig, TlsConfig, OidcConfig, ScimConfig,
 } from './config.js';
 export {

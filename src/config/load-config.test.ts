@@ -36,7 +36,7 @@ describe('loadConfig', () => {
     assert.equal(config.source, null);
     assert.equal(config.serverUrl, 'http://127.0.0.1:8080');
     assert.deepEqual(config.listenAddr, { host: '127.0.0.1', port: 8080 });
-    assert.equal(config.metricsListenAddr, null);
+    assert.deepEqual(config.metricsListenAddr, { host: '127.0.0.1', port: 9090 });
     assert.equal(config.dataDir, '/srv/headway/data');
     assert.equal(config.unixSocket, '/srv/headway/data/headway.sock');
     assert.equal(config.unixSocketPermission, 0o770);
@@ -498,6 +498,11 @@ logtail:
       want: ['config.yaml: unix_socket_permission: want a quoted octal string such as "0770", got the number 770 (YAML reads an unquoted 0770 as decimal)'],
     },
     {
+      name: 'an admin socket every local user could open',
+      yaml: 'unix_socket_permission: "0777"\n',
+      want: ['config.yaml: unix_socket_permission: "0777" lets every local user administer Headway through the admin socket; use "0700" (owner only) or "0770" (owner and group)'],
+    },
+    {
       name: 'old headscale keys and features Headway lacks',
       yaml: 'ip_prefixes: [100.64.0.0/10]\ndb_type: sqlite3\ndns_config:\n  magic_dns: true\nrandomize_client_port: true\n',
       want: [
@@ -523,6 +528,18 @@ logtail:
       yaml: 'listen_addr: 127.0.0.1:1\nlisten_addr: 127.0.0.1:2\n',
       code: 'HW_CONFIG_SYNTAX',
       want: ['config.yaml:2:1: YAML syntax error: Map keys must be unique'],
+    },
+    {
+      // Found by fuzzing (issue 17): these two threw a TypeError and a ReferenceError.
+      name: 'an alias without its anchor',
+      yaml: 'log: *nowhere\n',
+      code: 'HW_CONFIG_SYNTAX',
+      want: ['config.yaml: YAML error: Unresolved alias (the anchor must be set before the alias): nowhere'],
+    },
+    {
+      name: 'a prefix with an empty length',
+      yaml: 'prefixes:\n  v4: 100.64.0.0/\n',
+      want: ['config.yaml: prefixes.v4: "100.64.0.0/" is not a prefix (length must be 0-32)'],
     },
   ];
   for (const { name, yaml, code, want } of badFiles) {

@@ -9,7 +9,7 @@ import type { $ZodIssue } from 'zod/v4/core';
 import { formatDurationMs } from '../util/duration.js';
 import { parsePrefix, prefixCovers, tryParseIP } from '../util/ip.js';
 import type {
-  Config, DatabaseConfig, DnsExtraRecord, HaConfig, ListenAddress, OidcConfig, PostgresConfig, ScimConfig,
+  Config, DatabaseConfig, DnsExtraRecord, HaConfig, LimitsConfig, ListenAddress, OidcConfig, PostgresConfig, ScimConfig,
 } from './config.js';
 import { ConfigError, ConfigErrors } from './errors.js';
 import { IGNORED_HEADSCALE_KEYS, RENAMED_HEADSCALE_KEYS, UNSUPPORTED_HEADSCALE_KEYS } from './headscale-keys.js';
@@ -72,7 +72,8 @@ export interface ConfigFromTextOptions {
 
 /** Parses YAML text as a config file. */
 export function configFromText(text: string, options: ConfigFromTextOptions): Config {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // logLevel 'error': yaml would print its warnings (unknown tags, directives) to stderr itself.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((err) => {
       const pos = err.linePos?.[0];
@@ -81,7 +82,14 @@ export function configFromText(text: string, options: ConfigFromTextOptions): Co
     });
     throw new ConfigError(ConfigErrors.syntax, problems);
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias without its anchor, or an alias bomb past maxAliasCount, surfaces only here.
+    if (!(err instanceof Error)) throw err;
+    throw new ConfigError(ConfigErrors.syntax, [`${options.source}: YAML error: ${yamlReason(err.message)}`]);
+  }
   return configFromObject(value, options);
 }
 
@@ -260,6 +268,8 @@ interface ResolveContext {
 type Section<T> = NonNullable<T>;
 
 const DEFAULT_LISTEN: ListenAddress = { host: '127.0.0.1', port: 8080 };
+/** headscale's default: metrics stay on the loopback interface unless the operator moves them. */
+const DEFAULT_METRICS_LISTEN: ListenAddress = { host: '127.0.0.1', port: 9090 };
 const DEFAULT_STUN_PORT = 3478;
 
 function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
@@ -271,9 +281,16 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
   const dataDir = raw.data_dir === undefined ? resolve(ctx.cwd, 'data') : path(raw.data_dir);
   const listenAddr = raw.listen_addr ?? DEFAULT_LISTEN;
   const serverUrl = raw.server_url ?? 'http://127.0.0.1:8080';
-  const metricsListenAddr = raw.metrics_listen_addr ?? null;
+  const metricsListenAddr = raw.metrics_listen_addr === undefined ? DEFAULT_METRICS_LISTEN : raw.metrics_listen_addr;
   if (metricsListenAddr !== null && metricsListenAddr.port !== 0 && metricsListenAddr.port === listenAddr.port && metricsListenAddr.host === listenAddr.host) {
     problem('metrics_listen_addr', 'must differ from listen_addr');
+  }
+
+  // The admin socket needs no API key: whoever can open it is an administrator, so it may
+  // never be open to every local user.
+  const unixSocketPermission = raw.unix_socket_permission ?? 0o770;
+  if ((unixSocketPermission & 0o007) !== 0) {
+    problem('unix_socket_permission', `"0${unixSocketPermission.toString(8)}" lets every local user administer Headway through the admin socket; use "0700" (owner only) or "0770" (owner and group)`);
   }
 
   const unixSocket = raw.unix_socket === undefined ? resolve(dataDir, 'headway.sock') : path(raw.unix_socket);
@@ -379,6 +396,30 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
   const oidc = resolveOidc(raw, path, problem, warn);
   const scim = resolveScim(raw, path, problem, warn);
   const ha = resolveHa(raw, database.type, problem);
+  const offlineGraceMs = raw.node?.offline_grace ?? 10_000;
+  const routerFailoverGraceMs = raw.node?.router_failover_grace ?? 1_000;
+  if (offlineGraceMs > 600_000) problem('node.offline_grace', `${formatDurationMs(offlineGraceMs)} is too long (at most 10m; peers would keep trying an absent node)`);
+  if (routerFailoverGraceMs > offlineGraceMs) {
+    problem('node.router_failover_grace', `${formatDurationMs(routerFailoverGraceMs)} is longer than node.offline_grace (${formatDurationMs(offlineGraceMs)}); a router would fail over later than an ordinary node goes offline`);
+  }
+
+  const limitsRaw = raw.limits ?? {};
+  const limits: LimitsConfig = {
+    maxPendingConnectionsPerAddress: limitsRaw.max_pending_connections_per_address ?? 256,
+    maxPendingConnections: limitsRaw.max_pending_connections ?? 4096,
+    pendingTimeoutMs: limitsRaw.pending_timeout ?? 10_000,
+    maxHeaderBytes: limitsRaw.max_header_bytes ?? 16 << 10,
+    maxRequestBodyBytes: limitsRaw.max_request_body_bytes ?? 1 << 20,
+    registrationsPerMinutePerAddress: limitsRaw.registrations_per_minute_per_address ?? 300,
+    registrationsPerMinutePerKey: limitsRaw.registrations_per_minute_per_key ?? 300,
+    apiRequestsPerMinutePerKey: limitsRaw.api_requests_per_minute_per_key ?? 1200,
+  };
+  if (limits.pendingTimeoutMs < 1_000 || limits.pendingTimeoutMs > 300_000) {
+    problem('limits.pending_timeout', `${formatDurationMs(limits.pendingTimeoutMs)} is out of range (want 1s to 5m)`);
+  }
+  if (limits.maxPendingConnectionsPerAddress > limits.maxPendingConnections) {
+    problem('limits.max_pending_connections_per_address', `${limits.maxPendingConnectionsPerAddress} is more than limits.max_pending_connections (${limits.maxPendingConnections})`);
+  }
 
   return {
     source: ctx.source,
@@ -387,7 +428,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     metricsListenAddr,
     dataDir,
     unixSocket,
-    unixSocketPermission: raw.unix_socket_permission ?? 0o770,
+    unixSocketPermission,
     noise: { privateKeyPath: raw.noise?.private_key_path === undefined ? resolve(dataDir, 'noise_private.key') : path(raw.noise.private_key_path) },
     prefixes: {
       v4: v4 === null ? null : formatPrefix(v4),
@@ -426,12 +467,15 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     },
     nodeExpiryMs,
     ephemeralNodeInactivityTimeoutMs: ephemeralMs,
+    offlineGraceMs,
+    routerFailoverGraceMs,
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'auto' },
     tls: tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null,
     map: { coalesceWindowMs, keepaliveIntervalMs },
     oidc,
     scim,
     ha,
+    limits,
     warnings: ctx.warnings,
   };
 }

@@ -338,6 +338,8 @@ export const rawConfigSchema = z.strictObject({
   // headscale 0.27+ spells these node.expiry and node.ephemeral.inactivity_timeout.
   node: section({
     expiry: leaf(parseDuration),
+    offline_grace: leaf(parseDuration),
+    router_failover_grace: leaf(parseDuration),
     ephemeral: section({
       inactivity_timeout: leaf(parseDuration),
     }),
@@ -387,6 +389,16 @@ export const rawConfigSchema = z.strictObject({
     secret: leaf(parseString),
     lease_duration: leaf(parseDuration),
     heartbeat_interval: leaf(parseDuration),
+  }),
+  limits: section({
+    max_pending_connections_per_address: leaf(parseInt(1, 1_000_000)),
+    max_pending_connections: leaf(parseInt(1, 1_000_000)),
+    pending_timeout: leaf(parseDuration),
+    max_header_bytes: leaf(parseInt(1024, 1 << 20)),
+    max_request_body_bytes: leaf(parseInt(1024, 64 << 20)),
+    registrations_per_minute_per_address: leaf(parseInt(0, 1_000_000)),
+    registrations_per_minute_per_key: leaf(parseInt(0, 1_000_000)),
+    api_requests_per_minute_per_key: leaf(parseInt(0, 1_000_000)),
   }),
 });
 

@@ -2,6 +2,7 @@
 // composition root implements: the state, each tailnet's session hub and the policy decisions
 // a registration depends on (tagOwners, autoApprovers, key expiry).
 import type { Logger } from '../log/index.js';
+import type { KeyedRateLimiter } from '../util/rate-limiter.js';
 import type { Node, TailnetId, UserId } from '../model/index.js';
 import type { ServerState, TailnetState } from '../state/index.js';
 import type { SessionHub } from './session/session-hub.js';
@@ -34,4 +35,9 @@ export interface ControlBackend {
   readonly serverUrl: string;
   readonly logger: Logger;
   services(tailnet: TailnetId): TailnetServices;
+  /** Bounds on POST /machine/register; absent = unlimited. */
+  readonly registrationLimits?: {
+    readonly perAddress: KeyedRateLimiter;
+    readonly perKey: KeyedRateLimiter;
+  };
 }

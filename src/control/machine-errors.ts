@@ -17,6 +17,11 @@ export const MachineErrors = registerErrors({
     meaning: 'A client asked to move its key expiry later; only an earlier expiry may be requested.',
     fix: 'Extend a key from the server: `headway nodes expire` / the API.',
   },
+  RATE_LIMITED: {
+    code: 'HW_MACHINE_RATE_LIMITED', status: 429,
+    meaning: 'Too many registration requests from one source address, or with one pre-auth key, within a minute (limits.registrations_per_minute_per_address / _per_key).',
+    fix: 'Clients retry by themselves. For mass enrolment behind one address, raise the limits or spread the joins out.',
+  },
   UNSUPPORTED_VERSION: {
     code: 'HW_MACHINE_UNSUPPORTED_VERSION', status: 400,
     meaning: 'The request carried a capability version older than Headway supports.',

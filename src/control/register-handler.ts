@@ -20,7 +20,16 @@ export const INVALID_AUTH_KEY_MESSAGE = 'invalid pre auth key';
 const TAGGED_DEVICES_USER = { ID: 2147455555, LoginName: 'tagged-devices', DisplayName: 'Tagged Devices' };
 
 export async function handleRegister(backend: ControlBackend, req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext): Promise<void> {
+  const limits = backend.registrationLimits;
+  if (limits !== undefined && !limits.perAddress.tryTake(ctx.remoteAddress ?? '')) {
+    throw new HeadwayError(MachineErrors.RATE_LIMITED, `/machine/register: too many registrations from ${ctx.remoteAddress ?? 'this address'} (limit ${limits.perAddress.perMinute} per minute); retry later`);
+  }
   const input = parseRegisterRequest(await readRequestBody(req, ctx.maxRequestBodyBytes));
+  // Counted by the key's text, so unknown keys (guesses) are limited as well as real ones; only
+  // the public prefix part is kept in the table.
+  if (limits !== undefined && input.authKey !== null && input.authKey !== '' && !limits.perKey.tryTake(input.authKey.slice(0, 24))) {
+    throw new HeadwayError(MachineErrors.RATE_LIMITED, `/machine/register: too many registrations with this pre-auth key (limit ${limits.perKey.perMinute} per minute); retry later`);
+  }
   const abort = new AbortController();
   res.on('close', () => abort.abort());
   const response = await register(backend, input, ctx.machineKey, abort.signal);

@@ -239,7 +239,7 @@ export function parseDerpMapText(text: string, source: string, format: 'json' | 
   const asJson = format === 'json' || (format === 'auto' && /\.json$/i.test(source));
   let document: unknown;
   try {
-    document = asJson ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true });
+    document = asJson ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true, logLevel: 'error' });
   } catch (err) {
     const where = err instanceof YAMLParseError && err.linePos !== undefined ? `:${err.linePos[0].line}:${err.linePos[0].col}` : '';
     throw derpError('mapParse', `${source}${where}: not valid ${asJson ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`, { cause: err });

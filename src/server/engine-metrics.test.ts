@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { NodeClient } from '../client/index.js';
 import { startTestServer } from './testing.js';
 
-async function scrape(url: string): Promise<string> {
-  const res = await fetch(`${url}/metrics`);
+/** `/metrics` lives on its own listener (metrics_listen_addr), never on the main one. */
+async function scrape(metricsUrl: string | null): Promise<string> {
+  assert.ok(metricsUrl !== null, 'the metrics listener is on');
+  const res = await fetch(metricsUrl);
   assert.equal(res.status, 200);
   return res.text();
 }
@@ -23,14 +25,14 @@ describe('engine metrics', () => {
     const a = new NodeClient({ serverUrl: ts.server.url, hostname: 'a' });
     const b = new NodeClient({ serverUrl: ts.server.url, hostname: 'b' });
     try {
-      const before = await scrape(ts.server.url);
+      const before = await scrape(ts.server.metricsUrl);
       assert.equal(value(before, 'headway_map_sessions'), 0);
       for (const c of [a, b]) {
         await c.loginWithAuthKey(key);
         await c.startMap();
       }
       await a.waitFor('b as a peer', (nm) => nm.peerByName('b') !== undefined);
-      const after = await scrape(ts.server.url);
+      const after = await scrape(ts.server.metricsUrl);
       assert.equal(value(after, 'headway_map_sessions'), 2);
       assert.ok(value(after, 'headway_engine_events_total') > value(before, 'headway_engine_events_total'));
       assert.ok(value(after, 'headway_engine_marks_total') > 0, 'the second node was announced to the first');

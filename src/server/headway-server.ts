@@ -38,10 +38,27 @@ import { ServerErrors } from './errors.js';
 import { TailnetPipeline } from './tailnet-pipeline.js';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../webhooks/index.js';
 import { registerEngineMetrics } from './engine-metrics.js';
+import { ConnectionGate, type ConnectionGateStats } from './connection-gate.js';
+import { KeyedRateLimiter } from '../util/rate-limiter.js';
+
+/** The oldest TLS version the HTTPS listener accepts. */
+export const MIN_TLS_VERSION = 'TLSv1.2';
+
+/**
+ * Headers on every page a browser may open (the login page, the root, 404s): no framing, no
+ * scripts or outside resources, no MIME sniffing, no referrer leaking a registration id.
+ */
+export const HTML_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+});
 
 export interface StartOptions {
   logger?: Logger;
-  /** How long a node stays online after its map stream ends. Default 10 s (clients reconnect). */
+  /** How long a node stays online after its map stream ends; overrides node.offline_grace (tests). */
   offlineGraceMs?: number;
   /** Batch interval of live node fields. Default 5 s. */
   flushIntervalMs?: number;
@@ -71,6 +88,8 @@ export interface RunningServer {
   readonly url: string;
   /** The URL clients are told to use (config.server_url, or `url` when listening on port 0). */
   readonly serverUrl: string;
+  /** `http://host:port/metrics` of the separate metrics listener, or null when metrics are off. */
+  readonly metricsUrl: string | null;
   readonly socketPath: string;
   readonly control: ControlTransport;
   readonly derp: DerpServer | null;
@@ -81,6 +100,8 @@ export interface RunningServer {
   readonly signIn: SignInService | null;
   /** This instance's membership of an HA deployment; null with a single instance. */
   readonly ha: HaInstance | null;
+  /** Connections not yet past their first request head, and what the bounds refused. */
+  connectionGate(): ConnectionGateStats;
   pipeline(tailnet: TailnetId): TailnetPipeline;
   close(): Promise<void>;
 }
@@ -156,8 +177,19 @@ export async function startServer(config: Config, options: StartOptions & { api?
     const silentMs = options.controlLimits?.handshakeTimeoutMs ?? DEFAULT_CONTROL_LIMITS.handshakeTimeoutMs;
     // Listen first (port 0 in tests), so the URLs in AuthURLs and the DERP map are the real ones.
     const httpServer: Server = config.tls === null
-      ? createHttpServer()
-      : createHttpsServer({ cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath), handshakeTimeout: silentMs });
+      ? createHttpServer({ maxHeaderSize: config.limits.maxHeaderBytes })
+      // TLS 1.0 and 1.1 are broken; every Tailscale client speaks 1.2 or 1.3.
+      : createHttpsServer({ cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath), handshakeTimeout: silentMs, minVersion: MIN_TLS_VERSION, maxHeaderSize: config.limits.maxHeaderBytes });
+    // Connections that have not sent a request head yet: bounded per address and in total.
+    const gate = new ConnectionGate({
+      maxPendingPerAddress: config.limits.maxPendingConnectionsPerAddress,
+      maxPendingTotal: config.limits.maxPendingConnections,
+      pendingTimeoutMs: config.limits.pendingTimeoutMs,
+    });
+    httpServer.on('connection', (socket: Socket) => gate.admit(socket));
+    httpServer.on('request', (req: IncomingMessage) => gate.active(req.socket));
+    httpServer.on('upgrade', (req: IncomingMessage) => gate.active(req.socket));
+    cleanups.push(() => gate.close());
     httpServer.requestTimeout = 0;
     httpServer.headersTimeout = 30_000;
     httpServer.keepAliveTimeout = 65_000;
@@ -252,7 +284,8 @@ export async function startServer(config: Config, options: StartOptions & { api?
       keepAliveMs: config.map.keepaliveIntervalMs,
       nodeExpiryMs: config.nodeExpiryMs,
       ephemeralInactivityMs: config.ephemeralNodeInactivityTimeoutMs,
-      offlineGraceMs: options.offlineGraceMs ?? 10_000,
+      offlineGraceMs: options.offlineGraceMs ?? config.offlineGraceMs,
+      routerFailoverGraceMs: Math.min(options.offlineGraceMs ?? config.offlineGraceMs, config.routerFailoverGraceMs),
       ...(options.presenceWindowMs !== undefined ? { presenceWindowMs: options.presenceWindowMs } : {}),
       ...(ha !== null ? {
         hooks: {
@@ -298,12 +331,16 @@ export async function startServer(config: Config, options: StartOptions & { api?
       serverUrl,
       logger: logger.child({ part: 'control' }),
       services: (id: TailnetId): TailnetServices => pipeline(id),
+      registrationLimits: {
+        perAddress: new KeyedRateLimiter({ perMinute: config.limits.registrationsPerMinutePerAddress }),
+        perKey: new KeyedRateLimiter({ perMinute: config.limits.registrationsPerMinutePerKey }),
+      },
     };
     const control = createControlTransport({
       serverKey: noiseKey,
       handler: createMachineHandler(backend),
       logger,
-      ...(options.controlLimits !== undefined ? { limits: options.controlLimits } : {}),
+      limits: { maxRequestBodyBytes: config.limits.maxRequestBodyBytes, ...options.controlLimits },
     });
     cleanups.push(() => control.close());
     const sessions = new WebSessions(state);
@@ -362,7 +399,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       const path = (req.url ?? '/').split('?')[0]!;
       if (req.method === 'GET' && path.startsWith('/register/')) {
         const page = renderRegisterPage(path.slice('/register/'.length), state);
-        res.writeHead(page.status, { 'content-type': 'text/html; charset=utf-8' });
+        res.writeHead(page.status, { ...HTML_SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8' });
         res.end(page.html);
         return;
       }
@@ -371,17 +408,12 @@ export async function startServer(config: Config, options: StartOptions & { api?
         res.end('{"status":"ok"}');
         return;
       }
-      if (req.method === 'GET' && path === '/metrics' && config.metricsListenAddr === null) {
-        res.writeHead(200, { 'content-type': metrics.contentType });
-        res.end(await metrics.metrics());
-        return;
-      }
       if (req.method === 'GET' && path === '/') {
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.writeHead(200, { ...HTML_SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
         res.end('Headway, a Tailscale control server. Point a client at it: tailscale up --login-server=' + serverUrl + '\n');
         return;
       }
-      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.writeHead(404, { ...HTML_SECURITY_HEADERS, 'content-type': 'text/plain' });
       res.end('not found\n');
     };
 
@@ -399,35 +431,45 @@ export async function startServer(config: Config, options: StartOptions & { api?
           res.end();
         });
       });
-      await listenPath(unixServer, socketPath);
+      await listenPrivatePath(unixServer, socketPath);
       await chmod(socketPath, config.unixSocketPermission);
       const unix = unixServer;
       cleanups.push(async () => { await closeServer(unix); await rm(socketPath, { force: true }); });
     }
 
-    let metricsServer: Server | null = null;
+    // Metrics describe the tailnet (node counts, traffic): never on the public listener.
+    let metricsUrl: string | null = null;
     if (config.metricsListenAddr !== null) {
-      metricsServer = createHttpServer((req, res) => {
-        if (req.url?.split('?')[0] !== '/metrics') { res.writeHead(404); res.end(); return; }
-        void metrics.metrics().then((text) => { res.writeHead(200, { 'content-type': metrics.contentType }); res.end(text); });
+      const metricsServer = createHttpServer((req, res) => {
+        if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') { res.writeHead(404); res.end(); return; }
+        void metrics.metrics().then((text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          res.end(text);
+        }, (err: unknown) => {
+          logger.error({ err }, 'collecting metrics failed');
+          res.writeHead(500);
+          res.end();
+        });
       });
       await listen(metricsServer, config.metricsListenAddr.host, config.metricsListenAddr.port);
-      const m = metricsServer;
-      cleanups.push(() => closeServer(m));
+      cleanups.push(() => closeServer(metricsServer));
+      const metricsBound = metricsServer.address() as AddressInfo;
+      metricsUrl = `http://${formatHost(metricsBound.address)}:${metricsBound.port}/metrics`;
     }
 
     ready = true;
     let nodes = 0;
     for (const t of state.tailnets()) nodes += t.nodeCount;
     logger.info(
-      { listen: url, server_url: serverUrl, data_dir: config.dataDir, database: config.database.type, tailnets: pipelines.size, nodes },
+      { listen: url, server_url: serverUrl, metrics: metricsUrl, data_dir: config.dataDir, database: config.database.type, tailnets: pipelines.size, nodes },
       `headway serving on ${url} (clients: tailscale up --login-server=${serverUrl}); data in ${config.dataDir}`,
     );
 
     let closing: Promise<void> | null = null;
     return {
-      config, state, logger, metrics, url, serverUrl, socketPath, control, derp, stun, derpMap, dns, signIn, ha,
+      config, state, logger, metrics, url, serverUrl, metricsUrl, socketPath, control, derp, stun, derpMap, dns, signIn, ha,
       pipeline,
+      connectionGate: () => gate.stats(),
       close: () => {
         closing ??= (async () => {
           ready = false;
@@ -473,13 +515,23 @@ function listen(server: NetServer, host: string, port: number): Promise<void> {
   });
 }
 
-function listenPath(server: Server, path: string): Promise<void> {
+/**
+ * Listens on a unix socket that is created owner-only: the later chmod widens it to the
+ * configured mode, so no other user can connect in between. The bind happens inside listen(),
+ * synchronously, so the narrowed umask covers exactly that call.
+ */
+function listenPrivatePath(server: Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
+    const previous = process.umask(0o177);
+    try {
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(previous);
+    }
   });
 }
 

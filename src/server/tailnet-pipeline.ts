@@ -18,6 +18,11 @@ export interface PipelineOptions {
   ephemeralInactivityMs: number;
   /** How long a node stays online after its last map session ends (clients reconnect quickly). */
   offlineGraceMs: number;
+  /**
+   * The same for a router another online router can replace (HA failover); default
+   * offlineGraceMs. Short, so peers get the new primary quickly.
+   */
+  routerFailoverGraceMs?: number;
   /** How long online/offline-only changes may wait to be sent (default 1 s). */
   presenceWindowMs?: number;
   now?: () => number;
@@ -112,6 +117,9 @@ export class TailnetPipeline implements TailnetServices {
     if (this.#closed || this.hub.hasSession(node.id)) return;
     const existing = this.#offlineTimers.get(node.id);
     if (existing !== undefined) clearTimeout(existing);
+    // Hysteresis is in two places: a router back within the grace never lost anything, and the
+    // primary table never hands a prefix back to a router that returns later (primary-routes.ts).
+    const graceMs = this.#hasStandby(node.id) ? (this.#options.routerFailoverGraceMs ?? this.#options.offlineGraceMs) : this.#options.offlineGraceMs;
     const timer = setTimeout(() => {
       this.#offlineTimers.delete(node.id);
       if (this.hub.hasSession(node.id) || this.state.node(node.id) === undefined) return;
@@ -119,9 +127,24 @@ export class TailnetPipeline implements TailnetServices {
       this.#options.hooks?.sessionOffline(node.id);
       const current = this.state.node(node.id);
       if (current?.ephemeral) this.#armEphemeral(node.id);
-    }, this.#options.offlineGraceMs);
+    }, graceMs);
     timer.unref();
     this.#offlineTimers.set(node.id, timer);
+  }
+
+  /** Whether another online node serves one of this node's subnet routes (so it can take over). */
+  #hasStandby(id: NodeId): boolean {
+    const node = this.state.node(id);
+    if (node === undefined) return false;
+    const served = new Set(node.approvedRoutes.filter((r) => r !== '0.0.0.0/0' && r !== '::/0' && node.advertisedRoutes.includes(r)));
+    if (served.size === 0) return false;
+    for (const other of this.state.nodes()) {
+      if (other.id === id || !this.state.presence(other.id).online) continue;
+      for (const route of other.approvedRoutes) {
+        if (served.has(route) && other.advertisedRoutes.includes(route)) return true;
+      }
+    }
+    return false;
   }
 
   /** Ends every session (server shutdown) and stops the clocks. */

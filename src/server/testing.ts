@@ -58,10 +58,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const dataDir = await mkdtemp(join(tmpdir(), 'headway-server-'));
   const base: Record<string, unknown> = {
     listen_addr: '127.0.0.1:0',
+    metrics_listen_addr: '127.0.0.1:0',
     data_dir: dataDir,
     log: { level: 'silent' },
     derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
     map: { coalesce_window: '5ms' },
+    // Tests register and call the API far faster than people do; test/e2e/limits.test.ts
+    // checks these limits with their own values.
+    limits: { registrations_per_minute_per_address: 0, registrations_per_minute_per_key: 0, api_requests_per_minute_per_key: 0 },
   };
   const parsed = configFromObject(deepMerge(base, options.config ?? {}), { source: 'test config', baseDir: dataDir });
   let config: Config = { ...parsed, database: database.database };

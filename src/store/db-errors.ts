@@ -34,3 +34,28 @@ export function classifyDbError(err: unknown): DbViolation | undefined {
   if (code === '23503') return { kind: 'foreignKey' };
   return undefined;
 }
+
+/**
+ * A failure of the storage itself rather than of the statement: the disk is full, or the
+ * database went away (PostgreSQL stopped, connection cut). Callers turn these into 507 and 503
+ * errors that say so, instead of an anonymous 500.
+ */
+export function classifyStorageFailure(err: unknown): 'diskFull' | 'unavailable' | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = 'code' in err ? String(err.code) : '';
+  const message = err instanceof Error ? err.message : '';
+  // better-sqlite3: SQLITE_FULL, or an I/O error whose cause is ENOSPC/EFBIG (a size limit).
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EFBIG') return 'diskFull';
+  // SQLite rolls a transaction back by itself when a write hits a full disk or an I/O error;
+  // kysely's ROLLBACK then fails with this and the original error is gone. Nothing else makes
+  // SQLite abandon a transaction on our single connection (no busy timeouts, no interrupts).
+  if (code === 'SQLITE_ERROR' && message === 'cannot rollback - no transaction is active') return 'diskFull';
+  if (code.startsWith('SQLITE_IOERR')) return /ENOSPC|EFBIG|disk|full/i.test(message) || code === 'SQLITE_IOERR_WRITE' ? 'diskFull' : 'unavailable';
+  // pg: SQLSTATE class 53 (insufficient resources, 53100 disk_full), 57P01-03 (shut down),
+  // class 08 (connection exception); node errors when the socket is refused or cut.
+  if (code === '53100') return 'diskFull';
+  if (code === '57P01' || code === '57P02' || code === '57P03' || code.startsWith('08')) return 'unavailable';
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT') return 'unavailable';
+  if (/Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)) return 'unavailable';
+  return undefined;
+}

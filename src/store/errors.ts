@@ -10,6 +10,12 @@ export const StoreErrors = registerErrors({
     meaning: 'The database could not be opened or reached.',
     fix: 'Check database.sqlite.path (directory exists and is writable) or the PostgreSQL settings and that the server is up.',
   },
+  diskFull: {
+    code: 'HW_STORE_DISK_FULL',
+    status: 507,
+    meaning: 'A write failed because the disk (or a file-size limit) is full, or SQLite hit an I/O error and rolled the transaction back by itself; nothing was half-written.',
+    fix: 'Free space on the volume holding the database (or raise the limit); writes succeed again without a restart.',
+  },
   migrationFailed: {
     code: 'HW_STORE_MIGRATION_FAILED',
     status: 500,

@@ -22,6 +22,8 @@ import { SqlConsoleSessionRepo } from './console-session-repo.js';
 import { ChangeBuffer, appendChanges, type ChangeLogOptions } from './change-log.js';
 import { SqlHaRepo } from './ha-repo.js';
 import { StoreErrors, storeError } from './errors.js';
+import { classifyStorageFailure } from './db-errors.js';
+import { HeadwayError } from '../util/headway-error.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from './migrations.js';
 import { SqlNodeRepo } from './node-repo.js';
 import { SqlOAuthRepo } from './oauth-repo.js';
@@ -74,7 +76,9 @@ export async function openStore(config: StoreConfig, options: StoreOptions = {})
     await sql`select 1`.execute(db);
   } catch (err) {
     await db.destroy().catch(() => undefined);
-    throw storeError(StoreErrors.unavailable, `${where}: cannot connect: ${errorText(err)}`, err);
+    // The pool already labels a refused connection; report the driver's own words once.
+    const cause = err instanceof HeadwayError && err.cause !== undefined ? err.cause : err;
+    throw storeError(StoreErrors.unavailable, `${where}: cannot connect: ${errorText(cause)}`, cause);
   }
   try {
     const applied = await migrate(db, database.type, where);
@@ -238,7 +242,19 @@ function openPostgres(config: PostgresConfig, logger: Logger): { db: Kysely<Data
   pool.on('connect', (client) => {
     client.on('error', (err) => logger.warn({ [F.path]: where, [F.err]: err }, 'postgres connection lost while in use'));
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Reads outside transactions fail at connect when the database is down: say so (503) there
+  // too, not only in transaction().
+  const reportingPool = {
+    connect: async () => {
+      try {
+        return await pool.connect();
+      } catch (err) {
+        throw storageFailureOr(err, 'postgres');
+      }
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingPool }) });
   return { db, where };
 }
 
@@ -353,6 +369,8 @@ class SqlStore implements Store {
     this.#inFlight.add(run);
     try {
       return await run;
+    } catch (err) {
+      throw storageFailureOr(err, this.dialect);
     } finally {
       // Work the callback left running must not be mistaken for being inside it later.
       scope.active = false;
@@ -367,4 +385,15 @@ class SqlStore implements Store {
     })();
     return this.#closing;
   }
+}
+
+/** A disk-full or lost-database failure as a HeadwayError that says so; anything else unchanged. */
+function storageFailureOr(err: unknown, dialect: string): unknown {
+  if (err instanceof HeadwayError) return err;
+  const kind = classifyStorageFailure(err);
+  if (kind === undefined) return err;
+  const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  return kind === 'diskFull'
+    ? storeError(StoreErrors.diskFull, `${dialect}: write failed, the disk is full: ${detail}`, err)
+    : storeError(StoreErrors.unavailable, `${dialect}: the database is unreachable: ${detail}`, err);
 }

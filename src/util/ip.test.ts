@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatIP, parseIP, parsePrefix, formatPrefix, tryParseIP, prefixContains, prefixLast } from './ip.js';
+import { formatIP, parseIP, parsePrefix, formatPrefix, tryParseIP, prefixContains, prefixLast, IPParseError } from './ip.js';
 
 describe('ip', () => {
   const roundTrips = [
@@ -26,6 +26,11 @@ describe('ip', () => {
     assert.equal(formatPrefix(parsePrefix('10.1.2.3/8')), '10.0.0.0/8');
     assert.throws(() => parsePrefix('10.1.2.3/8', { strict: true }), /host bits set \(want 10\.0\.0\.0\/8\)/);
     assert.throws(() => parsePrefix('100.64.0.0/33'), /length must be 0-32/);
+    // Found by fuzzing (issue 17): an empty or spaced length crashed the error path.
+    for (const bad of ['100.64.0.0/', '100.64.0.0/ 8', 'fd7a::/', '10.0.0.0/-1', '10.0.0.0/1e1']) {
+      assert.throws(() => parsePrefix(bad), IPParseError, bad);
+      assert.throws(() => parsePrefix(bad, { strict: true }), IPParseError, bad);
+    }
     const p = parsePrefix('100.64.0.0/10');
     assert.equal(formatIP({ family: 4, value: prefixLast(p) }), '100.127.255.255');
     assert.ok(prefixContains(p, parseIP('100.100.100.100')));

@@ -155,12 +155,16 @@ export function parsePrefix(text: string, options: { strict?: boolean } = {}): I
   if (slash === -1) throw new IPParseError(`${JSON.stringify(text)} is not a prefix (want address/length)`);
   const addr = tryParseIP(text.slice(0, slash));
   if (addr === null) throw new IPParseError(`${JSON.stringify(text)} is not a prefix: bad address`);
-  const bits = Number(text.slice(slash + 1));
+  const bitsText = text.slice(slash + 1);
+  const bits = Number(bitsText);
   const max = familyBits(addr.family);
-  if (!Number.isInteger(bits) || bits < 0 || bits > max) {
+  // Number('') and Number(' 8') are numbers too: only digits are a length.
+  if (!/^[0-9]+$/.test(bitsText) || bits > max) {
     throw new IPParseError(`${JSON.stringify(text)} is not a prefix (length must be 0-${max})`);
   }
-  throw new IPParseError(`${JSON.stringify(text)} has host bits set (want ${formatPrefix(tryParsePrefix(text)!)})`);
+  const masked = tryParsePrefix(text);
+  if (masked === null) throw new IPParseError(`${JSON.stringify(text)} is not a prefix (want address/length)`);
+  throw new IPParseError(`${JSON.stringify(text)} has host bits set (want ${formatPrefix(masked)})`);
 }
 
 export function formatPrefix(prefix: IPPrefix): string {
