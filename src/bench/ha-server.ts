@@ -12,6 +12,7 @@ async function main(): Promise<void> {
   const dir = values.dir!;
   const config = configFromObject({
     listen_addr: '127.0.0.1:0',
+    metrics_listen_addr: '127.0.0.1:0',
     data_dir: dir,
     log: { level: 'silent' },
     derp: { server: { stun_listen_addr: '127.0.0.1:0' } },

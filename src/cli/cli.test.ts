@@ -156,7 +156,7 @@ describe('headway CLI', () => {
       assert.match(text, /\n\d+ +lab +0 +0 +off +\d{4}-/);
       assert.equal((await json<TailnetJson>('tailnets', 'set', 'lab', '--device-approval', 'on')).settings.device_approval, true);
       assert.equal(api.state.tailnetByName('lab')?.deviceApproval, true);
-      assert.match(await table('tailnets', 'set', 'lab', '--device-approval', 'off'), /^tailnet "lab": device approval off\n$/);
+      assert.match(await table('tailnets', 'set', 'lab', '--device-approval', 'off'), /^tailnet "lab" .*\n  auto-update: off\n  device approval: off\n$/);
       const bad = await cli('tailnets', 'set', 'lab', '--device-approval', 'maybe');
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--device-approval: want on or off, got "maybe"/);

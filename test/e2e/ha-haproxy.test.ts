@@ -121,6 +121,8 @@ interface Instance {
   readonly id: string;
   readonly port: number;
   readonly url: string;
+  /** The loopback metrics listener (not on the main listener). */
+  readonly metricsUrl: string;
   readonly socketPath: string;
   readonly dir: string;
   process: ChildProcess;
@@ -176,12 +178,14 @@ describe('high availability behind HAProxy (three processes, one PostgreSQL, 200
     haproxyUrl = `http://127.0.0.1:${frontPort}`;
     for (let i = 1; i <= INSTANCES; i++) {
       const port = await freePort();
+      const metricsPort = await freePort();
       const dir = join(workDir, `hw-${i}`);
-      const instance: Instance = { id: `hw-${i}`, port, url: `http://127.0.0.1:${port}`, socketPath: join(dir, 'headway.sock'), dir, process: null as unknown as ChildProcess, log: '' };
+      const instance: Instance = { id: `hw-${i}`, port, url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, socketPath: join(dir, 'headway.sock'), dir, process: null as unknown as ChildProcess, log: '' };
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, 'config.yaml'), [
         `server_url: ${haproxyUrl}`,
         `listen_addr: 127.0.0.1:${port}`,
+        `metrics_listen_addr: 127.0.0.1:${metricsPort}`,
         `data_dir: ${dir}`,
         'log: { level: warn, format: json }',
         'map: { coalesce_window: 20ms }',
@@ -253,7 +257,7 @@ describe('high availability behind HAProxy (three processes, one PostgreSQL, 200
     }));
     // Round robin spread the clients: every instance holds a share of the map sessions.
     const sessions = await Promise.all(instances.map(async (i) => {
-      const metrics = await fetch(`${i.url}/metrics`).then((r) => r.text());
+      const metrics = await fetch(`${i.metricsUrl}/metrics`).then((r) => r.text());
       return Number(/^headway_map_sessions (\d+)$/m.exec(metrics)?.[1] ?? 'NaN');
     }));
     assert.equal(sessions.reduce((a, b) => a + b, 0), CLIENTS, `sessions per instance: ${sessions.join(', ')}`);
