@@ -48,11 +48,15 @@ export class ConnectionGate {
     this.limits = limits;
   }
 
-  /** Called for every accepted TCP socket; closes it at once when a bound is reached. */
+  /**
+   * Called for every accepted TCP socket; closes it at once when a bound is reached. A connection
+   * already admitted (the same one handed on by the listener that sniffs TLS, or its TLS wrapper)
+   * is not counted twice.
+   */
   admit(socket: Socket): void {
     const key = connectionKey(socket);
     const address = socket.remoteAddress;
-    if (key === null || address === undefined) return;
+    if (key === null || address === undefined || this.#pending.has(key)) return;
     if (this.#pending.size >= this.limits.maxPendingTotal) {
       this.#refusedTotal++;
       socket.destroy();

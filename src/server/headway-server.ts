@@ -206,6 +206,9 @@ export async function startServer(config: Config, options: StartOptions & { api?
     const plainAndTls: PlainAndTlsListener | null = derpNeedsTls
       ? plainAndTlsListener(httpServer, { ...selfSignedCertificate(new URL(config.serverUrl).hostname.replace(/^\[|\]$/g, '')), silentMs })
       : null;
+    // The sniffing listener holds a socket until its first byte: bound it there, or a connection
+    // that never sends anything would escape the gate.
+    plainAndTls?.server.on('connection', (socket: Socket) => gate.admit(socket));
     await listen(plainAndTls?.server ?? httpServer, config.listenAddr.host, config.listenAddr.port);
     cleanups.push(() => closeServer(httpServer));
     if (plainAndTls !== null) cleanups.push(() => plainAndTls.close());

@@ -156,6 +156,35 @@ describe('sign-in through an OpenID Connect provider', () => {
     }
   });
 
+  it('refuses a user oidc.allowed_users does not name, and lets the named one in', async () => {
+    const { idp, ts } = await withProvider({
+      amy: { email: 'amy@example.com' },
+      zed: { email: 'zed@example.com' },
+    }, { allowed_users: ['amy@example.com'] });
+    const refused = new NodeClient({ serverUrl: ts.server.url, hostname: 'zed-pc', capVersion: 130 });
+    const admitted = new NodeClient({ serverUrl: ts.server.url, hostname: 'amy-pc', capVersion: 130 });
+    const users = userCount(ts);
+    try {
+      const zedLogin = await interactiveLogin(refused);
+      // Refused: its register long poll only ends when the client closes.
+      zedLogin.followup.catch(() => undefined);
+      const page = await new TestBrowser().signIn(zedLogin.authUrl, 'zed');
+      assert.equal(page.status, 403);
+      assert.match(page.body, /HW_IDENTITY_USER_NOT_ALLOWED/);
+      assert.equal(userCount(ts), users, 'no user created');
+      assert.ok(ts.server.state.pending.get(zedLogin.id) !== undefined, 'the device keeps waiting');
+      const amyLogin = await interactiveLogin(admitted);
+      assert.equal((await new TestBrowser().signIn(amyLogin.authUrl, 'amy')).status, 200);
+      await amyLogin.followup;
+      assert.equal(ts.defaultTailnet.user(ts.server.state.nodeByKey(admitted.nodePublicKey)!.node.userId!)?.email, 'amy@example.com');
+    } finally {
+      await refused.close();
+      await admitted.close();
+      await ts.cleanup();
+      await idp.stop();
+    }
+  });
+
   it('refuses what the configuration does not allow, and bad or replayed answers, creating nothing', async () => {
     const { idp, ts } = await withProvider({
       eve: { email: 'eve@evil.example', groups: ['staff'] },
