@@ -31,6 +31,7 @@ export async function startTestCluster(count: number, options: { config?: Record
       dirs.push(dataDir);
       const raw = {
         listen_addr: '127.0.0.1:0',
+        metrics_listen_addr: '127.0.0.1:0',
         data_dir: dataDir,
         log: { level: 'silent' },
         derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
