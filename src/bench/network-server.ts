@@ -4,6 +4,8 @@
 // a loopback port, and prints one JSON line {url, pid, apiKey?}. It stops on SIGTERM.
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createApiHandler } from '../api/index.js';
 import { configFromObject } from '../config/index.js';
 import { Curve25519PrivateKey, type DiscoPublicKey, type NodePublicKey } from '../key/index.js';
@@ -84,6 +86,14 @@ async function main(): Promise<void> {
   // --api-key: an admin API key for the client process (the soak edits the policy over the API).
   const apiKey = values['api-key'] ? (await server.state.createApiKey(null, { name: 'bench' })).secret : undefined;
   process.stdout.write(`${JSON.stringify({ url: server.url, pid: process.pid, ...(apiKey !== undefined ? { apiKey } : {}) })}\n`);
+  // SIGUSR2: a full garbage collection, then one line {heap_mb} (the soak's memory sample:
+  // RSS alone also counts garbage not yet collected).
+  setFlagsFromString('--expose-gc');
+  const collect = runInNewContext('gc') as () => void;
+  process.on('SIGUSR2', () => {
+    collect();
+    process.stdout.write(`${JSON.stringify({ heap_mb: Math.round((process.memoryUsage().heapUsed / 1048576) * 10) / 10 })}\n`);
+  });
   const stop = () => { void server.close().then(() => process.exit(0)); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -251,7 +251,11 @@ function noteEndpoints(endpoints: readonly string[] | undefined, device: number,
   }
 }
 
-export interface BenchServer { child: ChildProcess; url: string; pid: number; apiKey?: string }
+export interface BenchServer {
+  child: ChildProcess; url: string; pid: number; apiKey?: string;
+  /** The server's stdout after its first line (the soak's heap reports). */
+  lines: AsyncIterator<string>;
+}
 
 /** Starts network-server.js; `extraArgs` go to it, its stderr lines to `onStderr` (else inherited). */
 export async function spawnServer(policy: EnginePolicy, nodes: number, seed: number, dir: string, extraArgs: readonly string[] = [], onStderr?: (line: string) => void): Promise<BenchServer> {
@@ -266,7 +270,7 @@ export async function spawnServer(policy: EnginePolicy, nodes: number, seed: num
     child.once('exit', (code) => reject(new Error(`bench server exited with code ${code} before it was ready`)));
   });
   const info = JSON.parse(first) as { url: string; pid: number; apiKey?: string };
-  return { child, url: info.url, pid: info.pid, ...(info.apiKey !== undefined ? { apiKey: info.apiKey } : {}) };
+  return { child, url: info.url, pid: info.pid, lines: lines[Symbol.asyncIterator](), ...(info.apiKey !== undefined ? { apiKey: info.apiKey } : {}) };
 }
 
 function sleep(ms: number): Promise<void> {

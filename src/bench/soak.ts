@@ -5,7 +5,8 @@
 // endpoint changes, quick reconnects and leaves (devices gone past the offline grace, joining
 // again later), and ends with every device back and a check: each device's peer set is exactly
 // what the policy says, and it has seen every peer's latest endpoint. The server's RSS is taken
-// at the same point of every round; after the first (warm-up) round it must stay within 5%.
+// at the same point of every round, and its heap after a full collection (SIGUSR2); after the
+// first (warm-up) round the heap must stay within 5%.
 // Every loop is bounded in count and in time.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,8 @@ export interface SoakRound {
   /** (device, peer) pairs where the device has not seen the peer's latest endpoint. */
   readonly stale_endpoints: number;
   readonly rss_mb: number;
+  /** The server's V8 heap in use after a full collection. */
+  readonly heap_mb: number;
 }
 
 export interface SoakResult {
@@ -58,6 +61,9 @@ export interface SoakResult {
   /** RSS after the warm-up round, and the largest later deviation from it, in %. */
   readonly rss_after_warmup_mb: number;
   readonly rss_max_drift_pct: number;
+  /** The same for the heap after a full collection (the issue's "memory flat within 5%"). */
+  readonly heap_after_warmup_mb: number;
+  readonly heap_max_drift_pct: number;
   readonly undelivered: number;
   readonly log_errors: number;
   readonly log_warnings: number;
@@ -275,9 +281,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         if ((wrongPeerSets === 0 && staleEndpoints === 0) || performance.now() >= deadline) break;
       }
       const rss = await rssMb(server.pid);
-      const result: SoakRound = { round, policy: current, changes, reconnects, leaves: away.length, joins: away.length, wrong_peer_sets: wrongPeerSets, stale_endpoints: staleEndpoints, rss_mb: Math.round(rss * 10) / 10 };
+      let heap = -1;
+      server.child.kill('SIGUSR2');
+      const reply = await Promise.race([server.lines.next(), sleep(10_000).then(() => null)]);
+      if (reply !== null && reply.done !== true) heap = (JSON.parse(reply.value) as { heap_mb: number }).heap_mb;
+      else fail(`round ${round} heap sample`, 'no answer within 10 s');
+      const result: SoakRound = { round, policy: current, changes, reconnects, leaves: away.length, joins: away.length, wrong_peer_sets: wrongPeerSets, stale_endpoints: staleEndpoints, rss_mb: Math.round(rss * 10) / 10, heap_mb: heap };
       results.push(result);
-      log(`round ${round}: policy ${current}, ${changes} endpoint changes, ${reconnects} reconnects, ${away.length} leaves and joins; wrong peer sets ${wrongPeerSets}, stale endpoints ${staleEndpoints}; server rss ${result.rss_mb} MB; log errors ${logErrorCount}`);
+      log(`round ${round}: policy ${current}, ${changes} endpoint changes, ${reconnects} reconnects, ${away.length} leaves and joins; wrong peer sets ${wrongPeerSets}, stale endpoints ${staleEndpoints}; server rss ${result.rss_mb} MB, heap after gc ${heap} MB; log errors ${logErrorCount}`);
       const rest = roundStart + roundMs - performance.now();
       if (rest > 0 && round < rounds) await sleep(rest);
     }
@@ -285,10 +296,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const warm = results.length > 1 ? results.slice(1) : results;
     const baseline = warm[0]!.rss_mb;
     const drift = Math.max(...warm.map((r) => Math.abs(r.rss_mb - baseline) / baseline * 100));
+    const heapBaseline = warm[0]!.heap_mb;
+    const heapDrift = Math.max(...warm.map((r) => Math.abs(r.heap_mb - heapBaseline) / heapBaseline * 100));
     return {
       scenario: 'soak', policy: options.policy, nodes: n, round_s: roundMs / 1000, rounds: results,
       rss_after_warmup_mb: baseline,
       rss_max_drift_pct: Math.round(drift * 10) / 10,
+      heap_after_warmup_mb: heapBaseline,
+      heap_max_drift_pct: Math.round(heapDrift * 10) / 10,
       undelivered: results.reduce((sum, r) => sum + r.wrong_peer_sets + r.stale_endpoints, 0),
       log_errors: logErrorCount, log_warnings: logWarnCount, first_log_errors: logErrors,
       client_failures: clientFailureCount, first_client_failures: clientFailures,
