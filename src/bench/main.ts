@@ -7,6 +7,7 @@
 //   policy  [case]   (policy compile cases)
 //   ha      --policy ... --nodes N --instances K [--churn R] [--duration S]  (docs/ha.md)
 //   hostile --policy ... --nodes N [--stalled S] [--handshakes H] (network, quiet and under attack)
+//   soak    --policy ... [--nodes N] --minutes M [--churn R] (2,000 nodes by default; docs/benchmarks.md)
 //   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
 import { parseArgs } from 'node:util';
 import { ENGINE_EVENTS, runEngine } from './engine.js';
@@ -14,6 +15,7 @@ import { runHaBench } from './ha.js';
 import { runNetwork } from './network.js';
 import { runTargetNetwork } from './network-target.js';
 import { runHostile } from './hostile.js';
+import { runSoak } from './soak.js';
 import { writeReport } from './report.js';
 import { ENGINE_POLICIES, type EnginePolicy } from './workload.js';
 
@@ -25,6 +27,7 @@ const USAGE = `usage: npm run bench -- <scenario> [options]
   hostile --policy fullmesh|members|segmented --nodes N [--stalled S] [--handshakes H] [--churn R] [--duration S] [--json]
   policy  [case] [--json]
   ha      --policy fullmesh|members|segmented --nodes N --instances K [--churn R] [--duration S] [--json]
+  soak    --policy fullmesh|members|segmented [--nodes N] --minutes M [--churn R] [--round S] [--json]
   report  [--quick]`;
 
 function fail(message: string): never {
@@ -37,7 +40,9 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: {
       policy: { type: 'string', default: 'segmented' },
-      nodes: { type: 'string', default: '1000' },
+      nodes: { type: 'string' },
+      minutes: { type: 'string', default: '5' },
+      round: { type: 'string', default: '60' },
       seed: { type: 'string', default: '42' },
       capver: { type: 'string' },
       churn: { type: 'string' },
@@ -63,8 +68,9 @@ async function main(): Promise<void> {
   }
   const policy = values.policy as EnginePolicy;
   if (!ENGINE_POLICIES.includes(policy)) fail(`--policy: "${values.policy}" is not one of ${ENGINE_POLICIES.join(', ')}`);
-  const nodes = Number(values.nodes);
-  if (!Number.isInteger(nodes) || nodes < 2) fail(`--nodes: "${values.nodes}" is not an integer of at least 2`);
+  const nodesText = values.nodes ?? (scenario === 'soak' ? '2000' : '1000');
+  const nodes = Number(nodesText);
+  if (!Number.isInteger(nodes) || nodes < 2) fail(`--nodes: "${nodesText}" is not an integer of at least 2`);
   const seed = Number(values.seed);
   const say = (line: string) => { if (!values.json) process.stdout.write(`${line}\n`); };
   const progress = (line: string) => process.stderr.write(`  ${line}\n`);
@@ -120,6 +126,19 @@ async function main(): Promise<void> {
         say(`${label.padEnd(8)} latency p50 ${r.latency_p50_ms} ms p99 ${r.latency_p99_ms} ms, undelivered ${r.undelivered}, server cpu ${r.server_cpu_pct}%, rss during churn ${r.server_rss_churn_mb} MB`);
       }
       say(`p99 ratio ${result.p99_ratio}x; strangers: ${JSON.stringify(result.hostile.background ?? {})}`);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      return;
+    }
+    case 'soak': {
+      const result = await runSoak({
+        policy, nodes, seed, progress,
+        minutes: positiveNumber('minutes', values.minutes),
+        roundS: positiveNumber('round', values.round),
+        churnPerSecond: positiveNumber('churn', values.churn ?? '5'),
+      });
+      say(`soak ${policy} n=${result.nodes}, ${result.rounds.length} round(s) of ${result.round_s} s: heap after warm-up ${result.heap_after_warmup_mb} MB, max drift ${result.heap_max_drift_pct}% (rss ${result.rss_after_warmup_mb} MB, ${result.rss_max_drift_pct}%), undelivered ${result.undelivered}, log errors ${result.log_errors} (warnings ${result.log_warnings}), client failures ${result.client_failures}`);
+      for (const line of result.first_log_errors) say(`  log error: ${line}`);
+      for (const line of result.first_client_failures) say(`  client failure: ${line}`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
     }

@@ -1,12 +1,15 @@
 // The server side of the network benchmark, run as its own process so that its CPU and memory
 // can be read from /proc: loads the benchmark tailnet into a fresh SQLite store (machine keys
 // derived from the seed, so the client process can log the same devices in), starts Headway on
-// a loopback port, and prints one JSON line {url, pid}. It stops on SIGTERM.
+// a loopback port, and prints one JSON line {url, pid, apiKey?}. It stops on SIGTERM.
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createApiHandler } from '../api/index.js';
 import { configFromObject } from '../config/index.js';
 import { Curve25519PrivateKey, type DiscoPublicKey, type NodePublicKey } from '../key/index.js';
-import { silentLogger } from '../log/index.js';
+import { createLogger, silentLogger } from '../log/index.js';
 import type { UserId } from '../model/index.js';
 import { startServer } from '../server/index.js';
 import { openStore } from '../store/index.js';
@@ -33,7 +36,7 @@ export function benchNodeKey(seed: number, index: number): NodePublicKey {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { policy: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, dir: { type: 'string' }, coalesce: { type: 'string', default: '50ms' } } });
+  const { values } = parseArgs({ options: { policy: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, dir: { type: 'string' }, coalesce: { type: 'string', default: '50ms' }, 'log-level': { type: 'string' }, 'api-key': { type: 'boolean', default: false } } });
   const policy = values.policy as EnginePolicy;
   const nodes = Number(values.nodes);
   const seed = Number(values.seed);
@@ -76,8 +79,21 @@ async function main(): Promise<void> {
   });
   await store.close();
 
-  const server = await startServer(config, { logger: silentLogger() });
-  process.stdout.write(`${JSON.stringify({ url: server.url, pid: process.pid })}\n`);
+  // --log-level: JSON log lines on stderr (the soak counts the errors among them).
+  const logLevel = values['log-level'];
+  const logger = logLevel === undefined ? silentLogger() : createLogger({ level: logLevel as typeof config.log.level, format: 'json' }, process.stderr);
+  const server = await startServer(config, { logger, ...(values['api-key'] ? { api: (deps) => createApiHandler(deps) } : {}) });
+  // --api-key: an admin API key for the client process (the soak edits the policy over the API).
+  const apiKey = values['api-key'] ? (await server.state.createApiKey(null, { name: 'bench' })).secret : undefined;
+  process.stdout.write(`${JSON.stringify({ url: server.url, pid: process.pid, ...(apiKey !== undefined ? { apiKey } : {}) })}\n`);
+  // SIGUSR2: a full garbage collection, then one line {heap_mb} (the soak's memory sample:
+  // RSS alone also counts garbage not yet collected).
+  setFlagsFromString('--expose-gc');
+  const collect = runInNewContext('gc') as () => void;
+  process.on('SIGUSR2', () => {
+    collect();
+    process.stdout.write(`${JSON.stringify({ heap_mb: Math.round((process.memoryUsage().heapUsed / 1048576) * 10) / 10 })}\n`);
+  });
   const stop = () => { void server.close().then(() => process.exit(0)); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -251,18 +251,26 @@ function noteEndpoints(endpoints: readonly string[] | undefined, device: number,
   }
 }
 
-async function spawnServer(policy: EnginePolicy, nodes: number, seed: number, dir: string): Promise<{ child: ChildProcess; url: string; pid: number }> {
+export interface BenchServer {
+  child: ChildProcess; url: string; pid: number; apiKey?: string;
+  /** The server's stdout after its first line (the soak's heap reports). */
+  lines: AsyncIterator<string>;
+}
+
+/** Starts network-server.js; `extraArgs` go to it, its stderr lines to `onStderr` (else inherited). */
+export async function spawnServer(policy: EnginePolicy, nodes: number, seed: number, dir: string, extraArgs: readonly string[] = [], onStderr?: (line: string) => void): Promise<BenchServer> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'network-server.js');
   // HEADWAY_BENCH_SERVER_FLAGS passes extra Node.js flags to the server (e.g. --cpu-prof).
   const flags = (process.env['HEADWAY_BENCH_SERVER_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(process.execPath, [...flags, '--enable-source-maps', script, '--policy', policy, '--nodes', String(nodes), '--seed', String(seed), '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...flags, '--enable-source-maps', script, '--policy', policy, '--nodes', String(nodes), '--seed', String(seed), '--dir', dir, ...extraArgs], { stdio: ['ignore', 'pipe', onStderr === undefined ? 'inherit' : 'pipe'] });
+  if (onStderr !== undefined) createInterface({ input: child.stderr! }).on('line', onStderr);
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
     child.once('exit', (code) => reject(new Error(`bench server exited with code ${code} before it was ready`)));
   });
-  const info = JSON.parse(first) as { url: string; pid: number };
-  return { child, url: info.url, pid: info.pid };
+  const info = JSON.parse(first) as { url: string; pid: number; apiKey?: string };
+  return { child, url: info.url, pid: info.pid, lines: lines[Symbol.asyncIterator](), ...(info.apiKey !== undefined ? { apiKey: info.apiKey } : {}) };
 }
 
 function sleep(ms: number): Promise<void> {

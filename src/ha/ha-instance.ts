@@ -44,10 +44,13 @@ export class HaInstance {
   #heartbeat: NodeJS.Timeout | null = null;
   #ticking: Promise<void> | null = null;
   #advertiseUrl: string;
+  // Elapsed times here are monotonic (performance.now): a wall clock set forward or back must
+  // neither fake a lapsed lease nor stall the reaper or the log prune. The lease itself is
+  // timed by the database's clock, which every instance shares.
   #lastRenewal = 0;
   /** Start of the current run of successful renewals (0 while renewals fail). */
   #connectedSince = 0;
-  #lastPrune = 0;
+  #lastPrune = -Infinity;
   #closed = false;
 
   private constructor(options: HaInstanceOptions, startPosition: number) {
@@ -74,7 +77,7 @@ export class HaInstance {
         await tx.ha.renewLease(ha.instanceId, options.advertiseUrl, ha.leaseDurationMs);
       });
       const instance = new HaInstance(options, newest);
-      instance.#lastRenewal = Date.now();
+      instance.#lastRenewal = performance.now();
       instance.#connectedSince = instance.#lastRenewal;
       return instance;
     } catch (err) {
@@ -130,11 +133,11 @@ export class HaInstance {
     try {
       await store.transaction((tx) => tx.ha.renewLease(this.instanceId, this.#advertiseUrl, ha.leaseDurationMs));
       // The lease lapsed (PostgreSQL was away): the others may have reaped our rows.
-      if (Date.now() - this.#lastRenewal >= ha.leaseDurationMs) {
+      if (performance.now() - this.#lastRenewal >= ha.leaseDurationMs) {
         this.#logger.warn('the lease lapsed; writing this instance\'s sessions again');
         this.presence.reassertAll();
       }
-      this.#lastRenewal = Date.now();
+      this.#lastRenewal = performance.now();
       if (this.#connectedSince === 0) this.#connectedSince = this.#lastRenewal;
     } catch (err) {
       this.#connectedSince = 0;
@@ -144,7 +147,7 @@ export class HaInstance {
     try {
       // After an outage of our own, the others were probably cut off too: give them one lease
       // period to renew before calling them dead, so a database restart takes no node offline.
-      const settled = this.#connectedSince !== 0 && Date.now() - this.#connectedSince >= ha.leaseDurationMs;
+      const settled = this.#connectedSince !== 0 && performance.now() - this.#connectedSince >= ha.leaseDurationMs;
       if (this.jobs.isLeader('lease-reaper') && settled) {
         const reaped = await store.transaction((tx) => tx.ha.reapExpired());
         if (reaped.length > 0) {
@@ -152,8 +155,8 @@ export class HaInstance {
           this.#logger.info({ nodes: reaped.length }, 'took presence away from instances whose lease expired');
         }
       }
-      if (this.jobs.isLeader('change-log-prune') && Date.now() - this.#lastPrune >= PRUNE_EVERY_MS) {
-        this.#lastPrune = Date.now();
+      if (this.jobs.isLeader('change-log-prune') && performance.now() - this.#lastPrune >= PRUNE_EVERY_MS) {
+        this.#lastPrune = performance.now();
         this.jobRuns.pruned += await store.read.ha.pruneLog(Date.now() - LOG_RETENTION_MS);
       }
     } catch (err) {

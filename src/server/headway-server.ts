@@ -77,6 +77,10 @@ export interface StartOptions {
   onBrowserSignIn?: BrowserSignInHook;
   /** Webhook delivery timing (tests shorten the poll interval and retry backoff). */
   webhooks?: Omit<WebhookDispatcherOptions, 'logger' | 'serverUrl'>;
+  /** The wall clock the tailnets' key-expiry and the mapper read (tests move it). Default Date.now. */
+  now?: () => number;
+  /** How often a tailnet compares the wall clock with the monotonic one. Default 10 s. */
+  clockCheckMs?: number;
 }
 
 export interface RunningServer {
@@ -290,6 +294,8 @@ export async function startServer(config: Config, options: StartOptions & { api?
       offlineGraceMs: options.offlineGraceMs ?? config.offlineGraceMs,
       routerFailoverGraceMs: Math.min(options.offlineGraceMs ?? config.offlineGraceMs, config.routerFailoverGraceMs),
       ...(options.presenceWindowMs !== undefined ? { presenceWindowMs: options.presenceWindowMs } : {}),
+      ...(options.now !== undefined ? { now: options.now } : {}),
+      ...(options.clockCheckMs !== undefined ? { clockCheckMs: options.clockCheckMs } : {}),
       ...(ha !== null ? {
         hooks: {
           sessionOnline: (id: NodeId, capVersion: number) => ha.presence.started(id, capVersion),

@@ -26,6 +26,11 @@ export interface PipelineOptions {
   /** How long online/offline-only changes may wait to be sent (default 1 s). */
   presenceWindowMs?: number;
   now?: () => number;
+  /**
+   * How often the wall clock is compared with the monotonic one (default 10 s); a jump re-arms
+   * the key-expiry timers so they follow the wall clock (docs/hardening.md).
+   */
+  clockCheckMs?: number;
   /** High availability's hooks (docs/ha.md); absent with a single instance. */
   hooks?: PipelineHooks;
 }
@@ -41,6 +46,8 @@ export interface PipelineHooks {
 
 /** setTimeout's ceiling; later expiries are re-armed by a daily sweep. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A wall clock that drifts from the monotonic one by more than this has been set. */
+const CLOCK_JUMP_MS = 1_000;
 const POLICY_ACTOR = { name: 'policy' };
 const SYSTEM_ACTOR = { name: 'system' };
 
@@ -58,7 +65,12 @@ export class TailnetPipeline implements TailnetServices {
   readonly #expiryTimers = new Map<NodeId, NodeJS.Timeout>();
   readonly #unsubscribe: () => void;
   #sweepTimer: NodeJS.Timeout;
+  readonly #clockTimer: NodeJS.Timeout;
+  /** The wall clock minus the monotonic clock when last checked. */
+  #clockSkew: number;
   #closed = false;
+  /** Times the wall clock was seen to jump (tests and logs). */
+  clockJumps = 0;
 
   constructor(state: TailnetState, deps: { dns: DnsSource; derp: DerpSource; logger: Logger }, options: PipelineOptions) {
     this.state = state;
@@ -82,6 +94,9 @@ export class TailnetPipeline implements TailnetServices {
     }
     this.#sweepTimer = setInterval(() => this.#rearmLongExpiries(), 24 * 3_600_000);
     this.#sweepTimer.unref();
+    this.#clockSkew = this.#now() - performance.now();
+    this.#clockTimer = setInterval(() => this.#checkClock(), options.clockCheckMs ?? 10_000);
+    this.#clockTimer.unref();
   }
 
   // --- TailnetServices (for the control handlers) --------------------------------------------
@@ -154,6 +169,7 @@ export class TailnetPipeline implements TailnetServices {
     this.#unsubscribe();
     this.hub.closeAll();
     clearInterval(this.#sweepTimer);
+    clearInterval(this.#clockTimer);
     for (const timers of [this.#offlineTimers, this.#ephemeralTimers, this.#expiryTimers]) {
       for (const timer of timers.values()) clearTimeout(timer);
       timers.clear();
@@ -226,6 +242,35 @@ export class TailnetPipeline implements TailnetServices {
     }, delay);
     timer.unref();
     this.#expiryTimers.set(node.id, timer);
+  }
+
+  /**
+   * Expiry timers count monotonic time from when they were armed, but key expiry is a wall-clock
+   * date. When the wall clock is set (NTP step, VM resume, an operator), re-arm them: after a
+   * forward jump a key now past its expiry is announced at once (and once: its timer is gone),
+   * after a backward jump no key expires before the wall clock reaches its date.
+   */
+  #checkClock(): void {
+    const skew = this.#now() - performance.now();
+    const jumpMs = skew - this.#clockSkew;
+    this.#clockSkew = skew;
+    if (Math.abs(jumpMs) < CLOCK_JUMP_MS) return;
+    this.clockJumps++;
+    this.#logger.warn({ jump_ms: Math.round(jumpMs) }, 'the wall clock jumped; re-arming key-expiry timers');
+    const pending = new Set(this.#expiryTimers.keys());
+    for (const node of this.state.nodes()) {
+      if (node.keyExpiry === null) continue;
+      const due = node.keyExpiry.getTime() <= this.#now();
+      if (due && pending.has(node.id)) {
+        clearTimeout(this.#expiryTimers.get(node.id));
+        this.#expiryTimers.delete(node.id);
+        this.router.expired(node.id);
+      } else if (!due) {
+        // Also a key whose timer fired early, before a backward jump: its peers hear again
+        // when the wall clock reaches the date.
+        this.#armExpiry(node);
+      }
+    }
   }
 
   #rearmLongExpiries(): void {
