@@ -3,7 +3,7 @@
 // a registration depends on (tagOwners, autoApprovers, key expiry).
 import type { Logger } from '../log/index.js';
 import type { KeyedRateLimiter } from '../util/rate-limiter.js';
-import type { Node, TailnetId, UserId } from '../model/index.js';
+import type { Node, NodeId, TailnetId, User, UserId } from '../model/index.js';
 import type { ServerState, TailnetState } from '../state/index.js';
 import type { SessionHub } from './session/session-hub.js';
 
@@ -21,6 +21,11 @@ export interface TailnetServices {
   tagsAllowed(owner: { userId: UserId } | { tags: readonly string[] }, requested: readonly string[]): TagDecision;
   /** The advertised routes the policy's autoApprovers approve for a node with these facts. */
   autoApprovedRoutes(node: { userId: UserId | null; tags: readonly string[]; ipv4: string | null; ipv6: string | null }, advertised: readonly string[]): string[];
+  /**
+   * For an SSH `check` login from `src` to `dst` as `localUser`: the rule's checkPeriod (null:
+   * none given), or undefined when no check rule of the current policy lets it.
+   */
+  sshCheckPeriodMs(src: NodeId, dst: NodeId, localUser: string): number | null | undefined;
   /** Key expiry for a newly authenticated node: tagged nodes never expire by default. */
   defaultKeyExpiry(tagged: boolean, now: Date): Date | null;
   /** A map session of `node` ended; the node goes offline after a grace period unless it reconnects. */
@@ -35,6 +40,11 @@ export interface ControlBackend {
   readonly serverUrl: string;
   readonly logger: Logger;
   services(tailnet: TailnetId): TailnetServices;
+  /**
+   * Re-authenticates a known user through the identity provider (SSH check mode); absent when
+   * no provider is configured, and check rules are then rejected.
+   */
+  readonly reauthenticate?: (tailnetId: TailnetId, userId: UserId) => { url: string; result: Promise<User> };
   /** Bounds on POST /machine/register; absent = unlimited. */
   readonly registrationLimits?: {
     readonly perAddress: KeyedRateLimiter;

@@ -5,8 +5,10 @@ import type { ControlBackend } from './control-backend.js';
 import { handleMap } from './map-handler.js';
 import { defaultNoiseHandler, pathOf, readRequestBody, type NoiseRequestContext, type NoiseRequestHandler } from './noise-request.js';
 import { handleRegister } from './register-handler.js';
+import { SshCheckFlow } from './ssh-check.js';
 
 export function createMachineHandler(backend: ControlBackend): NoiseRequestHandler {
+  const sshCheck = new SshCheckFlow(backend);
   return async (req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext) => {
     const path = pathOf(req);
     if (req.method === 'POST' && path === '/machine/register') return handleRegister(backend, req, res, ctx);
@@ -18,13 +20,8 @@ export function createMachineHandler(backend: ControlBackend): NoiseRequestHandl
       res.end('{}');
       return;
     }
-    if (req.method === 'GET' && path.startsWith('/machine/ssh/action/')) {
-      // `check` SSH rules need the user to re-authenticate; without an identity provider
-      // Headway cannot, so it refuses with a message the client shows instead of hanging.
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ reject: true, message: 'Headway: SSH check mode needs re-authentication, which this server does not support yet; use "accept" rules.' }));
-      return;
-    }
+    // SSH check mode's hold-and-delegate URL (ssh-check.ts).
+    if (req.method === 'GET' && path.startsWith('/machine/ssh/action/')) return sshCheck.handle(req, res, ctx);
     return defaultNoiseHandler(req, res, ctx);
   };
 }

@@ -23,7 +23,7 @@ import { createIdentityHttpHandler, ProviderClient, SignInService, type BrowserS
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
 import type { DerpSource } from '../mapper/index.js';
 import { DerpMesh, HaInstance, loadOrCreateSharedKey, meshKey } from '../ha/index.js';
-import type { NodeId, TailnetId } from '../model/index.js';
+import type { NodeId, TailnetId, UserId } from '../model/index.js';
 import { compilePolicyText } from '../policy/index.js';
 import { ServerState, type TailnetState } from '../state/index.js';
 import { loadOrCreatePrivateKey, openStore, type Store } from '../store/index.js';
@@ -340,6 +340,8 @@ export async function startServer(config: Config, options: StartOptions & { api?
       serverUrl,
       logger: logger.child({ part: 'control' }),
       services: (id: TailnetId): TailnetServices => pipeline(id),
+      // SSH check mode re-authenticates through the provider (signIn is made further down).
+      ...(config.oidc !== null ? { reauthenticate: (tailnetId: TailnetId, userId: UserId) => signIn!.startReauthentication(tailnetId, userId) } : {}),
       registrationLimits: {
         perAddress: new KeyedRateLimiter({ perMinute: config.limits.registrationsPerMinutePerAddress }),
         perKey: new KeyedRateLimiter({ perMinute: config.limits.registrationsPerMinutePerKey }),

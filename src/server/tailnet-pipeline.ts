@@ -109,6 +109,10 @@ export class TailnetPipeline implements TailnetServices {
     return this.policy.autoApprovedRoutes(node, advertised);
   }
 
+  sshCheckPeriodMs(src: NodeId, dst: NodeId, localUser: string): number | null | undefined {
+    return this.policy.sshCheckPeriodMs(src, dst, localUser);
+  }
+
   defaultKeyExpiry(tagged: boolean, now: Date): Date | null {
     if (tagged || this.#options.nodeExpiryMs <= 0) return null;
     return new Date(now.getTime() + this.#options.nodeExpiryMs);

@@ -223,6 +223,12 @@ export class TailnetPolicy implements PolicyView {
 
   // --- decisions for control and the API ---------------------------------------------------
 
+  /** The check period for an SSH `check` login (see PolicyIndex.sshCheckPeriodMs). */
+  sshCheckPeriodMs(src: NodeId, dst: NodeId, localUser: string): number | null | undefined {
+    if (this.#text === null) return undefined;
+    return this.#index.sshCheckPeriodMs(src, dst, localUser);
+  }
+
   tagsAllowed(owner: { userId: UserId } | { tags: readonly string[] }, requested: readonly string[]): { allowed: boolean; denied: readonly string[] } {
     if (this.#text === null) return { allowed: requested.length === 0, denied: requested };
     const decision = this.#index.tagsAllowed(owner, requested);

@@ -263,4 +263,29 @@ describe('PolicyIndex.setSettings', () => {
     assert.deepEqual([...delta.selfChanged].sort(), [...expected.selfChanged].sort());
     assert.deepEqual(index.selfView(1).CapMap['tailnet-display-name'], ['Example Inc.']);
   });
+
+  it('finds the check period of the check rules that let a login through', () => {
+    const checks = new PolicyIndex(compilePolicyText(`{
+      "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},
+      "tagOwners": {"tag:web": ["group:eng"], "tag:router": ["carol@example.org"]},
+      "ssh": [
+        {"action": "check", "src": ["group:eng"], "dst": ["tag:web"], "users": ["root"], "checkPeriod": "2h"},
+        {"action": "check", "src": ["alice@example.com"], "dst": ["tag:web"], "users": ["root", "autogroup:nonroot"], "checkPeriod": "30m"},
+        {"action": "check", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["autogroup:nonroot"]},
+        {"action": "accept", "src": ["carol@example.org"], "dst": ["tag:router"], "users": ["root"]},
+      ],
+    }`), facts);
+    // alice as root on web-1: both tag rules match; the shortest period wins.
+    assert.equal(checks.sshCheckPeriodMs(1, 5, 'root'), 30 * 60_000);
+    // bob: only the group rule, and only root.
+    assert.equal(checks.sshCheckPeriodMs(3, 5, 'root'), 2 * 3_600_000);
+    assert.equal(checks.sshCheckPeriodMs(3, 5, 'ubuntu'), undefined);
+    // autogroup:self without a checkPeriod: null (the caller's default); not for root, not across users.
+    assert.equal(checks.sshCheckPeriodMs(1, 2, 'ubuntu'), null);
+    assert.equal(checks.sshCheckPeriodMs(1, 2, 'root'), undefined);
+    assert.equal(checks.sshCheckPeriodMs(3, 2, 'ubuntu'), undefined);
+    // An accept rule is no check; unknown nodes are none either.
+    assert.equal(checks.sshCheckPeriodMs(4, 7, 'root'), undefined);
+    assert.equal(checks.sshCheckPeriodMs(99, 5, 'root'), undefined);
+  });
 });

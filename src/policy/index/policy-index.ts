@@ -2241,6 +2241,31 @@ export class PolicyIndex {
     return { rules: this.sshRulesFor(nodeId) };
   }
 
+  /**
+   * The check period of the `check` rules that let `src` log in to `dst` as `localUser` (the
+   * shortest when several do): null when those rules name none (the caller's default),
+   * undefined when no check rule lets it (the policy changed since the client asked).
+   */
+  sshCheckPeriodMs(srcId: number, dstId: number, localUser: string): number | null | undefined {
+    if (this.compiled.ssh === null || !this.hasNode(srcId) || !this.hasNode(dstId)) return undefined;
+    const src = this.#node(srcId);
+    const dst = this.#node(dstId);
+    let found = false;
+    let shortest: number | null = null;
+    for (const info of this.#sshRuleInfos()) {
+      if (info.rule.rule.action !== 'check' || !info.srcSet.has(src.id)) continue;
+      const toSelf = info.rule.selfDst && !src.tagged && !dst.tagged && src.user !== null && src.user.id === dst.user?.id;
+      if (!toSelf && !(info.rule.dst.parts.length > 0 && info.dstIdentity.has(dst.classId))) continue;
+      const mapped = info.baseUsers[localUser] ?? (info.baseUsers['*'] === '=' && localUser !== 'root' ? localUser : undefined);
+      const viaLocalpart = src.user !== null && info.localparts.get(src.user.id) === localUser;
+      if ((mapped === undefined || mapped === '') && !viaLocalpart) continue;
+      const period = info.rule.rule.checkPeriodMs;
+      if (period !== null) shortest = shortest === null ? period : Math.min(shortest, period);
+      found = true;
+    }
+    return found ? shortest : undefined;
+  }
+
   sshRulesFor(nodeId: number): tailcfg.SSHRule[] {
     const node = this.#node(nodeId);
     if (this.compiled.ssh === null) return [];
