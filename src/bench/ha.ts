@@ -19,6 +19,7 @@ import type { UserId } from '../model/index.js';
 import { compilePolicyText, PolicyIndex } from '../policy/index.js';
 import { openStore } from '../store/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
+import { drainStream, noteEndpoints } from './network.js';
 import { benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
 import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
 
@@ -117,7 +118,7 @@ export async function runHaBench(options: HaBenchOptions): Promise<HaBenchResult
     log(`storm: ${n} clients with their netmaps in ${stormS.toFixed(2)} s`);
 
     // --- churn: endpoint changes, timed to the last peer that must hear them ---
-    for (const device of devices) void drain(device.stream!);
+    for (const device of devices) void drainStream(device.stream!);
     // Presence of the storm settles across instances first.
     await sleep(3_000);
     const random = seededRandom(seed ^ 0xc4a2);
@@ -218,26 +219,6 @@ async function spawnInstance(number: number, dbUrl: string, dir: string): Promis
     child.once('exit', (code) => reject(new Error(`ha bench instance ${number} exited with code ${code} before it was ready`)));
   });
   return { child, url: (JSON.parse(first) as { url: string }).url };
-}
-
-async function drain(stream: MapStream): Promise<void> {
-  try {
-    while ((await stream.next()) !== null) {
-      // arrivals are noted by onMessage
-    }
-  } catch {
-    // ends when the benchmark closes it
-  }
-}
-
-function noteEndpoints(endpoints: readonly string[] | undefined, device: number, now: number, arrivals: Map<number, Map<number, number>>): void {
-  for (const endpoint of endpoints ?? []) {
-    if (!endpoint.startsWith('198.51.100.1:')) continue;
-    const seq = Number(endpoint.slice('198.51.100.1:'.length)) - 10_000;
-    let byDevice = arrivals.get(seq);
-    if (byDevice === undefined) arrivals.set(seq, (byDevice = new Map()));
-    if (!byDevice.has(device)) byDevice.set(device, now);
-  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -230,8 +230,12 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
 }
 
 /** Drains a device's stream (arrival times are noted by the stream's onMessage hook). */
-async function consume(device: Device): Promise<void> {
-  const stream = device.stream!;
+function consume(device: Device): Promise<void> {
+  return drainStream(device.stream!);
+}
+
+/** Reads a map stream to its end; what arrives is noted by the stream's onMessage hook. */
+export async function drainStream(stream: MapStream): Promise<void> {
   try {
     while ((await stream.next()) !== null) {
       // queued messages are only drained here
@@ -241,7 +245,8 @@ async function consume(device: Device): Promise<void> {
   }
 }
 
-function noteEndpoints(endpoints: readonly string[] | undefined, device: number, now: number, arrivals: Map<number, Map<number, number>>): void {
+/** Notes when `device` first saw each churn change, read back from the endpoint it carries. */
+export function noteEndpoints(endpoints: readonly string[] | undefined, device: number, now: number, arrivals: Map<number, Map<number, number>>): void {
   for (const endpoint of endpoints ?? []) {
     if (!endpoint.startsWith('198.51.100.1:')) continue;
     const seq = Number(endpoint.slice('198.51.100.1:'.length)) - 10_000;

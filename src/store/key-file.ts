@@ -37,6 +37,18 @@ async function readKeyFile(path: string): Promise<Curve25519PrivateKey | undefin
  * key on first use. The file is written under a temporary name and linked into place, so a crash
  * never leaves a half-written key, and two processes starting at once end up with the same key.
  */
+/** Writes `key` to a new file `temporary` (never an existing one), mode 0600, synced to disk. */
+async function writeNewKeyFile(path: string, temporary: string, key: Curve25519PrivateKey): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const handle = await open(temporary, 'wx', 0o600);
+  try {
+    await handle.writeFile(`${key.toFileText()}\n`, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function loadOrCreatePrivateKey(path: string): Promise<Curve25519PrivateKey> {
   const existing = await readKeyFile(path);
   if (existing !== undefined) return existing;
@@ -44,14 +56,7 @@ export async function loadOrCreatePrivateKey(path: string): Promise<Curve25519Pr
   const key = Curve25519PrivateKey.generate();
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const handle = await open(temporary, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${key.toFileText()}\n`, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeNewKeyFile(path, temporary, key);
     try {
       await link(temporary, path);
     } catch (err) {
@@ -80,14 +85,7 @@ export async function replacePrivateKey(path: string, key: Curve25519PrivateKey)
   if (current !== undefined && current.toFileText() === key.toFileText()) return { replaced: null };
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const handle = await open(temporary, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${key.toFileText()}\n`, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeNewKeyFile(path, temporary, key);
     let replaced: string | null = null;
     if (current !== undefined) {
       replaced = `${path}.replaced-${Date.now()}`;
