@@ -45,8 +45,8 @@ export class HaInstance {
   #ticking: Promise<void> | null = null;
   #advertiseUrl: string;
   // Elapsed times here are monotonic (performance.now): a wall clock set forward or back must
-  // neither fake a lapsed lease nor stall the reaper or the log prune. The lease itself is
-  // timed by the database's clock, which every instance shares.
+  // neither fake a lapsed lease nor stall the reaper or the log prune. Leases and the log rows'
+  // ages are timed by the database's clock, which every instance shares.
   #lastRenewal = 0;
   /** Start of the current run of successful renewals (0 while renewals fail). */
   #connectedSince = 0;
@@ -157,7 +157,7 @@ export class HaInstance {
       }
       if (this.jobs.isLeader('change-log-prune') && performance.now() - this.#lastPrune >= PRUNE_EVERY_MS) {
         this.#lastPrune = performance.now();
-        this.jobRuns.pruned += await store.read.ha.pruneLog(Date.now() - LOG_RETENTION_MS);
+        this.jobRuns.pruned += await store.read.ha.pruneLog(LOG_RETENTION_MS);
       }
     } catch (err) {
       this.#logger.warn({ err }, 'a singleton job failed; retrying on the next heartbeat');

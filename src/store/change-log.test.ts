@@ -59,6 +59,37 @@ describe('change log (postgres)', () => {
     }
   });
 
+  it('dates log rows and prunes them by the database clock, whatever the instance clock says', async () => {
+    // The instance's wall clock steps (NTP, a VM resumed). Dated and pruned by it, rows written a
+    // moment ago that lagging instances still need would be deleted at once: after a forward step
+    // those written before it, after a corrected backward step those written during it.
+    let offsetMs = 0;
+    const t = await openTestStore('postgres', { changeLog: { instanceId: 'hw-a' }, now: () => Date.now() + offsetMs });
+    const createUser = async (name: string) => {
+      const tailnet = (await t.store.read.tailnets.getByName(DEFAULT_TAILNET_NAME))!;
+      await t.store.transaction((tx) => tx.users.create({ tailnetId: tailnet.id, name }));
+    };
+    try {
+      await createUser('u1');
+      await createUser('u2');
+      offsetMs = 2 * 3_600_000;
+      assert.equal(await t.store.read.ha.pruneLog(3_600_000), 0, 'a forward step prunes nothing written seconds ago');
+      offsetMs = -2 * 3_600_000;
+      await createUser('u3');
+      await createUser('u4');
+      offsetMs = 0;
+      assert.equal(await t.store.read.ha.pruneLog(3_600_000), 0, 'rows written while the clock was behind are not old');
+      assert.equal((await t.store.read.ha.readLog(0, 10)).length, 4);
+      // A retention shorter than the rows' real age prunes all but the newest.
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(await t.store.read.ha.pruneLog(10), 3);
+      const { oldest, newest } = await t.store.read.ha.logBounds();
+      assert.equal(oldest, newest);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('tracks presence by live lease and reaps expired instances', async () => {
     const t = await openTestStore('postgres', { changeLog: { instanceId: 'hw-a' } });
     try {

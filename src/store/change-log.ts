@@ -2,7 +2,7 @@
 // transaction wrote that other instances hold in memory; Store.transaction() appends them as one
 // log row, the transaction's last statement, and NOTIFYs its position (PostgreSQL delivers the
 // notification at COMMIT). With HA off nothing is recorded and nothing is appended.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './schema.js';
 
 /**
@@ -55,11 +55,23 @@ export interface ChangeLogOptions {
   readonly instanceId: string;
 }
 
-/** Appends one log row inside the caller's transaction; returns its position. */
-export async function appendChanges(db: Kysely<Database>, instanceId: string, records: readonly ChangeRecord[], nowMs: number): Promise<number> {
+/**
+ * Milliseconds on the database's clock (clock_timestamp, not the transaction's start: leases need
+ * the present). Every instance shares it, so one instance's wall clock jumping moves no lease and
+ * no log row's age.
+ */
+export function dbNowMs(): RawBuilder<number> {
+  return sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+}
+
+/**
+ * Appends one log row inside the caller's transaction; returns its position. The row is dated by
+ * the database's clock, which the log prune also reads.
+ */
+export async function appendChanges(db: Kysely<Database>, instanceId: string, records: readonly ChangeRecord[]): Promise<number> {
   await sql`select pg_advisory_xact_lock(${CHANGE_LOG_LOCK})`.execute(db);
   const row = await db.insertInto('ha_change_log')
-    .values({ instance_id: instanceId, changes: JSON.stringify(records), created_at: nowMs })
+    .values({ instance_id: instanceId, changes: JSON.stringify(records), created_at: dbNowMs() })
     .returning('position')
     .executeTakeFirstOrThrow();
   await sql`select pg_notify(${CHANGE_CHANNEL}, ${String(row.position)})`.execute(db);

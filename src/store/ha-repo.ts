@@ -2,9 +2,9 @@
 // cross-instance presence and the shared private keys. Lease times use the database's clock, so
 // instances with skewed clocks still agree on who is alive. PostgreSQL only: HA is refused on
 // SQLite by the configuration.
-import { sql, type RawBuilder } from 'kysely';
+import { sql } from 'kysely';
 import type { Node, NodeId, User, UserId } from '../model/index.js';
-import { parseChangeRecords, type ChangeRecord } from './change-log.js';
+import { dbNowMs, parseChangeRecords, type ChangeRecord } from './change-log.js';
 import type { RepoContext } from './repo-context.js';
 import { nodeFromRow, userFromRow } from './rows.js';
 
@@ -26,8 +26,11 @@ export interface HaRepo {
   readLog(after: number, limit: number): Promise<ChangeLogEntry[]>;
   /** The newest position (0 when empty) and the oldest kept (null when empty). */
   logBounds(): Promise<{ oldest: number | null; newest: number }>;
-  /** Deletes log rows older than `beforeMs` but always keeps the newest. Returns how many. */
-  pruneLog(beforeMs: number): Promise<number>;
+  /**
+   * Deletes log rows older than `retentionMs` by the database's clock (an instance's wall clock
+   * jumping must not prune rows others still need) but always keeps the newest. Returns how many.
+   */
+  pruneLog(retentionMs: number): Promise<number>;
   /** Creates or renews an instance's lease for `leaseMs` from now (database clock). */
   renewLease(instanceId: string, advertiseUrl: string, leaseMs: number): Promise<void>;
   /** Every instance that has a lease row. */
@@ -52,11 +55,6 @@ export interface HaRepo {
   putKeyIfAbsent(name: string, ciphertext: string): Promise<string>;
 }
 
-/** Milliseconds on the database's clock (not the transaction's start: leases need the present). */
-function dbNowMs(): RawBuilder<number> {
-  return sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
-}
-
 export class SqlHaRepo implements HaRepo {
   readonly #ctx: RepoContext;
 
@@ -79,10 +77,10 @@ export class SqlHaRepo implements HaRepo {
     return { oldest: oldest === null ? null : Number(oldest), newest: newest === null ? 0 : Number(newest) };
   }
 
-  async pruneLog(beforeMs: number): Promise<number> {
+  async pruneLog(retentionMs: number): Promise<number> {
     const { newest } = await this.logBounds();
     const result = await this.#ctx.db.deleteFrom('ha_change_log')
-      .where('created_at', '<', beforeMs).where('position', '<', newest).executeTakeFirst();
+      .where('created_at', '<', sql<number>`${dbNowMs()} - ${retentionMs}`).where('position', '<', newest).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 

@@ -361,7 +361,7 @@ class SqlStore implements Store {
       const changes = changeLog === null ? null : new ChangeBuffer();
       const result = await fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools, changes }));
       // The log row commits with the writes it describes, or not at all.
-      if (changes !== null && changes.size > 0) await appendChanges(trx, changeLog!.instanceId, changes.records(), this.#nowMs());
+      if (changes !== null && changes.size > 0) await appendChanges(trx, changeLog!.instanceId, changes.records());
       return result;
     };
     const guard = this.#scope;
