@@ -106,20 +106,20 @@ async function main(): Promise<void> {
         if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
         return;
       }
-      const result = await runNetwork({ policy, nodes, seed, churnPerSecond: Number(values.churn ?? '10'), durationS: Number(values.duration), progress });
+      const result = await runNetwork({ policy, nodes, seed, churnPerSecond: positiveNumber('churn', values.churn ?? '10'), durationS: positiveNumber('duration', values.duration), progress });
       say(`network ${policy} n=${result.nodes}: storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, server cpu ${result.server_cpu_pct}%, rss ${result.server_rss_mb} MB, idle cpu ${result.idle_cpu_pct}%, ${result.server_us_per_frame} µs per frame, ${result.server_kb_per_node} KB per node`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
     }
     case 'ha': {
-      const result = await runHaBench({ policy, nodes, instances: Number(values.instances), seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress });
+      const result = await runHaBench({ policy, nodes, instances: positiveNumber('instances', values.instances), seed, churnPerSecond: positiveNumber('churn', values.churn ?? '10'), durationS: positiveNumber('duration', values.duration), progress });
       say(`ha ${policy} ${nodes} nodes on ${result.instances} instance(s): storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, ${result.undelivered} of ${result.changes} changes undelivered`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       break;
     }
     case 'hostile': {
       const result = await runHostile({
-        policy, nodes, seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress,
+        policy, nodes, seed, churnPerSecond: positiveNumber('churn', values.churn ?? '10'), durationS: positiveNumber('duration', values.duration), progress,
         stalled: Number(values.stalled), handshakes: Number(values.handshakes),
       });
       for (const [label, r] of [['quiet', result.quiet], ['hostile', result.hostile]] as const) {
