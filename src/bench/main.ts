@@ -136,7 +136,7 @@ async function main(): Promise<void> {
         roundS: positiveNumber('round', values.round),
         churnPerSecond: positiveNumber('churn', values.churn ?? '5'),
       });
-      say(`soak ${policy} n=${result.nodes}, ${result.rounds.length} round(s) of ${result.round_s} s: heap after warm-up ${result.heap_after_warmup_mb} MB, max drift ${result.heap_max_drift_pct}% (rss ${result.rss_after_warmup_mb} MB, ${result.rss_max_drift_pct}%), undelivered ${result.undelivered}, log errors ${result.log_errors} (warnings ${result.log_warnings}), client failures ${result.client_failures}`);
+      say(`soak ${policy} n=${result.nodes}, ${result.rounds.length} round(s) of ${result.round_s} s: after ${result.warmup_rounds} warm-up round(s) heap ${result.heap_after_warmup_mb} MB, max drift ${result.heap_max_drift_pct}%, trend ${result.heap_trend_pct}% (rss ${result.rss_after_warmup_mb} MB, ${result.rss_max_drift_pct}%, trend ${result.rss_trend_pct}%), undelivered ${result.undelivered}, log errors ${result.log_errors} (warnings ${result.log_warnings}), client failures ${result.client_failures}`);
       for (const line of result.first_log_errors) say(`  log error: ${line}`);
       for (const line of result.first_client_failures) say(`  client failure: ${line}`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
