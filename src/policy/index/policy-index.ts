@@ -10,7 +10,6 @@
 import type * as tailcfg from '../../tailcfg/index.js';
 import { type IPPrefix, formatIP, formatPrefix, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
-import { lowerBound } from '../../util/sorted.js';
 import type { PortRange } from '../alias.js';
 import {
   COMPANION_CAPS,
@@ -34,7 +33,6 @@ import {
   type UserRec,
   buildNode,
   buildUsers,
-  emailDomain,
   literalAtomMatches,
   nodeAddressSet,
   parseV4,
@@ -45,10 +43,10 @@ import {
 import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
 import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type RoutesBefore, type UserChange } from './delta-collection.js';
 import { SELF, STAND_IN, hasCompanionCaps, instantiate, mergeKey, placement, servesNothing, templateSignature, type CapEntry, type DstEntry, type FilterFormOptions, type TemplateRule } from './filter-template.js';
-import { byNodeId, insertById, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
-import { parsePrefixText, prefixHas, prefixSetHas, servedRoutes, type RouteAccess } from './route-access.js';
+import { byNodeId, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
+import { parsePrefixText, prefixHas, servedRoutes, type RouteAccess } from './route-access.js';
 import { Resolved, atomPlan, tailnetNames, type AtomPlan, type ItemInfo, type TagDecision, type TagOwnerContext } from './selections.js';
-import { contributionUser, sshContribution, sshRule, type SshRuleInfo } from './ssh-rules.js';
+import { SshPolicies, checkSshDomains } from './ssh-policy.js';
 import { ATTR_DISABLE_IPV4, BASE_SELF_CAPS, CAP_IS_ADMIN, CAP_IS_OWNER, FUNNEL_EXTRA_CAPS, PEER_CAP_SUGGEST_EXIT, type PeerView, type SelfView } from './views.js';
 
 export interface PolicyIndexOptions {
@@ -108,7 +106,7 @@ export class PolicyIndex {
   #routeAccess = new Map<string, RouteAccess>();
   #exitAccess!: Bits;
   #viaItems: ItemInfo[] = [];
-  #sshInfos: SshRuleInfo[] | null = null;
+  readonly #ssh: SshPolicies;
   #allNodesSet: IPSet | null = null;
   #routeStrings: string[] = [];
   #displayName: string;
@@ -121,6 +119,23 @@ export class PolicyIndex {
     const names = tailnetNames(this.#settings, facts.users);
     this.#displayName = names.displayName;
     this.#domains = names.domains;
+    const index = this; // the getters below read the current state, also after #adopt
+    this.#ssh = new SshPolicies({
+      get compiled() {
+        return index.#compiledPolicy;
+      },
+      get settings() {
+        return index.#settings;
+      },
+      get users() {
+        return index.#users;
+      },
+      get classes() {
+        return index.#classes;
+      },
+      nodes: () => this.#byId.values(),
+      resolve: (sel) => this.#resolve(sel),
+    });
 
     this.#atomClasses = compiled.atoms.map(() => []);
     this.#atomNodes = compiled.atoms.map(() => 0);
@@ -132,7 +147,7 @@ export class PolicyIndex {
       options.primaryRoutes ??
       new PrimaryRouteTable(nodes.filter((n) => n.routeTexts.length > 0).map((n) => ({ nodeId: n.id, order: n.order, online: n.facts.online, routes: n.routeTexts })));
     this.#routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
-    this.#checkDomains();
+    checkSshDomains(compiled, this.#domains);
     this.#resolveItems();
     this.#buildVisibility();
     this.#buildRouteAccess();
@@ -210,11 +225,11 @@ export class PolicyIndex {
     const atoms = this.#userAtoms({ ...rec, name: user.name, email: user.email, role, groups: normaliseGroups(user.groups) });
     if (rec.role === role && sameNumbers(rec.atoms, atoms)) {
       // Same identity: only SSH localpart mappings can change.
-      if (this.compiled.ssh !== null) this.#sshRuleInfos();
+      this.#ssh.bind();
       const touched = new Touched();
       this.#applyUserChange(change, touched);
       const sshChanged = new Set<number>();
-      this.#sshCandidates(touched, sshChanged);
+      this.#ssh.candidates(touched, sshChanged);
       return { ...EMPTY_POLICY_DELTA, sshChanged: [...sshChanged] };
     }
     return this.#applyNodes(
@@ -249,10 +264,8 @@ export class PolicyIndex {
     }
     this.rebuilds++;
     const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#primary.clone() });
-    if (this.compiled.ssh !== null) {
-      this.#sshRuleInfos();
-      next.#sshRuleInfos();
-    }
+    this.#ssh.bind();
+    next.#ssh.bind();
     const delta = this.#diffByClass(next, new Set(this.nodeIds()), true);
     this.#adopt(next);
     return delta;
@@ -266,8 +279,8 @@ export class PolicyIndex {
    */
   replacePolicy(compiled: CompiledPolicy): PolicyDelta {
     const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#primary.clone() });
-    if (this.compiled.ssh !== null) this.#sshRuleInfos();
-    if (next.compiled.ssh !== null) next.#sshRuleInfos();
+    this.#ssh.bind();
+    next.#ssh.bind();
     const delta = this.#diffByClass(next);
     this.#adopt(next);
     return delta;
@@ -401,7 +414,7 @@ export class PolicyIndex {
     for (const x of list) {
       for (const n of x.nodes) {
         const after = next.#byId.get(n.id)!;
-        const key = `${x.a}|${x.b}|${n.user?.id ?? ''}|${after.user?.id ?? ''}|${this.#sshRole(n)}|${next.#sshRole(after)}`;
+        const key = `${x.a}|${x.b}|${n.user?.id ?? ''}|${after.user?.id ?? ''}|${this.#ssh.roleOf(n)}|${next.#ssh.roleOf(after)}`;
         let changed = sshMemo.get(key);
         if (changed === undefined) sshMemo.set(key, (changed = JSON.stringify(this.sshPolicyFor(n.id)) !== JSON.stringify(next.sshPolicyFor(n.id))));
         if (changed) sshChanged.push(n.id);
@@ -479,17 +492,6 @@ export class PolicyIndex {
     return a !== null && a === next.#byId.get(n2.id)!.user;
   }
 
-  /**
-   * What of a node, beyond its class and user, its SSH rules depend on: its own membership in
-   * the sources of localpart rules (and, tagged, its own addresses there).
-   */
-  #sshRole(n: NodeRec): string {
-    if (this.#sshInfos === null) return '';
-    let out = '';
-    for (const info of this.#sshInfos) if (info.hasLocalpart) out += info.srcSet.has(n.id) ? (n.tagged ? `t${n.id},` : 's,') : '-,';
-    return out;
-  }
-
   #userFacts(): UserFacts[] {
     return [...this.#users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, groups: u.groups }));
   }
@@ -534,10 +536,8 @@ export class PolicyIndex {
       else table.remove(c.id);
     }
     const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: table });
-    if (this.compiled.ssh !== null) {
-      this.#sshRuleInfos();
-      next.#sshRuleInfos();
-    }
+    this.#ssh.bind();
+    next.#ssh.bind();
     const delta = this.#diffByClass(next, new Set(changes.map((c) => c.id)), userChange !== null);
     this.#adopt(next);
     return delta;
@@ -744,7 +744,7 @@ export class PolicyIndex {
   #applyNodes(changes: readonly NodeChange[], userChange: UserChange | null): PolicyDelta {
     if (this.#needsRebuild(changes)) return this.#rebuildWith(changes, userChange);
     // SSH rules are bound on first use; an update must see them bound to track their sources.
-    if (this.compiled.ssh !== null) this.#sshRuleInfos();
+    this.#ssh.bind();
     const changed = new Set(changes.map((c) => c.id));
     const before = new Map<number, NodeBefore>();
     const selfUsers = new Map<number, string>();
@@ -774,7 +774,7 @@ export class PolicyIndex {
     const filterChanged = new Set<number>();
     const sshChanged = new Set<number>();
     const { gfBefore, moved, placed } = this.#settle(touched, filterChanged);
-    this.#sshCandidates(touched, sshChanged);
+    this.#ssh.candidates(touched, sshChanged);
     const selfMoved = new Set<number>();
     for (const [uid, sig] of selfUsers) {
       this.#dropSelfTemplate(uid);
@@ -946,16 +946,7 @@ export class PolicyIndex {
       list.update(node.id, [], ++this.#clock);
     }
     for (const a of cls.atoms) touched.noteAtom(a, this.#atomNodes[a]! > 0);
-    if (this.#sshInfos !== null) {
-      for (const info of this.#sshInfos) {
-        if (!info.srcSet.has(node.id)) continue;
-        // A node that moves may leave the principals as they were (say, the only source
-        // moving to another user): such rules are compared whole.
-        if (moving && info.rule.dst.parts.length > 0 && !info.hasLocalpart && !touched.principals.has(info)) touched.principals.set(info, this.#principalSequence(info));
-        touched.noteSsh(info, node.id, sshContribution(node), true);
-        this.#sshRemove(info, node);
-      }
-    }
+    this.#ssh.detach(node, touched, moving);
     if (this.#hasLiteralAtoms(cls)) touched.templates.add(cls.id);
     this.#dropNode(node);
   }
@@ -977,13 +968,7 @@ export class PolicyIndex {
       touched.noteList(list, node.id);
       list.update(node.id, list.nodeStrings(node), ++this.#clock);
     }
-    if (this.#sshInfos !== null) {
-      for (const info of this.#sshInfos) {
-        if (!this.#sshSource(info, node)) continue;
-        touched.noteSsh(info, node.id, sshContribution(node), false);
-        this.#sshAdd(info, node);
-      }
-    }
+    this.#ssh.attach(node, touched);
     if (this.#hasLiteralAtoms(cls)) touched.templates.add(cls.id);
   }
 
@@ -1039,12 +1024,7 @@ export class PolicyIndex {
       rec.groups = normaliseGroups(facts.groups);
       rec.atoms = this.#userAtoms(rec);
     }
-    if (this.#sshInfos === null) return;
-    for (const info of this.#sshInfos) {
-      if (!info.hasLocalpart) continue;
-      const changed = this.#setLocalpart(info, facts ?? { id: change.id, email: '' });
-      if (changed) touched.localparts.push({ info, userId: change.id });
-    }
+    this.#ssh.userChanged(change, touched);
   }
 
   /**
@@ -1127,55 +1107,6 @@ export class PolicyIndex {
     if (rules === undefined) return;
     this.#selfTemplates.delete(uid);
     for (const r of rules) if (r.kind === 'ports') this.#selfKeyUsers.get(mergeKey(r.src.key, r.proto))?.delete(uid);
-  }
-
-  /** Nodes whose SSH policy changed because some rule's sources (or their localparts) did. */
-  #sshCandidates(touched: Touched, out: Set<number>): void {
-    const users = new Map<SshRuleInfo, Set<number>>();
-    const dstRules = new Set<SshRuleInfo>();
-    for (const [info, byNode] of touched.ssh) {
-      let joinedOrLeft = false;
-      for (const [, c] of byNode) {
-        if (c.before === c.after) continue;
-        if (c.before === null || c.after === null) joinedOrLeft = true;
-        if (info.rule.dst.parts.length > 0) dstRules.add(info);
-        for (const contribution of [c.before, c.after]) {
-          const uid = contribution === null ? null : contributionUser(contribution);
-          if (uid === null) continue;
-          let set = users.get(info);
-          if (set === undefined) users.set(info, (set = new Set()));
-          set.add(uid);
-        }
-      }
-      const before = touched.principals.get(info);
-      if (!joinedOrLeft && before !== undefined && dstRules.has(info) && before === this.#principalSequence(info)) dstRules.delete(info);
-    }
-    for (const { info, userId } of touched.localparts) {
-      if (!info.userNodes.has(userId)) continue;
-      if (info.rule.dst.parts.length > 0) dstRules.add(info);
-      let set = users.get(info);
-      if (set === undefined) users.set(info, (set = new Set()));
-      set.add(userId);
-    }
-    for (const info of dstRules) for (const c of info.dstIdentity) for (const n of this.#classes[c]!.nodes) out.add(n.id);
-    for (const [info, uids] of users) {
-      for (const uid of uids) {
-        const user = this.#users.get(uid);
-        if (user === undefined) continue;
-        for (const n of user.nodes) {
-          if (info.rule.selfDst) out.add(n.id);
-          else if (info.hasLocalpart && info.srcSet.has(n.id) && !info.dstIdentity.has(n.classId)) out.add(n.id);
-        }
-      }
-    }
-  }
-
-  /** Every source's principals in rule order (what a destination of a non-localpart rule gets). */
-  #principalSequence(info: SshRuleInfo): string {
-    const all: tailcfg.SSHPrincipal[] = [];
-    for (const uid of info.userIds) all.push(...this.#userPrincipals(info, uid)!);
-    all.push(...this.#taggedPrincipals(info));
-    return JSON.stringify(all);
   }
 
   /** The user's autogroup:self rules with their contents, for comparison. */
@@ -1332,7 +1263,7 @@ export class PolicyIndex {
     this.#routePrefixes = o.#routePrefixes;
     this.#exitAccess = o.#exitAccess;
     this.#viaItems = o.#viaItems;
-    this.#sshInfos = o.#sshInfos;
+    this.#ssh.adopt(o.#ssh);
     this.#allNodesSet = o.#allNodesSet;
     this.#routeStrings = o.#routeStrings;
     this.#displayName = o.#displayName;
@@ -1445,36 +1376,6 @@ export class PolicyIndex {
     if (cls.routes.length > 0) this.#routeClasses.push(cls);
     if (this.#built) this.#bindClass(cls);
     return cls;
-  }
-
-  /** `localpart:*@domain` and ssh `user:*@domain` must name a domain of this tailnet. */
-  #checkDomains(): void {
-    if (this.#domains === null) return;
-    const source = this.compiled.policy.source;
-    for (const rule of this.compiled.policy.ssh ?? []) {
-      for (const u of rule.users) {
-        const m = /^localpart:\*@(.+)$/.exec(u.text);
-        // Domains compare exactly: the service rejects `localpart:*@EXAMPLE.COM`.
-        if (m !== null && !this.#domains.has(m[1]!)) {
-          throw source.error(
-            'invalidSsh',
-            `${m[1]} is not associated with this Tailnet and cannot be used in user:*@<domain> expressions`,
-            u.at,
-            u.path,
-          );
-        }
-      }
-      for (const s of rule.src) {
-        if (s.alias.kind === 'userDomain' && !this.#domains.has(s.alias.domain)) {
-          throw source.error(
-            'invalidSelector',
-            `[ssh] ${s.alias.domain} is not associated with this Tailnet and cannot be used in user:*@<domain> expressions`,
-            s.at,
-            s.path,
-          );
-        }
-      }
-    }
   }
 
   #classAddresses(cls: IdentityClass): IPSet {
@@ -2241,216 +2142,19 @@ export class PolicyIndex {
     return { rules: this.sshRulesFor(nodeId) };
   }
 
+  /** The node's SSH rules: check rules first, then accept rules (first match wins). */
+  sshRulesFor(nodeId: number): tailcfg.SSHRule[] {
+    return this.#ssh.rulesFor(this.#node(nodeId));
+  }
+
   /**
    * The check period of the `check` rules that let `src` log in to `dst` as `localUser` (the
    * shortest when several do): null when those rules name none (the caller's default),
    * undefined when no check rule lets it (the policy changed since the client asked).
    */
   sshCheckPeriodMs(srcId: number, dstId: number, localUser: string): number | null | undefined {
-    if (this.compiled.ssh === null || !this.hasNode(srcId) || !this.hasNode(dstId)) return undefined;
-    const src = this.#node(srcId);
-    const dst = this.#node(dstId);
-    let found = false;
-    let shortest: number | null = null;
-    for (const info of this.#sshRuleInfos()) {
-      if (info.rule.rule.action !== 'check' || !info.srcSet.has(src.id)) continue;
-      const toSelf = info.rule.selfDst && !src.tagged && !dst.tagged && src.user !== null && src.user.id === dst.user?.id;
-      if (!toSelf && !(info.rule.dst.parts.length > 0 && info.dstIdentity.has(dst.classId))) continue;
-      const mapped = info.baseUsers[localUser] ?? (info.baseUsers['*'] === '=' && localUser !== 'root' ? localUser : undefined);
-      const viaLocalpart = src.user !== null && info.localparts.get(src.user.id) === localUser;
-      if ((mapped === undefined || mapped === '') && !viaLocalpart) continue;
-      const period = info.rule.rule.checkPeriodMs;
-      if (period !== null) shortest = shortest === null ? period : Math.min(shortest, period);
-      found = true;
-    }
-    return found ? shortest : undefined;
-  }
-
-  sshRulesFor(nodeId: number): tailcfg.SSHRule[] {
-    const node = this.#node(nodeId);
-    if (this.compiled.ssh === null) return [];
-    const infos = this.#sshRuleInfos();
-    const out: tailcfg.SSHRule[] = [];
-    for (const info of infos) {
-      if (info.srcSet.size === 0) continue;
-      const append = (principals: tailcfg.SSHPrincipal[], userId: number | null): void => {
-        out.push(sshRule(principals, info.baseUsers, info));
-        if (userId !== null) {
-          const lp = info.localparts.get(userId);
-          if (lp !== undefined) out.push(sshRule(principals, { [lp]: lp }, info));
-        }
-      };
-      if (info.rule.selfDst && node.user !== null) {
-        const principals = this.#userPrincipals(info, node.user.id);
-        if (principals !== undefined && principals.length > 0) append(principals, node.user.id);
-      }
-      if (info.rule.dst.parts.length === 0) continue;
-      if (info.dstIdentity.has(node.classId)) {
-        if (info.hasLocalpart) {
-          for (const uid of info.userIds) append(this.#userPrincipals(info, uid)!, uid);
-          const tagged = this.#taggedPrincipals(info);
-          if (tagged.length > 0) append([...tagged], null);
-        } else {
-          if (info.allPrincipals === null) {
-            const all: tailcfg.SSHPrincipal[] = [];
-            for (const uid of info.userIds) all.push(...this.#userPrincipals(info, uid)!);
-            all.push(...this.#taggedPrincipals(info));
-            info.allPrincipals = all;
-          }
-          if (info.allPrincipals.length > 0) append(info.allPrincipals, null);
-        }
-      } else if (info.hasLocalpart && info.srcSet.has(node.id)) {
-        // The service also gives a source that is not a destination the rules for its own
-        // identity when localpart mappings are involved (seen in every localpart capture).
-        if (node.tagged) append(this.#principals([node], 1), null);
-        else if (node.user !== null) {
-          const principals = this.#userPrincipals(info, node.user.id);
-          if (principals !== undefined) append(principals, node.user.id);
-        }
-      }
-    }
-    // First match wins on the client; the service puts check rules before accept rules.
-    const checks = out.filter((r) => r.action.holdAndDelegate !== undefined);
-    const accepts = out.filter((r) => r.action.holdAndDelegate === undefined);
-    return [...checks, ...accepts];
-  }
-
-  #userPrincipals(info: SshRuleInfo, userId: number): tailcfg.SSHPrincipal[] | undefined {
-    let principals = info.byUser.get(userId);
-    if (principals === undefined) {
-      const nodes = info.userNodes.get(userId);
-      if (nodes === undefined) return undefined;
-      principals = this.#principals(nodes, 1);
-      info.byUser.set(userId, principals);
-    }
-    return principals;
-  }
-
-  #taggedPrincipals(info: SshRuleInfo): tailcfg.SSHPrincipal[] {
-    info.tagged ??= this.#principals(info.taggedNodes, (n: NodeRec) => n.tags.length);
-    return info.tagged;
-  }
-
-  #principals(nodes: readonly NodeRec[], copies: number | ((n: NodeRec) => number)): tailcfg.SSHPrincipal[] {
-    const out: tailcfg.SSHPrincipal[] = [];
-    for (const n of nodes) {
-      const k = typeof copies === 'number' ? copies : copies(n);
-      for (let i = 0; i < k; i++) {
-        if (n.v4Text !== null) out.push({ nodeIP: n.v4Text });
-        if (n.v6Text !== null) out.push({ nodeIP: n.v6Text });
-      }
-    }
-    return out;
-  }
-
-  /** Whether a node is a source of an SSH rule: by identity, or by address for literal sources. */
-  #sshSource(info: SshRuleInfo, n: NodeRec): boolean {
-    return info.src.identity.has(n.classId) || (info.literalSources && prefixSetHas(info.rule.src.literal, n));
-  }
-
-  #sshRuleInfos(): SshRuleInfo[] {
-    if (this.#sshInfos !== null) return this.#sshInfos;
-    const infos: SshRuleInfo[] = [];
-    const base = this.settings.sshCheckBaseUrl ?? 'https://unused';
-    for (const rule of this.compiled.ssh ?? []) {
-      const users = rule.rule.users.map((u) => u.text);
-      const baseUsers: Record<string, string> = {};
-      if (users.includes('autogroup:nonroot')) baseUsers['*'] = '=';
-      baseUsers['root'] = users.includes('root') ? 'root' : '';
-      const localpartDomains: string[] = [];
-      for (const u of users) {
-        const m = /^localpart:\*@(.+)$/.exec(u);
-        if (m !== null) localpartDomains.push(m[1]!.toLowerCase());
-        else if (u !== 'root' && u !== 'autogroup:nonroot') baseUsers[u] = u;
-      }
-      const action: tailcfg.SSHAction =
-        rule.rule.action === 'accept'
-          ? { accept: true, allowAgentForwarding: true, allowLocalPortForwarding: true, allowRemotePortForwarding: true }
-          : { holdAndDelegate: `${base}/machine/ssh/action/$SRC_NODE_ID/to/$DST_NODE_ID?local_user=$LOCAL_USER` };
-      const info: SshRuleInfo = {
-        rule,
-        src: this.#resolve(rule.src),
-        literalSources: !rule.src.wildcard && !rule.src.literal.isEmpty() && rule.src.postures.length === 0,
-        srcSet: new Set(),
-        dstIdentity: this.#resolve(rule.dst).identity,
-        userNodes: new Map(),
-        byUser: new Map(),
-        userIds: [],
-        taggedNodes: [],
-        tagged: null,
-        baseUsers,
-        localpartDomains,
-        localparts: new Map(),
-        hasLocalpart: localpartDomains.length > 0,
-        action,
-        acceptEnv: rule.rule.acceptEnv,
-        allPrincipals: null,
-      };
-      for (const user of this.#users.values()) this.#setLocalpart(info, user);
-      const srcNodes: NodeRec[] = [];
-      for (const c of info.src.identity) srcNodes.push(...this.#classes[c]!.nodes);
-      if (info.literalSources) for (const n of this.#byId.values()) if (!info.src.identity.has(n.classId) && prefixSetHas(rule.src.literal, n)) srcNodes.push(n);
-      srcNodes.sort(byNodeId);
-      for (const n of srcNodes) {
-        info.srcSet.add(n.id);
-        if (n.tagged) info.taggedNodes.push(n);
-        else if (n.user !== null) {
-          const list = info.userNodes.get(n.user.id);
-          if (list === undefined) info.userNodes.set(n.user.id, [n]);
-          else list.push(n);
-        }
-      }
-      info.userIds.push(...[...info.userNodes.keys()].sort((a, b) => a - b));
-      infos.push(info);
-    }
-    this.#sshInfos = infos;
-    return infos;
-  }
-
-  /** Records the user's localpart for a rule's localpart:*@domain users; returns whether it changed. */
-  #setLocalpart(info: SshRuleInfo, user: UserRec | { id: number; email: string }): boolean {
-    const before = info.localparts.get(user.id);
-    let after: string | undefined;
-    if (user.email !== '' && info.localpartDomains.includes(emailDomain(user.email))) after = user.email.slice(0, user.email.lastIndexOf('@'));
-    if (after === undefined) info.localparts.delete(user.id);
-    else info.localparts.set(user.id, after);
-    return before !== after;
-  }
-
-  /** Adds a source node to an SSH rule (lists stay in node-id order; caches drop). */
-  #sshAdd(info: SshRuleInfo, n: NodeRec): void {
-    info.srcSet.add(n.id);
-    info.allPrincipals = null;
-    if (n.tagged) {
-      insertById(info.taggedNodes, n);
-      info.tagged = null;
-    } else if (n.user !== null) {
-      const uid = n.user.id;
-      const list = info.userNodes.get(uid);
-      if (list === undefined) {
-        info.userNodes.set(uid, [n]);
-        info.userIds.splice(lowerBound(info.userIds, uid), 0, uid);
-      } else insertById(list, n);
-      info.byUser.delete(uid);
-    }
-  }
-
-  #sshRemove(info: SshRuleInfo, n: NodeRec): void {
-    if (!info.srcSet.delete(n.id)) return;
-    info.allPrincipals = null;
-    if (n.tagged) {
-      info.taggedNodes.splice(info.taggedNodes.indexOf(n), 1);
-      info.tagged = null;
-    } else if (n.user !== null) {
-      const uid = n.user.id;
-      const list = info.userNodes.get(uid)!;
-      list.splice(list.indexOf(n), 1);
-      if (list.length === 0) {
-        info.userNodes.delete(uid);
-        info.userIds.splice(lowerBound(info.userIds, uid), 1);
-      }
-      info.byUser.delete(uid);
-    }
+    if (!this.hasNode(srcId) || !this.hasNode(dstId)) return undefined;
+    return this.#ssh.checkPeriodMs(this.#node(srcId), this.#node(dstId), localUser);
   }
 
   // --- decisions for control and api --------------------------------------------------------
