@@ -47,6 +47,7 @@ import { byNodeId, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sa
 import { parsePrefixText, prefixHas, servedRoutes, type RouteAccess } from './route-access.js';
 import { Resolved, atomPlan, tailnetNames, type AtomPlan, type ItemInfo, type TagDecision, type TagOwnerContext } from './selections.js';
 import { SshPolicies, checkSshDomains } from './ssh-policy.js';
+import { diffByClass, type DiffSide } from './class-diff.js';
 import { ATTR_DISABLE_IPV4, BASE_SELF_CAPS, CAP_IS_ADMIN, CAP_IS_OWNER, FUNNEL_EXTRA_CAPS, PEER_CAP_SUGGEST_EXIT, type PeerView, type SelfView } from './views.js';
 
 export interface PolicyIndexOptions {
@@ -266,7 +267,7 @@ export class PolicyIndex {
     const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#primary.clone() });
     this.#ssh.bind();
     next.#ssh.bind();
-    const delta = this.#diffByClass(next, new Set(this.nodeIds()), true);
+    const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(this.nodeIds()), true);
     this.#adopt(next);
     return delta;
   }
@@ -281,215 +282,32 @@ export class PolicyIndex {
     const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#primary.clone() });
     this.#ssh.bind();
     next.#ssh.bind();
-    const delta = this.#diffByClass(next);
+    const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(), false);
     this.#adopt(next);
     return delta;
   }
 
-  /**
-   * The delta from this index to `next` (same tailnet, built from scratch). Nodes in
-   * `changed` (added, removed or with new facts) are compared one by one; the others by cell.
-   * `usersChanged`: user records differ, so self views are compared per node.
-   */
-  #diffByClass(next: PolicyIndex, changed: ReadonlySet<number> = new Set(), usersChanged = false): PolicyDelta {
-    const gained = new Map<number, number[]>();
-    const lost = new Map<number, number[]>();
-    const viewChanged = new Map<number, number[]>();
-    const filterChanged: number[] = [];
-    const sshChanged: number[] = [];
-    const selfChanged: number[] = [];
-    // Cells: nodes with the same class before and after.
-    const cells = new Map<string, { a: number; b: number; nodes: NodeRec[] }>();
-    for (const n of this.#byId.values()) {
-      if (changed.has(n.id)) continue;
-      const b = next.#byId.get(n.id)!.classId;
-      const key = `${n.classId}|${b}`;
-      let cell = cells.get(key);
-      if (cell === undefined) cells.set(key, (cell = { a: n.classId, b, nodes: [] }));
-      cell.nodes.push(n);
-    }
-    const list = [...cells.values()];
-    const none = new Bits(0);
-    // Visibility between nodes of different users: by class rows alone.
-    for (let i = 0; i < list.length; i++) {
-      const x = list[i]!;
-      const rowBefore = this.#visibility[x.a] ?? none;
-      const rowAfter = next.#visibility[x.b] ?? none;
-      for (let j = i; j < list.length; j++) {
-        const y = list[j]!;
-        const was = rowBefore.has(y.a);
-        const now = rowAfter.has(y.b);
-        if (was === now) continue;
-        const into = now ? gained : lost;
-        for (const n1 of x.nodes) {
-          for (const n2 of y.nodes) {
-            if (n1 === n2 || (i === j && n2.id < n1.id) || this.#sameUserEither(next, n1, n2)) continue;
-            push(into, n1.id, n2.id);
-            push(into, n2.id, n1.id);
-          }
-        }
-      }
-    }
-    // Same-user pairs (in either index): rows or autogroup:self.
-    const pairs = new Set<string>();
-    for (const index of [this, next]) {
-      for (const user of index.#users.values()) {
-        const nodes = user.nodes.filter((n) => !changed.has(n.id));
-        for (let i = 0; i < nodes.length; i++) {
-          for (let j = i + 1; j < nodes.length; j++) {
-            const [a, b] = nodes[i]!.id < nodes[j]!.id ? [nodes[i]!.id, nodes[j]!.id] : [nodes[j]!.id, nodes[i]!.id];
-            const key = `${a},${b}`;
-            if (pairs.has(key)) continue;
-            pairs.add(key);
-            const was = this.sees(a, b);
-            const now = next.sees(a, b);
-            if (was === now) continue;
-            push(now ? gained : lost, a, b);
-            push(now ? gained : lost, b, a);
-          }
-        }
-      }
-    }
-    // Views of peers seen before and after. A peer without routes shows the same view to
-    // every viewer of one IPv6-only state; routers and exit nodes are compared per viewer cell.
-    const isSpecial = (n: NodeRec): boolean => n.routeTexts.length > 0 || n.exitRoutes.length > 0;
-    const special = [...this.#byId.values()].filter((n) => !changed.has(n.id) && (isSpecial(n) || isSpecial(next.#byId.get(n.id)!)));
-    const specialIds = new Set(special.map((n) => n.id));
-    const v6Before = list.map((x) => this.#ipv6Only(x.nodes[0]!));
-    const v6After = list.map((x) => next.#ipv6Only(next.#byId.get(x.nodes[0]!.id)!));
-    const v6Moved = list.filter((_, i) => v6Before[i] !== v6After[i]);
-    for (let i = 0; i < list.length; i++) {
-      const x = list[i]!;
-      const viewerWas = v6Before[i]!;
-      const viewerNow = v6After[i]!;
-      // Only pairs where one side's IPv6-only state moved can change.
-      for (const y of viewerWas === viewerNow ? v6Moved : list) {
-        const k = list.indexOf(y);
-        const peerWas = v6Before[k]!;
-        const peerNow = v6After[k]!;
-        if (viewerWas === viewerNow && peerWas === peerNow) continue;
-        const v4Shown = (viewer: boolean, peer: boolean): boolean => !viewer && !peer;
-        if (v4Shown(viewerWas, peerWas) === v4Shown(viewerNow, peerNow)) continue;
-        for (const v of x.nodes) {
-          for (const p of y.nodes) {
-            if (v === p || p.v4Text === null || specialIds.has(p.id)) continue;
-            if (this.sees(v.id, p.id) && next.sees(v.id, p.id)) push(viewChanged, p.id, v.id);
-          }
-        }
-      }
-    }
-    for (const p of special) {
-      const memo = new Map<string, boolean>();
-      for (const x of list) {
-        for (const v of x.nodes) {
-          if (v === p || !this.sees(v.id, p.id) || !next.sees(v.id, p.id)) continue;
-          // The view depends on the viewer's class and its own routes (HA secondaries).
-          const key = `${x.a}|${x.b}|${v.routeTexts.join(',')}`;
-          let changed = memo.get(key);
-          if (changed === undefined) memo.set(key, (changed = JSON.stringify(this.peerView(v.id, p.id)) !== JSON.stringify(next.peerView(v.id, p.id))));
-          if (changed) push(viewChanged, p.id, v.id);
-        }
-      }
-    }
-    // Filters: per cell, the class template rendered for a stand-in node; with autogroup:self
-    // rules, per cell and user.
-    const selfRules = this.#hasSelfItems() || next.#hasSelfItems();
-    const classBefore = new Map<number, string>();
-    const classAfter = new Map<number, string>();
-    const rendered = (index: PolicyIndex, memo: Map<number, string>, c: number): string => {
-      let out = memo.get(c);
-      if (out === undefined) memo.set(c, (out = JSON.stringify(instantiate(index.#templates[c] ?? [], STAND_IN, index.#globalFirst))));
-      return out;
+  /** What the class diff reads of this index. */
+  #diffSide(): DiffSide {
+    return {
+      compiled: this.#compiledPolicy,
+      nodes: this.#byId,
+      users: this.#users,
+      displayName: this.#displayName,
+      visibilityRow: (c) => this.#visibility[c] ?? null,
+      classAttrs: (c) => this.#classAttrs[c],
+      standInFilter: (c) => JSON.stringify(instantiate(this.#templates[c] ?? [], STAND_IN, this.#globalFirst)),
+      hasSelfItems: () => this.#hasSelfItems(),
+      ipv6Only: (n) => this.#ipv6Only(n),
+      sshRole: (n) => this.#ssh.roleOf(n),
+      sees: (a, b) => this.sees(a, b),
+      peersOf: (id) => this.peersOf(id),
+      peerView: (v, p) => this.peerView(v, p),
+      filterFor: (id) => this.filterFor(id),
+      sshPolicyFor: (id) => this.sshPolicyFor(id),
+      selfView: (id) => this.selfView(id),
+      sourceCapsOf: (id) => this.sourceCapsOf(id),
     };
-    for (const x of list) {
-      const classSame = rendered(this, classBefore, x.a) === rendered(next, classAfter, x.b);
-      for (const n of x.nodes) {
-        if (selfRules && (n.user !== null || next.#byId.get(n.id)!.user !== null)) {
-          if (JSON.stringify(this.filterFor(n.id)) !== JSON.stringify(next.filterFor(n.id))) filterChanged.push(n.id);
-        } else if (!classSame) filterChanged.push(n.id);
-      }
-    }
-    // SSH: per cell, user and (for localpart rules) the node's own source role.
-    const sshMemo = new Map<string, boolean>();
-    for (const x of list) {
-      for (const n of x.nodes) {
-        const after = next.#byId.get(n.id)!;
-        const key = `${x.a}|${x.b}|${n.user?.id ?? ''}|${after.user?.id ?? ''}|${this.#ssh.roleOf(n)}|${next.#ssh.roleOf(after)}`;
-        let changed = sshMemo.get(key);
-        if (changed === undefined) sshMemo.set(key, (changed = JSON.stringify(this.sshPolicyFor(n.id)) !== JSON.stringify(next.sshPolicyFor(n.id))));
-        if (changed) sshChanged.push(n.id);
-      }
-    }
-    // Self views: per cell when attributes and policy flags agree; else per node.
-    for (const x of list) {
-      const sameAttrs =
-        !usersChanged &&
-        this.#displayName === next.#displayName &&
-        JSON.stringify(this.#classAttrs[x.a]) === JSON.stringify(next.#classAttrs[x.b]) &&
-        this.compiled.policy.disableIPv4 === next.compiled.policy.disableIPv4 &&
-        this.compiled.policy.randomizeClientPort === next.compiled.policy.randomizeClientPort;
-      if (sameAttrs) continue;
-      for (const n of x.nodes) if (!specialIds.has(n.id) && JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
-    }
-    // Routers: their PrimaryRoutes may have moved with the election.
-    for (const n of special) if (JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
-    // Changed nodes, one by one.
-    const viewMemo = new Map<string, boolean>();
-    for (const id of changed) {
-      const was = this.#byId.get(id);
-      const now = next.#byId.get(id);
-      if (now === undefined) {
-        if (was !== undefined) for (const p of this.peersOf(id)) if (!changed.has(p)) push(lost, p, id);
-        continue;
-      }
-      const peersAfter = next.peersOf(id);
-      if (was === undefined) {
-        for (const p of peersAfter) {
-          push(gained, id, p);
-          if (!changed.has(p)) push(gained, p, id);
-        }
-        continue;
-      }
-      const peersBefore = new Set(this.peersOf(id));
-      const after = new Set(peersAfter);
-      for (const p of peersAfter) {
-        if (!peersBefore.has(p)) {
-          push(gained, id, p);
-          if (!changed.has(p)) push(gained, p, id);
-          continue;
-        }
-        if (!changed.has(p)) {
-          const viewer = next.#byId.get(p)!;
-          const key = `${id}|${this.#byId.get(p)!.classId}|${viewer.classId}|${viewer.routeTexts.join(',')}`;
-          let moved = viewMemo.get(key);
-          if (moved === undefined) viewMemo.set(key, (moved = JSON.stringify(this.peerView(p, id)) !== JSON.stringify(next.peerView(p, id))));
-          if (moved) push(viewChanged, id, p);
-        }
-        if (JSON.stringify(this.peerView(id, p)) !== JSON.stringify(next.peerView(id, p))) push(viewChanged, p, id);
-      }
-      for (const p of peersBefore) {
-        if (after.has(p)) continue;
-        push(lost, id, p);
-        if (!changed.has(p)) push(lost, p, id);
-      }
-      if (JSON.stringify(this.filterFor(id)) !== JSON.stringify(next.filterFor(id))) filterChanged.push(id);
-      if (JSON.stringify(this.sshPolicyFor(id)) !== JSON.stringify(next.sshPolicyFor(id))) sshChanged.push(id);
-      if (JSON.stringify(this.selfView(id)) !== JSON.stringify(next.selfView(id))) selfChanged.push(id);
-    }
-    // Source caps name the selections that list a node: few per node, compared node by node.
-    const sourceCapsChanged: number[] = [];
-    for (const n of next.#byId.values()) {
-      if (!this.#byId.has(n.id)) continue;
-      if (this.sourceCapsOf(n.id).join(' ') !== next.sourceCapsOf(n.id).join(' ')) sourceCapsChanged.push(n.id);
-    }
-    return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged };
-  }
-
-  /** Whether two nodes have one owner (untagged) in this index or in `next`. */
-  #sameUserEither(next: PolicyIndex, n1: NodeRec, n2: NodeRec): boolean {
-    if (n1.user !== null && n1.user === n2.user) return true;
-    const a = next.#byId.get(n1.id)!.user;
-    return a !== null && a === next.#byId.get(n2.id)!.user;
   }
 
   #userFacts(): UserFacts[] {
@@ -538,7 +356,7 @@ export class PolicyIndex {
     const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: table });
     this.#ssh.bind();
     next.#ssh.bind();
-    const delta = this.#diffByClass(next, new Set(changes.map((c) => c.id)), userChange !== null);
+    const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(changes.map((c) => c.id)), userChange !== null);
     this.#adopt(next);
     return delta;
   }
