@@ -20,7 +20,7 @@ import {
   type SelectionPart,
 } from '../compile.js';
 import { PolicyError } from '../errors.js';
-import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from '../facts.js';
+import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts } from '../facts.js';
 import { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
 import { PrimaryRouteTable, type PrimaryChange } from '../primary-routes.js';
 import { meetsPosture } from '../posture.js';
@@ -46,9 +46,10 @@ import { SELF, STAND_IN, hasCompanionCaps, instantiate, mergeKey, placement, ser
 import { byNodeId, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
 import { parsePrefixText, prefixHas, servedRoutes, type RouteAccess } from './route-access.js';
 import { Resolved, atomPlan, tailnetNames, type AtomPlan, type ItemInfo, type TagDecision, type TagOwnerContext } from './selections.js';
-import { SshPolicies, checkSshDomains } from './ssh-policy.js';
+import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
 import { diffByClass, type DiffSide } from './class-diff.js';
-import { ATTR_DISABLE_IPV4, BASE_SELF_CAPS, CAP_IS_ADMIN, CAP_IS_OWNER, FUNNEL_EXTRA_CAPS, PEER_CAP_SUGGEST_EXIT, type PeerView, type SelfView } from './views.js';
+import type { PeerView, SelfView } from './views.js';
+import { NodeViews, type ViewsHost } from './node-views.js';
 
 export interface PolicyIndexOptions {
   /** Reuse a primary-route table the server keeps (failover state); built from facts otherwise. */
@@ -103,7 +104,7 @@ export class PolicyIndex {
   #selfTemplates = new Map<number, TemplateRule[]>();
   /** Per user: a counter value that changes whenever the user's autogroup:self rules do. */
   #selfVersions = new Map<number, number>();
-  #classAttrs: string[][] = [];
+  readonly #views: NodeViews;
   #routeAccess = new Map<string, RouteAccess>();
   #exitAccess!: Bits;
   #viaItems: ItemInfo[] = [];
@@ -120,23 +121,9 @@ export class PolicyIndex {
     const names = tailnetNames(this.#settings, facts.users);
     this.#displayName = names.displayName;
     this.#domains = names.domains;
-    const index = this; // the getters below read the current state, also after #adopt
-    this.#ssh = new SshPolicies({
-      get compiled() {
-        return index.#compiledPolicy;
-      },
-      get settings() {
-        return index.#settings;
-      },
-      get users() {
-        return index.#users;
-      },
-      get classes() {
-        return index.#classes;
-      },
-      nodes: () => this.#byId.values(),
-      resolve: (sel) => this.#resolve(sel),
-    });
+    const host = this.#host();
+    this.#ssh = new SshPolicies(host);
+    this.#views = new NodeViews(host);
 
     this.#atomClasses = compiled.atoms.map(() => []);
     this.#atomNodes = compiled.atoms.map(() => 0);
@@ -152,9 +139,39 @@ export class PolicyIndex {
     this.#resolveItems();
     this.#buildVisibility();
     this.#buildRouteAccess();
-    this.#buildAttrs();
+    this.#views.build(this.#classes.length);
     for (const cls of this.#classes) this.#setTemplate(cls.id, this.#classTemplate(cls));
     this.#built = true;
+  }
+
+  /**
+   * The state and services the parts read from one another through the index. Getters, so
+   * that each part always reads the current state (also after #adopt swaps it).
+   */
+  #host(): SshHost & ViewsHost {
+    const index = this;
+    return {
+      get compiled() {
+        return index.#compiledPolicy;
+      },
+      get settings() {
+        return index.#settings;
+      },
+      get displayName() {
+        return index.#displayName;
+      },
+      get users() {
+        return index.#users;
+      },
+      get classes() {
+        return index.#classes;
+      },
+      nodes: () => this.#byId.values(),
+      resolve: (sel) => this.#resolve(sel),
+      designatedRouter: (viewer, prefix) => this.#designatedRouter(viewer, prefix),
+      canUseExit: (viewer, exitNode) => this.#canUseExit(viewer, exitNode),
+      primariesOf: (id) => this.#primary.primariesOf(id),
+    };
   }
 
   /** Set once the build is done: from then on a new class is bound into every structure. */
@@ -295,10 +312,10 @@ export class PolicyIndex {
       users: this.#users,
       displayName: this.#displayName,
       visibilityRow: (c) => this.#visibility[c] ?? null,
-      classAttrs: (c) => this.#classAttrs[c],
+      classAttrs: (c) => this.#views.attrsOf(c),
       standInFilter: (c) => JSON.stringify(instantiate(this.#templates[c] ?? [], STAND_IN, this.#globalFirst)),
       hasSelfItems: () => this.#hasSelfItems(),
-      ipv6Only: (n) => this.#ipv6Only(n),
+      ipv6Only: (n) => this.#views.ipv6Only(n),
       sshRole: (n) => this.#ssh.roleOf(n),
       sees: (a, b) => this.sees(a, b),
       peersOf: (id) => this.peersOf(id),
@@ -644,7 +661,7 @@ export class PolicyIndex {
       if (changed.has(id) || other.routeTexts.length > 0 || other.exitRoutes.length > 0) asViewer.set(id, JSON.stringify(this.peerView(node.id, id)));
       if (changed.has(id)) continue;
       // A router's view differs by viewer (which of its prefixes each viewer is given).
-      const key = router ? `v${id}` : this.#viewKey(other, node);
+      const key = router ? `v${id}` : this.#views.viewKey(other, node);
       viewerKeys.set(id, key);
       if (!views.has(key)) views.set(key, JSON.stringify(this.peerView(id, node.id)));
     }
@@ -655,20 +672,12 @@ export class PolicyIndex {
       views,
       viewerKeys,
       asViewer,
-      ipv6Only: this.#ipv6Only(node),
+      ipv6Only: this.#views.ipv6Only(node),
       filter: JSON.stringify(this.filterFor(node.id)),
       ssh: JSON.stringify(this.sshPolicyFor(node.id)),
       self: JSON.stringify(this.selfView(node.id)),
       sourceCaps: this.sourceCapsOf(node.id).join(' '),
     };
-  }
-
-  /**
-   * What a peer's view depends on, for a peer without subnet routes: whether the viewer is
-   * IPv6-only and, for an exit node, whether the viewer may use it.
-   */
-  #viewKey(viewer: NodeRec, peer: NodeRec): string {
-    return `${this.#ipv6Only(viewer) ? 6 : 4}${peer.exitRoutes.length > 0 && this.#canUseExit(viewer, peer) ? 'x' : ''}`;
   }
 
   #collectDelta(
@@ -702,7 +711,7 @@ export class PolicyIndex {
       }
       const after = new Set(peers);
       const views = new Map<string, string>();
-      const ipv6Only = this.#ipv6Only(node);
+      const ipv6Only = this.#views.ipv6Only(node);
       for (const p of peers) {
         if (!was.peers.has(p)) {
           push(gained, c.id, p);
@@ -712,7 +721,7 @@ export class PolicyIndex {
         const other = this.#byId.get(p)!;
         // The changed node as seen by p.
         if (!changed.has(p)) {
-          const key = was.router || node.routeTexts.length > 0 ? `v${p}` : this.#viewKey(other, node);
+          const key = was.router || node.routeTexts.length > 0 ? `v${p}` : this.#views.viewKey(other, node);
           let view = views.get(key);
           if (view === undefined) views.set(key, (view = JSON.stringify(this.peerView(p, c.id))));
           if (view !== was.views.get(was.viewerKeys.get(p)!)) push(viewChanged, c.id, p);
@@ -721,7 +730,7 @@ export class PolicyIndex {
         const asViewer = was.asViewer.get(p);
         if (asViewer !== undefined) {
           if (asViewer !== JSON.stringify(this.peerView(c.id, p))) push(viewChanged, p, c.id);
-        } else if (ipv6Only !== was.ipv6Only && other.v4Text !== null && !this.#ipv6Only(other)) push(viewChanged, p, c.id);
+        } else if (ipv6Only !== was.ipv6Only && other.v4Text !== null && !this.#views.ipv6Only(other)) push(viewChanged, p, c.id);
       }
       for (const p of was.peers) {
         if (after.has(p)) continue;
@@ -941,7 +950,6 @@ export class PolicyIndex {
   #bindClass(cls: IdentityClass): void {
     const c = cls.id;
     this.#visibility.push(null);
-    this.#classAttrs.push([]);
     for (const res of this.#resolved.values()) {
       const sel = res.sel;
       let hit = sel.wildcard || sel.dangerAll || sel.atoms.some((a) => cls.atomFlags[a] === 1);
@@ -974,11 +982,7 @@ export class PolicyIndex {
     }
     for (const b of row) if (b !== c) this.#row(b).set(c);
     if (row.isEmpty()) this.#visibility[c] = null;
-    for (const na of this.compiled.nodeAttrs) {
-      if (na.attrs.length === 0 || !this.#resolve(na.target).identity.has(c)) continue;
-      const list = this.#classAttrs[c]!;
-      for (const attr of na.attrs) if (!list.includes(attr)) list.push(attr);
-    }
+    this.#views.bindClass(c);
     this.#setTemplate(c, this.#classTemplate(cls));
     this.#filterVersions[c] = ++this.#clock;
     this.#capFilterVersions[c] = ++this.#clock;
@@ -1076,7 +1080,7 @@ export class PolicyIndex {
     this.#selfTemplates = o.#selfTemplates;
     this.#selfKeyUsers = o.#selfKeyUsers;
     this.#selfVersions = new Map();
-    this.#classAttrs = o.#classAttrs;
+    this.#views.adopt(o.#views);
     this.#routeAccess = o.#routeAccess;
     this.#routePrefixes = o.#routePrefixes;
     this.#exitAccess = o.#exitAccess;
@@ -1517,18 +1521,6 @@ export class PolicyIndex {
 
   // --- node attributes ----------------------------------------------------------------------
 
-  #buildAttrs(): void {
-    for (let i = 0; i < this.#classes.length; i++) this.#classAttrs.push([]);
-    for (const na of this.compiled.nodeAttrs) {
-      if (na.attrs.length === 0) continue;
-      const res = this.#resolve(na.target);
-      for (const c of res.identity) {
-        const list = this.#classAttrs[c]!;
-        for (const attr of na.attrs) if (!list.includes(attr)) list.push(attr);
-      }
-    }
-  }
-
   // --- filter templates ---------------------------------------------------------------------
 
   #classTemplate(cls: IdentityClass): TemplateRule[] {
@@ -1793,21 +1785,6 @@ export class PolicyIndex {
     return key;
   }
 
-  /**
-   * A key naming peerView(viewerId, peerId) among the viewers of one peer: equal keys promise
-   * equal views. A peer without subnet or exit routes has one key for every viewer ("0"), or
-   * two when some viewers are IPv6-only; a router's key says which of its prefixes it carries
-   * for this viewer, an exit node's whether the viewer may use it.
-   */
-  peerViewKey(viewerId: number, peerId: number): string {
-    const viewer = this.#node(viewerId);
-    const peer = this.#node(peerId);
-    let key = peer.v4Text !== null && this.#ipv6Only(viewer) && !this.#ipv6Only(peer) ? '6' : '0';
-    for (const prefix of peer.routeTexts) key += this.#designatedRouter(viewer, prefix) === peer.id ? '1' : '-';
-    if (peer.exitRoutes.length > 0 && this.#canUseExit(viewer, peer)) key += 'x';
-    return key;
-  }
-
   #selfItems: boolean | null = null;
   #hasSelfItems(): boolean {
     if (this.#selfItems === null) this.#selfItems = this.#items.some((i) => i.item.kind === 'selfNet' || i.item.kind === 'selfCap');
@@ -1857,27 +1834,6 @@ export class PolicyIndex {
     return na.user !== null && na.user === nb.user && (this.#selfSrc.has(na.classId) || this.#selfSrc.has(nb.classId));
   }
 
-  /** A peer as `viewerId` sees it: addresses, the routes it carries for this viewer, caps. */
-  peerView(viewerId: number, peerId: number): PeerView {
-    const viewer = this.#node(viewerId);
-    const peer = this.#node(peerId);
-    // An IPv6-only (disable-ipv4) node neither has nor sees IPv4 node addresses.
-    const allowed = this.#ipv6Only(viewer) ? this.#addresses(peer).filter((a) => a.includes(':')) : this.#addresses(peer);
-    const primary: string[] = [];
-    for (const text of peer.routeTexts) {
-      if (this.#designatedRouter(viewer, text) === peer.id) {
-        allowed.push(text);
-        primary.push(text);
-      }
-    }
-    let capMap: tailcfg.NodeCapMap | null = null;
-    if (peer.exitRoutes.length > 0) {
-      if (this.#canUseExit(viewer, peer)) allowed.push(...peer.exitRoutes);
-      capMap = { [PEER_CAP_SUGGEST_EXIT]: null };
-    }
-    return { AllowedIPs: allowed, PrimaryRoutes: primary, Tags: [...peer.tags], CapMap: capMap };
-  }
-
   /** Which router carries `prefix` for this viewer, if the viewer may use the prefix at all. */
   #designatedRouter(viewer: NodeRec, prefix: string): number | null {
     const access = this.#routeAccess.get(prefix);
@@ -1911,47 +1867,22 @@ export class PolicyIndex {
 
   /** The node as it sees itself. */
   selfView(nodeId: number): SelfView {
-    const node = this.#node(nodeId);
-    const addresses = this.#addresses(node);
-    return {
-      Addresses: addresses,
-      AllowedIPs: [...addresses, ...node.routeTexts, ...node.exitRoutes],
-      PrimaryRoutes: this.#primary.primariesOf(node.id),
-      Tags: [...node.tags],
-      CapMap: this.#selfCaps(node),
-    };
+    return this.#views.selfView(this.#node(nodeId));
   }
 
-  /** Whether a node is IPv6-only: the disable-ipv4 attribute, or `disableIPv4` for the tailnet. */
-  #ipv6Only(node: NodeRec): boolean {
-    return this.compiled.policy.disableIPv4 || this.#classAttrs[node.classId]!.includes(ATTR_DISABLE_IPV4);
+  /** A peer as `viewerId` sees it: addresses, the routes it carries for this viewer, caps. */
+  peerView(viewerId: number, peerId: number): PeerView {
+    return this.#views.peerView(this.#node(viewerId), this.#node(peerId));
   }
 
-  /** The node's own prefixes; an IPv6-only node has no IPv4 one. */
-  #addresses(node: NodeRec): string[] {
-    const out: string[] = [];
-    if (node.v4Text !== null && !this.#ipv6Only(node)) out.push(`${node.v4Text}/32`);
-    if (node.v6Text !== null) out.push(`${node.v6Text}/128`);
-    return out;
-  }
-
-  #selfCaps(node: NodeRec): tailcfg.NodeCapMap {
-    const caps: tailcfg.NodeCapMap = {};
-    for (const c of BASE_SELF_CAPS) caps[c] = null;
-    const role: UserRole | null = node.user?.role ?? null;
-    if (node.tagged) caps[CAP_IS_OWNER] = null;
-    else if (role !== null) {
-      if (role === 'owner' || role === 'admin') caps[CAP_IS_ADMIN] = null;
-      if (role === 'owner') caps[CAP_IS_OWNER] = null;
-    }
-    caps['tailnet-display-name'] = [this.#displayName];
-    if (this.settings.autoUpdate !== undefined) caps['default-auto-update'] = [this.settings.autoUpdate];
-    if (this.compiled.policy.randomizeClientPort) caps['randomize-client-port'] = null;
-    for (const attr of this.#classAttrs[node.classId]!) {
-      caps[attr] = null;
-      if (attr === 'funnel') for (const extra of FUNNEL_EXTRA_CAPS) caps[extra] = null;
-    }
-    return caps;
+  /**
+   * A key naming peerView(viewerId, peerId) among the viewers of one peer: equal keys promise
+   * equal views. A peer without subnet or exit routes has one key for every viewer ("0"), or
+   * two when some viewers are IPv6-only; a router's key says which of its prefixes it carries
+   * for this viewer, an exit node's whether the viewer may use it.
+   */
+  peerViewKey(viewerId: number, peerId: number): string {
+    return this.#views.peerViewKey(this.#node(viewerId), this.#node(peerId));
   }
 
   /** The node's SSH policy, or null when the policy has no `ssh` section. */
