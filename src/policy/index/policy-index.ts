@@ -22,7 +22,8 @@ import {
 import { PolicyError } from '../errors.js';
 import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts } from '../facts.js';
 import { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
-import { PrimaryRouteTable, type PrimaryChange } from '../primary-routes.js';
+import { PrimaryRouteTable } from '../primary-routes.js';
+import { RouteTable, type RoutesHost } from './route-table.js';
 import { meetsPosture } from '../posture.js';
 import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import { Bits } from './bits.js';
@@ -41,10 +42,10 @@ import {
   normaliseGroups,
 } from './records.js';
 import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
-import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type RoutesBefore, type UserChange } from './delta-collection.js';
+import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type UserChange } from './delta-collection.js';
 import { SELF, STAND_IN, hasCompanionCaps, instantiate, mergeKey, placement, servesNothing, templateSignature, type CapEntry, type DstEntry, type FilterFormOptions, type TemplateRule } from './filter-template.js';
 import { byNodeId, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
-import { parsePrefixText, prefixHas, servedRoutes, type RouteAccess } from './route-access.js';
+import { parsePrefixText, prefixHas, servedRoutes } from './route-access.js';
 import { Resolved, atomPlan, tailnetNames, type AtomPlan, type ItemInfo, type TagDecision, type TagOwnerContext } from './selections.js';
 import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
 import { diffByClass, type DiffSide } from './class-diff.js';
@@ -76,7 +77,7 @@ export class PolicyIndex {
   /** Classes serving subnet routes: the only ones whose membership depends on address overlap. */
   #routeClasses: IdentityClass[] = [];
   #atomClasses: number[][];
-  #primary: PrimaryRouteTable;
+  readonly #routes: RouteTable;
   #resolved = new Map<string, Resolved>();
   /** Rendered source lists by selection key. */
   #srcLists = new Map<string, SrcList>();
@@ -105,8 +106,6 @@ export class PolicyIndex {
   /** Per user: a counter value that changes whenever the user's autogroup:self rules do. */
   #selfVersions = new Map<number, number>();
   readonly #views: NodeViews;
-  #routeAccess = new Map<string, RouteAccess>();
-  #exitAccess!: Bits;
   #viaItems: ItemInfo[] = [];
   readonly #ssh: SshPolicies;
   #allNodesSet: IPSet | null = null;
@@ -131,14 +130,15 @@ export class PolicyIndex {
     for (const user of this.#users.values()) user.atoms = this.#userAtoms(user);
     for (const nf of facts.nodes) this.#addNode(nf);
     const nodes = [...this.#byId.values()];
-    this.#primary =
+    const primary =
       options.primaryRoutes ??
       new PrimaryRouteTable(nodes.filter((n) => n.routeTexts.length > 0).map((n) => ({ nodeId: n.id, order: n.order, online: n.facts.online, routes: n.routeTexts })));
+    this.#routes = new RouteTable(host, primary);
     this.#routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
     checkSshDomains(compiled, this.#domains);
     this.#resolveItems();
     this.#buildVisibility();
-    this.#buildRouteAccess();
+    this.#routes.build();
     this.#views.build(this.#classes.length);
     for (const cls of this.#classes) this.#setTemplate(cls.id, this.#classTemplate(cls));
     this.#built = true;
@@ -148,7 +148,7 @@ export class PolicyIndex {
    * The state and services the parts read from one another through the index. Getters, so
    * that each part always reads the current state (also after #adopt swaps it).
    */
-  #host(): SshHost & ViewsHost {
+  #host(): SshHost & ViewsHost & RoutesHost {
     const index = this;
     return {
       get compiled() {
@@ -166,11 +166,25 @@ export class PolicyIndex {
       get classes() {
         return index.#classes;
       },
+      get routeClasses() {
+        return index.#routeClasses;
+      },
+      get items() {
+        return index.#items;
+      },
+      get viaItems() {
+        return index.#viaItems;
+      },
+      nodeById: (id) => this.#byId.get(id),
+      bits: () => this.#bits(),
+      partsSet: (parts) => this.#partsSet(parts),
+      viaSelection: (tags) => this.#viaSelection(tags),
+      sees: (a, b) => this.sees(a, b),
       nodes: () => this.#byId.values(),
       resolve: (sel) => this.#resolve(sel),
-      designatedRouter: (viewer, prefix) => this.#designatedRouter(viewer, prefix),
-      canUseExit: (viewer, exitNode) => this.#canUseExit(viewer, exitNode),
-      primariesOf: (id) => this.#primary.primariesOf(id),
+      designatedRouter: (viewer, prefix) => this.#routes.designatedRouter(viewer, prefix),
+      canUseExit: (viewer, exitNode) => this.#routes.canUseExit(viewer, exitNode),
+      primariesOf: (id) => this.#routes.primary.primariesOf(id),
     };
   }
 
@@ -281,7 +295,7 @@ export class PolicyIndex {
       return { ...EMPTY_POLICY_DELTA, selfChanged: this.nodeIds() };
     }
     this.rebuilds++;
-    const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#primary.clone() });
+    const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#routes.primary.clone() });
     this.#ssh.bind();
     next.#ssh.bind();
     const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(this.nodeIds()), true);
@@ -296,7 +310,7 @@ export class PolicyIndex {
    * per cell or pair of cells, then spread over the nodes only where the answer changed.
    */
   replacePolicy(compiled: CompiledPolicy): PolicyDelta {
-    const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#primary.clone() });
+    const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#routes.primary.clone() });
     this.#ssh.bind();
     next.#ssh.bind();
     const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(), false);
@@ -358,19 +372,11 @@ export class PolicyIndex {
     }
     const nodes = new Map<number, NodeFacts>();
     for (const n of this.#byId.values()) nodes.set(n.id, n.facts);
-    const table = this.#primary.clone();
     for (const c of changes) {
-      if (c.facts === null) {
-        nodes.delete(c.id);
-        table.remove(c.id);
-        continue;
-      }
-      nodes.set(c.id, c.facts);
-      const routes = servedRoutes(c.facts);
-      if (routes.length > 0) table.upsert({ nodeId: c.id, order: c.facts.registeredOrder ?? c.id, online: c.facts.online, routes });
-      else table.remove(c.id);
+      if (c.facts === null) nodes.delete(c.id);
+      else nodes.set(c.id, c.facts);
     }
-    const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: table });
+    const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: this.#routes.tableAfter(changes) });
     this.#ssh.bind();
     next.#ssh.bind();
     const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(changes.map((c) => c.id)), userChange !== null);
@@ -386,7 +392,7 @@ export class PolicyIndex {
    * is `*` (it lists every served route: every filter naming `*` changes anyway).
    */
   #needsRebuild(changes: readonly NodeChange[]): boolean {
-    const routeSet = this.#routePrefixes.size > 0 ? this.#routeSet() : null;
+    const routeSet = this.#routes.hasRoutes ? this.#routeSet() : null;
     const insideRoute = (v4: number, v6: bigint | null): boolean => routeSet !== null && ((v4 >= 0 && routeSet.containsV4(v4)) || (v6 !== null && routeSet.containsV6(v6)));
     let routesMove = false;
     for (const c of changes) {
@@ -409,10 +415,22 @@ export class PolicyIndex {
       const owner4 = v4 >= 0 ? this.#byV4.get(v4 | 0) : undefined;
       if (owner4 !== undefined && owner4.id !== c.id) return true;
     }
-    if (routesMove && !sameStrings(this.#servedAfter(changes), this.#routeStrings)) {
+    if (routesMove && !sameStrings(this.#routes.servedAfter(changes), this.#routeStrings)) {
       for (const sel of this.#listSelections.values()) if (sel.wildcard && !sel.dangerAll && sel.postures.length === 0) return true;
     }
     return false;
+  }
+
+  /**
+   * Between taking changed nodes out and putting them back: new served prefixes get their
+   * access rows (so classes bound next see them), `*`'s address set and the route set move.
+   */
+  #prepareRoutes(changes: readonly NodeChange[]): void {
+    const served = this.#routes.servedAfter(changes);
+    this.#routes.addServed(served);
+    this.#routeStrings = served;
+    this.#routeSetCache = null;
+    this.#addressEpoch = ++this.#clock;
   }
 
   /**
@@ -437,134 +455,12 @@ export class PolicyIndex {
     return false;
   }
 
-  /** The served prefixes (sorted) once `changes` are applied; routers are few, so this is cheap. */
-  #servedAfter(changes: readonly NodeChange[]): string[] {
-    const changed = new Set(changes.map((c) => c.id));
-    const out = new Set<string>();
-    for (const cls of this.#routeClasses) for (const n of cls.nodes) if (!changed.has(n.id)) for (const r of n.routeTexts) out.add(r);
-    for (const c of changes) if (c.facts !== null) for (const r of servedRoutes(c.facts)) out.add(r);
-    return [...out].sort();
-  }
-
-  /**
-   * Before routers change: the routes they serve then and will serve, and for each such prefix
-   * the router each `via` viewer is given (their election may move without the primary).
-   */
-  #routesBefore(changes: readonly NodeChange[]): RoutesBefore | null {
-    // Any change of a router counts: its tags decide `via` elections, its order HA ones.
-    const prefixes = new Set<string>();
-    for (const c of changes) {
-      for (const r of this.#byId.get(c.id)?.routeTexts ?? []) prefixes.add(r);
-      if (c.facts !== null) for (const r of servedRoutes(c.facts)) prefixes.add(r);
-    }
-    if (prefixes.size === 0) return null;
-    return { prefixes, via: this.#viaDesignations(prefixes) };
-  }
-
-  #viaDesignations(prefixes: Iterable<string>): Map<string, Map<NodeRec, number | null>> {
-    const out = new Map<string, Map<NodeRec, number | null>>();
-    for (const prefix of prefixes) {
-      const p = parsePrefixText(prefix);
-      const viewers = new Map<NodeRec, number | null>();
-      for (const info of this.#viaItems) {
-        if (info.item.kind !== 'via' || !info.item.dst.literal.overlapsPrefix(p)) continue;
-        for (const c of info.src.members) for (const v of this.#classes[c]!.nodes) if (!viewers.has(v)) viewers.set(v, this.#designatedRouter(v, prefix));
-      }
-      if (viewers.size > 0) out.set(prefix, viewers);
-    }
-    return out;
-  }
-
-  /**
-   * Between taking changed nodes out and putting them back: new served prefixes get their
-   * access rows (so classes bound next see them), `*`'s address set and the route set move.
-   */
-  #prepareRoutes(changes: readonly NodeChange[]): void {
-    const served = this.#servedAfter(changes);
-    const added = new Set<string>();
-    for (const text of served) {
-      if (this.#routePrefixes.has(text)) continue;
-      this.#routePrefixes.set(text, parsePrefixText(text));
-      this.#routeAccess.set(text, { regular: this.#bits() });
-      added.add(text);
-    }
-    if (added.size > 0) {
-      for (const info of this.#items) {
-        if (info.item.kind === 'net' && info.list.size === 0) continue;
-        this.#itemRouteAccess(info, added);
-      }
-    }
-    this.#routeStrings = served;
-    this.#routeSetCache = null;
-    this.#addressEpoch = ++this.#clock;
-  }
-
-  /**
-   * After routers changed: the HA table learns their routes; viewers whose router for a prefix
-   * moved see both routers anew, routers whose primaries moved see themselves anew.
-   */
-  #settleRoutes(changes: readonly NodeChange[], before: RoutesBefore, changed: ReadonlySet<number>): RouteNotes {
-    const moved: PrimaryChange[] = [];
-    for (const c of changes) {
-      const node = this.#byId.get(c.id);
-      if (node === undefined || node.routeTexts.length === 0) moved.push(...this.#primary.remove(c.id));
-      else moved.push(...this.#primary.upsert({ nodeId: c.id, order: node.order, online: node.facts.online, routes: node.routeTexts }));
-    }
-    return this.#routeMoves(moved, before.prefixes, before.via, changed);
-  }
-
-  /**
-   * Who hears that routers moved: viewers whose router for a prefix changed (the primary, or a
-   * `via` election, compared with `viaBefore`) see both routers anew, and routers whose
-   * primaries moved see themselves anew. Nodes in `changed` are compared by the caller.
-   */
-  #routeMoves(moved: readonly PrimaryChange[], prefixes: Iterable<string>, viaBefore: Map<string, Map<NodeRec, number | null>>, changed: ReadonlySet<number>): RouteNotes {
-    const pairs = new Map<number, Set<number>>();
-    const selfChanged = new Set<number>();
-    const note = (viewer: NodeRec, router: number | null): void => {
-      if (router === null || router === viewer.id || changed.has(router) || changed.has(viewer.id)) return;
-      if (!this.#byId.has(router) || !this.sees(viewer.id, router)) return;
-      let set = pairs.get(router);
-      if (set === undefined) pairs.set(router, (set = new Set()));
-      set.add(viewer.id);
-    };
-    for (const change of moved) {
-      for (const r of [change.from, change.to]) if (r !== null && this.#byId.has(r) && !changed.has(r)) selfChanged.add(r);
-      const access = this.#routeAccess.get(change.prefix);
-      const viewers = new Set<NodeRec>();
-      if (access !== undefined) for (const c of access.regular) for (const v of this.#classes[c]!.nodes) viewers.add(v);
-      for (const cls of this.#routeClasses) if (cls.routeTexts.includes(change.prefix)) for (const v of cls.nodes) viewers.add(v);
-      for (const v of viewers) {
-        note(v, change.from);
-        note(v, change.to);
-      }
-    }
-    const viaAfter = this.#viaDesignations(prefixes);
-    for (const prefix of new Set([...viaBefore.keys(), ...viaAfter.keys()])) {
-      const was = viaBefore.get(prefix) ?? new Map<NodeRec, number | null>();
-      const now = viaAfter.get(prefix) ?? new Map<NodeRec, number | null>();
-      for (const v of new Set([...was.keys(), ...now.keys()])) {
-        if (!this.#byId.has(v.id)) continue;
-        const a = was.has(v) ? was.get(v)! : this.#designatedRouter(v, prefix);
-        const b = now.has(v) ? now.get(v)! : this.#designatedRouter(v, prefix);
-        if (a === b) continue;
-        note(v, a);
-        note(v, b);
-      }
-    }
-    return { pairs, selfChanged };
-  }
-
   /** A router's (or any node's) online change: HA failover, nothing else. */
   #online(node: NodeRec, facts: NodeFacts): PolicyDelta {
     node.facts = facts;
-    const router = this.#primary.router(node.id);
-    if (router === undefined) return EMPTY_POLICY_DELTA;
-    // Viewers through `via` are elected among eligible routers: their choice may move even
-    // when the primary does not, so they are asked before and after.
-    const viaBefore = this.#viaDesignations(router.routes);
-    const moved = this.#primary.setOnline(node.id, facts.online);
-    const { pairs, selfChanged } = this.#routeMoves(moved, router.routes, viaBefore, new Set());
+    const notes = this.#routes.online(node);
+    if (notes === null) return EMPTY_POLICY_DELTA;
+    const { pairs, selfChanged } = notes;
     if (pairs.size === 0 && selfChanged.size === 0) return EMPTY_POLICY_DELTA;
     const viewChanged = new Map<number, number[]>();
     for (const [peer, viewers] of pairs) viewChanged.set(peer, [...viewers]);
@@ -597,7 +493,7 @@ export class PolicyIndex {
     }
     if (this.#hasSelfItems() && userChange !== null) noteSelfUser(userChange.id);
 
-    const routes = this.#routesBefore(changes);
+    const routes = this.#routes.routesBefore(changes);
     const touched = new Touched();
     for (const c of changes) {
       const old = this.#byId.get(c.id);
@@ -645,7 +541,7 @@ export class PolicyIndex {
       this.#selfVersions.set(uid, ++this.#clock);
       for (const n of this.#users.get(uid)?.nodes ?? []) filterChanged.add(n.id);
     }
-    const routeNotes = routes === null ? null : this.#settleRoutes(changes, routes, changed);
+    const routeNotes = routes === null ? null : this.#routes.settle(changes, routes, changed);
     return this.#collectDelta(changes, changed, before, filterChanged, sshChanged, routeNotes);
   }
 
@@ -879,7 +775,7 @@ export class PolicyIndex {
         if (kind !== 'net' && kind !== 'via') continue;
         if (list.size > 0) {
           this.#itemVisibility(info);
-          this.#itemRouteAccess(info);
+          this.#routes.itemAccess(info);
         }
         for (const c of info.dst) touched.templates.add(c);
         for (const cls of this.#classes) if (cls.exit) touched.templates.add(cls.id);
@@ -978,7 +874,7 @@ export class PolicyIndex {
       // #itemVisibility), and the class may be about to give them their first source.
       if (info.src.members.has(c) && !info.dst.isEmpty()) row.or(info.dst);
       if (info.dst.has(c) && !info.src.members.isEmpty()) row.or(info.src.members);
-      this.#classRouteAccess(info, cls);
+      this.#routes.classAccess(info, cls);
     }
     for (const b of row) if (b !== c) this.#row(b).set(c);
     if (row.isEmpty()) this.#visibility[c] = null;
@@ -1011,36 +907,6 @@ export class PolicyIndex {
     }
   }
 
-  /** #itemRouteAccess for one new class. */
-  #classRouteAccess(info: ItemInfo, cls: IdentityClass): void {
-    const item = info.item;
-    if (item.kind !== 'net' && item.kind !== 'cap') return;
-    const c = cls.id;
-    const inSrc = info.src.members.has(c);
-    const inDst = info.dst.has(c);
-    if (!inSrc && !inDst) return;
-    const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
-    if (inSrc && parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet')) this.#exitAccess.set(c);
-    if (this.#routePrefixes.size === 0) return;
-    let dstSet: IPSet | null = null;
-    for (const [text, prefix] of this.#routePrefixes) {
-      const access = this.#routeAccess.get(text)!;
-      if (inSrc) {
-        const dstHits = parts.some((p) => {
-          if (p.kind === 'wildcard') return true;
-          if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
-          if (p.kind === 'literal' || p.kind === 'atom') {
-            dstSet ??= this.#partsSet(parts);
-            return dstSet.overlapsPrefix(prefix);
-          }
-          return false;
-        });
-        if (dstHits) access.regular.set(c);
-      }
-      if (inDst && info.src.ipSet.overlapsPrefix(prefix)) access.regular.set(c);
-    }
-  }
-
   /** Takes over another index's state (after a rebuild). */
   #adopt(o: PolicyIndex): void {
     this.#compiledPolicy = o.#compiledPolicy;
@@ -1057,7 +923,7 @@ export class PolicyIndex {
     this.#atomPlan = o.#atomPlan;
     this.#routeClasses = o.#routeClasses;
     this.#atomClasses = o.#atomClasses;
-    this.#primary = o.#primary;
+    this.#routes.adopt(o.#routes);
     this.#resolved = o.#resolved;
     this.#srcLists = o.#srcLists;
     this.#listSelections = o.#listSelections;
@@ -1081,9 +947,6 @@ export class PolicyIndex {
     this.#selfKeyUsers = o.#selfKeyUsers;
     this.#selfVersions = new Map();
     this.#views.adopt(o.#views);
-    this.#routeAccess = o.#routeAccess;
-    this.#routePrefixes = o.#routePrefixes;
-    this.#exitAccess = o.#exitAccess;
     this.#viaItems = o.#viaItems;
     this.#ssh.adopt(o.#ssh);
     this.#allNodesSet = o.#allNodesSet;
@@ -1464,55 +1327,6 @@ export class PolicyIndex {
 
   // --- route access -------------------------------------------------------------------------
 
-  #buildRouteAccess(): void {
-    this.#exitAccess = this.#bits();
-    for (const cls of this.#classes) for (let i = 0; i < cls.routes.length; i++) this.#routePrefixes.set(cls.routeTexts[i]!, cls.routes[i]!);
-    for (const [text] of this.#routePrefixes) this.#routeAccess.set(text, { regular: this.#bits() });
-    for (const info of this.#items) {
-      if (info.item.kind === 'net' && info.list.size === 0) continue;
-      this.#itemRouteAccess(info);
-    }
-  }
-
-  /** Served prefixes by text; a prefix no longer served keeps its row (nothing asks for it). */
-  #routePrefixes = new Map<string, IPPrefix>();
-
-  /** Who may use which subnet routes and exit nodes through one item (without `via`). */
-  #itemRouteAccess(info: ItemInfo, only: ReadonlySet<string> | null = null): void {
-    const item = info.item;
-    if (item.kind !== 'net' && item.kind !== 'cap') return;
-    const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
-    const coversInternet = parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet');
-    if (coversInternet) this.#exitAccess.or(info.src.members);
-    let dstSet: IPSet | null = null;
-    for (const [text, prefix] of this.#routePrefixes) {
-      if (only !== null && !only.has(text)) continue;
-      const access = this.#routeAccess.get(text)!;
-      // A prefix in `only` covers no node (#needsRebuild saw to it): of the parts, only
-      // literals can overlap it, and the node address sets need not be built.
-      const dstHits = parts.some((p) => {
-        if (p.kind === 'wildcard') return true;
-        if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
-        if (only !== null) return p.kind === 'literal' && (p.literal ?? IPSet.EMPTY).overlapsPrefix(prefix);
-        if (p.kind === 'literal' || p.kind === 'atom') {
-          dstSet ??= this.#partsSet(parts);
-          return dstSet.overlapsPrefix(prefix);
-        }
-        return false;
-      });
-      if (dstHits) access.regular.or(info.src.members);
-      // Return traffic: a route inside the sources lets the destinations reach it.
-      if (only !== null ? this.#selectionOverlapsRoute(info.src.sel, prefix) : info.src.ipSet.overlapsPrefix(prefix)) access.regular.or(info.dst);
-    }
-  }
-
-  /** Resolved.ipSet overlaps a prefix, for a prefix that covers no node address. */
-  #selectionOverlapsRoute(sel: Selection, prefix: IPPrefix): boolean {
-    if (sel.dangerAll || sel.wildcard) return true;
-    if (sel.postures.length > 0) return false;
-    return sel.literal.overlapsPrefix(prefix);
-  }
-
   #partsSet(parts: readonly SelectionPart[]): IPSet {
     const b = new IPSetBuilder();
     for (const p of parts) b.addSet(this.#partSet(p));
@@ -1834,37 +1648,6 @@ export class PolicyIndex {
     return na.user !== null && na.user === nb.user && (this.#selfSrc.has(na.classId) || this.#selfSrc.has(nb.classId));
   }
 
-  /** Which router carries `prefix` for this viewer, if the viewer may use the prefix at all. */
-  #designatedRouter(viewer: NodeRec, prefix: string): number | null {
-    const access = this.#routeAccess.get(prefix);
-    if (access !== undefined && access.regular.has(viewer.classId)) return this.#primary.primaryFor(prefix);
-    // A router serving the same prefix (an HA secondary) learns the primary's route.
-    if (viewer.routeTexts.includes(prefix)) return this.#primary.primaryFor(prefix);
-    const p = parsePrefixText(prefix);
-    const viaSels: Selection[] = [];
-    for (const info of this.#viaItems) {
-      const item = info.item;
-      if (item.kind !== 'via' || !info.src.members.has(viewer.classId)) continue;
-      if (!item.dst.literal.overlapsPrefix(p)) continue;
-      viaSels.push(this.#viaSelection(item.viaTags));
-    }
-    if (viaSels.length === 0) return null;
-    return this.#primary.electAmong(prefix, (id) => {
-      const router = this.#byId.get(id);
-      return router !== undefined && viaSels.some((sel) => this.#resolve(sel).identity.has(router.classId));
-    });
-  }
-
-  #canUseExit(viewer: NodeRec, exitNode: NodeRec): boolean {
-    if (this.#exitAccess.has(viewer.classId)) return true;
-    for (const info of this.#viaItems) {
-      const item = info.item;
-      if (item.kind !== 'via' || !item.dst.internet || !info.src.members.has(viewer.classId)) continue;
-      if (this.#resolve(this.#viaSelection(item.viaTags)).identity.has(exitNode.classId)) return true;
-    }
-    return false;
-  }
-
   /** The node as it sees itself. */
   selfView(nodeId: number): SelfView {
     return this.#views.selfView(this.#node(nodeId));
@@ -1969,7 +1752,7 @@ export class PolicyIndex {
   }
 
   primaryRoutes(): PrimaryRouteTable {
-    return this.#primary;
+    return this.#routes.primary;
   }
 }
 
