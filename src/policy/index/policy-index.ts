@@ -8,12 +8,9 @@
 // replacePolicy), each update returning the exact PolicyDelta at a cost proportional to it;
 // filterKey and peerViewKey name outputs in O(1) so the mapper serialises each once.
 import type * as tailcfg from '../../tailcfg/index.js';
-import { type IPPrefix, formatIP, formatPrefix, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
+import { type IPPrefix, formatIP, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
-import type { PortRange } from '../alias.js';
 import {
-  COMPANION_CAPS,
-  renderDstLiteral,
   type CompiledPolicy,
   type RuleItem,
   type Selection,
@@ -25,9 +22,9 @@ import { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
 import { PrimaryRouteTable } from '../primary-routes.js';
 import { RouteTable, type RoutesHost } from './route-table.js';
 import { meetsPosture } from '../posture.js';
-import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
+import { INTERNET, TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import { Bits } from './bits.js';
-import { SrcList, srcKey, type SrcRef } from './src-list.js';
+import { SrcList } from './src-list.js';
 import {
   type IdentityClass,
   type NodeRec,
@@ -43,14 +40,15 @@ import {
 } from './records.js';
 import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
 import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type UserChange } from './delta-collection.js';
-import { SELF, STAND_IN, hasCompanionCaps, instantiate, mergeKey, placement, servesNothing, templateSignature, type CapEntry, type DstEntry, type FilterFormOptions, type TemplateRule } from './filter-template.js';
-import { byNodeId, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
-import { parsePrefixText, prefixHas, servedRoutes } from './route-access.js';
+import { hasCompanionCaps, type FilterFormOptions } from './filter-template.js';
+import { nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
+import { parsePrefixText, servedRoutes } from './route-access.js';
 import { Resolved, atomPlan, tailnetNames, type AtomPlan, type ItemInfo, type TagDecision, type TagOwnerContext } from './selections.js';
 import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
 import { diffByClass, type DiffSide } from './class-diff.js';
 import type { PeerView, SelfView } from './views.js';
 import { NodeViews, type ViewsHost } from './node-views.js';
+import { ClassFilters, type FiltersHost } from './class-filters.js';
 
 export interface PolicyIndexOptions {
   /** Reuse a primary-route table the server keeps (failover state); built from facts otherwise. */
@@ -84,27 +82,10 @@ export class PolicyIndex {
   /** A tailnet-wide counter: list versions, filter versions and address epochs draw from it. */
   #clock = 0;
   #addressEpoch = 0;
-  #globalFirst = new Map<string, number>();
   #items: ItemInfo[] = [];
   #visibility: (Bits | null)[] = [];
   #selfSrc!: Bits;
-  #templates: (TemplateRule[] | null)[] = [];
-  /** Per class: its template's shape with lists named by uid (changes iff the shape does). */
-  #templateSigs: string[] = [];
-  /** Per class: a counter value that changes whenever the class's filter output changes. */
-  #filterVersions: number[] = [];
-  /**
-   * The same for the `cap:` form, which does not change when only the nodes a list names do
-   * (it changes when a list gains its first listed node or loses its last, or the template does).
-   */
-  #capFilterVersions: number[] = [];
-  /** Per class: whether its filter names the receiving node's own addresses. */
-  #usesSelf: boolean[] = [];
-  /** Per class: a CapGrant names the node's own prefixes (those cannot become a wildcard). */
-  #selfInGrants: boolean[] = [];
-  #selfTemplates = new Map<number, TemplateRule[]>();
-  /** Per user: a counter value that changes whenever the user's autogroup:self rules do. */
-  #selfVersions = new Map<number, number>();
+  readonly #filters: ClassFilters;
   readonly #views: NodeViews;
   #viaItems: ItemInfo[] = [];
   readonly #ssh: SshPolicies;
@@ -123,6 +104,7 @@ export class PolicyIndex {
     const host = this.#host();
     this.#ssh = new SshPolicies(host);
     this.#views = new NodeViews(host);
+    this.#filters = new ClassFilters(host);
 
     this.#atomClasses = compiled.atoms.map(() => []);
     this.#atomNodes = compiled.atoms.map(() => 0);
@@ -140,7 +122,7 @@ export class PolicyIndex {
     this.#buildVisibility();
     this.#routes.build();
     this.#views.build(this.#classes.length);
-    for (const cls of this.#classes) this.#setTemplate(cls.id, this.#classTemplate(cls));
+    this.#filters.build();
     this.#built = true;
   }
 
@@ -148,7 +130,7 @@ export class PolicyIndex {
    * The state and services the parts read from one another through the index. Getters, so
    * that each part always reads the current state (also after #adopt swaps it).
    */
-  #host(): SshHost & ViewsHost & RoutesHost {
+  #host(): SshHost & ViewsHost & RoutesHost & FiltersHost {
     const index = this;
     return {
       get compiled() {
@@ -178,6 +160,10 @@ export class PolicyIndex {
       nodeById: (id) => this.#byId.get(id),
       bits: () => this.#bits(),
       partsSet: (parts) => this.#partsSet(parts),
+      partSet: (part) => this.#partSet(part),
+      srcList: (sel) => this.#srcList(sel),
+      atomExists: (atom) => (this.#atomNodes[atom] ?? 0) > 0,
+      tick: () => ++this.#clock,
       viaSelection: (tags) => this.#viaSelection(tags),
       sees: (a, b) => this.sees(a, b),
       nodes: () => this.#byId.values(),
@@ -327,8 +313,8 @@ export class PolicyIndex {
       displayName: this.#displayName,
       visibilityRow: (c) => this.#visibility[c] ?? null,
       classAttrs: (c) => this.#views.attrsOf(c),
-      standInFilter: (c) => JSON.stringify(instantiate(this.#templates[c] ?? [], STAND_IN, this.#globalFirst)),
-      hasSelfItems: () => this.#hasSelfItems(),
+      standInFilter: (c) => this.#filters.standInFilter(c),
+      hasSelfItems: () => this.#filters.hasSelfItems(),
       ipv6Only: (n) => this.#views.ipv6Only(n),
       sshRole: (n) => this.#ssh.roleOf(n),
       sees: (a, b) => this.sees(a, b),
@@ -481,17 +467,17 @@ export class PolicyIndex {
     const selfUsers = new Map<number, string>();
     const noteSelfUser = (uid: number | null): void => {
       const user = uid === null ? undefined : this.#users.get(uid);
-      if (user !== undefined && !selfUsers.has(user.id)) selfUsers.set(user.id, this.#selfSignature(user));
+      if (user !== undefined && !selfUsers.has(user.id)) selfUsers.set(user.id, this.#filters.selfSignature(user));
     };
     for (const c of changes) {
       const old = this.#byId.get(c.id);
       if (old !== undefined) {
         before.set(c.id, this.#before(old, changed));
-        if (this.#hasSelfItems()) noteSelfUser(old.user?.id ?? null);
+        if (this.#filters.hasSelfItems()) noteSelfUser(old.user?.id ?? null);
       }
-      if (this.#hasSelfItems() && c.facts !== null && c.facts.tags.length === 0) noteSelfUser(c.facts.userId);
+      if (this.#filters.hasSelfItems() && c.facts !== null && c.facts.tags.length === 0) noteSelfUser(c.facts.userId);
     }
-    if (this.#hasSelfItems() && userChange !== null) noteSelfUser(userChange.id);
+    if (this.#filters.hasSelfItems() && userChange !== null) noteSelfUser(userChange.id);
 
     const routes = this.#routes.routesBefore(changes);
     const touched = new Touched();
@@ -504,45 +490,32 @@ export class PolicyIndex {
     for (const c of changes) if (c.facts !== null) this.#attach(c.facts, touched);
     const filterChanged = new Set<number>();
     const sshChanged = new Set<number>();
-    const { gfBefore, moved, placed } = this.#settle(touched, filterChanged);
+    this.#switchItems(touched);
+    this.#filters.settle(touched, selfUsers, filterChanged);
     this.#ssh.candidates(touched, sshChanged);
-    const selfMoved = new Set<number>();
-    for (const [uid, sig] of selfUsers) {
-      this.#dropSelfTemplate(uid);
-      const user = this.#users.get(uid);
-      if (user !== undefined && this.#selfSignature(user) !== sig) selfMoved.add(uid);
-    }
-    // A merged-rule position that moved can reorder class rules among autogroup:self rules.
-    if (moved.size > 0 && this.#hasSelfItems()) {
-      const users = new Set<number>();
-      for (const key of moved) for (const uid of this.#selfKeyUsers.get(key) ?? []) users.add(uid);
-      for (const c of placed) for (const n of this.#classes[c]!.nodes) if (n.user !== null) users.add(n.user.id);
-      const memo = new Map<string, boolean>();
-      for (const uid of users) {
-        if (selfMoved.has(uid)) continue;
-        const user = this.#users.get(uid);
-        const self = user === undefined ? [] : this.#selfTemplate(user);
-        if (self.length === 0) continue;
-        for (const n of user!.nodes) {
-          const key = `${n.classId}|${uid}`;
-          let reordered = memo.get(key);
-          if (reordered === undefined) {
-            const rules = [...(this.#templates[n.classId] ?? []), ...self].sort((a, b) => a.order - b.order);
-            memo.set(key, (reordered = placement(rules, gfBefore) !== placement(rules, this.#globalFirst)));
-          }
-          if (reordered) {
-            filterChanged.add(n.id);
-            this.#selfVersions.set(uid, ++this.#clock);
-          }
-        }
-      }
-    }
-    for (const uid of selfMoved) {
-      this.#selfVersions.set(uid, ++this.#clock);
-      for (const n of this.#users.get(uid)?.nodes ?? []) filterChanged.add(n.id);
-    }
     const routeNotes = routes === null ? null : this.#routes.settle(changes, routes, changed);
     return this.#collectDelta(changes, changed, before, filterChanged, sshChanged, routeNotes);
+  }
+
+  /**
+   * Lists that became empty switch their items off, lists that became non-empty switch them
+   * on (visibility rows and route access gain what they reach); the templates of the classes
+   * such items reach are rebuilt by the filters' settle.
+   */
+  #switchItems(touched: Touched): void {
+    for (const [list, was] of touched.lists) {
+      if ((list.size === 0) === (was.size === 0)) continue;
+      for (const info of this.#itemsByList.get(list) ?? []) {
+        const kind = info.item.kind;
+        if (kind !== 'net' && kind !== 'via') continue;
+        if (list.size > 0) {
+          this.#itemVisibility(info);
+          this.#routes.itemAccess(info);
+        }
+        for (const c of info.dst) touched.templates.add(c);
+        for (const cls of this.#classes) if (cls.exit) touched.templates.add(cls.id);
+      }
+    }
   }
 
   /** What the delta needs to know about a node before it changes. */
@@ -751,93 +724,6 @@ export class PolicyIndex {
   }
 
   /**
-   * After the nodes moved: lists that became empty or non-empty switch their items on or off,
-   * templates that may have changed are rebuilt, the merged-rule positions are recomputed if
-   * any list's merge key moved, and every class whose filter output changed gets a new filter
-   * version (its nodes go in `filterChanged`).
-   */
-  #settle(touched: Touched, filterChanged: Set<number>): { gfBefore: ReadonlyMap<string, number>; moved: ReadonlySet<string>; placed: ReadonlySet<number> } {
-    const changedClasses = new Set<number>();
-    const capChangedClasses = new Set<number>();
-    let gfDirty = false;
-    const contentChanged: SrcList[] = [];
-    for (const [list, was] of touched.lists) {
-      if (list.key !== was.key) gfDirty = true;
-      if (list.hasNodeEntries !== was.hasNodeEntries) for (const c of list.dependents) capChangedClasses.add(c);
-      let same = true;
-      for (const [id, entries] of was.nodes) if (list.entriesOf(id) !== entries) same = false;
-      if (!same) contentChanged.push(list);
-      const flipped = (list.size === 0) !== (was.size === 0);
-      if (!flipped) continue;
-      gfDirty = true;
-      for (const info of this.#itemsByList.get(list) ?? []) {
-        const kind = info.item.kind;
-        if (kind !== 'net' && kind !== 'via') continue;
-        if (list.size > 0) {
-          this.#itemVisibility(info);
-          this.#routes.itemAccess(info);
-        }
-        for (const c of info.dst) touched.templates.add(c);
-        for (const cls of this.#classes) if (cls.exit) touched.templates.add(cls.id);
-      }
-    }
-    for (const [atom, existed] of touched.atoms) if (existed !== this.#atomNodes[atom]! > 0) gfDirty = true;
-    const gfBefore = this.#globalFirst;
-    const moved = new Set<string>();
-    const placed = new Set<number>();
-    if (gfDirty) {
-      const gf = this.#computeGlobalFirst();
-      for (const [k, v] of gf) if (gfBefore.get(k) !== v) moved.add(k);
-      for (const [k] of gfBefore) if (!gf.has(k)) moved.add(k);
-      if (moved.size > 0) {
-        for (const info of this.#items) {
-          if (info.item.kind !== 'net') continue;
-          if (moved.has(mergeKey(info.list.key, info.item.ipProto))) for (const c of info.list.dependents) placed.add(c);
-        }
-        for (const c of placed) {
-          const rules = this.#templates[c];
-          if (rules !== null && rules !== undefined && placement(rules, gfBefore) !== placement(rules, gf)) changedClasses.add(c);
-        }
-      }
-    }
-    for (const c of touched.templates) {
-      if (touched.newClasses.has(c)) {
-        // Bound before its first node arrived, while lists may have been empty in passing.
-        this.#setTemplate(c, this.#classTemplate(this.#classes[c]!));
-        continue;
-      }
-      const sig = this.#templateSigs[c];
-      const oldRules = this.#templates[c] ?? [];
-      this.#setTemplate(c, this.#classTemplate(this.#classes[c]!));
-      if (this.#templateSigs[c] !== sig) capChangedClasses.add(c);
-      if (this.#templateSigs[c] !== sig || placement(oldRules, gfBefore) !== placement(this.#templates[c]!, this.#globalFirst)) changedClasses.add(c);
-    }
-    for (const list of contentChanged) for (const c of list.dependents) changedClasses.add(c);
-    for (const c of changedClasses) {
-      this.#filterVersions[c] = ++this.#clock;
-      for (const n of this.#classes[c]!.nodes) filterChanged.add(n.id);
-    }
-    // Every change of the cap: form is a change of the address form too (filterChanged covers it).
-    for (const c of capChangedClasses) this.#capFilterVersions[c] = ++this.#clock;
-    return { gfBefore, moved, placed };
-  }
-
-  /** Users whose cached autogroup:self rules have a ports rule with this merge key. */
-  #selfKeyUsers = new Map<string, Set<number>>();
-
-  #dropSelfTemplate(uid: number): void {
-    const rules = this.#selfTemplates.get(uid);
-    if (rules === undefined) return;
-    this.#selfTemplates.delete(uid);
-    for (const r of rules) if (r.kind === 'ports') this.#selfKeyUsers.get(mergeKey(r.src.key, r.proto))?.delete(uid);
-  }
-
-  /** The user's autogroup:self rules with their contents, for comparison. */
-  #selfSignature(user: UserRec): string {
-    return JSON.stringify(this.#selfTemplate(user).map((r) => [r.order, r.src.strings, r.kind === 'ports' ? [r.proto, r.entries] : r.grants]));
-  }
-
-  /**
    * Binds a class created after the build into every class-indexed structure: selector
    * resolutions, item destinations, visibility (its row is the union of what the items that
    * select it reach; the other rows gain its bit), route and exit access, node attributes,
@@ -879,9 +765,7 @@ export class PolicyIndex {
     for (const b of row) if (b !== c) this.#row(b).set(c);
     if (row.isEmpty()) this.#visibility[c] = null;
     this.#views.bindClass(c);
-    this.#setTemplate(c, this.#classTemplate(cls));
-    this.#filterVersions[c] = ++this.#clock;
-    this.#capFilterVersions[c] = ++this.#clock;
+    this.#filters.bindClass(cls);
   }
 
   /** Whether an item delivers to a class (one class of #dstMembers). */
@@ -933,19 +817,10 @@ export class PolicyIndex {
     // Versions must keep growing across a rebuild: keys handed out before stay distinct.
     this.#clock = Math.max(this.#clock, o.#clock) + 1;
     this.#addressEpoch = this.#clock;
-    this.#globalFirst = o.#globalFirst;
     this.#items = o.#items;
     this.#visibility = o.#visibility;
     this.#selfSrc = o.#selfSrc;
-    this.#templates = o.#templates;
-    this.#templateSigs = o.#templateSigs;
-    this.#filterVersions = o.#filterVersions.map(() => ++this.#clock);
-    this.#capFilterVersions = o.#capFilterVersions.map(() => ++this.#clock);
-    this.#usesSelf = o.#usesSelf;
-    this.#selfInGrants = o.#selfInGrants;
-    this.#selfTemplates = o.#selfTemplates;
-    this.#selfKeyUsers = o.#selfKeyUsers;
-    this.#selfVersions = new Map();
+    this.#filters.adopt(o.#filters);
     this.#views.adopt(o.#views);
     this.#viaItems = o.#viaItems;
     this.#ssh.adopt(o.#ssh);
@@ -955,7 +830,6 @@ export class PolicyIndex {
     this.#domains = o.#domains;
     this.#routeSetCache = o.#routeSetCache;
     this.#viaSelections = o.#viaSelections;
-    this.#selfItems = o.#selfItems;
     this.#built = true;
   }
 
@@ -1198,38 +1072,7 @@ export class PolicyIndex {
       // start, so which caps a node carries depends on the policy and the node alone.
       if (item.kind === 'cap' && hasCompanionCaps(item.capMap)) this.#srcList(item.dst);
     }
-    this.#computeGlobalFirst();
-  }
-
-  /**
-   * Where a merged rule stands tailnet-wide: the first rule with these sources and protocols
-   * that exists at all (it has sources and names some destination).
-   */
-  #computeGlobalFirst(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const info of this.#items) {
-      const item = info.item;
-      if (item.kind === 'net' && info.list.size > 0 && item.dsts.some((d) => this.#partExists(d.part))) {
-        const key = mergeKey(info.list.key, item.ipProto);
-        if (!out.has(key)) out.set(key, item.order * 8);
-      }
-    }
-    this.#globalFirst = out;
-    return out;
-  }
-
-  /** Whether a destination names anything in this tailnet (a node, a prefix, `*`, the internet). */
-  #partExists(part: SelectionPart): boolean {
-    switch (part.kind) {
-      case 'wildcard':
-      case 'internet':
-      case 'literal':
-        return true;
-      case 'atom':
-        return part.atom !== null && (this.#atomNodes[part.atom] ?? 0) > 0;
-      default:
-        return false;
-    }
+    this.#filters.placeRules();
   }
 
   // --- visibility -----------------------------------------------------------------------------
@@ -1337,183 +1180,6 @@ export class PolicyIndex {
 
   // --- filter templates ---------------------------------------------------------------------
 
-  #classTemplate(cls: IdentityClass): TemplateRule[] {
-    const out: TemplateRule[] = [];
-    for (const info of this.#items) {
-      const item = info.item;
-      const order = item.order * 8;
-      switch (item.kind) {
-        case 'net': {
-          if (info.list.size === 0) break;
-          const entries: DstEntry[] = [];
-          for (const d of item.dsts) this.#netEntries(cls, d.part, d.literalPrefixes, d.ports, entries);
-          if (entries.length > 0) out.push({ kind: 'ports', order, src: info.list, proto: item.ipProto, entries });
-          break;
-        }
-        case 'cap': {
-          const grants: CapEntry[] = [];
-          for (const part of item.dst.parts) {
-            const dsts = this.#capDsts(cls, part);
-            if (dsts !== undefined) grants.push({ dsts, capMap: item.capMap });
-          }
-          if (grants.length > 0) out.push({ kind: 'cap', order, src: info.list, grants });
-          if (info.src.members.has(cls.id) && hasCompanionCaps(item.capMap)) this.#companions(item.capMap, this.#srcList(item.dst), order, out);
-          break;
-        }
-        case 'via': {
-          const via = this.#resolve(this.#viaSelection(item.viaTags));
-          if (!via.identity.has(cls.id) || info.list.size === 0) break;
-          // The service delivers no CapGrant for a grant with `via`; only its ip rules.
-          if (item.capMap !== null) break;
-          const entries: DstEntry[] = [];
-          for (const d of item.dstsWithPorts) {
-            if (d.part.kind === 'internet') {
-              if (cls.exit) for (const ip of INTERNET_DST_STRINGS) for (const ports of d.ports) entries.push({ ip, ports });
-              continue;
-            }
-            for (const p of d.literalPrefixes) {
-              if (cls.routeSet.overlapsPrefix(p)) for (const ports of d.ports) entries.push({ ip: renderDstLiteral(p), ports });
-            }
-          }
-          if (entries.length > 0) out.push({ kind: 'ports', order, src: info.list, proto: item.ipProto, entries });
-          break;
-        }
-        default:
-          break;
-      }
-    }
-    return out;
-  }
-
-  /** Installs a class's template: lists it uses learn of it, its signature is recomputed. */
-  #setTemplate(c: number, rules: TemplateRule[]): void {
-    const before = this.#templates[c];
-    if (before !== null && before !== undefined) for (const r of before) if (r.src instanceof SrcList) r.src.dependents.delete(c);
-    while (this.#templates.length <= c) {
-      this.#templates.push(null);
-      this.#templateSigs.push('');
-      this.#filterVersions.push(0);
-      this.#capFilterVersions.push(0);
-      this.#usesSelf.push(false);
-      this.#selfInGrants.push(false);
-    }
-    this.#templates[c] = rules;
-    for (const r of rules) if (r.src instanceof SrcList) r.src.dependents.add(c);
-    this.#templateSigs[c] = templateSignature(rules);
-    this.#usesSelf[c] = rules.some((r) => (r.kind === 'ports' ? r.entries.some((e) => e.ip === SELF) : r.grants.some((g) => g.dsts === SELF)));
-    this.#selfInGrants[c] = rules.some((r) => r.kind === 'cap' && r.grants.some((g) => g.dsts === SELF));
-  }
-
-  /** DstPorts entries one destination contributes to a class (reduction to what it serves). */
-  #netEntries(cls: IdentityClass, part: SelectionPart, literalPrefixes: readonly IPPrefix[], ports: readonly PortRange[], out: DstEntry[]): void {
-    const push = (ip: string | null): void => {
-      for (const p of ports) out.push({ ip, ports: p });
-    };
-    switch (part.kind) {
-      case 'wildcard':
-        push('*');
-        return;
-      case 'atom': {
-        if (part.atom !== null && cls.atomFlags[part.atom] === 1) push(SELF);
-        if (cls.routes.length > 0) {
-          // Another node's address inside this router's subnet: the router carries it.
-          const inside = this.#partSet(part).intersect(cls.routeSet);
-          for (const s of inside.toStrings()) push(s);
-        }
-        return;
-      }
-      case 'literal': {
-        const inAtom = part.atom !== null && cls.atomFlags[part.atom] === 1;
-        for (const p of literalPrefixes) {
-          const hit =
-            (inAtom && cls.nodes.some((n) => prefixHas(p, n))) ||
-            (cls.routes.length > 0 && cls.routeSet.overlapsPrefix(p)) ||
-            (cls.exit && INTERNET.coversPrefix(p));
-          if (hit) push(renderDstLiteral(p));
-        }
-        return;
-      }
-      case 'internet':
-        if (cls.exit) for (const ip of INTERNET_DST_STRINGS) push(ip);
-        else if (cls.routes.length > 0) {
-          for (const ip of INTERNET_DST_STRINGS) {
-            const set = IPSet.tryParse(ip);
-            if (set !== null && set.overlaps(cls.routeSet)) push(ip);
-          }
-        }
-        return;
-      default:
-        return;
-    }
-  }
-
-  /** CapGrant Dsts for a class: its own addresses (SELF), a served literal as written, or none. */
-  #capDsts(cls: IdentityClass, part: SelectionPart): readonly string[] | null | undefined {
-    switch (part.kind) {
-      case 'wildcard':
-        return SELF;
-      case 'atom':
-        return part.atom !== null && cls.atomFlags[part.atom] === 1 ? SELF : undefined;
-      case 'literal': {
-        if (part.atom !== null && cls.atomFlags[part.atom] === 1) return SELF;
-        const served = (part.literal ?? IPSet.EMPTY).prefixes().filter((p) => cls.routes.length > 0 && cls.routeSet.overlapsPrefix(p));
-        return served.length > 0 ? served.map(formatPrefix) : undefined;
-      }
-      default:
-        return undefined;
-    }
-  }
-
-  /** Reversed companion rules (drive-sharer, relay-target) go to the grant's sources. */
-  #companions(capMap: Readonly<Record<string, unknown[]>>, src: SrcRef, order: number, out: TemplateRule[]): void {
-    let sub = 1;
-    for (const c of COMPANION_CAPS) {
-      if (Object.prototype.hasOwnProperty.call(capMap, c.cap)) {
-        out.push({ kind: 'cap', order: order + sub++, src, grants: [{ dsts: SELF, capMap: { [c.companion]: null } }] });
-      }
-    }
-  }
-
-  /** autogroup:self rules for one user: sources narrowed to the user's own devices. */
-  #selfTemplate(user: UserRec): TemplateRule[] {
-    const cached = this.#selfTemplates.get(user.id);
-    if (cached !== undefined) return cached;
-    const out: TemplateRule[] = [];
-    const userNodes = [...user.nodes].sort(byNodeId);
-    const userAddrs = nodeTexts(userNodes);
-    for (const info of this.#items) {
-      const item = info.item;
-      if (item.kind !== 'selfNet' && item.kind !== 'selfCap') continue;
-      const srcNodes = userNodes.filter((n) => info.src.members.has(n.classId));
-      if (srcNodes.length === 0) continue;
-      const strings = nodeTexts(srcNodes);
-      const src: SrcRef = { strings, key: srcKey(strings, null) };
-      const order = item.order * 8;
-      if (item.kind === 'selfNet') {
-        const entries: DstEntry[] = [];
-        for (const m of userNodes) {
-          for (const ports of item.ports) {
-            if (m.v4Text !== null) entries.push({ ip: m.v4Text, ports });
-            if (m.v6Text !== null) entries.push({ ip: m.v6Text, ports });
-          }
-        }
-        out.push({ kind: 'ports', order, src, proto: item.ipProto, entries });
-      } else {
-        out.push({ kind: 'cap', order, src, grants: [{ dsts: SELF, capMap: item.capMap }] });
-        this.#companions(item.capMap, { strings: userAddrs, key: srcKey(userAddrs, null) }, order, out);
-      }
-    }
-    this.#selfTemplates.set(user.id, out);
-    for (const r of out) {
-      if (r.kind !== 'ports') continue;
-      const key = mergeKey(r.src.key, r.proto);
-      let users = this.#selfKeyUsers.get(key);
-      if (users === undefined) this.#selfKeyUsers.set(key, (users = new Set()));
-      users.add(user.id);
-    }
-    return out;
-  }
-
   // --- queries ------------------------------------------------------------------------------
 
   node(idOrName: number | string): NodeFacts {
@@ -1547,23 +1213,6 @@ export class PolicyIndex {
   }
 
   /**
-   * The node's PacketFilter: rules whose destinations it is, or routes for, in policy order.
-   *
-   * `selfAsWildcard` gives the wire form for a node that serves no routes: DstPorts entries
-   * that name the node's own addresses become one `*` entry. The client only accepts inbound
-   * packets addressed to itself (or to routes it serves), so for such a node the two forms
-   * accept exactly the same packets, and every node of a class then shares one filter instead
-   * of one per address. Capability grants keep their prefixes.
-   */
-  filterFor(nodeId: number, options: FilterFormOptions = {}): tailcfg.FilterRule[] {
-    const node = this.#node(nodeId);
-    const template = this.#templates[node.classId]!;
-    const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : [];
-    const rules = self.length === 0 ? template : [...template, ...self].sort((a, b) => a.order - b.order);
-    return instantiate(rules, node, this.#globalFirst, options.selfAsWildcard === true && servesNothing(node), options.sourceCaps === true);
-  }
-
-  /**
    * The capabilities a node carries in its peers' CapMap for `cap:` sources: one per selection
    * whose SrcIPs list the node. The same for every viewer. Sorted.
    */
@@ -1574,35 +1223,6 @@ export class PolicyIndex {
       if (list.capName !== null && list.entriesOf(node.id) !== '') out.push(list.capName);
     }
     return [...new Set(out)].sort();
-  }
-
-  /**
-   * A key naming filterFor(nodeId, options): equal keys promise equal filters, and the key
-   * changes whenever the node's filter does. Nodes of one class share it unless the filter
-   * names the node's own addresses (in the wildcard form only when a capability grant does, or
-   * the node serves routes) or its user's autogroup:self rules; every node with an empty
-   * filter shares one. Keys of different forms differ (`c`, `c…w`, `k`) except for that empty
-   * filter, so one cache can hold every form. O(1).
-   */
-  filterKey(nodeId: number, options: FilterFormOptions = {}): string {
-    const node = this.#node(nodeId);
-    const c = node.classId;
-    const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : null;
-    const hasSelf = self !== null && self.length > 0;
-    if (!hasSelf && this.#templates[c]!.length === 0) return 'e';
-    const wildcard = options.selfAsWildcard === true && servesNothing(node);
-    let key = options.sourceCaps === true ? `k${c}.${this.#capFilterVersions[c]}` : `c${c}.${this.#filterVersions[c]}`;
-    if (wildcard) key += 'w';
-    const namesOwnAddresses = wildcard ? this.#selfInGrants[c] : this.#usesSelf[c];
-    if (namesOwnAddresses || hasSelf) key += `@${node.v4Text ?? ''}|${node.v6Text ?? ''}`;
-    if (hasSelf) key += `u${node.user!.id}.${this.#selfVersions.get(node.user!.id) ?? 0}`;
-    return key;
-  }
-
-  #selfItems: boolean | null = null;
-  #hasSelfItems(): boolean {
-    if (this.#selfItems === null) this.#selfItems = this.#items.some((i) => i.item.kind === 'selfNet' || i.item.kind === 'selfCap');
-    return this.#selfItems;
   }
 
   /**
@@ -1666,6 +1286,31 @@ export class PolicyIndex {
    */
   peerViewKey(viewerId: number, peerId: number): string {
     return this.#views.peerViewKey(this.#node(viewerId), this.#node(peerId));
+  }
+
+  /**
+   * The node's PacketFilter: rules whose destinations it is, or routes for, in policy order.
+   *
+   * `selfAsWildcard` gives the wire form for a node that serves no routes: DstPorts entries
+   * that name the node's own addresses become one `*` entry. The client only accepts inbound
+   * packets addressed to itself (or to routes it serves), so for such a node the two forms
+   * accept exactly the same packets, and every node of a class then shares one filter instead
+   * of one per address. Capability grants keep their prefixes.
+   */
+  filterFor(nodeId: number, options: FilterFormOptions = {}): tailcfg.FilterRule[] {
+    return this.#filters.filterFor(this.#node(nodeId), options);
+  }
+
+  /**
+   * A key naming filterFor(nodeId, options): equal keys promise equal filters, and the key
+   * changes whenever the node's filter does. Nodes of one class share it unless the filter
+   * names the node's own addresses (in the wildcard form only when a capability grant does, or
+   * the node serves routes) or its user's autogroup:self rules; every node with an empty
+   * filter shares one. Keys of different forms differ (`c`, `c…w`, `k`) except for that empty
+   * filter, so one cache can hold every form. O(1).
+   */
+  filterKey(nodeId: number, options: FilterFormOptions = {}): string {
+    return this.#filters.filterKey(this.#node(nodeId), options);
   }
 
   /** The node's SSH policy, or null when the policy has no `ssh` section. */
