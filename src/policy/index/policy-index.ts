@@ -49,6 +49,7 @@ import { diffByClass, type DiffSide } from './class-diff.js';
 import type { PeerView, SelfView } from './views.js';
 import { NodeViews, type ViewsHost } from './node-views.js';
 import { ClassFilters, type FiltersHost } from './class-filters.js';
+import { Visibility, type VisibilityHost } from './visibility.js';
 
 export interface PolicyIndexOptions {
   /** Reuse a primary-route table the server keeps (failover state); built from facts otherwise. */
@@ -83,8 +84,7 @@ export class PolicyIndex {
   #clock = 0;
   #addressEpoch = 0;
   #items: ItemInfo[] = [];
-  #visibility: (Bits | null)[] = [];
-  #selfSrc!: Bits;
+  readonly #visibility: Visibility;
   readonly #filters: ClassFilters;
   readonly #views: NodeViews;
   #viaItems: ItemInfo[] = [];
@@ -105,6 +105,7 @@ export class PolicyIndex {
     this.#ssh = new SshPolicies(host);
     this.#views = new NodeViews(host);
     this.#filters = new ClassFilters(host);
+    this.#visibility = new Visibility(host);
 
     this.#atomClasses = compiled.atoms.map(() => []);
     this.#atomNodes = compiled.atoms.map(() => 0);
@@ -119,7 +120,7 @@ export class PolicyIndex {
     this.#routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
     checkSshDomains(compiled, this.#domains);
     this.#resolveItems();
-    this.#buildVisibility();
+    this.#visibility.build();
     this.#routes.build();
     this.#views.build(this.#classes.length);
     this.#filters.build();
@@ -130,7 +131,7 @@ export class PolicyIndex {
    * The state and services the parts read from one another through the index. Getters, so
    * that each part always reads the current state (also after #adopt swaps it).
    */
-  #host(): SshHost & ViewsHost & RoutesHost & FiltersHost {
+  #host(): SshHost & ViewsHost & RoutesHost & FiltersHost & VisibilityHost {
     const index = this;
     return {
       get compiled() {
@@ -311,7 +312,7 @@ export class PolicyIndex {
       nodes: this.#byId,
       users: this.#users,
       displayName: this.#displayName,
-      visibilityRow: (c) => this.#visibility[c] ?? null,
+      visibilityRow: (c) => this.#visibility.rowOf(c),
       classAttrs: (c) => this.#views.attrsOf(c),
       standInFilter: (c) => this.#filters.standInFilter(c),
       hasSelfItems: () => this.#filters.hasSelfItems(),
@@ -509,7 +510,7 @@ export class PolicyIndex {
         const kind = info.item.kind;
         if (kind !== 'net' && kind !== 'via') continue;
         if (list.size > 0) {
-          this.#itemVisibility(info);
+          this.#visibility.itemReach(info);
           this.#routes.itemAccess(info);
         }
         for (const c of info.dst) touched.templates.add(c);
@@ -731,7 +732,6 @@ export class PolicyIndex {
    */
   #bindClass(cls: IdentityClass): void {
     const c = cls.id;
-    this.#visibility.push(null);
     for (const res of this.#resolved.values()) {
       const sel = res.sel;
       let hit = sel.wildcard || sel.dangerAll || sel.atoms.some((a) => cls.atomFlags[a] === 1);
@@ -748,22 +748,13 @@ export class PolicyIndex {
       res.identity.set(c);
       if (res.members !== res.identity) res.members.set(c);
     }
-    const row = this.#row(c);
     for (const info of this.#items) {
       const kind = info.item.kind;
-      if (kind === 'selfNet' || kind === 'selfCap') {
-        if (info.src.members.has(c)) this.#selfSrc.set(c);
-        continue;
-      }
+      if (kind === 'selfNet' || kind === 'selfCap') continue;
       if (this.#classInDst(info.item, cls)) info.dst.set(c);
-      // Items without sources count too: their bits join classes without nodes (see
-      // #itemVisibility), and the class may be about to give them their first source.
-      if (info.src.members.has(c) && !info.dst.isEmpty()) row.or(info.dst);
-      if (info.dst.has(c) && !info.src.members.isEmpty()) row.or(info.src.members);
       this.#routes.classAccess(info, cls);
     }
-    for (const b of row) if (b !== c) this.#row(b).set(c);
-    if (row.isEmpty()) this.#visibility[c] = null;
+    this.#visibility.bindClass(c);
     this.#views.bindClass(c);
     this.#filters.bindClass(cls);
   }
@@ -818,8 +809,7 @@ export class PolicyIndex {
     this.#clock = Math.max(this.#clock, o.#clock) + 1;
     this.#addressEpoch = this.#clock;
     this.#items = o.#items;
-    this.#visibility = o.#visibility;
-    this.#selfSrc = o.#selfSrc;
+    this.#visibility.adopt(o.#visibility);
     this.#filters.adopt(o.#filters);
     this.#views.adopt(o.#views);
     this.#viaItems = o.#viaItems;
@@ -1131,43 +1121,6 @@ export class PolicyIndex {
     return cls.routes.length > 0 && cls.routeSet.overlaps(dst.literal);
   }
 
-  #buildVisibility(): void {
-    const n = this.#classes.length;
-    for (let i = 0; i < n; i++) this.#visibility.push(null);
-    this.#selfSrc = this.#bits();
-    for (const info of this.#items) {
-      const item = info.item;
-      if (item.kind === 'selfNet' || item.kind === 'selfCap') {
-        this.#selfSrc.or(info.src.members);
-        continue;
-      }
-      if (item.kind !== 'cap' && info.list.size === 0) continue;
-      this.#itemVisibility(info);
-    }
-  }
-
-  /**
-   * An item's sources and destinations see each other. Rows only ever gain bits: a bit that
-   * an item with no sources left would not set joins classes that have no nodes (sources
-   * render as strings), so it shows nowhere until a source comes back and sets it anyway.
-   */
-  #itemVisibility(info: ItemInfo): void {
-    const src = info.src.members;
-    const dst = info.dst;
-    if (src.isEmpty() || dst.isEmpty()) return;
-    for (const a of src) this.#row(a).or(dst);
-    for (const b of dst) this.#row(b).or(src);
-  }
-
-  #row(c: number): Bits {
-    let row = this.#visibility[c];
-    if (row === null || row === undefined) {
-      row = this.#bits();
-      this.#visibility[c] = row;
-    }
-    return row;
-  }
-
   // --- route access -------------------------------------------------------------------------
 
   #partsSet(parts: readonly SelectionPart[]): IPSet {
@@ -1230,21 +1183,7 @@ export class PolicyIndex {
    * symmetric, so this is also the set of nodes that must hear about changes to this node.
    */
   peersOf(nodeId: number): number[] {
-    const node = this.#node(nodeId);
-    const out: number[] = [];
-    const row = this.#visibility[node.classId];
-    if (row !== null && row !== undefined) {
-      for (const c of row) for (const m of this.#classes[c]!.nodes) if (m !== node) out.push(m.id);
-    }
-    if (node.user !== null && node.user.nodes.length > 1 && !this.#selfSrc.isEmpty()) {
-      const selfIn = this.#selfSrc.has(node.classId);
-      const present = new Set(out);
-      for (const m of node.user.nodes) {
-        if (m === node || present.has(m.id)) continue;
-        if (selfIn || this.#selfSrc.has(m.classId)) out.push(m.id);
-      }
-    }
-    return out;
+    return this.#visibility.peersOf(this.#node(nodeId));
   }
 
   /** Whether `a` and `b` see each other. */
@@ -1252,7 +1191,7 @@ export class PolicyIndex {
     if (a === b) return false;
     const na = this.#node(a);
     const nb = this.#node(b);
-    return this.#sees(na, nb);
+    return this.#visibility.sees(na, nb);
   }
 
   /** Like sees(), but false (not an error) when either node is unknown. */
@@ -1260,12 +1199,7 @@ export class PolicyIndex {
     if (a === b) return false;
     const na = this.#byId.get(a);
     const nb = this.#byId.get(b);
-    return na !== undefined && nb !== undefined && this.#sees(na, nb);
-  }
-
-  #sees(na: NodeRec, nb: NodeRec): boolean {
-    if (this.#visibility[na.classId]?.has(nb.classId) === true) return true;
-    return na.user !== null && na.user === nb.user && (this.#selfSrc.has(na.classId) || this.#selfSrc.has(nb.classId));
+    return na !== undefined && nb !== undefined && this.#visibility.sees(na, nb);
   }
 
   /** The node as it sees itself. */
