@@ -8,42 +8,24 @@
 // replacePolicy), each update returning the exact PolicyDelta at a cost proportional to it;
 // filterKey and peerViewKey name outputs in O(1) so the mapper serialises each once.
 import type * as tailcfg from '../../tailcfg/index.js';
-import { type IPPrefix, formatIP, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
-import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
-import {
-  type CompiledPolicy,
-  type RuleItem,
-  type Selection,
-  type SelectionPart,
-} from '../compile.js';
+import { formatIP, parseIP } from '../../util/ip.js';
+import { IPSet } from '../../util/ip-set.js';
+import type { CompiledPolicy, RuleItem, Selection, SelectionPart } from '../compile.js';
 import { PolicyError } from '../errors.js';
 import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts } from '../facts.js';
 import { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
 import { PrimaryRouteTable } from '../primary-routes.js';
 import { RouteTable, type RoutesHost } from './route-table.js';
-import { meetsPosture } from '../posture.js';
-import { INTERNET, TAILSCALE_SPACE } from '../tailscale-ranges.js';
-import { Bits } from './bits.js';
-import { SrcList } from './src-list.js';
-import {
-  type IdentityClass,
-  type NodeRec,
-  type UserRec,
-  buildNode,
-  buildUsers,
-  literalAtomMatches,
-  nodeAddressSet,
-  parseV4,
-  parseV6,
-  userAtomMatches,
-  normaliseGroups,
-} from './records.js';
+import { TAILSCALE_SPACE } from '../tailscale-ranges.js';
+import { type IdentityClass, type NodeRec, buildUsers, normaliseGroups, parseV4, parseV6 } from './records.js';
 import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
 import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type UserChange } from './delta-collection.js';
-import { hasCompanionCaps, type FilterFormOptions } from './filter-template.js';
-import { nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
+import type { FilterFormOptions } from './filter-template.js';
+import { sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
 import { parsePrefixText, servedRoutes } from './route-access.js';
-import { Resolved, atomPlan, tailnetNames, type AtomPlan, type ItemInfo, type TagDecision, type TagOwnerContext } from './selections.js';
+import { tailnetNames, type TagDecision, type TagOwnerContext } from './selections.js';
+import { ClassBinding } from './class-binding.js';
+import { SelectionBinding } from './selection-binding.js';
 import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
 import { diffByClass, type DiffSide } from './class-diff.js';
 import type { PeerView, SelfView } from './views.js';
@@ -59,45 +41,23 @@ export interface PolicyIndexOptions {
 export class PolicyIndex {
   #compiledPolicy: CompiledPolicy;
   #settings: TailnetSettings;
-  #users: Map<number, UserRec>;
-  /** Every node, in the order it was added. */
-  #byId = new Map<number, NodeRec>();
-  /** Untagged nodes by the user id in their facts, including ids of users not (or no longer) known. */
-  #byUserId = new Map<number, Set<NodeRec>>();
-  #byName = new Map<string, NodeRec>();
-  /** Keyed by `v4 | 0` so keys stay small integers. */
-  #byV4 = new Map<number, NodeRec>();
-  #byV6 = new Map<string, NodeRec>();
-  #classes: IdentityClass[] = [];
-  #classByKey = new Map<string, IdentityClass>();
-  /** Per atom: how many nodes carry it (a destination naming no node does not exist). */
-  #atomNodes: number[] = [];
-  #atomPlan!: AtomPlan;
-  /** Classes serving subnet routes: the only ones whose membership depends on address overlap. */
-  #routeClasses: IdentityClass[] = [];
-  #atomClasses: number[][];
+  /** Node and user records, identity classes, the clock (swapped whole by #adopt). */
+  #binding: ClassBinding;
+  /** Selections bound to classes, source lists and rule items (swapped whole by #adopt). */
+  #selections: SelectionBinding;
   readonly #routes: RouteTable;
-  #resolved = new Map<string, Resolved>();
-  /** Rendered source lists by selection key. */
-  #srcLists = new Map<string, SrcList>();
-  /** A tailnet-wide counter: list versions, filter versions and address epochs draw from it. */
-  #clock = 0;
-  #addressEpoch = 0;
-  #items: ItemInfo[] = [];
   readonly #visibility: Visibility;
   readonly #filters: ClassFilters;
   readonly #views: NodeViews;
-  #viaItems: ItemInfo[] = [];
   readonly #ssh: SshPolicies;
-  #allNodesSet: IPSet | null = null;
-  #routeStrings: string[] = [];
   #displayName: string;
   #domains: ReadonlySet<string> | null;
 
   constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}) {
     this.#compiledPolicy = compiled;
     this.#settings = facts.settings ?? {};
-    this.#users = buildUsers(facts.users);
+    this.#binding = new ClassBinding(compiled, buildUsers(facts.users));
+    this.#selections = new SelectionBinding(compiled, this.#binding);
     const names = tailnetNames(this.#settings, facts.users);
     this.#displayName = names.displayName;
     this.#domains = names.domains;
@@ -107,24 +67,22 @@ export class PolicyIndex {
     this.#filters = new ClassFilters(host);
     this.#visibility = new Visibility(host);
 
-    this.#atomClasses = compiled.atoms.map(() => []);
-    this.#atomNodes = compiled.atoms.map(() => 0);
-    this.#atomPlan = atomPlan(compiled);
-    for (const user of this.#users.values()) user.atoms = this.#userAtoms(user);
-    for (const nf of facts.nodes) this.#addNode(nf);
-    const nodes = [...this.#byId.values()];
+    for (const nf of facts.nodes) this.#binding.addNode(nf);
+    const nodes = [...this.#binding.byId.values()];
     const primary =
       options.primaryRoutes ??
       new PrimaryRouteTable(nodes.filter((n) => n.routeTexts.length > 0).map((n) => ({ nodeId: n.id, order: n.order, online: n.facts.online, routes: n.routeTexts })));
     this.#routes = new RouteTable(host, primary);
-    this.#routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
+    this.#binding.routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
     checkSshDomains(compiled, this.#domains);
-    this.#resolveItems();
+    this.#selections.resolveItems();
+    this.#filters.placeRules();
     this.#visibility.build();
     this.#routes.build();
-    this.#views.build(this.#classes.length);
+    this.#views.build(this.#binding.classes.length);
     this.#filters.build();
-    this.#built = true;
+    // From now on a new class is bound into every part.
+    this.#binding.onNewClass = (cls) => this.#bindClass(cls);
   }
 
   /**
@@ -144,39 +102,36 @@ export class PolicyIndex {
         return index.#displayName;
       },
       get users() {
-        return index.#users;
+        return index.#binding.users;
       },
       get classes() {
-        return index.#classes;
+        return index.#binding.classes;
       },
       get routeClasses() {
-        return index.#routeClasses;
+        return index.#binding.routeClasses;
       },
       get items() {
-        return index.#items;
+        return index.#selections.items;
       },
       get viaItems() {
-        return index.#viaItems;
+        return index.#selections.viaItems;
       },
-      nodeById: (id) => this.#byId.get(id),
-      bits: () => this.#bits(),
-      partsSet: (parts) => this.#partsSet(parts),
-      partSet: (part) => this.#partSet(part),
-      srcList: (sel) => this.#srcList(sel),
-      atomExists: (atom) => (this.#atomNodes[atom] ?? 0) > 0,
-      tick: () => ++this.#clock,
-      viaSelection: (tags) => this.#viaSelection(tags),
+      nodeById: (id) => this.#binding.byId.get(id),
+      bits: () => this.#binding.bits(),
+      partsSet: (parts) => this.#selections.partsSet(parts),
+      partSet: (part) => this.#selections.partSet(part),
+      srcList: (sel) => this.#selections.srcList(sel),
+      atomExists: (atom) => (this.#binding.atomNodes[atom] ?? 0) > 0,
+      tick: () => this.#binding.tick(),
+      viaSelection: (tags) => this.#selections.viaSelection(tags),
       sees: (a, b) => this.sees(a, b),
-      nodes: () => this.#byId.values(),
-      resolve: (sel) => this.#resolve(sel),
+      nodes: () => this.#binding.byId.values(),
+      resolve: (sel) => this.#selections.resolve(sel),
       designatedRouter: (viewer, prefix) => this.#routes.designatedRouter(viewer, prefix),
       canUseExit: (viewer, exitNode) => this.#routes.canUseExit(viewer, exitNode),
       primariesOf: (id) => this.#routes.primary.primariesOf(id),
     };
   }
-
-  /** Set once the build is done: from then on a new class is bound into every structure. */
-  #built = false;
 
   /** Updates that fell back to a rebuild and diff (see #needsRebuild); for tests and diagnostics. */
   rebuilds = 0;
@@ -202,7 +157,7 @@ export class PolicyIndex {
 
   /** Adds a node, or replaces the facts of one (tags, user, routes, addresses, name, online). */
   upsertNode(facts: NodeFacts): PolicyDelta {
-    const old = this.#byId.get(facts.id);
+    const old = this.#binding.byId.get(facts.id);
     if (old !== undefined && samePolicyFacts(old.facts, facts)) {
       if (old.name !== facts.name) return this.#applyNodes([{ id: facts.id, facts }], null);
       return old.facts.online === facts.online ? ((old.facts = facts), EMPTY_POLICY_DELTA) : this.#online(old, facts);
@@ -212,7 +167,7 @@ export class PolicyIndex {
 
   /** Removes a node; unknown ids change nothing. */
   removeNode(id: number): PolicyDelta {
-    if (!this.#byId.has(id)) return EMPTY_POLICY_DELTA;
+    if (!this.#binding.byId.has(id)) return EMPTY_POLICY_DELTA;
     return this.#applyNodes([{ id, facts: null }], null);
   }
 
@@ -222,7 +177,7 @@ export class PolicyIndex {
    * whose carrier moved.
    */
   setOnline(id: number, online: boolean): PolicyDelta {
-    const node = this.#byId.get(id);
+    const node = this.#binding.byId.get(id);
     if (node === undefined || node.facts.online === online) return EMPTY_POLICY_DELTA;
     return this.#online(node, { ...node.facts, online });
   }
@@ -231,17 +186,17 @@ export class PolicyIndex {
   upsertUser(user: UserFacts): PolicyDelta {
     const change: UserChange = { id: user.id, facts: user };
     if (this.#ownerChanges(change)) return this.#rebuildWith([], change);
-    const rec = this.#users.get(user.id);
+    const rec = this.#binding.users.get(user.id);
     if (rec === undefined) {
       // Nodes may name the user before it exists (or after it was removed): they join it now.
-      const waiting = [...(this.#byUserId.get(user.id) ?? [])];
+      const waiting = [...(this.#binding.byUserId.get(user.id) ?? [])];
       return this.#applyNodes(
         waiting.map((n) => ({ id: n.id, facts: n.facts })),
         change,
       );
     }
     const role = user.role ?? 'member';
-    const atoms = this.#userAtoms({ ...rec, name: user.name, email: user.email, role, groups: normaliseGroups(user.groups) });
+    const atoms = this.#binding.userAtoms({ ...rec, name: user.name, email: user.email, role, groups: normaliseGroups(user.groups) });
     if (rec.role === role && sameNumbers(rec.atoms, atoms)) {
       // Same identity: only SSH localpart mappings can change.
       this.#ssh.bind();
@@ -259,7 +214,7 @@ export class PolicyIndex {
 
   /** Removes a user; its untagged nodes, if any remain, stop matching user selectors. */
   removeUser(id: number): PolicyDelta {
-    const rec = this.#users.get(id);
+    const rec = this.#binding.users.get(id);
     if (rec === undefined) return EMPTY_POLICY_DELTA;
     const change: UserChange = { id, facts: null };
     if (this.#ownerChanges(change)) return this.#rebuildWith([], change);
@@ -309,8 +264,8 @@ export class PolicyIndex {
   #diffSide(): DiffSide {
     return {
       compiled: this.#compiledPolicy,
-      nodes: this.#byId,
-      users: this.#users,
+      nodes: this.#binding.byId,
+      users: this.#binding.users,
       displayName: this.#displayName,
       visibilityRow: (c) => this.#visibility.rowOf(c),
       classAttrs: (c) => this.#views.attrsOf(c),
@@ -329,11 +284,11 @@ export class PolicyIndex {
   }
 
   #userFacts(): UserFacts[] {
-    return [...this.#users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, groups: u.groups }));
+    return [...this.#binding.users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, groups: u.groups }));
   }
 
   #nodeFacts(): NodeFacts[] {
-    return [...this.#byId.values()].map((n) => n.facts);
+    return [...this.#binding.byId.values()].map((n) => n.facts);
   }
 
   /** Whether a user change moves the tailnet's display name or domains (every node hears). */
@@ -358,7 +313,7 @@ export class PolicyIndex {
       else users.push(userChange.facts);
     }
     const nodes = new Map<number, NodeFacts>();
-    for (const n of this.#byId.values()) nodes.set(n.id, n.facts);
+    for (const n of this.#binding.byId.values()) nodes.set(n.id, n.facts);
     for (const c of changes) {
       if (c.facts === null) nodes.delete(c.id);
       else nodes.set(c.id, c.facts);
@@ -379,11 +334,11 @@ export class PolicyIndex {
    * is `*` (it lists every served route: every filter naming `*` changes anyway).
    */
   #needsRebuild(changes: readonly NodeChange[]): boolean {
-    const routeSet = this.#routes.hasRoutes ? this.#routeSet() : null;
+    const routeSet = this.#routes.hasRoutes ? this.#binding.routeSet() : null;
     const insideRoute = (v4: number, v6: bigint | null): boolean => routeSet !== null && ((v4 >= 0 && routeSet.containsV4(v4)) || (v6 !== null && routeSet.containsV6(v6)));
     let routesMove = false;
     for (const c of changes) {
-      const old = this.#byId.get(c.id);
+      const old = this.#binding.byId.get(c.id);
       if (old !== undefined && insideRoute(old.v4, old.v6)) return true;
       const routes = c.facts === null ? [] : servedRoutes(c.facts);
       const oldRoutes = old?.routeTexts ?? [];
@@ -391,7 +346,7 @@ export class PolicyIndex {
       // A changed router is bound to a class again, which assumes its routes cover no node.
       for (const text of routes.length === 0 ? oldRoutes : routes.concat(oldRoutes)) {
         const prefix = parsePrefixText(text);
-        if (TAILSCALE_SPACE.overlapsPrefix(prefix) || this.#coversNode(prefix)) return true;
+        if (TAILSCALE_SPACE.overlapsPrefix(prefix) || this.#binding.coversNode(prefix)) return true;
       }
       if (c.facts === null) continue;
       const v4 = parseV4(c.facts.ipv4);
@@ -399,11 +354,11 @@ export class PolicyIndex {
       // A node without addresses renders no source strings; rows assume every node has some.
       if (v4 < 0 && v6 === null) return true;
       if (insideRoute(v4, v6)) return true;
-      const owner4 = v4 >= 0 ? this.#byV4.get(v4 | 0) : undefined;
+      const owner4 = v4 >= 0 ? this.#binding.byV4.get(v4 | 0) : undefined;
       if (owner4 !== undefined && owner4.id !== c.id) return true;
     }
-    if (routesMove && !sameStrings(this.#routes.servedAfter(changes), this.#routeStrings)) {
-      for (const sel of this.#listSelections.values()) if (sel.wildcard && !sel.dangerAll && sel.postures.length === 0) return true;
+    if (routesMove && !sameStrings(this.#routes.servedAfter(changes), this.#binding.routeStrings)) {
+      for (const sel of this.#selections.listSelections.values()) if (sel.wildcard && !sel.dangerAll && sel.postures.length === 0) return true;
     }
     return false;
   }
@@ -415,31 +370,9 @@ export class PolicyIndex {
   #prepareRoutes(changes: readonly NodeChange[]): void {
     const served = this.#routes.servedAfter(changes);
     this.#routes.addServed(served);
-    this.#routeStrings = served;
-    this.#routeSetCache = null;
-    this.#addressEpoch = ++this.#clock;
-  }
-
-  /**
-   * Whether any node's address lies inside a prefix. An IPv4 prefix smaller than the tailnet is
-   * probed address by address in the address index (a /24 is 256 lookups, whatever N); larger
-   * ones and IPv6 are a scan, still cheaper than the address set, which every join drops.
-   */
-  #coversNode(prefix: IPPrefix): boolean {
-    if (prefix.addr.family === 4) {
-      const first = Number(prefixFirst(prefix));
-      const last = Number(prefixLast(prefix));
-      if (last - first < this.#byId.size) {
-        for (let a = first; a <= last; a++) if (this.#byV4.has(a | 0)) return true;
-        return false;
-      }
-      for (const n of this.#byId.values()) if (n.v4 >= first && n.v4 <= last) return true;
-      return false;
-    }
-    const first = prefixFirst(prefix);
-    const last = prefixLast(prefix);
-    for (const n of this.#byId.values()) if (n.v6 !== null && n.v6 >= first && n.v6 <= last) return true;
-    return false;
+    this.#binding.routeStrings = served;
+    this.#binding.routeSetCache = null;
+    this.#binding.addressEpoch = this.#binding.tick();
   }
 
   /** A router's (or any node's) online change: HA failover, nothing else. */
@@ -467,11 +400,11 @@ export class PolicyIndex {
     const before = new Map<number, NodeBefore>();
     const selfUsers = new Map<number, string>();
     const noteSelfUser = (uid: number | null): void => {
-      const user = uid === null ? undefined : this.#users.get(uid);
+      const user = uid === null ? undefined : this.#binding.users.get(uid);
       if (user !== undefined && !selfUsers.has(user.id)) selfUsers.set(user.id, this.#filters.selfSignature(user));
     };
     for (const c of changes) {
-      const old = this.#byId.get(c.id);
+      const old = this.#binding.byId.get(c.id);
       if (old !== undefined) {
         before.set(c.id, this.#before(old, changed));
         if (this.#filters.hasSelfItems()) noteSelfUser(old.user?.id ?? null);
@@ -483,7 +416,7 @@ export class PolicyIndex {
     const routes = this.#routes.routesBefore(changes);
     const touched = new Touched();
     for (const c of changes) {
-      const old = this.#byId.get(c.id);
+      const old = this.#binding.byId.get(c.id);
       if (old !== undefined) this.#detach(old, touched, c.facts !== null);
     }
     if (routes !== null) this.#prepareRoutes(changes);
@@ -506,7 +439,7 @@ export class PolicyIndex {
   #switchItems(touched: Touched): void {
     for (const [list, was] of touched.lists) {
       if ((list.size === 0) === (was.size === 0)) continue;
-      for (const info of this.#itemsByList.get(list) ?? []) {
+      for (const info of this.#selections.itemsByList.get(list) ?? []) {
         const kind = info.item.kind;
         if (kind !== 'net' && kind !== 'via') continue;
         if (list.size > 0) {
@@ -514,7 +447,7 @@ export class PolicyIndex {
           this.#routes.itemAccess(info);
         }
         for (const c of info.dst) touched.templates.add(c);
-        for (const cls of this.#classes) if (cls.exit) touched.templates.add(cls.id);
+        for (const cls of this.#binding.classes) if (cls.exit) touched.templates.add(cls.id);
       }
     }
   }
@@ -527,7 +460,7 @@ export class PolicyIndex {
     const asViewer = new Map<number, string>();
     const router = node.routeTexts.length > 0;
     for (const id of peers) {
-      const other = this.#byId.get(id)!;
+      const other = this.#binding.byId.get(id)!;
       if (changed.has(id) || other.routeTexts.length > 0 || other.exitRoutes.length > 0) asViewer.set(id, JSON.stringify(this.peerView(node.id, id)));
       if (changed.has(id)) continue;
       // A router's view differs by viewer (which of its prefixes each viewer is given).
@@ -565,7 +498,7 @@ export class PolicyIndex {
     const sourceCapsChanged: number[] = [];
     for (const c of changes) {
       const was = before.get(c.id);
-      const node = this.#byId.get(c.id);
+      const node = this.#binding.byId.get(c.id);
       if (node === undefined) {
         // Gone: every remaining peer loses it (changed peers list it themselves).
         if (was !== undefined) for (const p of was.peers) if (!changed.has(p)) push(lost, p, c.id);
@@ -588,7 +521,7 @@ export class PolicyIndex {
           if (!changed.has(p)) push(gained, p, c.id);
           continue;
         }
-        const other = this.#byId.get(p)!;
+        const other = this.#binding.byId.get(p)!;
         // The changed node as seen by p.
         if (!changed.has(p)) {
           const key = was.router || node.routeTexts.length > 0 ? `v${p}` : this.#views.viewKey(other, node);
@@ -637,89 +570,54 @@ export class PolicyIndex {
 
   /** Takes a node out: source lists, SSH rules, atom counts, then the node-level maps. */
   #detach(node: NodeRec, touched: Touched, moving: boolean): void {
-    const cls = this.#classes[node.classId]!;
-    for (const list of this.#listsOf(cls)) {
+    const cls = this.#binding.classes[node.classId]!;
+    for (const list of this.#selections.listsOf(cls)) {
       touched.noteList(list, node.id);
-      list.update(node.id, [], ++this.#clock);
+      list.update(node.id, [], this.#binding.tick());
     }
-    for (const a of cls.atoms) touched.noteAtom(a, this.#atomNodes[a]! > 0);
+    for (const a of cls.atoms) touched.noteAtom(a, this.#binding.atomNodes[a]! > 0);
     this.#ssh.detach(node, touched, moving);
-    if (this.#hasLiteralAtoms(cls)) touched.templates.add(cls.id);
-    this.#dropNode(node);
+    if (this.#binding.hasLiteralAtoms(cls)) touched.templates.add(cls.id);
+    this.#binding.dropNode(node);
   }
 
   /** Puts a node in: the inverse of #detach. */
   #attach(facts: NodeFacts, touched: Touched): void {
-    const classCount = this.#classes.length;
+    const classCount = this.#binding.classes.length;
     // Atom counts before the node is counted.
-    const plan = this.#classKeyPreview(facts);
-    for (const a of plan) touched.noteAtom(a, this.#atomNodes[a]! > 0);
-    const node = this.#addNode(facts);
-    const cls = this.#classes[node.classId]!;
+    const plan = this.#binding.classKeyPreview(facts);
+    for (const a of plan) touched.noteAtom(a, this.#binding.atomNodes[a]! > 0);
+    const node = this.#binding.addNode(facts);
+    const cls = this.#binding.classes[node.classId]!;
     if (cls.id >= classCount) {
       // Bound while this batch's lists were in flux: its template is built again at the end.
       touched.newClasses.add(cls.id);
       touched.templates.add(cls.id);
     }
-    for (const list of this.#listsOf(cls)) {
+    for (const list of this.#selections.listsOf(cls)) {
       touched.noteList(list, node.id);
-      list.update(node.id, list.nodeStrings(node), ++this.#clock);
+      list.update(node.id, list.nodeStrings(node), this.#binding.tick());
     }
     this.#ssh.attach(node, touched);
-    if (this.#hasLiteralAtoms(cls)) touched.templates.add(cls.id);
+    if (this.#binding.hasLiteralAtoms(cls)) touched.templates.add(cls.id);
   }
-
-  /** The atoms a node's class will carry (to record atom counts before it is counted). */
-  #classKeyPreview(facts: NodeFacts): number[] {
-    const probe = buildNode(0, facts, this.#users);
-    // buildNode links the record to its user; this probe must not stay there.
-    if (probe.user !== null) probe.user.nodes.pop();
-    return this.#classKeyOf(probe).ids;
-  }
-
-  #hasLiteralAtoms(cls: IdentityClass): boolean {
-    return this.#atomPlan.literalAtoms.length > 0 && cls.atoms.some((a) => this.compiled.atoms[a]!.spec.kind === 'literal');
-  }
-
-  /** Source lists that list a class's nodes (cached per class; new lists reset the cache). */
-  #listsOf(cls: IdentityClass): SrcList[] {
-    if (this.#classListsAt !== this.#srcLists.size) {
-      this.#classLists.clear();
-      this.#classListsAt = this.#srcLists.size;
-    }
-    let lists = this.#classLists.get(cls.id);
-    if (lists === undefined) {
-      lists = [];
-      for (const [key, list] of this.#srcLists) {
-        const sel = this.#listSelections.get(key)!;
-        if (this.#listsClass(sel, cls)) lists.push(list);
-      }
-      this.#classLists.set(cls.id, lists);
-    }
-    return lists;
-  }
-
-  #classLists = new Map<number, SrcList[]>();
-  #classListsAt = -1;
-  #listSelections = new Map<string, Selection>();
-  #itemsByList = new Map<SrcList, ItemInfo[]>();
 
   /** Applies a user record change and notes SSH localpart changes. */
   #applyUserChange(change: UserChange, touched: Touched): void {
     const facts = change.facts;
-    let rec = this.#users.get(change.id);
+    let rec = this.#binding.users.get(change.id);
     if (facts === null) {
-      this.#users.delete(change.id);
+      this.#binding.users.delete(change.id);
     } else if (rec === undefined) {
       rec = { id: facts.id, name: facts.name, email: facts.email, role: facts.role ?? 'member', groups: normaliseGroups(facts.groups), nodes: [], atoms: [] };
-      rec.atoms = this.#userAtoms(rec);
-      this.#users.set(rec.id, rec);
+      rec.atoms = this.#binding.userAtoms(rec);
+      this.#binding.users.set(rec.id, rec);
     } else {
       rec.name = facts.name;
       rec.email = facts.email;
       rec.role = facts.role ?? 'member';
       rec.groups = normaliseGroups(facts.groups);
-      rec.atoms = this.#userAtoms(rec);
+      rec.atoms = this.#binding.userAtoms(rec);
     }
     this.#ssh.userChanged(change, touched);
   }
@@ -731,403 +629,38 @@ export class PolicyIndex {
    * and its filter template.
    */
   #bindClass(cls: IdentityClass): void {
-    const c = cls.id;
-    for (const res of this.#resolved.values()) {
-      const sel = res.sel;
-      let hit = sel.wildcard || sel.dangerAll || sel.atoms.some((a) => cls.atomFlags[a] === 1);
-      if (hit && sel.postures.length > 0) hit = sel.postures.some((p) => cls.postures.has(p));
-      if (!hit) {
-        // A router is a member (a packet endpoint) of the selections its routes overlap. Its
-        // routes cover no node (else the index rebuilds), so only literals and `*` can overlap.
-        if (cls.routes.length > 0 && sel.postures.length === 0 && cls.routeSet.overlaps(sel.literal)) {
-          if (res.members === res.identity) res.members = res.identity.clone();
-          res.members.set(c);
-        }
-        continue;
-      }
-      res.identity.set(c);
-      if (res.members !== res.identity) res.members.set(c);
-    }
-    for (const info of this.#items) {
+    this.#selections.bindClass(cls);
+    for (const info of this.#selections.items) {
       const kind = info.item.kind;
-      if (kind === 'selfNet' || kind === 'selfCap') continue;
-      if (this.#classInDst(info.item, cls)) info.dst.set(c);
-      this.#routes.classAccess(info, cls);
+      if (kind !== 'selfNet' && kind !== 'selfCap') this.#routes.classAccess(info, cls);
     }
-    this.#visibility.bindClass(c);
-    this.#views.bindClass(c);
+    this.#visibility.bindClass(cls.id);
+    this.#views.bindClass(cls.id);
     this.#filters.bindClass(cls);
-  }
-
-  /** Whether an item delivers to a class (one class of #dstMembers). */
-  #classInDst(item: RuleItem, cls: IdentityClass): boolean {
-    if (item.kind === 'net') return item.dsts.some((d) => this.#partHas(d.part, cls));
-    if (item.kind === 'cap') return item.dst.parts.some((p) => this.#partHas(p, cls));
-    if (item.kind === 'via') return this.#resolve(this.#viaSelection(item.viaTags)).identity.has(cls.id) && this.#viaServes(cls, item.dst);
-    return false;
-  }
-
-  #partHas(part: SelectionPart, cls: IdentityClass): boolean {
-    switch (part.kind) {
-      case 'wildcard':
-        return true;
-      case 'atom':
-      case 'literal':
-        if (part.atom !== null && cls.atomFlags[part.atom] === 1) return true;
-        return cls.routes.length > 0 && cls.routeSet.overlaps(part.kind === 'literal' ? (part.literal ?? IPSet.EMPTY) : this.#partSet(part));
-      case 'internet':
-        return cls.exit || (cls.routes.length > 0 && cls.routeSet.overlaps(INTERNET));
-      default:
-        return false;
-    }
   }
 
   /** Takes over another index's state (after a rebuild). */
   #adopt(o: PolicyIndex): void {
     this.#compiledPolicy = o.#compiledPolicy;
     this.#settings = o.#settings;
-    this.#users = o.#users;
-    this.#byId = o.#byId;
-    this.#byUserId = o.#byUserId;
-    this.#byName = o.#byName;
-    this.#byV4 = o.#byV4;
-    this.#byV6 = o.#byV6;
-    this.#classes = o.#classes;
-    this.#classByKey = o.#classByKey;
-    this.#atomNodes = o.#atomNodes;
-    this.#atomPlan = o.#atomPlan;
-    this.#routeClasses = o.#routeClasses;
-    this.#atomClasses = o.#atomClasses;
-    this.#routes.adopt(o.#routes);
-    this.#resolved = o.#resolved;
-    this.#srcLists = o.#srcLists;
-    this.#listSelections = o.#listSelections;
-    this.#itemsByList = o.#itemsByList;
-    this.#classLists = o.#classLists;
-    this.#classListsAt = o.#classListsAt;
+    this.#displayName = o.#displayName;
+    this.#domains = o.#domains;
     // Versions must keep growing across a rebuild: keys handed out before stay distinct.
-    this.#clock = Math.max(this.#clock, o.#clock) + 1;
-    this.#addressEpoch = this.#clock;
-    this.#items = o.#items;
+    o.#binding.clock = Math.max(this.#binding.clock, o.#binding.clock) + 1;
+    o.#binding.addressEpoch = o.#binding.clock;
+    this.#binding = o.#binding;
+    this.#binding.onNewClass = (cls) => this.#bindClass(cls);
+    this.#selections = o.#selections;
+    this.#routes.adopt(o.#routes);
     this.#visibility.adopt(o.#visibility);
     this.#filters.adopt(o.#filters);
     this.#views.adopt(o.#views);
-    this.#viaItems = o.#viaItems;
     this.#ssh.adopt(o.#ssh);
-    this.#allNodesSet = o.#allNodesSet;
-    this.#routeStrings = o.#routeStrings;
-    this.#displayName = o.#displayName;
-    this.#domains = o.#domains;
-    this.#routeSetCache = o.#routeSetCache;
-    this.#viaSelections = o.#viaSelections;
-    this.#built = true;
-  }
-
-  // --- building -----------------------------------------------------------------------------
-
-  #addNode(nf: NodeFacts): NodeRec {
-    if (this.#byId.has(nf.id)) throw new Error(`node id ${nf.id} appears twice`);
-    const node = buildNode(this.#byId.size, nf, this.#users);
-    this.#byId.set(node.id, node);
-    this.#byName.set(node.name, node);
-    if (node.v4 >= 0) this.#byV4.set(node.v4 | 0, node);
-    if (node.v6Text !== null) this.#byV6.set(node.v6Text, node);
-    if (!node.tagged && nf.userId !== null) {
-      let set = this.#byUserId.get(nf.userId);
-      if (set === undefined) this.#byUserId.set(nf.userId, (set = new Set()));
-      set.add(node);
-    }
-    const cls = this.#classFor(node);
-    node.classId = cls.id;
-    node.slot = cls.nodes.length;
-    cls.nodes.push(node);
-    cls.addresses = null;
-    for (const a of cls.atoms) this.#atomNodes[a]!++;
-    this.#allNodesSet = null;
-    this.#addressEpoch = ++this.#clock;
-    return node;
-  }
-
-  /** Takes a node out of every node-level structure (the inverse of #addNode). */
-  #dropNode(node: NodeRec): void {
-    this.#byId.delete(node.id);
-    if (this.#byName.get(node.name) === node) this.#byName.delete(node.name);
-    if (node.v4 >= 0 && this.#byV4.get(node.v4 | 0) === node) this.#byV4.delete(node.v4 | 0);
-    if (node.v6Text !== null && this.#byV6.get(node.v6Text) === node) this.#byV6.delete(node.v6Text);
-    if (node.facts.userId !== null) this.#byUserId.get(node.facts.userId)?.delete(node);
-    if (node.user !== null) node.user.nodes.splice(node.user.nodes.indexOf(node), 1);
-    const cls = this.#classes[node.classId]!;
-    const last = cls.nodes.pop()!;
-    if (last !== node) {
-      cls.nodes[node.slot] = last;
-      last.slot = node.slot;
-    }
-    cls.addresses = null;
-    for (const a of cls.atoms) this.#atomNodes[a]!--;
-    this.#allNodesSet = null;
-    this.#addressEpoch = ++this.#clock;
-  }
-
-  /** The user-kind atoms a user matches, in atom order. */
-  #userAtoms(user: UserRec): number[] {
-    const plan = this.#atomPlan;
-    const out = new Set<number>();
-    const keys = new Set<string>([user.name.toLowerCase(), `${user.name}@`.toLowerCase()]);
-    if (user.email !== '') keys.add(user.email.toLowerCase());
-    for (const key of keys) for (const id of plan.loginAtoms.get(key) ?? []) out.add(id);
-    for (const atom of plan.otherUserAtoms) if (userAtomMatches(atom.spec, user)) out.add(atom.id);
-    return [...out].sort((a, b) => a - b);
-  }
-
-  /** What makes a node's class: its atoms, served routes, exit routes and postures. */
-  #classKeyOf(node: NodeRec): { key: string; ids: number[]; postures: string[] } {
-    const plan = this.#atomPlan;
-    const ids: number[] = [];
-    if (node.tagged) {
-      if (plan.taggedAtom >= 0) ids.push(plan.taggedAtom);
-      for (const tag of node.tags) for (const id of plan.tagAtoms.get(tag) ?? []) ids.push(id);
-    } else if (node.user !== null) {
-      ids.push(...node.user.atoms);
-    }
-    if (plan.literalAtoms.length > 0 && ((node.v4 >= 0 && plan.anyLiteral.containsV4(node.v4)) || (node.v6 !== null && plan.anyLiteral.containsV6(node.v6)))) {
-      for (const a of plan.literalAtoms) if (literalAtomMatches(a, node)) ids.push(a.id);
-    }
-    ids.sort((a, b) => a - b);
-    const policyPostures = this.compiled.policy.postures;
-    const postures = this.compiled.postureNames.filter((name) => meetsPosture(policyPostures.get(name) ?? [], node.facts.postureAttributes));
-    const key = `${ids.join(',')}|${node.routeTexts.join(',')}|${node.exitRoutes.length > 0 ? 'x' : ''}|${postures.join(',')}`;
-    return { key, ids, postures };
-  }
-
-  /** The node's identity class, created (and, after the build, bound everywhere) if new. */
-  #classFor(node: NodeRec): IdentityClass {
-    const { key, ids, postures } = this.#classKeyOf(node);
-    let cls = this.#classByKey.get(key);
-    if (cls !== undefined) return cls;
-    const flags = new Uint8Array(this.compiled.atoms.length);
-    for (const id of ids) flags[id] = 1;
-    cls = {
-      id: this.#classes.length,
-      key,
-      atoms: ids,
-      atomFlags: flags,
-      nodes: [],
-      routes: node.routes,
-      routeTexts: node.routeTexts,
-      routeSet: IPSet.of(...node.routes),
-      exit: node.exitRoutes.length > 0,
-      postures: new Set(postures),
-      addresses: null,
-    };
-    this.#classes.push(cls);
-    this.#classByKey.set(key, cls);
-    for (const id of ids) this.#atomClasses[id]!.push(cls.id);
-    if (cls.routes.length > 0) this.#routeClasses.push(cls);
-    if (this.#built) this.#bindClass(cls);
-    return cls;
-  }
-
-  #classAddresses(cls: IdentityClass): IPSet {
-    if (cls.addresses === null) cls.addresses = nodeAddressSet(cls.nodes);
-    return cls.addresses;
-  }
-
-  #allNodes(): IPSet {
-    if (this.#allNodesSet === null) this.#allNodesSet = nodeAddressSet([...this.#byId.values()]);
-    return this.#allNodesSet;
-  }
-
-  #bits(): Bits {
-    return new Bits(this.#classes.length);
-  }
-
-  /** Binds a selection: which classes it names and which addresses it covers. */
-  #resolve(sel: Selection): Resolved {
-    const cached = this.#resolved.get(sel.key);
-    if (cached !== undefined) return cached;
-    const identity = this.#bits();
-    if (sel.wildcard || sel.dangerAll) for (let i = 0; i < this.#classes.length; i++) identity.set(i);
-    else for (const atom of sel.atoms) for (const c of this.#atomClasses[atom] ?? []) identity.set(c);
-    if (sel.postures.length > 0) {
-      // Only devices meeting one of the postures are sources; literal addresses are no devices.
-      const restricted = this.#bits();
-      for (const c of identity) if (sel.postures.some((p) => this.#classes[c]!.postures.has(p))) restricted.set(c);
-      const resolved = new Resolved(sel, restricted, () => this.#identityAddresses(restricted), () => this.#addressEpoch);
-      this.#resolved.set(sel.key, resolved);
-      return resolved;
-    }
-    const resolved = new Resolved(sel, identity, () => this.#selectionAddresses(sel), () => this.#addressEpoch);
-    if (this.#routeClasses.length > 0) {
-      const members = identity.clone();
-      for (const cls of this.#routeClasses) if (!members.has(cls.id) && cls.routeSet.overlaps(resolved.ipSet)) members.set(cls.id);
-      resolved.members = members;
-    }
-    this.#resolved.set(sel.key, resolved);
-    return resolved;
-  }
-
-  #identityAddresses(classes: Bits): IPSet {
-    const b = new IPSetBuilder();
-    for (const c of classes) b.addSet(this.#classAddresses(this.#classes[c]!));
-    return b.build();
-  }
-
-  /** The addresses a selection covers: named nodes' addresses, literals, `*`'s space and routes. */
-  #selectionAddresses(sel: Selection): IPSet {
-    if (sel.dangerAll) return IPSet.of({ addr: { family: 4, value: 0n }, bits: 0 }, { addr: { family: 6, value: 0n }, bits: 0 });
-    if (sel.wildcard) return this.#allNodes().union(sel.literal).union(TAILSCALE_SPACE).union(this.#routeSet());
-    // A literal names its prefix, not the other addresses of the nodes inside it.
-    const byIdentity = this.#bits();
-    for (const part of sel.parts) {
-      if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) byIdentity.set(c);
-    }
-    const b = new IPSetBuilder();
-    for (const c of byIdentity) b.addSet(this.#classAddresses(this.#classes[c]!));
-    return b.build().union(sel.literal);
-  }
-
-  #routeSetCache: IPSet | null = null;
-  #routeSet(): IPSet {
-    if (this.#routeSetCache === null) {
-      const b = new IPSetBuilder();
-      for (const n of this.#byId.values()) for (const r of n.routes) b.addPrefix(r);
-      this.#routeSetCache = b.build();
-    }
-    return this.#routeSetCache;
-  }
-
-  /** The set of addresses one selector names, for per-source strings next to `*`. */
-  #partSet(part: SelectionPart): IPSet {
-    if (part.kind === 'literal') return part.literal ?? IPSet.EMPTY;
-    if (part.kind === 'atom' && part.atom !== null) {
-      const b = new IPSetBuilder();
-      for (const c of this.#atomClasses[part.atom] ?? []) b.addSet(this.#classAddresses(this.#classes[c]!));
-      return b.build();
-    }
-    return IPSet.EMPTY;
-  }
-
-  /**
-   * SrcIPs as the service writes them. Literal prefixes (hosts, CIDRs) are one set rendered as
-   * addresses, CIDRs and ranges; each node a user, group, tag or autogroup names is listed by
-   * its own addresses, never merged with its neighbours. With `*`: Tailscale's space, every
-   * served subnet route, then each other source's own strings (kept even when covered).
-   * `["*"]` for autogroup:danger-all. One list per selection, kept current by joins and leaves.
-   */
-  #srcList(sel: Selection): SrcList {
-    const cached = this.#srcLists.get(sel.key);
-    if (cached !== undefined) return cached;
-    const version = ++this.#clock;
-    let list: SrcList;
-    if (sel.postures.length > 0) {
-      list = new SrcList([], nodesOfClasses(this.#resolve(sel).identity, this.#classes), null, sel.key, version);
-    } else if (sel.dangerAll) {
-      list = new SrcList(['*'], [], null, sel.key, version);
-    } else {
-      const literal = sel.wildcard ? TAILSCALE_SPACE.union(sel.literal) : sel.literal;
-      const strings = [...literal.toStrings()];
-      if (sel.wildcard) {
-        strings.push(...this.#routeStrings);
-        for (const part of sel.parts) if (part.kind === 'literal' && part.literal !== null) strings.push(...part.literal.toStrings());
-      }
-      const classes = this.#bits();
-      for (const part of sel.parts) {
-        if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) classes.set(c);
-      }
-      const covered = !sel.wildcard && !literal.isEmpty() ? literal : null;
-      list = new SrcList(strings, nodesOfClasses(classes, this.#classes), covered, sel.key, version);
-    }
-    this.#srcLists.set(sel.key, list);
-    this.#listSelections.set(sel.key, sel);
-    return list;
-  }
-
-  /** Whether a class's nodes are listed in a selection's SrcIPs. */
-  #listsClass(sel: Selection, cls: IdentityClass): boolean {
-    if (sel.postures.length > 0) return this.#resolve(sel).identity.has(cls.id);
-    if (sel.dangerAll) return false;
-    return sel.parts.some((part) => part.kind === 'atom' && part.atom !== null && cls.atomFlags[part.atom] === 1);
-  }
-
-  #resolveItems(): void {
-    for (const item of this.compiled.items) {
-      const src = this.#resolve(item.src);
-      const info: ItemInfo = { item, src, list: this.#srcList(item.src), dst: this.#dstMembers(item) };
-      this.#items.push(info);
-      const sharing = this.#itemsByList.get(info.list);
-      if (sharing === undefined) this.#itemsByList.set(info.list, [info]);
-      else sharing.push(info);
-      if (item.kind === 'via') this.#viaItems.push(info);
-      // Companion rules list the grant's destinations as sources. Their list exists from the
-      // start, so which caps a node carries depends on the policy and the node alone.
-      if (item.kind === 'cap' && hasCompanionCaps(item.capMap)) this.#srcList(item.dst);
-    }
-    this.#filters.placeRules();
   }
 
   // --- visibility -----------------------------------------------------------------------------
 
-  /** Classes an item delivers to, for visibility: who is a destination of it. */
-  #dstMembers(item: RuleItem): Bits {
-    const out = this.#bits();
-    if (item.kind === 'net') {
-      for (const d of item.dsts) this.#partMembers(d.part, out);
-    } else if (item.kind === 'cap') {
-      for (const part of item.dst.parts) this.#partMembers(part, out);
-    } else if (item.kind === 'via') {
-      const via = this.#resolve(this.#viaSelection(item.viaTags));
-      for (const c of via.identity) {
-        const cls = this.#classes[c]!;
-        if (this.#viaServes(cls, item.dst)) out.set(c);
-      }
-    }
-    return out;
-  }
-
-  #partMembers(part: SelectionPart, out: Bits): void {
-    switch (part.kind) {
-      case 'wildcard':
-        for (let i = 0; i < this.#classes.length; i++) out.set(i);
-        return;
-      case 'atom':
-      case 'literal': {
-        if (part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) out.set(c);
-        const set = part.kind === 'literal' ? (part.literal ?? IPSet.EMPTY) : this.#partSet(part);
-        for (const cls of this.#classes) if (cls.routes.length > 0 && cls.routeSet.overlaps(set)) out.set(cls.id);
-        return;
-      }
-      case 'internet':
-        for (const cls of this.#classes) if (cls.exit || (cls.routes.length > 0 && cls.routeSet.overlaps(INTERNET))) out.set(cls.id);
-        return;
-      default:
-        return;
-    }
-  }
-
-  #viaSelections = new Map<string, Selection>();
-  #viaSelection(tags: readonly string[]): Selection {
-    const key = tags.join(',');
-    let sel = this.#viaSelections.get(key);
-    if (sel === undefined) {
-      sel = this.compiled.select(tags.map((t) => ({ text: t, alias: { kind: 'tag', name: t } })));
-      this.#viaSelections.set(key, sel);
-    }
-    return sel;
-  }
-
-  /** Whether a router class serves some destination of a via grant. */
-  #viaServes(cls: IdentityClass, dst: Selection): boolean {
-    if (dst.internet && cls.exit) return true;
-    return cls.routes.length > 0 && cls.routeSet.overlaps(dst.literal);
-  }
-
   // --- route access -------------------------------------------------------------------------
-
-  #partsSet(parts: readonly SelectionPart[]): IPSet {
-    const b = new IPSetBuilder();
-    for (const p of parts) b.addSet(this.#partSet(p));
-    return b.build();
-  }
 
   // --- node attributes ----------------------------------------------------------------------
 
@@ -1140,16 +673,16 @@ export class PolicyIndex {
   }
 
   hasNode(idOrName: number | string): boolean {
-    return (typeof idOrName === 'number' ? this.#byId.get(idOrName) : this.#byName.get(idOrName)) !== undefined;
+    return (typeof idOrName === 'number' ? this.#binding.byId.get(idOrName) : this.#binding.byName.get(idOrName)) !== undefined;
   }
 
   nodeIds(): number[] {
-    return [...this.#byId.keys()];
+    return [...this.#binding.byId.keys()];
   }
 
   /** Number of identity classes (for benchmarks and diagnostics). */
   get classCount(): number {
-    return this.#classes.length;
+    return this.#binding.classes.length;
   }
 
   /** The class a node belongs to; nodes with equal class ids get equal filter templates. */
@@ -1158,7 +691,7 @@ export class PolicyIndex {
   }
 
   #node(idOrName: number | string): NodeRec {
-    const node = typeof idOrName === 'number' ? this.#byId.get(idOrName) : this.#byName.get(idOrName);
+    const node = typeof idOrName === 'number' ? this.#binding.byId.get(idOrName) : this.#binding.byName.get(idOrName);
     if (node === undefined) {
       throw new PolicyError('unknownNode', `node ${JSON.stringify(idOrName)} is not in the tailnet`, null);
     }
@@ -1172,7 +705,7 @@ export class PolicyIndex {
   sourceCapsOf(nodeId: number): string[] {
     const node = this.#node(nodeId);
     const out: string[] = [];
-    for (const list of this.#listsOf(this.#classes[node.classId]!)) {
+    for (const list of this.#selections.listsOf(this.#binding.classes[node.classId]!)) {
       if (list.capName !== null && list.entriesOf(node.id) !== '') out.push(list.capName);
     }
     return [...new Set(out)].sort();
@@ -1197,8 +730,8 @@ export class PolicyIndex {
   /** Like sees(), but false (not an error) when either node is unknown. */
   seesIfKnown(a: number, b: number): boolean {
     if (a === b) return false;
-    const na = this.#byId.get(a);
-    const nb = this.#byId.get(b);
+    const na = this.#binding.byId.get(a);
+    const nb = this.#binding.byId.get(b);
     return na !== undefined && nb !== undefined && this.#visibility.sees(na, nb);
   }
 
@@ -1272,7 +805,7 @@ export class PolicyIndex {
 
   /** Whether the requester may apply `requestedTags` (tagOwners, tags owned by tags). */
   tagsAllowed(owner: TagOwnerContext, requestedTags: readonly string[]): TagDecision {
-    return tagsAllowed(this.compiled, this.#users, owner, requestedTags);
+    return tagsAllowed(this.compiled, this.#binding.users, owner, requestedTags);
   }
 
   /**
@@ -1280,7 +813,7 @@ export class PolicyIndex {
    * map (an approver of a covering prefix approves), exit routes only through exitNode.
    */
   autoApprovedRoutes(node: Pick<NodeFacts, 'userId' | 'tags' | 'ipv4' | 'ipv6'>, advertisedRoutes: readonly string[]): string[] {
-    return autoApprovedRoutes(this.compiled, this.#users, node, advertisedRoutes);
+    return autoApprovedRoutes(this.compiled, this.#binding.users, node, advertisedRoutes);
   }
 
   // --- helpers for tests and explain --------------------------------------------------------
@@ -1291,10 +824,10 @@ export class PolicyIndex {
   }
 
   #nodesOf(sel: Selection): NodeRec[] {
-    if (sel.wildcard) return [...this.#byId.values()];
+    if (sel.wildcard) return [...this.#binding.byId.values()];
     const out: NodeRec[] = [];
-    for (const n of this.#byId.values()) {
-      if (factsMatch(this.compiled, this.#users, n.facts, sel)) out.push(n);
+    for (const n of this.#binding.byId.values()) {
+      if (factsMatch(this.compiled, this.#binding.users, n.facts, sel)) out.push(n);
     }
     return out;
   }
@@ -1302,20 +835,20 @@ export class PolicyIndex {
   /** The node owning an address, if any. */
   nodeByAddress(text: string): NodeFacts | null {
     const addr = parseIP(text);
-    const n = addr.family === 4 ? this.#byV4.get(Number(addr.value) | 0) : this.#byV6.get(formatIP(addr));
+    const n = addr.family === 4 ? this.#binding.byV4.get(Number(addr.value) | 0) : this.#binding.byV6.get(formatIP(addr));
     return n?.facts ?? null;
   }
 
   /** Compiled items with their resolved sources, for evaluation (tests, explain). */
   items(): readonly { readonly item: RuleItem; readonly srcSet: IPSet; readonly srcIPs: readonly string[] }[] {
-    return this.#items.map((i) => ({ item: i.item, srcSet: i.src.ipSet, srcIPs: i.list.strings }));
+    return this.#selections.items.map((i) => ({ item: i.item, srcSet: i.src.ipSet, srcIPs: i.list.strings }));
   }
 
   /** Whether a node, by its identity, is named by one selection part. */
   nodeMatchesPart(nodeId: number, part: SelectionPart): boolean {
     const node = this.#node(nodeId);
     if (part.kind === 'wildcard') return true;
-    if (part.atom !== null) return this.#classes[node.classId]!.atomFlags[part.atom] === 1 || factsMatch(this.compiled, this.#users, node.facts, { key: '', atoms: [], literal: IPSet.EMPTY, wildcard: false, dangerAll: false, internet: false, self: false, parts: [part], postures: [] });
+    if (part.atom !== null) return this.#binding.classes[node.classId]!.atomFlags[part.atom] === 1 || factsMatch(this.compiled, this.#binding.users, node.facts, { key: '', atoms: [], literal: IPSet.EMPTY, wildcard: false, dangerAll: false, internet: false, self: false, parts: [part], postures: [] });
     return false;
   }
 
