@@ -6,19 +6,16 @@
 // by one.
 //
 // It reads each index through DiffSide: its node and user records, visibility rows, class
-// attributes and filters rendered for a stand-in node, plus the public per-node queries.
-import type * as tailcfg from '../../tailcfg/index.js';
+// attributes and filters rendered for a stand-in node, plus its per-node outputs.
 import type { CompiledPolicy } from '../compile.js';
 import { Bits } from './bits.js';
 import { type PolicyDelta, newDeltaParts } from './delta.js';
-import { push } from './delta-collection.js';
+import { push, type IndexOutputs } from './delta-collection.js';
 import type { NodeRec, UserRec } from './records.js';
-import type { PeerView, SelfView } from './views.js';
 
-/** What the class diff reads of one index. */
-export interface DiffSide {
+/** What the class diff reads of one index, beyond its per-node outputs. */
+export interface DiffSide extends IndexOutputs {
   readonly compiled: CompiledPolicy;
-  readonly nodes: ReadonlyMap<number, NodeRec>;
   readonly users: ReadonlyMap<number, UserRec>;
   readonly displayName: string;
   visibilityRow(classId: number): Bits | null;
@@ -26,15 +23,8 @@ export interface DiffSide {
   /** The class's filter template rendered for a stand-in node, as JSON. */
   standInFilter(classId: number): string;
   hasSelfItems(): boolean;
-  ipv6Only(node: NodeRec): boolean;
   sshRole(node: NodeRec): string;
   sees(a: number, b: number): boolean;
-  peersOf(nodeId: number): number[];
-  peerView(viewerId: number, peerId: number): PeerView;
-  filterFor(nodeId: number): tailcfg.FilterRule[];
-  sshPolicyFor(nodeId: number): tailcfg.SSHPolicy | null;
-  selfView(nodeId: number): SelfView;
-  sourceCapsOf(nodeId: number): string[];
 }
 
 /**

@@ -19,7 +19,7 @@ import { RouteTable, type RoutesHost } from './route-table.js';
 import { TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import { type IdentityClass, type NodeRec, buildUsers, normaliseGroups, parseV4, parseV6 } from './records.js';
 import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
-import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type UserChange } from './delta-collection.js';
+import { Touched, collectDelta, recordBefore, samePolicyFacts, type UpdateOutputs, type NodeBefore, type NodeChange, type UserChange } from './delta-collection.js';
 import type { FilterFormOptions } from './filter-template.js';
 import { sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
 import { parsePrefixText, servedRoutes } from './route-access.js';
@@ -240,7 +240,7 @@ export class PolicyIndex {
     const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#routes.primary.clone() });
     this.#ssh.bind();
     next.#ssh.bind();
-    const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(this.nodeIds()), true);
+    const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(this.nodeIds()), true);
     this.#adopt(next);
     return delta;
   }
@@ -255,13 +255,13 @@ export class PolicyIndex {
     const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#routes.primary.clone() });
     this.#ssh.bind();
     next.#ssh.bind();
-    const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(), false);
+    const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
     this.#adopt(next);
     return delta;
   }
 
-  /** What the class diff reads of this index. */
-  #diffSide(): DiffSide {
+  /** What the deltas (incremental and by class) read of this index. */
+  #outputs(): DiffSide & UpdateOutputs {
     return {
       compiled: this.#compiledPolicy,
       nodes: this.#binding.byId,
@@ -280,6 +280,7 @@ export class PolicyIndex {
       sshPolicyFor: (id) => this.sshPolicyFor(id),
       selfView: (id) => this.selfView(id),
       sourceCapsOf: (id) => this.sourceCapsOf(id),
+      viewKey: (viewer, peer) => this.#views.viewKey(viewer, peer),
     };
   }
 
@@ -321,7 +322,7 @@ export class PolicyIndex {
     const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: this.#routes.tableAfter(changes) });
     this.#ssh.bind();
     next.#ssh.bind();
-    const delta = diffByClass(this.#diffSide(), next.#diffSide(), new Set(changes.map((c) => c.id)), userChange !== null);
+    const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(changes.map((c) => c.id)), userChange !== null);
     this.#adopt(next);
     return delta;
   }
@@ -397,6 +398,7 @@ export class PolicyIndex {
     // SSH rules are bound on first use; an update must see them bound to track their sources.
     this.#ssh.bind();
     const changed = new Set(changes.map((c) => c.id));
+    const outputs = this.#outputs();
     const before = new Map<number, NodeBefore>();
     const selfUsers = new Map<number, string>();
     const noteSelfUser = (uid: number | null): void => {
@@ -406,7 +408,7 @@ export class PolicyIndex {
     for (const c of changes) {
       const old = this.#binding.byId.get(c.id);
       if (old !== undefined) {
-        before.set(c.id, this.#before(old, changed));
+        before.set(c.id, recordBefore(outputs, old, changed));
         if (this.#filters.hasSelfItems()) noteSelfUser(old.user?.id ?? null);
       }
       if (this.#filters.hasSelfItems() && c.facts !== null && c.facts.tags.length === 0) noteSelfUser(c.facts.userId);
@@ -428,7 +430,7 @@ export class PolicyIndex {
     this.#filters.settle(touched, selfUsers, filterChanged);
     this.#ssh.candidates(touched, sshChanged);
     const routeNotes = routes === null ? null : this.#routes.settle(changes, routes, changed);
-    return this.#collectDelta(changes, changed, before, filterChanged, sshChanged, routeNotes);
+    return collectDelta(outputs, changes, changed, before, filterChanged, sshChanged, routeNotes);
   }
 
   /**
@@ -450,122 +452,6 @@ export class PolicyIndex {
         for (const cls of this.#binding.classes) if (cls.exit) touched.templates.add(cls.id);
       }
     }
-  }
-
-  /** What the delta needs to know about a node before it changes. */
-  #before(node: NodeRec, changed: ReadonlySet<number>): NodeBefore {
-    const peers = new Set(this.peersOf(node.id));
-    const views = new Map<string, string>();
-    const viewerKeys = new Map<number, string>();
-    const asViewer = new Map<number, string>();
-    const router = node.routeTexts.length > 0;
-    for (const id of peers) {
-      const other = this.#binding.byId.get(id)!;
-      if (changed.has(id) || other.routeTexts.length > 0 || other.exitRoutes.length > 0) asViewer.set(id, JSON.stringify(this.peerView(node.id, id)));
-      if (changed.has(id)) continue;
-      // A router's view differs by viewer (which of its prefixes each viewer is given).
-      const key = router ? `v${id}` : this.#views.viewKey(other, node);
-      viewerKeys.set(id, key);
-      if (!views.has(key)) views.set(key, JSON.stringify(this.peerView(id, node.id)));
-    }
-    return {
-      node,
-      router,
-      peers,
-      views,
-      viewerKeys,
-      asViewer,
-      ipv6Only: this.#views.ipv6Only(node),
-      filter: JSON.stringify(this.filterFor(node.id)),
-      ssh: JSON.stringify(this.sshPolicyFor(node.id)),
-      self: JSON.stringify(this.selfView(node.id)),
-      sourceCaps: this.sourceCapsOf(node.id).join(' '),
-    };
-  }
-
-  #collectDelta(
-    changes: readonly NodeChange[],
-    changed: ReadonlySet<number>,
-    before: ReadonlyMap<number, NodeBefore>,
-    filterChanged: Set<number>,
-    sshChanged: Set<number>,
-    routeNotes: RouteNotes | null = null,
-  ): PolicyDelta {
-    const gained = new Map<number, number[]>();
-    const lost = new Map<number, number[]>();
-    const viewChanged = new Map<number, number[]>();
-    const selfChanged: number[] = [];
-    const sourceCapsChanged: number[] = [];
-    for (const c of changes) {
-      const was = before.get(c.id);
-      const node = this.#binding.byId.get(c.id);
-      if (node === undefined) {
-        // Gone: every remaining peer loses it (changed peers list it themselves).
-        if (was !== undefined) for (const p of was.peers) if (!changed.has(p)) push(lost, p, c.id);
-        continue;
-      }
-      const peers = this.peersOf(c.id);
-      if (was === undefined) {
-        for (const p of peers) {
-          push(gained, c.id, p);
-          if (!changed.has(p)) push(gained, p, c.id);
-        }
-        continue;
-      }
-      const after = new Set(peers);
-      const views = new Map<string, string>();
-      const ipv6Only = this.#views.ipv6Only(node);
-      for (const p of peers) {
-        if (!was.peers.has(p)) {
-          push(gained, c.id, p);
-          if (!changed.has(p)) push(gained, p, c.id);
-          continue;
-        }
-        const other = this.#binding.byId.get(p)!;
-        // The changed node as seen by p.
-        if (!changed.has(p)) {
-          const key = was.router || node.routeTexts.length > 0 ? `v${p}` : this.#views.viewKey(other, node);
-          let view = views.get(key);
-          if (view === undefined) views.set(key, (view = JSON.stringify(this.peerView(p, c.id))));
-          if (view !== was.views.get(was.viewerKeys.get(p)!)) push(viewChanged, c.id, p);
-        }
-        // p as seen by the changed node.
-        const asViewer = was.asViewer.get(p);
-        if (asViewer !== undefined) {
-          if (asViewer !== JSON.stringify(this.peerView(c.id, p))) push(viewChanged, p, c.id);
-        } else if (ipv6Only !== was.ipv6Only && other.v4Text !== null && !this.#views.ipv6Only(other)) push(viewChanged, p, c.id);
-      }
-      for (const p of was.peers) {
-        if (after.has(p)) continue;
-        push(lost, c.id, p);
-        if (!changed.has(p)) push(lost, p, c.id);
-      }
-      if (JSON.stringify(this.filterFor(c.id)) !== was.filter) filterChanged.add(c.id);
-      else filterChanged.delete(c.id);
-      if (JSON.stringify(this.sshPolicyFor(c.id)) !== was.ssh) sshChanged.add(c.id);
-      else sshChanged.delete(c.id);
-      if (JSON.stringify(this.selfView(c.id)) !== was.self) selfChanged.push(c.id);
-      if (this.sourceCapsOf(c.id).join(' ') !== was.sourceCaps) sourceCapsChanged.push(c.id);
-    }
-    for (const id of changed) {
-      if (!before.has(id)) {
-        filterChanged.delete(id);
-        sshChanged.delete(id);
-      }
-    }
-    if (routeNotes !== null) {
-      for (const [peer, viewers] of routeNotes.pairs) {
-        const list = viewChanged.get(peer);
-        if (list === undefined) {
-          viewChanged.set(peer, [...viewers]);
-          continue;
-        }
-        const listed = new Set(list);
-        for (const v of viewers) if (!listed.has(v)) list.push(v);
-      }
-      for (const id of routeNotes.selfChanged) if (!selfChanged.includes(id)) selfChanged.push(id);
-    }
-    return { gained, lost, viewChanged, filterChanged: [...filterChanged], sshChanged: [...sshChanged], selfChanged, sourceCapsChanged };
   }
 
   /** Takes a node out: source lists, SSH rules, atom counts, then the node-level maps. */
