@@ -16,13 +16,11 @@ import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts } from '../fac
 import { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
 import { PrimaryRouteTable } from '../primary-routes.js';
 import { RouteTable, type RoutesHost } from './route-table.js';
-import { TAILSCALE_SPACE } from '../tailscale-ranges.js';
-import { type IdentityClass, type NodeRec, buildUsers, normaliseGroups, parseV4, parseV6 } from './records.js';
+import { type IdentityClass, type NodeRec, buildUsers, normaliseGroups } from './records.js';
 import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
-import { Touched, collectDelta, recordBefore, samePolicyFacts, type UpdateOutputs, type NodeBefore, type NodeChange, type UserChange } from './delta-collection.js';
+import { samePolicyFacts, type UpdateOutputs, type NodeChange, type UserChange } from './delta-collection.js';
 import type { FilterFormOptions } from './filter-template.js';
-import { sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
-import { parsePrefixText, servedRoutes } from './route-access.js';
+import { sameNumbers, sameOptionalLists, sameStringSets } from './node-lists.js';
 import { tailnetNames, type TagDecision, type TagOwnerContext } from './selections.js';
 import { ClassBinding } from './class-binding.js';
 import { SelectionBinding } from './selection-binding.js';
@@ -32,6 +30,7 @@ import type { PeerView, SelfView } from './views.js';
 import { NodeViews, type ViewsHost } from './node-views.js';
 import { ClassFilters, type FiltersHost } from './class-filters.js';
 import { Visibility, type VisibilityHost } from './visibility.js';
+import { NodeUpdates, type UpdatesHost } from './node-updates.js';
 
 export interface PolicyIndexOptions {
   /** Reuse a primary-route table the server keeps (failover state); built from facts otherwise. */
@@ -50,6 +49,7 @@ export class PolicyIndex {
   readonly #filters: ClassFilters;
   readonly #views: NodeViews;
   readonly #ssh: SshPolicies;
+  readonly #updates: NodeUpdates;
   #displayName: string;
   #domains: ReadonlySet<string> | null;
 
@@ -73,6 +73,7 @@ export class PolicyIndex {
       options.primaryRoutes ??
       new PrimaryRouteTable(nodes.filter((n) => n.routeTexts.length > 0).map((n) => ({ nodeId: n.id, order: n.order, online: n.facts.online, routes: n.routeTexts })));
     this.#routes = new RouteTable(host, primary);
+    this.#updates = new NodeUpdates(host);
     this.#binding.routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
     checkSshDomains(compiled, this.#domains);
     this.#selections.resolveItems();
@@ -89,9 +90,28 @@ export class PolicyIndex {
    * The state and services the parts read from one another through the index. Getters, so
    * that each part always reads the current state (also after #adopt swaps it).
    */
-  #host(): SshHost & ViewsHost & RoutesHost & FiltersHost & VisibilityHost {
+  #host(): SshHost & ViewsHost & RoutesHost & FiltersHost & VisibilityHost & UpdatesHost {
     const index = this;
     return {
+      get binding() {
+        return index.#binding;
+      },
+      get selections() {
+        return index.#selections;
+      },
+      get routes() {
+        return index.#routes;
+      },
+      get visibility() {
+        return index.#visibility;
+      },
+      get filters() {
+        return index.#filters;
+      },
+      get ssh() {
+        return index.#ssh;
+      },
+      outputs: () => this.#outputs(),
       get compiled() {
         return index.#compiledPolicy;
       },
@@ -160,7 +180,7 @@ export class PolicyIndex {
     const old = this.#binding.byId.get(facts.id);
     if (old !== undefined && samePolicyFacts(old.facts, facts)) {
       if (old.name !== facts.name) return this.#applyNodes([{ id: facts.id, facts }], null);
-      return old.facts.online === facts.online ? ((old.facts = facts), EMPTY_POLICY_DELTA) : this.#online(old, facts);
+      return old.facts.online === facts.online ? ((old.facts = facts), EMPTY_POLICY_DELTA) : this.#updates.online(old, facts);
     }
     return this.#applyNodes([{ id: facts.id, facts }], null);
   }
@@ -179,7 +199,7 @@ export class PolicyIndex {
   setOnline(id: number, online: boolean): PolicyDelta {
     const node = this.#binding.byId.get(id);
     if (node === undefined || node.facts.online === online) return EMPTY_POLICY_DELTA;
-    return this.#online(node, { ...node.facts, online });
+    return this.#updates.online(node, { ...node.facts, online });
   }
 
   /** Adds a user or changes one's name, email or role. */
@@ -199,12 +219,7 @@ export class PolicyIndex {
     const atoms = this.#binding.userAtoms({ ...rec, name: user.name, email: user.email, role, groups: normaliseGroups(user.groups) });
     if (rec.role === role && sameNumbers(rec.atoms, atoms)) {
       // Same identity: only SSH localpart mappings can change.
-      this.#ssh.bind();
-      const touched = new Touched();
-      this.#applyUserChange(change, touched);
-      const sshChanged = new Set<number>();
-      this.#ssh.candidates(touched, sshChanged);
-      return { ...EMPTY_POLICY_DELTA, sshChanged: [...sshChanged] };
+      return this.#updates.userRenamed(change);
     }
     return this.#applyNodes(
       rec.nodes.map((n) => ({ id: n.id, facts: n.facts })),
@@ -292,6 +307,15 @@ export class PolicyIndex {
     return [...this.#binding.byId.values()].map((n) => n.facts);
   }
 
+  /**
+   * Applies node changes (and a user change between taking the old nodes out and putting the
+   * new ones in) and returns the exact delta, in place or by rebuilding and diffing.
+   */
+  #applyNodes(changes: readonly NodeChange[], userChange: UserChange | null): PolicyDelta {
+    if (this.#updates.needsRebuild(changes)) return this.#rebuildWith(changes, userChange);
+    return this.#updates.apply(changes, userChange);
+  }
+
   /** Whether a user change moves the tailnet's display name or domains (every node hears). */
   #ownerChanges(change: UserChange): boolean {
     const users = this.#userFacts();
@@ -325,187 +349,6 @@ export class PolicyIndex {
     const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(changes.map((c) => c.id)), userChange !== null);
     this.#adopt(next);
     return delta;
-  }
-
-  /**
-   * Whether changes touch what the incremental path does not handle, so the index is rebuilt
-   * and diffed instead: a node whose address lies inside a served route (routers' membership
-   * in selections follows the addresses inside their routes), a route that covers node
-   * addresses or Tailscale's space, and a change of the served prefixes while some source list
-   * is `*` (it lists every served route: every filter naming `*` changes anyway).
-   */
-  #needsRebuild(changes: readonly NodeChange[]): boolean {
-    const routeSet = this.#routes.hasRoutes ? this.#binding.routeSet() : null;
-    const insideRoute = (v4: number, v6: bigint | null): boolean => routeSet !== null && ((v4 >= 0 && routeSet.containsV4(v4)) || (v6 !== null && routeSet.containsV6(v6)));
-    let routesMove = false;
-    for (const c of changes) {
-      const old = this.#binding.byId.get(c.id);
-      if (old !== undefined && insideRoute(old.v4, old.v6)) return true;
-      const routes = c.facts === null ? [] : servedRoutes(c.facts);
-      const oldRoutes = old?.routeTexts ?? [];
-      if (!sameStrings(routes, oldRoutes)) routesMove = true;
-      // A changed router is bound to a class again, which assumes its routes cover no node.
-      for (const text of routes.length === 0 ? oldRoutes : routes.concat(oldRoutes)) {
-        const prefix = parsePrefixText(text);
-        if (TAILSCALE_SPACE.overlapsPrefix(prefix) || this.#binding.coversNode(prefix)) return true;
-      }
-      if (c.facts === null) continue;
-      const v4 = parseV4(c.facts.ipv4);
-      const v6 = parseV6(c.facts.ipv6);
-      // A node without addresses renders no source strings; rows assume every node has some.
-      if (v4 < 0 && v6 === null) return true;
-      if (insideRoute(v4, v6)) return true;
-      const owner4 = v4 >= 0 ? this.#binding.byV4.get(v4 | 0) : undefined;
-      if (owner4 !== undefined && owner4.id !== c.id) return true;
-    }
-    if (routesMove && !sameStrings(this.#routes.servedAfter(changes), this.#binding.routeStrings)) {
-      for (const sel of this.#selections.listSelections.values()) if (sel.wildcard && !sel.dangerAll && sel.postures.length === 0) return true;
-    }
-    return false;
-  }
-
-  /**
-   * Between taking changed nodes out and putting them back: new served prefixes get their
-   * access rows (so classes bound next see them), `*`'s address set and the route set move.
-   */
-  #prepareRoutes(changes: readonly NodeChange[]): void {
-    const served = this.#routes.servedAfter(changes);
-    this.#routes.addServed(served);
-    this.#binding.routeStrings = served;
-    this.#binding.routeSetCache = null;
-    this.#binding.addressEpoch = this.#binding.tick();
-  }
-
-  /** A router's (or any node's) online change: HA failover, nothing else. */
-  #online(node: NodeRec, facts: NodeFacts): PolicyDelta {
-    node.facts = facts;
-    const notes = this.#routes.online(node);
-    if (notes === null) return EMPTY_POLICY_DELTA;
-    const { pairs, selfChanged } = notes;
-    if (pairs.size === 0 && selfChanged.size === 0) return EMPTY_POLICY_DELTA;
-    const viewChanged = new Map<number, number[]>();
-    for (const [peer, viewers] of pairs) viewChanged.set(peer, [...viewers]);
-    return { ...EMPTY_POLICY_DELTA, viewChanged, selfChanged: [...selfChanged] };
-  }
-
-  /**
-   * Applies node changes (and a user change between taking the old nodes out and putting the
-   * new ones in) and returns the exact delta. Every node in `changes` is compared directly;
-   * everyone else learns of it through visibility, source lists, templates and SSH rules.
-   */
-  #applyNodes(changes: readonly NodeChange[], userChange: UserChange | null): PolicyDelta {
-    if (this.#needsRebuild(changes)) return this.#rebuildWith(changes, userChange);
-    // SSH rules are bound on first use; an update must see them bound to track their sources.
-    this.#ssh.bind();
-    const changed = new Set(changes.map((c) => c.id));
-    const outputs = this.#outputs();
-    const before = new Map<number, NodeBefore>();
-    const selfUsers = new Map<number, string>();
-    const noteSelfUser = (uid: number | null): void => {
-      const user = uid === null ? undefined : this.#binding.users.get(uid);
-      if (user !== undefined && !selfUsers.has(user.id)) selfUsers.set(user.id, this.#filters.selfSignature(user));
-    };
-    for (const c of changes) {
-      const old = this.#binding.byId.get(c.id);
-      if (old !== undefined) {
-        before.set(c.id, recordBefore(outputs, old, changed));
-        if (this.#filters.hasSelfItems()) noteSelfUser(old.user?.id ?? null);
-      }
-      if (this.#filters.hasSelfItems() && c.facts !== null && c.facts.tags.length === 0) noteSelfUser(c.facts.userId);
-    }
-    if (this.#filters.hasSelfItems() && userChange !== null) noteSelfUser(userChange.id);
-
-    const routes = this.#routes.routesBefore(changes);
-    const touched = new Touched();
-    for (const c of changes) {
-      const old = this.#binding.byId.get(c.id);
-      if (old !== undefined) this.#detach(old, touched, c.facts !== null);
-    }
-    if (routes !== null) this.#prepareRoutes(changes);
-    if (userChange !== null) this.#applyUserChange(userChange, touched);
-    for (const c of changes) if (c.facts !== null) this.#attach(c.facts, touched);
-    const filterChanged = new Set<number>();
-    const sshChanged = new Set<number>();
-    this.#switchItems(touched);
-    this.#filters.settle(touched, selfUsers, filterChanged);
-    this.#ssh.candidates(touched, sshChanged);
-    const routeNotes = routes === null ? null : this.#routes.settle(changes, routes, changed);
-    return collectDelta(outputs, changes, changed, before, filterChanged, sshChanged, routeNotes);
-  }
-
-  /**
-   * Lists that became empty switch their items off, lists that became non-empty switch them
-   * on (visibility rows and route access gain what they reach); the templates of the classes
-   * such items reach are rebuilt by the filters' settle.
-   */
-  #switchItems(touched: Touched): void {
-    for (const [list, was] of touched.lists) {
-      if ((list.size === 0) === (was.size === 0)) continue;
-      for (const info of this.#selections.itemsByList.get(list) ?? []) {
-        const kind = info.item.kind;
-        if (kind !== 'net' && kind !== 'via') continue;
-        if (list.size > 0) {
-          this.#visibility.itemReach(info);
-          this.#routes.itemAccess(info);
-        }
-        for (const c of info.dst) touched.templates.add(c);
-        for (const cls of this.#binding.classes) if (cls.exit) touched.templates.add(cls.id);
-      }
-    }
-  }
-
-  /** Takes a node out: source lists, SSH rules, atom counts, then the node-level maps. */
-  #detach(node: NodeRec, touched: Touched, moving: boolean): void {
-    const cls = this.#binding.classes[node.classId]!;
-    for (const list of this.#selections.listsOf(cls)) {
-      touched.noteList(list, node.id);
-      list.update(node.id, [], this.#binding.tick());
-    }
-    for (const a of cls.atoms) touched.noteAtom(a, this.#binding.atomNodes[a]! > 0);
-    this.#ssh.detach(node, touched, moving);
-    if (this.#binding.hasLiteralAtoms(cls)) touched.templates.add(cls.id);
-    this.#binding.dropNode(node);
-  }
-
-  /** Puts a node in: the inverse of #detach. */
-  #attach(facts: NodeFacts, touched: Touched): void {
-    const classCount = this.#binding.classes.length;
-    // Atom counts before the node is counted.
-    const plan = this.#binding.classKeyPreview(facts);
-    for (const a of plan) touched.noteAtom(a, this.#binding.atomNodes[a]! > 0);
-    const node = this.#binding.addNode(facts);
-    const cls = this.#binding.classes[node.classId]!;
-    if (cls.id >= classCount) {
-      // Bound while this batch's lists were in flux: its template is built again at the end.
-      touched.newClasses.add(cls.id);
-      touched.templates.add(cls.id);
-    }
-    for (const list of this.#selections.listsOf(cls)) {
-      touched.noteList(list, node.id);
-      list.update(node.id, list.nodeStrings(node), this.#binding.tick());
-    }
-    this.#ssh.attach(node, touched);
-    if (this.#binding.hasLiteralAtoms(cls)) touched.templates.add(cls.id);
-  }
-
-  /** Applies a user record change and notes SSH localpart changes. */
-  #applyUserChange(change: UserChange, touched: Touched): void {
-    const facts = change.facts;
-    let rec = this.#binding.users.get(change.id);
-    if (facts === null) {
-      this.#binding.users.delete(change.id);
-    } else if (rec === undefined) {
-      rec = { id: facts.id, name: facts.name, email: facts.email, role: facts.role ?? 'member', groups: normaliseGroups(facts.groups), nodes: [], atoms: [] };
-      rec.atoms = this.#binding.userAtoms(rec);
-      this.#binding.users.set(rec.id, rec);
-    } else {
-      rec.name = facts.name;
-      rec.email = facts.email;
-      rec.role = facts.role ?? 'member';
-      rec.groups = normaliseGroups(facts.groups);
-      rec.atoms = this.#binding.userAtoms(rec);
-    }
-    this.#ssh.userChanged(change, touched);
   }
 
   /**
