@@ -7,23 +7,23 @@
 // users, the rule items, selection resolution, source lists, the addresses a selector names,
 // whether an atom names a node, and the tailnet clock. What it gives back: filterFor and
 // filterKey for the mapper; build / bindClass for classes; settle() after an update, with
-// selfSignature() to record users' self rules before it.
+// self.signature() to record users' self rules before it (self-rules.ts).
 import type * as tailcfg from '../../tailcfg/index.js';
 import { type IPPrefix, formatPrefix } from '../../util/ip.js';
 import { IPSet } from '../../util/ip-set.js';
 import type { PortRange } from '../alias.js';
-import { COMPANION_CAPS, renderDstLiteral, type Selection, type SelectionPart } from '../compile.js';
+import { renderDstLiteral, type Selection, type SelectionPart } from '../compile.js';
 import { INTERNET, INTERNET_DST_STRINGS } from '../tailscale-ranges.js';
 import type { Touched } from './delta-collection.js';
-import { SELF, STAND_IN, hasCompanionCaps, instantiate, mergeKey, placement, servesNothing, templateSignature, type CapEntry, type DstEntry, type FilterFormOptions, type TemplateRule } from './filter-template.js';
-import { byNodeId, nodeTexts } from './node-lists.js';
+import { SELF, STAND_IN, companionRules, hasCompanionCaps, instantiate, mergeKey, placement, servesNothing, templateSignature, type CapEntry, type DstEntry, type FilterFormOptions, type TemplateRule } from './filter-template.js';
 import type { IdentityClass, NodeRec, UserRec } from './records.js';
 import { prefixHas } from './route-access.js';
 import type { ItemInfo, Resolved } from './selections.js';
-import { SrcList, srcKey, type SrcRef } from './src-list.js';
+import { SelfRules, type SelfRulesHost } from './self-rules.js';
+import { SrcList } from './src-list.js';
 
 /** What the filters read from the rest of the index (always the current state). */
-export interface FiltersHost {
+export interface FiltersHost extends SelfRulesHost {
   readonly classes: readonly IdentityClass[];
   readonly users: ReadonlyMap<number, UserRec>;
   readonly items: readonly ItemInfo[];
@@ -57,16 +57,12 @@ export class ClassFilters {
   #usesSelf: boolean[] = [];
   /** Per class: a CapGrant names the node's own prefixes (those cannot become a wildcard). */
   #selfInGrants: boolean[] = [];
-  /** Per user: the autogroup:self rules (made on first use). */
-  #selfTemplates = new Map<number, TemplateRule[]>();
-  /** Per user: a counter value that changes whenever the user's autogroup:self rules do. */
-  #selfVersions = new Map<number, number>();
-  /** Users whose cached autogroup:self rules have a ports rule with this merge key. */
-  #selfKeyUsers = new Map<string, Set<number>>();
-  #selfItems: boolean | null = null;
+  /** The autogroup:self rules, per user. */
+  readonly self: SelfRules;
 
   constructor(host: FiltersHost) {
     this.#host = host;
+    this.self = new SelfRules(host);
   }
 
   /**
@@ -81,10 +77,7 @@ export class ClassFilters {
     this.#capFilterVersions = other.#capFilterVersions.map(() => this.#host.tick());
     this.#usesSelf = other.#usesSelf;
     this.#selfInGrants = other.#selfInGrants;
-    this.#selfTemplates = other.#selfTemplates;
-    this.#selfKeyUsers = other.#selfKeyUsers;
-    this.#selfVersions = new Map();
-    this.#selfItems = other.#selfItems;
+    this.self.adopt(other.self);
   }
 
   /** Where merged rules stand, once the items are resolved (at the build). */
@@ -114,7 +107,7 @@ export class ClassFilters {
    * that may have changed are rebuilt, the merged-rule positions are recomputed if any list's
    * merge key moved, and every class whose filter output changed gets a new filter version
    * (its nodes go in `filterChanged`). Then the autogroup:self rules of `selfUsers` (user ->
-   * selfSignature before) are compared.
+   * self.signature before) are compared.
    */
   settle(touched: Touched, selfUsers: ReadonlyMap<number, string>, filterChanged: Set<number>): void {
     const changedClasses = new Set<number>();
@@ -168,59 +161,9 @@ export class ClassFilters {
     }
     // Every change of the cap: form is a change of the address form too (filterChanged covers it).
     for (const c of capChangedClasses) this.#capFilterVersions[c] = this.#host.tick();
-    this.#settleSelf(selfUsers, gfBefore, moved, placed, filterChanged);
-  }
-
-  /** The autogroup:self part of settle. */
-  #settleSelf(selfUsers: ReadonlyMap<number, string>, gfBefore: ReadonlyMap<string, number>, moved: ReadonlySet<string>, placed: ReadonlySet<number>, filterChanged: Set<number>): void {
-    const host = this.#host;
-    const selfMoved = new Set<number>();
-    for (const [uid, sig] of selfUsers) {
-      this.#dropSelfTemplate(uid);
-      const user = host.users.get(uid);
-      if (user !== undefined && this.selfSignature(user) !== sig) selfMoved.add(uid);
-    }
-    // A merged-rule position that moved can reorder class rules among autogroup:self rules.
-    if (moved.size > 0 && this.hasSelfItems()) {
-      const users = new Set<number>();
-      for (const key of moved) for (const uid of this.#selfKeyUsers.get(key) ?? []) users.add(uid);
-      for (const c of placed) for (const n of host.classes[c]!.nodes) if (n.user !== null) users.add(n.user.id);
-      const memo = new Map<string, boolean>();
-      for (const uid of users) {
-        if (selfMoved.has(uid)) continue;
-        const user = host.users.get(uid);
-        const self = user === undefined ? [] : this.#selfTemplate(user);
-        if (self.length === 0) continue;
-        for (const n of user!.nodes) {
-          const key = `${n.classId}|${uid}`;
-          let reordered = memo.get(key);
-          if (reordered === undefined) {
-            const rules = [...(this.#templates[n.classId] ?? []), ...self].sort((a, b) => a.order - b.order);
-            memo.set(key, (reordered = placement(rules, gfBefore) !== placement(rules, this.#globalFirst)));
-          }
-          if (reordered) {
-            filterChanged.add(n.id);
-            this.#selfVersions.set(uid, host.tick());
-          }
-        }
-      }
-    }
-    for (const uid of selfMoved) {
-      this.#selfVersions.set(uid, host.tick());
-      for (const n of host.users.get(uid)?.nodes ?? []) filterChanged.add(n.id);
-    }
-  }
-
-  #dropSelfTemplate(uid: number): void {
-    const rules = this.#selfTemplates.get(uid);
-    if (rules === undefined) return;
-    this.#selfTemplates.delete(uid);
-    for (const r of rules) if (r.kind === 'ports') this.#selfKeyUsers.get(mergeKey(r.src.key, r.proto))?.delete(uid);
-  }
-
-  /** The user's autogroup:self rules with their contents, for comparison. */
-  selfSignature(user: UserRec): string {
-    return JSON.stringify(this.#selfTemplate(user).map((r) => [r.order, r.src.strings, r.kind === 'ports' ? [r.proto, r.entries] : r.grants]));
+    const templates = this.#templates;
+    const classRules = { templateOf: (c: number) => templates[c], globalFirstBefore: gfBefore, globalFirst: this.#globalFirst };
+    this.self.settle(selfUsers, classRules, moved, placed, filterChanged);
   }
 
   /**
@@ -274,7 +217,7 @@ export class ClassFilters {
             if (dsts !== undefined) grants.push({ dsts, capMap: item.capMap });
           }
           if (grants.length > 0) out.push({ kind: 'cap', order, src: info.list, grants });
-          if (info.src.members.has(cls.id) && hasCompanionCaps(item.capMap)) this.#companions(item.capMap, this.#host.srcList(item.dst), order, out);
+          if (info.src.members.has(cls.id) && hasCompanionCaps(item.capMap)) companionRules(item.capMap, this.#host.srcList(item.dst), order, out);
           break;
         }
         case 'via': {
@@ -381,56 +324,6 @@ export class ClassFilters {
     }
   }
 
-  /** Reversed companion rules (drive-sharer, relay-target) go to the grant's sources. */
-  #companions(capMap: Readonly<Record<string, unknown[]>>, src: SrcRef, order: number, out: TemplateRule[]): void {
-    let sub = 1;
-    for (const c of COMPANION_CAPS) {
-      if (Object.prototype.hasOwnProperty.call(capMap, c.cap)) {
-        out.push({ kind: 'cap', order: order + sub++, src, grants: [{ dsts: SELF, capMap: { [c.companion]: null } }] });
-      }
-    }
-  }
-
-  /** autogroup:self rules for one user: sources narrowed to the user's own devices. */
-  #selfTemplate(user: UserRec): TemplateRule[] {
-    const cached = this.#selfTemplates.get(user.id);
-    if (cached !== undefined) return cached;
-    const out: TemplateRule[] = [];
-    const userNodes = [...user.nodes].sort(byNodeId);
-    const userAddrs = nodeTexts(userNodes);
-    for (const info of this.#host.items) {
-      const item = info.item;
-      if (item.kind !== 'selfNet' && item.kind !== 'selfCap') continue;
-      const srcNodes = userNodes.filter((n) => info.src.members.has(n.classId));
-      if (srcNodes.length === 0) continue;
-      const strings = nodeTexts(srcNodes);
-      const src: SrcRef = { strings, key: srcKey(strings, null) };
-      const order = item.order * 8;
-      if (item.kind === 'selfNet') {
-        const entries: DstEntry[] = [];
-        for (const m of userNodes) {
-          for (const ports of item.ports) {
-            if (m.v4Text !== null) entries.push({ ip: m.v4Text, ports });
-            if (m.v6Text !== null) entries.push({ ip: m.v6Text, ports });
-          }
-        }
-        out.push({ kind: 'ports', order, src, proto: item.ipProto, entries });
-      } else {
-        out.push({ kind: 'cap', order, src, grants: [{ dsts: SELF, capMap: item.capMap }] });
-        this.#companions(item.capMap, { strings: userAddrs, key: srcKey(userAddrs, null) }, order, out);
-      }
-    }
-    this.#selfTemplates.set(user.id, out);
-    for (const r of out) {
-      if (r.kind !== 'ports') continue;
-      const key = mergeKey(r.src.key, r.proto);
-      let users = this.#selfKeyUsers.get(key);
-      if (users === undefined) this.#selfKeyUsers.set(key, (users = new Set()));
-      users.add(user.id);
-    }
-    return out;
-  }
-
   /**
    * The node's PacketFilter: rules whose destinations it is, or routes for, in policy order.
    *
@@ -442,7 +335,7 @@ export class ClassFilters {
    */
   filterFor(node: NodeRec, options: FilterFormOptions): tailcfg.FilterRule[] {
     const template = this.#templates[node.classId]!;
-    const self = node.user !== null && this.hasSelfItems() ? this.#selfTemplate(node.user) : [];
+    const self = node.user !== null && this.self.has() ? this.self.rulesOf(node.user) : [];
     const rules = self.length === 0 ? template : [...template, ...self].sort((a, b) => a.order - b.order);
     return instantiate(rules, node, this.#globalFirst, options.selfAsWildcard === true && servesNothing(node), options.sourceCaps === true);
   }
@@ -457,7 +350,7 @@ export class ClassFilters {
    */
   filterKey(node: NodeRec, options: FilterFormOptions): string {
     const c = node.classId;
-    const self = node.user !== null && this.hasSelfItems() ? this.#selfTemplate(node.user) : null;
+    const self = node.user !== null && this.self.has() ? this.self.rulesOf(node.user) : null;
     const hasSelf = self !== null && self.length > 0;
     if (!hasSelf && this.#templates[c]!.length === 0) return 'e';
     const wildcard = options.selfAsWildcard === true && servesNothing(node);
@@ -465,12 +358,8 @@ export class ClassFilters {
     if (wildcard) key += 'w';
     const namesOwnAddresses = wildcard ? this.#selfInGrants[c] : this.#usesSelf[c];
     if (namesOwnAddresses || hasSelf) key += `@${node.v4Text ?? ''}|${node.v6Text ?? ''}`;
-    if (hasSelf) key += `u${node.user!.id}.${this.#selfVersions.get(node.user!.id) ?? 0}`;
+    if (hasSelf) key += `u${node.user!.id}.${this.self.versionOf(node.user!.id)}`;
     return key;
   }
 
-  hasSelfItems(): boolean {
-    if (this.#selfItems === null) this.#selfItems = this.#host.items.some((i) => i.item.kind === 'selfNet' || i.item.kind === 'selfCap');
-    return this.#selfItems;
-  }
 }

@@ -114,17 +114,17 @@ export class NodeUpdates {
     const selfUsers = new Map<number, string>();
     const noteSelfUser = (uid: number | null): void => {
       const user = uid === null ? undefined : this.#host.binding.users.get(uid);
-      if (user !== undefined && !selfUsers.has(user.id)) selfUsers.set(user.id, this.#host.filters.selfSignature(user));
+      if (user !== undefined && !selfUsers.has(user.id)) selfUsers.set(user.id, this.#host.filters.self.signature(user));
     };
     for (const c of changes) {
       const old = this.#host.binding.byId.get(c.id);
       if (old !== undefined) {
         before.set(c.id, recordBefore(outputs, old, changed));
-        if (this.#host.filters.hasSelfItems()) noteSelfUser(old.user?.id ?? null);
+        if (this.#host.filters.self.has()) noteSelfUser(old.user?.id ?? null);
       }
-      if (this.#host.filters.hasSelfItems() && c.facts !== null && c.facts.tags.length === 0) noteSelfUser(c.facts.userId);
+      if (this.#host.filters.self.has() && c.facts !== null && c.facts.tags.length === 0) noteSelfUser(c.facts.userId);
     }
-    if (this.#host.filters.hasSelfItems() && userChange !== null) noteSelfUser(userChange.id);
+    if (this.#host.filters.self.has() && userChange !== null) noteSelfUser(userChange.id);
 
     const routes = this.#host.routes.routesBefore(changes);
     const touched = new Touched();

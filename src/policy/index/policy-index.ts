@@ -285,7 +285,7 @@ export class PolicyIndex {
       visibilityRow: (c) => this.#visibility.rowOf(c),
       classAttrs: (c) => this.#views.attrsOf(c),
       standInFilter: (c) => this.#filters.standInFilter(c),
-      hasSelfItems: () => this.#filters.hasSelfItems(),
+      hasSelfItems: () => this.#filters.self.has(),
       ipv6Only: (n) => this.#views.ipv6Only(n),
       sshRole: (n) => this.#ssh.roleOf(n),
       sees: (a, b) => this.sees(a, b),
