@@ -1,12 +1,17 @@
-// The policy bound to a tailnet: identity classes, selector resolutions, the class x class
-// visibility relation, per-class packet-filter templates, SSH policies, peer and self views,
-// and the decisions the control and API layers ask for.
+// The policy bound to a tailnet: the public face of the policy engine's index. It answers the
+// queries the mapper, the control and API layers and the offline commands ask (peers, views,
+// filters, SSH, decisions) and takes the updates (upsertNode, removeNode, setOnline,
+// upsertUser, removeUser, setSettings, replacePolicy), each returning the exact PolicyDelta.
+//
+// The work is done by parts with one job each, built here in order and reading one another
+// through one host object (see docs/architecture.md): ClassBinding (records, classes, clock),
+// SelectionBinding (selections, source lists, items), Visibility, RouteTable, ClassFilters,
+// NodeViews, SshPolicies, NodeUpdates (incremental updates) and diffByClass (rebuild and diff).
 //
 // Build cost is proportional to nodes + classes x rules (+ classes^2/32 for visibility); a
-// query touches only the asked-for node's class, its user and its peers. After the build the
-// index is updated in place (upsertNode, removeNode, setOnline, upsertUser, removeUser,
-// replacePolicy), each update returning the exact PolicyDelta at a cost proportional to it;
-// filterKey and peerViewKey name outputs in O(1) so the mapper serialises each once.
+// query touches only the asked-for node's class, its user and its peers; an update costs in
+// proportion to its delta; filterKey and peerViewKey name outputs in O(1) so the mapper
+// serialises each once.
 import type * as tailcfg from '../../tailcfg/index.js';
 import { formatIP, parseIP } from '../../util/ip.js';
 import { IPSet } from '../../util/ip-set.js';
