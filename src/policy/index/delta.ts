@@ -29,3 +29,18 @@ export const EMPTY_POLICY_DELTA: PolicyDelta = {
   selfChanged: [],
   sourceCapsChanged: [],
 };
+
+/** A delta being assembled: fresh, empty, mutable collections. */
+export interface DeltaParts {
+  readonly gained: Map<number, number[]>;
+  readonly lost: Map<number, number[]>;
+  readonly viewChanged: Map<number, number[]>;
+  readonly filterChanged: number[];
+  readonly sshChanged: number[];
+  readonly selfChanged: number[];
+  readonly sourceCapsChanged: number[];
+}
+
+export function newDeltaParts(): DeltaParts {
+  return { gained: new Map(), lost: new Map(), viewChanged: new Map(), filterChanged: [], sshChanged: [], selfChanged: [], sourceCapsChanged: [] };
+}

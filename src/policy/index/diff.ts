@@ -1,7 +1,7 @@
 // The delta between two indexes of one tailnet, found by comparing every node's outputs: the
 // oracle the incremental updates are checked against, and the server's recovery after a failed
 // update. The index itself never calls it (it imports only delta.ts).
-import { type PolicyDelta } from './delta.js';
+import { type PolicyDelta, newDeltaParts } from './delta.js';
 import type { PolicyIndex } from './policy-index.js';
 
 export { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
@@ -18,13 +18,7 @@ function same(a: unknown, b: unknown): boolean {
 
 /** Compares every node's outputs; O(nodes x peers). */
 export function diffIndexes(before: PolicyIndex, after: PolicyIndex): PolicyDelta {
-  const gained = new Map<number, number[]>();
-  const lost = new Map<number, number[]>();
-  const viewChanged = new Map<number, number[]>();
-  const filterChanged: number[] = [];
-  const sshChanged: number[] = [];
-  const selfChanged: number[] = [];
-  const sourceCapsChanged: number[] = [];
+  const { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged } = newDeltaParts();
 
   const beforeIds = new Set(before.nodeIds());
   const afterIds = new Set(after.nodeIds());

@@ -142,3 +142,13 @@ export function instantiate(rules: readonly TemplateRule[], node: NodeRec, globa
   if (reordered) placed.sort((a, b) => a.position - b.position || a.seq - b.seq);
   return placed.map((p) => p.rule);
 }
+
+/** Reversed companion rules (drive-sharer, relay-target) go to the grant's sources. */
+export function companionRules(capMap: Readonly<Record<string, unknown[]>>, src: SrcRef, order: number, out: TemplateRule[]): void {
+  let sub = 1;
+  for (const c of COMPANION_CAPS) {
+    if (Object.prototype.hasOwnProperty.call(capMap, c.cap)) {
+      out.push({ kind: 'cap', order: order + sub++, src, grants: [{ dsts: SELF, capMap: { [c.companion]: null } }] });
+    }
+  }
+}

@@ -1,55 +1,41 @@
-// The policy bound to a tailnet: identity classes, selector resolutions, the class x class
-// visibility relation, per-class packet-filter templates, SSH policies, peer and self views,
-// and the decisions the control and API layers ask for.
+// The policy bound to a tailnet: the public face of the policy engine's index. It answers the
+// queries the mapper, the control and API layers and the offline commands ask (peers, views,
+// filters, SSH, decisions) and takes the updates (upsertNode, removeNode, setOnline,
+// upsertUser, removeUser, setSettings, replacePolicy), each returning the exact PolicyDelta.
+//
+// The work is done by parts with one job each, built here in order and reading one another
+// through one host object (see docs/architecture.md): ClassBinding (records, classes, clock),
+// SelectionBinding (selections, source lists, items), Visibility, RouteTable, ClassFilters,
+// NodeViews, SshPolicies, NodeUpdates (incremental updates) and diffByClass (rebuild and diff).
 //
 // Build cost is proportional to nodes + classes x rules (+ classes^2/32 for visibility); a
-// query touches only the asked-for node's class, its user and its peers. After the build the
-// index is updated in place (upsertNode, removeNode, setOnline, upsertUser, removeUser,
-// replacePolicy), each update returning the exact PolicyDelta at a cost proportional to it;
-// filterKey and peerViewKey name outputs in O(1) so the mapper serialises each once.
+// query touches only the asked-for node's class, its user and its peers; an update costs in
+// proportion to its delta; filterKey and peerViewKey name outputs in O(1) so the mapper
+// serialises each once.
 import type * as tailcfg from '../../tailcfg/index.js';
-import { type IPPrefix, formatIP, formatPrefix, parseIP, prefixFirst, prefixLast } from '../../util/ip.js';
-import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
-import { lowerBound } from '../../util/sorted.js';
-import type { PortRange } from '../alias.js';
-import {
-  COMPANION_CAPS,
-  renderDstLiteral,
-  type CompiledPolicy,
-  type RuleItem,
-  type Selection,
-  type SelectionPart,
-} from '../compile.js';
+import { formatIP, parseIP } from '../../util/ip.js';
+import { IPSet } from '../../util/ip-set.js';
+import type { CompiledPolicy, RuleItem, Selection, SelectionPart } from '../compile.js';
 import { PolicyError } from '../errors.js';
-import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts, UserRole } from '../facts.js';
+import type { NodeFacts, TailnetFacts, TailnetSettings, UserFacts } from '../facts.js';
 import { EMPTY_POLICY_DELTA, type PolicyDelta } from './delta.js';
-import { PrimaryRouteTable, type PrimaryChange } from '../primary-routes.js';
-import { meetsPosture } from '../posture.js';
-import { INTERNET, INTERNET_DST_STRINGS, TAILSCALE_SPACE } from '../tailscale-ranges.js';
-import { Bits } from './bits.js';
-import { SrcList, srcKey, type SrcRef } from './src-list.js';
-import {
-  type IdentityClass,
-  type NodeRec,
-  type UserRec,
-  buildNode,
-  buildUsers,
-  emailDomain,
-  literalAtomMatches,
-  nodeAddressSet,
-  parseV4,
-  parseV6,
-  userAtomMatches,
-  normaliseGroups,
-} from './records.js';
+import { PrimaryRouteTable } from '../primary-routes.js';
+import { RouteTable, type RoutesHost } from './route-table.js';
+import { type IdentityClass, type NodeRec, buildUsers, normaliseGroups } from './records.js';
 import { autoApprovedRoutes, factsMatch, tagsAllowed } from './decisions.js';
-import { Touched, push, samePolicyFacts, type NodeBefore, type NodeChange, type RouteNotes, type RoutesBefore, type UserChange } from './delta-collection.js';
-import { SELF, STAND_IN, hasCompanionCaps, instantiate, mergeKey, placement, servesNothing, templateSignature, type CapEntry, type DstEntry, type FilterFormOptions, type TemplateRule } from './filter-template.js';
-import { byNodeId, insertById, nodeTexts, nodesOfClasses, sameNumbers, sameOptionalLists, sameStringSets, sameStrings } from './node-lists.js';
-import { parsePrefixText, prefixHas, prefixSetHas, servedRoutes, type RouteAccess } from './route-access.js';
-import { Resolved, atomPlan, tailnetNames, type AtomPlan, type ItemInfo, type TagDecision, type TagOwnerContext } from './selections.js';
-import { contributionUser, sshContribution, sshRule, type SshRuleInfo } from './ssh-rules.js';
-import { ATTR_DISABLE_IPV4, BASE_SELF_CAPS, CAP_IS_ADMIN, CAP_IS_OWNER, FUNNEL_EXTRA_CAPS, PEER_CAP_SUGGEST_EXIT, type PeerView, type SelfView } from './views.js';
+import { samePolicyFacts, type UpdateOutputs, type NodeChange, type UserChange } from './delta-collection.js';
+import type { FilterFormOptions } from './filter-template.js';
+import { sameNumbers, sameOptionalLists, sameStringSets } from './node-lists.js';
+import { tailnetNames, type TagDecision, type TagOwnerContext } from './selections.js';
+import { ClassBinding } from './class-binding.js';
+import { SelectionBinding } from './selection-binding.js';
+import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
+import { diffByClass, type DiffSide } from './class-diff.js';
+import type { PeerView, SelfView } from './views.js';
+import { NodeViews, type ViewsHost } from './node-views.js';
+import { ClassFilters, type FiltersHost } from './class-filters.js';
+import { Visibility, type VisibilityHost } from './visibility.js';
+import { NodeUpdates, type UpdatesHost } from './node-updates.js';
 
 export interface PolicyIndexOptions {
   /** Reuse a primary-route table the server keeps (failover state); built from facts otherwise. */
@@ -59,90 +45,118 @@ export interface PolicyIndexOptions {
 export class PolicyIndex {
   #compiledPolicy: CompiledPolicy;
   #settings: TailnetSettings;
-  #users: Map<number, UserRec>;
-  /** Every node, in the order it was added. */
-  #byId = new Map<number, NodeRec>();
-  /** Untagged nodes by the user id in their facts, including ids of users not (or no longer) known. */
-  #byUserId = new Map<number, Set<NodeRec>>();
-  #byName = new Map<string, NodeRec>();
-  /** Keyed by `v4 | 0` so keys stay small integers. */
-  #byV4 = new Map<number, NodeRec>();
-  #byV6 = new Map<string, NodeRec>();
-  #classes: IdentityClass[] = [];
-  #classByKey = new Map<string, IdentityClass>();
-  /** Per atom: how many nodes carry it (a destination naming no node does not exist). */
-  #atomNodes: number[] = [];
-  #atomPlan!: AtomPlan;
-  /** Classes serving subnet routes: the only ones whose membership depends on address overlap. */
-  #routeClasses: IdentityClass[] = [];
-  #atomClasses: number[][];
-  #primary: PrimaryRouteTable;
-  #resolved = new Map<string, Resolved>();
-  /** Rendered source lists by selection key. */
-  #srcLists = new Map<string, SrcList>();
-  /** A tailnet-wide counter: list versions, filter versions and address epochs draw from it. */
-  #clock = 0;
-  #addressEpoch = 0;
-  #globalFirst = new Map<string, number>();
-  #items: ItemInfo[] = [];
-  #visibility: (Bits | null)[] = [];
-  #selfSrc!: Bits;
-  #templates: (TemplateRule[] | null)[] = [];
-  /** Per class: its template's shape with lists named by uid (changes iff the shape does). */
-  #templateSigs: string[] = [];
-  /** Per class: a counter value that changes whenever the class's filter output changes. */
-  #filterVersions: number[] = [];
-  /**
-   * The same for the `cap:` form, which does not change when only the nodes a list names do
-   * (it changes when a list gains its first listed node or loses its last, or the template does).
-   */
-  #capFilterVersions: number[] = [];
-  /** Per class: whether its filter names the receiving node's own addresses. */
-  #usesSelf: boolean[] = [];
-  /** Per class: a CapGrant names the node's own prefixes (those cannot become a wildcard). */
-  #selfInGrants: boolean[] = [];
-  #selfTemplates = new Map<number, TemplateRule[]>();
-  /** Per user: a counter value that changes whenever the user's autogroup:self rules do. */
-  #selfVersions = new Map<number, number>();
-  #classAttrs: string[][] = [];
-  #routeAccess = new Map<string, RouteAccess>();
-  #exitAccess!: Bits;
-  #viaItems: ItemInfo[] = [];
-  #sshInfos: SshRuleInfo[] | null = null;
-  #allNodesSet: IPSet | null = null;
-  #routeStrings: string[] = [];
+  /** Node and user records, identity classes, the clock (swapped whole by #adopt). */
+  #binding: ClassBinding;
+  /** Selections bound to classes, source lists and rule items (swapped whole by #adopt). */
+  #selections: SelectionBinding;
+  readonly #routes: RouteTable;
+  readonly #visibility: Visibility;
+  readonly #filters: ClassFilters;
+  readonly #views: NodeViews;
+  readonly #ssh: SshPolicies;
+  readonly #updates: NodeUpdates;
   #displayName: string;
   #domains: ReadonlySet<string> | null;
 
   constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}) {
     this.#compiledPolicy = compiled;
     this.#settings = facts.settings ?? {};
-    this.#users = buildUsers(facts.users);
+    this.#binding = new ClassBinding(compiled, buildUsers(facts.users));
+    this.#selections = new SelectionBinding(compiled, this.#binding);
     const names = tailnetNames(this.#settings, facts.users);
     this.#displayName = names.displayName;
     this.#domains = names.domains;
+    const host = this.#host();
+    this.#ssh = new SshPolicies(host);
+    this.#views = new NodeViews(host);
+    this.#filters = new ClassFilters(host);
+    this.#visibility = new Visibility(host);
 
-    this.#atomClasses = compiled.atoms.map(() => []);
-    this.#atomNodes = compiled.atoms.map(() => 0);
-    this.#atomPlan = atomPlan(compiled);
-    for (const user of this.#users.values()) user.atoms = this.#userAtoms(user);
-    for (const nf of facts.nodes) this.#addNode(nf);
-    const nodes = [...this.#byId.values()];
-    this.#primary =
+    for (const nf of facts.nodes) this.#binding.addNode(nf);
+    const nodes = [...this.#binding.byId.values()];
+    const primary =
       options.primaryRoutes ??
       new PrimaryRouteTable(nodes.filter((n) => n.routeTexts.length > 0).map((n) => ({ nodeId: n.id, order: n.order, online: n.facts.online, routes: n.routeTexts })));
-    this.#routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
-    this.#checkDomains();
-    this.#resolveItems();
-    this.#buildVisibility();
-    this.#buildRouteAccess();
-    this.#buildAttrs();
-    for (const cls of this.#classes) this.#setTemplate(cls.id, this.#classTemplate(cls));
-    this.#built = true;
+    this.#routes = new RouteTable(host, primary);
+    this.#updates = new NodeUpdates(host);
+    this.#binding.routeStrings = [...new Set(nodes.flatMap((n) => n.routeTexts))].sort();
+    checkSshDomains(compiled, this.#domains);
+    this.#selections.resolveItems();
+    this.#filters.placeRules();
+    this.#visibility.build();
+    this.#routes.build();
+    this.#views.build(this.#binding.classes.length);
+    this.#filters.build();
+    // From now on a new class is bound into every part.
+    this.#binding.onNewClass = (cls) => this.#bindClass(cls);
   }
 
-  /** Set once the build is done: from then on a new class is bound into every structure. */
-  #built = false;
+  /**
+   * The state and services the parts read from one another through the index. Getters, so
+   * that each part always reads the current state (also after #adopt swaps it).
+   */
+  #host(): SshHost & ViewsHost & RoutesHost & FiltersHost & VisibilityHost & UpdatesHost {
+    const index = this;
+    return {
+      get binding() {
+        return index.#binding;
+      },
+      get selections() {
+        return index.#selections;
+      },
+      get routes() {
+        return index.#routes;
+      },
+      get visibility() {
+        return index.#visibility;
+      },
+      get filters() {
+        return index.#filters;
+      },
+      get ssh() {
+        return index.#ssh;
+      },
+      outputs: () => this.#outputs(),
+      get compiled() {
+        return index.#compiledPolicy;
+      },
+      get settings() {
+        return index.#settings;
+      },
+      get displayName() {
+        return index.#displayName;
+      },
+      get users() {
+        return index.#binding.users;
+      },
+      get classes() {
+        return index.#binding.classes;
+      },
+      get routeClasses() {
+        return index.#binding.routeClasses;
+      },
+      get items() {
+        return index.#selections.items;
+      },
+      get viaItems() {
+        return index.#selections.viaItems;
+      },
+      nodeById: (id) => this.#binding.byId.get(id),
+      bits: () => this.#binding.bits(),
+      partsSet: (parts) => this.#selections.partsSet(parts),
+      partSet: (part) => this.#selections.partSet(part),
+      srcList: (sel) => this.#selections.srcList(sel),
+      atomExists: (atom) => (this.#binding.atomNodes[atom] ?? 0) > 0,
+      tick: () => this.#binding.tick(),
+      viaSelection: (tags) => this.#selections.viaSelection(tags),
+      sees: (a, b) => this.sees(a, b),
+      nodes: () => this.#binding.byId.values(),
+      resolve: (sel) => this.#selections.resolve(sel),
+      designatedRouter: (viewer, prefix) => this.#routes.designatedRouter(viewer, prefix),
+      canUseExit: (viewer, exitNode) => this.#routes.canUseExit(viewer, exitNode),
+      primariesOf: (id) => this.#routes.primary.primariesOf(id),
+    };
+  }
 
   /** Updates that fell back to a rebuild and diff (see #needsRebuild); for tests and diagnostics. */
   rebuilds = 0;
@@ -168,17 +182,17 @@ export class PolicyIndex {
 
   /** Adds a node, or replaces the facts of one (tags, user, routes, addresses, name, online). */
   upsertNode(facts: NodeFacts): PolicyDelta {
-    const old = this.#byId.get(facts.id);
+    const old = this.#binding.byId.get(facts.id);
     if (old !== undefined && samePolicyFacts(old.facts, facts)) {
       if (old.name !== facts.name) return this.#applyNodes([{ id: facts.id, facts }], null);
-      return old.facts.online === facts.online ? ((old.facts = facts), EMPTY_POLICY_DELTA) : this.#online(old, facts);
+      return old.facts.online === facts.online ? ((old.facts = facts), EMPTY_POLICY_DELTA) : this.#updates.online(old, facts);
     }
     return this.#applyNodes([{ id: facts.id, facts }], null);
   }
 
   /** Removes a node; unknown ids change nothing. */
   removeNode(id: number): PolicyDelta {
-    if (!this.#byId.has(id)) return EMPTY_POLICY_DELTA;
+    if (!this.#binding.byId.has(id)) return EMPTY_POLICY_DELTA;
     return this.#applyNodes([{ id, facts: null }], null);
   }
 
@@ -188,34 +202,29 @@ export class PolicyIndex {
    * whose carrier moved.
    */
   setOnline(id: number, online: boolean): PolicyDelta {
-    const node = this.#byId.get(id);
+    const node = this.#binding.byId.get(id);
     if (node === undefined || node.facts.online === online) return EMPTY_POLICY_DELTA;
-    return this.#online(node, { ...node.facts, online });
+    return this.#updates.online(node, { ...node.facts, online });
   }
 
   /** Adds a user or changes one's name, email or role. */
   upsertUser(user: UserFacts): PolicyDelta {
     const change: UserChange = { id: user.id, facts: user };
     if (this.#ownerChanges(change)) return this.#rebuildWith([], change);
-    const rec = this.#users.get(user.id);
+    const rec = this.#binding.users.get(user.id);
     if (rec === undefined) {
       // Nodes may name the user before it exists (or after it was removed): they join it now.
-      const waiting = [...(this.#byUserId.get(user.id) ?? [])];
+      const waiting = [...(this.#binding.byUserId.get(user.id) ?? [])];
       return this.#applyNodes(
         waiting.map((n) => ({ id: n.id, facts: n.facts })),
         change,
       );
     }
     const role = user.role ?? 'member';
-    const atoms = this.#userAtoms({ ...rec, name: user.name, email: user.email, role, groups: normaliseGroups(user.groups) });
+    const atoms = this.#binding.userAtoms({ ...rec, name: user.name, email: user.email, role, groups: normaliseGroups(user.groups) });
     if (rec.role === role && sameNumbers(rec.atoms, atoms)) {
       // Same identity: only SSH localpart mappings can change.
-      if (this.compiled.ssh !== null) this.#sshRuleInfos();
-      const touched = new Touched();
-      this.#applyUserChange(change, touched);
-      const sshChanged = new Set<number>();
-      this.#sshCandidates(touched, sshChanged);
-      return { ...EMPTY_POLICY_DELTA, sshChanged: [...sshChanged] };
+      return this.#updates.userRenamed(change);
     }
     return this.#applyNodes(
       rec.nodes.map((n) => ({ id: n.id, facts: n.facts })),
@@ -225,7 +234,7 @@ export class PolicyIndex {
 
   /** Removes a user; its untagged nodes, if any remain, stop matching user selectors. */
   removeUser(id: number): PolicyDelta {
-    const rec = this.#users.get(id);
+    const rec = this.#binding.users.get(id);
     if (rec === undefined) return EMPTY_POLICY_DELTA;
     const change: UserChange = { id, facts: null };
     if (this.#ownerChanges(change)) return this.#rebuildWith([], change);
@@ -248,12 +257,10 @@ export class PolicyIndex {
       return { ...EMPTY_POLICY_DELTA, selfChanged: this.nodeIds() };
     }
     this.rebuilds++;
-    const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#primary.clone() });
-    if (this.compiled.ssh !== null) {
-      this.#sshRuleInfos();
-      next.#sshRuleInfos();
-    }
-    const delta = this.#diffByClass(next, new Set(this.nodeIds()), true);
+    const next = new PolicyIndex(this.compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings }, { primaryRoutes: this.#routes.primary.clone() });
+    this.#ssh.bind();
+    next.#ssh.bind();
+    const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(this.nodeIds()), true);
     this.#adopt(next);
     return delta;
   }
@@ -265,237 +272,53 @@ export class PolicyIndex {
    * per cell or pair of cells, then spread over the nodes only where the answer changed.
    */
   replacePolicy(compiled: CompiledPolicy): PolicyDelta {
-    const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#primary.clone() });
-    if (this.compiled.ssh !== null) this.#sshRuleInfos();
-    if (next.compiled.ssh !== null) next.#sshRuleInfos();
-    const delta = this.#diffByClass(next);
+    const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#routes.primary.clone() });
+    this.#ssh.bind();
+    next.#ssh.bind();
+    const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
     this.#adopt(next);
     return delta;
   }
 
-  /**
-   * The delta from this index to `next` (same tailnet, built from scratch). Nodes in
-   * `changed` (added, removed or with new facts) are compared one by one; the others by cell.
-   * `usersChanged`: user records differ, so self views are compared per node.
-   */
-  #diffByClass(next: PolicyIndex, changed: ReadonlySet<number> = new Set(), usersChanged = false): PolicyDelta {
-    const gained = new Map<number, number[]>();
-    const lost = new Map<number, number[]>();
-    const viewChanged = new Map<number, number[]>();
-    const filterChanged: number[] = [];
-    const sshChanged: number[] = [];
-    const selfChanged: number[] = [];
-    // Cells: nodes with the same class before and after.
-    const cells = new Map<string, { a: number; b: number; nodes: NodeRec[] }>();
-    for (const n of this.#byId.values()) {
-      if (changed.has(n.id)) continue;
-      const b = next.#byId.get(n.id)!.classId;
-      const key = `${n.classId}|${b}`;
-      let cell = cells.get(key);
-      if (cell === undefined) cells.set(key, (cell = { a: n.classId, b, nodes: [] }));
-      cell.nodes.push(n);
-    }
-    const list = [...cells.values()];
-    const none = new Bits(0);
-    // Visibility between nodes of different users: by class rows alone.
-    for (let i = 0; i < list.length; i++) {
-      const x = list[i]!;
-      const rowBefore = this.#visibility[x.a] ?? none;
-      const rowAfter = next.#visibility[x.b] ?? none;
-      for (let j = i; j < list.length; j++) {
-        const y = list[j]!;
-        const was = rowBefore.has(y.a);
-        const now = rowAfter.has(y.b);
-        if (was === now) continue;
-        const into = now ? gained : lost;
-        for (const n1 of x.nodes) {
-          for (const n2 of y.nodes) {
-            if (n1 === n2 || (i === j && n2.id < n1.id) || this.#sameUserEither(next, n1, n2)) continue;
-            push(into, n1.id, n2.id);
-            push(into, n2.id, n1.id);
-          }
-        }
-      }
-    }
-    // Same-user pairs (in either index): rows or autogroup:self.
-    const pairs = new Set<string>();
-    for (const index of [this, next]) {
-      for (const user of index.#users.values()) {
-        const nodes = user.nodes.filter((n) => !changed.has(n.id));
-        for (let i = 0; i < nodes.length; i++) {
-          for (let j = i + 1; j < nodes.length; j++) {
-            const [a, b] = nodes[i]!.id < nodes[j]!.id ? [nodes[i]!.id, nodes[j]!.id] : [nodes[j]!.id, nodes[i]!.id];
-            const key = `${a},${b}`;
-            if (pairs.has(key)) continue;
-            pairs.add(key);
-            const was = this.sees(a, b);
-            const now = next.sees(a, b);
-            if (was === now) continue;
-            push(now ? gained : lost, a, b);
-            push(now ? gained : lost, b, a);
-          }
-        }
-      }
-    }
-    // Views of peers seen before and after. A peer without routes shows the same view to
-    // every viewer of one IPv6-only state; routers and exit nodes are compared per viewer cell.
-    const isSpecial = (n: NodeRec): boolean => n.routeTexts.length > 0 || n.exitRoutes.length > 0;
-    const special = [...this.#byId.values()].filter((n) => !changed.has(n.id) && (isSpecial(n) || isSpecial(next.#byId.get(n.id)!)));
-    const specialIds = new Set(special.map((n) => n.id));
-    const v6Before = list.map((x) => this.#ipv6Only(x.nodes[0]!));
-    const v6After = list.map((x) => next.#ipv6Only(next.#byId.get(x.nodes[0]!.id)!));
-    const v6Moved = list.filter((_, i) => v6Before[i] !== v6After[i]);
-    for (let i = 0; i < list.length; i++) {
-      const x = list[i]!;
-      const viewerWas = v6Before[i]!;
-      const viewerNow = v6After[i]!;
-      // Only pairs where one side's IPv6-only state moved can change.
-      for (const y of viewerWas === viewerNow ? v6Moved : list) {
-        const k = list.indexOf(y);
-        const peerWas = v6Before[k]!;
-        const peerNow = v6After[k]!;
-        if (viewerWas === viewerNow && peerWas === peerNow) continue;
-        const v4Shown = (viewer: boolean, peer: boolean): boolean => !viewer && !peer;
-        if (v4Shown(viewerWas, peerWas) === v4Shown(viewerNow, peerNow)) continue;
-        for (const v of x.nodes) {
-          for (const p of y.nodes) {
-            if (v === p || p.v4Text === null || specialIds.has(p.id)) continue;
-            if (this.sees(v.id, p.id) && next.sees(v.id, p.id)) push(viewChanged, p.id, v.id);
-          }
-        }
-      }
-    }
-    for (const p of special) {
-      const memo = new Map<string, boolean>();
-      for (const x of list) {
-        for (const v of x.nodes) {
-          if (v === p || !this.sees(v.id, p.id) || !next.sees(v.id, p.id)) continue;
-          // The view depends on the viewer's class and its own routes (HA secondaries).
-          const key = `${x.a}|${x.b}|${v.routeTexts.join(',')}`;
-          let changed = memo.get(key);
-          if (changed === undefined) memo.set(key, (changed = JSON.stringify(this.peerView(v.id, p.id)) !== JSON.stringify(next.peerView(v.id, p.id))));
-          if (changed) push(viewChanged, p.id, v.id);
-        }
-      }
-    }
-    // Filters: per cell, the class template rendered for a stand-in node; with autogroup:self
-    // rules, per cell and user.
-    const selfRules = this.#hasSelfItems() || next.#hasSelfItems();
-    const classBefore = new Map<number, string>();
-    const classAfter = new Map<number, string>();
-    const rendered = (index: PolicyIndex, memo: Map<number, string>, c: number): string => {
-      let out = memo.get(c);
-      if (out === undefined) memo.set(c, (out = JSON.stringify(instantiate(index.#templates[c] ?? [], STAND_IN, index.#globalFirst))));
-      return out;
+  /** What the deltas (incremental and by class) read of this index. */
+  #outputs(): DiffSide & UpdateOutputs {
+    return {
+      compiled: this.#compiledPolicy,
+      nodes: this.#binding.byId,
+      users: this.#binding.users,
+      displayName: this.#displayName,
+      visibilityRow: (c) => this.#visibility.rowOf(c),
+      classAttrs: (c) => this.#views.attrsOf(c),
+      standInFilter: (c) => this.#filters.standInFilter(c),
+      hasSelfItems: () => this.#filters.self.has(),
+      ipv6Only: (n) => this.#views.ipv6Only(n),
+      sshRole: (n) => this.#ssh.roleOf(n),
+      sees: (a, b) => this.sees(a, b),
+      peersOf: (id) => this.peersOf(id),
+      peerView: (v, p) => this.peerView(v, p),
+      filterFor: (id) => this.filterFor(id),
+      sshPolicyFor: (id) => this.sshPolicyFor(id),
+      selfView: (id) => this.selfView(id),
+      sourceCapsOf: (id) => this.sourceCapsOf(id),
+      viewKey: (viewer, peer) => this.#views.viewKey(viewer, peer),
     };
-    for (const x of list) {
-      const classSame = rendered(this, classBefore, x.a) === rendered(next, classAfter, x.b);
-      for (const n of x.nodes) {
-        if (selfRules && (n.user !== null || next.#byId.get(n.id)!.user !== null)) {
-          if (JSON.stringify(this.filterFor(n.id)) !== JSON.stringify(next.filterFor(n.id))) filterChanged.push(n.id);
-        } else if (!classSame) filterChanged.push(n.id);
-      }
-    }
-    // SSH: per cell, user and (for localpart rules) the node's own source role.
-    const sshMemo = new Map<string, boolean>();
-    for (const x of list) {
-      for (const n of x.nodes) {
-        const after = next.#byId.get(n.id)!;
-        const key = `${x.a}|${x.b}|${n.user?.id ?? ''}|${after.user?.id ?? ''}|${this.#sshRole(n)}|${next.#sshRole(after)}`;
-        let changed = sshMemo.get(key);
-        if (changed === undefined) sshMemo.set(key, (changed = JSON.stringify(this.sshPolicyFor(n.id)) !== JSON.stringify(next.sshPolicyFor(n.id))));
-        if (changed) sshChanged.push(n.id);
-      }
-    }
-    // Self views: per cell when attributes and policy flags agree; else per node.
-    for (const x of list) {
-      const sameAttrs =
-        !usersChanged &&
-        this.#displayName === next.#displayName &&
-        JSON.stringify(this.#classAttrs[x.a]) === JSON.stringify(next.#classAttrs[x.b]) &&
-        this.compiled.policy.disableIPv4 === next.compiled.policy.disableIPv4 &&
-        this.compiled.policy.randomizeClientPort === next.compiled.policy.randomizeClientPort;
-      if (sameAttrs) continue;
-      for (const n of x.nodes) if (!specialIds.has(n.id) && JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
-    }
-    // Routers: their PrimaryRoutes may have moved with the election.
-    for (const n of special) if (JSON.stringify(this.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
-    // Changed nodes, one by one.
-    const viewMemo = new Map<string, boolean>();
-    for (const id of changed) {
-      const was = this.#byId.get(id);
-      const now = next.#byId.get(id);
-      if (now === undefined) {
-        if (was !== undefined) for (const p of this.peersOf(id)) if (!changed.has(p)) push(lost, p, id);
-        continue;
-      }
-      const peersAfter = next.peersOf(id);
-      if (was === undefined) {
-        for (const p of peersAfter) {
-          push(gained, id, p);
-          if (!changed.has(p)) push(gained, p, id);
-        }
-        continue;
-      }
-      const peersBefore = new Set(this.peersOf(id));
-      const after = new Set(peersAfter);
-      for (const p of peersAfter) {
-        if (!peersBefore.has(p)) {
-          push(gained, id, p);
-          if (!changed.has(p)) push(gained, p, id);
-          continue;
-        }
-        if (!changed.has(p)) {
-          const viewer = next.#byId.get(p)!;
-          const key = `${id}|${this.#byId.get(p)!.classId}|${viewer.classId}|${viewer.routeTexts.join(',')}`;
-          let moved = viewMemo.get(key);
-          if (moved === undefined) viewMemo.set(key, (moved = JSON.stringify(this.peerView(p, id)) !== JSON.stringify(next.peerView(p, id))));
-          if (moved) push(viewChanged, id, p);
-        }
-        if (JSON.stringify(this.peerView(id, p)) !== JSON.stringify(next.peerView(id, p))) push(viewChanged, p, id);
-      }
-      for (const p of peersBefore) {
-        if (after.has(p)) continue;
-        push(lost, id, p);
-        if (!changed.has(p)) push(lost, p, id);
-      }
-      if (JSON.stringify(this.filterFor(id)) !== JSON.stringify(next.filterFor(id))) filterChanged.push(id);
-      if (JSON.stringify(this.sshPolicyFor(id)) !== JSON.stringify(next.sshPolicyFor(id))) sshChanged.push(id);
-      if (JSON.stringify(this.selfView(id)) !== JSON.stringify(next.selfView(id))) selfChanged.push(id);
-    }
-    // Source caps name the selections that list a node: few per node, compared node by node.
-    const sourceCapsChanged: number[] = [];
-    for (const n of next.#byId.values()) {
-      if (!this.#byId.has(n.id)) continue;
-      if (this.sourceCapsOf(n.id).join(' ') !== next.sourceCapsOf(n.id).join(' ')) sourceCapsChanged.push(n.id);
-    }
-    return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged };
-  }
-
-  /** Whether two nodes have one owner (untagged) in this index or in `next`. */
-  #sameUserEither(next: PolicyIndex, n1: NodeRec, n2: NodeRec): boolean {
-    if (n1.user !== null && n1.user === n2.user) return true;
-    const a = next.#byId.get(n1.id)!.user;
-    return a !== null && a === next.#byId.get(n2.id)!.user;
-  }
-
-  /**
-   * What of a node, beyond its class and user, its SSH rules depend on: its own membership in
-   * the sources of localpart rules (and, tagged, its own addresses there).
-   */
-  #sshRole(n: NodeRec): string {
-    if (this.#sshInfos === null) return '';
-    let out = '';
-    for (const info of this.#sshInfos) if (info.hasLocalpart) out += info.srcSet.has(n.id) ? (n.tagged ? `t${n.id},` : 's,') : '-,';
-    return out;
   }
 
   #userFacts(): UserFacts[] {
-    return [...this.#users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, groups: u.groups }));
+    return [...this.#binding.users.values()].map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, groups: u.groups }));
   }
 
   #nodeFacts(): NodeFacts[] {
-    return [...this.#byId.values()].map((n) => n.facts);
+    return [...this.#binding.byId.values()].map((n) => n.facts);
+  }
+
+  /**
+   * Applies node changes (and a user change between taking the old nodes out and putting the
+   * new ones in) and returns the exact delta, in place or by rebuilding and diffing.
+   */
+  #applyNodes(changes: readonly NodeChange[], userChange: UserChange | null): PolicyDelta {
+    if (this.#updates.needsRebuild(changes)) return this.#rebuildWith(changes, userChange);
+    return this.#updates.apply(changes, userChange);
   }
 
   /** Whether a user change moves the tailnet's display name or domains (every node hears). */
@@ -520,667 +343,17 @@ export class PolicyIndex {
       else users.push(userChange.facts);
     }
     const nodes = new Map<number, NodeFacts>();
-    for (const n of this.#byId.values()) nodes.set(n.id, n.facts);
-    const table = this.#primary.clone();
+    for (const n of this.#binding.byId.values()) nodes.set(n.id, n.facts);
     for (const c of changes) {
-      if (c.facts === null) {
-        nodes.delete(c.id);
-        table.remove(c.id);
-        continue;
-      }
-      nodes.set(c.id, c.facts);
-      const routes = servedRoutes(c.facts);
-      if (routes.length > 0) table.upsert({ nodeId: c.id, order: c.facts.registeredOrder ?? c.id, online: c.facts.online, routes });
-      else table.remove(c.id);
+      if (c.facts === null) nodes.delete(c.id);
+      else nodes.set(c.id, c.facts);
     }
-    const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: table });
-    if (this.compiled.ssh !== null) {
-      this.#sshRuleInfos();
-      next.#sshRuleInfos();
-    }
-    const delta = this.#diffByClass(next, new Set(changes.map((c) => c.id)), userChange !== null);
+    const next = new PolicyIndex(this.compiled, { users, nodes: [...nodes.values()], settings: this.#settings }, { primaryRoutes: this.#routes.tableAfter(changes) });
+    this.#ssh.bind();
+    next.#ssh.bind();
+    const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(changes.map((c) => c.id)), userChange !== null);
     this.#adopt(next);
     return delta;
-  }
-
-  /**
-   * Whether changes touch what the incremental path does not handle, so the index is rebuilt
-   * and diffed instead: a node whose address lies inside a served route (routers' membership
-   * in selections follows the addresses inside their routes), a route that covers node
-   * addresses or Tailscale's space, and a change of the served prefixes while some source list
-   * is `*` (it lists every served route: every filter naming `*` changes anyway).
-   */
-  #needsRebuild(changes: readonly NodeChange[]): boolean {
-    const routeSet = this.#routePrefixes.size > 0 ? this.#routeSet() : null;
-    const insideRoute = (v4: number, v6: bigint | null): boolean => routeSet !== null && ((v4 >= 0 && routeSet.containsV4(v4)) || (v6 !== null && routeSet.containsV6(v6)));
-    let routesMove = false;
-    for (const c of changes) {
-      const old = this.#byId.get(c.id);
-      if (old !== undefined && insideRoute(old.v4, old.v6)) return true;
-      const routes = c.facts === null ? [] : servedRoutes(c.facts);
-      const oldRoutes = old?.routeTexts ?? [];
-      if (!sameStrings(routes, oldRoutes)) routesMove = true;
-      // A changed router is bound to a class again, which assumes its routes cover no node.
-      for (const text of routes.length === 0 ? oldRoutes : routes.concat(oldRoutes)) {
-        const prefix = parsePrefixText(text);
-        if (TAILSCALE_SPACE.overlapsPrefix(prefix) || this.#coversNode(prefix)) return true;
-      }
-      if (c.facts === null) continue;
-      const v4 = parseV4(c.facts.ipv4);
-      const v6 = parseV6(c.facts.ipv6);
-      // A node without addresses renders no source strings; rows assume every node has some.
-      if (v4 < 0 && v6 === null) return true;
-      if (insideRoute(v4, v6)) return true;
-      const owner4 = v4 >= 0 ? this.#byV4.get(v4 | 0) : undefined;
-      if (owner4 !== undefined && owner4.id !== c.id) return true;
-    }
-    if (routesMove && !sameStrings(this.#servedAfter(changes), this.#routeStrings)) {
-      for (const sel of this.#listSelections.values()) if (sel.wildcard && !sel.dangerAll && sel.postures.length === 0) return true;
-    }
-    return false;
-  }
-
-  /**
-   * Whether any node's address lies inside a prefix. An IPv4 prefix smaller than the tailnet is
-   * probed address by address in the address index (a /24 is 256 lookups, whatever N); larger
-   * ones and IPv6 are a scan, still cheaper than the address set, which every join drops.
-   */
-  #coversNode(prefix: IPPrefix): boolean {
-    if (prefix.addr.family === 4) {
-      const first = Number(prefixFirst(prefix));
-      const last = Number(prefixLast(prefix));
-      if (last - first < this.#byId.size) {
-        for (let a = first; a <= last; a++) if (this.#byV4.has(a | 0)) return true;
-        return false;
-      }
-      for (const n of this.#byId.values()) if (n.v4 >= first && n.v4 <= last) return true;
-      return false;
-    }
-    const first = prefixFirst(prefix);
-    const last = prefixLast(prefix);
-    for (const n of this.#byId.values()) if (n.v6 !== null && n.v6 >= first && n.v6 <= last) return true;
-    return false;
-  }
-
-  /** The served prefixes (sorted) once `changes` are applied; routers are few, so this is cheap. */
-  #servedAfter(changes: readonly NodeChange[]): string[] {
-    const changed = new Set(changes.map((c) => c.id));
-    const out = new Set<string>();
-    for (const cls of this.#routeClasses) for (const n of cls.nodes) if (!changed.has(n.id)) for (const r of n.routeTexts) out.add(r);
-    for (const c of changes) if (c.facts !== null) for (const r of servedRoutes(c.facts)) out.add(r);
-    return [...out].sort();
-  }
-
-  /**
-   * Before routers change: the routes they serve then and will serve, and for each such prefix
-   * the router each `via` viewer is given (their election may move without the primary).
-   */
-  #routesBefore(changes: readonly NodeChange[]): RoutesBefore | null {
-    // Any change of a router counts: its tags decide `via` elections, its order HA ones.
-    const prefixes = new Set<string>();
-    for (const c of changes) {
-      for (const r of this.#byId.get(c.id)?.routeTexts ?? []) prefixes.add(r);
-      if (c.facts !== null) for (const r of servedRoutes(c.facts)) prefixes.add(r);
-    }
-    if (prefixes.size === 0) return null;
-    return { prefixes, via: this.#viaDesignations(prefixes) };
-  }
-
-  #viaDesignations(prefixes: Iterable<string>): Map<string, Map<NodeRec, number | null>> {
-    const out = new Map<string, Map<NodeRec, number | null>>();
-    for (const prefix of prefixes) {
-      const p = parsePrefixText(prefix);
-      const viewers = new Map<NodeRec, number | null>();
-      for (const info of this.#viaItems) {
-        if (info.item.kind !== 'via' || !info.item.dst.literal.overlapsPrefix(p)) continue;
-        for (const c of info.src.members) for (const v of this.#classes[c]!.nodes) if (!viewers.has(v)) viewers.set(v, this.#designatedRouter(v, prefix));
-      }
-      if (viewers.size > 0) out.set(prefix, viewers);
-    }
-    return out;
-  }
-
-  /**
-   * Between taking changed nodes out and putting them back: new served prefixes get their
-   * access rows (so classes bound next see them), `*`'s address set and the route set move.
-   */
-  #prepareRoutes(changes: readonly NodeChange[]): void {
-    const served = this.#servedAfter(changes);
-    const added = new Set<string>();
-    for (const text of served) {
-      if (this.#routePrefixes.has(text)) continue;
-      this.#routePrefixes.set(text, parsePrefixText(text));
-      this.#routeAccess.set(text, { regular: this.#bits() });
-      added.add(text);
-    }
-    if (added.size > 0) {
-      for (const info of this.#items) {
-        if (info.item.kind === 'net' && info.list.size === 0) continue;
-        this.#itemRouteAccess(info, added);
-      }
-    }
-    this.#routeStrings = served;
-    this.#routeSetCache = null;
-    this.#addressEpoch = ++this.#clock;
-  }
-
-  /**
-   * After routers changed: the HA table learns their routes; viewers whose router for a prefix
-   * moved see both routers anew, routers whose primaries moved see themselves anew.
-   */
-  #settleRoutes(changes: readonly NodeChange[], before: RoutesBefore, changed: ReadonlySet<number>): RouteNotes {
-    const moved: PrimaryChange[] = [];
-    for (const c of changes) {
-      const node = this.#byId.get(c.id);
-      if (node === undefined || node.routeTexts.length === 0) moved.push(...this.#primary.remove(c.id));
-      else moved.push(...this.#primary.upsert({ nodeId: c.id, order: node.order, online: node.facts.online, routes: node.routeTexts }));
-    }
-    return this.#routeMoves(moved, before.prefixes, before.via, changed);
-  }
-
-  /**
-   * Who hears that routers moved: viewers whose router for a prefix changed (the primary, or a
-   * `via` election, compared with `viaBefore`) see both routers anew, and routers whose
-   * primaries moved see themselves anew. Nodes in `changed` are compared by the caller.
-   */
-  #routeMoves(moved: readonly PrimaryChange[], prefixes: Iterable<string>, viaBefore: Map<string, Map<NodeRec, number | null>>, changed: ReadonlySet<number>): RouteNotes {
-    const pairs = new Map<number, Set<number>>();
-    const selfChanged = new Set<number>();
-    const note = (viewer: NodeRec, router: number | null): void => {
-      if (router === null || router === viewer.id || changed.has(router) || changed.has(viewer.id)) return;
-      if (!this.#byId.has(router) || !this.sees(viewer.id, router)) return;
-      let set = pairs.get(router);
-      if (set === undefined) pairs.set(router, (set = new Set()));
-      set.add(viewer.id);
-    };
-    for (const change of moved) {
-      for (const r of [change.from, change.to]) if (r !== null && this.#byId.has(r) && !changed.has(r)) selfChanged.add(r);
-      const access = this.#routeAccess.get(change.prefix);
-      const viewers = new Set<NodeRec>();
-      if (access !== undefined) for (const c of access.regular) for (const v of this.#classes[c]!.nodes) viewers.add(v);
-      for (const cls of this.#routeClasses) if (cls.routeTexts.includes(change.prefix)) for (const v of cls.nodes) viewers.add(v);
-      for (const v of viewers) {
-        note(v, change.from);
-        note(v, change.to);
-      }
-    }
-    const viaAfter = this.#viaDesignations(prefixes);
-    for (const prefix of new Set([...viaBefore.keys(), ...viaAfter.keys()])) {
-      const was = viaBefore.get(prefix) ?? new Map<NodeRec, number | null>();
-      const now = viaAfter.get(prefix) ?? new Map<NodeRec, number | null>();
-      for (const v of new Set([...was.keys(), ...now.keys()])) {
-        if (!this.#byId.has(v.id)) continue;
-        const a = was.has(v) ? was.get(v)! : this.#designatedRouter(v, prefix);
-        const b = now.has(v) ? now.get(v)! : this.#designatedRouter(v, prefix);
-        if (a === b) continue;
-        note(v, a);
-        note(v, b);
-      }
-    }
-    return { pairs, selfChanged };
-  }
-
-  /** A router's (or any node's) online change: HA failover, nothing else. */
-  #online(node: NodeRec, facts: NodeFacts): PolicyDelta {
-    node.facts = facts;
-    const router = this.#primary.router(node.id);
-    if (router === undefined) return EMPTY_POLICY_DELTA;
-    // Viewers through `via` are elected among eligible routers: their choice may move even
-    // when the primary does not, so they are asked before and after.
-    const viaBefore = this.#viaDesignations(router.routes);
-    const moved = this.#primary.setOnline(node.id, facts.online);
-    const { pairs, selfChanged } = this.#routeMoves(moved, router.routes, viaBefore, new Set());
-    if (pairs.size === 0 && selfChanged.size === 0) return EMPTY_POLICY_DELTA;
-    const viewChanged = new Map<number, number[]>();
-    for (const [peer, viewers] of pairs) viewChanged.set(peer, [...viewers]);
-    return { ...EMPTY_POLICY_DELTA, viewChanged, selfChanged: [...selfChanged] };
-  }
-
-  /**
-   * Applies node changes (and a user change between taking the old nodes out and putting the
-   * new ones in) and returns the exact delta. Every node in `changes` is compared directly;
-   * everyone else learns of it through visibility, source lists, templates and SSH rules.
-   */
-  #applyNodes(changes: readonly NodeChange[], userChange: UserChange | null): PolicyDelta {
-    if (this.#needsRebuild(changes)) return this.#rebuildWith(changes, userChange);
-    // SSH rules are bound on first use; an update must see them bound to track their sources.
-    if (this.compiled.ssh !== null) this.#sshRuleInfos();
-    const changed = new Set(changes.map((c) => c.id));
-    const before = new Map<number, NodeBefore>();
-    const selfUsers = new Map<number, string>();
-    const noteSelfUser = (uid: number | null): void => {
-      const user = uid === null ? undefined : this.#users.get(uid);
-      if (user !== undefined && !selfUsers.has(user.id)) selfUsers.set(user.id, this.#selfSignature(user));
-    };
-    for (const c of changes) {
-      const old = this.#byId.get(c.id);
-      if (old !== undefined) {
-        before.set(c.id, this.#before(old, changed));
-        if (this.#hasSelfItems()) noteSelfUser(old.user?.id ?? null);
-      }
-      if (this.#hasSelfItems() && c.facts !== null && c.facts.tags.length === 0) noteSelfUser(c.facts.userId);
-    }
-    if (this.#hasSelfItems() && userChange !== null) noteSelfUser(userChange.id);
-
-    const routes = this.#routesBefore(changes);
-    const touched = new Touched();
-    for (const c of changes) {
-      const old = this.#byId.get(c.id);
-      if (old !== undefined) this.#detach(old, touched, c.facts !== null);
-    }
-    if (routes !== null) this.#prepareRoutes(changes);
-    if (userChange !== null) this.#applyUserChange(userChange, touched);
-    for (const c of changes) if (c.facts !== null) this.#attach(c.facts, touched);
-    const filterChanged = new Set<number>();
-    const sshChanged = new Set<number>();
-    const { gfBefore, moved, placed } = this.#settle(touched, filterChanged);
-    this.#sshCandidates(touched, sshChanged);
-    const selfMoved = new Set<number>();
-    for (const [uid, sig] of selfUsers) {
-      this.#dropSelfTemplate(uid);
-      const user = this.#users.get(uid);
-      if (user !== undefined && this.#selfSignature(user) !== sig) selfMoved.add(uid);
-    }
-    // A merged-rule position that moved can reorder class rules among autogroup:self rules.
-    if (moved.size > 0 && this.#hasSelfItems()) {
-      const users = new Set<number>();
-      for (const key of moved) for (const uid of this.#selfKeyUsers.get(key) ?? []) users.add(uid);
-      for (const c of placed) for (const n of this.#classes[c]!.nodes) if (n.user !== null) users.add(n.user.id);
-      const memo = new Map<string, boolean>();
-      for (const uid of users) {
-        if (selfMoved.has(uid)) continue;
-        const user = this.#users.get(uid);
-        const self = user === undefined ? [] : this.#selfTemplate(user);
-        if (self.length === 0) continue;
-        for (const n of user!.nodes) {
-          const key = `${n.classId}|${uid}`;
-          let reordered = memo.get(key);
-          if (reordered === undefined) {
-            const rules = [...(this.#templates[n.classId] ?? []), ...self].sort((a, b) => a.order - b.order);
-            memo.set(key, (reordered = placement(rules, gfBefore) !== placement(rules, this.#globalFirst)));
-          }
-          if (reordered) {
-            filterChanged.add(n.id);
-            this.#selfVersions.set(uid, ++this.#clock);
-          }
-        }
-      }
-    }
-    for (const uid of selfMoved) {
-      this.#selfVersions.set(uid, ++this.#clock);
-      for (const n of this.#users.get(uid)?.nodes ?? []) filterChanged.add(n.id);
-    }
-    const routeNotes = routes === null ? null : this.#settleRoutes(changes, routes, changed);
-    return this.#collectDelta(changes, changed, before, filterChanged, sshChanged, routeNotes);
-  }
-
-  /** What the delta needs to know about a node before it changes. */
-  #before(node: NodeRec, changed: ReadonlySet<number>): NodeBefore {
-    const peers = new Set(this.peersOf(node.id));
-    const views = new Map<string, string>();
-    const viewerKeys = new Map<number, string>();
-    const asViewer = new Map<number, string>();
-    const router = node.routeTexts.length > 0;
-    for (const id of peers) {
-      const other = this.#byId.get(id)!;
-      if (changed.has(id) || other.routeTexts.length > 0 || other.exitRoutes.length > 0) asViewer.set(id, JSON.stringify(this.peerView(node.id, id)));
-      if (changed.has(id)) continue;
-      // A router's view differs by viewer (which of its prefixes each viewer is given).
-      const key = router ? `v${id}` : this.#viewKey(other, node);
-      viewerKeys.set(id, key);
-      if (!views.has(key)) views.set(key, JSON.stringify(this.peerView(id, node.id)));
-    }
-    return {
-      node,
-      router,
-      peers,
-      views,
-      viewerKeys,
-      asViewer,
-      ipv6Only: this.#ipv6Only(node),
-      filter: JSON.stringify(this.filterFor(node.id)),
-      ssh: JSON.stringify(this.sshPolicyFor(node.id)),
-      self: JSON.stringify(this.selfView(node.id)),
-      sourceCaps: this.sourceCapsOf(node.id).join(' '),
-    };
-  }
-
-  /**
-   * What a peer's view depends on, for a peer without subnet routes: whether the viewer is
-   * IPv6-only and, for an exit node, whether the viewer may use it.
-   */
-  #viewKey(viewer: NodeRec, peer: NodeRec): string {
-    return `${this.#ipv6Only(viewer) ? 6 : 4}${peer.exitRoutes.length > 0 && this.#canUseExit(viewer, peer) ? 'x' : ''}`;
-  }
-
-  #collectDelta(
-    changes: readonly NodeChange[],
-    changed: ReadonlySet<number>,
-    before: ReadonlyMap<number, NodeBefore>,
-    filterChanged: Set<number>,
-    sshChanged: Set<number>,
-    routeNotes: RouteNotes | null = null,
-  ): PolicyDelta {
-    const gained = new Map<number, number[]>();
-    const lost = new Map<number, number[]>();
-    const viewChanged = new Map<number, number[]>();
-    const selfChanged: number[] = [];
-    const sourceCapsChanged: number[] = [];
-    for (const c of changes) {
-      const was = before.get(c.id);
-      const node = this.#byId.get(c.id);
-      if (node === undefined) {
-        // Gone: every remaining peer loses it (changed peers list it themselves).
-        if (was !== undefined) for (const p of was.peers) if (!changed.has(p)) push(lost, p, c.id);
-        continue;
-      }
-      const peers = this.peersOf(c.id);
-      if (was === undefined) {
-        for (const p of peers) {
-          push(gained, c.id, p);
-          if (!changed.has(p)) push(gained, p, c.id);
-        }
-        continue;
-      }
-      const after = new Set(peers);
-      const views = new Map<string, string>();
-      const ipv6Only = this.#ipv6Only(node);
-      for (const p of peers) {
-        if (!was.peers.has(p)) {
-          push(gained, c.id, p);
-          if (!changed.has(p)) push(gained, p, c.id);
-          continue;
-        }
-        const other = this.#byId.get(p)!;
-        // The changed node as seen by p.
-        if (!changed.has(p)) {
-          const key = was.router || node.routeTexts.length > 0 ? `v${p}` : this.#viewKey(other, node);
-          let view = views.get(key);
-          if (view === undefined) views.set(key, (view = JSON.stringify(this.peerView(p, c.id))));
-          if (view !== was.views.get(was.viewerKeys.get(p)!)) push(viewChanged, c.id, p);
-        }
-        // p as seen by the changed node.
-        const asViewer = was.asViewer.get(p);
-        if (asViewer !== undefined) {
-          if (asViewer !== JSON.stringify(this.peerView(c.id, p))) push(viewChanged, p, c.id);
-        } else if (ipv6Only !== was.ipv6Only && other.v4Text !== null && !this.#ipv6Only(other)) push(viewChanged, p, c.id);
-      }
-      for (const p of was.peers) {
-        if (after.has(p)) continue;
-        push(lost, c.id, p);
-        if (!changed.has(p)) push(lost, p, c.id);
-      }
-      if (JSON.stringify(this.filterFor(c.id)) !== was.filter) filterChanged.add(c.id);
-      else filterChanged.delete(c.id);
-      if (JSON.stringify(this.sshPolicyFor(c.id)) !== was.ssh) sshChanged.add(c.id);
-      else sshChanged.delete(c.id);
-      if (JSON.stringify(this.selfView(c.id)) !== was.self) selfChanged.push(c.id);
-      if (this.sourceCapsOf(c.id).join(' ') !== was.sourceCaps) sourceCapsChanged.push(c.id);
-    }
-    for (const id of changed) {
-      if (!before.has(id)) {
-        filterChanged.delete(id);
-        sshChanged.delete(id);
-      }
-    }
-    if (routeNotes !== null) {
-      for (const [peer, viewers] of routeNotes.pairs) {
-        const list = viewChanged.get(peer);
-        if (list === undefined) {
-          viewChanged.set(peer, [...viewers]);
-          continue;
-        }
-        const listed = new Set(list);
-        for (const v of viewers) if (!listed.has(v)) list.push(v);
-      }
-      for (const id of routeNotes.selfChanged) if (!selfChanged.includes(id)) selfChanged.push(id);
-    }
-    return { gained, lost, viewChanged, filterChanged: [...filterChanged], sshChanged: [...sshChanged], selfChanged, sourceCapsChanged };
-  }
-
-  /** Takes a node out: source lists, SSH rules, atom counts, then the node-level maps. */
-  #detach(node: NodeRec, touched: Touched, moving: boolean): void {
-    const cls = this.#classes[node.classId]!;
-    for (const list of this.#listsOf(cls)) {
-      touched.noteList(list, node.id);
-      list.update(node.id, [], ++this.#clock);
-    }
-    for (const a of cls.atoms) touched.noteAtom(a, this.#atomNodes[a]! > 0);
-    if (this.#sshInfos !== null) {
-      for (const info of this.#sshInfos) {
-        if (!info.srcSet.has(node.id)) continue;
-        // A node that moves may leave the principals as they were (say, the only source
-        // moving to another user): such rules are compared whole.
-        if (moving && info.rule.dst.parts.length > 0 && !info.hasLocalpart && !touched.principals.has(info)) touched.principals.set(info, this.#principalSequence(info));
-        touched.noteSsh(info, node.id, sshContribution(node), true);
-        this.#sshRemove(info, node);
-      }
-    }
-    if (this.#hasLiteralAtoms(cls)) touched.templates.add(cls.id);
-    this.#dropNode(node);
-  }
-
-  /** Puts a node in: the inverse of #detach. */
-  #attach(facts: NodeFacts, touched: Touched): void {
-    const classCount = this.#classes.length;
-    // Atom counts before the node is counted.
-    const plan = this.#classKeyPreview(facts);
-    for (const a of plan) touched.noteAtom(a, this.#atomNodes[a]! > 0);
-    const node = this.#addNode(facts);
-    const cls = this.#classes[node.classId]!;
-    if (cls.id >= classCount) {
-      // Bound while this batch's lists were in flux: its template is built again at the end.
-      touched.newClasses.add(cls.id);
-      touched.templates.add(cls.id);
-    }
-    for (const list of this.#listsOf(cls)) {
-      touched.noteList(list, node.id);
-      list.update(node.id, list.nodeStrings(node), ++this.#clock);
-    }
-    if (this.#sshInfos !== null) {
-      for (const info of this.#sshInfos) {
-        if (!this.#sshSource(info, node)) continue;
-        touched.noteSsh(info, node.id, sshContribution(node), false);
-        this.#sshAdd(info, node);
-      }
-    }
-    if (this.#hasLiteralAtoms(cls)) touched.templates.add(cls.id);
-  }
-
-  /** The atoms a node's class will carry (to record atom counts before it is counted). */
-  #classKeyPreview(facts: NodeFacts): number[] {
-    const probe = buildNode(0, facts, this.#users);
-    // buildNode links the record to its user; this probe must not stay there.
-    if (probe.user !== null) probe.user.nodes.pop();
-    return this.#classKeyOf(probe).ids;
-  }
-
-  #hasLiteralAtoms(cls: IdentityClass): boolean {
-    return this.#atomPlan.literalAtoms.length > 0 && cls.atoms.some((a) => this.compiled.atoms[a]!.spec.kind === 'literal');
-  }
-
-  /** Source lists that list a class's nodes (cached per class; new lists reset the cache). */
-  #listsOf(cls: IdentityClass): SrcList[] {
-    if (this.#classListsAt !== this.#srcLists.size) {
-      this.#classLists.clear();
-      this.#classListsAt = this.#srcLists.size;
-    }
-    let lists = this.#classLists.get(cls.id);
-    if (lists === undefined) {
-      lists = [];
-      for (const [key, list] of this.#srcLists) {
-        const sel = this.#listSelections.get(key)!;
-        if (this.#listsClass(sel, cls)) lists.push(list);
-      }
-      this.#classLists.set(cls.id, lists);
-    }
-    return lists;
-  }
-
-  #classLists = new Map<number, SrcList[]>();
-  #classListsAt = -1;
-  #listSelections = new Map<string, Selection>();
-  #itemsByList = new Map<SrcList, ItemInfo[]>();
-
-  /** Applies a user record change and notes SSH localpart changes. */
-  #applyUserChange(change: UserChange, touched: Touched): void {
-    const facts = change.facts;
-    let rec = this.#users.get(change.id);
-    if (facts === null) {
-      this.#users.delete(change.id);
-    } else if (rec === undefined) {
-      rec = { id: facts.id, name: facts.name, email: facts.email, role: facts.role ?? 'member', groups: normaliseGroups(facts.groups), nodes: [], atoms: [] };
-      rec.atoms = this.#userAtoms(rec);
-      this.#users.set(rec.id, rec);
-    } else {
-      rec.name = facts.name;
-      rec.email = facts.email;
-      rec.role = facts.role ?? 'member';
-      rec.groups = normaliseGroups(facts.groups);
-      rec.atoms = this.#userAtoms(rec);
-    }
-    if (this.#sshInfos === null) return;
-    for (const info of this.#sshInfos) {
-      if (!info.hasLocalpart) continue;
-      const changed = this.#setLocalpart(info, facts ?? { id: change.id, email: '' });
-      if (changed) touched.localparts.push({ info, userId: change.id });
-    }
-  }
-
-  /**
-   * After the nodes moved: lists that became empty or non-empty switch their items on or off,
-   * templates that may have changed are rebuilt, the merged-rule positions are recomputed if
-   * any list's merge key moved, and every class whose filter output changed gets a new filter
-   * version (its nodes go in `filterChanged`).
-   */
-  #settle(touched: Touched, filterChanged: Set<number>): { gfBefore: ReadonlyMap<string, number>; moved: ReadonlySet<string>; placed: ReadonlySet<number> } {
-    const changedClasses = new Set<number>();
-    const capChangedClasses = new Set<number>();
-    let gfDirty = false;
-    const contentChanged: SrcList[] = [];
-    for (const [list, was] of touched.lists) {
-      if (list.key !== was.key) gfDirty = true;
-      if (list.hasNodeEntries !== was.hasNodeEntries) for (const c of list.dependents) capChangedClasses.add(c);
-      let same = true;
-      for (const [id, entries] of was.nodes) if (list.entriesOf(id) !== entries) same = false;
-      if (!same) contentChanged.push(list);
-      const flipped = (list.size === 0) !== (was.size === 0);
-      if (!flipped) continue;
-      gfDirty = true;
-      for (const info of this.#itemsByList.get(list) ?? []) {
-        const kind = info.item.kind;
-        if (kind !== 'net' && kind !== 'via') continue;
-        if (list.size > 0) {
-          this.#itemVisibility(info);
-          this.#itemRouteAccess(info);
-        }
-        for (const c of info.dst) touched.templates.add(c);
-        for (const cls of this.#classes) if (cls.exit) touched.templates.add(cls.id);
-      }
-    }
-    for (const [atom, existed] of touched.atoms) if (existed !== this.#atomNodes[atom]! > 0) gfDirty = true;
-    const gfBefore = this.#globalFirst;
-    const moved = new Set<string>();
-    const placed = new Set<number>();
-    if (gfDirty) {
-      const gf = this.#computeGlobalFirst();
-      for (const [k, v] of gf) if (gfBefore.get(k) !== v) moved.add(k);
-      for (const [k] of gfBefore) if (!gf.has(k)) moved.add(k);
-      if (moved.size > 0) {
-        for (const info of this.#items) {
-          if (info.item.kind !== 'net') continue;
-          if (moved.has(mergeKey(info.list.key, info.item.ipProto))) for (const c of info.list.dependents) placed.add(c);
-        }
-        for (const c of placed) {
-          const rules = this.#templates[c];
-          if (rules !== null && rules !== undefined && placement(rules, gfBefore) !== placement(rules, gf)) changedClasses.add(c);
-        }
-      }
-    }
-    for (const c of touched.templates) {
-      if (touched.newClasses.has(c)) {
-        // Bound before its first node arrived, while lists may have been empty in passing.
-        this.#setTemplate(c, this.#classTemplate(this.#classes[c]!));
-        continue;
-      }
-      const sig = this.#templateSigs[c];
-      const oldRules = this.#templates[c] ?? [];
-      this.#setTemplate(c, this.#classTemplate(this.#classes[c]!));
-      if (this.#templateSigs[c] !== sig) capChangedClasses.add(c);
-      if (this.#templateSigs[c] !== sig || placement(oldRules, gfBefore) !== placement(this.#templates[c]!, this.#globalFirst)) changedClasses.add(c);
-    }
-    for (const list of contentChanged) for (const c of list.dependents) changedClasses.add(c);
-    for (const c of changedClasses) {
-      this.#filterVersions[c] = ++this.#clock;
-      for (const n of this.#classes[c]!.nodes) filterChanged.add(n.id);
-    }
-    // Every change of the cap: form is a change of the address form too (filterChanged covers it).
-    for (const c of capChangedClasses) this.#capFilterVersions[c] = ++this.#clock;
-    return { gfBefore, moved, placed };
-  }
-
-  /** Users whose cached autogroup:self rules have a ports rule with this merge key. */
-  #selfKeyUsers = new Map<string, Set<number>>();
-
-  #dropSelfTemplate(uid: number): void {
-    const rules = this.#selfTemplates.get(uid);
-    if (rules === undefined) return;
-    this.#selfTemplates.delete(uid);
-    for (const r of rules) if (r.kind === 'ports') this.#selfKeyUsers.get(mergeKey(r.src.key, r.proto))?.delete(uid);
-  }
-
-  /** Nodes whose SSH policy changed because some rule's sources (or their localparts) did. */
-  #sshCandidates(touched: Touched, out: Set<number>): void {
-    const users = new Map<SshRuleInfo, Set<number>>();
-    const dstRules = new Set<SshRuleInfo>();
-    for (const [info, byNode] of touched.ssh) {
-      let joinedOrLeft = false;
-      for (const [, c] of byNode) {
-        if (c.before === c.after) continue;
-        if (c.before === null || c.after === null) joinedOrLeft = true;
-        if (info.rule.dst.parts.length > 0) dstRules.add(info);
-        for (const contribution of [c.before, c.after]) {
-          const uid = contribution === null ? null : contributionUser(contribution);
-          if (uid === null) continue;
-          let set = users.get(info);
-          if (set === undefined) users.set(info, (set = new Set()));
-          set.add(uid);
-        }
-      }
-      const before = touched.principals.get(info);
-      if (!joinedOrLeft && before !== undefined && dstRules.has(info) && before === this.#principalSequence(info)) dstRules.delete(info);
-    }
-    for (const { info, userId } of touched.localparts) {
-      if (!info.userNodes.has(userId)) continue;
-      if (info.rule.dst.parts.length > 0) dstRules.add(info);
-      let set = users.get(info);
-      if (set === undefined) users.set(info, (set = new Set()));
-      set.add(userId);
-    }
-    for (const info of dstRules) for (const c of info.dstIdentity) for (const n of this.#classes[c]!.nodes) out.add(n.id);
-    for (const [info, uids] of users) {
-      for (const uid of uids) {
-        const user = this.#users.get(uid);
-        if (user === undefined) continue;
-        for (const n of user.nodes) {
-          if (info.rule.selfDst) out.add(n.id);
-          else if (info.hasLocalpart && info.srcSet.has(n.id) && !info.dstIdentity.has(n.classId)) out.add(n.id);
-        }
-      }
-    }
-  }
-
-  /** Every source's principals in rule order (what a destination of a non-localpart rule gets). */
-  #principalSequence(info: SshRuleInfo): string {
-    const all: tailcfg.SSHPrincipal[] = [];
-    for (const uid of info.userIds) all.push(...this.#userPrincipals(info, uid)!);
-    all.push(...this.#taggedPrincipals(info));
-    return JSON.stringify(all);
-  }
-
-  /** The user's autogroup:self rules with their contents, for comparison. */
-  #selfSignature(user: UserRec): string {
-    return JSON.stringify(this.#selfTemplate(user).map((r) => [r.order, r.src.strings, r.kind === 'ports' ? [r.proto, r.entries] : r.grants]));
   }
 
   /**
@@ -1190,804 +363,42 @@ export class PolicyIndex {
    * and its filter template.
    */
   #bindClass(cls: IdentityClass): void {
-    const c = cls.id;
-    this.#visibility.push(null);
-    this.#classAttrs.push([]);
-    for (const res of this.#resolved.values()) {
-      const sel = res.sel;
-      let hit = sel.wildcard || sel.dangerAll || sel.atoms.some((a) => cls.atomFlags[a] === 1);
-      if (hit && sel.postures.length > 0) hit = sel.postures.some((p) => cls.postures.has(p));
-      if (!hit) {
-        // A router is a member (a packet endpoint) of the selections its routes overlap. Its
-        // routes cover no node (else the index rebuilds), so only literals and `*` can overlap.
-        if (cls.routes.length > 0 && sel.postures.length === 0 && cls.routeSet.overlaps(sel.literal)) {
-          if (res.members === res.identity) res.members = res.identity.clone();
-          res.members.set(c);
-        }
-        continue;
-      }
-      res.identity.set(c);
-      if (res.members !== res.identity) res.members.set(c);
-    }
-    const row = this.#row(c);
-    for (const info of this.#items) {
+    this.#selections.bindClass(cls);
+    for (const info of this.#selections.items) {
       const kind = info.item.kind;
-      if (kind === 'selfNet' || kind === 'selfCap') {
-        if (info.src.members.has(c)) this.#selfSrc.set(c);
-        continue;
-      }
-      if (this.#classInDst(info.item, cls)) info.dst.set(c);
-      // Items without sources count too: their bits join classes without nodes (see
-      // #itemVisibility), and the class may be about to give them their first source.
-      if (info.src.members.has(c) && !info.dst.isEmpty()) row.or(info.dst);
-      if (info.dst.has(c) && !info.src.members.isEmpty()) row.or(info.src.members);
-      this.#classRouteAccess(info, cls);
+      if (kind !== 'selfNet' && kind !== 'selfCap') this.#routes.classAccess(info, cls);
     }
-    for (const b of row) if (b !== c) this.#row(b).set(c);
-    if (row.isEmpty()) this.#visibility[c] = null;
-    for (const na of this.compiled.nodeAttrs) {
-      if (na.attrs.length === 0 || !this.#resolve(na.target).identity.has(c)) continue;
-      const list = this.#classAttrs[c]!;
-      for (const attr of na.attrs) if (!list.includes(attr)) list.push(attr);
-    }
-    this.#setTemplate(c, this.#classTemplate(cls));
-    this.#filterVersions[c] = ++this.#clock;
-    this.#capFilterVersions[c] = ++this.#clock;
-  }
-
-  /** Whether an item delivers to a class (one class of #dstMembers). */
-  #classInDst(item: RuleItem, cls: IdentityClass): boolean {
-    if (item.kind === 'net') return item.dsts.some((d) => this.#partHas(d.part, cls));
-    if (item.kind === 'cap') return item.dst.parts.some((p) => this.#partHas(p, cls));
-    if (item.kind === 'via') return this.#resolve(this.#viaSelection(item.viaTags)).identity.has(cls.id) && this.#viaServes(cls, item.dst);
-    return false;
-  }
-
-  #partHas(part: SelectionPart, cls: IdentityClass): boolean {
-    switch (part.kind) {
-      case 'wildcard':
-        return true;
-      case 'atom':
-      case 'literal':
-        if (part.atom !== null && cls.atomFlags[part.atom] === 1) return true;
-        return cls.routes.length > 0 && cls.routeSet.overlaps(part.kind === 'literal' ? (part.literal ?? IPSet.EMPTY) : this.#partSet(part));
-      case 'internet':
-        return cls.exit || (cls.routes.length > 0 && cls.routeSet.overlaps(INTERNET));
-      default:
-        return false;
-    }
-  }
-
-  /** #itemRouteAccess for one new class. */
-  #classRouteAccess(info: ItemInfo, cls: IdentityClass): void {
-    const item = info.item;
-    if (item.kind !== 'net' && item.kind !== 'cap') return;
-    const c = cls.id;
-    const inSrc = info.src.members.has(c);
-    const inDst = info.dst.has(c);
-    if (!inSrc && !inDst) return;
-    const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
-    if (inSrc && parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet')) this.#exitAccess.set(c);
-    if (this.#routePrefixes.size === 0) return;
-    let dstSet: IPSet | null = null;
-    for (const [text, prefix] of this.#routePrefixes) {
-      const access = this.#routeAccess.get(text)!;
-      if (inSrc) {
-        const dstHits = parts.some((p) => {
-          if (p.kind === 'wildcard') return true;
-          if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
-          if (p.kind === 'literal' || p.kind === 'atom') {
-            dstSet ??= this.#partsSet(parts);
-            return dstSet.overlapsPrefix(prefix);
-          }
-          return false;
-        });
-        if (dstHits) access.regular.set(c);
-      }
-      if (inDst && info.src.ipSet.overlapsPrefix(prefix)) access.regular.set(c);
-    }
+    this.#visibility.bindClass(cls.id);
+    this.#views.bindClass(cls.id);
+    this.#filters.bindClass(cls);
   }
 
   /** Takes over another index's state (after a rebuild). */
   #adopt(o: PolicyIndex): void {
     this.#compiledPolicy = o.#compiledPolicy;
     this.#settings = o.#settings;
-    this.#users = o.#users;
-    this.#byId = o.#byId;
-    this.#byUserId = o.#byUserId;
-    this.#byName = o.#byName;
-    this.#byV4 = o.#byV4;
-    this.#byV6 = o.#byV6;
-    this.#classes = o.#classes;
-    this.#classByKey = o.#classByKey;
-    this.#atomNodes = o.#atomNodes;
-    this.#atomPlan = o.#atomPlan;
-    this.#routeClasses = o.#routeClasses;
-    this.#atomClasses = o.#atomClasses;
-    this.#primary = o.#primary;
-    this.#resolved = o.#resolved;
-    this.#srcLists = o.#srcLists;
-    this.#listSelections = o.#listSelections;
-    this.#itemsByList = o.#itemsByList;
-    this.#classLists = o.#classLists;
-    this.#classListsAt = o.#classListsAt;
-    // Versions must keep growing across a rebuild: keys handed out before stay distinct.
-    this.#clock = Math.max(this.#clock, o.#clock) + 1;
-    this.#addressEpoch = this.#clock;
-    this.#globalFirst = o.#globalFirst;
-    this.#items = o.#items;
-    this.#visibility = o.#visibility;
-    this.#selfSrc = o.#selfSrc;
-    this.#templates = o.#templates;
-    this.#templateSigs = o.#templateSigs;
-    this.#filterVersions = o.#filterVersions.map(() => ++this.#clock);
-    this.#capFilterVersions = o.#capFilterVersions.map(() => ++this.#clock);
-    this.#usesSelf = o.#usesSelf;
-    this.#selfInGrants = o.#selfInGrants;
-    this.#selfTemplates = o.#selfTemplates;
-    this.#selfKeyUsers = o.#selfKeyUsers;
-    this.#selfVersions = new Map();
-    this.#classAttrs = o.#classAttrs;
-    this.#routeAccess = o.#routeAccess;
-    this.#routePrefixes = o.#routePrefixes;
-    this.#exitAccess = o.#exitAccess;
-    this.#viaItems = o.#viaItems;
-    this.#sshInfos = o.#sshInfos;
-    this.#allNodesSet = o.#allNodesSet;
-    this.#routeStrings = o.#routeStrings;
     this.#displayName = o.#displayName;
     this.#domains = o.#domains;
-    this.#routeSetCache = o.#routeSetCache;
-    this.#viaSelections = o.#viaSelections;
-    this.#selfItems = o.#selfItems;
-    this.#built = true;
-  }
-
-  // --- building -----------------------------------------------------------------------------
-
-  #addNode(nf: NodeFacts): NodeRec {
-    if (this.#byId.has(nf.id)) throw new Error(`node id ${nf.id} appears twice`);
-    const node = buildNode(this.#byId.size, nf, this.#users);
-    this.#byId.set(node.id, node);
-    this.#byName.set(node.name, node);
-    if (node.v4 >= 0) this.#byV4.set(node.v4 | 0, node);
-    if (node.v6Text !== null) this.#byV6.set(node.v6Text, node);
-    if (!node.tagged && nf.userId !== null) {
-      let set = this.#byUserId.get(nf.userId);
-      if (set === undefined) this.#byUserId.set(nf.userId, (set = new Set()));
-      set.add(node);
-    }
-    const cls = this.#classFor(node);
-    node.classId = cls.id;
-    node.slot = cls.nodes.length;
-    cls.nodes.push(node);
-    cls.addresses = null;
-    for (const a of cls.atoms) this.#atomNodes[a]!++;
-    this.#allNodesSet = null;
-    this.#addressEpoch = ++this.#clock;
-    return node;
-  }
-
-  /** Takes a node out of every node-level structure (the inverse of #addNode). */
-  #dropNode(node: NodeRec): void {
-    this.#byId.delete(node.id);
-    if (this.#byName.get(node.name) === node) this.#byName.delete(node.name);
-    if (node.v4 >= 0 && this.#byV4.get(node.v4 | 0) === node) this.#byV4.delete(node.v4 | 0);
-    if (node.v6Text !== null && this.#byV6.get(node.v6Text) === node) this.#byV6.delete(node.v6Text);
-    if (node.facts.userId !== null) this.#byUserId.get(node.facts.userId)?.delete(node);
-    if (node.user !== null) node.user.nodes.splice(node.user.nodes.indexOf(node), 1);
-    const cls = this.#classes[node.classId]!;
-    const last = cls.nodes.pop()!;
-    if (last !== node) {
-      cls.nodes[node.slot] = last;
-      last.slot = node.slot;
-    }
-    cls.addresses = null;
-    for (const a of cls.atoms) this.#atomNodes[a]!--;
-    this.#allNodesSet = null;
-    this.#addressEpoch = ++this.#clock;
-  }
-
-  /** The user-kind atoms a user matches, in atom order. */
-  #userAtoms(user: UserRec): number[] {
-    const plan = this.#atomPlan;
-    const out = new Set<number>();
-    const keys = new Set<string>([user.name.toLowerCase(), `${user.name}@`.toLowerCase()]);
-    if (user.email !== '') keys.add(user.email.toLowerCase());
-    for (const key of keys) for (const id of plan.loginAtoms.get(key) ?? []) out.add(id);
-    for (const atom of plan.otherUserAtoms) if (userAtomMatches(atom.spec, user)) out.add(atom.id);
-    return [...out].sort((a, b) => a - b);
-  }
-
-  /** What makes a node's class: its atoms, served routes, exit routes and postures. */
-  #classKeyOf(node: NodeRec): { key: string; ids: number[]; postures: string[] } {
-    const plan = this.#atomPlan;
-    const ids: number[] = [];
-    if (node.tagged) {
-      if (plan.taggedAtom >= 0) ids.push(plan.taggedAtom);
-      for (const tag of node.tags) for (const id of plan.tagAtoms.get(tag) ?? []) ids.push(id);
-    } else if (node.user !== null) {
-      ids.push(...node.user.atoms);
-    }
-    if (plan.literalAtoms.length > 0 && ((node.v4 >= 0 && plan.anyLiteral.containsV4(node.v4)) || (node.v6 !== null && plan.anyLiteral.containsV6(node.v6)))) {
-      for (const a of plan.literalAtoms) if (literalAtomMatches(a, node)) ids.push(a.id);
-    }
-    ids.sort((a, b) => a - b);
-    const policyPostures = this.compiled.policy.postures;
-    const postures = this.compiled.postureNames.filter((name) => meetsPosture(policyPostures.get(name) ?? [], node.facts.postureAttributes));
-    const key = `${ids.join(',')}|${node.routeTexts.join(',')}|${node.exitRoutes.length > 0 ? 'x' : ''}|${postures.join(',')}`;
-    return { key, ids, postures };
-  }
-
-  /** The node's identity class, created (and, after the build, bound everywhere) if new. */
-  #classFor(node: NodeRec): IdentityClass {
-    const { key, ids, postures } = this.#classKeyOf(node);
-    let cls = this.#classByKey.get(key);
-    if (cls !== undefined) return cls;
-    const flags = new Uint8Array(this.compiled.atoms.length);
-    for (const id of ids) flags[id] = 1;
-    cls = {
-      id: this.#classes.length,
-      key,
-      atoms: ids,
-      atomFlags: flags,
-      nodes: [],
-      routes: node.routes,
-      routeTexts: node.routeTexts,
-      routeSet: IPSet.of(...node.routes),
-      exit: node.exitRoutes.length > 0,
-      postures: new Set(postures),
-      addresses: null,
-    };
-    this.#classes.push(cls);
-    this.#classByKey.set(key, cls);
-    for (const id of ids) this.#atomClasses[id]!.push(cls.id);
-    if (cls.routes.length > 0) this.#routeClasses.push(cls);
-    if (this.#built) this.#bindClass(cls);
-    return cls;
-  }
-
-  /** `localpart:*@domain` and ssh `user:*@domain` must name a domain of this tailnet. */
-  #checkDomains(): void {
-    if (this.#domains === null) return;
-    const source = this.compiled.policy.source;
-    for (const rule of this.compiled.policy.ssh ?? []) {
-      for (const u of rule.users) {
-        const m = /^localpart:\*@(.+)$/.exec(u.text);
-        // Domains compare exactly: the service rejects `localpart:*@EXAMPLE.COM`.
-        if (m !== null && !this.#domains.has(m[1]!)) {
-          throw source.error(
-            'invalidSsh',
-            `${m[1]} is not associated with this Tailnet and cannot be used in user:*@<domain> expressions`,
-            u.at,
-            u.path,
-          );
-        }
-      }
-      for (const s of rule.src) {
-        if (s.alias.kind === 'userDomain' && !this.#domains.has(s.alias.domain)) {
-          throw source.error(
-            'invalidSelector',
-            `[ssh] ${s.alias.domain} is not associated with this Tailnet and cannot be used in user:*@<domain> expressions`,
-            s.at,
-            s.path,
-          );
-        }
-      }
-    }
-  }
-
-  #classAddresses(cls: IdentityClass): IPSet {
-    if (cls.addresses === null) cls.addresses = nodeAddressSet(cls.nodes);
-    return cls.addresses;
-  }
-
-  #allNodes(): IPSet {
-    if (this.#allNodesSet === null) this.#allNodesSet = nodeAddressSet([...this.#byId.values()]);
-    return this.#allNodesSet;
-  }
-
-  #bits(): Bits {
-    return new Bits(this.#classes.length);
-  }
-
-  /** Binds a selection: which classes it names and which addresses it covers. */
-  #resolve(sel: Selection): Resolved {
-    const cached = this.#resolved.get(sel.key);
-    if (cached !== undefined) return cached;
-    const identity = this.#bits();
-    if (sel.wildcard || sel.dangerAll) for (let i = 0; i < this.#classes.length; i++) identity.set(i);
-    else for (const atom of sel.atoms) for (const c of this.#atomClasses[atom] ?? []) identity.set(c);
-    if (sel.postures.length > 0) {
-      // Only devices meeting one of the postures are sources; literal addresses are no devices.
-      const restricted = this.#bits();
-      for (const c of identity) if (sel.postures.some((p) => this.#classes[c]!.postures.has(p))) restricted.set(c);
-      const resolved = new Resolved(sel, restricted, () => this.#identityAddresses(restricted), () => this.#addressEpoch);
-      this.#resolved.set(sel.key, resolved);
-      return resolved;
-    }
-    const resolved = new Resolved(sel, identity, () => this.#selectionAddresses(sel), () => this.#addressEpoch);
-    if (this.#routeClasses.length > 0) {
-      const members = identity.clone();
-      for (const cls of this.#routeClasses) if (!members.has(cls.id) && cls.routeSet.overlaps(resolved.ipSet)) members.set(cls.id);
-      resolved.members = members;
-    }
-    this.#resolved.set(sel.key, resolved);
-    return resolved;
-  }
-
-  #identityAddresses(classes: Bits): IPSet {
-    const b = new IPSetBuilder();
-    for (const c of classes) b.addSet(this.#classAddresses(this.#classes[c]!));
-    return b.build();
-  }
-
-  /** The addresses a selection covers: named nodes' addresses, literals, `*`'s space and routes. */
-  #selectionAddresses(sel: Selection): IPSet {
-    if (sel.dangerAll) return IPSet.of({ addr: { family: 4, value: 0n }, bits: 0 }, { addr: { family: 6, value: 0n }, bits: 0 });
-    if (sel.wildcard) return this.#allNodes().union(sel.literal).union(TAILSCALE_SPACE).union(this.#routeSet());
-    // A literal names its prefix, not the other addresses of the nodes inside it.
-    const byIdentity = this.#bits();
-    for (const part of sel.parts) {
-      if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) byIdentity.set(c);
-    }
-    const b = new IPSetBuilder();
-    for (const c of byIdentity) b.addSet(this.#classAddresses(this.#classes[c]!));
-    return b.build().union(sel.literal);
-  }
-
-  #routeSetCache: IPSet | null = null;
-  #routeSet(): IPSet {
-    if (this.#routeSetCache === null) {
-      const b = new IPSetBuilder();
-      for (const n of this.#byId.values()) for (const r of n.routes) b.addPrefix(r);
-      this.#routeSetCache = b.build();
-    }
-    return this.#routeSetCache;
-  }
-
-  /** The set of addresses one selector names, for per-source strings next to `*`. */
-  #partSet(part: SelectionPart): IPSet {
-    if (part.kind === 'literal') return part.literal ?? IPSet.EMPTY;
-    if (part.kind === 'atom' && part.atom !== null) {
-      const b = new IPSetBuilder();
-      for (const c of this.#atomClasses[part.atom] ?? []) b.addSet(this.#classAddresses(this.#classes[c]!));
-      return b.build();
-    }
-    return IPSet.EMPTY;
-  }
-
-  /**
-   * SrcIPs as the service writes them. Literal prefixes (hosts, CIDRs) are one set rendered as
-   * addresses, CIDRs and ranges; each node a user, group, tag or autogroup names is listed by
-   * its own addresses, never merged with its neighbours. With `*`: Tailscale's space, every
-   * served subnet route, then each other source's own strings (kept even when covered).
-   * `["*"]` for autogroup:danger-all. One list per selection, kept current by joins and leaves.
-   */
-  #srcList(sel: Selection): SrcList {
-    const cached = this.#srcLists.get(sel.key);
-    if (cached !== undefined) return cached;
-    const version = ++this.#clock;
-    let list: SrcList;
-    if (sel.postures.length > 0) {
-      list = new SrcList([], nodesOfClasses(this.#resolve(sel).identity, this.#classes), null, sel.key, version);
-    } else if (sel.dangerAll) {
-      list = new SrcList(['*'], [], null, sel.key, version);
-    } else {
-      const literal = sel.wildcard ? TAILSCALE_SPACE.union(sel.literal) : sel.literal;
-      const strings = [...literal.toStrings()];
-      if (sel.wildcard) {
-        strings.push(...this.#routeStrings);
-        for (const part of sel.parts) if (part.kind === 'literal' && part.literal !== null) strings.push(...part.literal.toStrings());
-      }
-      const classes = this.#bits();
-      for (const part of sel.parts) {
-        if (part.kind === 'atom' && part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) classes.set(c);
-      }
-      const covered = !sel.wildcard && !literal.isEmpty() ? literal : null;
-      list = new SrcList(strings, nodesOfClasses(classes, this.#classes), covered, sel.key, version);
-    }
-    this.#srcLists.set(sel.key, list);
-    this.#listSelections.set(sel.key, sel);
-    return list;
-  }
-
-  /** Whether a class's nodes are listed in a selection's SrcIPs. */
-  #listsClass(sel: Selection, cls: IdentityClass): boolean {
-    if (sel.postures.length > 0) return this.#resolve(sel).identity.has(cls.id);
-    if (sel.dangerAll) return false;
-    return sel.parts.some((part) => part.kind === 'atom' && part.atom !== null && cls.atomFlags[part.atom] === 1);
-  }
-
-  #resolveItems(): void {
-    for (const item of this.compiled.items) {
-      const src = this.#resolve(item.src);
-      const info: ItemInfo = { item, src, list: this.#srcList(item.src), dst: this.#dstMembers(item) };
-      this.#items.push(info);
-      const sharing = this.#itemsByList.get(info.list);
-      if (sharing === undefined) this.#itemsByList.set(info.list, [info]);
-      else sharing.push(info);
-      if (item.kind === 'via') this.#viaItems.push(info);
-      // Companion rules list the grant's destinations as sources. Their list exists from the
-      // start, so which caps a node carries depends on the policy and the node alone.
-      if (item.kind === 'cap' && hasCompanionCaps(item.capMap)) this.#srcList(item.dst);
-    }
-    this.#computeGlobalFirst();
-  }
-
-  /**
-   * Where a merged rule stands tailnet-wide: the first rule with these sources and protocols
-   * that exists at all (it has sources and names some destination).
-   */
-  #computeGlobalFirst(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const info of this.#items) {
-      const item = info.item;
-      if (item.kind === 'net' && info.list.size > 0 && item.dsts.some((d) => this.#partExists(d.part))) {
-        const key = mergeKey(info.list.key, item.ipProto);
-        if (!out.has(key)) out.set(key, item.order * 8);
-      }
-    }
-    this.#globalFirst = out;
-    return out;
-  }
-
-  /** Whether a destination names anything in this tailnet (a node, a prefix, `*`, the internet). */
-  #partExists(part: SelectionPart): boolean {
-    switch (part.kind) {
-      case 'wildcard':
-      case 'internet':
-      case 'literal':
-        return true;
-      case 'atom':
-        return part.atom !== null && (this.#atomNodes[part.atom] ?? 0) > 0;
-      default:
-        return false;
-    }
+    // Versions must keep growing across a rebuild: keys handed out before stay distinct.
+    o.#binding.clock = Math.max(this.#binding.clock, o.#binding.clock) + 1;
+    o.#binding.addressEpoch = o.#binding.clock;
+    this.#binding = o.#binding;
+    this.#binding.onNewClass = (cls) => this.#bindClass(cls);
+    this.#selections = o.#selections;
+    this.#routes.adopt(o.#routes);
+    this.#visibility.adopt(o.#visibility);
+    this.#filters.adopt(o.#filters);
+    this.#views.adopt(o.#views);
+    this.#ssh.adopt(o.#ssh);
   }
 
   // --- visibility -----------------------------------------------------------------------------
 
-  /** Classes an item delivers to, for visibility: who is a destination of it. */
-  #dstMembers(item: RuleItem): Bits {
-    const out = this.#bits();
-    if (item.kind === 'net') {
-      for (const d of item.dsts) this.#partMembers(d.part, out);
-    } else if (item.kind === 'cap') {
-      for (const part of item.dst.parts) this.#partMembers(part, out);
-    } else if (item.kind === 'via') {
-      const via = this.#resolve(this.#viaSelection(item.viaTags));
-      for (const c of via.identity) {
-        const cls = this.#classes[c]!;
-        if (this.#viaServes(cls, item.dst)) out.set(c);
-      }
-    }
-    return out;
-  }
-
-  #partMembers(part: SelectionPart, out: Bits): void {
-    switch (part.kind) {
-      case 'wildcard':
-        for (let i = 0; i < this.#classes.length; i++) out.set(i);
-        return;
-      case 'atom':
-      case 'literal': {
-        if (part.atom !== null) for (const c of this.#atomClasses[part.atom] ?? []) out.set(c);
-        const set = part.kind === 'literal' ? (part.literal ?? IPSet.EMPTY) : this.#partSet(part);
-        for (const cls of this.#classes) if (cls.routes.length > 0 && cls.routeSet.overlaps(set)) out.set(cls.id);
-        return;
-      }
-      case 'internet':
-        for (const cls of this.#classes) if (cls.exit || (cls.routes.length > 0 && cls.routeSet.overlaps(INTERNET))) out.set(cls.id);
-        return;
-      default:
-        return;
-    }
-  }
-
-  #viaSelections = new Map<string, Selection>();
-  #viaSelection(tags: readonly string[]): Selection {
-    const key = tags.join(',');
-    let sel = this.#viaSelections.get(key);
-    if (sel === undefined) {
-      sel = this.compiled.select(tags.map((t) => ({ text: t, alias: { kind: 'tag', name: t } })));
-      this.#viaSelections.set(key, sel);
-    }
-    return sel;
-  }
-
-  /** Whether a router class serves some destination of a via grant. */
-  #viaServes(cls: IdentityClass, dst: Selection): boolean {
-    if (dst.internet && cls.exit) return true;
-    return cls.routes.length > 0 && cls.routeSet.overlaps(dst.literal);
-  }
-
-  #buildVisibility(): void {
-    const n = this.#classes.length;
-    for (let i = 0; i < n; i++) this.#visibility.push(null);
-    this.#selfSrc = this.#bits();
-    for (const info of this.#items) {
-      const item = info.item;
-      if (item.kind === 'selfNet' || item.kind === 'selfCap') {
-        this.#selfSrc.or(info.src.members);
-        continue;
-      }
-      if (item.kind !== 'cap' && info.list.size === 0) continue;
-      this.#itemVisibility(info);
-    }
-  }
-
-  /**
-   * An item's sources and destinations see each other. Rows only ever gain bits: a bit that
-   * an item with no sources left would not set joins classes that have no nodes (sources
-   * render as strings), so it shows nowhere until a source comes back and sets it anyway.
-   */
-  #itemVisibility(info: ItemInfo): void {
-    const src = info.src.members;
-    const dst = info.dst;
-    if (src.isEmpty() || dst.isEmpty()) return;
-    for (const a of src) this.#row(a).or(dst);
-    for (const b of dst) this.#row(b).or(src);
-  }
-
-  #row(c: number): Bits {
-    let row = this.#visibility[c];
-    if (row === null || row === undefined) {
-      row = this.#bits();
-      this.#visibility[c] = row;
-    }
-    return row;
-  }
-
   // --- route access -------------------------------------------------------------------------
-
-  #buildRouteAccess(): void {
-    this.#exitAccess = this.#bits();
-    for (const cls of this.#classes) for (let i = 0; i < cls.routes.length; i++) this.#routePrefixes.set(cls.routeTexts[i]!, cls.routes[i]!);
-    for (const [text] of this.#routePrefixes) this.#routeAccess.set(text, { regular: this.#bits() });
-    for (const info of this.#items) {
-      if (info.item.kind === 'net' && info.list.size === 0) continue;
-      this.#itemRouteAccess(info);
-    }
-  }
-
-  /** Served prefixes by text; a prefix no longer served keeps its row (nothing asks for it). */
-  #routePrefixes = new Map<string, IPPrefix>();
-
-  /** Who may use which subnet routes and exit nodes through one item (without `via`). */
-  #itemRouteAccess(info: ItemInfo, only: ReadonlySet<string> | null = null): void {
-    const item = info.item;
-    if (item.kind !== 'net' && item.kind !== 'cap') return;
-    const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
-    const coversInternet = parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet');
-    if (coversInternet) this.#exitAccess.or(info.src.members);
-    let dstSet: IPSet | null = null;
-    for (const [text, prefix] of this.#routePrefixes) {
-      if (only !== null && !only.has(text)) continue;
-      const access = this.#routeAccess.get(text)!;
-      // A prefix in `only` covers no node (#needsRebuild saw to it): of the parts, only
-      // literals can overlap it, and the node address sets need not be built.
-      const dstHits = parts.some((p) => {
-        if (p.kind === 'wildcard') return true;
-        if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
-        if (only !== null) return p.kind === 'literal' && (p.literal ?? IPSet.EMPTY).overlapsPrefix(prefix);
-        if (p.kind === 'literal' || p.kind === 'atom') {
-          dstSet ??= this.#partsSet(parts);
-          return dstSet.overlapsPrefix(prefix);
-        }
-        return false;
-      });
-      if (dstHits) access.regular.or(info.src.members);
-      // Return traffic: a route inside the sources lets the destinations reach it.
-      if (only !== null ? this.#selectionOverlapsRoute(info.src.sel, prefix) : info.src.ipSet.overlapsPrefix(prefix)) access.regular.or(info.dst);
-    }
-  }
-
-  /** Resolved.ipSet overlaps a prefix, for a prefix that covers no node address. */
-  #selectionOverlapsRoute(sel: Selection, prefix: IPPrefix): boolean {
-    if (sel.dangerAll || sel.wildcard) return true;
-    if (sel.postures.length > 0) return false;
-    return sel.literal.overlapsPrefix(prefix);
-  }
-
-  #partsSet(parts: readonly SelectionPart[]): IPSet {
-    const b = new IPSetBuilder();
-    for (const p of parts) b.addSet(this.#partSet(p));
-    return b.build();
-  }
 
   // --- node attributes ----------------------------------------------------------------------
 
-  #buildAttrs(): void {
-    for (let i = 0; i < this.#classes.length; i++) this.#classAttrs.push([]);
-    for (const na of this.compiled.nodeAttrs) {
-      if (na.attrs.length === 0) continue;
-      const res = this.#resolve(na.target);
-      for (const c of res.identity) {
-        const list = this.#classAttrs[c]!;
-        for (const attr of na.attrs) if (!list.includes(attr)) list.push(attr);
-      }
-    }
-  }
-
   // --- filter templates ---------------------------------------------------------------------
-
-  #classTemplate(cls: IdentityClass): TemplateRule[] {
-    const out: TemplateRule[] = [];
-    for (const info of this.#items) {
-      const item = info.item;
-      const order = item.order * 8;
-      switch (item.kind) {
-        case 'net': {
-          if (info.list.size === 0) break;
-          const entries: DstEntry[] = [];
-          for (const d of item.dsts) this.#netEntries(cls, d.part, d.literalPrefixes, d.ports, entries);
-          if (entries.length > 0) out.push({ kind: 'ports', order, src: info.list, proto: item.ipProto, entries });
-          break;
-        }
-        case 'cap': {
-          const grants: CapEntry[] = [];
-          for (const part of item.dst.parts) {
-            const dsts = this.#capDsts(cls, part);
-            if (dsts !== undefined) grants.push({ dsts, capMap: item.capMap });
-          }
-          if (grants.length > 0) out.push({ kind: 'cap', order, src: info.list, grants });
-          if (info.src.members.has(cls.id) && hasCompanionCaps(item.capMap)) this.#companions(item.capMap, this.#srcList(item.dst), order, out);
-          break;
-        }
-        case 'via': {
-          const via = this.#resolve(this.#viaSelection(item.viaTags));
-          if (!via.identity.has(cls.id) || info.list.size === 0) break;
-          // The service delivers no CapGrant for a grant with `via`; only its ip rules.
-          if (item.capMap !== null) break;
-          const entries: DstEntry[] = [];
-          for (const d of item.dstsWithPorts) {
-            if (d.part.kind === 'internet') {
-              if (cls.exit) for (const ip of INTERNET_DST_STRINGS) for (const ports of d.ports) entries.push({ ip, ports });
-              continue;
-            }
-            for (const p of d.literalPrefixes) {
-              if (cls.routeSet.overlapsPrefix(p)) for (const ports of d.ports) entries.push({ ip: renderDstLiteral(p), ports });
-            }
-          }
-          if (entries.length > 0) out.push({ kind: 'ports', order, src: info.list, proto: item.ipProto, entries });
-          break;
-        }
-        default:
-          break;
-      }
-    }
-    return out;
-  }
-
-  /** Installs a class's template: lists it uses learn of it, its signature is recomputed. */
-  #setTemplate(c: number, rules: TemplateRule[]): void {
-    const before = this.#templates[c];
-    if (before !== null && before !== undefined) for (const r of before) if (r.src instanceof SrcList) r.src.dependents.delete(c);
-    while (this.#templates.length <= c) {
-      this.#templates.push(null);
-      this.#templateSigs.push('');
-      this.#filterVersions.push(0);
-      this.#capFilterVersions.push(0);
-      this.#usesSelf.push(false);
-      this.#selfInGrants.push(false);
-    }
-    this.#templates[c] = rules;
-    for (const r of rules) if (r.src instanceof SrcList) r.src.dependents.add(c);
-    this.#templateSigs[c] = templateSignature(rules);
-    this.#usesSelf[c] = rules.some((r) => (r.kind === 'ports' ? r.entries.some((e) => e.ip === SELF) : r.grants.some((g) => g.dsts === SELF)));
-    this.#selfInGrants[c] = rules.some((r) => r.kind === 'cap' && r.grants.some((g) => g.dsts === SELF));
-  }
-
-  /** DstPorts entries one destination contributes to a class (reduction to what it serves). */
-  #netEntries(cls: IdentityClass, part: SelectionPart, literalPrefixes: readonly IPPrefix[], ports: readonly PortRange[], out: DstEntry[]): void {
-    const push = (ip: string | null): void => {
-      for (const p of ports) out.push({ ip, ports: p });
-    };
-    switch (part.kind) {
-      case 'wildcard':
-        push('*');
-        return;
-      case 'atom': {
-        if (part.atom !== null && cls.atomFlags[part.atom] === 1) push(SELF);
-        if (cls.routes.length > 0) {
-          // Another node's address inside this router's subnet: the router carries it.
-          const inside = this.#partSet(part).intersect(cls.routeSet);
-          for (const s of inside.toStrings()) push(s);
-        }
-        return;
-      }
-      case 'literal': {
-        const inAtom = part.atom !== null && cls.atomFlags[part.atom] === 1;
-        for (const p of literalPrefixes) {
-          const hit =
-            (inAtom && cls.nodes.some((n) => prefixHas(p, n))) ||
-            (cls.routes.length > 0 && cls.routeSet.overlapsPrefix(p)) ||
-            (cls.exit && INTERNET.coversPrefix(p));
-          if (hit) push(renderDstLiteral(p));
-        }
-        return;
-      }
-      case 'internet':
-        if (cls.exit) for (const ip of INTERNET_DST_STRINGS) push(ip);
-        else if (cls.routes.length > 0) {
-          for (const ip of INTERNET_DST_STRINGS) {
-            const set = IPSet.tryParse(ip);
-            if (set !== null && set.overlaps(cls.routeSet)) push(ip);
-          }
-        }
-        return;
-      default:
-        return;
-    }
-  }
-
-  /** CapGrant Dsts for a class: its own addresses (SELF), a served literal as written, or none. */
-  #capDsts(cls: IdentityClass, part: SelectionPart): readonly string[] | null | undefined {
-    switch (part.kind) {
-      case 'wildcard':
-        return SELF;
-      case 'atom':
-        return part.atom !== null && cls.atomFlags[part.atom] === 1 ? SELF : undefined;
-      case 'literal': {
-        if (part.atom !== null && cls.atomFlags[part.atom] === 1) return SELF;
-        const served = (part.literal ?? IPSet.EMPTY).prefixes().filter((p) => cls.routes.length > 0 && cls.routeSet.overlapsPrefix(p));
-        return served.length > 0 ? served.map(formatPrefix) : undefined;
-      }
-      default:
-        return undefined;
-    }
-  }
-
-  /** Reversed companion rules (drive-sharer, relay-target) go to the grant's sources. */
-  #companions(capMap: Readonly<Record<string, unknown[]>>, src: SrcRef, order: number, out: TemplateRule[]): void {
-    let sub = 1;
-    for (const c of COMPANION_CAPS) {
-      if (Object.prototype.hasOwnProperty.call(capMap, c.cap)) {
-        out.push({ kind: 'cap', order: order + sub++, src, grants: [{ dsts: SELF, capMap: { [c.companion]: null } }] });
-      }
-    }
-  }
-
-  /** autogroup:self rules for one user: sources narrowed to the user's own devices. */
-  #selfTemplate(user: UserRec): TemplateRule[] {
-    const cached = this.#selfTemplates.get(user.id);
-    if (cached !== undefined) return cached;
-    const out: TemplateRule[] = [];
-    const userNodes = [...user.nodes].sort(byNodeId);
-    const userAddrs = nodeTexts(userNodes);
-    for (const info of this.#items) {
-      const item = info.item;
-      if (item.kind !== 'selfNet' && item.kind !== 'selfCap') continue;
-      const srcNodes = userNodes.filter((n) => info.src.members.has(n.classId));
-      if (srcNodes.length === 0) continue;
-      const strings = nodeTexts(srcNodes);
-      const src: SrcRef = { strings, key: srcKey(strings, null) };
-      const order = item.order * 8;
-      if (item.kind === 'selfNet') {
-        const entries: DstEntry[] = [];
-        for (const m of userNodes) {
-          for (const ports of item.ports) {
-            if (m.v4Text !== null) entries.push({ ip: m.v4Text, ports });
-            if (m.v6Text !== null) entries.push({ ip: m.v6Text, ports });
-          }
-        }
-        out.push({ kind: 'ports', order, src, proto: item.ipProto, entries });
-      } else {
-        out.push({ kind: 'cap', order, src, grants: [{ dsts: SELF, capMap: item.capMap }] });
-        this.#companions(item.capMap, { strings: userAddrs, key: srcKey(userAddrs, null) }, order, out);
-      }
-    }
-    this.#selfTemplates.set(user.id, out);
-    for (const r of out) {
-      if (r.kind !== 'ports') continue;
-      const key = mergeKey(r.src.key, r.proto);
-      let users = this.#selfKeyUsers.get(key);
-      if (users === undefined) this.#selfKeyUsers.set(key, (users = new Set()));
-      users.add(user.id);
-    }
-    return out;
-  }
 
   // --- queries ------------------------------------------------------------------------------
 
@@ -1996,16 +407,16 @@ export class PolicyIndex {
   }
 
   hasNode(idOrName: number | string): boolean {
-    return (typeof idOrName === 'number' ? this.#byId.get(idOrName) : this.#byName.get(idOrName)) !== undefined;
+    return (typeof idOrName === 'number' ? this.#binding.byId.get(idOrName) : this.#binding.byName.get(idOrName)) !== undefined;
   }
 
   nodeIds(): number[] {
-    return [...this.#byId.keys()];
+    return [...this.#binding.byId.keys()];
   }
 
   /** Number of identity classes (for benchmarks and diagnostics). */
   get classCount(): number {
-    return this.#classes.length;
+    return this.#binding.classes.length;
   }
 
   /** The class a node belongs to; nodes with equal class ids get equal filter templates. */
@@ -2014,11 +425,68 @@ export class PolicyIndex {
   }
 
   #node(idOrName: number | string): NodeRec {
-    const node = typeof idOrName === 'number' ? this.#byId.get(idOrName) : this.#byName.get(idOrName);
+    const node = typeof idOrName === 'number' ? this.#binding.byId.get(idOrName) : this.#binding.byName.get(idOrName);
     if (node === undefined) {
       throw new PolicyError('unknownNode', `node ${JSON.stringify(idOrName)} is not in the tailnet`, null);
     }
     return node;
+  }
+
+  /**
+   * The capabilities a node carries in its peers' CapMap for `cap:` sources: one per selection
+   * whose SrcIPs list the node. The same for every viewer. Sorted.
+   */
+  sourceCapsOf(nodeId: number): string[] {
+    const node = this.#node(nodeId);
+    const out: string[] = [];
+    for (const list of this.#selections.listsOf(this.#binding.classes[node.classId]!)) {
+      if (list.capName !== null && list.entriesOf(node.id) !== '') out.push(list.capName);
+    }
+    return [...new Set(out)].sort();
+  }
+
+  /**
+   * The node's peers: every node it may reach or that may reach it. The relation is
+   * symmetric, so this is also the set of nodes that must hear about changes to this node.
+   */
+  peersOf(nodeId: number): number[] {
+    return this.#visibility.peersOf(this.#node(nodeId));
+  }
+
+  /** Whether `a` and `b` see each other. */
+  sees(a: number, b: number): boolean {
+    if (a === b) return false;
+    const na = this.#node(a);
+    const nb = this.#node(b);
+    return this.#visibility.sees(na, nb);
+  }
+
+  /** Like sees(), but false (not an error) when either node is unknown. */
+  seesIfKnown(a: number, b: number): boolean {
+    if (a === b) return false;
+    const na = this.#binding.byId.get(a);
+    const nb = this.#binding.byId.get(b);
+    return na !== undefined && nb !== undefined && this.#visibility.sees(na, nb);
+  }
+
+  /** The node as it sees itself. */
+  selfView(nodeId: number): SelfView {
+    return this.#views.selfView(this.#node(nodeId));
+  }
+
+  /** A peer as `viewerId` sees it: addresses, the routes it carries for this viewer, caps. */
+  peerView(viewerId: number, peerId: number): PeerView {
+    return this.#views.peerView(this.#node(viewerId), this.#node(peerId));
+  }
+
+  /**
+   * A key naming peerView(viewerId, peerId) among the viewers of one peer: equal keys promise
+   * equal views. A peer without subnet or exit routes has one key for every viewer ("0"), or
+   * two when some viewers are IPv6-only; a router's key says which of its prefixes it carries
+   * for this viewer, an exit node's whether the viewer may use it.
+   */
+  peerViewKey(viewerId: number, peerId: number): string {
+    return this.#views.peerViewKey(this.#node(viewerId), this.#node(peerId));
   }
 
   /**
@@ -2031,24 +499,7 @@ export class PolicyIndex {
    * of one per address. Capability grants keep their prefixes.
    */
   filterFor(nodeId: number, options: FilterFormOptions = {}): tailcfg.FilterRule[] {
-    const node = this.#node(nodeId);
-    const template = this.#templates[node.classId]!;
-    const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : [];
-    const rules = self.length === 0 ? template : [...template, ...self].sort((a, b) => a.order - b.order);
-    return instantiate(rules, node, this.#globalFirst, options.selfAsWildcard === true && servesNothing(node), options.sourceCaps === true);
-  }
-
-  /**
-   * The capabilities a node carries in its peers' CapMap for `cap:` sources: one per selection
-   * whose SrcIPs list the node. The same for every viewer. Sorted.
-   */
-  sourceCapsOf(nodeId: number): string[] {
-    const node = this.#node(nodeId);
-    const out: string[] = [];
-    for (const list of this.#listsOf(this.#classes[node.classId]!)) {
-      if (list.capName !== null && list.entriesOf(node.id) !== '') out.push(list.capName);
-    }
-    return [...new Set(out)].sort();
+    return this.#filters.filterFor(this.#node(nodeId), options);
   }
 
   /**
@@ -2060,179 +511,7 @@ export class PolicyIndex {
    * filter, so one cache can hold every form. O(1).
    */
   filterKey(nodeId: number, options: FilterFormOptions = {}): string {
-    const node = this.#node(nodeId);
-    const c = node.classId;
-    const self = node.user !== null && this.#hasSelfItems() ? this.#selfTemplate(node.user) : null;
-    const hasSelf = self !== null && self.length > 0;
-    if (!hasSelf && this.#templates[c]!.length === 0) return 'e';
-    const wildcard = options.selfAsWildcard === true && servesNothing(node);
-    let key = options.sourceCaps === true ? `k${c}.${this.#capFilterVersions[c]}` : `c${c}.${this.#filterVersions[c]}`;
-    if (wildcard) key += 'w';
-    const namesOwnAddresses = wildcard ? this.#selfInGrants[c] : this.#usesSelf[c];
-    if (namesOwnAddresses || hasSelf) key += `@${node.v4Text ?? ''}|${node.v6Text ?? ''}`;
-    if (hasSelf) key += `u${node.user!.id}.${this.#selfVersions.get(node.user!.id) ?? 0}`;
-    return key;
-  }
-
-  /**
-   * A key naming peerView(viewerId, peerId) among the viewers of one peer: equal keys promise
-   * equal views. A peer without subnet or exit routes has one key for every viewer ("0"), or
-   * two when some viewers are IPv6-only; a router's key says which of its prefixes it carries
-   * for this viewer, an exit node's whether the viewer may use it.
-   */
-  peerViewKey(viewerId: number, peerId: number): string {
-    const viewer = this.#node(viewerId);
-    const peer = this.#node(peerId);
-    let key = peer.v4Text !== null && this.#ipv6Only(viewer) && !this.#ipv6Only(peer) ? '6' : '0';
-    for (const prefix of peer.routeTexts) key += this.#designatedRouter(viewer, prefix) === peer.id ? '1' : '-';
-    if (peer.exitRoutes.length > 0 && this.#canUseExit(viewer, peer)) key += 'x';
-    return key;
-  }
-
-  #selfItems: boolean | null = null;
-  #hasSelfItems(): boolean {
-    if (this.#selfItems === null) this.#selfItems = this.#items.some((i) => i.item.kind === 'selfNet' || i.item.kind === 'selfCap');
-    return this.#selfItems;
-  }
-
-  /**
-   * The node's peers: every node it may reach or that may reach it. The relation is
-   * symmetric, so this is also the set of nodes that must hear about changes to this node.
-   */
-  peersOf(nodeId: number): number[] {
-    const node = this.#node(nodeId);
-    const out: number[] = [];
-    const row = this.#visibility[node.classId];
-    if (row !== null && row !== undefined) {
-      for (const c of row) for (const m of this.#classes[c]!.nodes) if (m !== node) out.push(m.id);
-    }
-    if (node.user !== null && node.user.nodes.length > 1 && !this.#selfSrc.isEmpty()) {
-      const selfIn = this.#selfSrc.has(node.classId);
-      const present = new Set(out);
-      for (const m of node.user.nodes) {
-        if (m === node || present.has(m.id)) continue;
-        if (selfIn || this.#selfSrc.has(m.classId)) out.push(m.id);
-      }
-    }
-    return out;
-  }
-
-  /** Whether `a` and `b` see each other. */
-  sees(a: number, b: number): boolean {
-    if (a === b) return false;
-    const na = this.#node(a);
-    const nb = this.#node(b);
-    return this.#sees(na, nb);
-  }
-
-  /** Like sees(), but false (not an error) when either node is unknown. */
-  seesIfKnown(a: number, b: number): boolean {
-    if (a === b) return false;
-    const na = this.#byId.get(a);
-    const nb = this.#byId.get(b);
-    return na !== undefined && nb !== undefined && this.#sees(na, nb);
-  }
-
-  #sees(na: NodeRec, nb: NodeRec): boolean {
-    if (this.#visibility[na.classId]?.has(nb.classId) === true) return true;
-    return na.user !== null && na.user === nb.user && (this.#selfSrc.has(na.classId) || this.#selfSrc.has(nb.classId));
-  }
-
-  /** A peer as `viewerId` sees it: addresses, the routes it carries for this viewer, caps. */
-  peerView(viewerId: number, peerId: number): PeerView {
-    const viewer = this.#node(viewerId);
-    const peer = this.#node(peerId);
-    // An IPv6-only (disable-ipv4) node neither has nor sees IPv4 node addresses.
-    const allowed = this.#ipv6Only(viewer) ? this.#addresses(peer).filter((a) => a.includes(':')) : this.#addresses(peer);
-    const primary: string[] = [];
-    for (const text of peer.routeTexts) {
-      if (this.#designatedRouter(viewer, text) === peer.id) {
-        allowed.push(text);
-        primary.push(text);
-      }
-    }
-    let capMap: tailcfg.NodeCapMap | null = null;
-    if (peer.exitRoutes.length > 0) {
-      if (this.#canUseExit(viewer, peer)) allowed.push(...peer.exitRoutes);
-      capMap = { [PEER_CAP_SUGGEST_EXIT]: null };
-    }
-    return { AllowedIPs: allowed, PrimaryRoutes: primary, Tags: [...peer.tags], CapMap: capMap };
-  }
-
-  /** Which router carries `prefix` for this viewer, if the viewer may use the prefix at all. */
-  #designatedRouter(viewer: NodeRec, prefix: string): number | null {
-    const access = this.#routeAccess.get(prefix);
-    if (access !== undefined && access.regular.has(viewer.classId)) return this.#primary.primaryFor(prefix);
-    // A router serving the same prefix (an HA secondary) learns the primary's route.
-    if (viewer.routeTexts.includes(prefix)) return this.#primary.primaryFor(prefix);
-    const p = parsePrefixText(prefix);
-    const viaSels: Selection[] = [];
-    for (const info of this.#viaItems) {
-      const item = info.item;
-      if (item.kind !== 'via' || !info.src.members.has(viewer.classId)) continue;
-      if (!item.dst.literal.overlapsPrefix(p)) continue;
-      viaSels.push(this.#viaSelection(item.viaTags));
-    }
-    if (viaSels.length === 0) return null;
-    return this.#primary.electAmong(prefix, (id) => {
-      const router = this.#byId.get(id);
-      return router !== undefined && viaSels.some((sel) => this.#resolve(sel).identity.has(router.classId));
-    });
-  }
-
-  #canUseExit(viewer: NodeRec, exitNode: NodeRec): boolean {
-    if (this.#exitAccess.has(viewer.classId)) return true;
-    for (const info of this.#viaItems) {
-      const item = info.item;
-      if (item.kind !== 'via' || !item.dst.internet || !info.src.members.has(viewer.classId)) continue;
-      if (this.#resolve(this.#viaSelection(item.viaTags)).identity.has(exitNode.classId)) return true;
-    }
-    return false;
-  }
-
-  /** The node as it sees itself. */
-  selfView(nodeId: number): SelfView {
-    const node = this.#node(nodeId);
-    const addresses = this.#addresses(node);
-    return {
-      Addresses: addresses,
-      AllowedIPs: [...addresses, ...node.routeTexts, ...node.exitRoutes],
-      PrimaryRoutes: this.#primary.primariesOf(node.id),
-      Tags: [...node.tags],
-      CapMap: this.#selfCaps(node),
-    };
-  }
-
-  /** Whether a node is IPv6-only: the disable-ipv4 attribute, or `disableIPv4` for the tailnet. */
-  #ipv6Only(node: NodeRec): boolean {
-    return this.compiled.policy.disableIPv4 || this.#classAttrs[node.classId]!.includes(ATTR_DISABLE_IPV4);
-  }
-
-  /** The node's own prefixes; an IPv6-only node has no IPv4 one. */
-  #addresses(node: NodeRec): string[] {
-    const out: string[] = [];
-    if (node.v4Text !== null && !this.#ipv6Only(node)) out.push(`${node.v4Text}/32`);
-    if (node.v6Text !== null) out.push(`${node.v6Text}/128`);
-    return out;
-  }
-
-  #selfCaps(node: NodeRec): tailcfg.NodeCapMap {
-    const caps: tailcfg.NodeCapMap = {};
-    for (const c of BASE_SELF_CAPS) caps[c] = null;
-    const role: UserRole | null = node.user?.role ?? null;
-    if (node.tagged) caps[CAP_IS_OWNER] = null;
-    else if (role !== null) {
-      if (role === 'owner' || role === 'admin') caps[CAP_IS_ADMIN] = null;
-      if (role === 'owner') caps[CAP_IS_OWNER] = null;
-    }
-    caps['tailnet-display-name'] = [this.#displayName];
-    if (this.settings.autoUpdate !== undefined) caps['default-auto-update'] = [this.settings.autoUpdate];
-    if (this.compiled.policy.randomizeClientPort) caps['randomize-client-port'] = null;
-    for (const attr of this.#classAttrs[node.classId]!) {
-      caps[attr] = null;
-      if (attr === 'funnel') for (const extra of FUNNEL_EXTRA_CAPS) caps[extra] = null;
-    }
-    return caps;
+    return this.#filters.filterKey(this.#node(nodeId), options);
   }
 
   /** The node's SSH policy, or null when the policy has no `ssh` section. */
@@ -2241,223 +520,26 @@ export class PolicyIndex {
     return { rules: this.sshRulesFor(nodeId) };
   }
 
+  /** The node's SSH rules: check rules first, then accept rules (first match wins). */
+  sshRulesFor(nodeId: number): tailcfg.SSHRule[] {
+    return this.#ssh.rulesFor(this.#node(nodeId));
+  }
+
   /**
    * The check period of the `check` rules that let `src` log in to `dst` as `localUser` (the
    * shortest when several do): null when those rules name none (the caller's default),
    * undefined when no check rule lets it (the policy changed since the client asked).
    */
   sshCheckPeriodMs(srcId: number, dstId: number, localUser: string): number | null | undefined {
-    if (this.compiled.ssh === null || !this.hasNode(srcId) || !this.hasNode(dstId)) return undefined;
-    const src = this.#node(srcId);
-    const dst = this.#node(dstId);
-    let found = false;
-    let shortest: number | null = null;
-    for (const info of this.#sshRuleInfos()) {
-      if (info.rule.rule.action !== 'check' || !info.srcSet.has(src.id)) continue;
-      const toSelf = info.rule.selfDst && !src.tagged && !dst.tagged && src.user !== null && src.user.id === dst.user?.id;
-      if (!toSelf && !(info.rule.dst.parts.length > 0 && info.dstIdentity.has(dst.classId))) continue;
-      const mapped = info.baseUsers[localUser] ?? (info.baseUsers['*'] === '=' && localUser !== 'root' ? localUser : undefined);
-      const viaLocalpart = src.user !== null && info.localparts.get(src.user.id) === localUser;
-      if ((mapped === undefined || mapped === '') && !viaLocalpart) continue;
-      const period = info.rule.rule.checkPeriodMs;
-      if (period !== null) shortest = shortest === null ? period : Math.min(shortest, period);
-      found = true;
-    }
-    return found ? shortest : undefined;
-  }
-
-  sshRulesFor(nodeId: number): tailcfg.SSHRule[] {
-    const node = this.#node(nodeId);
-    if (this.compiled.ssh === null) return [];
-    const infos = this.#sshRuleInfos();
-    const out: tailcfg.SSHRule[] = [];
-    for (const info of infos) {
-      if (info.srcSet.size === 0) continue;
-      const append = (principals: tailcfg.SSHPrincipal[], userId: number | null): void => {
-        out.push(sshRule(principals, info.baseUsers, info));
-        if (userId !== null) {
-          const lp = info.localparts.get(userId);
-          if (lp !== undefined) out.push(sshRule(principals, { [lp]: lp }, info));
-        }
-      };
-      if (info.rule.selfDst && node.user !== null) {
-        const principals = this.#userPrincipals(info, node.user.id);
-        if (principals !== undefined && principals.length > 0) append(principals, node.user.id);
-      }
-      if (info.rule.dst.parts.length === 0) continue;
-      if (info.dstIdentity.has(node.classId)) {
-        if (info.hasLocalpart) {
-          for (const uid of info.userIds) append(this.#userPrincipals(info, uid)!, uid);
-          const tagged = this.#taggedPrincipals(info);
-          if (tagged.length > 0) append([...tagged], null);
-        } else {
-          if (info.allPrincipals === null) {
-            const all: tailcfg.SSHPrincipal[] = [];
-            for (const uid of info.userIds) all.push(...this.#userPrincipals(info, uid)!);
-            all.push(...this.#taggedPrincipals(info));
-            info.allPrincipals = all;
-          }
-          if (info.allPrincipals.length > 0) append(info.allPrincipals, null);
-        }
-      } else if (info.hasLocalpart && info.srcSet.has(node.id)) {
-        // The service also gives a source that is not a destination the rules for its own
-        // identity when localpart mappings are involved (seen in every localpart capture).
-        if (node.tagged) append(this.#principals([node], 1), null);
-        else if (node.user !== null) {
-          const principals = this.#userPrincipals(info, node.user.id);
-          if (principals !== undefined) append(principals, node.user.id);
-        }
-      }
-    }
-    // First match wins on the client; the service puts check rules before accept rules.
-    const checks = out.filter((r) => r.action.holdAndDelegate !== undefined);
-    const accepts = out.filter((r) => r.action.holdAndDelegate === undefined);
-    return [...checks, ...accepts];
-  }
-
-  #userPrincipals(info: SshRuleInfo, userId: number): tailcfg.SSHPrincipal[] | undefined {
-    let principals = info.byUser.get(userId);
-    if (principals === undefined) {
-      const nodes = info.userNodes.get(userId);
-      if (nodes === undefined) return undefined;
-      principals = this.#principals(nodes, 1);
-      info.byUser.set(userId, principals);
-    }
-    return principals;
-  }
-
-  #taggedPrincipals(info: SshRuleInfo): tailcfg.SSHPrincipal[] {
-    info.tagged ??= this.#principals(info.taggedNodes, (n: NodeRec) => n.tags.length);
-    return info.tagged;
-  }
-
-  #principals(nodes: readonly NodeRec[], copies: number | ((n: NodeRec) => number)): tailcfg.SSHPrincipal[] {
-    const out: tailcfg.SSHPrincipal[] = [];
-    for (const n of nodes) {
-      const k = typeof copies === 'number' ? copies : copies(n);
-      for (let i = 0; i < k; i++) {
-        if (n.v4Text !== null) out.push({ nodeIP: n.v4Text });
-        if (n.v6Text !== null) out.push({ nodeIP: n.v6Text });
-      }
-    }
-    return out;
-  }
-
-  /** Whether a node is a source of an SSH rule: by identity, or by address for literal sources. */
-  #sshSource(info: SshRuleInfo, n: NodeRec): boolean {
-    return info.src.identity.has(n.classId) || (info.literalSources && prefixSetHas(info.rule.src.literal, n));
-  }
-
-  #sshRuleInfos(): SshRuleInfo[] {
-    if (this.#sshInfos !== null) return this.#sshInfos;
-    const infos: SshRuleInfo[] = [];
-    const base = this.settings.sshCheckBaseUrl ?? 'https://unused';
-    for (const rule of this.compiled.ssh ?? []) {
-      const users = rule.rule.users.map((u) => u.text);
-      const baseUsers: Record<string, string> = {};
-      if (users.includes('autogroup:nonroot')) baseUsers['*'] = '=';
-      baseUsers['root'] = users.includes('root') ? 'root' : '';
-      const localpartDomains: string[] = [];
-      for (const u of users) {
-        const m = /^localpart:\*@(.+)$/.exec(u);
-        if (m !== null) localpartDomains.push(m[1]!.toLowerCase());
-        else if (u !== 'root' && u !== 'autogroup:nonroot') baseUsers[u] = u;
-      }
-      const action: tailcfg.SSHAction =
-        rule.rule.action === 'accept'
-          ? { accept: true, allowAgentForwarding: true, allowLocalPortForwarding: true, allowRemotePortForwarding: true }
-          : { holdAndDelegate: `${base}/machine/ssh/action/$SRC_NODE_ID/to/$DST_NODE_ID?local_user=$LOCAL_USER` };
-      const info: SshRuleInfo = {
-        rule,
-        src: this.#resolve(rule.src),
-        literalSources: !rule.src.wildcard && !rule.src.literal.isEmpty() && rule.src.postures.length === 0,
-        srcSet: new Set(),
-        dstIdentity: this.#resolve(rule.dst).identity,
-        userNodes: new Map(),
-        byUser: new Map(),
-        userIds: [],
-        taggedNodes: [],
-        tagged: null,
-        baseUsers,
-        localpartDomains,
-        localparts: new Map(),
-        hasLocalpart: localpartDomains.length > 0,
-        action,
-        acceptEnv: rule.rule.acceptEnv,
-        allPrincipals: null,
-      };
-      for (const user of this.#users.values()) this.#setLocalpart(info, user);
-      const srcNodes: NodeRec[] = [];
-      for (const c of info.src.identity) srcNodes.push(...this.#classes[c]!.nodes);
-      if (info.literalSources) for (const n of this.#byId.values()) if (!info.src.identity.has(n.classId) && prefixSetHas(rule.src.literal, n)) srcNodes.push(n);
-      srcNodes.sort(byNodeId);
-      for (const n of srcNodes) {
-        info.srcSet.add(n.id);
-        if (n.tagged) info.taggedNodes.push(n);
-        else if (n.user !== null) {
-          const list = info.userNodes.get(n.user.id);
-          if (list === undefined) info.userNodes.set(n.user.id, [n]);
-          else list.push(n);
-        }
-      }
-      info.userIds.push(...[...info.userNodes.keys()].sort((a, b) => a - b));
-      infos.push(info);
-    }
-    this.#sshInfos = infos;
-    return infos;
-  }
-
-  /** Records the user's localpart for a rule's localpart:*@domain users; returns whether it changed. */
-  #setLocalpart(info: SshRuleInfo, user: UserRec | { id: number; email: string }): boolean {
-    const before = info.localparts.get(user.id);
-    let after: string | undefined;
-    if (user.email !== '' && info.localpartDomains.includes(emailDomain(user.email))) after = user.email.slice(0, user.email.lastIndexOf('@'));
-    if (after === undefined) info.localparts.delete(user.id);
-    else info.localparts.set(user.id, after);
-    return before !== after;
-  }
-
-  /** Adds a source node to an SSH rule (lists stay in node-id order; caches drop). */
-  #sshAdd(info: SshRuleInfo, n: NodeRec): void {
-    info.srcSet.add(n.id);
-    info.allPrincipals = null;
-    if (n.tagged) {
-      insertById(info.taggedNodes, n);
-      info.tagged = null;
-    } else if (n.user !== null) {
-      const uid = n.user.id;
-      const list = info.userNodes.get(uid);
-      if (list === undefined) {
-        info.userNodes.set(uid, [n]);
-        info.userIds.splice(lowerBound(info.userIds, uid), 0, uid);
-      } else insertById(list, n);
-      info.byUser.delete(uid);
-    }
-  }
-
-  #sshRemove(info: SshRuleInfo, n: NodeRec): void {
-    if (!info.srcSet.delete(n.id)) return;
-    info.allPrincipals = null;
-    if (n.tagged) {
-      info.taggedNodes.splice(info.taggedNodes.indexOf(n), 1);
-      info.tagged = null;
-    } else if (n.user !== null) {
-      const uid = n.user.id;
-      const list = info.userNodes.get(uid)!;
-      list.splice(list.indexOf(n), 1);
-      if (list.length === 0) {
-        info.userNodes.delete(uid);
-        info.userIds.splice(lowerBound(info.userIds, uid), 1);
-      }
-      info.byUser.delete(uid);
-    }
+    if (!this.hasNode(srcId) || !this.hasNode(dstId)) return undefined;
+    return this.#ssh.checkPeriodMs(this.#node(srcId), this.#node(dstId), localUser);
   }
 
   // --- decisions for control and api --------------------------------------------------------
 
   /** Whether the requester may apply `requestedTags` (tagOwners, tags owned by tags). */
   tagsAllowed(owner: TagOwnerContext, requestedTags: readonly string[]): TagDecision {
-    return tagsAllowed(this.compiled, this.#users, owner, requestedTags);
+    return tagsAllowed(this.compiled, this.#binding.users, owner, requestedTags);
   }
 
   /**
@@ -2465,7 +547,7 @@ export class PolicyIndex {
    * map (an approver of a covering prefix approves), exit routes only through exitNode.
    */
   autoApprovedRoutes(node: Pick<NodeFacts, 'userId' | 'tags' | 'ipv4' | 'ipv6'>, advertisedRoutes: readonly string[]): string[] {
-    return autoApprovedRoutes(this.compiled, this.#users, node, advertisedRoutes);
+    return autoApprovedRoutes(this.compiled, this.#binding.users, node, advertisedRoutes);
   }
 
   // --- helpers for tests and explain --------------------------------------------------------
@@ -2476,10 +558,10 @@ export class PolicyIndex {
   }
 
   #nodesOf(sel: Selection): NodeRec[] {
-    if (sel.wildcard) return [...this.#byId.values()];
+    if (sel.wildcard) return [...this.#binding.byId.values()];
     const out: NodeRec[] = [];
-    for (const n of this.#byId.values()) {
-      if (factsMatch(this.compiled, this.#users, n.facts, sel)) out.push(n);
+    for (const n of this.#binding.byId.values()) {
+      if (factsMatch(this.compiled, this.#binding.users, n.facts, sel)) out.push(n);
     }
     return out;
   }
@@ -2487,20 +569,20 @@ export class PolicyIndex {
   /** The node owning an address, if any. */
   nodeByAddress(text: string): NodeFacts | null {
     const addr = parseIP(text);
-    const n = addr.family === 4 ? this.#byV4.get(Number(addr.value) | 0) : this.#byV6.get(formatIP(addr));
+    const n = addr.family === 4 ? this.#binding.byV4.get(Number(addr.value) | 0) : this.#binding.byV6.get(formatIP(addr));
     return n?.facts ?? null;
   }
 
   /** Compiled items with their resolved sources, for evaluation (tests, explain). */
   items(): readonly { readonly item: RuleItem; readonly srcSet: IPSet; readonly srcIPs: readonly string[] }[] {
-    return this.#items.map((i) => ({ item: i.item, srcSet: i.src.ipSet, srcIPs: i.list.strings }));
+    return this.#selections.items.map((i) => ({ item: i.item, srcSet: i.src.ipSet, srcIPs: i.list.strings }));
   }
 
   /** Whether a node, by its identity, is named by one selection part. */
   nodeMatchesPart(nodeId: number, part: SelectionPart): boolean {
     const node = this.#node(nodeId);
     if (part.kind === 'wildcard') return true;
-    if (part.atom !== null) return this.#classes[node.classId]!.atomFlags[part.atom] === 1 || factsMatch(this.compiled, this.#users, node.facts, { key: '', atoms: [], literal: IPSet.EMPTY, wildcard: false, dangerAll: false, internet: false, self: false, parts: [part], postures: [] });
+    if (part.atom !== null) return this.#binding.classes[node.classId]!.atomFlags[part.atom] === 1 || factsMatch(this.compiled, this.#binding.users, node.facts, { key: '', atoms: [], literal: IPSet.EMPTY, wildcard: false, dangerAll: false, internet: false, self: false, parts: [part], postures: [] });
     return false;
   }
 
@@ -2516,7 +598,7 @@ export class PolicyIndex {
   }
 
   primaryRoutes(): PrimaryRouteTable {
-    return this.#primary;
+    return this.#routes.primary;
   }
 }
 

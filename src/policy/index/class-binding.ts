@@ -1,0 +1,222 @@
+// Class binding: the tailnet's node and user records, the identity classes nodes fall into
+// (nodes with the same atoms, served routes, exit routes and postures share one), the address
+// indexes, and the tailnet-wide clock that versions and address epochs draw from.
+//
+// Everything else in the index is keyed by class: a node joining an existing class changes
+// nothing class-indexed. A class created after the build is announced through onNewClass,
+// which the index sets to bind it into every other part. This part reads nothing of the others.
+import type { IPPrefix } from '../../util/ip.js';
+import { prefixFirst, prefixLast } from '../../util/ip.js';
+import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
+import type { CompiledPolicy } from '../compile.js';
+import type { NodeFacts } from '../facts.js';
+import { meetsPosture } from '../posture.js';
+import { Bits } from './bits.js';
+import { type IdentityClass, type NodeRec, type UserRec, buildNode, literalAtomMatches, nodeAddressSet, userAtomMatches } from './records.js';
+import { atomPlan, type AtomPlan } from './selections.js';
+
+export class ClassBinding {
+  readonly #compiled: CompiledPolicy;
+  readonly users: Map<number, UserRec>;
+  /** Every node, in the order it was added. */
+  readonly byId = new Map<number, NodeRec>();
+  /** Untagged nodes by the user id in their facts, including ids of users not (or no longer) known. */
+  readonly byUserId = new Map<number, Set<NodeRec>>();
+  readonly byName = new Map<string, NodeRec>();
+  /** Keyed by `v4 | 0` so keys stay small integers. */
+  readonly byV4 = new Map<number, NodeRec>();
+  readonly byV6 = new Map<string, NodeRec>();
+  readonly classes: IdentityClass[] = [];
+  readonly classByKey = new Map<string, IdentityClass>();
+  /** Per atom: how many nodes carry it (a destination naming no node does not exist). */
+  readonly atomNodes: number[];
+  readonly atomPlan: AtomPlan;
+  /** Per atom: the classes carrying it. */
+  readonly atomClasses: number[][];
+  /** Classes serving subnet routes: the only ones whose membership depends on address overlap. */
+  readonly routeClasses: IdentityClass[] = [];
+  /** A tailnet-wide counter: list versions, filter versions and address epochs draw from it. */
+  clock = 0;
+  /** Bumped whenever a node's addresses come or go, or served routes move (see Resolved). */
+  addressEpoch = 0;
+  /** The served prefixes, sorted (`*` lists them). */
+  routeStrings: string[] = [];
+  allNodesSet: IPSet | null = null;
+  routeSetCache: IPSet | null = null;
+  /** Called with each class created once the build is done (null during the build). */
+  onNewClass: ((cls: IdentityClass) => void) | null = null;
+
+  constructor(compiled: CompiledPolicy, users: Map<number, UserRec>) {
+    this.#compiled = compiled;
+    this.users = users;
+    this.atomClasses = compiled.atoms.map(() => []);
+    this.atomNodes = compiled.atoms.map(() => 0);
+    this.atomPlan = atomPlan(compiled);
+    for (const user of users.values()) user.atoms = this.userAtoms(user);
+  }
+
+  /** The next value of the clock. */
+  tick(): number {
+    return ++this.clock;
+  }
+
+  addNode(nf: NodeFacts): NodeRec {
+    if (this.byId.has(nf.id)) throw new Error(`node id ${nf.id} appears twice`);
+    const node = buildNode(this.byId.size, nf, this.users);
+    this.byId.set(node.id, node);
+    this.byName.set(node.name, node);
+    if (node.v4 >= 0) this.byV4.set(node.v4 | 0, node);
+    if (node.v6Text !== null) this.byV6.set(node.v6Text, node);
+    if (!node.tagged && nf.userId !== null) {
+      let set = this.byUserId.get(nf.userId);
+      if (set === undefined) this.byUserId.set(nf.userId, (set = new Set()));
+      set.add(node);
+    }
+    const cls = this.#classFor(node);
+    node.classId = cls.id;
+    node.slot = cls.nodes.length;
+    cls.nodes.push(node);
+    cls.addresses = null;
+    for (const a of cls.atoms) this.atomNodes[a]!++;
+    this.allNodesSet = null;
+    this.addressEpoch = this.tick();
+    return node;
+  }
+
+  /** Takes a node out of every node-level structure (the inverse of #addNode). */
+  dropNode(node: NodeRec): void {
+    this.byId.delete(node.id);
+    if (this.byName.get(node.name) === node) this.byName.delete(node.name);
+    if (node.v4 >= 0 && this.byV4.get(node.v4 | 0) === node) this.byV4.delete(node.v4 | 0);
+    if (node.v6Text !== null && this.byV6.get(node.v6Text) === node) this.byV6.delete(node.v6Text);
+    if (node.facts.userId !== null) this.byUserId.get(node.facts.userId)?.delete(node);
+    if (node.user !== null) node.user.nodes.splice(node.user.nodes.indexOf(node), 1);
+    const cls = this.classes[node.classId]!;
+    const last = cls.nodes.pop()!;
+    if (last !== node) {
+      cls.nodes[node.slot] = last;
+      last.slot = node.slot;
+    }
+    cls.addresses = null;
+    for (const a of cls.atoms) this.atomNodes[a]!--;
+    this.allNodesSet = null;
+    this.addressEpoch = this.tick();
+  }
+
+  /** The user-kind atoms a user matches, in atom order. */
+  userAtoms(user: UserRec): number[] {
+    const plan = this.atomPlan;
+    const out = new Set<number>();
+    const keys = new Set<string>([user.name.toLowerCase(), `${user.name}@`.toLowerCase()]);
+    if (user.email !== '') keys.add(user.email.toLowerCase());
+    for (const key of keys) for (const id of plan.loginAtoms.get(key) ?? []) out.add(id);
+    for (const atom of plan.otherUserAtoms) if (userAtomMatches(atom.spec, user)) out.add(atom.id);
+    return [...out].sort((a, b) => a - b);
+  }
+
+  /** What makes a node's class: its atoms, served routes, exit routes and postures. */
+  #classKeyOf(node: NodeRec): { key: string; ids: number[]; postures: string[] } {
+    const plan = this.atomPlan;
+    const ids: number[] = [];
+    if (node.tagged) {
+      if (plan.taggedAtom >= 0) ids.push(plan.taggedAtom);
+      for (const tag of node.tags) for (const id of plan.tagAtoms.get(tag) ?? []) ids.push(id);
+    } else if (node.user !== null) {
+      ids.push(...node.user.atoms);
+    }
+    if (plan.literalAtoms.length > 0 && ((node.v4 >= 0 && plan.anyLiteral.containsV4(node.v4)) || (node.v6 !== null && plan.anyLiteral.containsV6(node.v6)))) {
+      for (const a of plan.literalAtoms) if (literalAtomMatches(a, node)) ids.push(a.id);
+    }
+    ids.sort((a, b) => a - b);
+    const policyPostures = this.#compiled.policy.postures;
+    const postures = this.#compiled.postureNames.filter((name) => meetsPosture(policyPostures.get(name) ?? [], node.facts.postureAttributes));
+    const key = `${ids.join(',')}|${node.routeTexts.join(',')}|${node.exitRoutes.length > 0 ? 'x' : ''}|${postures.join(',')}`;
+    return { key, ids, postures };
+  }
+
+  /** The node's identity class, created (and, after the build, bound everywhere) if new. */
+  #classFor(node: NodeRec): IdentityClass {
+    const { key, ids, postures } = this.#classKeyOf(node);
+    let cls = this.classByKey.get(key);
+    if (cls !== undefined) return cls;
+    const flags = new Uint8Array(this.#compiled.atoms.length);
+    for (const id of ids) flags[id] = 1;
+    cls = {
+      id: this.classes.length,
+      key,
+      atoms: ids,
+      atomFlags: flags,
+      nodes: [],
+      routes: node.routes,
+      routeTexts: node.routeTexts,
+      routeSet: IPSet.of(...node.routes),
+      exit: node.exitRoutes.length > 0,
+      postures: new Set(postures),
+      addresses: null,
+    };
+    this.classes.push(cls);
+    this.classByKey.set(key, cls);
+    for (const id of ids) this.atomClasses[id]!.push(cls.id);
+    if (cls.routes.length > 0) this.routeClasses.push(cls);
+    this.onNewClass?.(cls);
+    return cls;
+  }
+
+  /** The atoms a node's class will carry (to record atom counts before it is counted). */
+  classKeyPreview(facts: NodeFacts): number[] {
+    const probe = buildNode(0, facts, this.users);
+    // buildNode links the record to its user; this probe must not stay there.
+    if (probe.user !== null) probe.user.nodes.pop();
+    return this.#classKeyOf(probe).ids;
+  }
+
+  hasLiteralAtoms(cls: IdentityClass): boolean {
+    return this.atomPlan.literalAtoms.length > 0 && cls.atoms.some((a) => this.#compiled.atoms[a]!.spec.kind === 'literal');
+  }
+
+  classAddresses(cls: IdentityClass): IPSet {
+    if (cls.addresses === null) cls.addresses = nodeAddressSet(cls.nodes);
+    return cls.addresses;
+  }
+
+  allNodes(): IPSet {
+    if (this.allNodesSet === null) this.allNodesSet = nodeAddressSet([...this.byId.values()]);
+    return this.allNodesSet;
+  }
+
+  bits(): Bits {
+    return new Bits(this.classes.length);
+  }
+
+
+  routeSet(): IPSet {
+    if (this.routeSetCache === null) {
+      const b = new IPSetBuilder();
+      for (const n of this.byId.values()) for (const r of n.routes) b.addPrefix(r);
+      this.routeSetCache = b.build();
+    }
+    return this.routeSetCache;
+  }
+
+  /**
+   * Whether any node's address lies inside a prefix. An IPv4 prefix smaller than the tailnet is
+   * probed address by address in the address index (a /24 is 256 lookups, whatever N); larger
+   * ones and IPv6 are a scan, still cheaper than the address set, which every join drops.
+   */
+  coversNode(prefix: IPPrefix): boolean {
+    if (prefix.addr.family === 4) {
+      const first = Number(prefixFirst(prefix));
+      const last = Number(prefixLast(prefix));
+      if (last - first < this.byId.size) {
+        for (let a = first; a <= last; a++) if (this.byV4.has(a | 0)) return true;
+        return false;
+      }
+      for (const n of this.byId.values()) if (n.v4 >= first && n.v4 <= last) return true;
+      return false;
+    }
+    const first = prefixFirst(prefix);
+    const last = prefixLast(prefix);
+    for (const n of this.byId.values()) if (n.v6 !== null && n.v6 >= first && n.v6 <= last) return true;
+    return false;
+  }
+}
