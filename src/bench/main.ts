@@ -112,7 +112,8 @@ async function main(): Promise<void> {
       return;
     }
     case 'ha': {
-      const result = await runHaBench({ policy, nodes, instances: Number(values.instances), seed, churnPerSecond: Number(values.churn), durationS: Number(values.duration), progress });
+      // Without --churn the change-latency half used to send nothing (NaN changes): 10/s as documented.
+      const result = await runHaBench({ policy, nodes, instances: Number(values.instances), seed, churnPerSecond: positiveNumber('churn', values.churn ?? '10'), durationS: positiveNumber('duration', values.duration), progress });
       say(`ha ${policy} ${nodes} nodes on ${result.instances} instance(s): storm ${result.storm_s} s, latency p50 ${result.latency_p50_ms} ms p99 ${result.latency_p99_ms} ms, ${result.undelivered} of ${result.changes} changes undelivered`);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       break;
