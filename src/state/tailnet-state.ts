@@ -10,7 +10,7 @@ import type * as tailcfg from '../tailcfg/index.js';
 import { Mutex } from '../util/mutex.js';
 import { parsePrefix, formatPrefix, tryParsePrefix } from '../util/ip.js';
 import { StateErrors, stateError } from './errors.js';
-import type { NodeFacet, Presence, StateEvent, StateListener } from './events.js';
+import type { EventOrigin, NodeFacet, Presence, StateEvent, StateListener } from './events.js';
 import { isValidGivenName, sanitizeHostname, uniqueGivenName } from './given-name.js';
 
 /** Who asked for a change; recorded in the audit log. */
@@ -569,7 +569,7 @@ export class TailnetState {
   applyStoredSettings(row: Tailnet): void {
     const before = this.#tailnet.settings;
     this.#tailnet = row;
-    if (JSON.stringify(before) !== JSON.stringify(row.settings)) this.#publish({ kind: 'settingsChanged', before, after: row.settings });
+    if (JSON.stringify(before) !== JSON.stringify(row.settings)) this.#publish({ kind: 'settingsChanged', before, after: row.settings }, 'remote');
   }
 
   /**
@@ -585,13 +585,13 @@ export class TailnetState {
         if (before === undefined) return;
         this.#dropNode(before);
         this.#hooks.onNodeGone(before);
-        this.#publish({ kind: 'nodeRemoved', node: before });
+        this.#publish({ kind: 'nodeRemoved', node: before }, 'remote');
         return;
       }
       if (before === undefined) {
         this.#putNode(row);
         this.#hooks.onNodeKey(row, null);
-        this.#publish({ kind: 'nodeAdded', node: row });
+        this.#publish({ kind: 'nodeAdded', node: row }, 'remote');
         return;
       }
       const after: Node = options.keepLive
@@ -603,7 +603,7 @@ export class TailnetState {
       }
       this.#putNode(after);
       if (before.nodeKey !== after.nodeKey) this.#hooks.onNodeKey(after, before.nodeKey);
-      if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets });
+      if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets }, 'remote');
     });
   }
 
@@ -615,18 +615,18 @@ export class TailnetState {
         if (before === undefined) return;
         this.#users.delete(id);
         if (this.#usersByName.get(before.name) === id) this.#usersByName.delete(before.name);
-        this.#publish({ kind: 'userRemoved', user: before });
+        this.#publish({ kind: 'userRemoved', user: before }, 'remote');
         return;
       }
       if (before === undefined) {
         this.#putUser(row);
-        this.#publish({ kind: 'userAdded', user: row });
+        this.#publish({ kind: 'userAdded', user: row }, 'remote');
         return;
       }
       if (before.name === row.name && before.displayName === row.displayName && before.email === row.email && before.role === row.role) return;
       if (this.#usersByName.get(before.name) === id) this.#usersByName.delete(before.name);
       this.#putUser(row);
-      this.#publish({ kind: 'userChanged', before, after: row });
+      this.#publish({ kind: 'userChanged', before, after: row }, 'remote');
     });
   }
 
@@ -635,7 +635,7 @@ export class TailnetState {
     return this.#write(async () => {
       if (text === this.#policyText) return;
       this.#policyText = text;
-      this.#publish({ kind: 'policyChanged', text });
+      this.#publish({ kind: 'policyChanged', text }, 'remote');
     });
   }
 
@@ -649,7 +649,7 @@ export class TailnetState {
     const before = this.presence(id);
     if (before.online === presence.online && before.capVersion === presence.capVersion) return;
     this.#presence.set(id, presence);
-    this.#publish({ kind: 'presenceChanged', nodeId: id, before, after: presence });
+    this.#publish({ kind: 'presenceChanged', nodeId: id, before, after: presence }, 'remote');
   }
 
   // --- internals -----------------------------------------------------------------------------
@@ -658,8 +658,8 @@ export class TailnetState {
     return this.#writes.run(fn);
   }
 
-  #publish(event: StateEvent): void {
-    for (const listener of this.#listeners) listener(event);
+  #publish(event: StateEvent, origin: EventOrigin = 'local'): void {
+    for (const listener of this.#listeners) listener(event, origin);
   }
 
   async #audit(tx: StoreTx, actor: Actor, action: string, target: string, details: Record<string, unknown>): Promise<void> {
