@@ -149,11 +149,11 @@ export class PendingRegistrations {
 
   /**
    * Resolves every waiter with the approved node; the entry lingers briefly for late followups.
-   * Shared, the approval is stored too, which wakes a wait held by another instance.
+   * Shared, the node's registration marked the row approved in its own transaction
+   * (`completesLogin`), which wakes a wait held by another instance through the change log.
    */
-  async approve(id: string, node: Node): Promise<void> {
+  approve(id: string, node: Node): void {
     this.#settle(id, { kind: 'approved', node }, false);
-    if (this.#shared !== null) await this.#shared.store.transaction((tx) => tx.ha.approvePendingLogin(id, node.id));
   }
 
   /** Drops everything (server shutdown); waiters see `expired`. */

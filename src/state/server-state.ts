@@ -234,7 +234,7 @@ export class ServerState {
         ...(input.approvedRoutes !== undefined ? { approvedRoutes: input.approvedRoutes } : {}),
         keyExpiry: input.keyExpiry,
         registerMethod: input.registerMethod ?? 'interactive',
-      }, actor, { action: 'node.reauthenticate' });
+      }, actor, { action: 'node.reauthenticate', completesLogin: id });
     } else {
       node = await tailnet.addNode({
         machineKey: registration.machineKey,
@@ -248,9 +248,10 @@ export class ServerState {
         ephemeral: registration.ephemeral,
         registerMethod: input.registerMethod ?? 'interactive',
         approved: input.approved ?? !tailnet.needsApproval(input.userId, false),
+        completesLogin: id,
       }, actor);
     }
-    await this.pending.approve(id, node);
+    this.pending.approve(id, node);
     return node;
   }
 

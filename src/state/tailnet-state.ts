@@ -40,6 +40,11 @@ export interface AddNodeInput {
   preAuthKeyId?: PreAuthKeyId | null;
   /** Pre-auth key consumed by this registration, checked and counted in the same transaction. */
   consumePreAuthKey?: PreAuthKeyId;
+  /**
+   * The interactive login this registration completes: its shared row (high availability) is
+   * marked approved in the same transaction, which wakes the client on whichever instance.
+   */
+  completesLogin?: string;
   /** False registers the node held for an admin's approval (default true). */
   approved?: boolean;
 }
@@ -403,6 +408,7 @@ export class TailnetState {
           approved: input.approved ?? true,
         };
         const created = await tx.nodes.create(record);
+        if (input.completesLogin !== undefined) await tx.ha.approvePendingLogin(input.completesLogin, created.id);
         await this.#audit(tx, actor, 'node.register', `node:${created.id}`, {
           name: created.givenName, user: created.userId, tags: created.tags, method: created.registerMethod,
           ipv4: created.ipv4, ipv6: created.ipv6, ephemeral: created.ephemeral,
@@ -418,13 +424,14 @@ export class TailnetState {
   }
 
   /** Applies a durable change to a node in one transaction and publishes what changed. */
-  updateNode(id: NodeId, update: NodeUpdate, actor: Actor, options: { action?: string; consumePreAuthKey?: PreAuthKeyId } = {}): Promise<Node> {
+  updateNode(id: NodeId, update: NodeUpdate, actor: Actor, options: { action?: string; consumePreAuthKey?: PreAuthKeyId; completesLogin?: string } = {}): Promise<Node> {
     return this.#write(async () => {
       const before = this.#requireNode(id);
       const patch = this.#patchFor(before, update);
       const after = await this.#store.transaction(async (tx) => {
         if (options.consumePreAuthKey !== undefined) await consumePreAuthKey(tx, this.id, options.consumePreAuthKey);
         const updated = Object.keys(patch).length === 0 ? before : await tx.nodes.update(id, patch);
+        if (options.completesLogin !== undefined) await tx.ha.approvePendingLogin(options.completesLogin, id);
         await this.#audit(tx, actor, options.action ?? 'node.update', `node:${id}`, auditPatch(patch));
         return updated;
       });
