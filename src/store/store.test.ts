@@ -252,6 +252,26 @@ forEachDialect('store', (open, dialect) => {
     }
   });
 
+  it('claims each due webhook delivery for one taker, until the claim lapses', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const hook = await t.store.transaction((tx) => tx.webhooks.create({ tailnetId: tailnet.id, url: 'https://hooks.example.com/', providerType: '', subscriptions: ['nodeCreated'], creator: 'test' }));
+      for (let i = 0; i < 10; i++) await t.store.transaction((tx) => tx.webhooks.enqueue(hook.id, `[${i}]`));
+      const now = Date.now() + 1_000;
+      // Concurrent takers (several instances on PostgreSQL; serialised on SQLite): no row twice.
+      const claims = await Promise.all([0, 1, 2].map(() => t.store.transaction((tx) => tx.webhooks.claimDue(now, 4, 60_000))));
+      const ids = claims.flat().map((d) => d.id);
+      assert.equal(ids.length, 10);
+      assert.equal(new Set(ids).size, 10, 'no delivery claimed twice');
+      assert.deepEqual(await t.store.transaction((tx) => tx.webhooks.claimDue(now, 4, 60_000)), [], 'claimed rows are not due');
+      // A taker that never reported back: its rows are due again when the claim lapses.
+      assert.equal((await t.store.transaction((tx) => tx.webhooks.claimDue(now + 60_001, 20, 60_000))).length, 10);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('upgrades a database from before API v2 and webhooks: the new tables work and old data stays', async () => {
     const t = await open();
     try {
