@@ -120,7 +120,9 @@ export class SshCheckFlow {
       const outcome = await Promise.race([pending.result.then(() => 'ok' as const), windowEnd]);
       if (outcome === 'wait') return { holdAndDelegate: followUpUrl(request, request.authId!) };
       this.#pending.delete(request.authId!);
-      await this.#backend.state.store.transaction((tx) => tx.sshChecks.recordPass(tailnetId, userId, Date.now()));
+      // The user did sign in: accept even if the pass cannot be stored (the next login asks again).
+      await this.#backend.state.store.transaction((tx) => tx.sshChecks.recordPass(tailnetId, userId, Date.now()))
+        .catch((err: unknown) => this.#backend.logger.warn({ err, tailnet: tailnetId, user: userId }, 'ssh check: storing the pass failed'));
       this.#backend.logger.info({ tailnet: tailnetId, user: userId, src: request.srcId, dst: request.dstId }, 'ssh check: accepted');
       return ACCEPT;
     } catch (err) {
