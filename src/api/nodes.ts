@@ -188,7 +188,7 @@ export const nodeRoutes: readonly Route[] = [
       const tags = ctx.body.tags ?? [];
       requireTagsDefined(ctx.tailnet, tags, 'body.tags');
       const now = ctx.deps.now();
-      const requested = state.pending.get(id)?.requestedExpiry ?? null;
+      const requested = (await state.pending.lookup(id))?.requestedExpiry ?? null;
       let keyExpiry: Date | null = null;
       if (tags.length === 0) {
         if (requested !== null && requested.getTime() > now) keyExpiry = requested;

@@ -132,7 +132,7 @@ forEachDialect('admin API policy', (open) => {
     assert.equal((key.json as ErrorBody).error.field, 'body.tags[1]');
     assert.equal((await call('POST', '/api/v1/preauthkeys', { tags: ['tag:ci'] })).status, 201);
 
-    const login = openTestLogin(api.state, 'tagged-box');
+    const login = await openTestLogin(api.state, 'tagged-box');
     const register = await call('POST', '/api/v1/nodes/register', { key: login.id, tags: ['tag:nope'] });
     assert.equal(register.status, 400);
     assert.equal((register.json as ErrorBody).error.code, 'HW_API_TAG_NOT_DEFINED');

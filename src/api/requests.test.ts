@@ -266,7 +266,7 @@ describe('admin API requests', () => {
     it('approves a waiting login for a user, given the whole URL', async () => {
       const tailnet = api.state.defaultTailnet;
       await tailnet.createUser({ name: 'newcomer' }, TEST_ADMIN);
-      const login = openTestLogin(api.state, 'fresh-laptop');
+      const login = await openTestLogin(api.state, 'fresh-laptop');
       const waiting = api.state.pending.wait(login.id);
       const res = await call('POST', '/api/v1/nodes/register', { body: { key: `http://127.0.0.1:8080/register/${login.id}`, user: 'newcomer' } });
       assert.equal(res.status, 201, res.text);

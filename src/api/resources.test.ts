@@ -111,7 +111,7 @@ forEachDialect('admin API resources', (open) => {
     assert.deepEqual(approved.approved_routes, ['0.0.0.0/0', '10.1.0.0/16']);
     assert.deepEqual((await ok<NodeRoutesJson>('GET', '/api/v1/nodes/router/routes')).approved_routes, ['0.0.0.0/0', '10.1.0.0/16']);
 
-    const login = openTestLogin(api.state, 'ci-runner');
+    const login = await openTestLogin(api.state, 'ci-runner');
     const registered = await ok<NodeJson>('POST', '/api/v1/nodes/register', { body: { key: login.id, tags: ['tag:ci'] } }, 201);
     assert.deepEqual(registered.tags, ['tag:ci']);
     assert.equal(registered.key_expiry, null, 'tagged nodes do not expire');

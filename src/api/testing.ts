@@ -177,7 +177,7 @@ export function addTestNode(
 }
 
 /** An interactive login waiting for an admin, as the control protocol would open it. */
-export function openTestLogin(state: ServerState, hostname: string): PendingRegistration {
+export function openTestLogin(state: ServerState, hostname: string): Promise<PendingRegistration> {
   return state.pending.create({
     machineKey: Curve25519PrivateKey.generate().publicKey('machine'),
     nodeKey: Curve25519PrivateKey.generate().publicKey('node'),

@@ -89,6 +89,10 @@ export async function runHaBench(options: HaBenchOptions): Promise<HaBenchResult
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
           device.control = await ControlClient.connect({ serverUrl: url, serverKey, machineKey: benchMachineKey(seed, device.index), protocolVersion: capVersion, dialTimeoutMs: 60_000 });
+          // A map request whose response never starts is retried, not waited on forever (a
+          // 10,000-client run once stalled with every process idle); the stream itself is not bounded.
+          const opening = new AbortController();
+          const openTimer = setTimeout(() => opening.abort(), 120_000);
           device.stream = await device.control.openMapStream({
             Version: capVersion, Compress: 'zstd', KeepAlive: true, Stream: true,
             NodeKey: benchNodeKey(seed, device.index), DiscoKey: benchDiscoKey(seed, device.index), Hostinfo: benchHostinfo(workload.nodes[device.index]!.name),
@@ -96,11 +100,12 @@ export async function runHaBench(options: HaBenchOptions): Promise<HaBenchResult
             shouldDecode: (i) => i > 0,
             decodeCache,
             highWaterMark: 1_000_000,
+            signal: opening.signal,
             onMessage: (message, at) => {
               for (const patch of message.PeersChangedPatch ?? []) noteEndpoints(patch.Endpoints, device.index, at, arrivals);
               for (const peer of message.PeersChanged ?? []) noteEndpoints(peer.Endpoints, device.index, at, arrivals);
             },
-          });
+          }).finally(() => clearTimeout(openTimer));
           return;
         } catch {
           await device.control?.close().catch(() => undefined);

@@ -235,8 +235,8 @@ describe('headway CLI', () => {
       assert.equal(approvedNode.approved, true);
       assert.equal(tailnet.node(waiting.id)?.approved, true);
 
-      const login = openTestLogin(api.state, 'new-box');
-      const taggedLogin = openTestLogin(api.state, 'ci-box');
+      const login = await openTestLogin(api.state, 'new-box');
+      const taggedLogin = await openTestLogin(api.state, 'ci-box');
       const [registered, taggedText] = await Promise.all([
         json<NodeJson>('nodes', 'register', '--key', login.id, '--user', 'alice', ...t),
         table('nodes', 'register', '--key', `https://vpn.example.com/register/${taggedLogin.id}`, '--tags', 'tag:ci', ...t),

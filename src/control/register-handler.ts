@@ -76,7 +76,7 @@ export async function register(backend: ControlBackend, input: RegisterInput, ma
   // 2. An interactive login's follow-up: wait for the admin.
   if (input.followup !== '') {
     const id = registrationIdOf(input.followup);
-    const registration = id === null ? undefined : state.pending.get(id);
+    const registration = id === null ? undefined : await state.pending.lookup(id);
     if (id !== null && (registration === undefined || registration.machineKey === machineKey)) {
       const outcome = await state.pending.wait(id, signal);
       if (outcome === 'aborted') return null;
@@ -107,12 +107,12 @@ export async function register(backend: ControlBackend, input: RegisterInput, ma
   return interactive(backend, input, machineKey);
 }
 
-function interactive(backend: ControlBackend, input: RegisterInput, machineKey: MachinePublicKey): tailcfg.RegisterResponse {
+async function interactive(backend: ControlBackend, input: RegisterInput, machineKey: MachinePublicKey): Promise<tailcfg.RegisterResponse> {
   const pending = backend.state.pending;
   const existing = pending.findByNodeKey(input.nodeKey);
   const registration = existing !== undefined && existing.machineKey === machineKey
     ? existing
-    : pending.create({
+    : await pending.create({
       machineKey,
       nodeKey: input.nodeKey,
       oldNodeKey: input.oldNodeKey,

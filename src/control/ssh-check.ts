@@ -53,8 +53,6 @@ export function parseCheckRequest(url: string): CheckRequest | null {
 
 export class SshCheckFlow {
   readonly #backend: ControlBackend;
-  /** When each user (`tailnet/user`) last re-authenticated for SSH, ms since the epoch. */
-  readonly #lastCheck = new Map<string, number>();
   readonly #pending = new Map<string, PendingCheck>();
 
   constructor(backend: ControlBackend) {
@@ -90,7 +88,9 @@ export class SshCheckFlow {
     if (this.#backend.reauthenticate === undefined) return { reject: true, message: NO_PROVIDER_MESSAGE };
     const period = this.#backend.services(tailnet.id).sshCheckPeriodMs(src.id, dst.id, request.localUser);
     if (period === undefined) return reject(`no check rule of the policy lets this device log in as ${JSON.stringify(request.localUser)}.`);
-    const last = this.#lastCheck.get(userKey(tailnet.id, userId));
+    // Passes are kept in the database: with several instances a check completed through one is
+    // honoured by all (docs/ha.md), and a restart forgets none.
+    const last = await this.#backend.state.store.read.sshChecks.lastPass(tailnet.id, userId);
     if (last !== undefined && Date.now() - last < (period ?? DEFAULT_CHECK_PERIOD_MS)) return ACCEPT;
 
     this.#prune();
@@ -120,7 +120,9 @@ export class SshCheckFlow {
       const outcome = await Promise.race([pending.result.then(() => 'ok' as const), windowEnd]);
       if (outcome === 'wait') return { holdAndDelegate: followUpUrl(request, request.authId!) };
       this.#pending.delete(request.authId!);
-      this.#lastCheck.set(userKey(tailnetId, userId), Date.now());
+      // The user did sign in: accept even if the pass cannot be stored (the next login asks again).
+      await this.#backend.state.store.transaction((tx) => tx.sshChecks.recordPass(tailnetId, userId, Date.now()))
+        .catch((err: unknown) => this.#backend.logger.warn({ err, tailnet: tailnetId, user: userId }, 'ssh check: storing the pass failed'));
       this.#backend.logger.info({ tailnet: tailnetId, user: userId, src: request.srcId, dst: request.dstId }, 'ssh check: accepted');
       return ACCEPT;
     } catch (err) {
@@ -137,10 +139,6 @@ export class SshCheckFlow {
     const now = Date.now();
     for (const [id, p] of this.#pending) if (p.expiresAt <= now) this.#pending.delete(id);
   }
-}
-
-function userKey(tailnetId: TailnetId, userId: UserId): string {
-  return `${tailnetId}/${userId}`;
 }
 
 /** The host part is irrelevant: the client fetches the path over its Noise connection. */

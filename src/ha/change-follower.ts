@@ -144,6 +144,7 @@ export class ChangeFollower {
     const nodes = new Set<NodeId>();
     const policies = new Set<TailnetId>();
     const presence = new Set<NodeId>();
+    const logins = new Set<number>();
     for (const entry of entries) {
       for (const [entity, id] of entry.changes) {
         if (entity === 'presence') presence.add(id as NodeId);
@@ -151,9 +152,14 @@ export class ChangeFollower {
         else if (entity === 'user') users.add(id as UserId);
         else if (entity === 'policy') policies.add(id as TailnetId);
         else if (entity === 'tailnet') tailnets.add(id);
+        else if (entity === 'pendingLogin') logins.add(id);
       }
     }
     await this.#applyRows([...tailnets] as TailnetId[], [...users], [...nodes], [...policies], [...presence]);
+    // After the nodes: an approved login wakes its client with the node it became.
+    if (logins.size > 0) {
+      for (const row of await this.#options.store.read.ha.pendingLoginsBySeq([...logins])) this.#options.state.pending.applyStored(row);
+    }
   }
 
   /**

@@ -8,6 +8,15 @@ import { silentLogger } from '../log/index.js';
 import { startServer, type RunningServer, type StartOptions } from '../server/headway-server.js';
 import { createTestDatabase, type TestDatabase } from '../store/testing.js';
 
+/** Polls `predicate` until it holds; fails the test with `what` after `timeoutMs`. */
+export async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 export const TEST_HA_SECRET = 'test-secret-0123456789abcdef';
 
 export interface TestCluster {
@@ -19,7 +28,12 @@ export interface TestCluster {
   cleanup(): Promise<void>;
 }
 
-export async function startTestCluster(count: number, options: { config?: Record<string, unknown>; start?: StartOptions } = {}): Promise<TestCluster> {
+export async function startTestCluster(count: number, options: {
+  config?: Record<string, unknown>;
+  /** Configuration for one instance (by index), over `config`: its own listen_addr, server_url... */
+  perInstance?: (index: number) => Record<string, unknown>;
+  start?: StartOptions;
+} = {}): Promise<TestCluster> {
   const database = await createTestDatabase('postgres');
   const dirs: string[] = [];
   const instances: RunningServer[] = [];
@@ -39,6 +53,7 @@ export async function startTestCluster(count: number, options: { config?: Record
         database: { type: 'postgres', postgres: { host: '127.0.0.1', name: 'unused' } },
         ha: { enabled: true, instance_id: `hw-${i + 1}`, secret: TEST_HA_SECRET, lease_duration: '2s', heartbeat_interval: '500ms' },
         ...options.config,
+        ...options.perInstance?.(i),
       };
       const parsed = configFromObject(raw, { source: `instance ${i + 1}`, baseDir: dataDir });
       const config: Config = { ...parsed, database: database.database };

@@ -126,7 +126,7 @@ export class SignInService {
 
   /** Starts a device's sign-in for a waiting interactive login. */
   async startDevice(registrationId: string): Promise<{ url: URL; state: string }> {
-    if (this.#state.pending.get(registrationId) === undefined) {
+    if (await this.#state.pending.lookup(registrationId) === undefined) {
       throw identityError(IdentityErrors.LOGIN_EXPIRED, 'this login is not waiting any more (it was completed, or it expired); run tailscale up again');
     }
     return this.#begin({ kind: 'device', registrationId });
@@ -159,7 +159,7 @@ export class SignInService {
       if (browserState !== state) {
         throw identityError(IdentityErrors.STATE_MISMATCH, 'the sign-in was not started in this browser (state mismatch); start again');
       }
-      if (flight.purpose.kind === 'device' && this.#state.pending.get(flight.purpose.registrationId) === undefined) {
+      if (flight.purpose.kind === 'device' && await this.#state.pending.lookup(flight.purpose.registrationId) === undefined) {
         throw identityError(IdentityErrors.LOGIN_EXPIRED, 'the device login is not waiting any more; run tailscale up again');
       }
       const claims = await this.#provider.complete(callbackUrl, flight.checks);
@@ -183,7 +183,7 @@ export class SignInService {
     const user = await this.provision(tailnet, claims);
     switch (purpose.kind) {
       case 'device': {
-        const registration = this.#state.pending.get(purpose.registrationId);
+        const registration = await this.#state.pending.lookup(purpose.registrationId);
         if (registration === undefined) throw identityError(IdentityErrors.LOGIN_EXPIRED, 'the device login is not waiting any more; run tailscale up again');
         const node = await this.#state.approvePending(purpose.registrationId, tailnet, {
           userId: user.id,

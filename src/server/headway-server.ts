@@ -158,6 +158,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       // Live fields (endpoints) reach the other instances through the log when written: write
       // them often, so an endpoint change crosses instances in about this long.
       flushIntervalMs: options.flushIntervalMs ?? (ha !== null ? 250 : undefined),
+      sharedPendingLogins: ha !== null,
       ...(config.policy.mode === 'file' ? { policyTextFor: () => policyFile?.text ?? null } : {}),
     });
     cleanups.push(() => state.close());
@@ -409,7 +410,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       if (await adminConsole.handle(req, res)) return;
       const path = (req.url ?? '/').split('?')[0]!;
       if (req.method === 'GET' && path.startsWith('/register/')) {
-        const page = renderRegisterPage(path.slice('/register/'.length), state);
+        const page = await renderRegisterPage(path.slice('/register/'.length), state);
         res.writeHead(page.status, { ...HTML_SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8' });
         res.end(page.html);
         return;

@@ -3,9 +3,9 @@ import type { ServerState } from '../state/index.js';
 
 const ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 
-export function renderRegisterPage(id: string, state: ServerState): { status: number; html: string } {
+export async function renderRegisterPage(id: string, state: ServerState): Promise<{ status: number; html: string }> {
   if (!ID_RE.test(id)) return { status: 404, html: page('Unknown login', '<p>This login link is not valid.</p>') };
-  const pending = state.pending.get(id);
+  const pending = await state.pending.lookup(id);
   if (pending === undefined) {
     return { status: 404, html: page('Login expired', '<p>This login is not waiting any more (it was approved, or it expired). Run <code>tailscale up</code> again on the device.</p>') };
   }

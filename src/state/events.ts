@@ -52,4 +52,11 @@ export type StateEvent =
   | { readonly kind: 'settingsChanged'; readonly before: TailnetSettings; readonly after: TailnetSettings }
   | { readonly kind: 'tailnetDeleted' };
 
-export type StateListener = (event: StateEvent) => void;
+/**
+ * Where the change was made: `local` for a write through this process, `remote` for a row
+ * another instance committed, applied from the change log (docs/ha.md). Parts that act once per
+ * change across all instances (webhooks) act on local ones only; everything else treats both alike.
+ */
+export type EventOrigin = 'local' | 'remote';
+
+export type StateListener = (event: StateEvent, origin: EventOrigin) => void;

@@ -16,6 +16,8 @@ export interface ServerStateOptions {
   /** How often live node fields (endpoints, hostinfo, last seen) are written. */
   flushIntervalMs?: number;
   pendingTtlMs?: number;
+  /** High availability: pending logins live in the database, shared by every instance. */
+  sharedPendingLogins?: boolean;
   /** Policy text per tailnet when the policy lives in a file, not the database. */
   policyTextFor?: (tailnet: Tailnet) => string | null;
 }
@@ -44,7 +46,10 @@ export class ServerState {
 
   private constructor(store: Store, options: ServerStateOptions) {
     this.store = store;
-    this.pending = new PendingRegistrations({ ttlMs: options.pendingTtlMs });
+    this.pending = new PendingRegistrations({
+      ttlMs: options.pendingTtlMs,
+      ...(options.sharedPendingLogins === true ? { shared: { store, nodeOf: (id: NodeId) => this.tailnetOfNode(id)?.node(id) } } : {}),
+    });
     this.#policyTextFor = options.policyTextFor;
     const interval = options.flushIntervalMs ?? 5_000;
     if (interval > 0) {
@@ -213,7 +218,7 @@ export class ServerState {
     },
     actor: Actor,
   ): Promise<Node> {
-    const registration = this.pending.get(id);
+    const registration = await this.pending.lookup(id);
     if (registration === undefined) {
       throw stateError(StateErrors.PENDING_NOT_FOUND, `no login is waiting for registration key "${id}" (it may have expired; run tailscale up again)`);
     }
@@ -229,7 +234,7 @@ export class ServerState {
         ...(input.approvedRoutes !== undefined ? { approvedRoutes: input.approvedRoutes } : {}),
         keyExpiry: input.keyExpiry,
         registerMethod: input.registerMethod ?? 'interactive',
-      }, actor, { action: 'node.reauthenticate' });
+      }, actor, { action: 'node.reauthenticate', completesLogin: id });
     } else {
       node = await tailnet.addNode({
         machineKey: registration.machineKey,
@@ -243,6 +248,7 @@ export class ServerState {
         ephemeral: registration.ephemeral,
         registerMethod: input.registerMethod ?? 'interactive',
         approved: input.approved ?? !tailnet.needsApproval(input.userId, false),
+        completesLogin: id,
       }, actor);
     }
     this.pending.approve(id, node);

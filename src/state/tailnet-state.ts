@@ -10,7 +10,7 @@ import type * as tailcfg from '../tailcfg/index.js';
 import { Mutex } from '../util/mutex.js';
 import { parsePrefix, formatPrefix, tryParsePrefix } from '../util/ip.js';
 import { StateErrors, stateError } from './errors.js';
-import type { NodeFacet, Presence, StateEvent, StateListener } from './events.js';
+import type { EventOrigin, NodeFacet, Presence, StateEvent, StateListener } from './events.js';
 import { isValidGivenName, sanitizeHostname, uniqueGivenName } from './given-name.js';
 
 /** Who asked for a change; recorded in the audit log. */
@@ -40,6 +40,11 @@ export interface AddNodeInput {
   preAuthKeyId?: PreAuthKeyId | null;
   /** Pre-auth key consumed by this registration, checked and counted in the same transaction. */
   consumePreAuthKey?: PreAuthKeyId;
+  /**
+   * The interactive login this registration completes: its shared row (high availability) is
+   * marked approved in the same transaction, which wakes the client on whichever instance.
+   */
+  completesLogin?: string;
   /** False registers the node held for an admin's approval (default true). */
   approved?: boolean;
 }
@@ -403,6 +408,7 @@ export class TailnetState {
           approved: input.approved ?? true,
         };
         const created = await tx.nodes.create(record);
+        if (input.completesLogin !== undefined) await tx.ha.approvePendingLogin(input.completesLogin, created.id);
         await this.#audit(tx, actor, 'node.register', `node:${created.id}`, {
           name: created.givenName, user: created.userId, tags: created.tags, method: created.registerMethod,
           ipv4: created.ipv4, ipv6: created.ipv6, ephemeral: created.ephemeral,
@@ -418,13 +424,14 @@ export class TailnetState {
   }
 
   /** Applies a durable change to a node in one transaction and publishes what changed. */
-  updateNode(id: NodeId, update: NodeUpdate, actor: Actor, options: { action?: string; consumePreAuthKey?: PreAuthKeyId } = {}): Promise<Node> {
+  updateNode(id: NodeId, update: NodeUpdate, actor: Actor, options: { action?: string; consumePreAuthKey?: PreAuthKeyId; completesLogin?: string } = {}): Promise<Node> {
     return this.#write(async () => {
       const before = this.#requireNode(id);
       const patch = this.#patchFor(before, update);
       const after = await this.#store.transaction(async (tx) => {
         if (options.consumePreAuthKey !== undefined) await consumePreAuthKey(tx, this.id, options.consumePreAuthKey);
         const updated = Object.keys(patch).length === 0 ? before : await tx.nodes.update(id, patch);
+        if (options.completesLogin !== undefined) await tx.ha.approvePendingLogin(options.completesLogin, id);
         await this.#audit(tx, actor, options.action ?? 'node.update', `node:${id}`, auditPatch(patch));
         return updated;
       });
@@ -569,7 +576,7 @@ export class TailnetState {
   applyStoredSettings(row: Tailnet): void {
     const before = this.#tailnet.settings;
     this.#tailnet = row;
-    if (JSON.stringify(before) !== JSON.stringify(row.settings)) this.#publish({ kind: 'settingsChanged', before, after: row.settings });
+    if (JSON.stringify(before) !== JSON.stringify(row.settings)) this.#publish({ kind: 'settingsChanged', before, after: row.settings }, 'remote');
   }
 
   /**
@@ -585,13 +592,13 @@ export class TailnetState {
         if (before === undefined) return;
         this.#dropNode(before);
         this.#hooks.onNodeGone(before);
-        this.#publish({ kind: 'nodeRemoved', node: before });
+        this.#publish({ kind: 'nodeRemoved', node: before }, 'remote');
         return;
       }
       if (before === undefined) {
         this.#putNode(row);
         this.#hooks.onNodeKey(row, null);
-        this.#publish({ kind: 'nodeAdded', node: row });
+        this.#publish({ kind: 'nodeAdded', node: row }, 'remote');
         return;
       }
       const after: Node = options.keepLive
@@ -603,7 +610,7 @@ export class TailnetState {
       }
       this.#putNode(after);
       if (before.nodeKey !== after.nodeKey) this.#hooks.onNodeKey(after, before.nodeKey);
-      if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets });
+      if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets }, 'remote');
     });
   }
 
@@ -615,18 +622,18 @@ export class TailnetState {
         if (before === undefined) return;
         this.#users.delete(id);
         if (this.#usersByName.get(before.name) === id) this.#usersByName.delete(before.name);
-        this.#publish({ kind: 'userRemoved', user: before });
+        this.#publish({ kind: 'userRemoved', user: before }, 'remote');
         return;
       }
       if (before === undefined) {
         this.#putUser(row);
-        this.#publish({ kind: 'userAdded', user: row });
+        this.#publish({ kind: 'userAdded', user: row }, 'remote');
         return;
       }
       if (before.name === row.name && before.displayName === row.displayName && before.email === row.email && before.role === row.role) return;
       if (this.#usersByName.get(before.name) === id) this.#usersByName.delete(before.name);
       this.#putUser(row);
-      this.#publish({ kind: 'userChanged', before, after: row });
+      this.#publish({ kind: 'userChanged', before, after: row }, 'remote');
     });
   }
 
@@ -635,7 +642,7 @@ export class TailnetState {
     return this.#write(async () => {
       if (text === this.#policyText) return;
       this.#policyText = text;
-      this.#publish({ kind: 'policyChanged', text });
+      this.#publish({ kind: 'policyChanged', text }, 'remote');
     });
   }
 
@@ -649,7 +656,7 @@ export class TailnetState {
     const before = this.presence(id);
     if (before.online === presence.online && before.capVersion === presence.capVersion) return;
     this.#presence.set(id, presence);
-    this.#publish({ kind: 'presenceChanged', nodeId: id, before, after: presence });
+    this.#publish({ kind: 'presenceChanged', nodeId: id, before, after: presence }, 'remote');
   }
 
   // --- internals -----------------------------------------------------------------------------
@@ -658,8 +665,8 @@ export class TailnetState {
     return this.#writes.run(fn);
   }
 
-  #publish(event: StateEvent): void {
-    for (const listener of this.#listeners) listener(event);
+  #publish(event: StateEvent, origin: EventOrigin = 'local'): void {
+    for (const listener of this.#listeners) listener(event, origin);
   }
 
   async #audit(tx: StoreTx, actor: Actor, action: string, target: string, details: Record<string, unknown>): Promise<void> {

@@ -2,11 +2,12 @@
 // cross-instance presence and the shared private keys. Lease times use the database's clock, so
 // instances with skewed clocks still agree on who is alive. PostgreSQL only: HA is refused on
 // SQLite by the configuration.
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Node, NodeId, User, UserId } from '../model/index.js';
 import { dbNowMs, parseChangeRecords, type ChangeRecord } from './change-log.js';
 import type { RepoContext } from './repo-context.js';
 import { nodeFromRow, userFromRow } from './rows.js';
+import type { HaPendingLoginTable } from './schema.js';
 
 export interface ChangeLogEntry {
   readonly position: number;
@@ -21,7 +22,25 @@ export interface InstanceLease {
   readonly alive: boolean;
 }
 
+/** An interactive login waiting for approval, as every instance can read it. */
+export interface StoredPendingLogin {
+  /** Names the row in the change log (entity 'pendingLogin'). */
+  readonly seq: number;
+  readonly id: string;
+  /** JSON written and read by the state layer. */
+  readonly registration: string;
+  /** The node the login became once approved. */
+  readonly nodeId: NodeId | null;
+  readonly expiresAt: number;
+}
+
 export interface HaRepo {
+  /** Stores a new pending login (logged, so every instance learns it); drops expired ones. */
+  putPendingLogin(id: string, registration: string, expiresAt: number): Promise<void>;
+  pendingLogin(id: string): Promise<StoredPendingLogin | undefined>;
+  pendingLoginsBySeq(seqs: readonly number[]): Promise<StoredPendingLogin[]>;
+  /** Records the approval (logged: the instance where the client waits wakes it). */
+  approvePendingLogin(id: string, nodeId: NodeId): Promise<void>;
   /** Log rows after `position`, in order. */
   readLog(after: number, limit: number): Promise<ChangeLogEntry[]>;
   /** The newest position (0 when empty) and the oldest kept (null when empty). */
@@ -53,6 +72,13 @@ export interface HaRepo {
   getKey(name: string): Promise<string | undefined>;
   /** Stores `ciphertext` unless a key of that name exists; returns the stored one. */
   putKeyIfAbsent(name: string, ciphertext: string): Promise<string>;
+}
+
+/** An approved or expired login's row stays this long, for a client's late follow-up. */
+const PENDING_LINGER_MS = 60_000;
+
+function pendingLoginFromRow(row: Selectable<HaPendingLoginTable>): StoredPendingLogin {
+  return { seq: row.seq, id: row.id, registration: row.registration, nodeId: row.node_id as NodeId | null, expiresAt: Number(row.expires_at) };
 }
 
 export class SqlHaRepo implements HaRepo {
@@ -170,6 +196,31 @@ export class SqlHaRepo implements HaRepo {
     const stored = await this.getKey(name);
     if (stored === undefined) throw new Error(`ha_keys: key "${name}" vanished after insert`);
     return stored;
+  }
+
+  async putPendingLogin(id: string, registration: string, expiresAt: number): Promise<void> {
+    await this.#ctx.db.deleteFrom('ha_pending_logins').where('expires_at', '<', this.#ctx.nowMs() - PENDING_LINGER_MS).execute();
+    const row = await this.#ctx.db.insertInto('ha_pending_logins')
+      .values({ id, registration, node_id: null, expires_at: expiresAt })
+      .returning('seq').executeTakeFirstOrThrow();
+    this.#ctx.changes?.record('pendingLogin', row.seq);
+  }
+
+  async pendingLogin(id: string): Promise<StoredPendingLogin | undefined> {
+    const row = await this.#ctx.db.selectFrom('ha_pending_logins').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : pendingLoginFromRow(row);
+  }
+
+  async pendingLoginsBySeq(seqs: readonly number[]): Promise<StoredPendingLogin[]> {
+    if (seqs.length === 0) return [];
+    const rows = await this.#ctx.db.selectFrom('ha_pending_logins').selectAll().where('seq', 'in', [...seqs]).orderBy('seq').execute();
+    return rows.map(pendingLoginFromRow);
+  }
+
+  async approvePendingLogin(id: string, nodeId: NodeId): Promise<void> {
+    const row = await this.#ctx.db.updateTable('ha_pending_logins').set({ node_id: nodeId }).where('id', '=', id)
+      .returning('seq').executeTakeFirst();
+    if (row !== undefined) this.#ctx.changes?.record('pendingLogin', row.seq);
   }
 
   #recordPresence(ids: NodeId[]): NodeId[] {

@@ -13,7 +13,7 @@ export type {
 } from './types.js';
 export { openStore, postgresClientConfig, postgresLocation, type StoreConfig, type StoreOptions } from './open-store.js';
 export { CHANGE_CHANNEL, type ChangeEntity, type ChangeRecord, type ChangeLogOptions } from './change-log.js';
-export type { ChangeLogEntry, HaRepo, InstanceLease } from './ha-repo.js';
+export type { ChangeLogEntry, HaRepo, InstanceLease, StoredPendingLogin } from './ha-repo.js';
 export { loadOrCreatePrivateKey, readPrivateKeyFile, replacePrivateKey } from './key-file.js';
 export { StoreErrors } from './errors.js';
 export { AddressPool } from './address-pool.js';
@@ -21,3 +21,4 @@ export { API_KEY_TAG, PRE_AUTH_KEY_TAG, headscaleLegacyKeyPrefix, normaliseApiKe
 export { DEFAULT_AUDIT_LIST_LIMIT } from './audit-repo.js';
 export { OAUTH_ACCESS_TOKEN_TAG, OAUTH_CLIENT_SECRET_TAG } from './oauth-repo.js';
 export { WEBHOOK_SECRET_TAG } from './webhook-repo.js';
+export type { SshCheckRepo } from './ssh-check-repo.js';

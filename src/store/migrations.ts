@@ -371,6 +371,36 @@ function migration0007Ha(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * What high availability shares besides rows in memory (docs/ha.md): interactive logins waiting
+ * for approval (so a client may poll, and an admin approve, through any instance) and SSH check
+ * passes (a check completed through one instance is honoured by the others). `seq` names a
+ * pending login in the change log, whose ids are numbers.
+ */
+function migration0008HaShared(dialect: Dialect): Migration {
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await db.schema.createTable('ha_pending_logins')
+        .addColumn('seq', 'integer', (col) => (dialect === 'sqlite' ? col.primaryKey().autoIncrement() : col.primaryKey().generatedByDefaultAsIdentity()))
+        .addColumn('id', 'text', (col) => col.notNull().unique())
+        .addColumn('registration', 'text', (col) => col.notNull())
+        // Set when an admin approved the login: the node it became.
+        .addColumn('node_id', 'integer', (col) => col.references('nodes.id').onDelete('set null'))
+        .addColumn('expires_at', 'bigint', (col) => col.notNull())
+        .execute();
+      await db.schema.createTable('ssh_check_passes')
+        .addColumn('tailnet_id', 'integer', (col) => col.notNull().references('tailnets.id').onDelete('cascade'))
+        .addColumn('user_id', 'integer', (col) => col.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('checked_at', 'bigint', (col) => col.notNull())
+        .addPrimaryKeyConstraint('ssh_check_passes_pkey', ['tailnet_id', 'user_id'])
+        .execute();
+    },
+    async down(db: SchemaDb): Promise<void> {
+      for (const table of ['ssh_check_passes', 'ha_pending_logins']) await db.schema.dropTable(table).execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -382,6 +412,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0005_tailnet_settings': migration0005TailnetSettings(),
         '0006_api_v2_webhooks': migration0006ApiV2Webhooks(dialect),
         '0007_ha': migration0007Ha(dialect),
+        '0008_ha_shared': migration0008HaShared(dialect),
       };
     },
   };

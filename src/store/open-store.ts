@@ -21,6 +21,7 @@ import { SqlAuditRepo } from './audit-repo.js';
 import { SqlConsoleSessionRepo } from './console-session-repo.js';
 import { ChangeBuffer, appendChanges, type ChangeLogOptions } from './change-log.js';
 import { SqlHaRepo } from './ha-repo.js';
+import { SqlSshCheckRepo } from './ssh-check-repo.js';
 import { StoreErrors, storeError } from './errors.js';
 import { classifyStorageFailure } from './db-errors.js';
 import { HeadwayError } from '../util/headway-error.js';
@@ -321,6 +322,7 @@ function repositories(ctx: RepoContext): StoreTx {
     webhooks: new SqlWebhookRepo(ctx),
     consoleSessions: new SqlConsoleSessionRepo(ctx),
     ha: new SqlHaRepo(ctx),
+    sshChecks: new SqlSshCheckRepo(ctx),
   });
 }
 

@@ -233,7 +233,24 @@ export interface HaKeyTable {
   created_at: number;
 }
 
+export interface HaPendingLoginTable {
+  seq: Generated<number>;
+  id: string;
+  /** JSON of the PendingRegistration (keys as text, dates as ms). */
+  registration: string;
+  node_id: number | null;
+  expires_at: number;
+}
+
+export interface SshCheckPassTable {
+  tailnet_id: number;
+  user_id: number;
+  checked_at: number;
+}
+
 export interface Database {
+  ha_pending_logins: HaPendingLoginTable;
+  ssh_check_passes: SshCheckPassTable;
   ha_change_log: HaChangeLogTable;
   ha_instances: HaInstanceTable;
   ha_presence: HaPresenceTable;

@@ -130,6 +130,7 @@ const MIGRATION_UNDO: Record<string, readonly string[]> = {
   ],
   '0004_console_sessions': ['drop table console_login_links', 'drop table console_sessions'],
   '0005_tailnet_settings': ['alter table tailnets drop column settings'],
+  '0008_ha_shared': ['drop table ssh_check_passes', 'drop table ha_pending_logins'],
   '0007_ha': ['ha_presence', 'ha_keys', 'ha_instances', 'ha_change_log'].map((table) => `drop table ${table}`),
   '0006_api_v2_webhooks': [
     ...['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients'].map((table) => `drop table ${table}`),
@@ -246,6 +247,26 @@ forEachDialect('store', (open, dialect) => {
       assert.deepEqual(renamed.members, []);
       await t.store.transaction((tx) => tx.scimGroups.delete(tailnet.id, group.id));
       assert.deepEqual(await t.store.read.scimGroups.list(tailnet.id), []);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('claims each due webhook delivery for one taker, until the claim lapses', async () => {
+    const t = await open();
+    try {
+      const tailnet = await defaultTailnet(t.store);
+      const hook = await t.store.transaction((tx) => tx.webhooks.create({ tailnetId: tailnet.id, url: 'https://hooks.example.com/', providerType: '', subscriptions: ['nodeCreated'], creator: 'test' }));
+      for (let i = 0; i < 10; i++) await t.store.transaction((tx) => tx.webhooks.enqueue(hook.id, `[${i}]`));
+      const now = Date.now() + 1_000;
+      // Concurrent takers (several instances on PostgreSQL; serialised on SQLite): no row twice.
+      const claims = await Promise.all([0, 1, 2].map(() => t.store.transaction((tx) => tx.webhooks.claimDue(now, 4, 60_000))));
+      const ids = claims.flat().map((d) => d.id);
+      assert.equal(ids.length, 10);
+      assert.equal(new Set(ids).size, 10, 'no delivery claimed twice');
+      assert.deepEqual(await t.store.transaction((tx) => tx.webhooks.claimDue(now, 4, 60_000)), [], 'claimed rows are not due');
+      // A taker that never reported back: its rows are due again when the claim lapses.
+      assert.equal((await t.store.transaction((tx) => tx.webhooks.claimDue(now + 60_001, 20, 60_000))).length, 10);
     } finally {
       await t.cleanup();
     }

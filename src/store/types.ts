@@ -9,6 +9,7 @@ import type {
 } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import type { HaRepo } from './ha-repo.js';
+import type { SshCheckRepo } from './ssh-check-repo.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -37,6 +38,7 @@ export interface StoreTx {
   readonly oauth: OAuthRepo;
   readonly webhooks: WebhookRepo;
   readonly scimGroups: ScimGroupRepo;
+  readonly sshChecks: SshCheckRepo;
 }
 
 /** A group pushed by a SCIM client; members are user ids of the same tailnet. */
@@ -273,6 +275,12 @@ export interface WebhookRepo {
   /** Queues a payload for one endpoint; with a dedupe key, only the first enqueue counts. */
   enqueue(webhookId: number, payload: string, dedupeKey?: string | null): Promise<boolean>;
   due(nowMs: number, limit: number): Promise<WebhookDelivery[]>;
+  /**
+   * Takes up to `limit` due rows for this process: their next attempt moves `claimMs` ahead, so
+   * no other instance takes them meanwhile (PostgreSQL: FOR UPDATE SKIP LOCKED). Call inside a
+   * transaction.
+   */
+  claimDue(nowMs: number, limit: number, claimMs: number): Promise<WebhookDelivery[]>;
   nextDueAt(): Promise<number | null>;
   markDelivered(id: number, atMs: number): Promise<void>;
   markFailed(id: number, error: string, nextAttemptAtMs: number): Promise<void>;

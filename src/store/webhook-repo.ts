@@ -110,6 +110,20 @@ export class SqlWebhookRepo implements WebhookRepo {
     return rows.map(deliveryFromRow);
   }
 
+  async claimDue(nowMs: number, limit: number, claimMs: number): Promise<WebhookDelivery[]> {
+    let query = this.#ctx.db.selectFrom('webhook_deliveries').select('id')
+      .where('delivered_at', 'is', null).where('next_attempt_at', '<=', nowMs)
+      .orderBy('next_attempt_at').orderBy('id').limit(limit);
+    // SQLite has one writer, so its transaction alone makes the claim exclusive.
+    if (this.#ctx.dialect === 'postgres') query = query.forUpdate().skipLocked();
+    const ids = (await query.execute()).map((row) => row.id);
+    if (ids.length === 0) return [];
+    const rows = await this.#ctx.db.updateTable('webhook_deliveries').set({ next_attempt_at: nowMs + claimMs })
+      .where('id', 'in', ids).returningAll().execute();
+    // The rows as they were due: attempts and creation time are what the delivery needs.
+    return rows.map(deliveryFromRow).sort((a, b) => a.id - b.id);
+  }
+
   async nextDueAt(): Promise<number | null> {
     const row = await this.#ctx.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.min('next_attempt_at').as('next'))
       .where('delivered_at', 'is', null).executeTakeFirst();

@@ -3,10 +3,14 @@
 // and on failure retries with exponential backoff. Because the queue is in the database, events
 // queued before a restart are sent after it. Key-expiry events come from a periodic scan, queued
 // once per node and expiry time (dedupe key), so a restart does not repeat them.
+// With several instances (docs/ha.md) an event is queued by the instance whose write made it,
+// and a due row is claimed by one instance (its next attempt pushed past the attempt, taken with
+// FOR UPDATE SKIP LOCKED on PostgreSQL), so each event is delivered once; a row claimed by an
+// instance that died becomes due again when the claim lapses.
 import type { Logger } from 'pino';
 import { F } from '../log/index.js';
 import type { Webhook } from '../model/index.js';
-import type { ServerState, StateEvent, TailnetState } from '../state/index.js';
+import type { EventOrigin, ServerState, StateEvent, TailnetState } from '../state/index.js';
 import { eventsFor, keyExpiryEvent, subscribes, type WebhookEvent } from './events.js';
 import { SIGNATURE_HEADER, signPayload } from './signature.js';
 
@@ -43,6 +47,7 @@ export class WebhookDispatcher {
   readonly #maxAttempts: number;
   readonly #timeoutMs: number;
   readonly #scanMs: number;
+  readonly #claimMs: number;
   readonly #unsubscribe: Array<() => void> = [];
   #webhooks: Webhook[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -62,6 +67,8 @@ export class WebhookDispatcher {
     this.#maxAttempts = options.maxAttempts ?? 30;
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.#scanMs = options.keyExpiryScanMs ?? 60_000;
+    // Longer than one attempt can take, so a claim never lapses while its POST is in flight.
+    this.#claimMs = Math.max(60_000, 3 * this.#timeoutMs);
   }
 
   async start(): Promise<void> {
@@ -93,8 +100,10 @@ export class WebhookDispatcher {
   }
 
   #watch(tailnet: TailnetState): void {
-    this.#unsubscribe.push(tailnet.subscribe((change: StateEvent) => {
-      if (this.#closed) return;
+    this.#unsubscribe.push(tailnet.subscribe((change: StateEvent, origin: EventOrigin) => {
+      // With high availability every instance applies every change; the instance that made it
+      // queues its events, so each is queued once.
+      if (this.#closed || origin === 'remote') return;
       const endpoints = this.#webhooks.filter((w) => w.tailnetId === tailnet.id);
       if (endpoints.length === 0) return;
       const events = eventsFor(change, tailnet.name, this.#now(), this.#serverUrl);
@@ -130,7 +139,8 @@ export class WebhookDispatcher {
     await this.#refresh();
     for (;;) {
       if (this.#closed) return;
-      const due = await this.#state.store.read.webhooks.due(this.#now(), BATCH);
+      // Claimed, not just read: with several instances each due row goes to one of them.
+      const due = await this.#state.store.transaction((tx) => tx.webhooks.claimDue(this.#now(), BATCH, this.#claimMs));
       if (due.length === 0) return;
       await Promise.all(due.map(async (delivery) => {
         const endpoint = this.#webhooks.find((w) => w.id === delivery.webhookId) ?? await this.#state.store.read.webhooks.getById(delivery.webhookId);

@@ -6,18 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeClient } from '../../src/client/index.js';
 import { DerpClient } from '../../src/client/derp/index.js';
-import { startTestCluster, type TestCluster } from '../../src/ha/testing.js';
+import { startTestCluster, waitUntil, type TestCluster } from '../../src/ha/testing.js';
 import type { RunningServer } from '../../src/server/index.js';
 
 const admin = { name: 'test' };
-
-async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 8_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function connect(server: RunningServer, hostname: string, key: string, options: { ephemeral?: boolean } = {}): Promise<NodeClient> {
   const client = new NodeClient({ serverUrl: server.url, hostname, capVersion: 109 });
