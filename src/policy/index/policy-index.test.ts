@@ -289,3 +289,17 @@ describe('PolicyIndex.setSettings', () => {
     assert.equal(checks.sshCheckPeriodMs(99, 5, 'root'), undefined);
   });
 });
+
+describe('PolicyIndex after a rebuild', () => {
+  it('keeps selection address sets current when nodes join after a policy replace', () => {
+    // The rebuilt index's selections must follow the live index's address epoch: before the
+    // split they kept reading the discarded index's, so their address sets went stale.
+    const text = `{"tagOwners": {"tag:web": ["alice@example.com"]}, "acls": [{"action": "accept", "src": ["tag:web"], "dst": ["*:443"]}]}`;
+    const index = new PolicyIndex(compilePolicyText(text), facts);
+    index.replacePolicy(compilePolicyText(text.replace('443', '8443')));
+    const srcSet = (): string[] => [...index.items()[0]!.srcSet.toStrings()];
+    assert.deepEqual(srcSet(), ['100.64.0.5-100.64.0.6', 'fd7a:115c:a1e0::5-fd7a:115c:a1e0::6']);
+    index.upsertNode(node(9, 'web-3', { tags: ['tag:web'], userId: 1 }));
+    assert.deepEqual(srcSet(), ['100.64.0.5-100.64.0.6', '100.64.0.9', 'fd7a:115c:a1e0::5-fd7a:115c:a1e0::6', 'fd7a:115c:a1e0::9']);
+  });
+});
