@@ -219,6 +219,7 @@ export const auditEntrySchema = z.object({
   action: z.string().describe('`user.create`, `node.delete`, `policy.set`, ...'),
   target: z.string().describe('What the action applied to, e.g. `node:12`.'),
   details: z.record(z.string(), z.unknown()),
+  from: z.string().nullable().describe('Where the change came from: the client\'s address, `local` for the admin socket (the CLI); null for the server\'s own changes.'),
   created_at: time,
 });
 apiComponents.add(auditEntrySchema, { id: 'AuditEntry' });
@@ -334,6 +335,7 @@ export function auditEntryJsonFrom(entry: AuditEntry, tailnetName: (id: number) 
     action: entry.action,
     target: entry.target,
     details: { ...entry.details },
+    from: entry.from,
     created_at: iso(entry.createdAt),
   };
 }

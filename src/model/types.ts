@@ -203,6 +203,8 @@ export interface AuditEntry {
   readonly target: string;
   /** Action details (never secrets). */
   readonly details: Readonly<Record<string, unknown>>;
+  /** Where the change came from: the client's address, `local` (admin socket); null: unknown. */
+  readonly from: string | null;
   readonly createdAt: Date;
 }
 

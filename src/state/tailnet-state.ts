@@ -17,6 +17,16 @@ import { isValidGivenName, sanitizeHostname, uniqueGivenName } from './given-nam
 export interface Actor {
   /** `unix-socket`, `api-key:<prefix>`, `node:<id>`, `system`. */
   readonly name: string;
+  /**
+   * Where the request came from, for the audit log: the client's address, `local` for the admin
+   * socket; absent for the server's own changes.
+   */
+  readonly from?: string;
+}
+
+/** The audit entry's actor fields for `actor`. */
+export function auditActor(actor: Actor): { actor: string; from: string | null } {
+  return { actor: actor.name, from: actor.from ?? null };
 }
 
 export const SYSTEM: Actor = { name: 'system' };
@@ -663,7 +673,7 @@ export class TailnetState {
   }
 
   async #audit(tx: StoreTx, actor: Actor, action: string, target: string, details: Record<string, unknown>): Promise<void> {
-    await tx.audit.record({ tailnetId: this.id, actor: actor.name, action, target, details });
+    await tx.audit.record({ tailnetId: this.id, ...auditActor(actor), action, target, details });
   }
 
   #requireUser(id: UserId): User {

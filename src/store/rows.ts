@@ -190,6 +190,7 @@ export function auditEntryFromRow(row: AuditLogRow): AuditEntry {
     action: row.action,
     target: row.target,
     details: jsonObject<Record<string, unknown>>(row.details),
+    from: row.from_address ?? null,
     createdAt: date(row.created_at),
   };
 }
