@@ -442,6 +442,27 @@ export class TailnetState {
     });
   }
 
+  /**
+   * The same change to several nodes (a bulk action of the console): every patch is checked
+   * before anything is written, then all rows and their audit entries are one transaction, so
+   * either every node changes or none does. Publishes each node's change after the commit.
+   */
+  updateNodes(ids: readonly NodeId[], update: NodeUpdate, actor: Actor, options: { action: string }): Promise<Node[]> {
+    return this.#write(async () => {
+      const unique = [...new Set(ids)];
+      const patches = unique.map((id) => ({ id, before: this.#requireNode(id) })).map(({ id, before }) => ({ id, before, patch: this.#patchFor(before, update) }));
+      const committed = await this.#store.transaction(async (tx) => {
+        const rows: Node[] = [];
+        for (const { id, before, patch } of patches) {
+          rows.push(Object.keys(patch).length === 0 ? before : await tx.nodes.update(id, patch));
+          await this.#audit(tx, actor, options.action, `node:${id}`, { ...auditPatch(patch), bulk: unique.length });
+        }
+        return rows;
+      });
+      return patches.map(({ id, patch }, i) => this.#applyNodeChange(id, patch, committed[i]!));
+    });
+  }
+
   renameNode(id: NodeId, givenName: string, actor: Actor): Promise<Node> {
     if (!isValidGivenName(givenName)) {
       return Promise.reject(stateError(StateErrors.NODE_NAME_INVALID, `renaming node ${id}: "${givenName}" is not a DNS label`));
