@@ -195,7 +195,7 @@ export const nodeRoutes: readonly Route[] = [
       let keyExpiry: Date | null = null;
       if (tags.length === 0) {
         if (requested !== null && requested.getTime() > now) keyExpiry = requested;
-        else if (config.nodeExpiryMs > 0) keyExpiry = new Date(now + config.nodeExpiryMs);
+        else if (ctx.tailnet.nodeExpiryMs(config.nodeExpiryMs) > 0) keyExpiry = new Date(now + ctx.tailnet.nodeExpiryMs(config.nodeExpiryMs));
       }
       // The admin who registers a device approves it (device approval has nothing left to wait for).
       const node = await state.approvePending(id, ctx.tailnet, { userId, tags, keyExpiry, approved: true }, ctx.actor);

@@ -577,21 +577,41 @@ export class TailnetState {
 
   // --- settings ------------------------------------------------------------------------------
 
-  /** Changes the given settings in one transaction with its audit entry; publishes the change. */
-  updateSettings(patch: Partial<TailnetSettings>, actor: Actor): Promise<TailnetSettings> {
+  /**
+   * Changes the given settings (and device approval, a column of its own) in one transaction
+   * with one audit entry; publishes the change.
+   */
+  updateSettings(patch: Partial<TailnetSettings>, actor: Actor, options: { deviceApproval?: boolean } = {}): Promise<TailnetSettings> {
     return this.#write(async () => {
       const before = this.#tailnet.settings;
-      const changed = Object.fromEntries(Object.entries(patch).filter(([key, value]) => value !== undefined && before[key as keyof TailnetSettings] !== value));
-      if (Object.keys(changed).length === 0) return before;
+      const changed = Object.fromEntries(Object.entries(patch).filter(([key, value]) =>
+        value !== undefined && JSON.stringify(before[key as keyof TailnetSettings]) !== JSON.stringify(value)));
+      const approval = options.deviceApproval !== undefined && options.deviceApproval !== this.#tailnet.deviceApproval ? options.deviceApproval : undefined;
+      if (Object.keys(changed).length === 0 && approval === undefined) return before;
       const after = await this.#store.transaction(async (tx) => {
-        const updated = await tx.tailnets.updateSettings(this.id, changed);
-        await this.#audit(tx, actor, 'tailnet.settings.update', `tailnet:${this.id}`, { before, after: updated.settings });
+        let updated = this.#tailnet;
+        if (Object.keys(changed).length > 0) updated = await tx.tailnets.updateSettings(this.id, changed);
+        if (approval !== undefined) updated = await tx.tailnets.setDeviceApproval(this.id, approval);
+        await this.#audit(tx, actor, 'tailnet.settings.update', `tailnet:${this.id}`, {
+          before, after: updated.settings, ...(approval !== undefined ? { device_approval: approval } : {}),
+        });
         return updated;
       });
       this.#tailnet = after;
-      this.#publish({ kind: 'settingsChanged', before, after: after.settings });
+      if (Object.keys(changed).length > 0) this.#publish({ kind: 'settingsChanged', before, after: after.settings });
       return after.settings;
     });
+  }
+
+  /** How long keys of new untagged devices live (0 = never): the tailnet's setting, else `configured`. */
+  nodeExpiryMs(configured: number): number {
+    const own = this.#tailnet.settings.nodeExpirySeconds;
+    return own === null ? configured : own * 1000;
+  }
+
+  /** The tailnet's name as people read it: its display name, else its API name. */
+  get displayName(): string {
+    return this.#tailnet.settings.displayName || this.name;
   }
 
   // --- rows another instance committed (high availability, docs/ha.md) ----------------------
