@@ -6,7 +6,7 @@ import { findNode, findUser } from './lookup.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { ApiErrors, apiError } from './errors.js';
 import { defineRoute, type RouteContext, type Route, type Viewer } from './route.js';
-import { expiryFromText, expiryText, nodeJsonFrom, nodeSchema, tagName, userRef, type NodeJson } from './schemas.js';
+import { expiryFromText, expiryText, nodeJsonFrom, nodeListItemJsonFrom, nodeListItemSchema, nodeSchema, tagName, userRef, type NodeJson } from './schemas.js';
 import { requireTagsDefined } from './tag-owners.js';
 
 const bulkNodes = z.array(z.union([z.string().min(1), z.number().int().positive()])).min(1).max(10_000)
@@ -42,16 +42,24 @@ export const nodeRoutes: readonly Route[] = [
     group: 'nodes',
     scope: 'tailnet',
     summary: 'List the nodes of a tailnet',
-    description: 'A console member (not an admin) gets only the untagged nodes of their own user.',
+    description:
+      'A console member (not an admin) gets only the untagged nodes of their own user. `view=list` answers each node ' +
+      'with the fields a list shows (NodeListItem: no keys, endpoints or timestamps), about half the bytes: what the ' +
+      'console\'s machine list of a big tailnet asks for.',
     members: true,
-    query: z.strictObject({ user: z.string().min(1).optional().describe('Only the nodes of this user (name or id).') }),
-    response: z.object({ nodes: z.array(nodeSchema) }),
+    query: z.strictObject({
+      user: z.string().min(1).optional().describe('Only the nodes of this user (name or id).'),
+      view: z.enum(['full', 'list']).optional().describe('`full` (default): every field; `list`: NodeListItem.'),
+    }),
+    response: z.object({ nodes: z.union([z.array(nodeSchema), z.array(nodeListItemSchema)]) }),
     errors: [404],
     async handle(ctx) {
       const userId = ctx.query.user === undefined ? undefined : findUser(ctx.tailnet, ctx.query.user).id;
       const nodes = [...ctx.tailnet.nodes()]
         .filter((n) => (userId === undefined || n.userId === userId) && visibleTo(ctx.viewer, n))
         .sort((a, b) => a.id - b.id);
+      const now = ctx.deps.now();
+      if (ctx.query.view === 'list') return { nodes: nodes.map((n) => nodeListItemJsonFrom(n, ctx.tailnet, now)) };
       return { nodes: nodes.map((n) => nodeJson(ctx, n)) };
     },
   }),

@@ -6,22 +6,36 @@ import { useMemo, useRef, useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { Link } from 'wouter';
-import { api, enc, q, type NodeInfo, type UserInfo } from '../api';
+import { api, enc, q, type NodeListItem, type UserInfo } from '../api';
 import { ago, offersExit, subnetRoutes } from '../format';
 import { useConsole } from '../main';
 import { ConfirmDialog, Empty, ErrorBox, Loading, Page, StatusDot } from '../ui';
 
-export function useNodes(tailnet: string) {
-  return useQuery({
+/**
+ * The machine list of a tailnet. The live stream keeps it current (and it is read afresh when
+ * the stream reconnects), so it never goes stale on its own.
+ */
+export function nodesQuery(tailnet: string) {
+  return {
     queryKey: ['nodes', tailnet],
-    queryFn: async () => (await api<{ nodes: NodeInfo[] }>('GET', `/nodes${q(tailnet)}`)).nodes,
-  });
+    // The list's fields only (half the bytes of full nodes: no keys, endpoints, timestamps).
+    queryFn: async () => (await api<{ nodes: NodeListItem[] }>('GET', `/nodes${q(tailnet, { view: 'list' })}`)).nodes,
+    staleTime: Infinity,
+  };
 }
+
+export function useNodes(tailnet: string) {
+  return useQuery(nodesQuery(tailnet));
+}
+
+// Names are DNS labels (lower-case ASCII): a plain comparison sorts 10,000 of them many times
+// faster than localeCompare or a collator.
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 interface Filters { text: string; user: string; tag: string; status: string; expired: boolean; awaiting: boolean; routes: boolean; exit: boolean }
 const NO_FILTERS: Filters = { text: '', user: '', tag: '', status: '', expired: false, awaiting: false, routes: false, exit: false };
 
-function matches(n: NodeInfo, f: Filters): boolean {
+function matches(n: NodeListItem, f: Filters): boolean {
   if (f.text !== '') {
     const hay = `${n.name} ${n.hostname} ${n.ipv4 ?? ''} ${n.ipv6 ?? ''} ${n.user ?? ''} ${n.tags.join(' ')} ${n.os}`.toLowerCase();
     if (!hay.includes(f.text.toLowerCase())) return false;
@@ -62,7 +76,7 @@ export function MachinesPage() {
   const [bulkTags, setBulkTags] = useState('');
   const [bulkUser, setBulkUser] = useState('');
   const all = nodes.data ?? [];
-  const shown = useMemo(() => all.filter((n) => matches(n, filters)).sort((a, b) => a.name.localeCompare(b.name)), [all, filters]);
+  const shown = useMemo(() => all.filter((n) => matches(n, filters)).sort((a, b) => byName(a.name, b.name)), [all, filters]);
   const tags = useMemo(() => [...new Set(all.flatMap((n) => n.tags))].sort(), [all]);
   const approvalReported = all.some((n) => n.approved !== undefined);
   const scroller = useRef<HTMLDivElement>(null);
