@@ -40,6 +40,17 @@ const MAX_KEY_EXPIRY_SECONDS = 10 * 365 * 86_400;
 const ipText = z.string().superRefine((text, ctx) => {
   if (tryParseIP(text) === null) ctx.addIssue({ code: 'custom', input: text, message: `${JSON.stringify(text)} is not an IP address` });
 });
+/** A resolver as the config file takes it: an IP address, or an https:// URL (DNS over HTTPS). */
+const nameserverText = z.string().superRefine((text, ctx) => {
+  if (tryParseIP(text) !== null) return;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:') ctx.addIssue({ code: 'custom', input: text, message: `${JSON.stringify(text)} is not an IP address or an https:// URL` });
+});
 const dnsName = z.string().superRefine((text, ctx) => {
   if (!DNS_NAME.test(text)) ctx.addIssue({ code: 'custom', input: text, message: `${JSON.stringify(text)} is not a domain name` });
 });
@@ -57,8 +68,8 @@ const dnsSchema = z.object({
 const dnsInput = z.strictObject({
   magic_dns: z.boolean(),
   override_local_dns: z.boolean(),
-  nameservers: z.array(ipText).max(32),
-  split_dns: z.record(z.string(), z.array(ipText).min(1).max(32)).superRefine((split, ctx) => {
+  nameservers: z.array(nameserverText).max(32),
+  split_dns: z.record(z.string(), z.array(nameserverText).min(1).max(32)).superRefine((split, ctx) => {
     for (const domain of Object.keys(split)) {
       if (!DNS_NAME.test(domain)) ctx.addIssue({ code: 'custom', path: [domain], input: domain, message: `${JSON.stringify(domain)} is not a domain name` });
     }
@@ -146,7 +157,7 @@ export const settingsRoutes: readonly Route[] = [
       'Only the fields given change, in one transaction with one audit entry. `default_key_expiry_seconds` applies to ' +
       'devices registered from now on (null: back to node_expiry of the config). `dns` replaces the tailnet\'s whole ' +
       'DNS (null: back to the config file\'s dns section); connected devices get it at once. Each problem is answered ' +
-      'with the field it is in, e.g. `body.dns.nameservers[1]: "8.8.8" is not an IP address`.',
+      'with the field it is in, e.g. `body.dns.nameservers[1]: "8.8.8" is not an IP address or an https:// URL`.',
     body: z.strictObject({
       display_name: z.string().max(100).optional().describe('\'\' goes back to the API name.'),
       default_key_expiry_seconds: z.number().int().min(0).max(MAX_KEY_EXPIRY_SECONDS).nullable().optional()

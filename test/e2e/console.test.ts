@@ -317,7 +317,7 @@ describe('web console in a real browser', { skip: skipReason }, () => {
     await page.getByLabel('Nameservers (one per line)').fill('9.9.9.9\n8.8.8');
     await page.getByLabel('Split DNS (domain: nameservers, one per line)').fill('corp.example: 10.0.0.53');
     await page.getByRole('button', { name: 'Save settings' }).click();
-    await page.getByText('body.dns.nameservers[1]: "8.8.8" is not an IP address').first().waitFor();
+    await page.getByText('body.dns.nameservers[1]: "8.8.8" is not an IP address or an https:// URL').first().waitFor();
     assert.equal(await page.getByLabel('Nameservers (one per line)').getAttribute('aria-invalid'), 'true');
     await checkA11y(page, 'settings with a server error');
     assert.equal(ts.defaultTailnet.settings.displayName, '', 'nothing was saved');

@@ -88,7 +88,7 @@ describe('tailnet settings in a running server', () => {
       assert.deepEqual(a.netmap.dnsConfig?.FallbackResolvers, [{ Addr: '1.1.1.1' }], 'the config file\'s DNS by default');
       const bad = await unix('PATCH', '/api/v1/settings', { dns: { magic_dns: true, override_local_dns: true, nameservers: ['9.9.9.9', '8.8.8'], split_dns: {}, search_domains: [], extra_records: [] } });
       assert.equal(bad.status, 400);
-      assert.equal((bad.json as { error: { message: string } }).error.message, 'body.dns.nameservers[1]: "8.8.8" is not an IP address');
+      assert.equal((bad.json as { error: { message: string } }).error.message, 'body.dns.nameservers[1]: "8.8.8" is not an IP address or an https:// URL');
       const dns = {
         magic_dns: true, override_local_dns: true, nameservers: ['9.9.9.9'], split_dns: { 'corp.example': ['10.0.0.53'] },
         search_domains: ['corp.example'], extra_records: [{ name: 'git.corp.example', type: 'A', value: '10.0.0.7' }],
