@@ -44,13 +44,17 @@ export interface NodeInfo {
   created_at: string;
 }
 
+/** A machine as the lists get it (GET /nodes?view=list): what a row, a filter or a picker needs. */
+export type NodeListItem = Pick<NodeInfo, 'id' | 'name' | 'hostname' | 'user' | 'user_id' | 'tags' | 'ipv4' | 'ipv6' | 'online' | 'last_seen'
+  | 'key_expiry' | 'expired' | 'ephemeral' | 'advertised_routes' | 'approved_routes' | 'os' | 'client_version' | 'approved'>;
+
 export interface UserInfo { id: number; name: string; display_name: string; email: string; role: string; created_at: string }
 export interface PreAuthKeyInfo {
   id: number; prefix: string; user: string | null; tags: string[]; reusable: boolean; ephemeral: boolean;
   used_count: number; expiration: string | null; revoked_at: string | null; expired: boolean; usable: boolean; created_at: string;
 }
 export interface ApiKeyInfo { id: number; prefix: string; expiration: string | null; expired: boolean; last_used_at: string | null; created_at: string }
-export interface AuditEntry { id: number; tailnet: string | null; actor: string; action: string; target: string; details: Record<string, unknown>; created_at: string }
+export interface AuditEntry { id: number; tailnet: string | null; actor: string; action: string; target: string; details: Record<string, unknown>; from: string | null; created_at: string }
 export interface PolicyInfo { tailnet: string; mode: string; path: string | null; policy: string | null; version: { id: number; author: string; created_at: string } | null }
 export interface PolicyVersionInfo { id: number; author: string; created_at: string; policy: string }
 export interface PolicyCheck { ok: boolean; error: string | null; tests: { total: number; passed: boolean; failures: Array<{ section: string; index: number; path: string; message: string }> } | null }
@@ -59,9 +63,10 @@ export interface ExplainResult {
   matches: Array<{ section: string; index: number; location: string; rule: string }>;
 }
 export interface Settings {
-  tailnet: string; server_url: string; magic_dns: boolean; base_domain: string; override_local_dns: boolean;
+  tailnet: string; display_name: string; server_url: string; magic_dns: boolean; base_domain: string; override_local_dns: boolean;
   nameservers: string[]; split_dns: Record<string, string[]>; search_domains: string[];
   extra_records: Array<{ name: string; type: string; value: string }>; default_key_expiry_seconds: number;
+  default_key_expiry_source: 'tailnet' | 'config'; dns_source: 'tailnet' | 'config';
   device_approval: boolean | null;
   derp_regions: Array<{ id: number; code: string; name: string; nodes: Array<{ name: string; host: string; stun_port: number | null; derp_port: number | null }> }>;
 }

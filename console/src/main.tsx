@@ -1,21 +1,24 @@
 // The app shell: the session (who is signed in, the CSRF token), the live event stream that
-// keeps the machine list current, navigation, and the routes of the pages.
-import { StrictMode, createContext, useContext, useEffect, useState } from 'react';
+// keeps the machine list current, navigation, and the routes of the pages. The machine pages
+// are in the first bundle; the others (the policy editor's CodeMirror above all) load when
+// first visited, so the machine list of a big tailnet paints sooner.
+import { StrictMode, Suspense, createContext, lazy, useContext, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Redirect, Route, Router, Switch, useLocation } from 'wouter';
 import { useHashLocation } from 'wouter/use-hash-location';
-import { api, ApiError, q, setCsrfToken, type NodeInfo, type Session } from './api';
+import { api, ApiError, q, setCsrfToken, type NodeInfo, type NodeListItem, type Session, type Settings } from './api';
 import { ErrorBox, Loading } from './ui';
 import { SignInPage } from './pages/SignIn';
-import { MachinesPage } from './pages/Machines';
+import { MachinesPage, nodesQuery } from './pages/Machines';
 import { MachinePage } from './pages/Machine';
-import { UsersPage } from './pages/Users';
-import { KeysPage } from './pages/Keys';
-import { PolicyPage } from './pages/Policy';
-import { AccessPage } from './pages/Access';
-import { SettingsPage } from './pages/Settings';
-import { AuditPage } from './pages/Audit';
+
+const UsersPage = lazy(() => import('./pages/Users').then((m) => ({ default: m.UsersPage })));
+const KeysPage = lazy(() => import('./pages/Keys').then((m) => ({ default: m.KeysPage })));
+const PolicyPage = lazy(() => import('./pages/Policy').then((m) => ({ default: m.PolicyPage })));
+const AccessPage = lazy(() => import('./pages/Access').then((m) => ({ default: m.AccessPage })));
+const SettingsPage = lazy(() => import('./pages/Settings').then((m) => ({ default: m.SettingsPage })));
+const AuditPage = lazy(() => import('./pages/Audit').then((m) => ({ default: m.AuditPage })));
 import './styles.css';
 
 export interface ConsoleContext {
@@ -54,7 +57,8 @@ function useLiveEvents(tailnet: string): 'live' | 'reconnecting' {
     const source = new EventSource(`/api/v1/events${q(tailnet)}`);
     source.onopen = () => {
       setStatus('live');
-      // Changes made before the stream (re)connected were not sent on it: read the list afresh.
+      // Changes made before the stream (re)connected were not sent on it: read the list afresh
+      // (in the background: the list already shown stays until the new one arrives).
       void client.invalidateQueries({ queryKey: ['nodes', tailnet] });
     };
     source.onerror = () => {
@@ -66,7 +70,7 @@ function useLiveEvents(tailnet: string): 'live' | 'reconnecting' {
       const event = JSON.parse(message.data as string) as { type: string; node?: NodeInfo; id?: number };
       if (event.type === 'node' && event.node !== undefined) {
         const node = event.node;
-        client.setQueryData<NodeInfo[]>(['nodes', tailnet], (old) => {
+        client.setQueryData<NodeListItem[]>(['nodes', tailnet], (old) => {
           if (old === undefined) return old;
           const i = old.findIndex((n) => n.id === node.id);
           if (i === -1) return [...old, node];
@@ -76,7 +80,7 @@ function useLiveEvents(tailnet: string): 'live' | 'reconnecting' {
         });
         client.setQueryData(['node', tailnet, String(node.id)], node);
       } else if (event.type === 'nodeRemoved') {
-        client.setQueryData<NodeInfo[]>(['nodes', tailnet], (old) => old?.filter((n) => n.id !== event.id));
+        client.setQueryData<NodeListItem[]>(['nodes', tailnet], (old) => old?.filter((n) => n.id !== event.id));
       } else if (event.type === 'users') {
         void client.invalidateQueries({ queryKey: ['users', tailnet] });
       } else if (event.type === 'policy') {
@@ -109,6 +113,8 @@ function Shell({ session }: { session: Session }) {
     enabled: session.admin && session.tailnet === null,
   });
   const live = useLiveEvents(tailnet);
+  // The tailnet's display name (DNS & settings page) beside the brand.
+  const settings = useQuery({ queryKey: ['settings', tailnet], queryFn: () => api<Settings>('GET', `/settings${q(tailnet)}`), enabled: session.admin });
   const signOut = useMutation({
     mutationFn: () => api('DELETE', '/session'),
     onSuccess: () => {
@@ -122,7 +128,7 @@ function Shell({ session }: { session: Session }) {
     <Ctx.Provider value={{ session, tailnet }}>
       <a className="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>Skip to content</a>
       <header className="top">
-        <div className="brand">Headway</div>
+        <div className="brand">Headway{settings.data?.display_name ? <span className="tailnet-name"> · {settings.data.display_name}</span> : null}</div>
         <nav aria-label="Main">
           <ul>
             {NAV.filter((item) => session.admin || !item.admin).map((item) => (
@@ -148,17 +154,19 @@ function Shell({ session }: { session: Session }) {
       </header>
       <main id="main" tabIndex={-1}>
         <ErrorBox error={signOut.error} title="Sign-out failed" />
-        <Switch>
-          <Route path="/machines" component={MachinesPage} />
-          <Route path="/machines/:id">{(params) => <MachinePage id={params.id} />}</Route>
-          {session.admin && <Route path="/users" component={UsersPage} />}
-          {session.admin && <Route path="/keys" component={KeysPage} />}
-          {session.admin && <Route path="/policy" component={PolicyPage} />}
-          {session.admin && <Route path="/access" component={AccessPage} />}
-          {session.admin && <Route path="/settings" component={SettingsPage} />}
-          {session.admin && <Route path="/audit" component={AuditPage} />}
-          <Route><Redirect to="/machines" /></Route>
-        </Switch>
+        <Suspense fallback={<Loading what="the page" />}>
+          <Switch>
+            <Route path="/machines" component={MachinesPage} />
+            <Route path="/machines/:id">{(params) => <MachinePage id={params.id} />}</Route>
+            {session.admin && <Route path="/users" component={UsersPage} />}
+            {session.admin && <Route path="/keys" component={KeysPage} />}
+            {session.admin && <Route path="/policy" component={PolicyPage} />}
+            {session.admin && <Route path="/access" component={AccessPage} />}
+            {session.admin && <Route path="/settings" component={SettingsPage} />}
+            {session.admin && <Route path="/audit" component={AuditPage} />}
+            <Route><Redirect to="/machines" /></Route>
+          </Switch>
+        </Suspense>
       </main>
     </Ctx.Provider>
   );
@@ -177,6 +185,13 @@ function App() {
   if (location.startsWith('/signin')) return <Redirect to="/machines" />;
   setCsrfToken(session.data.csrf_token);
   return <Shell session={session.data} />;
+}
+
+// Most visits open the machine list: ask for it together with the session rather than after it
+// (the tailnet is the one chosen last, or `default`; a session bound to another tailnet just
+// asks again for its own).
+if (/^(#\/?(machines\/?)?)?$/.test(window.location.hash)) {
+  void queryClient.prefetchQuery({ ...nodesQuery(localStorage.getItem('headway.tailnet') ?? 'default'), retry: false });
 }
 
 createRoot(document.getElementById('root')!).render(

@@ -18,7 +18,7 @@ export const auditRoutes: readonly Route[] = [
     query: z.strictObject({
       tailnet: z.string().min(1).optional().describe('Only this tailnet\'s entries.'),
       limit: queryInteger(1, 10_000).optional().describe('At most this many entries (1-10000, default 100).'),
-      q: z.string().min(1).max(200).optional().describe('Only entries whose actor, action, target or details contain this text (case-insensitive), among the latest 10000.'),
+      q: z.string().min(1).max(200).optional().describe('Only entries whose actor, action, target, from-address or details contain this text (case-insensitive), among the latest 10000.'),
     }),
     response: z.object({ audit: z.array(auditEntrySchema) }),
     errors: [404],
@@ -34,7 +34,7 @@ export const auditRoutes: readonly Route[] = [
       const found = await deps.state.listAudit({ tailnetId, limit: search === undefined ? limit : 10_000 });
       const entries = search === undefined
         ? found
-        : found.filter((e) => `${e.actor}\n${e.action}\n${e.target}\n${JSON.stringify(e.details)}`.toLowerCase().includes(search)).slice(0, limit);
+        : found.filter((e) => `${e.actor}\n${e.action}\n${e.target}\n${e.from ?? ''}\n${JSON.stringify(e.details)}`.toLowerCase().includes(search)).slice(0, limit);
       const name = (id: number): string | null => deps.state.tailnet(id as TailnetId)?.name ?? null;
       return { audit: entries.map((e) => auditEntryJsonFrom(e, name)) };
     },

@@ -33,6 +33,8 @@ import { userRoutes } from './users.js';
 import { createApiV2 } from './v2/index.js';
 
 export const API_PREFIX = '/api/v1';
+/** The audit log's "from" for changes over the admin unix socket (the CLI). */
+export const LOCAL_ADDRESS = 'local';
 export const API_VERSION = '1.0.0';
 
 export type ApiTransport = 'tcp' | 'unix';
@@ -200,6 +202,9 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
         query[name] = value;
       }
 
+      // Who and from where, for the audit log: `local` for the admin socket, else the client's
+      // address (Headway reads no forwarding headers: it has no trusted-proxy setting).
+      actor = { ...actor!, from: transport === 'unix' ? LOCAL_ADDRESS : remoteAddress(req) };
       const tailnetFor = (name: string) => {
         const tailnet = deps.state.requireTailnet(name);
         if (viewer.tailnetId !== null && viewer.tailnetId !== tailnet.id) {
@@ -208,7 +213,7 @@ export function createApiHandler(input: ApiHandlerDeps): ApiHandler {
         return tailnet;
       };
       const context = {
-        deps, actor: actor!, viewer, requestId, logger: requestLogger, from: remoteAddress(req),
+        deps, actor, viewer, requestId, logger: requestLogger, from: remoteAddress(req),
         setHeader: (name: string, value: string) => res.setHeader(name, value), raw: { req, res },
       };
       const result = await route.run({ params, query, body }, context, tailnetFor);

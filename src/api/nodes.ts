@@ -6,8 +6,11 @@ import { findNode, findUser } from './lookup.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { ApiErrors, apiError } from './errors.js';
 import { defineRoute, type RouteContext, type Route, type Viewer } from './route.js';
-import { expiryFromText, expiryText, nodeJsonFrom, nodeSchema, tagName, userRef, type NodeJson } from './schemas.js';
+import { expiryFromText, expiryText, nodeJsonFrom, nodeListItemJsonFrom, nodeListItemSchema, nodeSchema, tagName, userRef, type NodeJson } from './schemas.js';
 import { requireTagsDefined } from './tag-owners.js';
+
+const bulkNodes = z.array(z.union([z.string().min(1), z.number().int().positive()])).min(1).max(10_000)
+  .describe('The nodes: numeric ids, names or `nodekey:`s (1 to 10000).');
 
 const nodeParam = z.strictObject({ node: z.string().min(1).describe('The node: its numeric id, its name, or its `nodekey:`.') });
 
@@ -39,16 +42,24 @@ export const nodeRoutes: readonly Route[] = [
     group: 'nodes',
     scope: 'tailnet',
     summary: 'List the nodes of a tailnet',
-    description: 'A console member (not an admin) gets only the untagged nodes of their own user.',
+    description:
+      'A console member (not an admin) gets only the untagged nodes of their own user. `view=list` answers each node ' +
+      'with the fields a list shows (NodeListItem: no keys, endpoints or timestamps), about half the bytes: what the ' +
+      'console\'s machine list of a big tailnet asks for.',
     members: true,
-    query: z.strictObject({ user: z.string().min(1).optional().describe('Only the nodes of this user (name or id).') }),
-    response: z.object({ nodes: z.array(nodeSchema) }),
+    query: z.strictObject({
+      user: z.string().min(1).optional().describe('Only the nodes of this user (name or id).'),
+      view: z.enum(['full', 'list']).optional().describe('`full` (default): every field; `list`: NodeListItem.'),
+    }),
+    response: z.object({ nodes: z.union([z.array(nodeSchema), z.array(nodeListItemSchema)]) }),
     errors: [404],
     async handle(ctx) {
       const userId = ctx.query.user === undefined ? undefined : findUser(ctx.tailnet, ctx.query.user).id;
       const nodes = [...ctx.tailnet.nodes()]
         .filter((n) => (userId === undefined || n.userId === userId) && visibleTo(ctx.viewer, n))
         .sort((a, b) => a.id - b.id);
+      const now = ctx.deps.now();
+      if (ctx.query.view === 'list') return { nodes: nodes.map((n) => nodeListItemJsonFrom(n, ctx.tailnet, now)) };
       return { nodes: nodes.map((n) => nodeJson(ctx, n)) };
     },
   }),
@@ -192,11 +203,53 @@ export const nodeRoutes: readonly Route[] = [
       let keyExpiry: Date | null = null;
       if (tags.length === 0) {
         if (requested !== null && requested.getTime() > now) keyExpiry = requested;
-        else if (config.nodeExpiryMs > 0) keyExpiry = new Date(now + config.nodeExpiryMs);
+        else if (ctx.tailnet.nodeExpiryMs(config.nodeExpiryMs) > 0) keyExpiry = new Date(now + ctx.tailnet.nodeExpiryMs(config.nodeExpiryMs));
       }
       // The admin who registers a device approves it (device approval has nothing left to wait for).
       const node = await state.approvePending(id, ctx.tailnet, { userId, tags, keyExpiry, approved: true }, ctx.actor);
       return nodeJson(ctx, node);
+    },
+  }),
+  defineRoute({
+    operationId: 'bulkUpdateNodes',
+    method: 'POST',
+    path: '/nodes/bulk',
+    group: 'nodes',
+    scope: 'tailnet',
+    summary: 'Apply one action to several nodes at once: set tags, move to a user, expire keys, approve',
+    description:
+      'The console\'s bulk actions. `action` is `set_tags` (with `tags`; [] untags), `move` (with `user`), `expire` ' +
+      '(keys expire now) or `approve` (devices waiting for approval). All named nodes change in one transaction, each ' +
+      'with its audit entry, or none does: an unknown node, an undefined tag or a node left with neither user nor tags ' +
+      'refuses the whole call and names the node. Deleting stays one `DELETE /nodes/{node}` per node.',
+    body: z.discriminatedUnion('action', [
+      z.strictObject({ action: z.literal('set_tags'), nodes: bulkNodes, tags: z.array(tagName).max(64).describe('The tags every node will carry; [] untags them.') }),
+      z.strictObject({ action: z.literal('move'), nodes: bulkNodes, user: userRef.describe('The user the nodes move to.') }),
+      z.strictObject({ action: z.literal('expire'), nodes: bulkNodes }),
+      z.strictObject({ action: z.literal('approve'), nodes: bulkNodes }),
+    ]),
+    response: z.object({ nodes: z.array(nodeSchema).describe('The nodes after the change, in the order given.') }),
+    errors: [404],
+    async handle(ctx) {
+      const { tailnet, body, actor, deps } = ctx;
+      const ids = body.nodes.map((ref) => findNode(tailnet, ref, deps.state).id);
+      let changed: Node[];
+      switch (body.action) {
+        case 'set_tags':
+          requireTagsDefined(tailnet, body.tags, 'body.tags');
+          changed = await tailnet.updateNodes(ids, { tags: body.tags }, actor, { action: 'node.tag' });
+          break;
+        case 'move':
+          changed = await tailnet.updateNodes(ids, { userId: findUser(tailnet, body.user).id }, actor, { action: 'node.move' });
+          break;
+        case 'expire':
+          changed = await tailnet.updateNodes(ids, { keyExpiry: new Date(deps.now()) }, actor, { action: 'node.expire' });
+          break;
+        case 'approve':
+          changed = await tailnet.updateNodes(ids, { approved: true }, actor, { action: 'node.approve' });
+          break;
+      }
+      return { nodes: changed.map((n) => nodeJson(ctx, n)) };
     },
   }),
   defineRoute({

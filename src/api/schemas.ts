@@ -159,6 +159,38 @@ export const nodeSchema = z.object({
 apiComponents.add(nodeSchema, { id: 'Node' });
 export type NodeJson = z.output<typeof nodeSchema>;
 
+/** A node as lists show it (`GET /nodes?view=list`): no keys, endpoints or timestamps. */
+export const nodeListItemSchema = nodeSchema.pick({
+  id: true, name: true, hostname: true, user: true, user_id: true, tags: true, ipv4: true, ipv6: true, online: true,
+  last_seen: true, key_expiry: true, expired: true, ephemeral: true, advertised_routes: true, approved_routes: true,
+  os: true, client_version: true, approved: true,
+});
+apiComponents.add(nodeListItemSchema, { id: 'NodeListItem' });
+export type NodeListItemJson = z.output<typeof nodeListItemSchema>;
+
+export function nodeListItemJsonFrom(node: Node, tailnet: TailnetState, nowMs: number): NodeListItemJson {
+  return {
+    id: node.id,
+    name: node.givenName,
+    hostname: node.hostname,
+    user: node.userId === null ? null : (tailnet.user(node.userId)?.name ?? null),
+    user_id: node.userId,
+    tags: node.tags as string[],
+    ipv4: node.ipv4,
+    ipv6: node.ipv6,
+    online: tailnet.presence(node.id).online,
+    last_seen: isoOrNull(node.lastSeen),
+    key_expiry: isoOrNull(node.keyExpiry),
+    expired: node.keyExpiry !== null && node.keyExpiry.getTime() <= nowMs,
+    ephemeral: node.ephemeral,
+    advertised_routes: node.advertisedRoutes as string[],
+    approved_routes: node.approvedRoutes as string[],
+    os: node.hostinfo.OS ?? '',
+    client_version: node.hostinfo.IPNVersion ?? '',
+    approved: node.approved,
+  };
+}
+
 export const nodeRoutesSchema = z.object({
   node_id: id,
   node: z.string().describe('The node name.'),
@@ -219,6 +251,7 @@ export const auditEntrySchema = z.object({
   action: z.string().describe('`user.create`, `node.delete`, `policy.set`, ...'),
   target: z.string().describe('What the action applied to, e.g. `node:12`.'),
   details: z.record(z.string(), z.unknown()),
+  from: z.string().nullable().describe('Where the change came from: the client\'s address, `local` for the admin socket (the CLI); null for the server\'s own changes.'),
   created_at: time,
 });
 apiComponents.add(auditEntrySchema, { id: 'AuditEntry' });
@@ -259,31 +292,17 @@ export function userJsonFrom(user: User): UserJson {
 
 export function nodeJsonFrom(node: Node, tailnet: TailnetState, nowMs: number): NodeJson {
   return {
-    id: node.id,
+    ...nodeListItemJsonFrom(node, tailnet, nowMs),
     stable_id: node.stableId,
-    name: node.givenName,
-    hostname: node.hostname,
-    user: node.userId === null ? null : (tailnet.user(node.userId)?.name ?? null),
-    user_id: node.userId,
     tags: [...node.tags],
-    ipv4: node.ipv4,
-    ipv6: node.ipv6,
-    online: tailnet.presence(node.id).online,
-    last_seen: isoOrNull(node.lastSeen),
-    key_expiry: isoOrNull(node.keyExpiry),
-    expired: node.keyExpiry !== null && node.keyExpiry.getTime() <= nowMs,
-    ephemeral: node.ephemeral,
     advertised_routes: [...node.advertisedRoutes],
     approved_routes: [...node.approvedRoutes],
     machine_key: node.machineKey,
     node_key: node.nodeKey,
     disco_key: node.discoKey,
-    os: node.hostinfo.OS ?? '',
-    client_version: node.hostinfo.IPNVersion ?? '',
     endpoints: [...node.endpoints],
     derp_region: typeof node.hostinfo.NetInfo?.PreferredDERP === 'number' && node.hostinfo.NetInfo.PreferredDERP > 0 ? node.hostinfo.NetInfo.PreferredDERP : null,
     register_method: node.registerMethod,
-    approved: node.approved,
     created_at: iso(node.createdAt),
     updated_at: iso(node.updatedAt),
   };
@@ -334,6 +353,7 @@ export function auditEntryJsonFrom(entry: AuditEntry, tailnetName: (id: number) 
     action: entry.action,
     target: entry.target,
     details: { ...entry.details },
+    from: entry.from,
     created_at: iso(entry.createdAt),
   };
 }

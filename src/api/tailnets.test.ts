@@ -3,6 +3,7 @@
 import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { forEachDialect } from '../store/testing.js';
+import { DEFAULT_TAILNET_SETTINGS } from '../model/index.js';
 import type { AuditEntryJson, TailnetJson } from './schemas.js';
 import type { OwnerTransferJson } from './tailnets.js';
 import { startTestApi, type TestApi, type TestRequest } from './testing.js';
@@ -39,15 +40,15 @@ forEachDialect('admin API tailnet settings', (open) => {
     const res = await call('PATCH', '/api/v1/tailnets/default', { body: { settings: { auto_update: true } } });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual((res.json as TailnetJson).settings, { auto_update: true, device_approval: false });
-    assert.deepEqual(api.state.defaultTailnet.settings, { autoUpdate: true });
-    assert.deepEqual((await api.state.store.read.tailnets.getByName('default'))?.settings, { autoUpdate: true });
+    assert.deepEqual(api.state.defaultTailnet.settings, { ...DEFAULT_TAILNET_SETTINGS, autoUpdate: true });
+    assert.deepEqual((await api.state.store.read.tailnets.getByName('default'))?.settings, { ...DEFAULT_TAILNET_SETTINGS, autoUpdate: true });
     // An empty settings object changes nothing.
     assert.deepEqual(((await call('PATCH', '/api/v1/tailnets/default', { body: { settings: {} } })).json as TailnetJson).settings, { auto_update: true, device_approval: false });
     const { audit } = (await call('GET', '/api/v1/audit?limit=100')).json as { audit: AuditEntryJson[] };
     const entry = audit.find((e) => e.action === 'tailnet.settings.update');
     assert.ok(entry !== undefined, 'audit entry written');
     assert.match(entry.actor, /^api-key:/);
-    assert.deepEqual((entry.details as { after: unknown }).after, { autoUpdate: true });
+    assert.deepEqual((entry.details as { after: unknown }).after, { ...DEFAULT_TAILNET_SETTINGS, autoUpdate: true });
     // Device approval is one more key of the same object, changed by the same PATCH.
     const approval = await call('PATCH', '/api/v1/tailnets/default', { body: { settings: { device_approval: true } } });
     assert.equal(approval.status, 200, approval.text);
@@ -64,7 +65,7 @@ forEachDialect('admin API tailnet settings', (open) => {
     assert.match(wrongType.text, /settings\.auto_update/);
     const missing = await call('PATCH', '/api/v1/tailnets/nope', { body: { settings: { auto_update: true } } });
     assert.equal(missing.status, 404);
-    assert.deepEqual(api.state.defaultTailnet.settings, { autoUpdate: true }, 'nothing changed');
+    assert.deepEqual(api.state.defaultTailnet.settings, { ...DEFAULT_TAILNET_SETTINGS, autoUpdate: true }, 'nothing changed');
   });
 });
 

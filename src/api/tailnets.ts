@@ -104,9 +104,7 @@ export const tailnetRoutes: readonly Route[] = [
       const tailnet = deps.state.requireTailnet(params.tailnet);
       const patch: { autoUpdate?: boolean } = {};
       if (body.settings.auto_update !== undefined) patch.autoUpdate = body.settings.auto_update;
-      await tailnet.updateSettings(patch, actor);
-      const approval = body.settings.device_approval;
-      if (approval !== undefined && approval !== tailnet.deviceApproval) await tailnet.setDeviceApproval(approval, actor);
+      await tailnet.updateSettings(patch, actor, body.settings.device_approval !== undefined ? { deviceApproval: body.settings.device_approval } : {});
       return tailnetJsonFrom(tailnet);
     },
   }),

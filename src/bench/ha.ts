@@ -15,12 +15,12 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ControlClient, fetchServerKey, SharedDecodeCache, type MapStream } from '../client/index.js';
 import { configFromObject } from '../config/index.js';
-import type { UserId } from '../model/index.js';
 import { compilePolicyText, PolicyIndex } from '../policy/index.js';
 import { openStore } from '../store/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { drainStream, noteEndpoints } from './network.js';
-import { benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
+import { benchDevice, benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
+import { storeWorkload } from './seed.js';
 import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
 
 export interface HaBenchOptions {
@@ -189,27 +189,7 @@ async function load(workload: ReturnType<typeof engineWorkload>, seed: number, d
   }, { source: 'ha bench', baseDir: dir });
   const store = await openStore(config);
   try {
-    const tailnet = (await store.read.tailnets.getByName('default'))!;
-    await store.transaction(async (tx) => {
-      const userIds = new Map<number, UserId>();
-      for (const u of workload.users) userIds.set(u.id, (await tx.users.create({ tailnetId: tailnet.id, name: u.name, email: u.email })).id);
-      for (const [i, node] of workload.nodes.entries()) {
-        await tx.nodes.create({
-          tailnetId: tailnet.id,
-          machineKey: benchMachineKey(seed, i).publicKey('machine'),
-          nodeKey: benchNodeKey(seed, i),
-          discoKey: benchDiscoKey(seed, i),
-          ipv4: node.ipv4, ipv6: node.ipv6,
-          hostname: node.name, givenName: node.name,
-          userId: node.userId === null ? null : (userIds.get(node.userId) ?? null),
-          tags: [...node.tags].sort(),
-          advertisedRoutes: [], approvedRoutes: [], endpoints: [],
-          hostinfo: benchHostinfo(node.name),
-          keyExpiry: null, ephemeral: false, registerMethod: 'cli', preAuthKeyId: null,
-        });
-      }
-      await tx.policies.save(tailnet.id, workload.policyText, 'bench');
-    });
+    await storeWorkload(store, workload, benchDevice(seed), { policy: true });
   } finally {
     await store.close();
   }

@@ -8,6 +8,7 @@
 //   ha      --policy ... --nodes N --instances K [--churn R] [--duration S]  (docs/ha.md)
 //   hostile --policy ... --nodes N [--stalled S] [--handshakes H] (network, quiet and under attack)
 //   soak    --policy ... [--nodes N] --minutes M [--churn R] (2,000 nodes by default; docs/benchmarks.md)
+//   console --devices N [--loads L]  (the web console in Chromium: machines page load and scroll)
 //   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
 import { parseArgs } from 'node:util';
 import { ENGINE_EVENTS, runEngine } from './engine.js';
@@ -28,6 +29,7 @@ const USAGE = `usage: npm run bench -- <scenario> [options]
   policy  [case] [--json]
   ha      --policy fullmesh|members|segmented --nodes N --instances K [--churn R] [--duration S] [--json]
   soak    --policy fullmesh|members|segmented [--nodes N] --minutes M [--churn R] [--round S] [--json]
+  console [--devices N] [--loads L] [--json]   (default 10000 devices, 5 loads)
   report  [--quick]`;
 
 function fail(message: string): never {
@@ -56,6 +58,8 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '20' },
       stalled: { type: 'string', default: '1000' },
       handshakes: { type: 'string', default: '1000' },
+      devices: { type: 'string', default: '10000' },
+      loads: { type: 'string', default: '5' },
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -153,6 +157,14 @@ async function main(): Promise<void> {
         say(`${c.name}: compile ${r.compile_ms} ms, build ${r.build_ms} ms, classes ${r.classes}, rss ${r.rss_mb} MB`);
       }
       if (values.json) process.stdout.write(`${JSON.stringify({ scenario: 'policy', cases: results })}\n`);
+      return;
+    }
+    case 'console': {
+      const { runConsoleBench } = await import('./console.js');
+      const result = await runConsoleBench({ devices: positiveNumber('devices', values.devices), loads: positiveNumber('loads', values.loads), seed, progress });
+      say(`console ${result.devices} devices, ${result.loads} loads: rows painted median ${result.rows_visible_median_ms} ms (GET /nodes ${result.nodes_request_median_ms} ms, ${result.nodes_response_kb} KB), scroll to the last device median ${result.scroll_to_end_median_ms} ms, at most ${result.rendered_rows_max} rows in the page, scrolling frames median ${result.scroll_frame_median_ms} ms p95 ${result.scroll_frame_p95_ms} ms`);
+      say(`  loads: ${result.rows_visible_ms.join(', ')} ms; machine ${result.machine.cpus} x ${result.machine.model}, load average ${result.machine.load_before.join(' ')} -> ${result.machine.load_after.join(' ')}`);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
     }
     case 'report':

@@ -10,9 +10,9 @@ import { createApiHandler } from '../api/index.js';
 import { configFromObject } from '../config/index.js';
 import { Curve25519PrivateKey, type DiscoPublicKey, type NodePublicKey } from '../key/index.js';
 import { createLogger, silentLogger } from '../log/index.js';
-import type { UserId } from '../model/index.js';
 import { startServer } from '../server/index.js';
 import { openStore } from '../store/index.js';
+import { storeWorkload, type SeededDevice } from './seed.js';
 import { engineWorkload, type EnginePolicy } from './workload.js';
 
 /** The machine key of benchmark device `index` (both processes derive the same one). */
@@ -35,6 +35,17 @@ export function benchNodeKey(seed: number, index: number): NodePublicKey {
   return `nodekey:${createHash('sha256').update(`headway-bench:${seed}:${index}:node`).digest('hex')}` as NodePublicKey;
 }
 
+/** Benchmark device `index` as stored: keys derived from the seed, no routes or endpoints. */
+export function benchDevice(seed: number): (index: number, node: { name: string }) => SeededDevice {
+  return (index, node) => ({
+    machineKey: benchMachineKey(seed, index).publicKey('machine'),
+    nodeKey: benchNodeKey(seed, index),
+    discoKey: benchDiscoKey(seed, index),
+    advertisedRoutes: [], endpoints: [],
+    hostinfo: benchHostinfo(node.name),
+  });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { policy: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, dir: { type: 'string' }, coalesce: { type: 'string', default: '50ms' }, 'log-level': { type: 'string' }, 'api-key': { type: 'boolean', default: false } } });
   const policy = values.policy as EnginePolicy;
@@ -54,29 +65,9 @@ async function main(): Promise<void> {
   }, { source: 'network bench', baseDir: dir });
 
   const store = await openStore(config);
-  const tailnet = (await store.read.tailnets.getByName('default'))!;
-  await store.transaction(async (tx) => {
-    const userIds = new Map<number, UserId>();
-    for (const u of workload.users) userIds.set(u.id, (await tx.users.create({ tailnetId: tailnet.id, name: u.name, email: u.email })).id);
-    for (const [index, n] of workload.nodes.entries()) {
-      await tx.nodes.create({
-        tailnetId: tailnet.id,
-        machineKey: benchMachineKey(seed, index).publicKey('machine'),
-        nodeKey: benchNodeKey(seed, index),
-        // A reconnect storm after a server restart: the server already knows each device's
-        // disco key and hostinfo, so reconnecting changes nothing but presence.
-        discoKey: benchDiscoKey(seed, index),
-        ipv4: n.ipv4, ipv6: n.ipv6,
-        hostname: n.name, givenName: n.name,
-        userId: n.userId === null ? null : (userIds.get(n.userId) ?? null),
-        tags: [...n.tags].sort(),
-        advertisedRoutes: [], approvedRoutes: [], endpoints: [],
-        hostinfo: benchHostinfo(n.name),
-        keyExpiry: null, ephemeral: false, registerMethod: 'cli', preAuthKeyId: null,
-      });
-    }
-    await tx.policies.save(tailnet.id, workload.policyText, 'bench');
-  });
+  // A reconnect storm after a server restart: the server already knows each device's disco key
+  // and hostinfo, so reconnecting changes nothing but presence.
+  await storeWorkload(store, workload, benchDevice(seed), { policy: true });
   await store.close();
 
   // --log-level: JSON log lines on stderr (the soak counts the errors among them).

@@ -123,6 +123,11 @@ export class DnsConfigSource {
     return this.#version;
   }
 
+  /** The records of the watched file (empty without one). */
+  get fileRecords(): readonly ExtraRecord[] {
+    return this.#fileRecords;
+  }
+
   current(): tailcfg.DNSConfig {
     return this.#config;
   }

@@ -187,7 +187,7 @@ export class SignInService {
         if (registration === undefined) throw identityError(IdentityErrors.LOGIN_EXPIRED, 'the device login is not waiting any more; run tailscale up again');
         const node = await this.#state.approvePending(purpose.registrationId, tailnet, {
           userId: user.id,
-          keyExpiry: this.#keyExpiry(claims, registration.requestedExpiry),
+          keyExpiry: this.#keyExpiry(claims, registration.requestedExpiry, tailnet.nodeExpiryMs(this.#config.nodeExpiryMs)),
           registerMethod: 'oidc',
         }, actorOf(claims));
         this.#logger.info({ user: user.name, node: node.givenName, node_id: node.id }, 'device registered by sign-in');
@@ -200,13 +200,16 @@ export class SignInService {
     }
   }
 
-  /** With use_expiry_from_token the ID token's expiry; else oidc.expiry or node_expiry (0 = never). */
-  #keyExpiry(claims: SignedInClaims, requested: Date | null): Date | null {
+  /**
+   * With use_expiry_from_token the ID token's expiry; else oidc.expiry or the tailnet's default
+   * key expiry (`defaultMs`: its own setting, else node_expiry; 0 = never).
+   */
+  #keyExpiry(claims: SignedInClaims, requested: Date | null, defaultMs: number): Date | null {
     const now = Date.now();
     let expiry: Date | null;
     if (this.#oidc.useExpiryFromToken) expiry = claims.tokenExpiry;
     else {
-      const ms = this.#oidc.expiryMs ?? this.#config.nodeExpiryMs;
+      const ms = this.#oidc.expiryMs ?? defaultMs;
       expiry = ms > 0 ? new Date(now + ms) : null;
     }
     if (requested !== null && requested.getTime() > now && (expiry === null || requested.getTime() < expiry.getTime())) return requested;

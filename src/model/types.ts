@@ -34,9 +34,30 @@ export interface Tailnet {
 export interface TailnetSettings {
   /** Tailscale's "auto-update" tailnet setting: the default of every client's auto-update. */
   readonly autoUpdate: boolean;
+  /** The tailnet's name as people read it (console, audit); '' = its API name. */
+  readonly displayName: string;
+  /** Key lifetime of new untagged devices in seconds (0 = never expire); null = node_expiry of the config. */
+  readonly nodeExpirySeconds: number | null;
+  /** The tailnet's own DNS; null = the config file's dns section. */
+  readonly dns: TailnetDns | null;
 }
 
-export const DEFAULT_TAILNET_SETTINGS: TailnetSettings = { autoUpdate: false };
+/**
+ * A tailnet's DNS as an admin set it in the console or API. The MagicDNS base domain stays
+ * server-wide (dns.base_domain): names already handed out must not move.
+ */
+export interface TailnetDns {
+  readonly magicDns: boolean;
+  /** Clients use the nameservers instead of their own resolver. */
+  readonly overrideLocalDns: boolean;
+  readonly nameservers: readonly string[];
+  /** Domain -> nameservers. */
+  readonly splitDns: Readonly<Record<string, readonly string[]>>;
+  readonly searchDomains: readonly string[];
+  readonly extraRecords: ReadonlyArray<{ readonly name: string; readonly type: string; readonly value: string }>;
+}
+
+export const DEFAULT_TAILNET_SETTINGS: TailnetSettings = { autoUpdate: false, displayName: '', nodeExpirySeconds: null, dns: null };
 
 /**
  * Tailscale's user roles, which policies name through `autogroup:admin`, `autogroup:owner`,
@@ -203,6 +224,8 @@ export interface AuditEntry {
   readonly target: string;
   /** Action details (never secrets). */
   readonly details: Readonly<Record<string, unknown>>;
+  /** Where the change came from: the client's address, `local` (admin socket); null: unknown. */
+  readonly from: string | null;
   readonly createdAt: Date;
 }
 

@@ -17,7 +17,7 @@ import {
   DerpMapSource, DerpServer, createDerpHttpHandler, derpMapHostNames, embeddedDerpRegion, selfSignedCertificate, startStunServer,
   type DerpHttpHandler, type StunServer,
 } from '../derp/index.js';
-import { DnsConfigSource } from '../dns/index.js';
+import { DnsConfigSource, serverDnsBase } from '../dns/index.js';
 import { createScimHandler } from '../scim/index.js';
 import { createIdentityHttpHandler, ProviderClient, SignInService, type BrowserSignInHook, type IdentityHttpHandler } from '../identity/index.js';
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
@@ -307,7 +307,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
     };
     const pipelines = new Map<TailnetId, TailnetPipeline>();
     const addPipeline = (tailnet: TailnetState) => {
-      pipelines.set(tailnet.id, new TailnetPipeline(tailnet, { dns, derp: derpSource, logger }, pipelineOptions));
+      pipelines.set(tailnet.id, new TailnetPipeline(tailnet, { dns, dnsBase: serverDnsBase(dns), derp: derpSource, logger }, pipelineOptions));
     };
     for (const tailnet of state.tailnets()) addPipeline(tailnet);
     state.onTailnets(({ kind, tailnet }) => {

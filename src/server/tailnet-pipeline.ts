@@ -3,11 +3,12 @@
 // after a map session ends, ephemeral-node clean-up, and route auto-approval.
 import type { Logger } from '../log/index.js';
 import { ChangeRouter, TailnetMapper, type DerpSource, type DnsSource } from '../mapper/index.js';
-import type { Node, NodeId, UserId } from '../model/index.js';
+import type { Node, NodeId, TailnetDns, UserId } from '../model/index.js';
 import { isTagged } from '../model/index.js';
 import type { StateEvent, TailnetState } from '../state/index.js';
 import type { TailnetServices, TagDecision } from '../control/index.js';
 import { SessionHub } from '../control/index.js';
+import { TailnetDnsSource, type ServerDnsBase } from '../dns/index.js';
 import { TailnetPolicy } from './tailnet-policy.js';
 
 export interface PipelineOptions {
@@ -54,6 +55,8 @@ const SYSTEM_ACTOR = { name: 'system' };
 export class TailnetPipeline implements TailnetServices {
   readonly state: TailnetState;
   readonly policy: TailnetPolicy;
+  /** This tailnet's DNS: its own settings, else the server's. */
+  readonly dns: TailnetDnsSource;
   readonly mapper: TailnetMapper;
   readonly hub: SessionHub;
   readonly router: ChangeRouter;
@@ -72,13 +75,18 @@ export class TailnetPipeline implements TailnetServices {
   /** Times the wall clock was seen to jump (tests and logs). */
   clockJumps = 0;
 
-  constructor(state: TailnetState, deps: { dns: DnsSource; derp: DerpSource; logger: Logger }, options: PipelineOptions) {
+  /**
+   * `dnsBase`: the server-wide part of DNS a tailnet's own DNS settings build on; without it
+   * (benchmarks) every tailnet gets `dns` as it is.
+   */
+  constructor(state: TailnetState, deps: { dns: DnsSource; dnsBase?: ServerDnsBase; derp: DerpSource; logger: Logger }, options: PipelineOptions) {
     this.state = state;
     this.#logger = deps.logger.child({ tailnet: state.name });
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.policy = new TailnetPolicy(state, this.#logger);
-    this.mapper = new TailnetMapper({ state, policy: this.policy, dns: deps.dns, derp: deps.derp, now: this.#now });
+    this.dns = new TailnetDnsSource(deps.dns, deps.dnsBase ?? null, () => state.settings.dns);
+    this.mapper = new TailnetMapper({ state, policy: this.policy, dns: this.dns, derp: deps.derp, now: this.#now });
     this.hub = new SessionHub(this.mapper, {
       coalesceMs: options.coalesceMs,
       keepAliveMs: options.keepAliveMs,
@@ -114,8 +122,9 @@ export class TailnetPipeline implements TailnetServices {
   }
 
   defaultKeyExpiry(tagged: boolean, now: Date): Date | null {
-    if (tagged || this.#options.nodeExpiryMs <= 0) return null;
-    return new Date(now.getTime() + this.#options.nodeExpiryMs);
+    const lifetime = this.state.nodeExpiryMs(this.#options.nodeExpiryMs);
+    if (tagged || lifetime <= 0) return null;
+    return new Date(now.getTime() + lifetime);
   }
 
   sessionStarted(node: Node, capVersion: number): void {
@@ -210,6 +219,9 @@ export class TailnetPipeline implements TailnetServices {
       case 'policyChanged':
         for (const node of this.state.nodes()) if (node.advertisedRoutes.length > 0) this.#autoApprove(node);
         break;
+      case 'settingsChanged':
+        if (JSON.stringify(event.before.dns) !== JSON.stringify(event.after.dns)) this.#dnsChanged(event.before.dns);
+        break;
       case 'presenceChanged':
         // With several instances a node's session may end on another one: its clean-up clock
         // starts here too (the singleton job decides who deletes).
@@ -221,6 +233,21 @@ export class TailnetPipeline implements TailnetServices {
       default:
         break;
     }
+  }
+
+  /**
+   * The tailnet's own DNS changed: every connected node gets the new DNS config. When MagicDNS
+   * was turned on or off, every peer's name changes too, so every node gets a full netmap.
+   */
+  #dnsChanged(before: TailnetDns | null): void {
+    const domainBefore = this.dns.baseDomainWith(before);
+    this.dns.changed();
+    if (this.dns.baseDomain === domainBefore) {
+      this.router.broadcast('dns', this.hub.connectedNodes());
+      return;
+    }
+    this.mapper.invalidateAll();
+    for (const node of this.hub.connectedNodes()) this.hub.markSelf(node, 'resync');
   }
 
   /** Approves what the policy's autoApprovers allow; approval only ever adds routes. */

@@ -10,7 +10,7 @@ import type { NodeLiveFields, Store } from '../store/types.js';
 import { Mutex } from '../util/mutex.js';
 import { StateErrors, stateError } from './errors.js';
 import { PendingRegistrations } from './pending-registrations.js';
-import { normaliseTags, TailnetState, type Actor } from './tailnet-state.js';
+import { auditActor, normaliseTags, TailnetState, type Actor } from './tailnet-state.js';
 
 export interface ServerStateOptions {
   /** How often live node fields (endpoints, hostinfo, last seen) are written. */
@@ -119,7 +119,7 @@ export class ServerState {
       if (this.#byName.has(name)) throw stateError(StateErrors.TAILNET_EXISTS, `tailnet "${name}" already exists`);
       const tailnet = await this.store.transaction(async (tx) => {
         const created = await tx.tailnets.create(name);
-        await tx.audit.record({ tailnetId: created.id, actor: actor.name, action: 'tailnet.create', target: `tailnet:${created.id}`, details: { name } });
+        await tx.audit.record({ tailnetId: created.id, ...auditActor(actor), action: 'tailnet.create', target: `tailnet:${created.id}`, details: { name } });
         return created;
       });
       const attached = await this.#attach(tailnet, [], []);
@@ -134,7 +134,7 @@ export class ServerState {
       const tailnet = this.requireTailnet(name);
       await this.store.transaction(async (tx) => {
         await tx.tailnets.delete(tailnet.id);
-        await tx.audit.record({ tailnetId: null, actor: actor.name, action: 'tailnet.delete', target: `tailnet:${tailnet.id}`, details: { name } });
+        await tx.audit.record({ tailnetId: null, ...auditActor(actor), action: 'tailnet.delete', target: `tailnet:${tailnet.id}`, details: { name } });
       });
       for (const node of tailnet.nodes()) {
         this.#nodeByKey.delete(node.nodeKey);
@@ -279,7 +279,7 @@ export class ServerState {
     return this.store.transaction(async (tx) => {
       const created = await tx.preAuthKeys.create({ ...input, tags, tailnetId: tailnet.id });
       await tx.audit.record({
-        tailnetId: tailnet.id, actor: actor.name, action: 'preauthkey.create', target: `preauthkey:${created.key.id}`,
+        tailnetId: tailnet.id, ...auditActor(actor), action: 'preauthkey.create', target: `preauthkey:${created.key.id}`,
         details: { prefix: created.key.prefix, user: input.userId, reusable: input.reusable, ephemeral: input.ephemeral, tags, expiresAt: input.expiresAt?.toISOString() ?? null, preApproved: input.preApproved ?? false },
       });
       return created;
@@ -297,7 +297,7 @@ export class ServerState {
         throw stateError(StateErrors.PREAUTHKEY_NOT_FOUND, `pre-auth key ${id} not found in tailnet "${tailnet.name}"`);
       }
       const revoked = await tx.preAuthKeys.revoke(id);
-      await tx.audit.record({ tailnetId: tailnet.id, actor: actor.name, action: 'preauthkey.expire', target: `preauthkey:${id}`, details: { prefix: key.prefix } });
+      await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(actor), action: 'preauthkey.expire', target: `preauthkey:${id}`, details: { prefix: key.prefix } });
       return revoked;
     });
   }
@@ -310,7 +310,7 @@ export class ServerState {
   async createApiKey(expiresAt: Date | null, actor: Actor): Promise<{ key: ApiKey; secret: string }> {
     return this.store.transaction(async (tx) => {
       const created = await tx.apiKeys.create(expiresAt);
-      await tx.audit.record({ tailnetId: null, actor: actor.name, action: 'apikey.create', target: `apikey:${created.key.id}`, details: { prefix: created.key.prefix, expiresAt: expiresAt?.toISOString() ?? null } });
+      await tx.audit.record({ tailnetId: null, ...auditActor(actor), action: 'apikey.create', target: `apikey:${created.key.id}`, details: { prefix: created.key.prefix, expiresAt: expiresAt?.toISOString() ?? null } });
       return created;
     });
   }
@@ -324,7 +324,7 @@ export class ServerState {
       const key = await tx.apiKeys.getByPrefix(prefix);
       if (key === undefined) throw stateError(StateErrors.APIKEY_NOT_FOUND, `API key "${prefix}" not found`);
       const revoked = await tx.apiKeys.revoke(key.id as ApiKeyId);
-      await tx.audit.record({ tailnetId: null, actor: actor.name, action: 'apikey.expire', target: `apikey:${key.id}`, details: { prefix } });
+      await tx.audit.record({ tailnetId: null, ...auditActor(actor), action: 'apikey.expire', target: `apikey:${key.id}`, details: { prefix } });
       return revoked;
     });
   }

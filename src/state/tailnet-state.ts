@@ -17,6 +17,16 @@ import { isValidGivenName, sanitizeHostname, uniqueGivenName } from './given-nam
 export interface Actor {
   /** `unix-socket`, `api-key:<prefix>`, `node:<id>`, `system`. */
   readonly name: string;
+  /**
+   * Where the request came from, for the audit log: the client's address, `local` for the admin
+   * socket; absent for the server's own changes.
+   */
+  readonly from?: string;
+}
+
+/** The audit entry's actor fields for `actor`. */
+export function auditActor(actor: Actor): { actor: string; from: string | null } {
+  return { actor: actor.name, from: actor.from ?? null };
 }
 
 export const SYSTEM: Actor = { name: 'system' };
@@ -439,6 +449,27 @@ export class TailnetState {
     });
   }
 
+  /**
+   * The same change to several nodes (a bulk action of the console): every patch is checked
+   * before anything is written, then all rows and their audit entries are one transaction, so
+   * either every node changes or none does. Publishes each node's change after the commit.
+   */
+  updateNodes(ids: readonly NodeId[], update: NodeUpdate, actor: Actor, options: { action: string }): Promise<Node[]> {
+    return this.#write(async () => {
+      const unique = [...new Set(ids)];
+      const patches = unique.map((id) => ({ id, before: this.#requireNode(id) })).map(({ id, before }) => ({ id, before, patch: this.#patchFor(before, update) }));
+      const committed = await this.#store.transaction(async (tx) => {
+        const rows: Node[] = [];
+        for (const { id, before, patch } of patches) {
+          rows.push(Object.keys(patch).length === 0 ? before : await tx.nodes.update(id, patch));
+          await this.#audit(tx, actor, options.action, `node:${id}`, { ...auditPatch(patch), bulk: unique.length });
+        }
+        return rows;
+      });
+      return patches.map(({ id, patch }, i) => this.#applyNodeChange(id, patch, committed[i]!));
+    });
+  }
+
   renameNode(id: NodeId, givenName: string, actor: Actor): Promise<Node> {
     if (!isValidGivenName(givenName)) {
       return Promise.reject(stateError(StateErrors.NODE_NAME_INVALID, `renaming node ${id}: "${givenName}" is not a DNS label`));
@@ -553,21 +584,41 @@ export class TailnetState {
 
   // --- settings ------------------------------------------------------------------------------
 
-  /** Changes the given settings in one transaction with its audit entry; publishes the change. */
-  updateSettings(patch: Partial<TailnetSettings>, actor: Actor): Promise<TailnetSettings> {
+  /**
+   * Changes the given settings (and device approval, a column of its own) in one transaction
+   * with one audit entry; publishes the change.
+   */
+  updateSettings(patch: Partial<TailnetSettings>, actor: Actor, options: { deviceApproval?: boolean } = {}): Promise<TailnetSettings> {
     return this.#write(async () => {
       const before = this.#tailnet.settings;
-      const changed = Object.fromEntries(Object.entries(patch).filter(([key, value]) => value !== undefined && before[key as keyof TailnetSettings] !== value));
-      if (Object.keys(changed).length === 0) return before;
+      const changed = Object.fromEntries(Object.entries(patch).filter(([key, value]) =>
+        value !== undefined && JSON.stringify(before[key as keyof TailnetSettings]) !== JSON.stringify(value)));
+      const approval = options.deviceApproval !== undefined && options.deviceApproval !== this.#tailnet.deviceApproval ? options.deviceApproval : undefined;
+      if (Object.keys(changed).length === 0 && approval === undefined) return before;
       const after = await this.#store.transaction(async (tx) => {
-        const updated = await tx.tailnets.updateSettings(this.id, changed);
-        await this.#audit(tx, actor, 'tailnet.settings.update', `tailnet:${this.id}`, { before, after: updated.settings });
+        let updated = this.#tailnet;
+        if (Object.keys(changed).length > 0) updated = await tx.tailnets.updateSettings(this.id, changed);
+        if (approval !== undefined) updated = await tx.tailnets.setDeviceApproval(this.id, approval);
+        await this.#audit(tx, actor, 'tailnet.settings.update', `tailnet:${this.id}`, {
+          before, after: updated.settings, ...(approval !== undefined ? { device_approval: approval } : {}),
+        });
         return updated;
       });
       this.#tailnet = after;
-      this.#publish({ kind: 'settingsChanged', before, after: after.settings });
+      if (Object.keys(changed).length > 0) this.#publish({ kind: 'settingsChanged', before, after: after.settings });
       return after.settings;
     });
+  }
+
+  /** How long keys of new untagged devices live (0 = never): the tailnet's setting, else `configured`. */
+  nodeExpiryMs(configured: number): number {
+    const own = this.#tailnet.settings.nodeExpirySeconds;
+    return own === null ? configured : own * 1000;
+  }
+
+  /** The tailnet's name as people read it: its display name, else its API name. */
+  get displayName(): string {
+    return this.#tailnet.settings.displayName || this.name;
   }
 
   // --- rows another instance committed (high availability, docs/ha.md) ----------------------
@@ -670,7 +721,7 @@ export class TailnetState {
   }
 
   async #audit(tx: StoreTx, actor: Actor, action: string, target: string, details: Record<string, unknown>): Promise<void> {
-    await tx.audit.record({ tailnetId: this.id, actor: actor.name, action, target, details });
+    await tx.audit.record({ tailnetId: this.id, ...auditActor(actor), action, target, details });
   }
 
   #requireUser(id: UserId): User {

@@ -22,6 +22,7 @@ export class SqlAuditRepo implements AuditRepo {
       target: entry.target,
       details: JSON.stringify(entry.details ?? {}),
       created_at: this.#ctx.nowMs(),
+      from_address: entry.from ?? null,
     });
     return auditEntryFromRow(row);
   }

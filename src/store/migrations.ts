@@ -401,6 +401,21 @@ function migration0008HaShared(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * The audit log's "from where": the client address of an admin change (an IP, `local` for the
+ * admin socket), so every entry answers who, what, when and from where.
+ */
+function migration0009AuditFrom(): Migration {
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('audit_log').addColumn('from_address', 'text').execute();
+    },
+    async down(db: SchemaDb): Promise<void> {
+      await db.schema.alterTable('audit_log').dropColumn('from_address').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -413,6 +428,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0006_api_v2_webhooks': migration0006ApiV2Webhooks(dialect),
         '0007_ha': migration0007Ha(dialect),
         '0008_ha_shared': migration0008HaShared(dialect),
+        '0009_audit_from': migration0009AuditFrom(),
       };
     },
   };

@@ -3,7 +3,7 @@
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type {
   ApiKey, ApiKeyId, AuditEntry, Node, NodeId, PolicyVersion, PolicyVersionId, PreAuthKey, PreAuthKeyId,
-  RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId, UserRole,
+  RegisterMethod, Tailnet, TailnetDns, TailnetId, TailnetSettings, User, UserId, UserRole,
 } from '../model/index.js';
 import { DEFAULT_TAILNET_SETTINGS, USER_ROLES } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
@@ -38,8 +38,33 @@ export function tailnetFromRow(row: TailnetRow): Tailnet {
 /** Settings as stored; keys this build does not know are dropped, missing ones take defaults. */
 export function tailnetSettingsFromJson(text: string): TailnetSettings {
   const stored = jsonObject<Record<string, unknown>>(text);
+  const expiry = stored['nodeExpirySeconds'];
   return {
     autoUpdate: typeof stored['autoUpdate'] === 'boolean' ? stored['autoUpdate'] : DEFAULT_TAILNET_SETTINGS.autoUpdate,
+    displayName: typeof stored['displayName'] === 'string' ? stored['displayName'] : DEFAULT_TAILNET_SETTINGS.displayName,
+    nodeExpirySeconds: typeof expiry === 'number' && Number.isInteger(expiry) && expiry >= 0 ? expiry : DEFAULT_TAILNET_SETTINGS.nodeExpirySeconds,
+    dns: tailnetDnsFromJson(stored['dns']),
+  };
+}
+
+/** The stored DNS object, or null (the config's DNS) when absent or not of the right shape. */
+function tailnetDnsFromJson(value: unknown): TailnetDns | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const v = value as Record<string, unknown>;
+  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
+  const split: Record<string, string[]> = {};
+  if (typeof v['splitDns'] === 'object' && v['splitDns'] !== null) {
+    for (const [domain, servers] of Object.entries(v['splitDns'] as Record<string, unknown>)) split[domain] = strings(servers);
+  }
+  const records = Array.isArray(v['extraRecords']) ? (v['extraRecords'] as unknown[]) : [];
+  return {
+    magicDns: v['magicDns'] === true,
+    overrideLocalDns: v['overrideLocalDns'] === true,
+    nameservers: strings(v['nameservers']),
+    splitDns: split,
+    searchDomains: strings(v['searchDomains']),
+    extraRecords: records.filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null)
+      .map((r) => ({ name: String(r['name'] ?? ''), type: String(r['type'] ?? ''), value: String(r['value'] ?? '') })),
   };
 }
 
@@ -190,6 +215,7 @@ export function auditEntryFromRow(row: AuditLogRow): AuditEntry {
     action: row.action,
     target: row.target,
     details: jsonObject<Record<string, unknown>>(row.details),
+    from: row.from_address ?? null,
     createdAt: date(row.created_at),
   };
 }

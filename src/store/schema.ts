@@ -121,6 +121,8 @@ export interface AuditLogTable {
   target: string;
   details: string;
   created_at: number;
+  /** The client address of the change (`local`: the admin socket); null for the server's own. */
+  from_address: string | null;
 }
 
 export interface OAuthClientTable {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { publicKeyFromBytes, type NodePublicKey } from '../key/index.js';
-import { DEFAULT_TAILNET_NAME, type Tailnet, type TailnetId, type UserId } from '../model/index.js';
+import { DEFAULT_TAILNET_NAME, DEFAULT_TAILNET_SETTINGS, type Tailnet, type TailnetId, type UserId } from '../model/index.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { AddressPool } from './address-pool.js';
 import { knownMigrations } from './migrations.js';
@@ -131,6 +131,7 @@ const MIGRATION_UNDO: Record<string, readonly string[]> = {
   '0004_console_sessions': ['drop table console_login_links', 'drop table console_sessions'],
   '0005_tailnet_settings': ['alter table tailnets drop column settings'],
   '0008_ha_shared': ['drop table ssh_check_passes', 'drop table ha_pending_logins'],
+  '0009_audit_from': ['alter table audit_log drop column from_address'],
   '0007_ha': ['ha_presence', 'ha_keys', 'ha_instances', 'ha_change_log'].map((table) => `drop table ${table}`),
   '0006_api_v2_webhooks': [
     ...['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients'].map((table) => `drop table ${table}`),
@@ -194,15 +195,15 @@ forEachDialect('store', (open, dialect) => {
       await rollBackTo(t, '0003_identity');
       const store = await t.reopen();
       const tailnets = await store.read.tailnets.list();
-      assert.deepEqual(tailnets.map((tn) => [tn.name, tn.settings]), [[DEFAULT_TAILNET_NAME, { autoUpdate: false }], ['lab', { autoUpdate: false }]]);
+      assert.deepEqual(tailnets.map((tn) => [tn.name, tn.settings]), [[DEFAULT_TAILNET_NAME, DEFAULT_TAILNET_SETTINGS], ['lab', DEFAULT_TAILNET_SETTINGS]]);
       const lab = tailnets[1]!;
       const updated = await store.transaction((tx) => tx.tailnets.updateSettings(lab.id, { autoUpdate: true }));
-      assert.deepEqual(updated.settings, { autoUpdate: true });
+      assert.deepEqual(updated.settings, { ...DEFAULT_TAILNET_SETTINGS, autoUpdate: true });
       // Stored as one JSON object; another tailnet keeps its own.
       const again = await t.reopen();
-      assert.deepEqual((await again.read.tailnets.getByName('lab'))?.settings, { autoUpdate: true });
-      assert.deepEqual((await again.read.tailnets.getByName(DEFAULT_TAILNET_NAME))?.settings, { autoUpdate: false });
-      assert.deepEqual(JSON.parse(String((await rawRows(t, 'tailnets')).find((r) => r['name'] === 'lab')!['settings'])), { autoUpdate: true });
+      assert.deepEqual((await again.read.tailnets.getByName('lab'))?.settings, { ...DEFAULT_TAILNET_SETTINGS, autoUpdate: true });
+      assert.deepEqual((await again.read.tailnets.getByName(DEFAULT_TAILNET_NAME))?.settings, { ...DEFAULT_TAILNET_SETTINGS, autoUpdate: false });
+      assert.deepEqual(JSON.parse(String((await rawRows(t, 'tailnets')).find((r) => r['name'] === 'lab')!['settings'])), { ...DEFAULT_TAILNET_SETTINGS, autoUpdate: true });
     } finally {
       await t.cleanup();
     }

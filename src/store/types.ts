@@ -235,6 +235,8 @@ export interface NewAuditEntry {
   action: string;
   target: string;
   details?: Record<string, unknown>;
+  /** The client address (`local`: the admin socket); absent: the server's own change. */
+  from?: string | null;
 }
 
 export interface AuditRepo {

@@ -79,8 +79,26 @@ forEachDialect('web console sessions', (open) => {
     assert.equal([...api.state.requireTailnet('default').users()].some((u) => u.name === 'carol'), false);
     const ok = await api.request('POST', '/api/v1/users', { headers: { cookie, 'x-csrf-token': csrf }, body: { name: 'carol' } });
     assert.equal(ok.status, 201, ok.text);
-    const audit = (await api.request('GET', '/api/v1/audit?q=carol', { transport: 'unix' })).json as { audit: Array<{ actor: string; action: string }> };
+    const audit = (await api.request('GET', '/api/v1/audit?q=carol', { transport: 'unix' })).json as { audit: Array<{ actor: string; action: string; from: string | null }> };
     assert.equal(audit.audit[0]!.actor, 'console:operator');
+    assert.equal(audit.audit[0]!.from, '127.0.0.1', 'a console change records the browser\'s address');
+  });
+
+  it('records from where every admin change came: socket, API key, console; searchable', async () => {
+    const overSocket = await api.request('POST', '/api/v1/users', { transport: 'unix', body: { name: 'dave-local' } });
+    assert.equal(overSocket.status, 201, overSocket.text);
+    const key = await api.createApiKey();
+    const overTcp = await api.request('POST', '/api/v1/users', { apiKey: key, body: { name: 'erin-remote' } });
+    assert.equal(overTcp.status, 201, overTcp.text);
+    type Entries = { audit: Array<{ actor: string; action: string; target: string; from: string | null }> };
+    const local = (await api.request('GET', '/api/v1/audit?q=local', { transport: 'unix' })).json as Entries;
+    const dave = local.audit.find((e) => e.action === 'user.create' && e.actor === 'unix-socket');
+    assert.ok(dave !== undefined, 'searching for "local" finds the change made over the admin socket');
+    assert.equal(dave.from, 'local');
+    assert.ok(!local.audit.some((e) => e.actor.startsWith('api-key:') && e.action === 'user.create'), 'the API key\'s change was not local');
+    const remote = (await api.request('GET', `/api/v1/audit?q=${encodeURIComponent('127.0.0.1')}`, { transport: 'unix' })).json as Entries;
+    const erin = remote.audit.find((e) => e.action === 'user.create' && e.actor.startsWith('api-key:'));
+    assert.equal(erin?.from, '127.0.0.1', 'an API key\'s change records the client address');
   });
 
   it('a member sees only their own devices and may change nothing', async () => {

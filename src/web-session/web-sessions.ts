@@ -6,7 +6,7 @@
 // idle period, and at a maximum age, whichever comes first.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ConsoleSession, TailnetId, User, UserId, UserRole } from '../model/index.js';
-import type { Actor, ServerState } from '../state/index.js';
+import { auditActor, type Actor, type ServerState } from '../state/index.js';
 import { WebSessionErrors, webSessionError } from './errors.js';
 
 export const SESSION_COOKIE = 'headway_console';
@@ -109,7 +109,7 @@ export class WebSessions {
     const grant = { tailnetId: tailnet.id, userId: user?.id ?? null, role: user?.role ?? 'admin', actor: this.#actorName(user?.id ?? null, tailnet.id), at: new Date(this.#now()), expiresAt };
     await this.#state.store.transaction(async (tx) => {
       await tx.consoleSessions.createLink(hashToken(token), grant);
-      await tx.audit.record({ tailnetId: tailnet.id, actor: actor.name, action: 'console.login_link.create', target: grant.actor, details: { expiresAt: expiresAt.toISOString() } });
+      await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(actor), action: 'console.login_link.create', target: grant.actor, details: { expiresAt: expiresAt.toISOString() } });
     });
     return { token, expiresAt, actor: grant.actor };
   }
@@ -125,7 +125,7 @@ export class WebSessions {
       const session = await tx.consoleSessions.createSession(hashToken(token), {
         tailnetId: link.tailnetId, userId: link.userId, role: link.role, actor: link.actor, at: now, expiresAt: new Date(now.getTime() + this.maxAgeMs),
       });
-      await tx.audit.record({ tailnetId: link.tailnetId, actor: link.actor, action: 'console.sign_in', target: link.actor, details: { method: 'login-link', from, role: link.role } });
+      await tx.audit.record({ tailnetId: link.tailnetId, actor: link.actor, from, action: 'console.sign_in', target: link.actor, details: { method: 'login-link', role: link.role } });
       return { token, session };
     });
   }
@@ -138,7 +138,7 @@ export class WebSessions {
       const session = await tx.consoleSessions.createSession(hashToken(token), {
         tailnetId: who.tailnetId, userId: who.userId, role: who.role, actor, at: new Date(this.#now()), expiresAt: new Date(this.#now() + this.maxAgeMs),
       });
-      await tx.audit.record({ tailnetId: who.tailnetId, actor, action: 'console.sign_in', target: actor, details: { method, from, role: who.role } });
+      await tx.audit.record({ tailnetId: who.tailnetId, actor, from, action: 'console.sign_in', target: actor, details: { method, role: who.role } });
       return { token, session };
     });
   }
@@ -169,7 +169,7 @@ export class WebSessions {
   async signOut(session: ConsoleSession, from: string): Promise<void> {
     await this.#state.store.transaction(async (tx) => {
       await tx.consoleSessions.revokeSession(session.id, new Date(this.#now()));
-      await tx.audit.record({ tailnetId: session.tailnetId, actor: session.actor, action: 'console.sign_out', target: session.actor, details: { from } });
+      await tx.audit.record({ tailnetId: session.tailnetId, actor: session.actor, from, action: 'console.sign_out', target: session.actor, details: {} });
     });
   }
 }

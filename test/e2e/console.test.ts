@@ -2,9 +2,11 @@
 // Headway (startServer, SQLite) with our protocol clients as devices: sign in with a sign-in
 // link, watch a device come online and go offline live, approve routes, edit the policy with a
 // syntax error and then a valid one that reaches the devices, preview access, create a key and
-// register a device with it, read the audit log, refuse a change without the CSRF token and a
-// non-admin, sign out. axe-core checks every page (no serious or critical violations) and no
-// page breaks the Content-Security-Policy.
+// register a device with it, read the audit log (who, what, when, from where), refuse a change
+// without the CSRF token and a non-admin, sign out; bulk-set tags and move a selection to another
+// user; edit the settings (a bad value shows the server's message, a good one persists); and a
+// big tailnet's list is virtualised and scrolls to its last device. axe-core checks every page
+// (no serious or critical violations) and no page breaks the Content-Security-Policy.
 //
 // `npm run docs:console` runs this file with HEADWAY_CONSOLE_DOCS=1: the same run then writes a
 // screenshot of every page to docs/console/ and regenerates docs/console.md.
@@ -22,6 +24,7 @@ import { sendTestRequest } from '../../src/api/testing.js';
 import { NodeClient } from '../../src/client/index.js';
 import { DEFAULT_CONSOLE_DIR } from '../../src/console/index.js';
 import { startTestServer, type TestServer } from '../../src/server/testing.js';
+import { seedFleet } from '../../src/bench/console.js';
 
 const CHROMIUM = process.env['HEADWAY_CHROMIUM'] ?? '/usr/bin/chromium';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -45,6 +48,7 @@ describe('web console in a real browser', { skip: skipReason }, () => {
   const cspViolations: string[] = [];
   const pageErrors: string[] = [];
   const shots: Shot[] = [];
+  let aliceKey = '';
 
   const unix = (method: string, path: string, body?: unknown) =>
     sendTestRequest({ url: ts.server.url, socketPath: ts.server.socketPath }, method, path, { transport: 'unix', ...(body !== undefined ? { body } : {}) });
@@ -162,6 +166,7 @@ describe('web console in a real browser', { skip: skipReason }, () => {
   it('shows a device coming online and going offline live, without a reload', async () => {
     const alice = await ts.createUser('alice');
     const key = await ts.authKey(alice, { reusable: true });
+    aliceKey = key;
     await visit(page, '/machines', 'Machines');
     await page.getByRole('status').getByText('Live', { exact: true }).waitFor();
     const laptop = await device('laptop', key);
@@ -185,6 +190,37 @@ describe('web console in a real browser', { skip: skipReason }, () => {
     assert.equal(await page.locator('[data-machine="laptop"]').count(), 0);
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await page.locator('[data-machine="laptop"]').waitFor();
+  });
+
+  it('bulk-sets the tags of a selection and moves it to another user, in one call each', async () => {
+    const carol = await ts.createUser('carol');
+    await device('bulk-a', aliceKey);
+    await device('bulk-b', aliceKey);
+    const bulkNodes = () => [...ts.defaultTailnet.nodes()].filter((n) => n.hostname.startsWith('bulk-'));
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(ok(), what);
+    };
+    const select = async () => {
+      await page.locator('[data-machine="bulk-a"]').waitFor();
+      await page.getByLabel('Select bulk-a').check();
+      await page.getByLabel('Select bulk-b').check();
+    };
+    await select();
+    await page.getByRole('region', { name: 'Bulk actions' }).getByText('2 selected').waitFor();
+    await page.getByRole('button', { name: 'Set tags…' }).click();
+    await page.getByLabel(/Tags for every selected machine/).fill('tag:bulk');
+    await checkA11y(page, 'bulk set tags dialog');
+    await page.getByRole('button', { name: 'Set tags', exact: true }).click();
+    await until('both nodes carry tag:bulk', () => bulkNodes().length === 2 && bulkNodes().every((n) => n.tags.join() === 'tag:bulk'));
+    await select();
+    await page.getByRole('button', { name: 'Move to user…' }).click();
+    await page.getByLabel('Move every selected machine to').selectOption('carol');
+    await page.getByRole('button', { name: 'Move', exact: true }).click();
+    await until('both nodes moved to carol', () => bulkNodes().every((n) => n.userId === carol.id));
+    const audit = ((await unix('GET', '/api/v1/audit?q=node.move')).json as { audit: Array<{ target: string; actor: string; from: string | null }> }).audit;
+    assert.deepEqual(audit.map((e) => e.target).sort(), bulkNodes().map((n) => `node:${n.id}`).sort());
+    assert.ok(audit.every((e) => e.actor === 'console:operator' && e.from === '127.0.0.1'), 'audited with who and from where');
   });
 
   it('approves a subnet route and the exit node on the machine page', async () => {
@@ -273,9 +309,38 @@ describe('web console in a real browser', { skip: skipReason }, () => {
     await page.getByRole('row', { name: /alice/ }).waitFor();
   });
 
-  it('shows DNS, settings and the DERP map', async () => {
-    await visit(page, '/settings', 'DNS & settings', { file: 'settings.png', caption: 'DNS, key expiry and the DERP map (read-only, from the config file).' });
-    await page.getByText('MagicDNS').waitFor();
+  it('edits the settings: a bad value shows the server\'s message, a good one persists', async () => {
+    await visit(page, '/settings', 'DNS & settings');
+    await page.getByLabel('Tailnet name').fill('Acme lab');
+    await page.getByLabel('Default key expiry (days)').fill('30');
+    await page.getByLabel('Device approval: new devices of members wait for an admin').check();
+    await page.getByLabel('Nameservers (one per line)').fill('9.9.9.9\n8.8.8');
+    await page.getByLabel('Split DNS (domain: nameservers, one per line)').fill('corp.example: 10.0.0.53');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('body.dns.nameservers[1]: "8.8.8" is not an IP address or an https:// URL').first().waitFor();
+    assert.equal(await page.getByLabel('Nameservers (one per line)').getAttribute('aria-invalid'), 'true');
+    await checkA11y(page, 'settings with a server error');
+    assert.equal(ts.defaultTailnet.settings.displayName, '', 'nothing was saved');
+    await page.getByLabel('Nameservers (one per line)').fill('9.9.9.9');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('status').getByText('Saved.').waitFor();
+    const saved = ts.defaultTailnet.settings;
+    assert.equal(saved.displayName, 'Acme lab');
+    assert.equal(saved.nodeExpirySeconds, 30 * 86_400);
+    assert.deepEqual(saved.dns?.nameservers, ['9.9.9.9']);
+    assert.deepEqual(saved.dns?.splitDns, { 'corp.example': ['10.0.0.53'] });
+    assert.equal(ts.defaultTailnet.deviceApproval, true);
+    // Read back after a reload: the form shows what the server kept. Approval goes off again
+    // (later tests register members' devices).
+    await visit(page, '/settings', 'DNS & settings', { file: 'settings.png', caption: 'Tailnet name, default key expiry, device approval and DNS, edited here; the DERP map.' });
+    assert.equal(await page.getByLabel('Tailnet name').inputValue(), 'Acme lab');
+    assert.equal(await page.getByLabel('Default key expiry (days)').inputValue(), '30');
+    assert.equal(await page.getByLabel('Split DNS (domain: nameservers, one per line)').inputValue(), 'corp.example: 10.0.0.53');
+    await page.locator('.brand').getByText('Acme lab').waitFor();
+    await page.getByLabel('Device approval: new devices of members wait for an admin').uncheck();
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('status').getByText('Saved.').waitFor();
+    assert.equal(ts.defaultTailnet.deviceApproval, false);
   });
 
   it('shows the audit entries of what was done, searchable', async () => {
@@ -284,6 +349,12 @@ describe('web console in a real browser', { skip: skipReason }, () => {
     await page.getByRole('cell', { name: /node\.routes|routes/ }).first().waitFor();
     await page.getByRole('searchbox').fill('policy');
     await page.getByText('console:operator').first().waitFor();
+    // From where: the browser's address for console changes, `local` for the admin socket (CLI).
+    await page.getByRole('searchbox').fill('node.move');
+    await page.getByRole('row', { name: /node\.move/ }).first().getByRole('cell', { name: '127.0.0.1' }).waitFor();
+    await page.getByRole('searchbox').fill('local');
+    await page.getByRole('row', { name: /console\.login_link\.create/ }).first().getByRole('cell', { name: 'local', exact: true }).waitFor();
+    await checkA11y(page, 'audit search');
   });
 
   it('refuses a change without the CSRF token', async () => {
@@ -346,6 +417,38 @@ describe('web console in a real browser', { skip: skipReason }, () => {
     await checkA11y(p, 'machine awaiting approval');
     await context.close();
     assert.equal((await unix('PATCH', '/api/v1/tailnets/default', { settings: { device_approval: false } })).status, 200);
+  });
+
+  it('keeps a big tailnet\'s list virtualised and scrolls to its last device', async () => {
+    // 3,000 devices keep CI quick; `npm run bench -- console --devices 10000` times 10,000.
+    const devices = 3_000;
+    const big = await startTestServer({
+      beforeStart: async (config) => { await seedFleet(config, devices); },
+      api: (deps) => createApiHandler(deps),
+    });
+    const context = await newContext();
+    try {
+      const link = await sendTestRequest({ url: big.server.url, socketPath: big.server.socketPath }, 'POST', '/api/v1/console/login-links', { transport: 'unix', body: {} });
+      assert.equal(link.status, 201, link.text);
+      const p = await context.newPage();
+      await p.goto((link.json as { url: string }).url);
+      await p.getByRole('heading', { level: 1, name: 'Machines' }).waitFor();
+      await p.getByText(`${devices} machines`).waitFor({ timeout: 30_000 });
+      const table = p.getByRole('table', { name: 'Machines' });
+      assert.equal(await table.getAttribute('aria-rowcount'), String(devices + 1));
+      const rendered = await p.locator('[data-machine]').count();
+      assert.ok(rendered > 0 && rendered < 100, `${rendered} rows in the page for ${devices} devices`);
+      await p.locator('.vbody').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+      const last = p.locator(`[role=row][aria-rowindex="${devices + 1}"]`);
+      await last.waitFor({ timeout: 10_000 });
+      const lastName = [...big.defaultTailnet.nodes()].map((n) => n.givenName).sort().at(-1)!;
+      assert.equal(await last.getAttribute('data-machine'), lastName, 'the last row is the last device by name');
+      assert.ok(await p.locator('[data-machine]').count() < 100, 'still virtualised at the end');
+      await checkA11y(p, 'machines of a big tailnet');
+    } finally {
+      await context.close();
+      await big.cleanup();
+    }
   });
 
   it('broke no Content-Security-Policy rule and threw no error on any page', () => {

@@ -3,16 +3,16 @@
 // small tailnet, who reaches whom at a glance.
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { api, q, type ExplainResult, type NodeInfo, type UserInfo } from '../api';
+import { api, q, type ExplainResult, type NodeListItem, type UserInfo } from '../api';
 import { useConsole } from '../main';
 import { Empty, ErrorBox, Loading, Page } from '../ui';
 import { useNodes } from './Machines';
 
 const MATRIX_LIMIT = 12;
 
-interface Row { src: NodeInfo; dst: NodeInfo; result: ExplainResult }
+interface Row { src: NodeListItem; dst: NodeListItem; result: ExplainResult }
 
-async function explainAll(tailnet: string, pairs: Array<[NodeInfo, NodeInfo]>, port: string, proto: string): Promise<Row[]> {
+async function explainAll(tailnet: string, pairs: Array<[NodeListItem, NodeListItem]>, port: string, proto: string): Promise<Row[]> {
   const rows: Row[] = [];
   for (const [src, dst] of pairs) {
     const result = await api<ExplainResult>('POST', `/policy/explain${q(tailnet)}`, { src: src.name, dst: `${dst.name}:${port}`, proto });
@@ -52,7 +52,7 @@ export function AccessPage() {
   const all = nodes.data ?? [];
   const tags = [...new Set(all.flatMap((n) => n.tags))].sort();
 
-  const sourcesFor = (ref: string): NodeInfo[] => {
+  const sourcesFor = (ref: string): NodeListItem[] => {
     const [kind, value] = [ref.slice(0, ref.indexOf(':')), ref.slice(ref.indexOf(':') + 1)];
     if (kind === 'node') return all.filter((n) => String(n.id) === value);
     if (kind === 'user') return all.filter((n) => n.user === value && n.tags.length === 0);
@@ -62,17 +62,17 @@ export function AccessPage() {
   const reaches = useMutation({
     mutationFn: () => {
       const srcs = sourcesFor(source);
-      return explainAll(tailnet, srcs.flatMap((s) => all.filter((d) => d.id !== s.id).map((d) => [s, d] as [NodeInfo, NodeInfo])), port, proto);
+      return explainAll(tailnet, srcs.flatMap((s) => all.filter((d) => d.id !== s.id).map((d) => [s, d] as [NodeListItem, NodeListItem])), port, proto);
     },
   });
   const reachedBy = useMutation({
     mutationFn: () => {
       const dst = all.find((n) => String(n.id) === target);
-      return dst === undefined ? Promise.resolve([]) : explainAll(tailnet, all.filter((s) => s.id !== dst.id).map((s) => [s, dst] as [NodeInfo, NodeInfo]), port, proto);
+      return dst === undefined ? Promise.resolve([]) : explainAll(tailnet, all.filter((s) => s.id !== dst.id).map((s) => [s, dst] as [NodeListItem, NodeListItem]), port, proto);
     },
   });
   const matrix = useMutation({
-    mutationFn: () => explainAll(tailnet, all.flatMap((s) => all.filter((d) => d.id !== s.id).map((d) => [s, d] as [NodeInfo, NodeInfo])), port, proto),
+    mutationFn: () => explainAll(tailnet, all.flatMap((s) => all.filter((d) => d.id !== s.id).map((d) => [s, d] as [NodeListItem, NodeListItem])), port, proto),
   });
   const submit = (e: FormEvent, run: () => void) => { e.preventDefault(); run(); };
   const small = all.length > 1 && all.length <= MATRIX_LIMIT;

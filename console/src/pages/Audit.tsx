@@ -21,7 +21,7 @@ export function AuditPage() {
   return (
     <Page title="Audit log">
       <form role="search" className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Search the audit log">
-        <label><span>Search</span><input type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="actor, action, target, details" /></label>
+        <label><span>Search</span><input type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="actor, address, action, target, details" /></label>
       </form>
       {audit.isPending && <Loading what="the audit log" />}
       <ErrorBox error={audit.error} />
@@ -29,12 +29,13 @@ export function AuditPage() {
       {audit.isSuccess && audit.data.length > 0 && (
         <table className="table audit">
           <caption className="sr-only">Audit entries, newest first</caption>
-          <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Details</th></tr></thead>
+          <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">From</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Details</th></tr></thead>
           <tbody>
             {audit.data.map((e) => (
               <tr key={e.id}>
                 <td>{when(e.created_at)}</td>
-                <th scope="row">{e.actor}{typeof e.details['from'] === 'string' && <span className="sub">from {e.details['from']}</span>}</th>
+                <th scope="row">{e.actor}</th>
+                <td className="mono">{e.from ?? <span className="muted">server</span>}</td>
                 <td className="mono">{e.action}</td>
                 <td>{e.target}{e.tailnet !== null && session.tailnet === null && <span className="sub">{e.tailnet}</span>}</td>
                 <td className="details">{Object.keys(e.details).length === 0 ? '—' : JSON.stringify(e.details)}</td>

@@ -1,25 +1,41 @@
 // Machines: every device of the tailnet with live status, search and filters, a virtualised
-// list (10,000 rows render only what is visible), selection and bulk actions.
+// list (10,000 rows render only what is visible), selection and bulk actions (set tags, move to
+// a user, expire, approve: one POST /nodes/bulk, one transaction; delete: one call per machine,
+// with each failure named).
 import { useMemo, useRef, useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { Link } from 'wouter';
-import { api, enc, q, type NodeInfo, type UserInfo } from '../api';
+import { api, enc, q, type NodeListItem, type UserInfo } from '../api';
 import { ago, offersExit, subnetRoutes } from '../format';
 import { useConsole } from '../main';
 import { ConfirmDialog, Empty, ErrorBox, Loading, Page, StatusDot } from '../ui';
 
-export function useNodes(tailnet: string) {
-  return useQuery({
+/**
+ * The machine list of a tailnet. The live stream keeps it current (and it is read afresh when
+ * the stream reconnects), so it never goes stale on its own.
+ */
+export function nodesQuery(tailnet: string) {
+  return {
     queryKey: ['nodes', tailnet],
-    queryFn: async () => (await api<{ nodes: NodeInfo[] }>('GET', `/nodes${q(tailnet)}`)).nodes,
-  });
+    // The list's fields only (half the bytes of full nodes: no keys, endpoints, timestamps).
+    queryFn: async () => (await api<{ nodes: NodeListItem[] }>('GET', `/nodes${q(tailnet, { view: 'list' })}`)).nodes,
+    staleTime: Infinity,
+  };
 }
+
+export function useNodes(tailnet: string) {
+  return useQuery(nodesQuery(tailnet));
+}
+
+// Names are DNS labels (lower-case ASCII): a plain comparison sorts 10,000 of them many times
+// faster than localeCompare or a collator.
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 interface Filters { text: string; user: string; tag: string; status: string; expired: boolean; awaiting: boolean; routes: boolean; exit: boolean }
 const NO_FILTERS: Filters = { text: '', user: '', tag: '', status: '', expired: false, awaiting: false, routes: false, exit: false };
 
-function matches(n: NodeInfo, f: Filters): boolean {
+function matches(n: NodeListItem, f: Filters): boolean {
   if (f.text !== '') {
     const hay = `${n.name} ${n.hostname} ${n.ipv4 ?? ''} ${n.ipv6 ?? ''} ${n.user ?? ''} ${n.tags.join(' ')} ${n.os}`.toLowerCase();
     if (!hay.includes(f.text.toLowerCase())) return false;
@@ -37,6 +53,14 @@ function matches(n: NodeInfo, f: Filters): boolean {
 
 const ROW_HEIGHT = 56;
 
+const BULK_TITLES: Record<'delete' | 'expire' | 'tags' | 'move', (n: number) => string> = {
+  delete: (n) => `Delete ${n} machines?`,
+  expire: (n) => `Expire the keys of ${n} machines?`,
+  tags: (n) => `Set the tags of ${n} machines`,
+  move: (n) => `Move ${n} machines to another user`,
+};
+const BULK_CONFIRMS: Record<'delete' | 'expire' | 'tags' | 'move', string> = { delete: 'Delete', expire: 'Expire keys', tags: 'Set tags', move: 'Move' };
+
 export function MachinesPage() {
   const { tailnet, session } = useConsole();
   const client = useQueryClient();
@@ -48,9 +72,11 @@ export function MachinesPage() {
   });
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
   const [selected, setSelected] = useState<Set<number>>(new Set());
-  const [confirm, setConfirm] = useState<'delete' | 'expire' | null>(null);
+  const [confirm, setConfirm] = useState<'delete' | 'expire' | 'tags' | 'move' | null>(null);
+  const [bulkTags, setBulkTags] = useState('');
+  const [bulkUser, setBulkUser] = useState('');
   const all = nodes.data ?? [];
-  const shown = useMemo(() => all.filter((n) => matches(n, filters)).sort((a, b) => a.name.localeCompare(b.name)), [all, filters]);
+  const shown = useMemo(() => all.filter((n) => matches(n, filters)).sort((a, b) => byName(a.name, b.name)), [all, filters]);
   const tags = useMemo(() => [...new Set(all.flatMap((n) => n.tags))].sort(), [all]);
   const approvalReported = all.some((n) => n.approved !== undefined);
   const scroller = useRef<HTMLDivElement>(null);
@@ -58,13 +84,16 @@ export function MachinesPage() {
   const set = (patch: Partial<Filters>) => setFilters((f) => ({ ...f, ...patch }));
 
   const bulk = useMutation({
-    mutationFn: async (action: 'delete' | 'expire') => {
+    mutationFn: async (action: 'delete' | 'expire' | 'tags' | 'move' | 'approve') => {
       const ids = [...selected];
+      if (action === 'approve') return void await api('POST', `/nodes/bulk${q(tailnet)}`, { action: 'approve', nodes: ids });
+      if (action === 'expire') return void await api('POST', `/nodes/bulk${q(tailnet)}`, { action: 'expire', nodes: ids });
+      if (action === 'tags') return void await api('POST', `/nodes/bulk${q(tailnet)}`, { action: 'set_tags', nodes: ids, tags: bulkTags.split(/[\s,]+/).filter((t) => t !== '') });
+      if (action === 'move') return void await api('POST', `/nodes/bulk${q(tailnet)}`, { action: 'move', nodes: ids, user: bulkUser });
       const failures: string[] = [];
       for (const id of ids) {
         try {
-          if (action === 'delete') await api('DELETE', `/nodes/${id}${q(tailnet)}`);
-          else await api('POST', `/nodes/${id}/expire${q(tailnet)}`, {});
+          await api('DELETE', `/nodes/${id}${q(tailnet)}`);
         } catch (err) {
           failures.push(`${all.find((n) => n.id === id)?.name ?? id}: ${(err as Error).message}`);
         }
@@ -131,6 +160,9 @@ export function MachinesPage() {
         <div className="bulk" role="region" aria-label="Bulk actions">
           <span>{selected.size} selected</span>
           <button type="button" onClick={() => approveRoutes.mutate()} disabled={approveRoutes.isPending}>Approve advertised routes</button>
+          {approvalReported && <button type="button" onClick={() => bulk.mutate('approve')} disabled={bulk.isPending}>Approve devices</button>}
+          <button type="button" onClick={() => setConfirm('tags')}>Set tags…</button>
+          <button type="button" onClick={() => setConfirm('move')}>Move to user…</button>
           <button type="button" onClick={() => setConfirm('expire')}>Expire keys</button>
           <button type="button" className="danger" onClick={() => setConfirm('delete')}>Delete</button>
           <button type="button" onClick={() => setSelected(new Set())}>Clear selection</button>
@@ -190,12 +222,25 @@ export function MachinesPage() {
           </div>
         </div>
       )}
-      <ConfirmDialog open={confirm !== null} title={confirm === 'delete' ? `Delete ${selected.size} machines?` : `Expire the keys of ${selected.size} machines?`}
-        confirm={confirm === 'delete' ? 'Delete' : 'Expire keys'} danger={confirm === 'delete'} busy={bulk.isPending}
+      <ConfirmDialog open={confirm !== null} title={BULK_TITLES[confirm ?? 'delete'](selected.size)}
+        confirm={BULK_CONFIRMS[confirm ?? 'delete']} danger={confirm === 'delete'} busy={bulk.isPending || (confirm === 'move' && bulkUser === '')}
         onCancel={() => setConfirm(null)} onConfirm={() => bulk.mutate(confirm!)}>
-        {confirm === 'delete'
-          ? <p>They lose access at once and must register again to come back.</p>
-          : <p>They are disconnected from their peers until someone runs <code>tailscale up</code> on them.</p>}
+        {confirm === 'delete' && <p>They lose access at once and must register again to come back.</p>}
+        {confirm === 'expire' && <p>They are disconnected from their peers until someone runs <code>tailscale up</code> on them.</p>}
+        {confirm === 'tags' && (
+          <label className="field"><span>Tags for every selected machine (comma separated; empty untags them)</span>
+            <input value={bulkTags} onChange={(e) => setBulkTags(e.target.value)} placeholder="tag:server" />
+          </label>
+        )}
+        {confirm === 'move' && (
+          <label className="field"><span>Move every selected machine to</span>
+            <select value={bulkUser} onChange={(e) => setBulkUser(e.target.value)}>
+              <option value="">Choose a user</option>
+              {(users.data ?? []).map((u) => <option key={u.id} value={u.name}>{u.name}</option>)}
+            </select>
+          </label>
+        )}
+        {(confirm === 'tags' || confirm === 'move') && <p className="muted">All of them change, or none does (the server names the machine that cannot).</p>}
       </ConfirmDialog>
     </Page>
   );

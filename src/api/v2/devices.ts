@@ -195,8 +195,8 @@ export const deviceRoutes: readonly CompiledV2Route[] = [
       const disabled = (ctx.body as { keyExpiryDisabled: boolean }).keyExpiryDisabled;
       if (disabled) {
         await tailnet.updateNode(node.id, { keyExpiry: null }, ctx.principal.actor, { action: 'node.expire' });
-      } else if (node.keyExpiry === null && ctx.config.nodeExpiryMs > 0) {
-        await tailnet.updateNode(node.id, { keyExpiry: new Date(ctx.now() + ctx.config.nodeExpiryMs) }, ctx.principal.actor, { action: 'node.expire' });
+      } else if (node.keyExpiry === null && tailnet.nodeExpiryMs(ctx.config.nodeExpiryMs) > 0) {
+        await tailnet.updateNode(node.id, { keyExpiry: new Date(ctx.now() + tailnet.nodeExpiryMs(ctx.config.nodeExpiryMs)) }, ctx.principal.actor, { action: 'node.expire' });
       }
       return {};
     },

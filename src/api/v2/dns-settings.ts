@@ -1,13 +1,14 @@
-// DNS and tailnet settings as Tailscale's API reads them. Headway's DNS settings live in its
-// configuration file (dns.*), the same for every tailnet, so these endpoints read them and answer
-// writes with 501 naming the config key; tailnet settings answer what Headway does today.
+// DNS and tailnet settings as Tailscale's API reads them: a tailnet's own DNS (set with
+// PATCH /api/v1/settings or the console) or else the configuration file's dns section. Writes
+// through API v2 answer 501 naming both ways; tailnet settings answer what Headway does today.
 import { z } from 'zod';
+import { effectiveDns } from '../settings.js';
 import { ApiV2Errors } from './errors.js';
 import { v2Error } from './handler.js';
 import { v2Route, type CompiledV2Route, type V2Context } from './route.js';
 
 function configManaged(key: string): never {
-  throw v2Error(ApiV2Errors.notSupported, `Headway's DNS settings are set in its configuration file (${key}) and apply to every tailnet; edit it and restart`);
+  throw v2Error(ApiV2Errors.notSupported, `Headway does not change DNS through API v2: use PATCH /api/v1/settings (or the web console) for a tailnet's own DNS, or the configuration file (${key}) for every tailnet`);
 }
 
 const settingsSchema = z.object({
@@ -23,39 +24,36 @@ const settingsSchema = z.object({
 
 export const dnsSettingsRoutes: readonly CompiledV2Route[] = [
   v2Route({
-    operationId: 'v2GetNameservers', method: 'GET', path: '/tailnet/{tailnet}/dns/nameservers', summary: 'Global nameservers (from dns.nameservers.global)', scope: 'dns',
+    operationId: 'v2GetNameservers', method: 'GET', path: '/tailnet/{tailnet}/dns/nameservers', summary: 'Global nameservers (the tailnet\'s own, else dns.nameservers.global)', scope: 'dns',
     response: z.object({ dns: z.array(z.string()), magicDNS: z.boolean() }),
     async handle(ctx: V2Context) {
-      ctx.tailnet();
-      return { dns: [...ctx.config.dns.nameserversGlobal], magicDNS: ctx.config.dns.magicDns };
+      const dns = effectiveDns(ctx.tailnet(), ctx.config);
+      return { dns: dns.nameservers, magicDNS: dns.magic_dns };
     },
   }),
   v2Route({ operationId: 'v2SetNameservers', method: 'POST', path: '/tailnet/{tailnet}/dns/nameservers', summary: 'Not supported: set dns.nameservers.global in the config', scope: 'dns', async handle() { return configManaged('dns.nameservers.global'); } }),
   v2Route({
-    operationId: 'v2GetSearchPaths', method: 'GET', path: '/tailnet/{tailnet}/dns/searchpaths', summary: 'Search domains (from dns.search_domains)', scope: 'dns',
+    operationId: 'v2GetSearchPaths', method: 'GET', path: '/tailnet/{tailnet}/dns/searchpaths', summary: 'Search domains (the tailnet\'s own, else dns.search_domains)', scope: 'dns',
     response: z.object({ searchPaths: z.array(z.string()) }),
     async handle(ctx: V2Context) {
-      ctx.tailnet();
-      return { searchPaths: [...ctx.config.dns.searchDomains] };
+      return { searchPaths: effectiveDns(ctx.tailnet(), ctx.config).search_domains };
     },
   }),
   v2Route({ operationId: 'v2SetSearchPaths', method: 'POST', path: '/tailnet/{tailnet}/dns/searchpaths', summary: 'Not supported: set dns.search_domains in the config', scope: 'dns', async handle() { return configManaged('dns.search_domains'); } }),
   v2Route({
-    operationId: 'v2GetSplitDns', method: 'GET', path: '/tailnet/{tailnet}/dns/split-dns', summary: 'Split DNS: domain to nameservers (from dns.nameservers.split)', scope: 'dns',
+    operationId: 'v2GetSplitDns', method: 'GET', path: '/tailnet/{tailnet}/dns/split-dns', summary: 'Split DNS: domain to nameservers (the tailnet\'s own, else dns.nameservers.split)', scope: 'dns',
     response: z.record(z.string(), z.array(z.string())),
     async handle(ctx: V2Context) {
-      ctx.tailnet();
-      return Object.fromEntries(Object.entries(ctx.config.dns.nameserversSplit).map(([domain, servers]) => [domain, [...servers]]));
+      return effectiveDns(ctx.tailnet(), ctx.config).split_dns;
     },
   }),
   v2Route({ operationId: 'v2PatchSplitDns', method: 'PATCH', path: '/tailnet/{tailnet}/dns/split-dns', summary: 'Not supported: set dns.nameservers.split in the config', scope: 'dns', async handle() { return configManaged('dns.nameservers.split'); } }),
   v2Route({ operationId: 'v2SetSplitDns', method: 'PUT', path: '/tailnet/{tailnet}/dns/split-dns', summary: 'Not supported: set dns.nameservers.split in the config', scope: 'dns', async handle() { return configManaged('dns.nameservers.split'); } }),
   v2Route({
-    operationId: 'v2GetDnsPreferences', method: 'GET', path: '/tailnet/{tailnet}/dns/preferences', summary: 'MagicDNS on or off (from dns.magic_dns)', scope: 'dns',
+    operationId: 'v2GetDnsPreferences', method: 'GET', path: '/tailnet/{tailnet}/dns/preferences', summary: 'MagicDNS on or off (the tailnet\'s own, else dns.magic_dns)', scope: 'dns',
     response: z.object({ magicDNS: z.boolean() }),
     async handle(ctx: V2Context) {
-      ctx.tailnet();
-      return { magicDNS: ctx.config.dns.magicDns };
+      return { magicDNS: effectiveDns(ctx.tailnet(), ctx.config).magic_dns };
     },
   }),
   v2Route({ operationId: 'v2SetDnsPreferences', method: 'POST', path: '/tailnet/{tailnet}/dns/preferences', summary: 'Not supported: set dns.magic_dns in the config', scope: 'dns', async handle() { return configManaged('dns.magic_dns'); } }),
@@ -67,7 +65,7 @@ export const dnsSettingsRoutes: readonly CompiledV2Route[] = [
       return {
         devicesApprovalOn: tailnet.deviceApproval,
         devicesAutoUpdatesOn: tailnet.settings.autoUpdate,
-        devicesKeyDurationDays: Math.round(ctx.config.nodeExpiryMs / 86_400_000),
+        devicesKeyDurationDays: Math.round(tailnet.nodeExpiryMs(ctx.config.nodeExpiryMs) / 86_400_000),
         usersApprovalOn: false,
         usersRoleAllowedToJoinExternalTailnets: 'none',
         networkFlowLoggingOn: false,

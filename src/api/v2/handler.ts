@@ -11,6 +11,7 @@ import { F } from '../../log/index.js';
 import { PolicyError } from '../../policy/index.js';
 import type { ServerState, TailnetState } from '../../state/index.js';
 import { HeadwayError } from '../../util/headway-error.js';
+import { remoteAddress } from '../../web-session/index.js';
 import { apiKeyActor, TOUCH_INTERVAL_MS, UNIX_SOCKET_ACTOR } from '../auth.js';
 import { BODY_TIMEOUT_MS, checkDeclaredLength, MAX_BODY_BYTES, readBodyText } from '../body.js';
 import { describeIssue } from '../validation.js';
@@ -94,9 +95,11 @@ export function createApiV2Handler(deps: ApiV2Deps, routes: readonly CompiledV2R
         throw v2Error(ApiV2Errors.notFound, 'not found');
       }
       const { route } = found;
-      const principal: V2Principal = transport === 'unix'
+      const authenticated: V2Principal = transport === 'unix'
         ? { actor: UNIX_SOCKET_ACTOR, tailnet: null, scopes: null }
         : publicRoutes.has(route.operationId) ? { actor: { name: 'anonymous' }, tailnet: null, scopes: [] } : await authenticate(req);
+      // From where, for the audit log (as in /api/v1: `local` for the socket, else the peer address).
+      const principal: V2Principal = { ...authenticated, actor: { ...authenticated.actor, from: transport === 'unix' ? 'local' : remoteAddress(req) } };
       actorName = principal.actor.name;
       if (transport !== 'unix' && !publicRoutes.has(route.operationId) && !scopeAllows(principal.scopes, route.scope, method)) {
         throw v2Error(ApiV2Errors.forbidden, `calling actor does not have enough permissions to perform this function (needs scope ${route.scope ?? ''}${method === 'GET' ? ' or its :read form' : ''})`);

@@ -6,7 +6,7 @@
 // the client's tailnet.
 import { z } from 'zod';
 import type { OAuthClient } from '../../model/index.js';
-import type { ServerState, TailnetState } from '../../state/index.js';
+import { auditActor, type ServerState, type TailnetState } from '../../state/index.js';
 import { ApiV2Errors } from './errors.js';
 import { v2Error, type TokenResolver } from './handler.js';
 import type { ClientKeyHooks, KeyJson } from './keys.js';
@@ -50,7 +50,7 @@ export const oauthClientHooks: ClientKeyHooks = {
     if (bad !== undefined) throw v2Error(ApiV2Errors.badRequest, `scopes: ${JSON.stringify(bad)} is not a Tailscale OAuth scope`);
     const { client, secret } = await ctx.state.store.transaction(async (tx) => {
       const created = await tx.oauth.createClient({ tailnetId: tailnet.id, scopes, tags: body.tags ?? [], description: body.description ?? '' });
-      await tx.audit.record({ tailnetId: tailnet.id, actor: ctx.principal.actor.name, action: 'oauth_client.create', target: `oauth_client:${created.client.clientId}`, details: { scopes, tags: body.tags ?? [] } });
+      await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(ctx.principal.actor), action: 'oauth_client.create', target: `oauth_client:${created.client.clientId}`, details: { scopes, tags: body.tags ?? [] } });
       return created;
     });
     return clientJson(client, secret);
@@ -67,7 +67,7 @@ export const oauthClientHooks: ClientKeyHooks = {
     if (client === undefined || client.tailnetId !== tailnet.id) return false;
     await ctx.state.store.transaction(async (tx) => {
       await tx.oauth.deleteClient(id);
-      await tx.audit.record({ tailnetId: tailnet.id, actor: ctx.principal.actor.name, action: 'oauth_client.delete', target: `oauth_client:${id}`, details: {} });
+      await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(ctx.principal.actor), action: 'oauth_client.delete', target: `oauth_client:${id}`, details: {} });
     });
     return true;
   },
@@ -129,7 +129,7 @@ export const oauthRoutes: readonly CompiledV2Route[] = [
       if (existing === undefined || existing.tailnetId !== tailnet.id) throw v2Error(ApiV2Errors.notFound, 'key not found');
       const updated = await ctx.state.store.transaction(async (tx) => {
         const after = await tx.oauth.updateClient(id, body);
-        await tx.audit.record({ tailnetId: tailnet.id, actor: ctx.principal.actor.name, action: 'oauth_client.update', target: `oauth_client:${id}`, details: { scopes: body.scopes, tags: body.tags } });
+        await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(ctx.principal.actor), action: 'oauth_client.update', target: `oauth_client:${id}`, details: { scopes: body.scopes, tags: body.tags } });
         return after;
       });
       return clientJson(updated!);

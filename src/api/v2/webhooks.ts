@@ -3,7 +3,7 @@
 // rotate only. Deliveries themselves are the webhooks part's work (src/webhooks).
 import { z } from 'zod';
 import type { Webhook } from '../../model/index.js';
-import type { TailnetState } from '../../state/index.js';
+import { auditActor, type TailnetState } from '../../state/index.js';
 import { WEBHOOK_CATEGORIES, WEBHOOK_EVENT_TYPES, WebhookErrors, testEvent } from '../../webhooks/index.js';
 import { HeadwayError } from '../../util/headway-error.js';
 import { ApiV2Errors } from './errors.js';
@@ -65,7 +65,7 @@ export const webhookRoutes: readonly CompiledV2Route[] = [
       const url = checkWebhookUrl(body.endpointUrl);
       const hook = await ctx.state.store.transaction(async (tx) => {
         const created = await tx.webhooks.create({ tailnetId: tailnet.id, url, providerType: '', subscriptions: body.subscriptions, creator: ctx.principal.actor.name });
-        await tx.audit.record({ tailnetId: tailnet.id, actor: ctx.principal.actor.name, action: 'webhook.create', target: `webhook:${created.endpointId}`, details: { url, subscriptions: body.subscriptions } });
+        await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(ctx.principal.actor), action: 'webhook.create', target: `webhook:${created.endpointId}`, details: { url, subscriptions: body.subscriptions } });
         return created;
       });
       return webhookJson(hook, true);
@@ -93,7 +93,7 @@ export const webhookRoutes: readonly CompiledV2Route[] = [
       const subscriptions = (ctx.body as { subscriptions: string[] }).subscriptions;
       const updated = await ctx.state.store.transaction(async (tx) => {
         const after = await tx.webhooks.update(hook.endpointId, { subscriptions });
-        await tx.audit.record({ tailnetId: tailnet.id, actor: ctx.principal.actor.name, action: 'webhook.update', target: `webhook:${hook.endpointId}`, details: { subscriptions } });
+        await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(ctx.principal.actor), action: 'webhook.update', target: `webhook:${hook.endpointId}`, details: { subscriptions } });
         return after;
       });
       if (updated === undefined) throw v2Error(ApiV2Errors.notFound, 'webhook endpoint not found');
@@ -106,7 +106,7 @@ export const webhookRoutes: readonly CompiledV2Route[] = [
       const { hook, tailnet } = await findWebhook(ctx);
       await ctx.state.store.transaction(async (tx) => {
         await tx.webhooks.delete(hook.endpointId);
-        await tx.audit.record({ tailnetId: tailnet.id, actor: ctx.principal.actor.name, action: 'webhook.delete', target: `webhook:${hook.endpointId}`, details: {} });
+        await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(ctx.principal.actor), action: 'webhook.delete', target: `webhook:${hook.endpointId}`, details: {} });
       });
       return reply({ status: 200 });
     },
@@ -125,7 +125,7 @@ export const webhookRoutes: readonly CompiledV2Route[] = [
       const { hook, tailnet } = await findWebhook(ctx);
       const rotated = await ctx.state.store.transaction(async (tx) => {
         const after = await tx.webhooks.update(hook.endpointId, { rotateSecret: true });
-        await tx.audit.record({ tailnetId: tailnet.id, actor: ctx.principal.actor.name, action: 'webhook.rotate', target: `webhook:${hook.endpointId}`, details: {} });
+        await tx.audit.record({ tailnetId: tailnet.id, ...auditActor(ctx.principal.actor), action: 'webhook.rotate', target: `webhook:${hook.endpointId}`, details: {} });
         return after;
       });
       if (rotated === undefined) throw v2Error(ApiV2Errors.notFound, 'webhook endpoint not found');
