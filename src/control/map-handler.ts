@@ -68,7 +68,9 @@ function streamSink(res: Http2ServerResponse, splice: H2DataSplice | null): Fram
     if (!res.writableEnded && !res.destroyed) res.end();
   };
   const id = res.stream.id;
-  if (splice === null || id === undefined) {
+  // A stream already gone (the client cancelled while we read the request) gets the plain path:
+  // its 'close' has fired, so a spliced stream would never be released.
+  if (splice === null || id === undefined || res.stream.closed || res.stream.destroyed) {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     return { write: (frame) => res.write(frame), onceDrain: (listener) => res.once('drain', listener), end: endResponse };
   }
