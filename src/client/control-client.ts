@@ -38,6 +38,11 @@ export interface DialOptions {
   dialTimeoutMs?: number;
   /** For https URLs with a test certificate. */
   rejectUnauthorized?: boolean;
+  /**
+   * HTTP/2 receive windows the client advertises: per stream and for the connection (null
+   * keeps HTTP/2's 65,535). Default as tailscaled (Go's HTTP/2): 4 MiB and 1 GiB.
+   */
+  http2Windows?: { stream: number; connection: number | null };
 }
 
 export interface NoiseDial {
@@ -160,9 +165,10 @@ export class ControlClient {
       createConnection: () => dial.noise,
       // tailscaled (Go's HTTP/2) advertises a 4 MiB stream window and a 1 GiB connection
       // window; with Node's 64 KiB default a big netmap would wait for round trips.
-      settings: { enablePush: false, initialWindowSize: 4 << 20 },
+      settings: { enablePush: false, initialWindowSize: options.http2Windows?.stream ?? 4 << 20 },
     });
-    session.once('connect', () => session.setLocalWindowSize(1 << 30));
+    const connectionWindow = options.http2Windows === undefined ? 1 << 30 : options.http2Windows.connection;
+    if (connectionWindow !== null) session.once('connect', () => session.setLocalWindowSize(connectionWindow));
     // A failed session is reported through requests and `closed`; never as an uncaught error.
     session.on('error', () => {});
     session.setTimeout(0);

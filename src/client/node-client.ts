@@ -6,7 +6,7 @@ import { Curve25519PrivateKey, type DiscoPublicKey, type MachinePublicKey, type 
 import type * as tailcfg from '../tailcfg/index.js';
 import { CURRENT_CAPVER, ZERO_TIME } from '../tailcfg/index.js';
 import { HeadwayError } from '../util/headway-error.js';
-import { ControlClient } from './control-client.js';
+import { ControlClient, type DialOptions } from './control-client.js';
 import { ClientErrors } from './errors.js';
 import type { MapStream } from './map-stream.js';
 import { Netmap } from './netmap.js';
@@ -21,6 +21,8 @@ export interface NodeClientOptions {
   /** The server's Noise key, when already known (saves a /key fetch per device). */
   serverKey?: MachinePublicKey;
   hostinfo?: Partial<tailcfg.Hostinfo>;
+  /** HTTP/2 receive windows to advertise (ControlClient's DialOptions); tailscaled's by default. */
+  http2Windows?: DialOptions['http2Windows'];
 }
 
 export class NodeClient {
@@ -33,6 +35,7 @@ export class NodeClient {
   readonly netmap = new Netmap();
   #control: ControlClient | null = null;
   #serverKey: MachinePublicKey | undefined;
+  readonly #http2Windows: DialOptions['http2Windows'];
   #stream: MapStream | null = null;
   #streamAbort: AbortController | null = null;
   #pump: Promise<void> | null = null;
@@ -51,6 +54,7 @@ export class NodeClient {
     this.machineKey = options.machineKey ?? Curve25519PrivateKey.generate();
     this.nodeKey = options.nodeKey ?? Curve25519PrivateKey.generate();
     this.#serverKey = options.serverKey;
+    this.#http2Windows = options.http2Windows;
     this.hostinfo = { Hostname: options.hostname, OS: 'linux', IPNVersion: 'headway-test', ...options.hostinfo };
   }
 
@@ -74,6 +78,7 @@ export class NodeClient {
         machineKey: this.machineKey,
         protocolVersion: this.capVersion,
         ...(this.#serverKey !== undefined ? { serverKey: this.#serverKey } : {}),
+        ...(this.#http2Windows !== undefined ? { http2Windows: this.#http2Windows } : {}),
       });
       this.#serverKey = this.#control.serverKey;
     }

@@ -45,6 +45,12 @@ export const ControlErrors = registerErrors({
     meaning: 'A request body over the Noise connection exceeded limits.maxRequestBodyBytes (1 MiB by default).',
     fix: 'Real clients stay far below the limit; a larger body is refused on purpose.',
   },
+  FLOW_CONTROL: {
+    code: 'HW_CONTROL_FLOW_CONTROL',
+    status: 400,
+    meaning: 'A client sent an HTTP/2 WINDOW_UPDATE that takes a flow-control window past 2^31-1 (RFC 9113 §6.9.1); the map stream or the connection was closed.',
+    fix: 'None for real clients (they reconnect); a client that does this is broken.',
+  },
   BAD_KEY_REQUEST: {
     code: 'HW_CONTROL_BAD_KEY_REQUEST',
     status: 400,

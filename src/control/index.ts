@@ -2,7 +2,8 @@
  * @module control
  * Owns the TS2021 control protocol on the server: GET /key, the /ts2021 upgrade (plain HTTP and
  * WebSocket) into a Noise connection, HTTP/2 over it with the client's machine key bound to
- * every request (transport.ts), and, in later files, the register and map handlers and
+ * every request (transport.ts), the DATA frames of long-lived map streams written below
+ * node:http2 with their flow control (h2-data-splice.ts), the register and map handlers and
  * `session/` (coalescing, keep-alives, zstd frames).
  * May import: noise, mapper, state (commands), policy (decisions), tailcfg, key, log, util.
  * Must never: listen on a port itself (the composition root owns listeners), trust a request's

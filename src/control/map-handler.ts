@@ -16,6 +16,7 @@ import { parseMapRequest, type MapInput } from './machine-request.js';
 import type { NoiseRequestContext } from './noise-request.js';
 import { readRequestBody } from './noise-request.js';
 import type { FrameSink } from './session/map-session.js';
+import type { H2DataSplice } from './h2-data-splice.js';
 
 export async function handleMap(backend: ControlBackend, req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext): Promise<void> {
   const input = parseMapRequest(await readRequestBody(req, ctx.maxRequestBodyBytes));
@@ -42,19 +43,12 @@ export async function handleMap(backend: ControlBackend, req: Http2ServerRequest
     res.end(frame);
     return;
   }
-  openStream(backend, tailnet, tailnet.node(node.id) ?? node, capVersion, res);
+  openStream(backend, tailnet, tailnet.node(node.id) ?? node, capVersion, res, ctx.splice);
 }
 
-function openStream(backend: ControlBackend, tailnet: TailnetState, node: Node, capVersion: number, res: Http2ServerResponse): void {
+function openStream(backend: ControlBackend, tailnet: TailnetState, node: Node, capVersion: number, res: Http2ServerResponse, splice: H2DataSplice | null): void {
   const services = backend.services(tailnet.id);
-  res.writeHead(200, { 'content-type': 'application/octet-stream' });
-  const sink: FrameSink = {
-    write: (frame) => res.write(frame),
-    onceDrain: (listener) => res.once('drain', listener),
-    end: () => {
-      if (!res.writableEnded && !res.destroyed) res.end();
-    },
-  };
+  const sink = streamSink(res, splice);
   services.sessionStarted(node, capVersion);
   const session = services.hub.open(node.id, capVersion, sink);
   res.on('close', () => {
@@ -62,6 +56,29 @@ function openStream(backend: ControlBackend, tailnet: TailnetState, node: Node, 
     const current = tailnet.node(node.id);
     if (current !== undefined) services.sessionEnded(current);
   });
+}
+
+/**
+ * Sends the response headers and returns where the stream's frames go: below node:http2 when
+ * the connection has a splice (one seal and one write per frame, see h2-data-splice.ts), else
+ * through the response.
+ */
+function streamSink(res: Http2ServerResponse, splice: H2DataSplice | null): FrameSink {
+  const endResponse = (): void => {
+    if (!res.writableEnded && !res.destroyed) res.end();
+  };
+  const id = res.stream.id;
+  // A stream already gone (the client cancelled while we read the request) gets the plain path:
+  // its 'close' has fired, so a spliced stream would never be released.
+  if (splice === null || id === undefined || res.stream.closed || res.stream.destroyed) {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    return { write: (frame) => res.write(frame), onceDrain: (listener) => res.once('drain', listener), end: endResponse };
+  }
+  // Registered before the headers are submitted, so the splice sees them go out.
+  const stream = splice.open(id);
+  res.once('close', () => stream.release());
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  return { write: (frame) => stream.write(frame), onceDrain: (listener) => stream.onceDrain(listener), end: () => stream.end(endResponse) };
 }
 
 /** What a map request may change on the node, or null when it changes nothing. */

@@ -4,6 +4,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { ChallengePublicKey, MachinePublicKey } from '../key/index.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { ControlErrors } from './errors.js';
+import type { H2DataSplice } from './h2-data-splice.js';
 
 /** Facts about the Noise connection a request arrived on; one frozen object per connection. */
 export interface NoiseRequestContext {
@@ -19,6 +20,8 @@ export interface NoiseRequestContext {
   readonly nodeKeyChallenge: ChallengePublicKey | null;
   /** Limit for readRequestBody. */
   readonly maxRequestBodyBytes: number;
+  /** Writes long-lived response bodies (map streams) below node:http2; see h2-data-splice.ts. */
+  readonly splice: H2DataSplice | null;
 }
 
 /**

@@ -35,6 +35,7 @@ import {
 import { ControlErrors } from './errors.js';
 import { handleKeyRequest } from './key-handler.js';
 import { encodeEarlyPayload } from './early-payload.js';
+import { H2DataSplice } from './h2-data-splice.js';
 import { defaultNoiseHandler, pathOf, type NoiseRequestContext, type NoiseRequestHandler } from './noise-request.js';
 import {
   HANDSHAKE_HEADER,
@@ -424,6 +425,8 @@ class ControlTransportImpl implements ControlTransport {
 
   #adopt(noise: NoiseConnection, via: NoiseRequestContext['via'], challenge: ChallengePublicKey | null): void {
     const id = this.#nextId++;
+    // Before node:http2 sees the connection: the splice must parse every HTTP/2 byte.
+    const splice = new H2DataSplice(noise);
     const context: NoiseRequestContext = Object.freeze({
       machineKey: noise.peerMachineKey,
       protocolVersion: noise.protocolVersion,
@@ -432,6 +435,7 @@ class ControlTransportImpl implements ControlTransport {
       via,
       nodeKeyChallenge: challenge,
       maxRequestBodyBytes: this.limits.maxRequestBodyBytes,
+      splice,
     });
     const record: ConnectionRecord = { id, noise, context, session: null, prefaceTimer: null };
     this.#connections.set(id, record);

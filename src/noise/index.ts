@@ -48,4 +48,4 @@ export {
   type ServerHandshake,
 } from './control-handshake.js';
 export { encodeRecords, recordsWireLength, RecordDecoder } from './record-layer.js';
-export { NoiseConnection, type NoiseConnectionOptions, type NoiseConnectionStats } from './noise-connection.js';
+export { NoiseConnection, type NoiseConnectionOptions, type NoiseConnectionStats, type PlaintextTap } from './noise-connection.js';

@@ -17,6 +17,19 @@ export interface NoiseConnectionOptions {
   label?: string;
 }
 
+/**
+ * Sits between the plaintext Duplex and the records, for a protocol layer that must see or
+ * insert bytes of its own (the control transport's HTTP/2 DATA splice). It receives what the
+ * Duplex side writes and owns the write from then on: it calls `sealAndSend` (now or later, in
+ * order) and then `callback`. Inbound plaintext passes through `inbound` before it is readable.
+ */
+export interface PlaintextTap {
+  outbound(parts: Buffer[], callback: (error?: Error | null) => void): void;
+  inbound(plaintext: Buffer): readonly Buffer[];
+  /** The connection is gone: fail any write still held. */
+  closed(error: Error): void;
+}
+
 export interface NoiseConnectionStats {
   recordsIn: number;
   recordsOut: number;
@@ -41,6 +54,7 @@ export class NoiseConnection extends Duplex {
   #ended = false;
   #drainWaiter: (() => void) | null = null;
   #pendingWriteCallback: ((error?: Error | null) => void) | null = null;
+  #tap: PlaintextTap | null = null;
   #stats: NoiseConnectionStats = { recordsIn: 0, recordsOut: 0, plaintextBytesIn: 0, plaintextBytesOut: 0 };
   readonly #onData = (chunk: Buffer): void => this.#receiveChunk(chunk);
   readonly #onEnd = (): void => this.#transportEnded();
@@ -99,6 +113,30 @@ export class NoiseConnection extends Duplex {
     return (this.transport as Partial<Socket>).remotePort;
   }
 
+  /** Routes plaintext through `tap` from now on (set before any HTTP/2 byte flows). */
+  interpose(tap: PlaintextTap): void {
+    if (this.#stats.plaintextBytesIn > 0 || this.#stats.plaintextBytesOut > 0 && this.writableLength > 0) {
+      throw new HeadwayError(NoiseErrors.INVALID_USE, `noise: ${this.#label}: a tap must be set before any plaintext is read or while no write is pending`);
+    }
+    this.#tap = tap;
+  }
+
+  /**
+   * Seals `parts` (one byte sequence) into records and writes them to the transport in one
+   * write, bypassing the Duplex: only a tap may call this, which keeps the order. Returns the
+   * transport's answer (false: wait for its 'drain'); false without writing once destroyed.
+   */
+  sealAndSend(parts: readonly Buffer[]): boolean {
+    if (this.destroyed) return false;
+    let plaintextBytes = 0;
+    for (const part of parts) plaintextBytes += part.length;
+    if (plaintextBytes === 0) return true;
+    const wire = encodeRecords(this.#send, parts);
+    this.#stats.recordsOut += Math.ceil(plaintextBytes / 4077);
+    this.#stats.plaintextBytesOut += plaintextBytes;
+    return this.transport.write(wire);
+  }
+
   override _read(): void {
     if (this.#transportPaused) {
       this.#transportPaused = false;
@@ -140,11 +178,17 @@ export class NoiseConnection extends Duplex {
     this.#send.destroy();
     this.#receive.destroy();
     this.transport.destroy();
-    pendingWrite?.(error ?? new HeadwayError(NoiseErrors.TRANSPORT_FAILED, `noise: ${this.#label}: connection closed with a write pending`));
+    const closedError = error ?? new HeadwayError(NoiseErrors.TRANSPORT_FAILED, `noise: ${this.#label}: connection closed with a write pending`);
+    pendingWrite?.(closedError);
+    this.#tap?.closed(closedError);
     callback(error);
   }
 
   #sendParts(parts: Buffer[], callback: (error?: Error | null) => void): void {
+    if (this.#tap !== null) {
+      this.#tap.outbound(parts, callback);
+      return;
+    }
     let wire: Buffer;
     let plaintextBytes = 0;
     for (const part of parts) plaintextBytes += part.length;
@@ -186,7 +230,18 @@ export class NoiseConnection extends Duplex {
     let wantsMore = true;
     for (const plaintext of plaintexts) {
       this.#stats.plaintextBytesIn += plaintext.length;
-      wantsMore = this.push(plaintext);
+      if (this.#tap === null) {
+        wantsMore = this.push(plaintext);
+        continue;
+      }
+      let passed: readonly Buffer[];
+      try {
+        passed = this.#tap.inbound(plaintext);
+      } catch (err) {
+        this.destroy(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      for (const part of passed) wantsMore = this.push(part);
     }
     if (!wantsMore && !this.#transportPaused) {
       this.#transportPaused = true;

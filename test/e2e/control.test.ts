@@ -82,6 +82,25 @@ describe('control protocol end to end', () => {
     assert.ok(desktop.received.slice(before).every((m) => !(m.PeersChanged ?? []).some((p) => p.ID === laptopId)), 'not as a full peer');
   });
 
+  it('streams the netmap and every change in order to a client with tiny HTTP/2 windows', async () => {
+    // A 200-byte stream window and HTTP/2's default connection window: the server's map
+    // frames (written below node:http2) must wait for the client's credit and arrive whole.
+    const small = new NodeClient({ serverUrl: ts.server.url, hostname: 'small-window', capVersion: 109, http2Windows: { stream: 200, connection: null } });
+    clients.push(small);
+    await small.loginWithAuthKey(key);
+    await small.startMap();
+    await small.waitFor('the first netmap with both peers', (nm) => nm.self !== null && nm.peerByName('laptop') !== undefined && nm.peerByName('desktop') !== undefined);
+    const laptop = clients[0]!;
+    for (let i = 0; i < 10; i++) {
+      assert.equal(await laptop.liteUpdate({ endpoints: [`198.51.100.8:${42_000 + i}`] }), 200);
+    }
+    await small.waitFor('the last endpoint of laptop', (nm) => nm.peerByName('laptop')?.Endpoints?.[0] === '198.51.100.8:42009');
+    // The control connection still answers other requests on the same connection.
+    assert.equal(await small.liteUpdate({ endpoints: ['198.51.100.9:41641'] }), 200);
+    await laptop.waitFor('small-window endpoints', (nm) => nm.peerByName('small-window')?.Endpoints?.[0] === '198.51.100.9:41641');
+    assert.equal(small.streamError, null);
+  });
+
   it('takes endpoints from the streaming poll of a capver 51 client, not from its ReadOnly first poll', async () => {
     const [laptop, desktop] = clients as [NodeClient, NodeClient];
     await desktop.stopMap();
