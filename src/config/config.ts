@@ -130,6 +130,8 @@ export interface MapConfig {
   readonly coalesceWindowMs: number;
   /** Interval of keep-alive frames on an idle map stream (client watchdog: 120 s). */
   readonly keepaliveIntervalMs: number;
+  /** Experimental: write map streams' DATA frames below node:http2 (map.splice_data_frames). */
+  readonly spliceDataFrames: boolean;
 }
 
 /** Sign-in through an OpenID Connect provider (src/identity). */

@@ -419,6 +419,13 @@ export const CONFIG_REFERENCE: readonly ConfigKeyReference[] = Object.freeze([
     headscale: 'Headway only (headscale: fixed 50s plus jitter)',
   },
   {
+    key: 'map.splice_data_frames',
+    type: 'boolean',
+    default: 'false',
+    description: 'Experimental: write map streams\' HTTP/2 DATA frames below node:http2 (about half the server CPU per map frame). Off by default: under load, other requests on such a connection were seen reset; see docs/benchmarks-notes.md.',
+    headscale: 'Headway only',
+  },
+  {
     key: 'oidc.issuer',
     type: 'URL',
     default: '(none)',

@@ -90,7 +90,7 @@ function digest(bytes: Buffer): string {
 describe('HTTP/2 DATA splice', () => {
   let server: TestControlServer;
   before(async () => {
-    server = await startTestControlServer({ handler });
+    server = await startTestControlServer({ handler, limits: { spliceMapFrames: true } });
   });
   after(async () => {
     await server.close();

@@ -54,7 +54,7 @@ async function measure(path: Path, connections: number, rounds: number, frameByt
       held.push({ res, sink: { write: (f) => res.write(f), onceDrain: (l) => res.once('drain', l), end: () => res.end() } });
     }
   };
-  const server = await startTestControlServer({ handler });
+  const server = await startTestControlServer({ handler, limits: { spliceMapFrames: true } });
   const child = fork(fileURLToPath(import.meta.url), ['clients', server.url, server.transport.publicKey, String(connections), path, String(connections * rounds * frameBytes)]);
   const ready = new Promise<void>((resolve) => child.on('message', (m: { ready?: boolean }) => m.ready === true && resolve()));
   const done = new Promise<void>((resolve) => child.on('message', (m: { done?: boolean }) => m.done === true && resolve()));

@@ -62,6 +62,12 @@ export interface ControlTransportLimits {
   readonly maxConcurrentStreams: number;
   /** Oldest protocol (capability) version accepted in the initiation header. */
   readonly minProtocolVersion: number;
+  /**
+   * Write map streams' DATA frames below node:http2 (h2-data-splice.ts). Off by default: under
+   * load, other requests on a spliced connection were seen reset with INTERNAL_ERROR, cause not
+   * yet found (docs/benchmarks-notes.md).
+   */
+  readonly spliceMapFrames: boolean;
 }
 
 export const DEFAULT_CONTROL_LIMITS: ControlTransportLimits = {
@@ -70,6 +76,7 @@ export const DEFAULT_CONTROL_LIMITS: ControlTransportLimits = {
   maxConnections: 100_000,
   maxConcurrentStreams: 250,
   minProtocolVersion: MIN_CAPVER,
+  spliceMapFrames: false,
 };
 
 export interface ControlTransportOptions {
@@ -426,7 +433,7 @@ class ControlTransportImpl implements ControlTransport {
   #adopt(noise: NoiseConnection, via: NoiseRequestContext['via'], challenge: ChallengePublicKey | null): void {
     const id = this.#nextId++;
     // Before node:http2 sees the connection: the splice must parse every HTTP/2 byte.
-    const splice = new H2DataSplice(noise);
+    const splice = this.limits.spliceMapFrames ? new H2DataSplice(noise) : null;
     const context: NoiseRequestContext = Object.freeze({
       machineKey: noise.peerMachineKey,
       protocolVersion: noise.protocolVersion,
