@@ -23,6 +23,7 @@ export function registerAuditCommands({ program, action }: Cli): void {
         { header: 'TIME', value: (e) => time(e.created_at) },
         { header: 'TAILNET', value: (e) => e.tailnet ?? '-' },
         { header: 'ACTOR', value: (e) => e.actor },
+        { header: 'FROM', value: (e) => e.from ?? '-' },
         { header: 'ACTION', value: (e) => e.action },
         { header: 'TARGET', value: (e) => e.target },
         { header: 'DETAILS', value: (e) => truncate(JSON.stringify(e.details), 80) },

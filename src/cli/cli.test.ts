@@ -455,7 +455,8 @@ describe('headway CLI', () => {
     }
     assert.ok(new Set(entries.map((e) => e.tailnet)).size > 2, 'every tailnet without --tailnet');
     assert.ok(scoped.length > 0 && scoped.every((e) => e.tailnet === 'nodes-t'));
-    assert.match(text, /^ID +TIME +TAILNET +ACTOR +ACTION +TARGET +DETAILS\n(.+\n){3}$/);
+    assert.match(text, /^ID +TIME +TAILNET +ACTOR +FROM +ACTION +TARGET +DETAILS\n(.+\n){3}$/);
+    assert.ok(entries.filter((e) => e.actor === 'unix-socket').every((e) => e.from === 'local'), 'changes over the admin socket come from "local"');
   });
 
   it('serve runs the server until SIGTERM, shuts down cleanly, and keeps the data for the next start', async () => {

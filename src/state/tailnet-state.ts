@@ -586,7 +586,7 @@ export class TailnetState {
 
   /**
    * Changes the given settings (and device approval, a column of its own) in one transaction
-   * with one audit entry; publishes the change.
+   * with their audit entries; publishes the change.
    */
   updateSettings(patch: Partial<TailnetSettings>, actor: Actor, options: { deviceApproval?: boolean } = {}): Promise<TailnetSettings> {
     return this.#write(async () => {
@@ -599,9 +599,9 @@ export class TailnetState {
         let updated = this.#tailnet;
         if (Object.keys(changed).length > 0) updated = await tx.tailnets.updateSettings(this.id, changed);
         if (approval !== undefined) updated = await tx.tailnets.setDeviceApproval(this.id, approval);
-        await this.#audit(tx, actor, 'tailnet.settings.update', `tailnet:${this.id}`, {
-          before, after: updated.settings, ...(approval !== undefined ? { device_approval: approval } : {}),
-        });
+        if (Object.keys(changed).length > 0) await this.#audit(tx, actor, 'tailnet.settings.update', `tailnet:${this.id}`, { before, after: updated.settings });
+        // Device approval keeps the entry it always had.
+        if (approval !== undefined) await this.#audit(tx, actor, 'tailnet.settings', `tailnet:${this.id}`, { device_approval: approval });
         return updated;
       });
       this.#tailnet = after;
