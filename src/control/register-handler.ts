@@ -32,21 +32,22 @@ export async function handleRegister(backend: ControlBackend, req: Http2ServerRe
   }
   const abort = new AbortController();
   res.on('close', () => abort.abort());
-  const response = await register(backend, input, ctx.machineKey, abort.signal);
+  const response = await register(backend, input, ctx.machineKey, abort.signal, ctx.remoteAddress);
   if (response === null || res.destroyed || res.writableEnded) return;
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify(response));
 }
 
-function nodeActor(machineKey: MachinePublicKey): Actor {
-  return { name: `machine:${machineKey.slice(5, 17)}` };
+/** A device acting for itself; the audit log's "from where" is its connection's address. */
+function nodeActor(machineKey: MachinePublicKey, remoteAddress: string | undefined): Actor {
+  return { name: `machine:${machineKey.slice(5, 17)}`, ...(remoteAddress !== undefined ? { from: remoteAddress } : {}) };
 }
 
 /** Decides a registration; null when the client went away while it waited. */
-export async function register(backend: ControlBackend, input: RegisterInput, machineKey: MachinePublicKey, signal: AbortSignal): Promise<tailcfg.RegisterResponse | null> {
+export async function register(backend: ControlBackend, input: RegisterInput, machineKey: MachinePublicKey, signal: AbortSignal, remoteAddress?: string): Promise<tailcfg.RegisterResponse | null> {
   const { state } = backend;
   const now = new Date();
-  const actor = nodeActor(machineKey);
+  const actor = nodeActor(machineKey, remoteAddress);
 
   // 1. Logout (a past expiry) or "expire sooner" (a future one).
   if (input.expiry !== null) {

@@ -69,6 +69,15 @@ describe('control protocol end to end', () => {
     assert.equal(first(laptop).PacketFilter, undefined);
     assert.ok(Array.isArray(first(desktop).PacketFilter), 'capver 51 gets PacketFilter');
     assert.deepEqual(laptop.netmap.packetFilter, [{ SrcIPs: ['*'], DstPorts: [{ IP: '*', Ports: { First: 0, Last: 65535 } }] }], 'no policy = allow all');
+
+    // A device's own registration is in the audit log with where it connected from.
+    const audit = await ts.server.state.store.read.audit.list({ tailnetId: ts.defaultTailnet.id });
+    const registered = audit.filter((e) => e.action === 'node.register');
+    assert.equal(registered.length, 2);
+    for (const entry of registered) {
+      assert.match(entry.actor, /^machine:/);
+      assert.equal(entry.from, '127.0.0.1');
+    }
   });
 
   it('delivers an endpoint change to the peer as a PeersChangedPatch', async () => {
