@@ -17,6 +17,7 @@ import { ServerState, type TailnetState } from '../state/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { engineWorkload, fakeKeyHex, seededRandom, type EnginePolicy } from './workload.js';
+import { quantile, round } from './figures.js';
 
 export type EngineEvent = 'endpoint' | 'join' | 'leave' | 'retag' | 'route' | 'policy_edit';
 export const ENGINE_EVENTS: readonly EngineEvent[] = ['endpoint', 'join', 'leave', 'retag', 'route', 'policy_edit'];
@@ -276,10 +277,3 @@ function summarise(samples: readonly { us: number; recipients: number; bytes: nu
   };
 }
 
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
-}

@@ -13,15 +13,17 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { ControlClient, fetchServerKey, SharedDecodeCache, type MapStream } from '../client/index.js';
+import { ControlClient, fetchServerKey, SharedDecodeCache } from '../client/index.js';
 import { configFromObject } from '../config/index.js';
 import { compilePolicyText, PolicyIndex } from '../policy/index.js';
 import { openStore } from '../store/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
-import { drainStream, noteEndpoints } from './network.js';
+import { drainStream, noteEndpoints, type Device } from './network.js';
 import { benchDevice, benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
 import { storeWorkload } from './seed.js';
 import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { lastArrival, quantile, round } from './figures.js';
 
 export interface HaBenchOptions {
   policy: EnginePolicy;
@@ -46,12 +48,6 @@ export interface HaBenchResult {
 }
 
 const SECRET = 'headway-bench-ha-secret-0123456789';
-
-interface Device {
-  readonly index: number;
-  control: ControlClient | null;
-  stream: MapStream | null;
-}
 
 export async function runHaBench(options: HaBenchOptions): Promise<HaBenchResult> {
   const log = options.progress ?? (() => {});
@@ -145,16 +141,9 @@ export async function runHaBench(options: HaBenchOptions): Promise<HaBenchResult
     const latencies: number[] = [];
     let undelivered = 0;
     for (const change of sent) {
-      const got = arrivals.get(change.seq) ?? new Map<number, number>();
       const expected = index.peersOf(workload.nodes[change.device]!.id);
-      let last = 0;
-      let missing = 0;
-      for (const peerId of expected) {
-        const when = got.get(peerId - 1);
-        if (when === undefined) missing++;
-        else last = Math.max(last, when);
-      }
-      if (missing > 0) undelivered++;
+      const last = lastArrival(arrivals.get(change.seq), expected);
+      if (last === null) undelivered++;
       else if (expected.length > 0) latencies.push(last - change.at);
     }
     latencies.sort((a, b) => a - b);
@@ -206,14 +195,3 @@ async function spawnInstance(number: number, dbUrl: string, dir: string): Promis
   return { child, url: (JSON.parse(first) as { url: string }).url };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function round(value: number): number {
-  return Math.round(value * 10) / 10;
-}

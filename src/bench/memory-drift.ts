@@ -4,6 +4,7 @@
 // poor baseline: the baseline is the median of the first three samples after warm-up, and the
 // trend (a least-squares line through every sample after warm-up, its rise over the run) is
 // reported next to the largest single deviation.
+import { round } from './figures.js';
 
 export interface MemoryDrift {
   /** Samples discarded as warm-up: the first tenth of the run, at least one. */
@@ -37,6 +38,5 @@ export function memoryDrift(samples: readonly number[]): MemoryDrift {
     warm.forEach((y, x) => { sxy += (x - meanX) * (y - meanY); sxx += (x - meanX) ** 2; });
     trendPct = ((sxy / sxx) * (n - 1) / baseline) * 100;
   }
-  const round1 = (v: number) => Math.round(v * 10) / 10;
-  return { warmupSamples, baseline, maxDriftPct: round1(maxDriftPct), trendPct: round1(trendPct) };
+  return { warmupSamples, baseline, maxDriftPct: round(maxDriftPct), trendPct: round(trendPct) };
 }

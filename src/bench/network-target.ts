@@ -16,6 +16,8 @@ import { ControlClient, fetchServerKey, SharedDecodeCache, type MapStream } from
 import type * as tailcfg from '../tailcfg/index.js';
 import { CpuMeter, rssMb } from './proc-stats.js';
 import { seededRandom } from './workload.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { quantile, round } from './figures.js';
 
 export interface TargetOptions {
   /** The control server's URL, as given to `tailscale up --login-server`. */
@@ -354,14 +356,3 @@ async function closeWithin(control: ControlClient | null, ms: number): Promise<v
   await Promise.race([control.close().catch(() => undefined), sleep(ms)]);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
-}

@@ -15,6 +15,8 @@ import type * as tailcfg from '../tailcfg/index.js';
 import { CLOCK_TICKS, cpuTicks, rssMb } from './proc-stats.js';
 import { benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
 import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { lastArrival, quantile, round } from './figures.js';
 
 export interface NetworkOptions {
   policy: EnginePolicy;
@@ -67,7 +69,8 @@ export interface NetworkResult {
   readonly background?: Record<string, number>;
 }
 
-interface Device {
+/** One simulated device of a benchmark: its control connection and map stream, once open. */
+export interface Device {
   readonly index: number;
   control: ControlClient | null;
   stream: MapStream | null;
@@ -176,16 +179,9 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
     const slowest: Array<{ ms: number; afterStartMs: number; recipients: number }> = [];
     let undelivered = 0;
     for (const change of sent) {
-      const got = arrivals.get(change.seq) ?? new Map<number, number>();
       const expected = index.peersOf(workload.nodes[change.device]!.id);
-      let last = 0;
-      let missing = 0;
-      for (const peerId of expected) {
-        const when = got.get(peerId - 1);
-        if (when === undefined) missing++;
-        else last = Math.max(last, when);
-      }
-      if (missing > 0) undelivered++;
+      const last = lastArrival(arrivals.get(change.seq), expected);
+      if (last === null) undelivered++;
       else if (expected.length > 0) {
         latencies.push(last - change.at);
         slowest.push({ ms: last - change.at, afterStartMs: change.at - churnStart, recipients: expected.length });
@@ -278,14 +274,3 @@ export async function spawnServer(policy: EnginePolicy, nodes: number, seed: num
   return { child, url: info.url, pid: info.pid, lines: lines[Symbol.asyncIterator](), ...(info.apiKey !== undefined ? { apiKey: info.apiKey } : {}) };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
-}

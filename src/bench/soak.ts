@@ -10,7 +10,6 @@
 // Every loop is bounded in count and in time.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { memoryDrift } from './memory-drift.js';
 import { join } from 'node:path';
 import { ControlClient, fetchServerKey, SharedDecodeCache, type MapStream } from '../client/index.js';
 import { compilePolicyText, PolicyIndex } from '../policy/index.js';
@@ -19,6 +18,8 @@ import { rssMb } from './proc-stats.js';
 import { spawnServer } from './network.js';
 import { benchDiscoKey, benchHostinfo, benchMachineKey, benchNodeKey } from './network-server.js';
 import { engineWorkload, seededRandom, type EnginePolicy } from './workload.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { memoryDrift } from './memory-drift.js';
 
 export interface SoakOptions {
   policy: EnginePolicy;
@@ -328,6 +329,3 @@ async function drain(stream: MapStream): Promise<void> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

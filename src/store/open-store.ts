@@ -208,6 +208,7 @@ export function postgresLocation(config: PostgresConfig): string {
 export function postgresClientConfig(config: PostgresConfig): pg.ClientConfig {
   return {
     application_name: 'headway',
+    // Timestamps are BIGINT milliseconds, well inside Number's exact range.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === PG_INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
@@ -220,18 +221,7 @@ export function postgresClientConfig(config: PostgresConfig): pg.ClientConfig {
 
 function openPostgres(config: PostgresConfig, logger: Logger): { db: Kysely<Database>; where: string } {
   const where = postgresLocation(config);
-  const poolConfig: pg.PoolConfig = {
-    max: config.maxOpenConns,
-    application_name: 'headway',
-    // Timestamps are BIGINT milliseconds, well inside Number's exact range.
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === PG_INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
-    },
-    ...(config.url !== null
-      ? { connectionString: config.url }
-      : { host: config.host, port: config.port, database: config.name, user: config.user || undefined, password: config.pass || undefined, ssl: pgSsl(config) }),
-  };
+  const poolConfig: pg.PoolConfig = { ...postgresClientConfig(config), max: config.maxOpenConns };
   const pool = new pg.Pool(poolConfig);
   // An idle client losing its connection emits 'error' on the pool; unhandled, it would end the
   // process. The pool replaces the client on next use.
