@@ -351,7 +351,14 @@ class SqlStore implements Store {
     const changeLog = this.#changeLog;
     const body = async (trx: Kysely<Database>): Promise<T> => {
       const changes = changeLog === null ? null : new ChangeBuffer();
-      const result = await fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools, changes }));
+      let result: T;
+      try {
+        result = await fn(repositories({ db: trx, dialect: this.dialect, nowMs: this.#nowMs, inTransaction: true, pools: this.#pools, changes }));
+      } finally {
+        // Once the callback has returned, work it left running is no longer inside it, even
+        // while the commit (a network round trip on PostgreSQL) is still under way.
+        scope.active = false;
+      }
       // The log row commits with the writes it describes, or not at all.
       if (changes !== null && changes.size > 0) await appendChanges(trx, changeLog!.instanceId, changes.records());
       return result;

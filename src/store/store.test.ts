@@ -713,10 +713,11 @@ forEachDialect('store', (open, dialect) => {
       await rejectsWith(store.transaction(() => store.read.users.list(tailnet.id)), 'HW_STORE_NESTED_TRANSACTION', 'store.read used inside a transaction callback; use the callback\'s tx');
       await rejectsWith(store.transaction(() => store.transaction(async () => 1)), 'HW_STORE_NESTED_TRANSACTION');
       await rejectsWith(store.read.addresses.allocate(tailnet.id), 'HW_STORE_NEEDS_TRANSACTION', `tailnet ${tailnet.id}: addresses must be allocated inside store.transaction(), with the node insert`);
-      // Work started by a finished transaction may use store.read again.
+      // Work a callback left running may use store.read once the callback has returned, even
+      // before the commit finished (setImmediate runs during PostgreSQL's COMMIT round trip).
       let later: Promise<unknown> = Promise.resolve();
       await store.transaction(async () => {
-        later = new Promise((resolve) => setTimeout(resolve, 5)).then(() => store.read.users.list(tailnet.id));
+        later = new Promise((resolve) => setImmediate(resolve)).then(() => store.read.users.list(tailnet.id));
       });
       assert.deepEqual(await later, []);
       await rejectsWith(store.transaction(async (tx) => tx.addresses.allocate(777 as TailnetId)), 'HW_STORE_NOT_FOUND', 'tailnet 777 does not exist');

@@ -67,8 +67,14 @@ describe('HA leases when the wall clock jumps', () => {
     phoneId = [...one.state.defaultTailnet.nodes()].find((n) => n.hostname === 'phone')!.id;
     await waitUntil('laptop and desktop online for each other', () =>
       laptop.netmap.peerByName('desktop')?.Online === true && desktop.netmap.peerByName('laptop')?.Online === true, 10_000);
+    // The phone must have been seen online (its presence row written) before it leaves, or its
+    // late row would pass for the dead instance's in the tests.
+    await waitUntil('the phone online for laptop and desktop', () =>
+      laptop.netmap.peerByName(phoneName)?.Online === true && desktop.netmap.peerByName(phoneName)?.Online === true, 10_000);
     await phone.close();
-    await waitUntil('the phone offline for the laptop', () => laptop.netmap.peerByName(phoneName)?.Online === false, 10_000);
+    await waitUntil('the phone offline for laptop and desktop', () =>
+      laptop.netmap.peerByName(phoneName)?.Online === false && desktop.netmap.peerByName(phoneName)?.Online === false, 10_000);
+    assert.equal((await one.state.store.read.ha.livePresence([phoneId])).size, 0, 'the phone\'s presence row is gone');
     watching = setInterval(() => {
       if (laptop.netmap.peerByName('desktop')?.Online !== true) flaps.push(`desktop offline for laptop at offset ${offsetMs}`);
       if (desktop.netmap.peerByName('laptop')?.Online !== true) flaps.push(`laptop offline for desktop at offset ${offsetMs}`);
@@ -97,7 +103,8 @@ describe('HA leases when the wall clock jumps', () => {
       // Counted from the lease's start, not from when the phone was seen online (which may lag).
       const tookMs = performance.now() - leaseTakenAt;
       assert.ok(tookMs >= GHOST_LEASE_MS - 500, `reaped ${Math.round(tookMs)} ms after the lease was taken: before it ran out`);
-      assert.equal(desktop.netmap.peerByName(phoneName)?.Online, false, 'offline on the other instance too');
+      // The other instance hears of the reaping through the change log, a moment later.
+      await waitUntil('the phone offline for the desktop on the other instance too', () => desktop.netmap.peerByName(phoneName)?.Online === false, 2_000);
       assert.equal(one.ha!.jobRuns.reaped + two.ha!.jobRuns.reaped - reapedBefore, 1, 'only the dead instance\'s session was reaped');
       // Two more lease periods under the jumped clock: the live instances keep their leases.
       await new Promise((resolve) => setTimeout(resolve, 2 * 2_000));
