@@ -64,6 +64,12 @@ export class TailnetPipeline implements TailnetServices {
   readonly #options: PipelineOptions;
   readonly #now: () => number;
   readonly #offlineTimers = new Map<NodeId, NodeJS.Timeout>();
+  /**
+   * Routers in the ordinary offline grace because no standby was online when their session
+   * ended, with when it ended (monotonic): once a standby is online they fail over on the
+   * router grace instead, counted from the end, rather than leaving their prefixes unreachable.
+   */
+  readonly #routersAwaitingStandby = new Map<NodeId, number>();
   readonly #ephemeralTimers = new Map<NodeId, NodeJS.Timeout>();
   readonly #expiryTimers = new Map<NodeId, NodeJS.Timeout>();
   readonly #unsubscribe: () => void;
@@ -131,6 +137,7 @@ export class TailnetPipeline implements TailnetServices {
     const timer = this.#offlineTimers.get(node.id);
     if (timer !== undefined) clearTimeout(timer);
     this.#offlineTimers.delete(node.id);
+    this.#routersAwaitingStandby.delete(node.id);
     this.#disarmEphemeral(node.id);
     this.state.setPresence(node.id, { online: true, capVersion });
     this.#options.hooks?.sessionOnline(node.id, capVersion);
@@ -143,28 +150,54 @@ export class TailnetPipeline implements TailnetServices {
 
   sessionEnded(node: Node): void {
     if (this.#closed || this.hub.hasSession(node.id)) return;
-    const existing = this.#offlineTimers.get(node.id);
-    if (existing !== undefined) clearTimeout(existing);
     // Hysteresis is in two places: a router back within the grace never lost anything, and the
     // primary table never hands a prefix back to a router that returns later (primary-routes.ts).
-    const graceMs = this.#hasStandby(node.id) ? (this.#options.routerFailoverGraceMs ?? this.#options.offlineGraceMs) : this.#options.offlineGraceMs;
+    const routerGraceMs = this.#options.routerFailoverGraceMs ?? this.#options.offlineGraceMs;
+    const standby = this.#hasStandby(node.id);
+    this.#routersAwaitingStandby.delete(node.id);
+    if (!standby && routerGraceMs < this.#options.offlineGraceMs && this.#servedRoutes(node.id).size > 0) {
+      this.#routersAwaitingStandby.set(node.id, performance.now());
+    }
+    this.#armOffline(node.id, standby ? routerGraceMs : this.#options.offlineGraceMs);
+  }
+
+  #armOffline(id: NodeId, delayMs: number): void {
+    const existing = this.#offlineTimers.get(id);
+    if (existing !== undefined) clearTimeout(existing);
     const timer = setTimeout(() => {
-      this.#offlineTimers.delete(node.id);
-      if (this.hub.hasSession(node.id) || this.state.node(node.id) === undefined) return;
-      this.state.setPresence(node.id, { online: false, capVersion: this.state.presence(node.id).capVersion });
-      this.#options.hooks?.sessionOffline(node.id);
-      const current = this.state.node(node.id);
-      if (current?.ephemeral) this.#armEphemeral(node.id);
-    }, graceMs);
+      this.#offlineTimers.delete(id);
+      this.#routersAwaitingStandby.delete(id);
+      if (this.hub.hasSession(id) || this.state.node(id) === undefined) return;
+      this.state.setPresence(id, { online: false, capVersion: this.state.presence(id).capVersion });
+      this.#options.hooks?.sessionOffline(id);
+      const current = this.state.node(id);
+      if (current?.ephemeral) this.#armEphemeral(id);
+    }, Math.max(0, delayMs));
     timer.unref();
-    this.#offlineTimers.set(node.id, timer);
+    this.#offlineTimers.set(id, timer);
+  }
+
+  /** A node came online or began serving routes: routers waiting for a standby may have one now. */
+  #standbyMayHaveAppeared(): void {
+    if (this.#routersAwaitingStandby.size === 0) return;
+    const routerGraceMs = this.#options.routerFailoverGraceMs ?? this.#options.offlineGraceMs;
+    for (const [id, endedAt] of [...this.#routersAwaitingStandby]) {
+      if (!this.#hasStandby(id)) continue;
+      this.#routersAwaitingStandby.delete(id);
+      this.#armOffline(id, endedAt + routerGraceMs - performance.now());
+    }
+  }
+
+  /** The subnet routes a node advertises and has approved (exit routes are not failed over). */
+  #servedRoutes(id: NodeId): Set<string> {
+    const node = this.state.node(id);
+    if (node === undefined) return new Set();
+    return new Set(node.approvedRoutes.filter((r) => r !== '0.0.0.0/0' && r !== '::/0' && node.advertisedRoutes.includes(r)));
   }
 
   /** Whether another online node serves one of this node's subnet routes (so it can take over). */
   #hasStandby(id: NodeId): boolean {
-    const node = this.state.node(id);
-    if (node === undefined) return false;
-    const served = new Set(node.approvedRoutes.filter((r) => r !== '0.0.0.0/0' && r !== '::/0' && node.advertisedRoutes.includes(r)));
+    const served = this.#servedRoutes(id);
     if (served.size === 0) return false;
     for (const other of this.state.nodes()) {
       if (other.id === id || !this.state.presence(other.id).online) continue;
@@ -187,6 +220,7 @@ export class TailnetPipeline implements TailnetServices {
       for (const timer of timers.values()) clearTimeout(timer);
       timers.clear();
     }
+    this.#routersAwaitingStandby.clear();
   }
 
   // --- events --------------------------------------------------------------------------------
@@ -212,6 +246,7 @@ export class TailnetPipeline implements TailnetServices {
       case 'nodeChanged':
         if (event.facets.has('keyExpiry')) this.#armExpiry(event.after);
         if (event.facets.has('advertisedRoutes') || event.facets.has('tags') || event.facets.has('user')) this.#autoApprove(event.after);
+        if (event.facets.has('advertisedRoutes') || event.facets.has('approvedRoutes')) this.#standbyMayHaveAppeared();
         break;
       case 'nodeRemoved':
         this.#forget(event.node.id);
@@ -223,6 +258,7 @@ export class TailnetPipeline implements TailnetServices {
         if (JSON.stringify(event.before.dns) !== JSON.stringify(event.after.dns)) this.#dnsChanged(event.before.dns);
         break;
       case 'presenceChanged':
+        if (event.after.online) this.#standbyMayHaveAppeared();
         // With several instances a node's session may end on another one: its clean-up clock
         // starts here too (the singleton job decides who deletes).
         if (this.#options.hooks !== undefined && this.state.node(event.nodeId)?.ephemeral === true) {
@@ -332,6 +368,7 @@ export class TailnetPipeline implements TailnetServices {
   }
 
   #forget(id: NodeId): void {
+    this.#routersAwaitingStandby.delete(id);
     for (const timers of [this.#offlineTimers, this.#ephemeralTimers, this.#expiryTimers]) {
       const timer = timers.get(id);
       if (timer !== undefined) clearTimeout(timer);

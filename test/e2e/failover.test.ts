@@ -2,7 +2,8 @@
 // with its production presence settings: a router process killed with SIGKILL is replaced as
 // primary in its peers' netmaps within 3 s; a router whose connection flaps within
 // node.router_failover_grace keeps its role; a primary never moves back when the old router
-// returns (hysteresis).
+// returns (hysteresis); a primary that died alone fails over on the router grace, not the
+// ordinary offline grace, once a standby comes online.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -13,8 +14,21 @@ import { startDeviceProcess, type DeviceProcess } from '../support/device-proces
 
 const PREFIX = '10.77.0.0/24';
 
-function isPrimary(viewer: NodeClient, name: string): boolean {
-  return viewer.netmap.peerByName(name)?.PrimaryRoutes?.includes(PREFIX) === true;
+function isPrimary(viewer: NodeClient, name: string, prefix = PREFIX): boolean {
+  return viewer.netmap.peerByName(name)?.PrimaryRoutes?.includes(prefix) === true;
+}
+
+/** What the viewer holds, for a failure message: each peer's presence and primary routes. */
+function viewerSees(viewer: NodeClient): string {
+  return [...viewer.netmap.peers.values()].map((p) => `${p.Name}: online ${String(p.Online)}, primary [${(p.PrimaryRoutes ?? []).join(' ')}]`).join('; ');
+}
+
+async function waitForViewer(viewer: NodeClient, what: string, predicate: () => boolean, timeoutMs: number): Promise<void> {
+  try {
+    await viewer.waitFor(what, predicate, timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the viewer sees ${viewerSees(viewer)}`, { cause: err });
+  }
 }
 
 describe('HA subnet router failover', () => {
@@ -44,10 +58,10 @@ describe('HA subnet router failover', () => {
     try {
       await viewer.loginWithAuthKey(userKey);
       await viewer.startMap();
-      await viewer.waitFor('kill-r1 primary', () => isPrimary(viewer, 'kill-r1') && viewer.netmap.peerByName('kill-r2') !== undefined, 10_000);
+      await waitForViewer(viewer, 'kill-r1 primary', () => isPrimary(viewer, 'kill-r1') && viewer.netmap.peerByName('kill-r2') !== undefined, 10_000);
       const killed = performance.now();
       await r1.kill();
-      await viewer.waitFor('kill-r2 primary', () => isPrimary(viewer, 'kill-r2'), 10_000);
+      await waitForViewer(viewer, 'kill-r2 primary', () => isPrimary(viewer, 'kill-r2'), 10_000);
       const failoverMs = performance.now() - killed;
       t.diagnostic(`failover: ${Math.round(failoverMs)} ms from SIGKILL to the viewer's netmap`);
       assert.ok(failoverMs < 3_000, `failover took ${Math.round(failoverMs)} ms`);
@@ -69,7 +83,7 @@ describe('HA subnet router failover', () => {
         await c.loginWithAuthKey(c === viewer ? userKey : routerKey);
         await c.startMap();
       }
-      await viewer.waitFor('flap-r1 primary', () => isPrimary(viewer, 'flap-r1') && viewer.netmap.peerByName('flap-r2') !== undefined, 10_000);
+      await waitForViewer(viewer, 'flap-r1 primary', () => isPrimary(viewer, 'flap-r1') && viewer.netmap.peerByName('flap-r2') !== undefined, 10_000);
       // Five drops of 300 ms each: shorter than router_failover_grace (1 s).
       let sawR2Primary = false;
       const watch = setInterval(() => { if (isPrimary(viewer, 'flap-r2')) sawR2Primary = true; }, 20);
@@ -89,14 +103,39 @@ describe('HA subnet router failover', () => {
 
       // A real outage: r2 takes over; r1 returning does not take the prefix back.
       await r1.stopMap();
-      await viewer.waitFor('flap-r2 primary', () => isPrimary(viewer, 'flap-r2'), 5_000);
+      await waitForViewer(viewer, 'flap-r2 primary', () => isPrimary(viewer, 'flap-r2'), 5_000);
       await r1.startMap();
-      await viewer.waitFor('flap-r1 online again', () => viewer.netmap.peerByName('flap-r1')?.Online === true, 5_000);
+      await waitForViewer(viewer, 'flap-r1 online again', () => viewer.netmap.peerByName('flap-r1')?.Online === true, 5_000);
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       assert.ok(isPrimary(viewer, 'flap-r2'), 'flap-r2 stays primary');
       assert.ok(!isPrimary(viewer, 'flap-r1'));
     } finally {
       for (const c of clients) await c.close();
+    }
+  });
+  it('fails a dead primary over on the router grace, not the offline grace, once a standby comes online later', async (t) => {
+    // Its own prefix: the routers of the other cases must not be standbys here.
+    const prefix = '10.77.9.0/24';
+    const r1 = await startDeviceProcess(server.url, routerKey, 'late-r1', [prefix]);
+    const viewer = new NodeClient({ serverUrl: server.url, hostname: 'viewer-3' });
+    let r2: DeviceProcess | null = null;
+    try {
+      await viewer.loginWithAuthKey(userKey);
+      await viewer.startMap();
+      await waitForViewer(viewer, 'late-r1 primary', () => isPrimary(viewer, 'late-r1', prefix), 10_000);
+      const killed = performance.now();
+      // No standby is online when it dies, so it gets node.offline_grace (10 s by default).
+      await r1.kill();
+      r2 = await startDeviceProcess(server.url, routerKey, 'late-r2', [prefix]);
+      const standbyUp = performance.now() - killed;
+      await waitForViewer(viewer, 'late-r2 primary', () => isPrimary(viewer, 'late-r2', prefix), 15_000);
+      const failoverMs = performance.now() - killed;
+      t.diagnostic(`failover: ${Math.round(failoverMs)} ms from SIGKILL (the standby was up after ${Math.round(standbyUp)} ms)`);
+      assert.ok(failoverMs < Math.max(standbyUp, 1_000) + 3_000, `failover took ${Math.round(failoverMs)} ms: the dead router kept the offline grace`);
+    } finally {
+      await viewer.close();
+      await r1.kill();
+      await r2?.kill();
     }
   });
 });
