@@ -36,6 +36,7 @@ export class ChangeFollower {
   #listener: pg.Client | null = null;
   #pollTimer: NodeJS.Timeout | null = null;
   #closed = false;
+  #paused = false;
   /** Counters for tests and metrics. */
   readonly stats = { entriesApplied: 0, resyncs: 0, listenReconnects: 0 };
 
@@ -54,8 +55,22 @@ export class ChangeFollower {
     void this.#listen();
   }
 
+  /**
+   * Stops applying the log until resume() (an instance that falls behind: tests of the
+   * reload, and an operator's diagnosis). Notifications and polls are ignored meanwhile.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): Promise<void> {
+    this.#paused = false;
+    return this.catchUp();
+  }
+
   /** Applies everything committed so far; concurrent calls share one pass (plus one more). */
   catchUp(): Promise<void> {
+    if (this.#paused) return Promise.resolve();
     if (this.#draining !== null) {
       this.#again = true;
       return this.#draining;
@@ -227,5 +242,7 @@ export class ChangeFollower {
       await this.#applyRows([], [...userIds], [...nodeIds], [tailnet.id], [...nodeIds]);
     }
     for (const id of gone) await state.applyStoredTailnet(id, undefined);
+    // After the nodes: an approval made while we were behind wakes its waiting client.
+    await state.pending.reloadWaiting();
   }
 }

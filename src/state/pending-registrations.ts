@@ -110,6 +110,19 @@ export class PendingRegistrations {
     if (node !== undefined) this.#settle(row.id, { kind: 'approved', node }, false);
   }
 
+  /**
+   * Re-reads every login still waiting here (after this instance fell behind the pruned change
+   * log, an approval made meanwhile reached no follower).
+   */
+  async reloadWaiting(): Promise<void> {
+    if (this.#shared === null) return;
+    const waiting = [...this.#entries.values()].filter((entry) => entry.outcome === null).map((entry) => entry.registration.id);
+    for (const id of waiting) {
+      const row = await this.#shared.store.read.ha.pendingLogin(id);
+      if (row !== undefined) this.applyStored(row);
+    }
+  }
+
   get(id: string): PendingRegistration | undefined {
     const entry = this.#entries.get(id);
     return entry && entry.outcome === null ? entry.registration : undefined;
