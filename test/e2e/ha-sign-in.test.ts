@@ -3,7 +3,8 @@
 // picks, as a round robin would. A sign-in started on instance 1 completes when the provider's
 // callback reaches instance 2, a link made on one instance opens on another, an SSH check's
 // re-authentication completed elsewhere reaches the check waiting on instance 1, and a replayed
-// or forged callback is refused on every instance. The database holds no state or nonce in clear.
+// or forged callback is refused on every instance. The database holds no state or nonce in clear,
+// and an instance that cannot reach it answers a sign-in with a page that says so.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -194,5 +195,21 @@ describe('high availability: sign-ins in flight shared by three instances behind
       await laptop.close();
       await sshd.close();
     }
+  });
+
+  // Last: it leaves instance 3 without its database.
+  it('answers a sign-in an instance cannot keep (its store is gone) with a page that says so', async () => {
+    const browser = new TestBrowser();
+    const atProvider = await browser.get(`${one.url}/oidc/console/login?next=/admin/`);
+    const state = new URL(atProvider.location!).searchParams.get('state')!;
+    await three.state.store.close();
+    const started = await browser.get(`${three.url}/oidc/console/login?next=/admin/`);
+    assert.equal(started.status, 503, started.body);
+    assert.match(started.body, /Sign-in failed.*HW_STORE_CLOSED/s);
+    const callback = await fetch(`${three.url}/oidc/callback?code=x&state=${state}`, { headers: { cookie: `hw_oidc_${state.slice(0, 16)}=${state}` } });
+    assert.equal(callback.status, 503);
+    assert.match(await callback.text(), /HW_STORE_CLOSED/);
+    // The other instances still serve sign-ins.
+    assert.equal((await new TestBrowser().get(`${two.url}/oidc/console/login?next=/admin/`)).status, 302);
   });
 });
