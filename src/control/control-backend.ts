@@ -44,7 +44,7 @@ export interface ControlBackend {
    * Re-authenticates a known user through the identity provider (SSH check mode); absent when
    * no provider is configured, and check rules are then rejected.
    */
-  readonly reauthenticate?: (tailnetId: TailnetId, userId: UserId) => { url: string; result: Promise<User> };
+  readonly reauthenticate?: (tailnetId: TailnetId, userId: UserId) => Promise<{ url: string; result: Promise<User> }>;
   /** Bounds on POST /machine/register; absent = unlimited. */
   readonly registrationLimits?: {
     readonly perAddress: KeyedRateLimiter;

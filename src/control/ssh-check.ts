@@ -94,7 +94,15 @@ export class SshCheckFlow {
     if (last !== undefined && Date.now() - last < (period ?? DEFAULT_CHECK_PERIOD_MS)) return ACCEPT;
 
     this.#prune();
-    const { url, result } = this.#backend.reauthenticate(tailnet.id, userId);
+    let started: { url: string; result: Promise<unknown> };
+    try {
+      started = await this.#backend.reauthenticate(tailnet.id, userId);
+    } catch (err) {
+      // With HA the sign-in is kept in the database: while it is away no check can start.
+      this.#backend.logger.warn({ err, tailnet: tailnet.id, user: userId }, 'ssh check: starting the re-authentication failed');
+      return reject('the re-authentication could not be started; try again shortly.');
+    }
+    const { url, result } = started;
     const authId = randomBytes(16).toString('base64url');
     this.#pending.set(authId, { tailnetId: tailnet.id, userId, srcId: src.id, dstId: dst.id, result, expiresAt: Date.now() + PENDING_TTL_MS });
     const user = tailnet.user(userId);

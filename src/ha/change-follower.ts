@@ -26,6 +26,11 @@ export interface ChangeFollowerOptions {
   readonly connect: () => pg.Client;
   readonly pollIntervalMs: number;
   readonly logger: Logger;
+  /**
+   * Told, after a batch is applied, which other entities it named: records that feed no state
+   * in memory but wake something waiting on this instance (a re-authentication's outcome).
+   */
+  readonly notify?: (entities: ReadonlySet<string>) => void;
 }
 
 export class ChangeFollower {
@@ -160,6 +165,7 @@ export class ChangeFollower {
     const policies = new Set<TailnetId>();
     const presence = new Set<NodeId>();
     const logins = new Set<number>();
+    const others = new Set<string>();
     for (const entry of entries) {
       for (const [entity, id] of entry.changes) {
         if (entity === 'presence') presence.add(id as NodeId);
@@ -168,6 +174,7 @@ export class ChangeFollower {
         else if (entity === 'policy') policies.add(id as TailnetId);
         else if (entity === 'tailnet') tailnets.add(id);
         else if (entity === 'pendingLogin') logins.add(id);
+        else others.add(entity);
       }
     }
     await this.#applyRows([...tailnets] as TailnetId[], [...users], [...nodes], [...policies], [...presence]);
@@ -175,6 +182,7 @@ export class ChangeFollower {
     if (logins.size > 0) {
       for (const row of await this.#options.store.read.ha.pendingLoginsBySeq([...logins])) this.#options.state.pending.applyStored(row);
     }
+    if (others.size > 0) this.#options.notify?.(others);
   }
 
   /**

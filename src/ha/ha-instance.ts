@@ -52,6 +52,7 @@ export class HaInstance {
   #connectedSince = 0;
   #lastPrune = -Infinity;
   #closed = false;
+  readonly #changeListeners = new Map<string, Array<() => void>>();
 
   private constructor(options: HaInstanceOptions, startPosition: number) {
     this.#options = options;
@@ -98,6 +99,13 @@ export class HaInstance {
     return this.#follower;
   }
 
+  /** Calls `listener` whenever the change log names `entity` (an entity no state applies). */
+  onChange(entity: string, listener: () => void): void {
+    const listeners = this.#changeListeners.get(entity) ?? [];
+    listeners.push(listener);
+    this.#changeListeners.set(entity, listeners);
+  }
+
   isLeader(job: SingletonJob): boolean {
     return this.jobs.isLeader(job);
   }
@@ -114,6 +122,9 @@ export class HaInstance {
       connect: () => new pg.Client(clientConfig),
       pollIntervalMs: this.#options.pollIntervalMs ?? 1_000,
       logger: this.#logger,
+      notify: (entities) => {
+        for (const entity of entities) for (const listener of this.#changeListeners.get(entity) ?? []) listener();
+      },
     });
     this.#follower.start();
     this.#heartbeat = setInterval(() => void this.tick(), this.#options.ha.heartbeatIntervalMs);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromObject, type Config } from '../config/index.js';
 import { silentLogger } from '../log/index.js';
-import { startServer, type RunningServer, type StartOptions } from '../server/headway-server.js';
+import { startServer, type AdminApiFactory, type RunningServer, type StartOptions } from '../server/headway-server.js';
 import { createTestDatabase, type TestDatabase } from '../store/testing.js';
 
 /** Polls `predicate` until it holds; fails the test with `what` after `timeoutMs`. */
@@ -32,7 +32,8 @@ export async function startTestCluster(count: number, options: {
   config?: Record<string, unknown>;
   /** Configuration for one instance (by index), over `config`: its own listen_addr, server_url... */
   perInstance?: (index: number) => Record<string, unknown>;
-  start?: StartOptions;
+  /** Start options of every instance; `api` serves the admin API (and the console's session). */
+  start?: StartOptions & { api?: AdminApiFactory };
 } = {}): Promise<TestCluster> {
   const database = await createTestDatabase('postgres');
   const dirs: string[] = [];

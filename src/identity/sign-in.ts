@@ -1,7 +1,9 @@
 // Sign-in through the provider, for three purposes: a device's interactive login (the node is
 // registered to the signed-in user), a browser session for the web console (a hook of the
 // composition root gives it), and the re-authentication of a known user (SSH check mode and
-// the like). Each sign-in in flight is remembered by its state, single use, for ten minutes.
+// the like). Each sign-in in flight is remembered by its state, single use, for ten minutes, in
+// a ledger: this process's memory, or with high availability the database, so that a link
+// opened and a callback received by any instance completes it (docs/ha.md).
 // Users are provisioned keyed by issuer + subject; profile, groups and role are refreshed at
 // every sign-in. A refusal creates nothing and leaves a waiting device waiting.
 import { randomBytes } from 'node:crypto';
@@ -10,9 +12,11 @@ import type { Config, OidcConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import type { Node, TailnetId, User, UserId, UserRole } from '../model/index.js';
 import { syncedGroupNames, syncedGroupsOf } from '../model/index.js';
+import { HeadwayError, errorTables } from '../util/headway-error.js';
 import type { Actor, ServerState, TailnetState } from '../state/index.js';
 import { IdentityErrors, identityError } from './errors.js';
 import type { AuthorizationChecks, ProviderClient, SignedInClaims } from './provider-client.js';
+import { MemorySignInLedger, type SignInLedger } from './sign-in-ledger.js';
 
 /** Who signed in to the browser, handed to the composition root's hook. */
 export interface BrowserSignIn {
@@ -37,21 +41,36 @@ export type SignInOutcome =
   | { readonly kind: 'browser'; readonly user: User; readonly next: string }
   | { readonly kind: 'reauth'; readonly user: User };
 
-interface InFlight {
+type Settle = (result: { ok: true; user: User } | { ok: false; error: Error }) => void;
+
+/** A sign-in link not opened yet (the provider URL is made when a browser opens it). */
+interface HandleRecord {
   readonly purpose: SignInPurpose;
-  readonly checks: AuthorizationChecks;
-  readonly expiresAt: number;
-  readonly settle?: (result: { ok: true; user: User } | { ok: false; error: Error }) => void;
+  /** The re-authentication waiting for this sign-in, on the instance that started it. */
+  readonly waiter: string | null;
 }
 
-/** A sign-in link opened by a browser; the provider URL is made when the link is opened. */
-interface Handle {
-  readonly purpose: SignInPurpose;
+/** A sign-in at the provider, by its state: what its callback must check. */
+interface FlightRecord extends HandleRecord {
+  readonly checks: AuthorizationChecks;
+}
+
+/** How a re-authentication ended, for a waiter on another instance. */
+type OutcomeRecord =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: string | null; readonly message: string };
+
+/** A caller of startReauthentication, held in memory where it started. */
+interface Waiter {
+  readonly tailnetId: TailnetId;
+  readonly userId: UserId;
+  readonly settle: Settle;
   readonly expiresAt: number;
-  readonly settle?: InFlight['settle'];
 }
 
 export const SIGN_IN_TTL_MS = 10 * 60_000;
+/** How soon outcomes are looked for again after the ledger could not be read. */
+const OUTCOME_RETRY_MS = 1_000;
 
 /** Roles by rank, for a user in several role_groups: the highest wins. */
 const ROLE_RANK: readonly UserRole[] = ['member', 'auditor', 'billing-admin', 'network-admin', 'it-admin', 'admin'];
@@ -63,11 +82,15 @@ export class SignInService {
   readonly #provider: ProviderClient;
   readonly #logger: Logger;
   readonly #serverUrl: string;
-  readonly #inFlight = new Map<string, InFlight>();
-  readonly #handles = new Map<string, Handle>();
+  readonly #ledger: SignInLedger;
+  readonly #waiters = new Map<string, Waiter>();
   readonly browserHook: BrowserSignInHook | null;
 
-  constructor(deps: { state: ServerState; config: Config & { oidc: OidcConfig }; provider: ProviderClient; logger: Logger; serverUrl: string; onBrowserSignIn?: BrowserSignInHook }) {
+  constructor(deps: {
+    state: ServerState; config: Config & { oidc: OidcConfig }; provider: ProviderClient; logger: Logger; serverUrl: string; onBrowserSignIn?: BrowserSignInHook;
+    /** Where sign-ins in flight are kept; default this process's memory. */
+    ledger?: SignInLedger;
+  }) {
     this.#state = deps.state;
     this.#config = deps.config;
     this.#oidc = deps.config.oidc;
@@ -75,6 +98,8 @@ export class SignInService {
     this.#logger = deps.logger;
     this.#serverUrl = deps.serverUrl.replace(/\/+$/, '');
     this.browserHook = deps.onBrowserSignIn ?? null;
+    this.#ledger = deps.ledger ?? new MemorySignInLedger();
+    this.#ledger.onOutcome(() => void this.#collectOutcomes());
   }
 
   get provider(): ProviderClient {
@@ -89,39 +114,47 @@ export class SignInService {
   /**
    * Starts the re-authentication of an existing user: returns the URL to show them and a
    * promise of the outcome (the user, refreshed, when the same identity signed in again; a
-   * HeadwayError when refused or after ten minutes).
+   * HeadwayError when refused, wherever the callback arrived, or after twenty minutes).
    */
-  startReauthentication(tailnetId: TailnetId, userId: UserId): { url: string; result: Promise<User> } {
-    let settle!: InFlight['settle'];
+  async startReauthentication(tailnetId: TailnetId, userId: UserId): Promise<{ url: string; result: Promise<User> }> {
+    let settle!: Settle;
     const result = new Promise<User>((resolve, reject) => {
       settle = (outcome) => (outcome.ok ? resolve(outcome.user) : reject(outcome.error));
     });
     // A refusal must not be an unhandled rejection when the caller awaits the result later.
     result.catch(() => undefined);
-    const handle = this.#newHandle({ kind: 'reauth', tailnetId, userId }, settle);
-    return { url: `${this.#serverUrl}/oidc/start/${handle}`, result };
+    this.#prune();
+    const waiter = randomToken();
+    // The link may wait ten minutes to be opened, and the sign-in ten more to complete.
+    this.#waiters.set(waiter, { tailnetId, userId, settle, expiresAt: Date.now() + 2 * SIGN_IN_TTL_MS });
+    try {
+      return { url: await this.#newHandle({ kind: 'reauth', tailnetId, userId }, waiter), result };
+    } catch (err) {
+      this.#waiters.delete(waiter);
+      throw err;
+    }
   }
 
   /** A sign-in link for a browser (the console's login button points at one). */
-  browserLink(next: string): string {
-    return `${this.#serverUrl}/oidc/start/${this.#newHandle({ kind: 'browser', next: safeNext(next) })}`;
+  browserLink(next: string): Promise<string> {
+    return this.#newHandle({ kind: 'browser', next: safeNext(next) }, null);
   }
 
-  #newHandle(purpose: SignInPurpose, settle?: InFlight['settle']): string {
-    this.#prune();
+  async #newHandle(purpose: SignInPurpose, waiter: string | null): Promise<string> {
     const id = randomToken();
-    this.#handles.set(id, { purpose, expiresAt: Date.now() + SIGN_IN_TTL_MS, ...(settle ? { settle } : {}) });
-    return id;
+    const record: HandleRecord = { purpose, waiter };
+    await this.#ledger.put('handle', id, JSON.stringify(record), SIGN_IN_TTL_MS);
+    return `${this.#serverUrl}/oidc/start/${id}`;
   }
 
   /** Opens a link made by browserLink/startReauthentication: the provider URL and its state. */
   async openHandle(id: string): Promise<{ url: URL; state: string }> {
-    const handle = this.#handles.get(id);
-    if (handle === undefined || handle.expiresAt <= Date.now()) {
+    const body = await this.#ledger.take('handle', id);
+    if (body === undefined) {
       throw identityError(IdentityErrors.STATE_MISMATCH, 'this sign-in link is unknown or expired; start again');
     }
-    this.#handles.delete(id);
-    return this.#begin(handle.purpose, handle.settle);
+    const handle = JSON.parse(body) as HandleRecord;
+    return this.#begin(handle.purpose, handle.waiter);
   }
 
   /** Starts a device's sign-in for a waiting interactive login. */
@@ -129,18 +162,19 @@ export class SignInService {
     if (await this.#state.pending.lookup(registrationId) === undefined) {
       throw identityError(IdentityErrors.LOGIN_EXPIRED, 'this login is not waiting any more (it was completed, or it expired); run tailscale up again');
     }
-    return this.#begin({ kind: 'device', registrationId });
+    return this.#begin({ kind: 'device', registrationId }, null);
   }
 
   /** Starts a browser sign-in directly (the console's /oidc/console/login). */
   startBrowser(next: string): Promise<{ url: URL; state: string }> {
-    return this.#begin({ kind: 'browser', next: safeNext(next) });
+    return this.#begin({ kind: 'browser', next: safeNext(next) }, null);
   }
 
-  async #begin(purpose: SignInPurpose, settle?: InFlight['settle']): Promise<{ url: URL; state: string }> {
+  async #begin(purpose: SignInPurpose, waiter: string | null): Promise<{ url: URL; state: string }> {
     this.#prune();
     const { url, checks } = await this.#provider.authorizationUrl();
-    this.#inFlight.set(checks.state, { purpose, checks, expiresAt: Date.now() + SIGN_IN_TTL_MS, ...(settle ? { settle } : {}) });
+    const record: FlightRecord = { purpose, checks, waiter };
+    await this.#ledger.put('flight', checks.state, JSON.stringify(record), SIGN_IN_TTL_MS);
     return { url, state: checks.state };
   }
 
@@ -150,11 +184,11 @@ export class SignInService {
    */
   async complete(callbackUrl: URL, browserState: string | undefined): Promise<SignInOutcome> {
     const state = callbackUrl.searchParams.get('state') ?? '';
-    const flight = this.#inFlight.get(state);
-    if (flight === undefined || flight.expiresAt <= Date.now()) {
+    const body = state === '' ? undefined : await this.#ledger.take('flight', state);
+    if (body === undefined) {
       throw identityError(IdentityErrors.STATE_MISMATCH, 'the sign-in state is unknown, expired or already used; start again');
     }
-    this.#inFlight.delete(state);
+    const flight = JSON.parse(body) as FlightRecord;
     try {
       if (browserState !== state) {
         throw identityError(IdentityErrors.STATE_MISMATCH, 'the sign-in was not started in this browser (state mismatch); start again');
@@ -164,11 +198,51 @@ export class SignInService {
       }
       const claims = await this.#provider.complete(callbackUrl, flight.checks);
       const outcome = await this.#finish(flight.purpose, claims);
-      flight.settle?.({ ok: true, user: outcome.user });
+      await this.#settle(flight.waiter, { ok: true, user: outcome.user });
       return outcome;
     } catch (err) {
-      flight.settle?.({ ok: false, error: err as Error });
+      await this.#settle(flight.waiter, { ok: false, error: err as Error });
       throw err;
+    }
+  }
+
+  /**
+   * Hands a re-authentication's outcome to its waiter: at once when it waits here, else through
+   * the ledger to the instance where it waits. The sign-in's own answer stands either way.
+   */
+  async #settle(waiterId: string | null, result: Parameters<Settle>[0]): Promise<void> {
+    if (waiterId === null) return;
+    const waiter = this.#waiters.get(waiterId);
+    if (waiter !== undefined) {
+      this.#waiters.delete(waiterId);
+      waiter.settle(result);
+      return;
+    }
+    const record: OutcomeRecord = result.ok
+      ? { ok: true }
+      : { ok: false, code: result.error instanceof HeadwayError ? result.error.code : null, message: result.error.message };
+    await this.#ledger.put('outcome', waiterId, JSON.stringify(record), SIGN_IN_TTL_MS)
+      .catch((err: unknown) => this.#logger.warn({ err }, 'handing a re-authentication\'s outcome to the instance where it waits failed; it will time out'));
+  }
+
+  /** Takes the outcomes other instances put for the re-authentications waiting here. */
+  async #collectOutcomes(): Promise<void> {
+    for (const [id, waiter] of [...this.#waiters]) {
+      let body: string | undefined;
+      try {
+        body = await this.#ledger.take('outcome', id);
+      } catch (err) {
+        // No further notification may come for this outcome: look again shortly.
+        this.#logger.warn({ err }, 'reading re-authentication outcomes failed; retrying');
+        setTimeout(() => void this.#collectOutcomes(), OUTCOME_RETRY_MS).unref();
+        return;
+      }
+      if (body === undefined || !this.#waiters.delete(id)) continue;
+      const outcome = JSON.parse(body) as OutcomeRecord;
+      const user = this.#state.tailnet(waiter.tailnetId)?.user(waiter.userId);
+      if (outcome.ok && user !== undefined) waiter.settle({ ok: true, user });
+      else if (outcome.ok) waiter.settle({ ok: false, error: identityError(IdentityErrors.REAUTH_MISMATCH, 'the user who had to re-authenticate no longer exists') });
+      else waiter.settle({ ok: false, error: rebuiltError(outcome.code, outcome.message) });
     }
   }
 
@@ -305,17 +379,20 @@ export class SignInService {
 
   #prune(): void {
     const now = Date.now();
-    for (const [state, flight] of this.#inFlight) {
-      if (flight.expiresAt > now) continue;
-      this.#inFlight.delete(state);
-      flight.settle?.({ ok: false, error: identityError(IdentityErrors.STATE_MISMATCH, 'the sign-in was not completed in time') });
-    }
-    for (const [id, handle] of this.#handles) {
-      if (handle.expiresAt > now) continue;
-      this.#handles.delete(id);
-      handle.settle?.({ ok: false, error: identityError(IdentityErrors.STATE_MISMATCH, 'the sign-in link was not opened in time') });
+    for (const [id, waiter] of this.#waiters) {
+      if (waiter.expiresAt > now) continue;
+      this.#waiters.delete(id);
+      waiter.settle({ ok: false, error: identityError(IdentityErrors.STATE_MISMATCH, 'the sign-in was not completed in time') });
     }
   }
+}
+
+/** A refusal made on another instance, with its code when it had one of ours. */
+function rebuiltError(code: string | null, message: string): Error {
+  for (const table of errorTables) {
+    for (const spec of Object.values(table)) if (spec.code === code) return new HeadwayError(spec, message);
+  }
+  return new Error(message);
 }
 
 function actorOf(claims: SignedInClaims): Actor {

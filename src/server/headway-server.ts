@@ -22,7 +22,7 @@ import { createScimHandler } from '../scim/index.js';
 import { createIdentityHttpHandler, ProviderClient, SignInService, type BrowserSignInHook, type IdentityHttpHandler } from '../identity/index.js';
 import { createLogger, createMetricsRegistry, type Logger, type Registry } from '../log/index.js';
 import type { DerpSource } from '../mapper/index.js';
-import { DerpMesh, HaInstance, loadOrCreateSharedKey, meshKey } from '../ha/index.js';
+import { DerpMesh, HaInstance, SharedSignInLedger, loadOrCreateSharedKey, meshKey } from '../ha/index.js';
 import type { NodeId, TailnetId, UserId } from '../model/index.js';
 import { compilePolicyText } from '../policy/index.js';
 import { ServerState, type TailnetState } from '../state/index.js';
@@ -376,6 +376,8 @@ export async function startServer(config: Config, options: StartOptions & { api?
         state, config: { ...config, oidc: config.oidc }, provider, logger: identityLogger, serverUrl,
         // The console's sessions unless a caller supplies its own hook.
         onBrowserSignIn: options.onBrowserSignIn ?? createBrowserSignInHook(sessions, serverUrl),
+        // With HA the provider's callback may reach any instance: sign-ins in flight are shared.
+        ...(ha !== null && haConfig !== null ? { ledger: new SharedSignInLedger({ store, secret: haConfig.secret, ha, logger: identityLogger }) } : {}),
       });
       identityHttp = createIdentityHttpHandler({ signIn, serverUrl, logger: identityLogger });
     }

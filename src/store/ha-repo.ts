@@ -1,7 +1,7 @@
 // The tables of high availability (docs/ha.md): reading the change log, instance leases,
-// cross-instance presence and the shared private keys. Lease times use the database's clock, so
-// instances with skewed clocks still agree on who is alive. PostgreSQL only: HA is refused on
-// SQLite by the configuration.
+// cross-instance presence, the shared private keys and the sign-ins in flight. Lease and expiry
+// times use the database's clock, so instances with skewed clocks still agree on who is alive.
+// PostgreSQL only: HA is refused on SQLite by the configuration.
 import { sql, type Selectable } from 'kysely';
 import type { Node, NodeId, User, UserId } from '../model/index.js';
 import { dbNowMs, parseChangeRecords, type ChangeRecord } from './change-log.js';
@@ -72,6 +72,13 @@ export interface HaRepo {
   getKey(name: string): Promise<string | undefined>;
   /** Stores `ciphertext` unless a key of that name exists; returns the stored one. */
   putKeyIfAbsent(name: string, ciphertext: string): Promise<string>;
+  /**
+   * Stores a sign-in record for `ttlMs` (database clock), replacing one of the same kind and key,
+   * and deletes lapsed ones. An outcome is logged, so the instance where its caller waits learns it.
+   */
+  putSignIn(kind: string, key: string, body: string, ttlMs: number): Promise<void>;
+  /** Deletes and returns an unlapsed sign-in record: one caller gets it, whoever else asks. */
+  takeSignIn(kind: string, key: string): Promise<string | undefined>;
 }
 
 /** An approved or expired login's row stays this long, for a client's late follow-up. */
@@ -221,6 +228,23 @@ export class SqlHaRepo implements HaRepo {
     const row = await this.#ctx.db.updateTable('ha_pending_logins').set({ node_id: nodeId }).where('id', '=', id)
       .returning('seq').executeTakeFirst();
     if (row !== undefined) this.#ctx.changes?.record('pendingLogin', row.seq);
+  }
+
+  async putSignIn(kind: string, key: string, body: string, ttlMs: number): Promise<void> {
+    await this.#ctx.db.deleteFrom('ha_sign_ins').where('expires_at', '<=', dbNowMs()).execute();
+    const expiresAt = sql<number>`${dbNowMs()} + ${ttlMs}`;
+    const row = await this.#ctx.db.insertInto('ha_sign_ins')
+      .values({ kind, key, body, expires_at: expiresAt })
+      .onConflict((oc) => oc.columns(['kind', 'key']).doUpdateSet({ body, expires_at: expiresAt }))
+      .returning('seq').executeTakeFirstOrThrow();
+    if (kind === 'outcome') this.#ctx.changes?.record('signInOutcome', row.seq);
+  }
+
+  async takeSignIn(kind: string, key: string): Promise<string | undefined> {
+    const row = await this.#ctx.db.deleteFrom('ha_sign_ins')
+      .where('kind', '=', kind).where('key', '=', key).where('expires_at', '>', dbNowMs())
+      .returning('body').executeTakeFirst();
+    return row?.body;
   }
 
   #recordPresence(ids: NodeId[]): NodeId[] {

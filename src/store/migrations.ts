@@ -416,6 +416,29 @@ function migration0009AuditFrom(): Migration {
   };
 }
 
+/**
+ * Sign-ins in flight (docs/ha.md): a link not yet opened, a sign-in at the provider by its state,
+ * and a re-authentication's outcome for the instance where its caller waits, so the provider's
+ * callback may reach any instance. Single use: a record is taken by DELETE ... RETURNING.
+ */
+function migration0010HaSignIns(dialect: Dialect): Migration {
+  return {
+    async up(db: SchemaDb): Promise<void> {
+      await db.schema.createTable('ha_sign_ins')
+        .addColumn('seq', 'integer', (col) => (dialect === 'sqlite' ? col.primaryKey().autoIncrement() : col.primaryKey().generatedByDefaultAsIdentity()))
+        .addColumn('kind', 'text', (col) => col.notNull())
+        .addColumn('key', 'text', (col) => col.notNull())
+        .addColumn('body', 'text', (col) => col.notNull())
+        .addColumn('expires_at', 'bigint', (col) => col.notNull())
+        .addUniqueConstraint('ha_sign_ins_kind_key', ['kind', 'key'])
+        .execute();
+    },
+    async down(db: SchemaDb): Promise<void> {
+      await db.schema.dropTable('ha_sign_ins').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -429,6 +452,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0007_ha': migration0007Ha(dialect),
         '0008_ha_shared': migration0008HaShared(dialect),
         '0009_audit_from': migration0009AuditFrom(),
+        '0010_ha_sign_ins': migration0010HaSignIns(dialect),
       };
     },
   };

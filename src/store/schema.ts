@@ -244,6 +244,20 @@ export interface HaPendingLoginTable {
   expires_at: number;
 }
 
+/** A sign-in in flight, shared by every instance (docs/ha.md). */
+export interface HaSignInTable {
+  /** Names an outcome in the change log (entity 'signInOutcome'). */
+  seq: Generated<number>;
+  /** 'handle' | 'flight' | 'outcome'. */
+  kind: string;
+  /** SHA-256 (hex) of the handle id, OIDC state or waiter id: the database holds no usable link. */
+  key: string;
+  /** The record sealed with AES-256-GCM under a key derived from ha.secret (PKCE verifier, nonce). */
+  body: string;
+  /** Milliseconds on the database's clock. */
+  expires_at: number;
+}
+
 export interface SshCheckPassTable {
   tailnet_id: number;
   user_id: number;
@@ -252,6 +266,7 @@ export interface SshCheckPassTable {
 
 export interface Database {
   ha_pending_logins: HaPendingLoginTable;
+  ha_sign_ins: HaSignInTable;
   ssh_check_passes: SshCheckPassTable;
   ha_change_log: HaChangeLogTable;
   ha_instances: HaInstanceTable;

@@ -132,6 +132,7 @@ const MIGRATION_UNDO: Record<string, readonly string[]> = {
   '0005_tailnet_settings': ['alter table tailnets drop column settings'],
   '0008_ha_shared': ['drop table ssh_check_passes', 'drop table ha_pending_logins'],
   '0009_audit_from': ['alter table audit_log drop column from_address'],
+  '0010_ha_sign_ins': ['drop table ha_sign_ins'],
   '0007_ha': ['ha_presence', 'ha_keys', 'ha_instances', 'ha_change_log'].map((table) => `drop table ${table}`),
   '0006_api_v2_webhooks': [
     ...['webhook_deliveries', 'webhooks', 'oauth_tokens', 'oauth_clients'].map((table) => `drop table ${table}`),

@@ -10,7 +10,8 @@ import { NodeClient } from '../../src/client/index.js';
 import { startTestCluster, waitUntil, type TestCluster } from '../../src/ha/testing.js';
 import { startTestProvider, TestBrowser } from '../../src/identity/testing.js';
 import type { RunningServer } from '../../src/server/index.js';
-import type * as tailcfg from '../../src/tailcfg/index.js';
+import { freePort } from '../support/free-port.js';
+import { CHECK_POLICY, CHECK_URL, fetchSshAction } from '../support/ssh-action.js';
 import type { WebhookEvent } from '../../src/webhooks/index.js';
 
 const admin = { name: 'test' };
@@ -145,26 +146,9 @@ describe('high availability: shared logins and webhooks (three instances)', () =
 });
 
 describe('high availability: SSH check passes (two instances)', () => {
-  const CHECK_URL = 'https://unused/machine/ssh/action/$SRC_NODE_ID/to/$DST_NODE_ID?local_user=root';
-
-  async function freePort(): Promise<number> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
-  }
-
-  async function fetchAction(client: NodeClient, url: string, src: number, dst: number): Promise<tailcfg.SSHAction> {
-    const target = new URL(url.replaceAll('$SRC_NODE_ID', String(src)).replaceAll('$DST_NODE_ID', String(dst)));
-    const res = await (await client.control()).request(`${target.pathname}${target.search}`);
-    assert.equal(res.status, 200, res.body.toString());
-    return res.json as tailcfg.SSHAction;
-  }
-
   it('honours on instance 2 a check passed through instance 1, within checkPeriod', async () => {
     // Each instance is its own server_url here, so the provider sends the browser back to the
-    // instance that started the sign-in.
+    // instance that started the sign-in (test/e2e/ha-sign-in.test.ts shares one server_url).
     const ports = [await freePort(), await freePort()];
     const idp = await startTestProvider({ redirectUris: () => ports.map((p) => `http://127.0.0.1:${p}/oidc/callback`), accounts: { ann: { email: 'ann@example.com' } } });
     const cluster = await startTestCluster(2, {
@@ -176,11 +160,7 @@ describe('high availability: SSH check passes (two instances)', () => {
     const sshd = new NodeClient({ serverUrl: one.url, hostname: 'db', capVersion: 130 });
     const sshdViaTwo = new NodeClient({ serverUrl: two.url, hostname: 'db', capVersion: 130, machineKey: sshd.machineKey, nodeKey: sshd.nodeKey });
     try {
-      await one.state.defaultTailnet.setPolicy(JSON.stringify({
-        tagOwners: { 'tag:server': ['autogroup:admin'] },
-        acls: [{ action: 'accept', src: ['*'], dst: ['*:*'] }],
-        ssh: [{ action: 'check', src: ['autogroup:member'], dst: ['tag:server'], users: ['root'], checkPeriod: '1h' }],
-      }), admin, { persist: true });
+      await one.state.defaultTailnet.setPolicy(CHECK_POLICY, admin, { persist: true });
       const first = await laptop.register({});
       const followup = laptop.register({ followup: first.AuthURL });
       assert.equal((await new TestBrowser().signIn(first.AuthURL, 'ann')).status, 200);
@@ -195,19 +175,19 @@ describe('high availability: SSH check passes (two instances)', () => {
       });
 
       // Before any check, instance 2 asks for a sign-in too: the accept below is the shared pass.
-      const unchecked = await fetchAction(sshdViaTwo, CHECK_URL, src, dst);
+      const unchecked = await fetchSshAction(sshdViaTwo, CHECK_URL, src, dst);
       assert.ok(unchecked.holdAndDelegate !== undefined && unchecked.accept === undefined, JSON.stringify(unchecked));
 
       // The check through instance 1: sign-in URL, ann signs in, the held follow-up accepts.
-      const asked = await fetchAction(sshd, CHECK_URL, src, dst);
+      const asked = await fetchSshAction(sshd, CHECK_URL, src, dst);
       const signIn = /visit: (\S+)/.exec(asked.message ?? '')?.[1];
       assert.ok(signIn?.startsWith(`http://127.0.0.1:${ports[0]}/`), asked.message);
-      const held = fetchAction(sshd, asked.holdAndDelegate!, src, dst);
+      const held = fetchSshAction(sshd, asked.holdAndDelegate!, src, dst);
       assert.equal((await new TestBrowser().signIn(signIn!, 'ann')).status, 200);
       assert.equal((await held).accept, true);
 
       // The same SSH server, its next connection balanced to instance 2: accepted at once.
-      const again = await fetchAction(sshdViaTwo, CHECK_URL, src, dst);
+      const again = await fetchSshAction(sshdViaTwo, CHECK_URL, src, dst);
       assert.deepEqual([again.accept, again.message, again.holdAndDelegate], [true, undefined, undefined]);
     } finally {
       await laptop.close();

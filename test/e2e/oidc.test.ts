@@ -116,10 +116,10 @@ describe('sign-in through an OpenID Connect provider', () => {
       assert.deepEqual(seen, [{ tailnetId: ts.defaultTailnet.id, userId: boss.id, role: 'admin' }]);
 
       // 6. Re-authentication of a known user for another part (SSH check mode).
-      const reauth = ts.server.signIn!.startReauthentication(ts.defaultTailnet.id, annUser.id);
+      const reauth = await ts.server.signIn!.startReauthentication(ts.defaultTailnet.id, annUser.id);
       assert.equal((await new TestBrowser().signIn(reauth.url, 'ann')).status, 200);
       assert.equal((await reauth.result).id, annUser.id);
-      const wrong = ts.server.signIn!.startReauthentication(ts.defaultTailnet.id, annUser.id);
+      const wrong = await ts.server.signIn!.startReauthentication(ts.defaultTailnet.id, annUser.id);
       const wrongPage = await new TestBrowser().signIn(wrong.url, 'boss');
       assert.equal(wrongPage.status, 403);
       await assert.rejects(wrong.result, /HW_IDENTITY_REAUTH_MISMATCH|not as the user/);
