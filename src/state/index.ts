@@ -11,6 +11,8 @@ export * from './events.js';
 export * from './errors.js';
 export * from './given-name.js';
 export * from './pending-registrations.js';
+export * from './actor.js';
+export { facetsBetween, mergeHostinfo, normaliseRoutes, normaliseTags, routesFromHostinfo, type LiveUpdate, type NodeUpdate } from './node-change.js';
 export * from './tailnet-state.js';
 export * from './server-state.js';
 export type { ScimGroup } from '../store/types.js';

@@ -10,7 +10,9 @@ import type { NodeLiveFields, Store } from '../store/types.js';
 import { Mutex } from '../util/mutex.js';
 import { StateErrors, stateError } from './errors.js';
 import { PendingRegistrations } from './pending-registrations.js';
-import { auditActor, normaliseTags, TailnetState, type Actor } from './tailnet-state.js';
+import { auditActor, type Actor } from './actor.js';
+import { normaliseTags } from './node-change.js';
+import { TailnetState } from './tailnet-state.js';
 
 export interface ServerStateOptions {
   /** How often live node fields (endpoints, hostinfo, last seen) are written. */

@@ -6,7 +6,8 @@ import { forEachDialect } from '../store/testing.js';
 import { ServerState } from './server-state.js';
 import type { StateEvent } from './events.js';
 import { sanitizeHostname, uniqueGivenName } from './given-name.js';
-import type { Actor, TailnetState } from './tailnet-state.js';
+import type { Actor } from './actor.js';
+import type { TailnetState } from './tailnet-state.js';
 
 const admin: Actor = { name: 'test-admin' };
 
