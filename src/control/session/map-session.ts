@@ -67,11 +67,11 @@ export class MapSession {
     if (!this.#closed) this.#scheduler.schedule(this);
   }
 
-  /** Writes what is pending, unless the transport is full (then it waits for drain). */
-  flush(): void {
+  /** Writes what is pending, unless the transport is full (then it waits for drain). `nowMs`: the flush cycle's clock. */
+  flush(nowMs = this.#scheduler.now()): void {
     if (this.#closed || this.#blockedSinceMs !== null || this.pending.empty) return;
     const frame = this.#scheduler.mapper.delta(this.nodeId, this.pending, this.memory);
-    if (frame !== null) this.#write(frame);
+    if (frame !== null) this.#write(frame, nowMs);
   }
 
   keepAlive(): void {
@@ -86,8 +86,8 @@ export class MapSession {
     this.#sink.end();
   }
 
-  #write(frame: Buffer): void {
-    this.lastWriteMs = this.#scheduler.now();
+  #write(frame: Buffer, nowMs = this.#scheduler.now()): void {
+    this.lastWriteMs = nowMs;
     this.framesWritten++;
     this.bytesWritten += frame.length;
     if (this.#sink.write(frame)) return;

@@ -152,6 +152,30 @@ describe('session hub and change router', () => {
     assert.deepEqual(patches.map((p) => p.Endpoints), [['198.51.100.1:3049'], ['198.51.100.2:3049']]);
   });
 
+  it('marks every session of a node that holds several, and stops marking each one once it is removed', async () => {
+    const a1 = byName('a1');
+    const first = pipeline.hub.sessionsOf(a1.id)![0]!;
+    const extra = [new RecordingSink(), new RecordingSink()];
+    const sessions = extra.map((sink) => pipeline.hub.open(a1.id, 130, sink));
+    const endpointChange = async (port: number) => {
+      reset();
+      for (const sink of extra) { sink.frames = 0; sink.messages.length = 0; }
+      await tailnet.applyLiveUpdate(byName('a2').id, { endpoints: [`198.51.100.2:${port}`] });
+      pipeline.hub.flushNow();
+      return [sinks.get(a1.id)!.frames, extra[0]!.frames, extra[1]!.frames];
+    };
+    assert.deepEqual(await endpointChange(4000), [1, 1, 1], 'three sessions, three frames');
+    pipeline.hub.remove(sessions[0]!);
+    assert.deepEqual(await endpointChange(4001), [1, 0, 1], 'the middle one removed');
+    pipeline.hub.remove(first);
+    assert.deepEqual(await endpointChange(4002), [0, 0, 1], 'the first one removed');
+    pipeline.hub.remove(sessions[1]!);
+    assert.deepEqual(await endpointChange(4003), [0, 0, 0], 'none left');
+    assert.equal(pipeline.hub.hasSession(a1.id), false);
+    pipeline.hub.open(a1.id, 130, sinks.get(a1.id)!);
+    assert.deepEqual(await endpointChange(4004), [1, 0, 0], 'a new session after all had gone');
+  });
+
   it('tells only the nodes that see a new node, and removes it from them when it leaves', async () => {
     reset();
     const bob = tailnet.userByName('bob')!;

@@ -30,6 +30,12 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   /** A node's sessions (almost always one): an array, iterated without an iterator object. */
   readonly #byNode = new Map<NodeId, MapSession[]>();
   /**
+   * The same lists indexed by node id (ids are the store's dense row ids). Every recipient of
+   * every change is looked up here: an array read is one load where a Map of 100,000 nodes is
+   * a hash probe into a table far larger than the CPU caches.
+   */
+  readonly #byNodeIndex: Array<MapSession[] | undefined> = [];
+  /**
    * Sessions to flush, each once (MapSession.scheduled says whether it is in here; a removed
    * session is unflagged and skipped). An array: the same thousands of sessions are added and
    * flushed on every change of a full mesh, and a Set regrows its table each time.
@@ -85,8 +91,13 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   attach(nodeId: NodeId, capVersion: number, sink: FrameSink): MapSession {
     const session = new MapSession(this, nodeId, capVersion, sink, { maxPendingPeers: this.#options.maxPendingPeers });
     const list = this.#byNode.get(nodeId);
-    if (list === undefined) this.#byNode.set(nodeId, [session]);
-    else list.push(session);
+    if (list === undefined) {
+      const created = [session];
+      this.#byNode.set(nodeId, created);
+      this.#byNodeIndex[nodeId] = created;
+    } else {
+      list.push(session);
+    }
     this.#count++;
     // Spread sessions over the wheel so keep-alives do not arrive in bursts.
     const slot = (this.#tick + 1 + (session.id % this.#wheel.length)) % this.#wheel.length;
@@ -102,7 +113,10 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     const at = list === undefined ? -1 : list.indexOf(session);
     if (at < 0) return;
     list!.splice(at, 1);
-    if (list!.length === 0) this.#byNode.delete(session.nodeId);
+    if (list!.length === 0) {
+      this.#byNode.delete(session.nodeId);
+      this.#byNodeIndex[session.nodeId] = undefined;
+    }
     session.scheduled = false;
     this.#lazy.delete(session);
     const slot = this.#slotOf.get(session);
@@ -142,7 +156,7 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   // --- RecipientSink: marks from the mapper's change router ----------------------------------
 
   markPeer(recipient: NodeId, peer: NodeId, mark: PeerMark): void {
-    const list = this.#byNode.get(recipient);
+    const list = this.#byNodeIndex[recipient];
     if (list === undefined) return;
     for (let i = 0; i < list.length; i++) {
       const session = list[i]!;
@@ -174,7 +188,7 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   }
 
   markSelf(recipient: NodeId, part: 'self' | 'filter' | 'ssh' | 'dns' | 'derpMap' | 'resync'): void {
-    const list = this.#byNode.get(recipient);
+    const list = this.#byNodeIndex[recipient];
     if (list === undefined) return;
     for (const session of list) {
       const pending = session.pending;
@@ -227,10 +241,12 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     this.mapper.beginCycle();
     const dirty = this.#dirty;
     this.#dirty = [];
+    // One clock read per cycle: the sessions only record when they last wrote.
+    const now = this.now();
     for (const session of dirty) {
       if (!session.scheduled) continue;
       session.scheduled = false;
-      session.flush();
+      session.flush(now);
     }
     this.mapper.beginCycle();
   }

@@ -26,6 +26,11 @@ export class ClassBinding {
   /** Keyed by `v4 | 0` so keys stay small integers. */
   readonly byV4 = new Map<number, NodeRec>();
   readonly byV6 = new Map<string, NodeRec>();
+  /**
+   * byId again, indexed by node id (the store's dense row ids): the endpoint path looks up
+   * every recipient, and a slot read stays cheap where a Map of 100,000 nodes misses the caches.
+   */
+  readonly byIdSlot: Array<NodeRec | undefined> = [];
   readonly classes: IdentityClass[] = [];
   readonly classByKey = new Map<string, IdentityClass>();
   /** Per atom: how many nodes carry it (a destination naming no node does not exist). */
@@ -64,6 +69,7 @@ export class ClassBinding {
     if (this.byId.has(nf.id)) throw new Error(`node id ${nf.id} appears twice`);
     const node = buildNode(this.byId.size, nf, this.users);
     this.byId.set(node.id, node);
+    this.byIdSlot[node.id] = node;
     this.byName.set(node.name, node);
     if (node.v4 >= 0) this.byV4.set(node.v4 | 0, node);
     if (node.v6Text !== null) this.byV6.set(node.v6Text, node);
@@ -86,6 +92,7 @@ export class ClassBinding {
   /** Takes a node out of every node-level structure (the inverse of #addNode). */
   dropNode(node: NodeRec): void {
     this.byId.delete(node.id);
+    this.byIdSlot[node.id] = undefined;
     if (this.byName.get(node.name) === node) this.byName.delete(node.name);
     if (node.v4 >= 0 && this.byV4.get(node.v4 | 0) === node) this.byV4.delete(node.v4 | 0);
     if (node.v6Text !== null && this.byV6.get(node.v6Text) === node) this.byV6.delete(node.v6Text);

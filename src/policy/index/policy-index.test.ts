@@ -85,6 +85,18 @@ describe('PolicyIndex', () => {
     assert.deepEqual(index.peersOf(7), [4]);
   });
 
+  it('answers seesIfKnown for nodes it holds, and false once a node has left', () => {
+    const own = new PolicyIndex(compilePolicyText(policy), facts);
+    assert.ok(own.seesIfKnown(1, 5) && own.seesIfKnown(5, 1));
+    assert.ok(own.seesIfKnown(1, 2) && own.seesIfKnown(2, 1), 'autogroup:self from either side');
+    assert.ok(!own.seesIfKnown(3, 4) && !own.seesIfKnown(4, 3));
+    assert.ok(!own.seesIfKnown(1, 99) && !own.seesIfKnown(99, 1));
+    own.removeNode(5);
+    assert.ok(!own.seesIfKnown(1, 5) && !own.seesIfKnown(5, 1));
+    own.upsertNode(facts.nodes[4]!);
+    assert.ok(own.seesIfKnown(1, 5) && own.seesIfKnown(5, 1));
+  });
+
   it('shows a router its route only to viewers the policy lets use it', () => {
     assert.deepEqual(index.peerView(4, 7).AllowedIPs, ['100.64.0.7/32', 'fd7a:115c:a1e0::7/128', '10.1.0.0/16']);
     assert.deepEqual(index.peerView(4, 7).PrimaryRoutes, ['10.1.0.0/16']);

@@ -464,9 +464,11 @@ export class PolicyIndex {
   /** Like sees(), but false (not an error) when either node is unknown. */
   seesIfKnown(a: number, b: number): boolean {
     if (a === b) return false;
-    const na = this.#binding.byId.get(a);
-    const nb = this.#binding.byId.get(b);
-    return na !== undefined && nb !== undefined && this.#visibility.sees(na, nb);
+    const na = this.#binding.byIdSlot[a];
+    const nb = this.#binding.byIdSlot[b];
+    // Seeing is symmetric; asking from b's side reads b's visibility row, which stays in the
+    // cache while the mapper checks each of the viewers of one changed peer b.
+    return na !== undefined && nb !== undefined && this.#visibility.sees(nb, na);
   }
 
   /** The node as it sees itself. */
