@@ -244,6 +244,9 @@ class Compiler {
     if (grant.src.length === 0 || grant.dst.length === 0) return;
     if (grant.via.length > 0) {
       const dst = this.select(otherDst);
+      // The index selects the routers by these tags when it elects one; interned here, they are
+      // among the atoms its classes are built from (a tag named nowhere else was missing).
+      this.select(grant.via.map((v) => ({ text: v.text, alias: { kind: 'tag', name: v.text } })));
       for (const ip of grant.ip) {
         items.push({
           kind: 'via',
