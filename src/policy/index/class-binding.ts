@@ -16,7 +16,7 @@ import { type IdentityClass, type NodeRec, type UserRec, buildNode, literalAtomM
 import { atomPlan, type AtomPlan } from './selections.js';
 
 export class ClassBinding {
-  readonly #compiled: CompiledPolicy;
+  #compiled: CompiledPolicy;
   readonly users: Map<number, UserRec>;
   /** Every node, in the order it was added. */
   readonly byId = new Map<number, NodeRec>();
@@ -53,6 +53,29 @@ export class ClassBinding {
     this.atomNodes = compiled.atoms.map(() => 0);
     this.atomPlan = atomPlan(compiled);
     for (const user of users.values()) user.atoms = this.userAtoms(user);
+  }
+
+  /**
+   * Whether `next` puts every node in the class it is in now: the same atoms (by key, in the
+   * same order, so atom ids keep their meaning) and the same posture definitions. A policy
+   * edit that keeps them (a rule added, removed or changed over selectors already in use, a tag
+   * owner, an SSH rule, a test) can keep these classes; one that does not (a group's members,
+   * a new tag or login, a host's address) changes which nodes are interchangeable.
+   */
+  keepsClassesUnder(next: CompiledPolicy): boolean {
+    const before = this.#compiled;
+    if (before.atoms.length !== next.atoms.length) return false;
+    for (let i = 0; i < before.atoms.length; i++) if (before.atoms[i]!.key !== next.atoms[i]!.key) return false;
+    if (before.postureNames.join('\n') !== next.postureNames.join('\n')) return false;
+    for (const name of before.postureNames) {
+      if (JSON.stringify(before.policy.postures.get(name) ?? null) !== JSON.stringify(next.policy.postures.get(name) ?? null)) return false;
+    }
+    return true;
+  }
+
+  /** Takes `next` as the policy classes are keyed by; keepsClassesUnder(next) must hold. */
+  rebind(next: CompiledPolicy): void {
+    this.#compiled = next;
   }
 
   /** The next value of the clock. */

@@ -45,27 +45,7 @@ export function diffByClass(old: DiffSide, next: DiffSide, changed: ReadonlySet<
     cell.nodes.push(n);
   }
   const list = [...cells.values()];
-  const none = new Bits(0);
-  // Visibility between nodes of different users: by class rows alone.
-  for (let i = 0; i < list.length; i++) {
-    const x = list[i]!;
-    const rowBefore = old.visibilityRow(x.a) ?? none;
-    const rowAfter = next.visibilityRow(x.b) ?? none;
-    for (let j = i; j < list.length; j++) {
-      const y = list[j]!;
-      const was = rowBefore.has(y.a);
-      const now = rowAfter.has(y.b);
-      if (was === now) continue;
-      const into = now ? gained : lost;
-      for (const n1 of x.nodes) {
-        for (const n2 of y.nodes) {
-          if (n1 === n2 || (i === j && n2.id < n1.id) || sameUserEither(old, next, n1, n2)) continue;
-          push(into, n1.id, n2.id);
-          push(into, n2.id, n1.id);
-        }
-      }
-    }
-  }
+  visibilityByCells(old, next, list, (n1, n2) => sameUserEither(old, next, n1, n2), gained, lost);
   // Same-user pairs (in either index): rows or autogroup:self.
   const pairs = new Set<string>();
   for (const index of [old, next]) {
@@ -218,6 +198,40 @@ export function diffByClass(old: DiffSide, next: DiffSide, changed: ReadonlySet<
     if (old.sourceCapsOf(n.id).join(' ') !== next.sourceCapsOf(n.id).join(' ')) sourceCapsChanged.push(n.id);
   }
   return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged };
+}
+
+/** Nodes with class `a` in the old index and `b` in the new one. */
+export interface Cell {
+  readonly a: number;
+  readonly b: number;
+  readonly nodes: readonly NodeRec[];
+}
+
+/**
+ * Visibility between cells by class rows alone: where a pair of cells' row bit moved, every
+ * pair of their nodes (each once, both ways) is gained or lost, except pairs `skip` names
+ * (same-user pairs, which autogroup:self also decides).
+ */
+export function visibilityByCells(old: DiffSide, next: DiffSide, cells: readonly Cell[], skip: (a: NodeRec, b: NodeRec) => boolean, gained: Map<number, number[]>, lost: Map<number, number[]>): void {
+  const none = new Bits(0);
+  for (let i = 0; i < cells.length; i++) {
+    const x = cells[i]!;
+    const rowBefore = old.visibilityRow(x.a) ?? none;
+    const rowAfter = next.visibilityRow(x.b) ?? none;
+    for (let j = i; j < cells.length; j++) {
+      const y = cells[j]!;
+      const now = rowAfter.has(y.b);
+      if (rowBefore.has(y.a) === now) continue;
+      const into = now ? gained : lost;
+      for (const n1 of x.nodes) {
+        for (const n2 of y.nodes) {
+          if (n1 === n2 || (i === j && n2.id < n1.id) || skip(n1, n2)) continue;
+          push(into, n1.id, n2.id);
+          push(into, n2.id, n1.id);
+        }
+      }
+    }
+  }
 }
 
 /** Whether two nodes have one owner (untagged) in this index or in `next`. */

@@ -30,7 +30,8 @@ import { tailnetNames, type TagDecision, type TagOwnerContext } from './selectio
 import { ClassBinding } from './class-binding.js';
 import { SelectionBinding } from './selection-binding.js';
 import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
-import { diffByClass, type DiffSide } from './class-diff.js';
+import { diffByClass } from './class-diff.js';
+import { diffKeptClasses, type KeptClassSide } from './kept-class-diff.js';
 import type { PeerView, SelfView } from './views.js';
 import { NodeViews, type ViewsHost } from './node-views.js';
 import { ClassFilters, type FiltersHost } from './class-filters.js';
@@ -58,10 +59,16 @@ export class PolicyIndex {
   #displayName: string;
   #domains: ReadonlySet<string> | null;
 
-  constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}) {
+  /**
+   * `classes` (for replacePolicy only): a class binding of this tailnet whose classes the new
+   * policy keeps (see ClassBinding.keepsClassesUnder); it is shared, not copied, and facts.nodes
+   * is then not read.
+   */
+  constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}, classes: ClassBinding | null = null) {
     this.#compiledPolicy = compiled;
     this.#settings = facts.settings ?? {};
-    this.#binding = new ClassBinding(compiled, buildUsers(facts.users));
+    if (classes !== null) classes.rebind(compiled);
+    this.#binding = classes ?? new ClassBinding(compiled, buildUsers(facts.users));
     this.#selections = new SelectionBinding(compiled, this.#binding);
     const names = tailnetNames(this.#settings, facts.users);
     this.#displayName = names.displayName;
@@ -72,7 +79,7 @@ export class PolicyIndex {
     this.#filters = new ClassFilters(host);
     this.#visibility = new Visibility(host);
 
-    for (const nf of facts.nodes) this.#binding.addNode(nf);
+    if (classes === null) for (const nf of facts.nodes) this.#binding.addNode(nf);
     const nodes = [...this.#binding.byId.values()];
     const primary =
       options.primaryRoutes ??
@@ -160,6 +167,8 @@ export class PolicyIndex {
 
   /** Updates that fell back to a rebuild and diff (see #needsRebuild); for tests and diagnostics. */
   rebuilds = 0;
+  /** Policy edits that kept every node's class (built the class-level parts only); for tests and diagnostics. */
+  classesKept = 0;
 
   get compiled(): CompiledPolicy {
     return this.#compiledPolicy;
@@ -272,17 +281,23 @@ export class PolicyIndex {
    * per cell or pair of cells, then spread over the nodes only where the answer changed.
    */
   replacePolicy(compiled: CompiledPolicy): PolicyDelta {
-    const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#routes.primary.clone() });
+    // Most edits keep the atoms, so every node stays in its class: the records and classes are
+    // shared and only the class-level parts are built anew (cost classes x rules, not nodes).
+    const keep = this.#binding.keepsClassesUnder(compiled);
+    if (keep) this.classesKept++;
+    const facts = { users: this.#userFacts(), nodes: keep ? [] : this.#nodeFacts(), settings: this.#settings };
+    const next = new PolicyIndex(compiled, facts, { primaryRoutes: this.#routes.primary.clone() }, keep ? this.#binding : null);
     this.#ssh.bind();
     next.#ssh.bind();
-    const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
+    const delta = keep ? diffKeptClasses(this.#outputs(), next.#outputs(), this.#binding.classes) : diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
     this.#adopt(next);
     return delta;
   }
 
   /** What the deltas (incremental and by class) read of this index. */
-  #outputs(): DiffSide & UpdateOutputs {
+  #outputs(): KeptClassSide & UpdateOutputs {
     return {
+      classCapNames: (c) => this.#classCapNames(c),
       compiled: this.#compiledPolicy,
       nodes: this.#binding.byId,
       users: this.#binding.users,
@@ -302,6 +317,12 @@ export class PolicyIndex {
       sourceCapsOf: (id) => this.sourceCapsOf(id),
       viewKey: (viewer, peer) => this.#views.viewKey(viewer, peer),
     };
+  }
+
+  #classCapNames(classId: number): string {
+    const names: string[] = [];
+    for (const list of this.#selections.listsOf(this.#binding.classes[classId]!)) if (list.capName !== null) names.push(list.capName);
+    return [...new Set(names)].sort().join(' ');
   }
 
   #userFacts(): UserFacts[] {
