@@ -43,6 +43,12 @@ export class ClassBinding {
   routeStrings: string[] = [];
   allNodesSet: IPSet | null = null;
   routeSetCache: IPSet | null = null;
+  /**
+   * Address sets already built for this epoch, by what they cover (see memoAddresses). Kept in
+   * the binding, so an index built over the same classes (a policy edit) finds them.
+   */
+  readonly #addressMemo = new Map<string, IPSet>();
+  #memoEpoch = -1;
   /** Called with each class created once the build is done (null during the build). */
   onNewClass: ((cls: IdentityClass) => void) | null = null;
 
@@ -200,6 +206,21 @@ export class ClassBinding {
   classAddresses(cls: IdentityClass): IPSet {
     if (cls.addresses === null) cls.addresses = nodeAddressSet(cls.nodes);
     return cls.addresses;
+  }
+
+  /**
+   * The address set `key` names, built once per address epoch. A key must name the same set for
+   * every policy this binding serves: name it by atom ids (they keep their meaning, see
+   * keepsClassesUnder), never by selector text.
+   */
+  memoAddresses(key: string, build: () => IPSet): IPSet {
+    if (this.#memoEpoch !== this.addressEpoch) {
+      this.#addressMemo.clear();
+      this.#memoEpoch = this.addressEpoch;
+    }
+    let set = this.#addressMemo.get(key);
+    if (set === undefined) this.#addressMemo.set(key, (set = build()));
+    return set;
   }
 
   allNodes(): IPSet {

@@ -7,10 +7,12 @@
 //
 // It reads each index through DiffSide: its node and user records, visibility rows, class
 // attributes and filters rendered for a stand-in node, plus its per-node outputs.
+import type * as tailcfg from '../../tailcfg/index.js';
 import type { CompiledPolicy } from '../compile.js';
 import { Bits } from './bits.js';
 import { type PolicyDelta, newDeltaParts } from './delta.js';
 import { push, type IndexOutputs } from './delta-collection.js';
+import { sameFilterRules } from './filter-template.js';
 import type { NodeRec, UserRec } from './records.js';
 
 /** What the class diff reads of one index, beyond its per-node outputs. */
@@ -21,7 +23,7 @@ export interface DiffSide extends IndexOutputs {
   visibilityRow(classId: number): Bits | null;
   classAttrs(classId: number): readonly string[] | undefined;
   /** The class's filter template rendered for a stand-in node, as JSON. */
-  standInFilter(classId: number): string;
+  standInFilter(classId: number): tailcfg.FilterRule[];
   hasSelfItems(): boolean;
   sshRole(node: NodeRec): string;
   sees(a: number, b: number): boolean;
@@ -110,15 +112,15 @@ export function diffByClass(old: DiffSide, next: DiffSide, changed: ReadonlySet<
   // Filters: per cell, the class template rendered for a stand-in node; with autogroup:self
   // rules, per cell and user.
   const selfRules = old.hasSelfItems() || next.hasSelfItems();
-  const classBefore = new Map<number, string>();
-  const classAfter = new Map<number, string>();
-  const rendered = (index: DiffSide, memo: Map<number, string>, c: number): string => {
+  const classBefore = new Map<number, tailcfg.FilterRule[]>();
+  const classAfter = new Map<number, tailcfg.FilterRule[]>();
+  const rendered = (index: DiffSide, memo: Map<number, tailcfg.FilterRule[]>, c: number): tailcfg.FilterRule[] => {
     let out = memo.get(c);
     if (out === undefined) memo.set(c, (out = index.standInFilter(c)));
     return out;
   };
   for (const x of list) {
-    const classSame = rendered(old, classBefore, x.a) === rendered(next, classAfter, x.b);
+    const classSame = sameFilterRules(rendered(old, classBefore, x.a), rendered(next, classAfter, x.b));
     for (const n of x.nodes) {
       if (selfRules && (n.user !== null || next.nodes.get(n.id)!.user !== null)) {
         if (JSON.stringify(old.filterFor(n.id)) !== JSON.stringify(next.filterFor(n.id))) filterChanged.push(n.id);

@@ -97,9 +97,9 @@ export class ClassFilters {
     this.#capFilterVersions[cls.id] = this.#host.tick();
   }
 
-  /** The class's template rendered for a stand-in node, as JSON (the class diff compares it). */
-  standInFilter(c: number): string {
-    return JSON.stringify(instantiate(this.#templates[c] ?? [], STAND_IN, this.#globalFirst));
+  /** The class's template rendered for a stand-in node (the class diffs compare it). */
+  standInFilter(c: number): tailcfg.FilterRule[] {
+    return instantiate(this.#templates[c] ?? [], STAND_IN, this.#globalFirst);
   }
 
   /**

@@ -9,12 +9,13 @@
 import { visibilityByCells, type DiffSide } from './class-diff.js';
 import { type PolicyDelta, newDeltaParts } from './delta.js';
 import { push } from './delta-collection.js';
+import { sameFilterRules } from './filter-template.js';
 import type { IdentityClass, NodeRec } from './records.js';
 
 /** What the kept-class diff reads of an index beyond DiffSide. */
 export interface KeptClassSide extends DiffSide {
-  /** The capability names of the source lists that may list the class's nodes, sorted, joined. */
-  classCapNames(classId: number): string;
+  /** Source lists with a capability name, by name and selection shape: whether each lists a class's nodes. */
+  capLists(): ReadonlyMap<string, (cls: IdentityClass) => boolean>;
 }
 
 /**
@@ -82,7 +83,7 @@ export function diffKeptClasses(old: KeptClassSide, next: KeptClassSide, classes
   // Filters: the class template rendered for a stand-in node; autogroup:self rules add
   // per-user rules, compared node by node for owned nodes.
   for (const x of live) {
-    const classSame = old.standInFilter(x.id) === next.standInFilter(x.id);
+    const classSame = sameFilterRules(old.standInFilter(x.id), next.standInFilter(x.id));
     for (const n of x.nodes) {
       if (selfRules && n.user !== null) {
         if (JSON.stringify(old.filterFor(n.id)) !== JSON.stringify(next.filterFor(n.id))) filterChanged.push(n.id);
@@ -115,10 +116,14 @@ export function diffKeptClasses(old: KeptClassSide, next: KeptClassSide, classes
       if (JSON.stringify(old.selfView(n.id)) !== JSON.stringify(next.selfView(n.id))) selfChanged.push(n.id);
     }
   }
-  // Source caps: a list's name is its selection's, and one selection lists the same nodes of
-  // these classes in both indexes, so a class whose list names agree keeps every node's caps.
+  // Source caps: a list's name is its selection's, and one selection (of one shape) lists the
+  // same nodes of these classes in both indexes, so a class whose lists agree keeps every
+  // node's caps.
+  const capsBefore = old.capLists();
+  const capsAfter = next.capLists();
+  const movedLists = [...[...capsBefore].filter(([key]) => !capsAfter.has(key)), ...[...capsAfter].filter(([key]) => !capsBefore.has(key))].map(([, lists]) => lists);
   for (const x of live) {
-    if (old.classCapNames(x.id) === next.classCapNames(x.id)) continue;
+    if (!movedLists.some((lists) => lists(x))) continue;
     for (const n of x.nodes) {
       if (old.sourceCapsOf(n.id).join(' ') !== next.sourceCapsOf(n.id).join(' ')) sourceCapsChanged.push(n.id);
     }

@@ -28,7 +28,7 @@ import type { FilterFormOptions } from './filter-template.js';
 import { sameNumbers, sameOptionalLists, sameStringSets } from './node-lists.js';
 import { tailnetNames, type TagDecision, type TagOwnerContext } from './selections.js';
 import { ClassBinding } from './class-binding.js';
-import { SelectionBinding } from './selection-binding.js';
+import { SelectionBinding, type CarriedList } from './selection-binding.js';
 import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
 import { diffByClass } from './class-diff.js';
 import { diffKeptClasses, type KeptClassSide } from './kept-class-diff.js';
@@ -41,6 +41,12 @@ import { NodeUpdates, type UpdatesHost } from './node-updates.js';
 export interface PolicyIndexOptions {
   /** Reuse a primary-route table the server keeps (failover state); built from facts otherwise. */
   readonly primaryRoutes?: PrimaryRouteTable;
+}
+
+/** What an index built for a policy edit that keeps the classes takes from the one it replaces. */
+interface KeptParts {
+  readonly classes: ClassBinding;
+  readonly lists: ReadonlyMap<string, CarriedList>;
 }
 
 export class PolicyIndex {
@@ -60,16 +66,16 @@ export class PolicyIndex {
   #domains: ReadonlySet<string> | null;
 
   /**
-   * `classes` (for replacePolicy only): a class binding of this tailnet whose classes the new
-   * policy keeps (see ClassBinding.keepsClassesUnder); it is shared, not copied, and facts.nodes
-   * is then not read.
+   * `kept` (for replacePolicy only): the class binding of this tailnet's index, whose classes
+   * the new policy keeps (see ClassBinding.keepsClassesUnder), shared, not copied (facts.nodes
+   * is then not read), and that index's source lists to take over.
    */
-  constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}, classes: ClassBinding | null = null) {
+  constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}, kept: KeptParts | null = null) {
     this.#compiledPolicy = compiled;
     this.#settings = facts.settings ?? {};
-    if (classes !== null) classes.rebind(compiled);
-    this.#binding = classes ?? new ClassBinding(compiled, buildUsers(facts.users));
-    this.#selections = new SelectionBinding(compiled, this.#binding);
+    if (kept !== null) kept.classes.rebind(compiled);
+    this.#binding = kept?.classes ?? new ClassBinding(compiled, buildUsers(facts.users));
+    this.#selections = new SelectionBinding(compiled, this.#binding, kept?.lists ?? null);
     const names = tailnetNames(this.#settings, facts.users);
     this.#displayName = names.displayName;
     this.#domains = names.domains;
@@ -79,7 +85,7 @@ export class PolicyIndex {
     this.#filters = new ClassFilters(host);
     this.#visibility = new Visibility(host);
 
-    if (classes === null) for (const nf of facts.nodes) this.#binding.addNode(nf);
+    if (kept === null) for (const nf of facts.nodes) this.#binding.addNode(nf);
     const nodes = [...this.#binding.byId.values()];
     const primary =
       options.primaryRoutes ??
@@ -286,7 +292,7 @@ export class PolicyIndex {
     const keep = this.#binding.keepsClassesUnder(compiled);
     if (keep) this.classesKept++;
     const facts = { users: this.#userFacts(), nodes: keep ? [] : this.#nodeFacts(), settings: this.#settings };
-    const next = new PolicyIndex(compiled, facts, { primaryRoutes: this.#routes.primary.clone() }, keep ? this.#binding : null);
+    const next = new PolicyIndex(compiled, facts, { primaryRoutes: this.#routes.primary.clone() }, keep ? { classes: this.#binding, lists: this.#selections.carriedLists() } : null);
     this.#ssh.bind();
     next.#ssh.bind();
     const delta = keep ? diffKeptClasses(this.#outputs(), next.#outputs(), this.#binding.classes) : diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
@@ -297,7 +303,7 @@ export class PolicyIndex {
   /** What the deltas (incremental and by class) read of this index. */
   #outputs(): KeptClassSide & UpdateOutputs {
     return {
-      classCapNames: (c) => this.#classCapNames(c),
+      capLists: () => this.#selections.capLists(),
       compiled: this.#compiledPolicy,
       nodes: this.#binding.byId,
       users: this.#binding.users,
@@ -317,12 +323,6 @@ export class PolicyIndex {
       sourceCapsOf: (id) => this.sourceCapsOf(id),
       viewKey: (viewer, peer) => this.#views.viewKey(viewer, peer),
     };
-  }
-
-  #classCapNames(classId: number): string {
-    const names: string[] = [];
-    for (const list of this.#selections.listsOf(this.#binding.classes[classId]!)) if (list.capName !== null) names.push(list.capName);
-    return [...new Set(names)].sort().join(' ');
   }
 
   #userFacts(): UserFacts[] {
@@ -402,7 +402,8 @@ export class PolicyIndex {
     this.#domains = o.#domains;
     // Versions must keep growing across a rebuild: keys handed out before stay distinct.
     o.#binding.clock = Math.max(this.#binding.clock, o.#binding.clock) + 1;
-    o.#binding.addressEpoch = o.#binding.clock;
+    // A shared binding (a policy edit that kept the classes) kept every address too.
+    if (o.#binding !== this.#binding) o.#binding.addressEpoch = o.#binding.clock;
     this.#binding = o.#binding;
     this.#binding.onNewClass = (cls) => this.#bindClass(cls);
     this.#selections = o.#selections;
