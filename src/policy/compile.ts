@@ -162,12 +162,17 @@ export const COMPANION_CAPS: readonly { readonly cap: string; readonly companion
   { cap: 'tailscale.com/cap/relay', companion: 'tailscale.com/cap/relay-target' },
 ];
 
-export function compilePolicyText(text: string, options: ParseOptions = {}): CompiledPolicy {
-  return compilePolicy(parsePolicy(text, options));
+/**
+ * `atomsOf`: a policy compiled before (the one in force); its atoms keep their ids, and atoms
+ * of this text come after them. An edit that only drops selectors then has the same atoms, so
+ * the index keeps every node's class (see PolicyIndex.keepsClassesUnder).
+ */
+export function compilePolicyText(text: string, options: ParseOptions = {}, atomsOf: CompiledPolicy | null = null): CompiledPolicy {
+  return compilePolicy(parsePolicy(text, options), atomsOf);
 }
 
-export function compilePolicy(policy: Policy): CompiledPolicy {
-  return new Compiler(policy).compile();
+export function compilePolicy(policy: Policy, atomsOf: CompiledPolicy | null = null): CompiledPolicy {
+  return new Compiler(policy, atomsOf?.atoms ?? []).compile();
 }
 
 class Compiler {
@@ -178,8 +183,9 @@ class Compiler {
   readonly #postureNames: string[] = [];
   #order = 0;
 
-  constructor(policy: Policy) {
+  constructor(policy: Policy, atoms: readonly Atom[]) {
     this.#policy = policy;
+    for (const atom of atoms) this.#atom(atom.key, atom.spec);
   }
 
   compile(): CompiledPolicy {
