@@ -48,6 +48,8 @@ export class ClassBinding {
    * the binding, so an index built over the same classes (a policy edit) finds them.
    */
   readonly #addressMemo = new Map<string, IPSet>();
+  /** Per router class, the classes with a node inside its routes, for this epoch. */
+  readonly #insideMemo = new Map<number, Bits>();
   #memoEpoch = -1;
   /** Called with each class created once the build is done (null during the build). */
   onNewClass: ((cls: IdentityClass) => void) | null = null;
@@ -65,8 +67,10 @@ export class ClassBinding {
    * Whether `next` puts every node in the class it is in now: the same atoms (by key, in the
    * same order, so atom ids keep their meaning) and the same posture definitions. A policy
    * edit that keeps them (a rule added, removed or changed over selectors already in use, a tag
-   * owner, an SSH rule, a test) can keep these classes; one that does not (a group's members,
-   * a new tag or login, a host's address) changes which nodes are interchangeable.
+   * owner, an SSH rule, a test; with the server compiling over the atoms in force, also one
+   * that drops selectors) can keep these classes; one that brings a new atom (a group's new
+   * members, a new tag or login, a host's new address) may change which nodes are
+   * interchangeable, and the index is rebuilt.
    */
   keepsClassesUnder(next: CompiledPolicy): boolean {
     const before = this.#compiled;
@@ -214,13 +218,49 @@ export class ClassBinding {
    * keepsClassesUnder), never by selector text.
    */
   memoAddresses(key: string, build: () => IPSet): IPSet {
-    if (this.#memoEpoch !== this.addressEpoch) {
-      this.#addressMemo.clear();
-      this.#memoEpoch = this.addressEpoch;
-    }
+    this.#checkMemoEpoch();
     let set = this.#addressMemo.get(key);
     if (set === undefined) this.#addressMemo.set(key, (set = build()));
     return set;
+  }
+
+  /**
+   * The classes with a node whose address lies inside a router class's routes (a selection
+   * naming one of them covers part of the routes). Probed in the address index like coversNode;
+   * kept for the address epoch.
+   */
+  classesInside(router: IdentityClass): Bits {
+    this.#checkMemoEpoch();
+    let out = this.#insideMemo.get(router.id);
+    if (out !== undefined) return out;
+    out = this.bits();
+    for (const prefix of router.routes) {
+      if (prefix.addr.family === 4) {
+        const first = Number(prefixFirst(prefix));
+        const last = Number(prefixLast(prefix));
+        if (last - first < this.byId.size) {
+          for (let a = first; a <= last; a++) {
+            const n = this.byV4.get(a | 0);
+            if (n !== undefined) out.set(n.classId);
+          }
+        } else {
+          for (const n of this.byId.values()) if (n.v4 >= first && n.v4 <= last) out.set(n.classId);
+        }
+        continue;
+      }
+      const first = prefixFirst(prefix);
+      const last = prefixLast(prefix);
+      for (const n of this.byId.values()) if (n.v6 !== null && n.v6 >= first && n.v6 <= last) out.set(n.classId);
+    }
+    this.#insideMemo.set(router.id, out);
+    return out;
+  }
+
+  #checkMemoEpoch(): void {
+    if (this.#memoEpoch === this.addressEpoch) return;
+    this.#addressMemo.clear();
+    this.#insideMemo.clear();
+    this.#memoEpoch = this.addressEpoch;
   }
 
   allNodes(): IPSet {

@@ -11,6 +11,7 @@ import { type PolicyDelta, newDeltaParts } from './delta.js';
 import { push } from './delta-collection.js';
 import { sameFilterRules } from './filter-template.js';
 import type { IdentityClass, NodeRec } from './records.js';
+import { sameSshRules } from './ssh-policy.js';
 
 /** What the kept-class diff reads of an index beyond DiffSide. */
 export interface KeptClassSide extends DiffSide {
@@ -92,7 +93,7 @@ export function diffKeptClasses(old: KeptClassSide, next: KeptClassSide, classes
   }
   // SSH: the same rules over the same classes and users give the same policies; otherwise per
   // class, user and (for localpart rules) the node's own source role.
-  if (sshText(old) !== sshText(next)) {
+  if (!sameSshRules(old.compiled, next.compiled)) {
     const memo = new Map<string, boolean>();
     for (const x of live) {
       for (const n of x.nodes) {
@@ -129,9 +130,4 @@ export function diffKeptClasses(old: KeptClassSide, next: KeptClassSide, classes
     }
   }
   return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged };
-}
-
-/** The SSH section without where each part was written (an edit above it moves that). */
-function sshText(side: DiffSide): string {
-  return JSON.stringify(side.compiled.policy.ssh, (key, value: unknown) => (key === 'at' || key === 'path' ? undefined : value));
 }

@@ -29,7 +29,7 @@ import { sameNumbers, sameOptionalLists, sameStringSets } from './node-lists.js'
 import { tailnetNames, type TagDecision, type TagOwnerContext } from './selections.js';
 import { ClassBinding } from './class-binding.js';
 import { SelectionBinding, type CarriedList } from './selection-binding.js';
-import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
+import { SshPolicies, checkSshDomains, sameSshRules, type SshHost } from './ssh-policy.js';
 import { diffByClass } from './class-diff.js';
 import { diffKeptClasses, type KeptClassSide } from './kept-class-diff.js';
 import type { PeerView, SelfView } from './views.js';
@@ -73,7 +73,6 @@ export class PolicyIndex {
   constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}, kept: KeptParts | null = null) {
     this.#compiledPolicy = compiled;
     this.#settings = facts.settings ?? {};
-    if (kept !== null) kept.classes.rebind(compiled);
     this.#binding = kept?.classes ?? new ClassBinding(compiled, buildUsers(facts.users));
     this.#selections = new SelectionBinding(compiled, this.#binding, kept?.lists ?? null);
     const names = tailnetNames(this.#settings, facts.users);
@@ -293,8 +292,11 @@ export class PolicyIndex {
     if (keep) this.classesKept++;
     const facts = { users: this.#userFacts(), nodes: keep ? [] : this.#nodeFacts(), settings: this.#settings };
     const next = new PolicyIndex(compiled, facts, { primaryRoutes: this.#routes.primary.clone() }, keep ? { classes: this.#binding, lists: this.#selections.carriedLists() } : null);
+    // Only once the new index stands (a policy the build rejects leaves this one as it was).
+    if (keep) this.#binding.rebind(compiled);
     this.#ssh.bind();
-    next.#ssh.bind();
+    if (keep && sameSshRules(this.compiled, compiled)) next.#ssh.carryOver(this.#ssh);
+    else next.#ssh.bind();
     const delta = keep ? diffKeptClasses(this.#outputs(), next.#outputs(), this.#binding.classes) : diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
     this.#adopt(next);
     return delta;

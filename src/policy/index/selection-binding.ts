@@ -93,11 +93,27 @@ export class SelectionBinding {
     const resolved = new Resolved(sel, identity, () => this.#selectionAddresses(sel), () => this.#cb.addressEpoch);
     if (this.#cb.routeClasses.length > 0) {
       const members = identity.clone();
-      for (const cls of this.#cb.routeClasses) if (!members.has(cls.id) && cls.routeSet.overlaps(resolved.ipSet)) members.set(cls.id);
+      for (const cls of this.#cb.routeClasses) if (!members.has(cls.id) && this.#routesOverlap(cls, sel)) members.set(cls.id);
       resolved.members = members;
     }
     this.#resolved.set(sel.key, resolved);
     return resolved;
+  }
+
+  /**
+   * Whether a router's routes overlap what a (non-wildcard) selection covers, without building
+   * its address set (#selectionAddresses): its literals, or a node of a class it names by an
+   * atom inside the routes.
+   */
+  #routesOverlap(router: IdentityClass, sel: Selection): boolean {
+    if (router.routeSet.overlaps(sel.literal)) return true;
+    const inside = this.#cb.classesInside(router);
+    if (inside.isEmpty()) return false;
+    for (const part of sel.parts) {
+      if (part.kind !== 'atom' || part.atom === null) continue;
+      for (const c of this.#cb.atomClasses[part.atom] ?? []) if (inside.has(c)) return true;
+    }
+    return false;
   }
 
   #identityAddresses(classes: Bits): IPSet {
