@@ -158,7 +158,7 @@ function edit(doc: PolicyDoc, random: () => number): string {
   }
 }
 
-/** A tailnet of users with several devices, tagged servers, HA subnet routers and an exit node. */
+/** A tailnet of users with several devices, tagged servers, HA subnet routers, a router into the tailnet's own range and an exit node. */
 async function populate(tailnet: TailnetState): Promise<void> {
   const users = new Map<string, UserId>();
   const roles = ['admin', 'member', 'admin', 'member', 'member', 'member'] as const;
@@ -190,6 +190,9 @@ async function populate(tailnet: TailnetState): Promise<void> {
   for (let i = 0; i < 2; i++) await add(`router-${i}`, { tags: ['tag:router'] }, ['10.1.0.0/16']);
   await add('exit-0', { tags: ['tag:exit'] }, ['0.0.0.0/0', '::/0']);
   await add('home-router', { userId: users.get('bob@example.com')! }, ['192.168.1.0/24']);
+  // Routes over part of the tailnet's own addresses: the router is an endpoint of the
+  // selections naming the nodes inside.
+  await add('lab-router', { tags: ['tag:router'] }, ['100.64.0.0/28']);
 }
 
 const json = (v: unknown): string => JSON.stringify(v);
