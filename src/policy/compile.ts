@@ -154,6 +154,8 @@ export interface CompiledPolicy {
   select(refs: readonly { text: string; alias: Alias }[]): Selection;
   /** Posture names any rule uses: node facts are evaluated against these. */
   readonly postureNames: readonly string[];
+  /** Atoms taken from the policy compiled over (atomsOf) that this policy names nowhere. */
+  readonly unusedAtoms: number;
 }
 
 /** Tailscale capabilities that imply a reversed companion grant to the sources. */
@@ -183,9 +185,15 @@ class Compiler {
   readonly #postureNames: string[] = [];
   #order = 0;
 
+  /** Keys of atoms taken from atomsOf that this policy has not named (yet). */
+  readonly #unnamed = new Set<string>();
+
   constructor(policy: Policy, atoms: readonly Atom[]) {
     this.#policy = policy;
-    for (const atom of atoms) this.#atom(atom.key, atom.spec);
+    for (const atom of atoms) {
+      this.#atom(atom.key, atom.spec);
+      this.#unnamed.add(atom.key);
+    }
   }
 
   compile(): CompiledPolicy {
@@ -220,6 +228,7 @@ class Compiler {
       defaultAllowAll,
       select: (refs) => this.select(refs),
       postureNames: this.#postureNames,
+      unusedAtoms: this.#unnamed.size,
     };
   }
 
@@ -443,6 +452,7 @@ class Compiler {
   }
 
   #atom(key: string, spec: AtomSpec): Atom {
+    this.#unnamed.delete(key);
     let atom = this.#atomByKey.get(key);
     if (atom === undefined) {
       atom = { id: this.#atoms.length, key, spec };

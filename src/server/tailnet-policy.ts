@@ -246,12 +246,12 @@ export class TailnetPolicy implements PolicyView {
   }
 
   #replace(text: string | null): PolicyDelta {
-    // Compiled over the atoms in force, an edit that only drops selectors keeps every atom and
-    // so every node's class: the index rebuilds only its class-level parts. An edit that brings
-    // new atoms rebuilds everything anyway, from a fresh compile, so dropped atoms (which only
-    // split classes more finely than needed) do not pile up.
+    // Compiled over the atoms in force, an edit keeps every atom id: the index keeps the classes
+    // (new atoms only split some) and rebuilds only its class-level parts. Atoms the policy no
+    // longer names split classes more finely than needed; once they are a quarter of all, the
+    // policy is compiled afresh (and the index rebuilt) so they do not pile up.
     let compiled = this.#compile(text, this.#compiled);
-    if (compiled.atoms.length > this.#compiled.atoms.length) compiled = this.#compile(text);
+    if (compiled.unusedAtoms > compiled.atoms.length / 4) compiled = this.#compile(text);
     const delta = this.#index.replacePolicy(compiled);
     this.#text = text;
     this.#compiled = compiled;

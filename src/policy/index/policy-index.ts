@@ -288,7 +288,15 @@ export class PolicyIndex {
   replacePolicy(compiled: CompiledPolicy): PolicyDelta {
     // Most edits keep the atoms, so every node stays in its class: the records and classes are
     // shared and only the class-level parts are built anew (cost classes x rules, not nodes).
-    const keep = this.#binding.keepsClassesUnder(compiled);
+    let keep = this.#binding.keepsClassesUnder(compiled);
+    // New atoms after the ones in force (a group's new members, a new login or tag): the nodes
+    // they single out move to finer classes first, which changes no output of the policy in
+    // force, and then the classes are kept as above.
+    const extension = keep ? null : this.#binding.extensionTo(compiled);
+    if (extension !== null) {
+      for (const { cls, from } of this.#binding.extend(extension)) this.#filters.copyTemplate(from.id, cls.id);
+      keep = true;
+    }
     if (keep) this.classesKept++;
     const facts = { users: this.#userFacts(), nodes: keep ? [] : this.#nodeFacts(), settings: this.#settings };
     const next = new PolicyIndex(compiled, facts, { primaryRoutes: this.#routes.primary.clone() }, keep ? { classes: this.#binding, lists: this.#selections.carriedLists() } : null);

@@ -13,7 +13,7 @@ import type { ClassBinding } from './class-binding.js';
 import { hasCompanionCaps } from './filter-template.js';
 import { nodesOfClasses } from './node-lists.js';
 import type { IdentityClass } from './records.js';
-import { Resolved, type ItemInfo } from './selections.js';
+import { Resolved, selectionShape, type ItemInfo } from './selections.js';
 import { SrcList } from './src-list.js';
 
 export class SelectionBinding {
@@ -336,12 +336,4 @@ export class SelectionBinding {
 export interface CarriedList {
   readonly list: SrcList;
   readonly shape: string;
-}
-
-/**
- * What a selection's source list is made of, by atom ids (under one class binding they keep
- * their meaning): its key is selector text, which a changed host or group may keep.
- */
-export function selectionShape(sel: Selection): string {
-  return JSON.stringify([sel.wildcard, sel.dangerAll, sel.postures, sel.parts.map((p) => [p.kind, p.atom, p.kind === 'literal' || p.kind === 'atom' ? null : p.text])]);
 }

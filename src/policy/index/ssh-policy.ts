@@ -14,7 +14,7 @@ import type { Touched, UserChange } from './delta-collection.js';
 import { byNodeId, insertById } from './node-lists.js';
 import { type IdentityClass, type NodeRec, type UserRec, emailDomain } from './records.js';
 import { prefixSetHas } from './route-access.js';
-import type { Resolved } from './selections.js';
+import { selectionShape, type Resolved } from './selections.js';
 import { contributionUser, sshContribution, sshRule, type SshRuleInfo } from './ssh-rules.js';
 
 /** `localpart:*@domain` and ssh `user:*@domain` must name a domain of this tailnet. */
@@ -49,10 +49,12 @@ export function checkSshDomains(compiled: CompiledPolicy, domains: ReadonlySet<s
 
 /**
  * Whether two policies have the same SSH rules, apart from where they were written (an edit
- * above them moves that). Over the same classes they then give every node the same SSH policy.
+ * above them moves that), over selections of the same shape (a group's members may change
+ * under the same name). Over the same classes they then give every node the same SSH policy.
  */
 export function sameSshRules(a: CompiledPolicy, b: CompiledPolicy): boolean {
-  const text = (c: CompiledPolicy): string => JSON.stringify(c.policy.ssh, (key, value: unknown) => (key === 'at' || key === 'path' ? undefined : value));
+  const text = (c: CompiledPolicy): string =>
+    JSON.stringify([c.policy.ssh, (c.ssh ?? []).map((r) => [selectionShape(r.src), selectionShape(r.dst)])], (key, value: unknown) => (key === 'at' || key === 'path' ? undefined : value));
   return text(a) === text(b);
 }
 
