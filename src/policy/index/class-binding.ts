@@ -6,7 +6,7 @@
 // nothing class-indexed. A class created after the build is announced through onNewClass,
 // which the index sets to bind it into every other part. This part reads nothing of the others.
 import type { IPPrefix } from '../../util/ip.js';
-import { prefixFirst, prefixLast } from '../../util/ip.js';
+import { formatPrefix, prefixFirst, prefixLast } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
 import type { CompiledPolicy } from '../compile.js';
 import type { NodeFacts } from '../facts.js';
@@ -48,8 +48,8 @@ export class ClassBinding {
    * the binding, so an index built over the same classes (a policy edit) finds them.
    */
   readonly #addressMemo = new Map<string, IPSet>();
-  /** Per router class, the classes with a node inside its routes, for this epoch. */
-  readonly #insideMemo = new Map<number, Bits>();
+  /** Per prefix (text) or router class (`#id`), the classes with a node inside, for this epoch. */
+  readonly #insideMemo = new Map<string, Bits>();
   #memoEpoch = -1;
   /** Called with each class created once the build is done (null during the build). */
   onNewClass: ((cls: IdentityClass) => void) | null = null;
@@ -312,33 +312,45 @@ export class ClassBinding {
 
   /**
    * The classes with a node whose address lies inside a router class's routes (a selection
-   * naming one of them covers part of the routes). Probed in the address index like coversNode;
-   * kept for the address epoch.
+   * naming one of them covers part of the routes); kept for the address epoch.
    */
   classesInside(router: IdentityClass): Bits {
     this.#checkMemoEpoch();
-    let out = this.#insideMemo.get(router.id);
+    let out = this.#insideMemo.get(`#${router.id}`);
     if (out !== undefined) return out;
     out = this.bits();
-    for (const prefix of router.routes) {
-      if (prefix.addr.family === 4) {
-        const first = Number(prefixFirst(prefix));
-        const last = Number(prefixLast(prefix));
-        if (last - first < this.byId.size) {
-          for (let a = first; a <= last; a++) {
-            const n = this.byV4.get(a | 0);
-            if (n !== undefined) out.set(n.classId);
-          }
-        } else {
-          for (const n of this.byId.values()) if (n.v4 >= first && n.v4 <= last) out.set(n.classId);
+    for (const prefix of router.routes) out.or(this.classesInsidePrefix(prefix));
+    this.#insideMemo.set(`#${router.id}`, out);
+    return out;
+  }
+
+  /**
+   * The classes with a node whose address lies inside a prefix, probed in the address index
+   * like coversNode; kept for the address epoch.
+   */
+  classesInsidePrefix(prefix: IPPrefix): Bits {
+    this.#checkMemoEpoch();
+    const key = formatPrefix(prefix);
+    let out = this.#insideMemo.get(key);
+    if (out !== undefined) return out;
+    out = this.bits();
+    if (prefix.addr.family === 4) {
+      const first = Number(prefixFirst(prefix));
+      const last = Number(prefixLast(prefix));
+      if (last - first < this.byId.size) {
+        for (let a = first; a <= last; a++) {
+          const n = this.byV4.get(a | 0);
+          if (n !== undefined) out.set(n.classId);
         }
-        continue;
+      } else {
+        for (const n of this.byId.values()) if (n.v4 >= first && n.v4 <= last) out.set(n.classId);
       }
+    } else {
       const first = prefixFirst(prefix);
       const last = prefixLast(prefix);
       for (const n of this.byId.values()) if (n.v6 !== null && n.v6 >= first && n.v6 <= last) out.set(n.classId);
     }
-    this.#insideMemo.set(router.id, out);
+    this.#insideMemo.set(key, out);
     return out;
   }
 

@@ -325,4 +325,16 @@ describe('a router whose routes cover tailnet nodes', () => {
     const outside = new PolicyIndex(compilePolicyText(routed), routerFacts('10.9.0.0/24'));
     assert.equal(outside.sees(40, 30), false);
   });
+
+  it('carries its routes to whoever may reach a node inside them, and back to their destinations', () => {
+    const index = new PolicyIndex(compilePolicyText(routed), routerFacts('100.64.0.0/28'));
+    // web may answer alice, whose address the router's prefix holds.
+    assert.ok(index.peerView(40, 30).AllowedIPs.includes('100.64.0.0/28'));
+    const toAlice = `{
+      "tagOwners": {"tag:web": [], "tag:router": []},
+      "acls": [{"action": "accept", "src": ["tag:web"], "dst": ["alice@example.com:22"]}],
+    }`;
+    // web may reach alice, inside the prefix.
+    assert.ok(new PolicyIndex(compilePolicyText(toAlice), routerFacts('100.64.0.0/28')).peerView(40, 30).AllowedIPs.includes('100.64.0.0/28'));
+  });
 });

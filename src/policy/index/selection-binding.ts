@@ -153,12 +153,6 @@ export class SelectionBinding {
     return IPSet.EMPTY;
   }
 
-  partsSet(parts: readonly SelectionPart[]): IPSet {
-    const b = new IPSetBuilder();
-    for (const p of parts) b.addSet(this.partSet(p));
-    return b.build();
-  }
-
   /**
    * SrcIPs as the service writes them. Literal prefixes (hosts, CIDRs) are one set rendered as
    * addresses, CIDRs and ranges; each node a user, group, tag or autogroup names is listed by
