@@ -1,5 +1,6 @@
 // The delta of a policy edit that keeps every node in its identity class (the new index shares
-// the old one's class binding: same atoms, same postures). Every node then sits in one cell per
+// the old one's class binding: same atoms, same postures, classes refined first if the new
+// policy brought atoms, see ClassBinding.extend). Every node then sits in one cell per
 // class, users and routes are unchanged, so each question is asked per class or pair of classes
 // and spread over nodes only where the answer changed; nothing walks every node per question
 // unless that question's inputs changed (autogroup:self filters, SSH rules, source lists).
