@@ -154,6 +154,8 @@ export interface CompiledPolicy {
   select(refs: readonly { text: string; alias: Alias }[]): Selection;
   /** Posture names any rule uses: node facts are evaluated against these. */
   readonly postureNames: readonly string[];
+  /** Atoms taken from the policy compiled over (atomsOf) that this policy names nowhere. */
+  readonly unusedAtoms: number;
 }
 
 /** Tailscale capabilities that imply a reversed companion grant to the sources. */
@@ -162,12 +164,17 @@ export const COMPANION_CAPS: readonly { readonly cap: string; readonly companion
   { cap: 'tailscale.com/cap/relay', companion: 'tailscale.com/cap/relay-target' },
 ];
 
-export function compilePolicyText(text: string, options: ParseOptions = {}): CompiledPolicy {
-  return compilePolicy(parsePolicy(text, options));
+/**
+ * `atomsOf`: a policy compiled before (the one in force); its atoms keep their ids, and atoms
+ * of this text come after them. An edit that only drops selectors then has the same atoms, so
+ * the index keeps every node's class (see PolicyIndex.keepsClassesUnder).
+ */
+export function compilePolicyText(text: string, options: ParseOptions = {}, atomsOf: CompiledPolicy | null = null): CompiledPolicy {
+  return compilePolicy(parsePolicy(text, options), atomsOf);
 }
 
-export function compilePolicy(policy: Policy): CompiledPolicy {
-  return new Compiler(policy).compile();
+export function compilePolicy(policy: Policy, atomsOf: CompiledPolicy | null = null): CompiledPolicy {
+  return new Compiler(policy, atomsOf?.atoms ?? []).compile();
 }
 
 class Compiler {
@@ -178,8 +185,15 @@ class Compiler {
   readonly #postureNames: string[] = [];
   #order = 0;
 
-  constructor(policy: Policy) {
+  /** Keys of atoms taken from atomsOf that this policy has not named (yet). */
+  readonly #unnamed = new Set<string>();
+
+  constructor(policy: Policy, atoms: readonly Atom[]) {
     this.#policy = policy;
+    for (const atom of atoms) {
+      this.#atom(atom.key, atom.spec);
+      this.#unnamed.add(atom.key);
+    }
   }
 
   compile(): CompiledPolicy {
@@ -214,6 +228,7 @@ class Compiler {
       defaultAllowAll,
       select: (refs) => this.select(refs),
       postureNames: this.#postureNames,
+      unusedAtoms: this.#unnamed.size,
     };
   }
 
@@ -244,6 +259,9 @@ class Compiler {
     if (grant.src.length === 0 || grant.dst.length === 0) return;
     if (grant.via.length > 0) {
       const dst = this.select(otherDst);
+      // The index selects the routers by these tags when it elects one; interned here, they are
+      // among the atoms its classes are built from (a tag named nowhere else was missing).
+      this.select(grant.via.map((v) => ({ text: v.text, alias: { kind: 'tag', name: v.text } })));
       for (const ip of grant.ip) {
         items.push({
           kind: 'via',
@@ -434,6 +452,7 @@ class Compiler {
   }
 
   #atom(key: string, spec: AtomSpec): Atom {
+    this.#unnamed.delete(key);
     let atom = this.#atomByKey.get(key);
     if (atom === undefined) {
       atom = { id: this.#atoms.length, key, spec };

@@ -246,17 +246,22 @@ export class TailnetPolicy implements PolicyView {
   }
 
   #replace(text: string | null): PolicyDelta {
-    const compiled = this.#compile(text);
+    // Compiled over the atoms in force, an edit keeps every atom id: the index keeps the classes
+    // (new atoms only split some) and rebuilds only its class-level parts. Atoms the policy no
+    // longer names split classes more finely than needed; once they are a quarter of all, the
+    // policy is compiled afresh (and the index rebuilt) so they do not pile up.
+    let compiled = this.#compile(text, this.#compiled);
+    if (compiled.unusedAtoms > compiled.atoms.length / 4) compiled = this.#compile(text);
     const delta = this.#index.replacePolicy(compiled);
     this.#text = text;
     this.#compiled = compiled;
     return delta;
   }
 
-  #compile(text: string | null): CompiledPolicy {
+  #compile(text: string | null, atomsOf: CompiledPolicy | null = null): CompiledPolicy {
     if (text === null) return compilePolicyText(ALLOW_ALL_POLICY, { file: 'default policy' });
     try {
-      return compilePolicyText(text, { file: `policy of tailnet "${this.#state.name}"` });
+      return compilePolicyText(text, { file: `policy of tailnet "${this.#state.name}"` }, atomsOf);
     } catch (err) {
       this.#logger.error({ err, tailnet: this.#state.name }, 'stored policy does not compile; denying all traffic until it is fixed');
       return compilePolicyText(DENY_ALL_POLICY, { file: 'deny-all policy' });

@@ -6,7 +6,7 @@
 // nothing class-indexed. A class created after the build is announced through onNewClass,
 // which the index sets to bind it into every other part. This part reads nothing of the others.
 import type { IPPrefix } from '../../util/ip.js';
-import { prefixFirst, prefixLast } from '../../util/ip.js';
+import { formatPrefix, prefixFirst, prefixLast } from '../../util/ip.js';
 import { IPSet, IPSetBuilder } from '../../util/ip-set.js';
 import type { CompiledPolicy } from '../compile.js';
 import type { NodeFacts } from '../facts.js';
@@ -16,7 +16,7 @@ import { type IdentityClass, type NodeRec, type UserRec, buildNode, literalAtomM
 import { atomPlan, type AtomPlan } from './selections.js';
 
 export class ClassBinding {
-  readonly #compiled: CompiledPolicy;
+  #compiled: CompiledPolicy;
   readonly users: Map<number, UserRec>;
   /** Every node, in the order it was added. */
   readonly byId = new Map<number, NodeRec>();
@@ -35,7 +35,7 @@ export class ClassBinding {
   readonly classByKey = new Map<string, IdentityClass>();
   /** Per atom: how many nodes carry it (a destination naming no node does not exist). */
   readonly atomNodes: number[];
-  readonly atomPlan: AtomPlan;
+  atomPlan: AtomPlan;
   /** Per atom: the classes carrying it. */
   readonly atomClasses: number[][];
   /** Classes serving subnet routes: the only ones whose membership depends on address overlap. */
@@ -48,6 +48,14 @@ export class ClassBinding {
   routeStrings: string[] = [];
   allNodesSet: IPSet | null = null;
   routeSetCache: IPSet | null = null;
+  /**
+   * Address sets already built for this epoch, by what they cover (see memoAddresses). Kept in
+   * the binding, so an index built over the same classes (a policy edit) finds them.
+   */
+  readonly #addressMemo = new Map<string, IPSet>();
+  /** Per prefix (text) or router class (`#id`), the classes with a node inside, for this epoch. */
+  readonly #insideMemo = new Map<string, Bits>();
+  #memoEpoch = -1;
   /** Called with each class created once the build is done (null during the build). */
   onNewClass: ((cls: IdentityClass) => void) | null = null;
 
@@ -58,6 +66,108 @@ export class ClassBinding {
     this.atomNodes = compiled.atoms.map(() => 0);
     this.atomPlan = atomPlan(compiled);
     for (const user of users.values()) user.atoms = this.userAtoms(user);
+  }
+
+  /**
+   * Whether `next` puts every node in the class it is in now: the same atoms (by key, in the
+   * same order, so atom ids keep their meaning) and the same posture definitions. A policy
+   * edit that keeps them (a rule added, removed or changed over selectors already in use, a tag
+   * owner, an SSH rule, a test; with the server compiling over the atoms in force, also one
+   * that drops selectors) keeps these classes. One that brings new atoms after these (a group's
+   * new members, a new tag or login) first moves the nodes they single out (extensionTo).
+   */
+  keepsClassesUnder(next: CompiledPolicy): boolean {
+    return this.#compiled.atoms.length === next.atoms.length && this.#extendedBy(next);
+  }
+
+  /** Whether `next` starts with these atoms (by key, in order) and defines the same postures. */
+  #extendedBy(next: CompiledPolicy): boolean {
+    const before = this.#compiled;
+    if (before.atoms.length > next.atoms.length) return false;
+    for (let i = 0; i < before.atoms.length; i++) if (before.atoms[i]!.key !== next.atoms[i]!.key) return false;
+    if (before.postureNames.join('\n') !== next.postureNames.join('\n')) return false;
+    for (const name of before.postureNames) {
+      if (JSON.stringify(before.policy.postures.get(name) ?? null) !== JSON.stringify(next.policy.postures.get(name) ?? null)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * For `next`, compiled over these atoms with new ones after them (compilePolicyText's
+   * atomsOf; a group's new members, a new tag owner or login): the nodes the new atoms take to
+   * another class. Null when `next` does not extend these atoms, or when a node that would move
+   * serves routes, lies inside served routes or has no address (cases the in-place class
+   * binding leaves to a rebuild, as node updates do).
+   */
+  extensionTo(next: CompiledPolicy): AtomExtension | null {
+    if (next.atoms.length <= this.#compiled.atoms.length || !this.#extendedBy(next)) return null;
+    const plan = atomPlan(next);
+    const added = next.atoms.slice(this.#compiled.atoms.length);
+    const userAtoms = new Map<number, number[]>();
+    const candidates = new Set<NodeRec>();
+    for (const user of this.users.values()) {
+      const atoms = this.userAtoms(user, plan);
+      userAtoms.set(user.id, atoms);
+      if (atoms.join(',') !== user.atoms.join(',')) for (const n of user.nodes) candidates.add(n);
+    }
+    const tags = new Set(added.flatMap((a) => (a.spec.kind === 'tag' ? [a.spec.tag] : [])));
+    const everyTagged = added.some((a) => a.spec.kind === 'tagged');
+    const everyNode = added.some((a) => a.spec.kind === 'literal');
+    if (everyNode || everyTagged || tags.size > 0) {
+      for (const n of this.byId.values()) {
+        if (everyNode || (n.tagged && (everyTagged || n.tags.some((t) => tags.has(t))))) candidates.add(n);
+      }
+    }
+    const moves: NodeRec[] = [];
+    const served = this.routeStrings.length > 0 ? this.routeSet() : null;
+    for (const n of candidates) {
+      const { key } = this.#classKeyOf(n, plan, (u) => userAtoms.get(u.id) ?? u.atoms, next);
+      if (key === this.classes[n.classId]!.key) continue;
+      if (n.routeTexts.length > 0 || n.exitRoutes.length > 0 || (n.v4 < 0 && n.v6Text === null)) return null;
+      if (served !== null && ((n.v4 >= 0 && served.containsV4(n.v4)) || (n.v6 !== null && served.containsV6(n.v6)))) return null;
+      moves.push(n);
+    }
+    return { next, plan, userAtoms, moves };
+  }
+
+  /**
+   * Takes the policy extensionTo() was asked about: the new atoms are counted, users match
+   * them, and the nodes they move go to their new classes (created and bound through
+   * onNewClass like any class). Under the policy in force the new atoms name nothing, so every
+   * output stays as it was; only the classes are finer.
+   */
+  extend(extension: AtomExtension): { readonly cls: IdentityClass; readonly from: IdentityClass }[] {
+    this.#compiled = extension.next;
+    this.atomPlan = extension.plan;
+    while (this.atomClasses.length < extension.next.atoms.length) {
+      this.atomClasses.push([]);
+      this.atomNodes.push(0);
+    }
+    for (const user of this.users.values()) user.atoms = extension.userAtoms.get(user.id) ?? user.atoms;
+    // New classes are announced once their nodes are in (what is bound may depend on them).
+    const announce = this.onNewClass;
+    this.onNewClass = null;
+    const created: { cls: IdentityClass; from: IdentityClass }[] = [];
+    for (const node of extension.moves) {
+      const from = this.#takeOut(node);
+      const count = this.classes.length;
+      const to = this.#classFor(node);
+      if (this.classes.length > count) created.push({ cls: to, from });
+      node.classId = to.id;
+      node.slot = to.nodes.length;
+      to.nodes.push(node);
+      to.addresses = null;
+      for (const a of to.atoms) this.atomNodes[a]!++;
+    }
+    if (extension.moves.length > 0) this.addressEpoch = this.tick();
+    this.onNewClass = announce;
+    for (const { cls } of created) announce?.(cls);
+    return created;
+  }
+
+  /** Takes `next` as the policy classes are keyed by; keepsClassesUnder(next) must hold. */
+  rebind(next: CompiledPolicy): void {
+    this.#compiled = next;
   }
 
   /** The next value of the clock. */
@@ -98,6 +208,13 @@ export class ClassBinding {
     if (node.v6Text !== null && this.byV6.get(node.v6Text) === node) this.byV6.delete(node.v6Text);
     if (node.facts.userId !== null) this.byUserId.get(node.facts.userId)?.delete(node);
     if (node.user !== null) node.user.nodes.splice(node.user.nodes.indexOf(node), 1);
+    this.#takeOut(node);
+    this.allNodesSet = null;
+    this.addressEpoch = this.tick();
+  }
+
+  /** Takes a node out of its class (its slot goes to the class's last node); returns the class. */
+  #takeOut(node: NodeRec): IdentityClass {
     const cls = this.classes[node.classId]!;
     const last = cls.nodes.pop()!;
     if (last !== node) {
@@ -106,13 +223,11 @@ export class ClassBinding {
     }
     cls.addresses = null;
     for (const a of cls.atoms) this.atomNodes[a]!--;
-    this.allNodesSet = null;
-    this.addressEpoch = this.tick();
+    return cls;
   }
 
   /** The user-kind atoms a user matches, in atom order. */
-  userAtoms(user: UserRec): number[] {
-    const plan = this.atomPlan;
+  userAtoms(user: UserRec, plan: AtomPlan = this.atomPlan): number[] {
     const out = new Set<number>();
     const keys = new Set<string>([user.name.toLowerCase(), `${user.name}@`.toLowerCase()]);
     if (user.email !== '') keys.add(user.email.toLowerCase());
@@ -122,21 +237,25 @@ export class ClassBinding {
   }
 
   /** What makes a node's class: its atoms, served routes, exit routes and postures. */
-  #classKeyOf(node: NodeRec): { key: string; ids: number[]; postures: string[] } {
-    const plan = this.atomPlan;
+  #classKeyOf(
+    node: NodeRec,
+    plan: AtomPlan = this.atomPlan,
+    userAtoms: (user: UserRec) => readonly number[] = (user) => user.atoms,
+    compiled: CompiledPolicy = this.#compiled,
+  ): { key: string; ids: number[]; postures: string[] } {
     const ids: number[] = [];
     if (node.tagged) {
       if (plan.taggedAtom >= 0) ids.push(plan.taggedAtom);
       for (const tag of node.tags) for (const id of plan.tagAtoms.get(tag) ?? []) ids.push(id);
     } else if (node.user !== null) {
-      ids.push(...node.user.atoms);
+      ids.push(...userAtoms(node.user));
     }
     if (plan.literalAtoms.length > 0 && ((node.v4 >= 0 && plan.anyLiteral.containsV4(node.v4)) || (node.v6 !== null && plan.anyLiteral.containsV6(node.v6)))) {
       for (const a of plan.literalAtoms) if (literalAtomMatches(a, node)) ids.push(a.id);
     }
     ids.sort((a, b) => a - b);
-    const policyPostures = this.#compiled.policy.postures;
-    const postures = this.#compiled.postureNames.filter((name) => meetsPosture(policyPostures.get(name) ?? [], node.facts.postureAttributes));
+    const policyPostures = compiled.policy.postures;
+    const postures = compiled.postureNames.filter((name) => meetsPosture(policyPostures.get(name) ?? [], node.facts.postureAttributes));
     const key = `${ids.join(',')}|${node.routeTexts.join(',')}|${node.exitRoutes.length > 0 ? 'x' : ''}|${postures.join(',')}`;
     return { key, ids, postures };
   }
@@ -186,6 +305,69 @@ export class ClassBinding {
     return cls.addresses;
   }
 
+  /**
+   * The address set `key` names, built once per address epoch. A key must name the same set for
+   * every policy this binding serves: name it by atom ids (they keep their meaning, see
+   * keepsClassesUnder), never by selector text.
+   */
+  memoAddresses(key: string, build: () => IPSet): IPSet {
+    this.#checkMemoEpoch();
+    let set = this.#addressMemo.get(key);
+    if (set === undefined) this.#addressMemo.set(key, (set = build()));
+    return set;
+  }
+
+  /**
+   * The classes with a node whose address lies inside a router class's routes (a selection
+   * naming one of them covers part of the routes); kept for the address epoch.
+   */
+  classesInside(router: IdentityClass): Bits {
+    this.#checkMemoEpoch();
+    let out = this.#insideMemo.get(`#${router.id}`);
+    if (out !== undefined) return out;
+    out = this.bits();
+    for (const prefix of router.routes) out.or(this.classesInsidePrefix(prefix));
+    this.#insideMemo.set(`#${router.id}`, out);
+    return out;
+  }
+
+  /**
+   * The classes with a node whose address lies inside a prefix, probed in the address index
+   * like coversNode; kept for the address epoch.
+   */
+  classesInsidePrefix(prefix: IPPrefix): Bits {
+    this.#checkMemoEpoch();
+    const key = formatPrefix(prefix);
+    let out = this.#insideMemo.get(key);
+    if (out !== undefined) return out;
+    out = this.bits();
+    if (prefix.addr.family === 4) {
+      const first = Number(prefixFirst(prefix));
+      const last = Number(prefixLast(prefix));
+      if (last - first < this.byId.size) {
+        for (let a = first; a <= last; a++) {
+          const n = this.byV4.get(a | 0);
+          if (n !== undefined) out.set(n.classId);
+        }
+      } else {
+        for (const n of this.byId.values()) if (n.v4 >= first && n.v4 <= last) out.set(n.classId);
+      }
+    } else {
+      const first = prefixFirst(prefix);
+      const last = prefixLast(prefix);
+      for (const n of this.byId.values()) if (n.v6 !== null && n.v6 >= first && n.v6 <= last) out.set(n.classId);
+    }
+    this.#insideMemo.set(key, out);
+    return out;
+  }
+
+  #checkMemoEpoch(): void {
+    if (this.#memoEpoch === this.addressEpoch) return;
+    this.#addressMemo.clear();
+    this.#insideMemo.clear();
+    this.#memoEpoch = this.addressEpoch;
+  }
+
   allNodes(): IPSet {
     if (this.allNodesSet === null) this.allNodesSet = nodeAddressSet([...this.byId.values()]);
     return this.allNodesSet;
@@ -226,4 +408,12 @@ export class ClassBinding {
     for (const n of this.byId.values()) if (n.v6 !== null && n.v6 >= first && n.v6 <= last) return true;
     return false;
   }
+}
+
+/** What ClassBinding.extensionTo found: the new policy, its atom plan, users' atoms, nodes that move. */
+export interface AtomExtension {
+  readonly next: CompiledPolicy;
+  readonly plan: AtomPlan;
+  readonly userAtoms: ReadonlyMap<number, number[]>;
+  readonly moves: readonly NodeRec[];
 }

@@ -7,10 +7,12 @@
 //
 // It reads each index through DiffSide: its node and user records, visibility rows, class
 // attributes and filters rendered for a stand-in node, plus its per-node outputs.
+import type * as tailcfg from '../../tailcfg/index.js';
 import type { CompiledPolicy } from '../compile.js';
 import { Bits } from './bits.js';
 import { type PolicyDelta, newDeltaParts } from './delta.js';
 import { push, type IndexOutputs } from './delta-collection.js';
+import { sameFilterRules } from './filter-template.js';
 import type { NodeRec, UserRec } from './records.js';
 
 /** What the class diff reads of one index, beyond its per-node outputs. */
@@ -21,7 +23,7 @@ export interface DiffSide extends IndexOutputs {
   visibilityRow(classId: number): Bits | null;
   classAttrs(classId: number): readonly string[] | undefined;
   /** The class's filter template rendered for a stand-in node, as JSON. */
-  standInFilter(classId: number): string;
+  standInFilter(classId: number): tailcfg.FilterRule[];
   hasSelfItems(): boolean;
   sshRole(node: NodeRec): string;
   sees(a: number, b: number): boolean;
@@ -45,27 +47,7 @@ export function diffByClass(old: DiffSide, next: DiffSide, changed: ReadonlySet<
     cell.nodes.push(n);
   }
   const list = [...cells.values()];
-  const none = new Bits(0);
-  // Visibility between nodes of different users: by class rows alone.
-  for (let i = 0; i < list.length; i++) {
-    const x = list[i]!;
-    const rowBefore = old.visibilityRow(x.a) ?? none;
-    const rowAfter = next.visibilityRow(x.b) ?? none;
-    for (let j = i; j < list.length; j++) {
-      const y = list[j]!;
-      const was = rowBefore.has(y.a);
-      const now = rowAfter.has(y.b);
-      if (was === now) continue;
-      const into = now ? gained : lost;
-      for (const n1 of x.nodes) {
-        for (const n2 of y.nodes) {
-          if (n1 === n2 || (i === j && n2.id < n1.id) || sameUserEither(old, next, n1, n2)) continue;
-          push(into, n1.id, n2.id);
-          push(into, n2.id, n1.id);
-        }
-      }
-    }
-  }
+  visibilityByCells(old, next, list, (n1, n2) => sameUserEither(old, next, n1, n2), gained, lost);
   // Same-user pairs (in either index): rows or autogroup:self.
   const pairs = new Set<string>();
   for (const index of [old, next]) {
@@ -130,15 +112,15 @@ export function diffByClass(old: DiffSide, next: DiffSide, changed: ReadonlySet<
   // Filters: per cell, the class template rendered for a stand-in node; with autogroup:self
   // rules, per cell and user.
   const selfRules = old.hasSelfItems() || next.hasSelfItems();
-  const classBefore = new Map<number, string>();
-  const classAfter = new Map<number, string>();
-  const rendered = (index: DiffSide, memo: Map<number, string>, c: number): string => {
+  const classBefore = new Map<number, tailcfg.FilterRule[]>();
+  const classAfter = new Map<number, tailcfg.FilterRule[]>();
+  const rendered = (index: DiffSide, memo: Map<number, tailcfg.FilterRule[]>, c: number): tailcfg.FilterRule[] => {
     let out = memo.get(c);
     if (out === undefined) memo.set(c, (out = index.standInFilter(c)));
     return out;
   };
   for (const x of list) {
-    const classSame = rendered(old, classBefore, x.a) === rendered(next, classAfter, x.b);
+    const classSame = sameFilterRules(rendered(old, classBefore, x.a), rendered(next, classAfter, x.b));
     for (const n of x.nodes) {
       if (selfRules && (n.user !== null || next.nodes.get(n.id)!.user !== null)) {
         if (JSON.stringify(old.filterFor(n.id)) !== JSON.stringify(next.filterFor(n.id))) filterChanged.push(n.id);
@@ -218,6 +200,40 @@ export function diffByClass(old: DiffSide, next: DiffSide, changed: ReadonlySet<
     if (old.sourceCapsOf(n.id).join(' ') !== next.sourceCapsOf(n.id).join(' ')) sourceCapsChanged.push(n.id);
   }
   return { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged };
+}
+
+/** Nodes with class `a` in the old index and `b` in the new one. */
+export interface Cell {
+  readonly a: number;
+  readonly b: number;
+  readonly nodes: readonly NodeRec[];
+}
+
+/**
+ * Visibility between cells by class rows alone: where a pair of cells' row bit moved, every
+ * pair of their nodes (each once, both ways) is gained or lost, except pairs `skip` names
+ * (same-user pairs, which autogroup:self also decides).
+ */
+export function visibilityByCells(old: DiffSide, next: DiffSide, cells: readonly Cell[], skip: (a: NodeRec, b: NodeRec) => boolean, gained: Map<number, number[]>, lost: Map<number, number[]>): void {
+  const none = new Bits(0);
+  for (let i = 0; i < cells.length; i++) {
+    const x = cells[i]!;
+    const rowBefore = old.visibilityRow(x.a) ?? none;
+    const rowAfter = next.visibilityRow(x.b) ?? none;
+    for (let j = i; j < cells.length; j++) {
+      const y = cells[j]!;
+      const now = rowAfter.has(y.b);
+      if (rowBefore.has(y.a) === now) continue;
+      const into = now ? gained : lost;
+      for (const n1 of x.nodes) {
+        for (const n2 of y.nodes) {
+          if (n1 === n2 || (i === j && n2.id < n1.id) || skip(n1, n2)) continue;
+          push(into, n1.id, n2.id);
+          push(into, n2.id, n1.id);
+        }
+      }
+    }
+  }
 }
 
 /** Whether two nodes have one owner (untagged) in this index or in `next`. */

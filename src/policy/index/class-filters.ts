@@ -97,9 +97,18 @@ export class ClassFilters {
     this.#capFilterVersions[cls.id] = this.#host.tick();
   }
 
-  /** The class's template rendered for a stand-in node, as JSON (the class diff compares it). */
-  standInFilter(c: number): string {
-    return JSON.stringify(instantiate(this.#templates[c] ?? [], STAND_IN, this.#globalFirst));
+  /**
+   * Gives class `to` the template of class `from` (nodes that moved from one to the other under
+   * atoms the policy does not name keep the filter they had; a template can depend on which
+   * nodes a class holds, so it is not built anew).
+   */
+  copyTemplate(from: number, to: number): void {
+    this.#setTemplate(to, this.#templates[from] ?? []);
+  }
+
+  /** The class's template rendered for a stand-in node (the class diffs compare it). */
+  standInFilter(c: number): tailcfg.FilterRule[] {
+    return instantiate(this.#templates[c] ?? [], STAND_IN, this.#globalFirst);
   }
 
   /**

@@ -143,6 +143,21 @@ export function instantiate(rules: readonly TemplateRule[], node: NodeRec, globa
   return placed.map((p) => p.rule);
 }
 
+/**
+ * Whether two filters are equal. Source lists are compared by reference first: a list an
+ * index took over from the one it replaces keeps its strings array, so most compare in O(1).
+ */
+export function sameFilterRules(a: readonly tailcfg.FilterRule[], b: readonly tailcfg.FilterRule[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.SrcIPs !== y.SrcIPs && (x.SrcIPs.length !== y.SrcIPs.length || x.SrcIPs.some((s, k) => s !== y.SrcIPs[k]))) return false;
+    if (JSON.stringify({ ...x, SrcIPs: null }) !== JSON.stringify({ ...y, SrcIPs: null })) return false;
+  }
+  return true;
+}
+
 /** Reversed companion rules (drive-sharer, relay-target) go to the grant's sources. */
 export function companionRules(capMap: Readonly<Record<string, unknown[]>>, src: SrcRef, order: number, out: TemplateRule[]): void {
   let sub = 1;

@@ -315,3 +315,38 @@ describe('PolicyIndex after a rebuild', () => {
     assert.deepEqual(srcSet(), ['100.64.0.5-100.64.0.6', '100.64.0.9', 'fd7a:115c:a1e0::5-fd7a:115c:a1e0::6', 'fd7a:115c:a1e0::9']);
   });
 });
+
+describe('a router whose routes cover tailnet nodes', () => {
+  const routerFacts = (route: string): TailnetFacts => ({
+    users: [{ id: 1, name: 'alice', email: 'alice@example.com', role: 'owner' }],
+    nodes: [
+      node(1, 'alice-laptop', { userId: 1 }),
+      node(40, 'web', { tags: ['tag:web'] }),
+      node(30, 'lab-router', { tags: ['tag:router'], advertisedRoutes: [route], approvedRoutes: [route] }),
+    ],
+  });
+  const routed = `{
+    "tagOwners": {"tag:web": [], "tag:router": []},
+    "acls": [{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:web:80"]}],
+  }`;
+
+  it('is a source endpoint of a selection naming a node inside its routes', () => {
+    // Packets from alice's address may arrive through the router, so the destination sees it.
+    const inside = new PolicyIndex(compilePolicyText(routed), routerFacts('100.64.0.0/28'));
+    assert.equal(inside.sees(40, 30), true);
+    const outside = new PolicyIndex(compilePolicyText(routed), routerFacts('10.9.0.0/24'));
+    assert.equal(outside.sees(40, 30), false);
+  });
+
+  it('carries its routes to whoever may reach a node inside them, and back to their destinations', () => {
+    const index = new PolicyIndex(compilePolicyText(routed), routerFacts('100.64.0.0/28'));
+    // web may answer alice, whose address the router's prefix holds.
+    assert.ok(index.peerView(40, 30).AllowedIPs.includes('100.64.0.0/28'));
+    const toAlice = `{
+      "tagOwners": {"tag:web": [], "tag:router": []},
+      "acls": [{"action": "accept", "src": ["tag:web"], "dst": ["alice@example.com:22"]}],
+    }`;
+    // web may reach alice, inside the prefix.
+    assert.ok(new PolicyIndex(compilePolicyText(toAlice), routerFacts('100.64.0.0/28')).peerView(40, 30).AllowedIPs.includes('100.64.0.0/28'));
+  });
+});

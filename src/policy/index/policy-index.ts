@@ -28,9 +28,10 @@ import type { FilterFormOptions } from './filter-template.js';
 import { sameNumbers, sameOptionalLists, sameStringSets } from './node-lists.js';
 import { tailnetNames, type TagDecision, type TagOwnerContext } from './selections.js';
 import { ClassBinding } from './class-binding.js';
-import { SelectionBinding } from './selection-binding.js';
-import { SshPolicies, checkSshDomains, type SshHost } from './ssh-policy.js';
-import { diffByClass, type DiffSide } from './class-diff.js';
+import { SelectionBinding, type CarriedList } from './selection-binding.js';
+import { SshPolicies, checkSshDomains, sameSshRules, type SshHost } from './ssh-policy.js';
+import { diffByClass } from './class-diff.js';
+import { diffKeptClasses, type KeptClassSide } from './kept-class-diff.js';
 import type { PeerView, SelfView } from './views.js';
 import { NodeViews, type ViewsHost } from './node-views.js';
 import { ClassFilters, type FiltersHost } from './class-filters.js';
@@ -40,6 +41,12 @@ import { NodeUpdates, type UpdatesHost } from './node-updates.js';
 export interface PolicyIndexOptions {
   /** Reuse a primary-route table the server keeps (failover state); built from facts otherwise. */
   readonly primaryRoutes?: PrimaryRouteTable;
+}
+
+/** What an index built for a policy edit that keeps the classes takes from the one it replaces. */
+interface KeptParts {
+  readonly classes: ClassBinding;
+  readonly lists: ReadonlyMap<string, CarriedList>;
 }
 
 export class PolicyIndex {
@@ -58,11 +65,16 @@ export class PolicyIndex {
   #displayName: string;
   #domains: ReadonlySet<string> | null;
 
-  constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}) {
+  /**
+   * `kept` (for replacePolicy only): the class binding of this tailnet's index, whose classes
+   * the new policy keeps (see ClassBinding.keepsClassesUnder), shared, not copied (facts.nodes
+   * is then not read), and that index's source lists to take over.
+   */
+  constructor(compiled: CompiledPolicy, facts: TailnetFacts, options: PolicyIndexOptions = {}, kept: KeptParts | null = null) {
     this.#compiledPolicy = compiled;
     this.#settings = facts.settings ?? {};
-    this.#binding = new ClassBinding(compiled, buildUsers(facts.users));
-    this.#selections = new SelectionBinding(compiled, this.#binding);
+    this.#binding = kept?.classes ?? new ClassBinding(compiled, buildUsers(facts.users));
+    this.#selections = new SelectionBinding(compiled, this.#binding, kept?.lists ?? null);
     const names = tailnetNames(this.#settings, facts.users);
     this.#displayName = names.displayName;
     this.#domains = names.domains;
@@ -72,7 +84,7 @@ export class PolicyIndex {
     this.#filters = new ClassFilters(host);
     this.#visibility = new Visibility(host);
 
-    for (const nf of facts.nodes) this.#binding.addNode(nf);
+    if (kept === null) for (const nf of facts.nodes) this.#binding.addNode(nf);
     const nodes = [...this.#binding.byId.values()];
     const primary =
       options.primaryRoutes ??
@@ -143,7 +155,9 @@ export class PolicyIndex {
       },
       nodeById: (id) => this.#binding.byId.get(id),
       bits: () => this.#binding.bits(),
-      partsSet: (parts) => this.#selections.partsSet(parts),
+      classesInsidePrefix: (prefix) => this.#binding.classesInsidePrefix(prefix),
+      atomClasses: (atom) => this.#binding.atomClasses[atom] ?? [],
+      servedRouteSet: () => this.#binding.routeSet(),
       partSet: (part) => this.#selections.partSet(part),
       srcList: (sel) => this.#selections.srcList(sel),
       atomExists: (atom) => (this.#binding.atomNodes[atom] ?? 0) > 0,
@@ -160,6 +174,8 @@ export class PolicyIndex {
 
   /** Updates that fell back to a rebuild and diff (see #needsRebuild); for tests and diagnostics. */
   rebuilds = 0;
+  /** Policy edits that kept every node's class (built the class-level parts only); for tests and diagnostics. */
+  classesKept = 0;
 
   get compiled(): CompiledPolicy {
     return this.#compiledPolicy;
@@ -272,17 +288,34 @@ export class PolicyIndex {
    * per cell or pair of cells, then spread over the nodes only where the answer changed.
    */
   replacePolicy(compiled: CompiledPolicy): PolicyDelta {
-    const next = new PolicyIndex(compiled, { users: this.#userFacts(), nodes: this.#nodeFacts(), settings: this.#settings }, { primaryRoutes: this.#routes.primary.clone() });
+    // Most edits keep the atoms, so every node stays in its class: the records and classes are
+    // shared and only the class-level parts are built anew (cost classes x rules, not nodes).
+    let keep = this.#binding.keepsClassesUnder(compiled);
+    // New atoms after the ones in force (a group's new members, a new login or tag): the nodes
+    // they single out move to finer classes first, which changes no output of the policy in
+    // force, and then the classes are kept as above.
+    const extension = keep ? null : this.#binding.extensionTo(compiled);
+    if (extension !== null) {
+      for (const { cls, from } of this.#binding.extend(extension)) this.#filters.copyTemplate(from.id, cls.id);
+      keep = true;
+    }
+    if (keep) this.classesKept++;
+    const facts = { users: this.#userFacts(), nodes: keep ? [] : this.#nodeFacts(), settings: this.#settings };
+    const next = new PolicyIndex(compiled, facts, { primaryRoutes: this.#routes.primary.clone() }, keep ? { classes: this.#binding, lists: this.#selections.carriedLists() } : null);
+    // Only once the new index stands (a policy the build rejects leaves this one as it was).
+    if (keep) this.#binding.rebind(compiled);
     this.#ssh.bind();
-    next.#ssh.bind();
-    const delta = diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
+    if (keep && sameSshRules(this.compiled, compiled)) next.#ssh.carryOver(this.#ssh);
+    else next.#ssh.bind();
+    const delta = keep ? diffKeptClasses(this.#outputs(), next.#outputs(), this.#binding.classes) : diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
     this.#adopt(next);
     return delta;
   }
 
   /** What the deltas (incremental and by class) read of this index. */
-  #outputs(): DiffSide & UpdateOutputs {
+  #outputs(): KeptClassSide & UpdateOutputs {
     return {
+      capLists: () => this.#selections.capLists(),
       compiled: this.#compiledPolicy,
       nodes: this.#binding.byId,
       users: this.#binding.users,
@@ -381,7 +414,8 @@ export class PolicyIndex {
     this.#domains = o.#domains;
     // Versions must keep growing across a rebuild: keys handed out before stay distinct.
     o.#binding.clock = Math.max(this.#binding.clock, o.#binding.clock) + 1;
-    o.#binding.addressEpoch = o.#binding.clock;
+    // A shared binding (a policy edit that kept the classes) kept every address too.
+    if (o.#binding !== this.#binding) o.#binding.addressEpoch = o.#binding.clock;
     this.#binding = o.#binding;
     this.#binding.onNewClass = (cls) => this.#bindClass(cls);
     this.#selections = o.#selections;

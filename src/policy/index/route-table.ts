@@ -12,7 +12,7 @@ import type { IPPrefix } from '../../util/ip.js';
 import { IPSet } from '../../util/ip-set.js';
 import type { Selection, SelectionPart } from '../compile.js';
 import { PrimaryRouteTable, type PrimaryChange } from '../primary-routes.js';
-import { INTERNET } from '../tailscale-ranges.js';
+import { INTERNET, TAILSCALE_SPACE } from '../tailscale-ranges.js';
 import type { Bits } from './bits.js';
 import type { NodeChange, RouteNotes, RoutesBefore } from './delta-collection.js';
 import type { IdentityClass, NodeRec } from './records.js';
@@ -29,8 +29,12 @@ export interface RoutesHost {
   nodeById(id: number): NodeRec | undefined;
   /** An empty class bit set of the current size. */
   bits(): Bits;
-  /** The addresses some selection parts name. */
-  partsSet(parts: readonly SelectionPart[]): IPSet;
+  /** The classes with a node inside a prefix. */
+  classesInsidePrefix(prefix: IPPrefix): Bits;
+  /** Classes an atom names. */
+  atomClasses(atom: number): readonly number[];
+  /** Every served route, as one set. */
+  servedRouteSet(): IPSet;
   resolve(sel: Selection): Resolved;
   viaSelection(tags: readonly string[]): Selection;
   sees(a: number, b: number): boolean;
@@ -225,7 +229,6 @@ export class RouteTable {
     const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
     const coversInternet = parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet');
     if (coversInternet) this.#exitAccess.or(info.src.members);
-    let dstSet: IPSet | null = null;
     for (const [text, prefix] of this.#routePrefixes) {
       if (only !== null && !only.has(text)) continue;
       const access = this.#routeAccess.get(text)!;
@@ -235,15 +238,12 @@ export class RouteTable {
         if (p.kind === 'wildcard') return true;
         if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
         if (only !== null) return p.kind === 'literal' && (p.literal ?? IPSet.EMPTY).overlapsPrefix(prefix);
-        if (p.kind === 'literal' || p.kind === 'atom') {
-          dstSet ??= this.#host.partsSet(parts);
-          return dstSet.overlapsPrefix(prefix);
-        }
+        if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap(parts, prefix);
         return false;
       });
       if (dstHits) access.regular.or(info.src.members);
       // Return traffic: a route inside the sources lets the destinations reach it.
-      if (only !== null ? this.#selectionOverlapsRoute(info.src.sel, prefix) : info.src.ipSet.overlapsPrefix(prefix)) access.regular.or(info.dst);
+      if (only !== null ? this.#selectionOverlapsRoute(info.src.sel, prefix) : this.#sourcesOverlap(info.src, prefix)) access.regular.or(info.dst);
     }
   }
 
@@ -258,26 +258,49 @@ export class RouteTable {
     const parts = item.kind === 'net' ? item.dsts.map((d) => d.part) : item.dst.parts;
     if (inSrc && parts.some((p) => p.kind === 'wildcard' || p.kind === 'internet')) this.#exitAccess.set(c);
     if (this.#routePrefixes.size === 0) return;
-    let dstSet: IPSet | null = null;
     for (const [text, prefix] of this.#routePrefixes) {
       const access = this.#routeAccess.get(text)!;
       if (inSrc) {
         const dstHits = parts.some((p) => {
           if (p.kind === 'wildcard') return true;
           if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
-          if (p.kind === 'literal' || p.kind === 'atom') {
-            dstSet ??= this.#host.partsSet(parts);
-            return dstSet.overlapsPrefix(prefix);
-          }
+          if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap(parts, prefix);
           return false;
         });
         if (dstHits) access.regular.set(c);
       }
-      if (inDst && info.src.ipSet.overlapsPrefix(prefix)) access.regular.set(c);
+      if (inDst && this.#sourcesOverlap(info.src, prefix)) access.regular.set(c);
     }
   }
 
   /** Resolved.ipSet overlaps a prefix, for a prefix that covers no node address. */
+  /**
+   * Whether the addresses the parts name (their nodes' addresses and literals) overlap a
+   * prefix, without building them:
+   * a literal overlaps it, or a class an atom names has a node inside.
+   */
+  #partsOverlap(parts: readonly SelectionPart[], prefix: IPPrefix): boolean {
+    let inside: Bits | null = null;
+    for (const p of parts) {
+      if (p.kind === 'literal' && p.literal !== null && p.literal.overlapsPrefix(prefix)) return true;
+      if (p.kind !== 'atom' || p.atom === null) continue;
+      inside ??= this.#host.classesInsidePrefix(prefix);
+      for (const c of this.#host.atomClasses(p.atom)) if (inside.has(c)) return true;
+    }
+    return false;
+  }
+
+  /** Whether the addresses a source covers (Resolved.ipSet) overlap a prefix, without building them. */
+  #sourcesOverlap(src: Resolved, prefix: IPPrefix): boolean {
+    const sel = src.sel;
+    if (sel.dangerAll) return true;
+    if (sel.postures.length > 0) return src.identity.intersects(this.#host.classesInsidePrefix(prefix));
+    if (sel.literal.overlapsPrefix(prefix)) return true;
+    // `*` covers the tailnet's space, every node and every served route besides its literals.
+    if (sel.wildcard) return TAILSCALE_SPACE.overlapsPrefix(prefix) || this.#host.servedRouteSet().overlapsPrefix(prefix) || !this.#host.classesInsidePrefix(prefix).isEmpty();
+    return this.#partsOverlap(sel.parts, prefix);
+  }
+
   #selectionOverlapsRoute(sel: Selection, prefix: IPPrefix): boolean {
     if (sel.dangerAll || sel.wildcard) return true;
     if (sel.postures.length > 0) return false;

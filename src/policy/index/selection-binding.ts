@@ -13,7 +13,7 @@ import type { ClassBinding } from './class-binding.js';
 import { hasCompanionCaps } from './filter-template.js';
 import { nodesOfClasses } from './node-lists.js';
 import type { IdentityClass } from './records.js';
-import { Resolved, type ItemInfo } from './selections.js';
+import { Resolved, selectionShape, type ItemInfo } from './selections.js';
 import { SrcList } from './src-list.js';
 
 export class SelectionBinding {
@@ -33,9 +33,17 @@ export class SelectionBinding {
   readonly viaItems: ItemInfo[] = [];
   readonly #viaSelections = new Map<string, Selection>();
 
-  constructor(compiled: CompiledPolicy, classes: ClassBinding) {
+  /** Source lists of the index this one replaces over the same classes, by selection key. */
+  readonly #carried: ReadonlyMap<string, CarriedList> | null;
+
+  /**
+   * `carried`: the source lists of an index over the same class binding (a policy edit that
+   * kept the classes); a selection with the same key lists the same strings, so it is taken over.
+   */
+  constructor(compiled: CompiledPolicy, classes: ClassBinding, carried: ReadonlyMap<string, CarriedList> | null = null) {
     this.#compiled = compiled;
     this.#cb = classes;
+    this.#carried = carried;
   }
 
   /**
@@ -85,11 +93,27 @@ export class SelectionBinding {
     const resolved = new Resolved(sel, identity, () => this.#selectionAddresses(sel), () => this.#cb.addressEpoch);
     if (this.#cb.routeClasses.length > 0) {
       const members = identity.clone();
-      for (const cls of this.#cb.routeClasses) if (!members.has(cls.id) && cls.routeSet.overlaps(resolved.ipSet)) members.set(cls.id);
+      for (const cls of this.#cb.routeClasses) if (!members.has(cls.id) && this.#routesOverlap(cls, sel)) members.set(cls.id);
       resolved.members = members;
     }
     this.#resolved.set(sel.key, resolved);
     return resolved;
+  }
+
+  /**
+   * Whether a router's routes overlap what a (non-wildcard) selection covers, without building
+   * its address set (#selectionAddresses): its literals, or a node of a class it names by an
+   * atom inside the routes.
+   */
+  #routesOverlap(router: IdentityClass, sel: Selection): boolean {
+    if (router.routeSet.overlaps(sel.literal)) return true;
+    const inside = this.#cb.classesInside(router);
+    if (inside.isEmpty()) return false;
+    for (const part of sel.parts) {
+      if (part.kind !== 'atom' || part.atom === null) continue;
+      for (const c of this.#cb.atomClasses[part.atom] ?? []) if (inside.has(c)) return true;
+    }
+    return false;
   }
 
   #identityAddresses(classes: Bits): IPSet {
@@ -101,32 +125,32 @@ export class SelectionBinding {
   /** The addresses a selection covers: named nodes' addresses, literals, `*`'s space and routes. */
   #selectionAddresses(sel: Selection): IPSet {
     if (sel.dangerAll) return IPSet.of({ addr: { family: 4, value: 0n }, bits: 0 }, { addr: { family: 6, value: 0n }, bits: 0 });
-    if (sel.wildcard) return this.#cb.allNodes().union(sel.literal).union(TAILSCALE_SPACE).union(this.#cb.routeSet());
-    // A literal names its prefix, not the other addresses of the nodes inside it.
-    const byIdentity = this.#cb.bits();
-    for (const part of sel.parts) {
-      if (part.kind === 'atom' && part.atom !== null) for (const c of this.#cb.atomClasses[part.atom] ?? []) byIdentity.set(c);
-    }
-    const b = new IPSetBuilder();
-    for (const c of byIdentity) b.addSet(this.#cb.classAddresses(this.#cb.classes[c]!));
-    return b.build().union(sel.literal);
+    // Literal selectors are atoms too, so the atoms name the set.
+    return this.#cb.memoAddresses(`sel:${sel.wildcard ? '*' : ''}${sel.atoms.join(',')}`, () => {
+      if (sel.wildcard) return this.#cb.allNodes().union(sel.literal).union(TAILSCALE_SPACE).union(this.#cb.routeSet());
+      // A literal names its prefix, not the other addresses of the nodes inside it.
+      const byIdentity = this.#cb.bits();
+      for (const part of sel.parts) {
+        if (part.kind === 'atom' && part.atom !== null) for (const c of this.#cb.atomClasses[part.atom] ?? []) byIdentity.set(c);
+      }
+      const b = new IPSetBuilder();
+      for (const c of byIdentity) b.addSet(this.#cb.classAddresses(this.#cb.classes[c]!));
+      return b.build().union(sel.literal);
+    });
   }
 
   /** The set of addresses one selector names, for per-source strings next to `*`. */
   partSet(part: SelectionPart): IPSet {
     if (part.kind === 'literal') return part.literal ?? IPSet.EMPTY;
     if (part.kind === 'atom' && part.atom !== null) {
-      const b = new IPSetBuilder();
-      for (const c of this.#cb.atomClasses[part.atom] ?? []) b.addSet(this.#cb.classAddresses(this.#cb.classes[c]!));
-      return b.build();
+      const atom = part.atom;
+      return this.#cb.memoAddresses(`atom:${atom}`, () => {
+        const b = new IPSetBuilder();
+        for (const c of this.#cb.atomClasses[atom] ?? []) b.addSet(this.#cb.classAddresses(this.#cb.classes[c]!));
+        return b.build();
+      });
     }
     return IPSet.EMPTY;
-  }
-
-  partsSet(parts: readonly SelectionPart[]): IPSet {
-    const b = new IPSetBuilder();
-    for (const p of parts) b.addSet(this.partSet(p));
-    return b.build();
   }
 
   /**
@@ -140,8 +164,11 @@ export class SelectionBinding {
     const cached = this.srcLists.get(sel.key);
     if (cached !== undefined) return cached;
     const version = this.#cb.tick();
+    const carried = this.#carried?.get(sel.key);
     let list: SrcList;
-    if (sel.postures.length > 0) {
+    if (carried !== undefined && carried.shape === selectionShape(sel)) {
+      list = carried.list.carriedOver(version);
+    } else if (sel.postures.length > 0) {
       list = new SrcList([], nodesOfClasses(this.resolve(sel).identity, this.#cb.classes), null, sel.key, version);
     } else if (sel.dangerAll) {
       list = new SrcList(['*'], [], null, sel.key, version);
@@ -162,6 +189,24 @@ export class SelectionBinding {
     this.srcLists.set(sel.key, list);
     this.listSelections.set(sel.key, sel);
     return list;
+  }
+
+  /** The source lists with the shape of their selections, for an index taking them over. */
+  carriedLists(): Map<string, CarriedList> {
+    const out = new Map<string, CarriedList>();
+    for (const [key, list] of this.srcLists) out.set(key, { list, shape: selectionShape(this.listSelections.get(key)!) });
+    return out;
+  }
+
+  /** Source lists with a capability name, by name and selection shape: whether each lists a class's nodes. */
+  capLists(): Map<string, (cls: IdentityClass) => boolean> {
+    const out = new Map<string, (cls: IdentityClass) => boolean>();
+    for (const [key, list] of this.srcLists) {
+      if (list.capName === null) continue;
+      const sel = this.listSelections.get(key)!;
+      out.set(`${list.capName}=${selectionShape(sel)}`, (cls) => this.#listsClass(sel, cls));
+    }
+    return out;
   }
 
   /** Whether a class's nodes are listed in a selection's SrcIPs. */
@@ -279,4 +324,10 @@ export class SelectionBinding {
         return false;
     }
   }
+}
+
+/** A source list of an index being replaced, and the shape of its selection. */
+export interface CarriedList {
+  readonly list: SrcList;
+  readonly shape: string;
 }

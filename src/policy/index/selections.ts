@@ -109,3 +109,11 @@ export interface TagDecision {
   readonly allowed: boolean;
   readonly denied: readonly { readonly tag: string; readonly reason: string }[];
 }
+
+/**
+ * What a selection's source list is made of, by atom ids (under one class binding they keep
+ * their meaning): its key is selector text, which a changed host or group may keep.
+ */
+export function selectionShape(sel: Selection): string {
+  return JSON.stringify([sel.wildcard, sel.dangerAll, sel.postures, sel.parts.map((p) => [p.kind, p.atom, p.kind === 'literal' || p.kind === 'atom' ? null : p.text])]);
+}

@@ -98,6 +98,22 @@ export class SrcList implements SrcRef {
     this.key = this.#keyOf();
   }
 
+  /**
+   * The same list for another index over the same classes (a policy edit that kept them): its
+   * entries are taken over, not rendered again. This list must not be updated afterwards (the
+   * index holding it is being replaced), as both would see the change.
+   */
+  carriedOver(version: number): SrcList {
+    const next = new SrcList(this.#literal, [], this.#covered, this.selectionKey, version);
+    next.#chunks.push(...this.#chunks);
+    next.#size = this.#size;
+    // One strings array for both: filters of the two indexes compare by reference (sameFilterRules).
+    next.#flat = this.strings;
+    next.#capFlat = this.#capFlat;
+    next.key = this.key;
+    return next;
+  }
+
   get size(): number {
     return this.#size;
   }

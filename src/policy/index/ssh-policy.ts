@@ -14,7 +14,7 @@ import type { Touched, UserChange } from './delta-collection.js';
 import { byNodeId, insertById } from './node-lists.js';
 import { type IdentityClass, type NodeRec, type UserRec, emailDomain } from './records.js';
 import { prefixSetHas } from './route-access.js';
-import type { Resolved } from './selections.js';
+import { selectionShape, type Resolved } from './selections.js';
 import { contributionUser, sshContribution, sshRule, type SshRuleInfo } from './ssh-rules.js';
 
 /** `localpart:*@domain` and ssh `user:*@domain` must name a domain of this tailnet. */
@@ -47,6 +47,17 @@ export function checkSshDomains(compiled: CompiledPolicy, domains: ReadonlySet<s
   }
 }
 
+/**
+ * Whether two policies have the same SSH rules, apart from where they were written (an edit
+ * above them moves that), over selections of the same shape (a group's members may change
+ * under the same name). Over the same classes they then give every node the same SSH policy.
+ */
+export function sameSshRules(a: CompiledPolicy, b: CompiledPolicy): boolean {
+  const text = (c: CompiledPolicy): string =>
+    JSON.stringify([c.policy.ssh, (c.ssh ?? []).map((r) => [selectionShape(r.src), selectionShape(r.dst)])], (key, value: unknown) => (key === 'at' || key === 'path' ? undefined : value));
+  return text(a) === text(b);
+}
+
 /** What the SSH part reads from the rest of the index (always the current state). */
 export interface SshHost {
   readonly compiled: CompiledPolicy;
@@ -68,6 +79,20 @@ export class SshPolicies {
   /** Takes over another index's bound rules (after a rebuild). */
   adopt(other: SshPolicies): void {
     this.#infos = other.#infos;
+  }
+
+  /**
+   * Takes over the bound rules of the index this one replaces, which had the same SSH rules over
+   * the same classes (see sameSshRules): their sources and principals are the same, only the
+   * compiled rules and resolutions are this index's. The other index must not be updated after.
+   */
+  carryOver(other: SshPolicies): void {
+    const rules = this.#host.compiled.ssh;
+    if (other.#infos === null || rules === null) return;
+    this.#infos = other.#infos.map((info, i) => {
+      const rule = rules[i]!;
+      return { ...info, rule, src: this.#host.resolve(rule.src), dstIdentity: this.#host.resolve(rule.dst).identity };
+    });
   }
 
   /** Binds the rules now if the policy has any (an update must see them bound to track sources). */
