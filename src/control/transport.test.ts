@@ -504,7 +504,7 @@ describe('control transport under load and shutdown', () => {
       await new Promise((resolve) => setImmediate(resolve));
       await server.close();
       const stats = server.transport.stats();
-      assert.equal(stats.connectionsOpen + stats.sessionsOpen + stats.streamsOpen, 0);
+      assert.deepEqual({ connections: stats.connectionsOpen, sessions: stats.sessionsOpen, streams: stats.streamsOpen }, { connections: 0, sessions: 0, streams: 0 });
       await Promise.all(clients.map((c) => c.close()));
     });
   }
