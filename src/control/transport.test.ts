@@ -537,6 +537,21 @@ describe('control transport under load and shutdown', () => {
     });
   }
 
+  it('close() waits for the session of a connection that closed just before it', async () => {
+    const server = await startTestControlServer({ handler: testHandler });
+    const client = await ControlClient.connect({ serverUrl: server.url });
+    const poll = client.session.request({ ':method': 'GET', ':path': '/test/tick' });
+    poll.on('error', () => {});
+    await once(poll, 'data');
+    (client.noise.transport as Socket).resetAndDestroy();
+    // The first turn of the loop in which the connection is gone: its session is still closing.
+    while (server.transport.stats().connectionsOpen > 0) await new Promise((resolve) => setImmediate(resolve));
+    await server.close();
+    const stats = server.transport.stats();
+    assert.deepEqual({ sessions: stats.sessionsOpen, streams: stats.streamsOpen }, { sessions: 0, streams: 0 });
+    await client.close();
+  });
+
   it('close() ends every session, including open long polls', async () => {
     const server = await startTestControlServer({ handler: testHandler });
     const clients = await Promise.all(Array.from({ length: 3 }, () => ControlClient.connect({ serverUrl: server.url })));
