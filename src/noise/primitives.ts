@@ -36,10 +36,19 @@ export interface DhKeyPair {
   sharedSecret(peerPublic: Uint8Array): Buffer;
 }
 
-/** X25519 with a fresh key pair; one keygen and one export, no PKCS#8 round trip. */
+/** X25519's base point (u = 9): X25519(k, base point) is k's public key. */
+const BASE_POINT = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from([9, ...new Array<number>(31).fill(0)]).toString('base64url') }, format: 'jwk' });
+
+/**
+ * X25519 with a fresh key pair. Its public half comes from X25519(k, base point), not from
+ * privateKey.export({ format: 'jwk' }): Node 20 holds a fresh key's mutex while it builds the
+ * JWK's strings, and a GC there that finalizes the key-generation job of that same key takes
+ * the mutex again: the main thread deadlocks (a few thousand keys in a loop on Node 20.20).
+ * diffieHellman computes under the lock and allocates its result after releasing it.
+ */
 export function generateEphemeralKey(): DhKeyPair {
   const { privateKey } = generateKeyPairSync('x25519');
-  return new EphemeralKeyPair(privateKey, Buffer.from(privateKey.export({ format: 'jwk' }).x!, 'base64url'));
+  return new EphemeralKeyPair(privateKey, diffieHellman({ privateKey, publicKey: BASE_POINT }));
 }
 
 class EphemeralKeyPair implements DhKeyPair {
