@@ -14,7 +14,6 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +21,7 @@ import { NodeClient } from '../../src/client/index.js';
 import { DerpClient } from '../../src/client/derp/index.js';
 import { TEST_HA_SECRET } from '../../src/ha/testing.js';
 import { createTestDatabase, type TestDatabase } from '../../src/store/testing.js';
+import { freePort } from '../support/free-port.js';
 import { createPrivatePostgres, privatePostgresUnavailable, type PrivatePostgres } from '../support/private-postgres.js';
 
 const CLIENTS = 200;
@@ -42,14 +42,6 @@ async function waitUntil(what: string, predicate: () => boolean | Promise<boolea
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(50);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time. */

@@ -3,10 +3,10 @@
 // root, so as root it runs as the `postgres` user. Needs initdb and pg_ctl on PATH.
 import { execFile } from 'node:child_process';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
 
@@ -17,14 +17,6 @@ export interface PrivatePostgres {
   /** A fast shutdown: open connections are cut, as when the database host goes away. */
   stop(): Promise<void>;
   cleanup(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Why a private cluster cannot be made here, or null when it can. */
