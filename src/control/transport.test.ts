@@ -368,6 +368,27 @@ describe('control transport', () => {
       }
     });
 
+    it('leaves no listener of its own on a socket that has spoken (a map poll holds it for hours)', async () => {
+      const server = await startTestControlServer({ handler: testHandler });
+      try {
+        // Registered after attach(): runs right after trackConnection armed the deadline.
+        const tracked = new Promise<{ socket: Socket; closeListeners: number }>((resolve) =>
+          server.server.once('connection', (socket: Socket) => resolve({ socket, closeListeners: socket.listenerCount('close') })),
+        );
+        const client = netConnect(server.port, '127.0.0.1');
+        client.on('error', () => {});
+        const { socket, closeListeners } = await tracked;
+        assert.equal(server.transport.stats().silentSockets, 1);
+        client.write('GET /key?v=145 HTTP/1.1\r\nHost: x\r\n\r\n');
+        await once(client, 'data');
+        assert.equal(server.transport.stats().silentSockets, 0);
+        assert.equal(socket.listenerCount('close'), closeListeners - 1);
+        client.destroy();
+      } finally {
+        await server.close();
+      }
+    });
+
     // What failed "binds every request" under load (code 2, with or without the DATA splice):
     // the deadline is wall time in the process that also runs the client.
     it('expires a short preface deadline on a following client whose process stalls past it', async () => {

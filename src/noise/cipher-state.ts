@@ -7,7 +7,7 @@
 // Counter 0 encodes identically both ways, which is why a wrong choice passes the first record
 // in each direction and fails on the second (protocol.md §4.5). Handshake messages only ever
 // use counter 0, so the choice matters for transport ciphers only.
-import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, aeadOpen, aeadSealInto } from './primitives.js';
+import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, aeadOpen, aeadSealInto, unpooledCopy } from './primitives.js';
 import { NoiseErrors, NoiseHandshakeError } from './errors.js';
 import { HeadwayError } from '../util/headway-error.js';
 
@@ -32,7 +32,7 @@ export class CipherState {
     if (startCounter < 0n || startCounter > 0xffffffffffffffffn) {
       throw new HeadwayError(NoiseErrors.INVALID_USE, 'noise: cipher start counter outside 0..2^64-1');
     }
-    this.#key = key === null ? null : Buffer.from(key);
+    this.#key = key === null ? null : unpooledCopy(key);
     this.nonceEncoding = nonceEncoding;
     this.#high = Number(startCounter >> 32n);
     this.#low = Number(startCounter & 0xffffffffn);

@@ -103,6 +103,13 @@ describe('TS2021 handshake (protocol.md §4.7 vectors)', () => {
     assert.equal(session.protocolVersion, 145);
   });
 
+  it('keeps what a connection holds for its life out of the shared Buffer pool', () => {
+    // A 32-byte slice of Node's 8 KiB pool would keep the whole pool alive per connection.
+    const { session } = serverSession();
+    assert.equal(session.handshakeHash.buffer.byteLength, 32);
+    assert.equal(session.peerStatic.buffer.byteLength, 32);
+  });
+
   it('finishes the handshake as the client with the same h', () => {
     const { session } = clientSession();
     assert.equal(session.handshakeHash.toString('hex'), V.handshakeHash);

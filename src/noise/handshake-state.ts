@@ -3,7 +3,7 @@
 // XX so the standard vectors for the same primitives check the token machinery more broadly.
 // Tailscale-specific framing (prologue text, version header, 101/51-byte messages) lives in
 // control-handshake.ts on top of this.
-import { AEAD_TAG_BYTES, DH_BYTES, HASH_BYTES, blake2s, generateEphemeralKey, hkdf2, type DhKeyPair } from './primitives.js';
+import { AEAD_TAG_BYTES, DH_BYTES, HASH_BYTES, blake2s, generateEphemeralKey, hkdf2, unpooledCopy, type DhKeyPair } from './primitives.js';
 import { CipherState, type NonceEncoding } from './cipher-state.js';
 import { NoiseErrors, NoiseHandshakeError } from './errors.js';
 import { HeadwayError } from '../util/headway-error.js';
@@ -43,7 +43,7 @@ export class SymmetricState {
   }
 
   get handshakeHash(): Buffer {
-    return Buffer.from(this.#hash);
+    return unpooledCopy(this.#hash);
   }
 
   mixHash(data: Uint8Array): void {
@@ -151,7 +151,7 @@ export class HandshakeState {
   }
 
   get remoteStatic(): Buffer | null {
-    return this.#remoteStatic === undefined ? null : Buffer.from(this.#remoteStatic);
+    return this.#remoteStatic === undefined ? null : unpooledCopy(this.#remoteStatic);
   }
 
   /** Number of bytes writeMessage produces for the next message with a payload of `payloadBytes`. */

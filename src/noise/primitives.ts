@@ -13,6 +13,18 @@ import {
 } from 'node:crypto';
 import { NoiseErrors, NoiseHandshakeError } from './errors.js';
 
+/**
+ * A copy of `bytes` in an ArrayBuffer of its own, for bytes kept as long as a connection. A small
+ * Buffer.from/allocUnsafe is a slice of Node's shared 8 KiB pool and keeps that whole pool alive;
+ * with the pool refilled between two connections' handshakes, each connection's keys pinned
+ * about a pool of their own (measured: see docs/benchmarks-notes.md, issue 15 memory).
+ */
+export function unpooledCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
 /** Bytes of a Curve25519 key or shared secret (Noise DHLEN). */
 export const DH_BYTES = 32;
 /** Bytes of a BLAKE2s-256 digest (Noise HASHLEN). */

@@ -28,6 +28,7 @@ interface PendingConnection {
   readonly address: string;
   readonly socket: Socket;
   readonly timer: NodeJS.Timeout;
+  readonly onClose: () => void;
 }
 
 /** A connection's identity that the raw TCP socket and its TLS wrapper share. */
@@ -75,9 +76,10 @@ export class ConnectionGate {
       socket.destroy();
     }, this.limits.pendingTimeoutMs);
     timer.unref();
-    this.#pending.set(key, { address, socket, timer });
+    const onClose = (): void => this.#release(key);
+    this.#pending.set(key, { address, socket, timer, onClose });
     this.#perAddress.set(address, fromAddress + 1);
-    socket.once('close', () => this.#release(key));
+    socket.once('close', onClose);
   }
 
   /** The connection sent a complete request head (plain, TLS or upgrade): no longer pending. */
@@ -105,6 +107,9 @@ export class ConnectionGate {
     const entry = this.#pending.get(key);
     if (entry === undefined) return;
     clearTimeout(entry.timer);
+    // The listener would otherwise live as long as the connection (hours for a map poll) and
+    // could release a later connection that reuses the same address and port.
+    entry.socket.off('close', entry.onClose);
     this.#pending.delete(key);
     const left = (this.#perAddress.get(entry.address) ?? 1) - 1;
     if (left <= 0) this.#perAddress.delete(entry.address);
