@@ -10,7 +10,7 @@ import { NodeClient } from '../../src/client/index.js';
 import { startTestCluster, waitUntil, type TestCluster } from '../../src/ha/testing.js';
 import { startTestProvider, TestBrowser } from '../../src/identity/testing.js';
 import type { RunningServer } from '../../src/server/index.js';
-import { freePort } from '../support/free-port.js';
+import { withFreePorts } from '../support/free-port.js';
 import { CHECK_POLICY, CHECK_URL, fetchSshAction } from '../support/ssh-action.js';
 import type { WebhookEvent } from '../../src/webhooks/index.js';
 
@@ -149,11 +149,20 @@ describe('high availability: SSH check passes (two instances)', () => {
   it('honours on instance 2 a check passed through instance 1, within checkPeriod', async () => {
     // Each instance is its own server_url here, so the provider sends the browser back to the
     // instance that started the sign-in (test/e2e/ha-sign-in.test.ts shares one server_url).
-    const ports = [await freePort(), await freePort()];
-    const idp = await startTestProvider({ redirectUris: () => ports.map((p) => `http://127.0.0.1:${p}/oidc/callback`), accounts: { ann: { email: 'ann@example.com' } } });
-    const cluster = await startTestCluster(2, {
-      config: { oidc: { issuer: idp.issuer, client_id: idp.clientId, client_secret: idp.clientSecret, scope: ['openid', 'profile', 'email'] } },
-      perInstance: (i) => ({ listen_addr: `127.0.0.1:${ports[i]}`, server_url: `http://127.0.0.1:${ports[i]}` }),
+    // The provider registers the instances' callbacks when it starts, so it starts again with
+    // the cluster when a port was taken before an instance bound it.
+    const { ports, idp, cluster } = await withFreePorts(2, async (ports) => {
+      const idp = await startTestProvider({ redirectUris: () => ports.map((p) => `http://127.0.0.1:${p}/oidc/callback`), accounts: { ann: { email: 'ann@example.com' } } });
+      try {
+        const cluster = await startTestCluster(2, {
+          config: { oidc: { issuer: idp.issuer, client_id: idp.clientId, client_secret: idp.clientSecret, scope: ['openid', 'profile', 'email'] } },
+          perInstance: (i) => ({ listen_addr: `127.0.0.1:${ports[i]}`, server_url: `http://127.0.0.1:${ports[i]}` }),
+        });
+        return { ports, idp, cluster };
+      } catch (err) {
+        await idp.stop();
+        throw err;
+      }
     });
     const [one, two] = cluster.instances as [RunningServer, RunningServer];
     const laptop = new NodeClient({ serverUrl: one.url, hostname: 'ann-laptop', capVersion: 130 });

@@ -13,7 +13,7 @@ import { NodeClient } from '../../src/client/index.js';
 import { startTestCluster, waitUntil, type TestCluster } from '../../src/ha/testing.js';
 import { startTestProvider, TestBrowser, type TestProvider } from '../../src/identity/testing.js';
 import type { RunningServer } from '../../src/server/index.js';
-import { freePort } from '../support/free-port.js';
+import { freePort, withFreePorts } from '../support/free-port.js';
 import { CHECK_POLICY, CHECK_URL, fetchSshAction } from '../support/ssh-action.js';
 
 const admin = { name: 'test' };
@@ -45,12 +45,11 @@ describe('high availability: sign-ins in flight shared by three instances behind
   before(async () => {
     // Nothing listens here: the test is the load balancer.
     lb = `http://127.0.0.1:${await freePort()}`;
-    const ports = [await freePort(), await freePort(), await freePort()];
     idp = await startTestProvider({
       redirectUris: () => [`${lb}/oidc/callback`],
       accounts: { ann: { email: 'ann@example.com' }, bob: { email: 'bob@example.com' }, cat: { email: 'cat@example.com' } },
     });
-    cluster = await startTestCluster(3, {
+    cluster = await withFreePorts(3, (ports) => startTestCluster(3, {
       config: {
         server_url: lb,
         oidc: { issuer: idp.issuer, client_id: idp.clientId, client_secret: idp.clientSecret, scope: ['openid', 'profile', 'email'] },
@@ -58,12 +57,14 @@ describe('high availability: sign-ins in flight shared by three instances behind
       // A port of its own (with port 0 an instance takes its bound URL as server_url).
       perInstance: (i) => ({ listen_addr: `127.0.0.1:${ports[i]}` }),
       start: { api: createApiHandler },
-    });
+    }));
     [one, two, three] = cluster.instances as [RunningServer, RunningServer, RunningServer];
   });
   after(async () => {
-    await cluster.cleanup();
-    await idp.stop();
+    // Either is unset when before() failed; what did start must still stop, or the open
+    // provider keeps this test file's process (and the run) from ending.
+    await (cluster as TestCluster | undefined)?.cleanup();
+    await (idp as TestProvider | undefined)?.stop();
   });
 
   it('registers a device whose sign-in started on instance 1 when the callback reaches instance 2', async () => {
