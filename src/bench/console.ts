@@ -13,6 +13,7 @@ import { sendTestRequest } from '../api/testing.js';
 import { configFromObject, type Config } from '../config/index.js';
 import { silentLogger } from '../log/index.js';
 import { startServer } from '../server/index.js';
+import { loopbackServerConfig } from '../server/testing.js';
 import { openStore } from '../store/index.js';
 import { storeWorkload } from './seed.js';
 import { engineWorkload, fakeKeyHex, seededRandom } from './workload.js';
@@ -77,13 +78,7 @@ export async function runConsoleBench(options: { devices: number; loads: number;
   const progress = options.progress ?? (() => undefined);
   const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);
   const dir = await mkdtemp(join(tmpdir(), 'hw-bench-console-'));
-  const config = configFromObject({
-    listen_addr: '127.0.0.1:0',
-    metrics_listen_addr: '127.0.0.1:0',
-    data_dir: dir,
-    log: { level: 'silent' },
-    derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
-  }, { source: 'console bench', baseDir: dir });
+  const config = configFromObject(loopbackServerConfig(dir), { source: 'console bench', baseDir: dir });
   const seedStart = performance.now();
   await seedFleet(config, options.devices, options.seed ?? 42);
   const seedMs = performance.now() - seedStart;

@@ -6,16 +6,13 @@ import { parseArgs } from 'node:util';
 import { configFromObject } from '../config/index.js';
 import { silentLogger } from '../log/index.js';
 import { startServer } from '../server/index.js';
+import { loopbackServerConfig } from '../server/testing.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { db: { type: 'string' }, dir: { type: 'string' }, instance: { type: 'string' }, secret: { type: 'string' } } });
   const dir = values.dir!;
   const config = configFromObject({
-    listen_addr: '127.0.0.1:0',
-    metrics_listen_addr: '127.0.0.1:0',
-    data_dir: dir,
-    log: { level: 'silent' },
-    derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
+    ...loopbackServerConfig(dir),
     map: { coalesce_window: '50ms' },
     database: { type: 'postgres', postgres: { url: values.db, max_open_conns: 10 } },
     ha: { enabled: process.env['HEADWAY_BENCH_HA_OFF'] !== '1', instance_id: values.instance, secret: values.secret },

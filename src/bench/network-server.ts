@@ -11,6 +11,7 @@ import { configFromObject } from '../config/index.js';
 import { Curve25519PrivateKey, type DiscoPublicKey, type NodePublicKey } from '../key/index.js';
 import { createLogger, silentLogger } from '../log/index.js';
 import { startServer } from '../server/index.js';
+import { loopbackServerConfig } from '../server/testing.js';
 import { openStore } from '../store/index.js';
 import { storeWorkload, type SeededDevice } from './seed.js';
 import { engineWorkload, type EnginePolicy } from './workload.js';
@@ -54,13 +55,9 @@ async function main(): Promise<void> {
   const dir = values.dir!;
   const workload = engineWorkload(policy, nodes, seed);
   const config = configFromObject({
-    listen_addr: '127.0.0.1:0',
-    metrics_listen_addr: '127.0.0.1:0',
-    data_dir: dir,
+    ...loopbackServerConfig(dir),
     // Thousands of simulated devices join from one address with one key.
     limits: { registrations_per_minute_per_address: 0, registrations_per_minute_per_key: 0 },
-    log: { level: 'silent' },
-    derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
     map: { coalesce_window: values.coalesce },
   }, { source: 'network bench', baseDir: dir });
 

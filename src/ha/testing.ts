@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { configFromObject, type Config } from '../config/index.js';
 import { silentLogger } from '../log/index.js';
 import { startServer, type AdminApiFactory, type RunningServer, type StartOptions } from '../server/headway-server.js';
+import { loopbackServerConfig } from '../server/testing.js';
 import { createTestDatabase, type TestDatabase } from '../store/testing.js';
 
 /** Polls `predicate` until it holds; fails the test with `what` after `timeoutMs`. */
@@ -45,11 +46,7 @@ export async function startTestCluster(count: number, options: {
       const dataDir = await mkdtemp(join(tmpdir(), `headway-ha-${i}-`));
       dirs.push(dataDir);
       const raw = {
-        listen_addr: '127.0.0.1:0',
-        metrics_listen_addr: '127.0.0.1:0',
-        data_dir: dataDir,
-        log: { level: 'silent' },
-        derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
+        ...loopbackServerConfig(dataDir),
         map: { coalesce_window: '5ms' },
         database: { type: 'postgres', postgres: { host: '127.0.0.1', name: 'unused' } },
         ha: { enabled: true, instance_id: `hw-${i + 1}`, secret: TEST_HA_SECRET, lease_duration: '2s', heartbeat_interval: '500ms' },

@@ -177,12 +177,15 @@ export class TailnetPipeline implements TailnetServices {
     this.#offlineTimers.set(id, timer);
   }
 
-  /** A node came online or began serving routes: routers waiting for a standby may have one now. */
-  #standbyMayHaveAppeared(): void {
-    if (this.#routersAwaitingStandby.size === 0) return;
+  /**
+   * `candidate` came online or began serving routes: it may be the standby a waiting router
+   * lacked. Only that node can have changed the answer, so only it is checked (not the tailnet).
+   */
+  #standbyMayHaveAppeared(candidate: NodeId): void {
+    if (this.#routersAwaitingStandby.size === 0 || !this.state.presence(candidate).online) return;
     const routerGraceMs = this.#options.routerFailoverGraceMs ?? this.#options.offlineGraceMs;
     for (const [id, endedAt] of [...this.#routersAwaitingStandby]) {
-      if (!this.#hasStandby(id)) continue;
+      if (id === candidate || !this.#servesAnyOf(candidate, this.#servedRoutes(id))) continue;
       this.#routersAwaitingStandby.delete(id);
       this.#armOffline(id, endedAt + routerGraceMs - performance.now());
     }
@@ -200,12 +203,15 @@ export class TailnetPipeline implements TailnetServices {
     const served = this.#servedRoutes(id);
     if (served.size === 0) return false;
     for (const other of this.state.nodes()) {
-      if (other.id === id || !this.state.presence(other.id).online) continue;
-      for (const route of other.approvedRoutes) {
-        if (served.has(route) && other.advertisedRoutes.includes(route)) return true;
-      }
+      if (other.id !== id && this.state.presence(other.id).online && this.#servesAnyOf(other.id, served)) return true;
     }
     return false;
+  }
+
+  #servesAnyOf(id: NodeId, routes: ReadonlySet<string>): boolean {
+    const node = this.state.node(id);
+    if (node === undefined || routes.size === 0) return false;
+    return node.approvedRoutes.some((route) => routes.has(route) && node.advertisedRoutes.includes(route));
   }
 
   /** Ends every session (server shutdown) and stops the clocks. */
@@ -246,7 +252,7 @@ export class TailnetPipeline implements TailnetServices {
       case 'nodeChanged':
         if (event.facets.has('keyExpiry')) this.#armExpiry(event.after);
         if (event.facets.has('advertisedRoutes') || event.facets.has('tags') || event.facets.has('user')) this.#autoApprove(event.after);
-        if (event.facets.has('advertisedRoutes') || event.facets.has('approvedRoutes')) this.#standbyMayHaveAppeared();
+        if (event.facets.has('advertisedRoutes') || event.facets.has('approvedRoutes')) this.#standbyMayHaveAppeared(event.after.id);
         break;
       case 'nodeRemoved':
         this.#forget(event.node.id);
@@ -258,7 +264,7 @@ export class TailnetPipeline implements TailnetServices {
         if (JSON.stringify(event.before.dns) !== JSON.stringify(event.after.dns)) this.#dnsChanged(event.before.dns);
         break;
       case 'presenceChanged':
-        if (event.after.online) this.#standbyMayHaveAppeared();
+        if (event.after.online) this.#standbyMayHaveAppeared(event.nodeId);
         // With several instances a node's session may end on another one: its clean-up clock
         // starts here too (the singleton job decides who deletes).
         if (this.#options.hooks !== undefined && this.state.node(event.nodeId)?.ephemeral === true) {

@@ -52,16 +52,23 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const dialect = options.dialect ?? 'sqlite';
-  const database: TestDatabase = await createTestDatabase(dialect);
-  const dataDir = await mkdtemp(join(tmpdir(), 'headway-server-'));
-  const base: Record<string, unknown> = {
+/** A server on loopback for tests and benchmarks: every port chosen by the OS, no logs. */
+export function loopbackServerConfig(dataDir: string): Record<string, unknown> {
+  return {
     listen_addr: '127.0.0.1:0',
     metrics_listen_addr: '127.0.0.1:0',
     data_dir: dataDir,
     log: { level: 'silent' },
     derp: { server: { stun_listen_addr: '127.0.0.1:0' } },
+  };
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dialect = options.dialect ?? 'sqlite';
+  const database: TestDatabase = await createTestDatabase(dialect);
+  const dataDir = await mkdtemp(join(tmpdir(), 'headway-server-'));
+  const base: Record<string, unknown> = {
+    ...loopbackServerConfig(dataDir),
     map: { coalesce_window: '5ms' },
     // Tests register and call the API far faster than people do; test/e2e/limits.test.ts
     // checks these limits with their own values.
