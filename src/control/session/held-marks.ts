@@ -27,17 +27,24 @@ const PENDING = 2;
 const MAX_NODE_ID = 1 << 22;
 
 export class HeldMarks {
+  readonly #maxNodeId: number;
   #cells = new Int32Array(CELLS * 1024);
   /** Nodes with a held mark, in marking order; an id whose HELD flag was cleared is skipped. */
   #queue: number[] = [];
   #held = 0;
 
+  /** `maxNodeId`: ids above it never hold marks (the default keeps the cells under 64 MiB). */
+  constructor(maxNodeId = MAX_NODE_ID) {
+    this.#maxNodeId = maxNodeId;
+  }
+
   /** The node now has exactly one session; `pendingEmpty`: whether its PendingDelta is empty. */
   open(nodeId: number, variant: WireVariant, pendingEmpty: boolean): void {
-    if (nodeId < 0 || nodeId > MAX_NODE_ID) return;
+    if (nodeId < 0 || nodeId > this.#maxNodeId) return;
     const at = nodeId * CELLS;
     if (at >= this.#cells.length) {
-      const grown = new Int32Array(Math.max(at + CELLS, this.#cells.length * 2));
+      // Never past maxNodeId: a larger id must find no cells (it was never opened).
+      const grown = new Int32Array(Math.min((this.#maxNodeId + 1) * CELLS, Math.max(at + CELLS, this.#cells.length * 2)));
       grown.set(this.#cells);
       this.#cells = grown;
     }
