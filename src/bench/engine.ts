@@ -30,6 +30,14 @@ export interface EngineOptions {
   capVersion?: number;
   /** Repetitions per event kind. */
   reps?: Partial<Record<EngineEvent, number>>;
+  /**
+   * When set, also times `endpoint_cold`: endpoint events that each start after a sweep over a
+   * buffer of this many MiB, which pushes the engine's data out of the CPU caches (and the TLB)
+   * the way other work between two changes does on a busy server.
+   */
+  coldSweepMb?: number;
+  /** Repetitions of the cold endpoint event (default 300). */
+  coldReps?: number;
   /** Progress lines (not part of the result). */
   progress?: (line: string) => void;
 }
@@ -52,9 +60,13 @@ export interface EngineResult {
   readonly rss_mb: number;
   readonly load_ms: number;
   readonly events: Readonly<Record<EngineEvent, EventStats>>;
+  /** Endpoint events that start with cold caches (only with coldSweepMb). */
+  readonly endpoint_cold?: EventStats;
 }
 
 const DEFAULT_REPS: Record<EngineEvent, number> = { endpoint: 1000, join: 100, leave: 100, retag: 60, route: 40, policy_edit: 5 };
+/** Cold endpoint events (each after a sweep of the caches). */
+const COLD_REPS = 300;
 /** Joins (and leaves) before the timed ones: the JIT and the caches warm up as for endpoints. */
 const WARMUP_JOINS = 10;
 const WARMUP_EVENTS = 200;
@@ -140,6 +152,18 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
     }
     log('endpoint done');
 
+    const cold: Array<{ us: number; recipients: number; bytes: number }> = [];
+    if (options.coldSweepMb !== undefined && options.coldSweepMb > 0) {
+      const sweep = new CacheSweep(options.coldSweepMb);
+      for (let i = 0; i < (options.coldReps ?? COLD_REPS); i++) {
+        const id = pick();
+        const port = 1024 + Math.floor(random() * 60000);
+        sweep.run();
+        cold.push(await measure(() => tailnet.applyLiveUpdate(id, { endpoints: [`198.51.100.${i % 250}:${port}`, `10.2.${i % 250}.7:${port}`] })));
+      }
+      log(`endpoint_cold done (sweep ${options.coldSweepMb} MiB, checksum ${sweep.checksum})`);
+    }
+
     // join and leave: a user device registers, then is deleted (N stays the same). Warm-up
     // joins first: the address allocator seeks its cursor after the bulk load, and the JIT.
     const users = [...tailnet.users()];
@@ -204,6 +228,7 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
       rss_mb: Math.round(rssMb),
       load_ms: Math.round(loadMs),
       events,
+      ...(cold.length > 0 ? { endpoint_cold: summarise(cold) } : {}),
     };
   } finally {
     pipeline?.close();
@@ -246,6 +271,29 @@ async function populate(store: Store, users: EngineWorkloadUsers, nodes: EngineW
     }
     await tx.policies.save(tailnet.id, policyText, 'bench');
   });
+}
+
+/**
+ * Writes one byte per cache line of a buffer larger than the caches: afterwards what the
+ * engine reads next comes from memory. The checksum is read so the loop is not optimised away.
+ */
+class CacheSweep {
+  readonly #buffer: Uint8Array;
+  checksum = 0;
+
+  constructor(mb: number) {
+    this.#buffer = new Uint8Array(Math.round(mb * 1048576));
+  }
+
+  run(): void {
+    const buffer = this.#buffer;
+    let sum = this.checksum;
+    for (let i = 0; i < buffer.length; i += 64) {
+      sum = (sum + buffer[i]!) | 0;
+      buffer[i] = sum & 0xff;
+    }
+    this.checksum = sum;
+  }
 }
 
 type EngineWorkloadUsers = ReturnType<typeof engineWorkload>['users'];

@@ -1,6 +1,6 @@
 // `npm run bench -- <scenario> [options]`: human-readable by default; with --json the last line
 // of output is one JSON object. Scenarios:
-//   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V]
+//   engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V] [--cold MIB]
 //   network --policy ... --nodes N [--churn R] [--duration S]
 //   network --target URL --authkey KEY --nodes N [--server-pid PID] [--churn R] [--duration S]
 //           (any running TS2021 server; its policy must let every node see every other)
@@ -11,7 +11,7 @@
 //   console --devices N [--loads L]  (the web console in Chromium: machines page load and scroll)
 //   report  [--quick] runs the standard matrix and rewrites docs/benchmarks.md and its charts
 import { parseArgs } from 'node:util';
-import { ENGINE_EVENTS, runEngine } from './engine.js';
+import { ENGINE_EVENTS, runEngine, type EventStats } from './engine.js';
 import { runHaBench } from './ha.js';
 import { runNetwork } from './network.js';
 import { runTargetNetwork } from './network-target.js';
@@ -21,7 +21,8 @@ import { writeReport } from './report.js';
 import { ENGINE_POLICIES, type EnginePolicy } from './workload.js';
 
 const USAGE = `usage: npm run bench -- <scenario> [options]
-  engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V] [--json]
+  engine  --policy fullmesh|members|segmented --nodes N [--seed S] [--capver V] [--cold MIB] [--json]
+          (--cold: also time endpoint events that start after sweeping MIB MiB through the caches)
   network --policy fullmesh|members|segmented --nodes N [--churn R] [--duration S] [--json]
   network --target URL --authkey KEY --nodes N [--server-pid PID] [--churn R] [--duration S]
           [--idle S] [--concurrency C] [--join-timeout S] [--json]
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
       round: { type: 'string', default: '60' },
       seed: { type: 'string', default: '42' },
       capver: { type: 'string' },
+      cold: { type: 'string' },
       churn: { type: 'string' },
       target: { type: 'string' },
       authkey: { type: 'string' },
@@ -81,12 +83,16 @@ async function main(): Promise<void> {
 
   switch (scenario) {
     case 'engine': {
-      const result = await runEngine({ policy, nodes, seed, progress, ...(values.capver !== undefined ? { capVersion: Number(values.capver) } : {}) });
+      const result = await runEngine({
+        policy, nodes, seed, progress,
+        ...(values.capver !== undefined ? { capVersion: Number(values.capver) } : {}),
+        ...(values.cold !== undefined ? { coldSweepMb: positiveNumber('cold', values.cold) } : {}),
+      });
       say(`engine ${policy} n=${result.nodes}: build ${result.build_ms} ms, rss ${result.rss_mb} MB (load ${result.load_ms} ms)`);
-      for (const event of ENGINE_EVENTS) {
-        const s = result.events[event];
+      const row = (event: string, s: EventStats) =>
         say(`  ${event.padEnd(12)} median ${fmtUs(s.median_us).padStart(10)}  p99 ${fmtUs(s.p99_us).padStart(10)}  recipients ${String(s.recipients).padStart(6)}  bytes ${s.bytes}`);
-      }
+      for (const event of ENGINE_EVENTS) row(event, result.events[event]);
+      if (result.endpoint_cold !== undefined) row('endpoint_cold', result.endpoint_cold);
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       return;
     }

@@ -276,18 +276,27 @@ export class TailnetMapper {
     const fields = pending.onlyPeerMark;
     if (fields <= 0 || fields === PatchField.Online) return undefined;
     pending.clear();
+    return this.patchFrame(viewerId, peerId, fields, memory.variant);
+  }
+
+  /**
+   * The message for one patch mark (`fields`: patch field bits, not Online alone) of `peerId`
+   * for `viewerId`, or null when the viewer does not see the peer (any more). Built once per
+   * cycle and shared; the session hub calls it for the marks it holds itself (see SessionHub).
+   */
+  patchFrame(viewerId: NodeId, peerId: NodeId, fields: PatchFields, variant: WireVariant): Buffer | null {
     if (!this.#policy.sees(viewerId, peerId) || this.#state.node(peerId) === undefined) return null;
     const last = this.#lastPatch;
-    if (last !== null && last.peer === peerId && last.fields === fields && last.variant === memory.variant) {
+    if (last !== null && last.peer === peerId && last.fields === fields && last.variant === variant) {
       this.stats.frameCacheHits++;
       return last.frame;
     }
-    const signature = `PeersChangedPatch=P${memory.variant}:${peerId}:${fields}`;
+    const signature = `PeersChangedPatch=P${variant}:${peerId}:${fields}`;
     const cached = this.#frames.get(signature);
     if (cached !== undefined) this.stats.frameCacheHits++;
-    const frame = cached ?? this.#encode(`{"PeersChangedPatch":[${this.#patchFragment(peerId, fields, memory.variant, this.#ctx())}]}`);
+    const frame = cached ?? this.#encode(`{"PeersChangedPatch":[${this.#patchFragment(peerId, fields, variant, this.#ctx())}]}`);
     this.#frames.set(signature, frame);
-    this.#lastPatch = { peer: peerId, fields, variant: memory.variant, frame };
+    this.#lastPatch = { peer: peerId, fields, variant, frame };
     return frame;
   }
 

@@ -74,6 +74,16 @@ export class MapSession {
     if (frame !== null) this.#write(frame, nowMs);
   }
 
+  /** Whether a frame written now goes out: not closed, transport not full. */
+  get writable(): boolean {
+    return !this.#closed && this.#blockedSinceMs === null;
+  }
+
+  /** Writes a frame built outside the pending summary (a mark the hub held); only when writable. */
+  writeFrame(frame: Buffer, nowMs: number): void {
+    this.#write(frame, nowMs);
+  }
+
   keepAlive(): void {
     if (this.#closed || this.#blockedSinceMs !== null) return;
     this.#write(this.#scheduler.mapper.keepAlive());

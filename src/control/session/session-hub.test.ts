@@ -176,6 +176,81 @@ describe('session hub and change router', () => {
     assert.deepEqual(await endpointChange(4004), [1, 0, 0], 'a new session after all had gone');
   });
 
+  // A lone peer patch is held in the hub's per-node cells, outside the session's summary (see
+  // held-marks.ts); whatever comes next for that node must still arrive with it, in one frame.
+  it('sends a held patch together with a self part that arrives before the flush', async () => {
+    reset();
+    const a1 = byName('a1');
+    const a2 = byName('a2');
+    await tailnet.applyLiveUpdate(a1.id, { endpoints: ['198.51.100.1:5000'] });
+    pipeline.hub.markSelf(a2.id, 'dns');
+    pipeline.hub.flushNow();
+    const sink = sinks.get(a2.id)!;
+    assert.equal(sink.frames, 1);
+    assert.deepEqual(sink.messages[0]!.PeersChangedPatch, [{ NodeID: a1.id, Endpoints: ['198.51.100.1:5000'] }]);
+    assert.ok(sink.messages[0]!.DNSConfig !== undefined, 'the DNS part too');
+    assert.deepEqual(sinks.get(byName('a3').id)!.messages, [{ PeersChangedPatch: [{ NodeID: a1.id, Endpoints: ['198.51.100.1:5000'] }] }]);
+  });
+
+  it('sends a held patch together with a full mark for another peer, and merges patches of one peer', async () => {
+    reset();
+    const a1 = byName('a1');
+    const a2 = byName('a2');
+    const a3 = byName('a3');
+    await tailnet.applyLiveUpdate(a1.id, { endpoints: ['198.51.100.1:5100'] });
+    await tailnet.applyLiveUpdate(a1.id, { endpoints: ['198.51.100.1:5101'] });
+    pipeline.hub.markPeer(a2.id, a3.id, { kind: 'full' });
+    pipeline.hub.flushNow();
+    const message = sinks.get(a2.id)!.messages;
+    assert.equal(message.length, 1);
+    assert.deepEqual(message[0]!.PeersChangedPatch, [{ NodeID: a1.id, Endpoints: ['198.51.100.1:5101'] }]);
+    assert.deepEqual(message[0]!.PeersChanged?.map((p) => p.ID), [a3.id]);
+    reset();
+    await tailnet.applyLiveUpdate(a1.id, { endpoints: ['198.51.100.1:5102'] });
+    pipeline.hub.flushNow();
+    assert.deepEqual(sinks.get(a2.id)!.messages, [{ PeersChangedPatch: [{ NodeID: a1.id, Endpoints: ['198.51.100.1:5102'] }] }], 'held again once the summary is empty');
+  });
+
+  it('keeps a held patch for a stalled session and sends it on drain', async () => {
+    const a1 = byName('a1');
+    const shared = sinks.get(byName('shared').id)!;
+    shared.stalled = true;
+    await tailnet.applyLiveUpdate(a1.id, { endpoints: ['198.51.100.1:5200'] });
+    pipeline.hub.flushNow();
+    reset();
+    await tailnet.applyLiveUpdate(a1.id, { endpoints: ['198.51.100.1:5201'] });
+    pipeline.hub.flushNow();
+    assert.equal(shared.frames, 0, 'nothing written while the transport is full');
+    shared.unstall();
+    pipeline.hub.flushNow();
+    assert.deepEqual(shared.messages, [{ PeersChangedPatch: [{ NodeID: a1.id, Endpoints: ['198.51.100.1:5201'] }] }]);
+  });
+
+  it('gives a held patch to the first session when a second opens, and drops it with a removed session', async () => {
+    reset();
+    const a1 = byName('a1');
+    const a3 = byName('a3');
+    const first = pipeline.hub.sessionsOf(a3.id)![0]!;
+    await tailnet.applyLiveUpdate(a1.id, { endpoints: ['198.51.100.1:5300'] });
+    const second = new RecordingSink();
+    const opened = pipeline.hub.open(a3.id, 130, second);
+    pipeline.hub.flushNow();
+    assert.deepEqual(sinks.get(a3.id)!.messages, [{ PeersChangedPatch: [{ NodeID: a1.id, Endpoints: ['198.51.100.1:5300'] }] }]);
+    assert.equal(second.frames, 1, 'the new session: its netmap only');
+    pipeline.hub.remove(opened);
+    reset();
+    await tailnet.applyLiveUpdate(a1.id, { endpoints: ['198.51.100.1:5301'] });
+    pipeline.hub.remove(first);
+    pipeline.hub.flushNow();
+    assert.equal(sinks.get(a3.id)!.frames, 0, 'removed before the flush');
+    assert.equal(pipeline.hub.dirtyCount, 0);
+    pipeline.hub.open(a3.id, 130, sinks.get(a3.id)!);
+    reset();
+    await tailnet.applyLiveUpdate(byName('a2').id, { endpoints: ['198.51.100.2:5302'] });
+    pipeline.hub.flushNow();
+    assert.deepEqual(sinks.get(a3.id)!.messages, [{ PeersChangedPatch: [{ NodeID: byName('a2').id, Endpoints: ['198.51.100.2:5302'] }] }], 'no stale mark in the reopened session');
+  });
+
   it('tells only the nodes that see a new node, and removes it from them when it leaves', async () => {
     reset();
     const bob = tailnet.userByName('bob')!;

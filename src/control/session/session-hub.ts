@@ -1,10 +1,13 @@
 // The map sessions of one tailnet. It receives the mapper's per-recipient marks, holds dirty
 // sessions until the coalescing window closes (one timer per tailnet, not one per session),
 // then flushes them in one cycle so that identical messages are built and compressed once.
-// Keep-alives run on a wheel: each tick visits only the sessions due in that slot.
+// Keep-alives run on a wheel: each tick visits only the sessions due in that slot. The
+// commonest mark (one peer's patch for a node with one session) is held in the compact
+// per-node cells of HeldMarks rather than in the session's objects.
 import type { NodeId } from '../../model/index.js';
-import type { PeerMark, RecipientSink, TailnetMapper } from '../../mapper/index.js';
+import type { PeerMark, RecipientSink, SelfPart, TailnetMapper } from '../../mapper/index.js';
 import { PatchField } from '../../mapper/index.js';
+import { HeldMarks } from './held-marks.js';
 import { MapSession, type FrameSink, type SessionScheduler } from './map-session.js';
 
 export interface SessionHubOptions {
@@ -30,11 +33,14 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   /** A node's sessions (almost always one): an array, iterated without an iterator object. */
   readonly #byNode = new Map<NodeId, MapSession[]>();
   /**
-   * The same lists indexed by node id (ids are the store's dense row ids). Every recipient of
-   * every change is looked up here: an array read is one load where a Map of 100,000 nodes is
-   * a hash probe into a table far larger than the CPU caches.
+   * The same by node id (ids are the store's dense row ids): the session itself when the node
+   * has one, its list when several. Every recipient of every change is looked up here: an
+   * array read is one load where a Map of 100,000 nodes is a hash probe into a table far
+   * larger than the CPU caches, and holding the session itself spares loading a list.
    */
-  readonly #byNodeIndex: Array<MapSession[] | undefined> = [];
+  readonly #entryOf: Array<MapSession | MapSession[] | undefined> = [];
+  /** Peer patches held per node instead of in a PendingDelta (see held-marks.ts). */
+  readonly #held = new HeldMarks();
   /**
    * Sessions to flush, each once (MapSession.scheduled says whether it is in here; a removed
    * session is unflagged and skipped). An array: the same thousands of sessions are added and
@@ -92,11 +98,15 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     const session = new MapSession(this, nodeId, capVersion, sink, { maxPendingPeers: this.#options.maxPendingPeers });
     const list = this.#byNode.get(nodeId);
     if (list === undefined) {
-      const created = [session];
-      this.#byNode.set(nodeId, created);
-      this.#byNodeIndex[nodeId] = created;
+      this.#byNode.set(nodeId, [session]);
+      this.#entryOf[nodeId] = session;
+      this.#held.open(nodeId, session.memory.variant, true);
     } else {
+      // Several sessions: marks go to each session's PendingDelta.
+      if (list.length === 1 && this.#held.spill(nodeId, list[0]!.pending)) this.schedule(list[0]!);
+      this.#held.close(nodeId);
       list.push(session);
+      this.#entryOf[nodeId] = list;
     }
     this.#count++;
     // Spread sessions over the wheel so keep-alives do not arrive in bursts.
@@ -113,9 +123,14 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     const at = list === undefined ? -1 : list.indexOf(session);
     if (at < 0) return;
     list!.splice(at, 1);
+    this.#held.close(session.nodeId);
     if (list!.length === 0) {
       this.#byNode.delete(session.nodeId);
-      this.#byNodeIndex[session.nodeId] = undefined;
+      this.#entryOf[session.nodeId] = undefined;
+    } else if (list!.length === 1) {
+      const only = list![0]!;
+      this.#entryOf[session.nodeId] = only;
+      this.#held.open(session.nodeId, only.memory.variant, only.pending.empty);
     }
     session.scheduled = false;
     this.#lazy.delete(session);
@@ -156,16 +171,26 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   // --- RecipientSink: marks from the mapper's change router ----------------------------------
 
   markPeer(recipient: NodeId, peer: NodeId, mark: PeerMark): void {
-    const list = this.#byNodeIndex[recipient];
-    if (list === undefined) return;
-    for (let i = 0; i < list.length; i++) {
-      const session = list[i]!;
-      if (mark.kind === 'removed') session.pending.markRemoved(peer);
-      else if (mark.kind === 'full') session.pending.markFull(peer);
-      else session.pending.markPatch(peer, mark.fields);
-      if (mark.kind === 'patch' && mark.fields === PatchField.Online) this.#scheduleLazy(session);
-      else this.schedule(session);
+    const entry = this.#entryOf[recipient];
+    if (entry === undefined) return;
+    if (entry instanceof MapSession) {
+      if (mark.kind === 'patch' && mark.fields !== PatchField.Online && this.#held.hold(recipient, peer, mark.fields)) {
+        this.#armFlush();
+        return;
+      }
+      this.#held.spill(recipient, entry.pending);
+      this.#markPending(entry, peer, mark);
+      return;
     }
+    for (let i = 0; i < entry.length; i++) this.#markPending(entry[i]!, peer, mark);
+  }
+
+  #markPending(session: MapSession, peer: NodeId, mark: PeerMark): void {
+    if (mark.kind === 'removed') session.pending.markRemoved(peer);
+    else if (mark.kind === 'full') session.pending.markFull(peer);
+    else session.pending.markPatch(peer, mark.fields);
+    if (mark.kind === 'patch' && mark.fields === PatchField.Online) this.#scheduleLazy(session);
+    else this.schedule(session);
   }
 
   /**
@@ -187,19 +212,26 @@ export class SessionHub implements SessionScheduler, RecipientSink {
     this.flushNow();
   }
 
-  markSelf(recipient: NodeId, part: 'self' | 'filter' | 'ssh' | 'dns' | 'derpMap' | 'resync'): void {
-    const list = this.#byNodeIndex[recipient];
-    if (list === undefined) return;
-    for (const session of list) {
-      const pending = session.pending;
-      if (part === 'self') pending.selfChanged = true;
-      else if (part === 'filter') pending.filterChanged = true;
-      else if (part === 'ssh') pending.sshChanged = true;
-      else if (part === 'dns') pending.dnsChanged = true;
-      else if (part === 'derpMap') pending.derpMapChanged = true;
-      else pending.markResync();
-      this.schedule(session);
+  markSelf(recipient: NodeId, part: SelfPart): void {
+    const entry = this.#entryOf[recipient];
+    if (entry === undefined) return;
+    if (entry instanceof MapSession) {
+      this.#held.spill(recipient, entry.pending);
+      this.#markPart(entry, part);
+      return;
     }
+    for (const session of entry) this.#markPart(session, part);
+  }
+
+  #markPart(session: MapSession, part: SelfPart): void {
+    const pending = session.pending;
+    if (part === 'self') pending.selfChanged = true;
+    else if (part === 'filter') pending.filterChanged = true;
+    else if (part === 'ssh') pending.sshChanged = true;
+    else if (part === 'dns') pending.dnsChanged = true;
+    else if (part === 'derpMap') pending.derpMapChanged = true;
+    else pending.markResync();
+    this.schedule(session);
   }
 
   forgetUserProfile(user: number): void {
@@ -216,6 +248,10 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   schedule(session: MapSession): void {
     if (this.#lazy.size > 0) this.#lazy.delete(session);
     this.#addDirty(session);
+    this.#armFlush();
+  }
+
+  #armFlush(): void {
     if (this.#flushTimer === null) {
       this.#flushTimer = setTimeout(() => this.flushNow(), this.windowMs);
     }
@@ -236,17 +272,29 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   flushNow(): void {
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
     this.#flushTimer = null;
-    if (this.#dirty.length === 0) return;
+    if (this.#dirty.length === 0 && this.#held.count === 0) return;
     this.#adapt();
     this.mapper.beginCycle();
-    const dirty = this.#dirty;
-    this.#dirty = [];
     // One clock read per cycle: the sessions only record when they last wrote.
     const now = this.now();
+    this.#held.drain((nodeId, peer, fields, variant) => {
+      const session = this.#entryOf[nodeId] as MapSession;
+      if (session.writable) {
+        const frame = this.mapper.patchFrame(nodeId as NodeId, peer as NodeId, fields, variant);
+        if (frame !== null) session.writeFrame(frame, now);
+      } else if (!session.closed) {
+        // A full transport: the mark waits in the summary the session sends on drain.
+        this.#held.spill(nodeId, session.pending);
+        session.pending.markPatch(peer as NodeId, fields);
+      }
+    });
+    const dirty = this.#dirty;
+    this.#dirty = [];
     for (const session of dirty) {
       if (!session.scheduled) continue;
       session.scheduled = false;
       session.flush(now);
+      if (session.pending.empty && this.#entryOf[session.nodeId] === session) this.#held.settled(session.nodeId);
     }
     this.mapper.beginCycle();
   }
@@ -266,7 +314,7 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   }
 
   get dirtyCount(): number {
-    let count = 0;
+    let count = this.#held.count;
     for (const session of this.#dirty) if (session.scheduled) count++;
     return count;
   }

@@ -14,6 +14,7 @@ import { meetsPosture } from '../posture.js';
 import { Bits } from './bits.js';
 import { type IdentityClass, type NodeRec, type UserRec, buildNode, literalAtomMatches, nodeAddressSet, userAtomMatches } from './records.js';
 import { atomPlan, type AtomPlan } from './selections.js';
+import { IdSlots } from '../../util/id-slots.js';
 
 export class ClassBinding {
   #compiled: CompiledPolicy;
@@ -31,6 +32,12 @@ export class ClassBinding {
    * every recipient, and a slot read stays cheap where a Map of 100,000 nodes misses the caches.
    */
   readonly byIdSlot: Array<NodeRec | undefined> = [];
+  /**
+   * Each node's class id by node id (-1: no such node). The mapper asks whether a recipient
+   * still sees the changed peer for every recipient; with this it reads 4 bytes per recipient
+   * instead of the recipient's record.
+   */
+  readonly classOfId = new IdSlots(-1);
   readonly classes: IdentityClass[] = [];
   readonly classByKey = new Map<string, IdentityClass>();
   /** Per atom: how many nodes carry it (a destination naming no node does not exist). */
@@ -153,9 +160,7 @@ export class ClassBinding {
       const count = this.classes.length;
       const to = this.#classFor(node);
       if (this.classes.length > count) created.push({ cls: to, from });
-      node.classId = to.id;
-      node.slot = to.nodes.length;
-      to.nodes.push(node);
+      this.#putIn(node, to);
       to.addresses = null;
       for (const a of to.atoms) this.atomNodes[a]!++;
     }
@@ -189,9 +194,7 @@ export class ClassBinding {
       set.add(node);
     }
     const cls = this.#classFor(node);
-    node.classId = cls.id;
-    node.slot = cls.nodes.length;
-    cls.nodes.push(node);
+    this.#putIn(node, cls);
     cls.addresses = null;
     for (const a of cls.atoms) this.atomNodes[a]!++;
     this.allNodesSet = null;
@@ -203,6 +206,7 @@ export class ClassBinding {
   dropNode(node: NodeRec): void {
     this.byId.delete(node.id);
     this.byIdSlot[node.id] = undefined;
+    this.classOfId.unset(node.id);
     if (this.byName.get(node.name) === node) this.byName.delete(node.name);
     if (node.v4 >= 0 && this.byV4.get(node.v4 | 0) === node) this.byV4.delete(node.v4 | 0);
     if (node.v6Text !== null && this.byV6.get(node.v6Text) === node) this.byV6.delete(node.v6Text);
@@ -217,13 +221,24 @@ export class ClassBinding {
   #takeOut(node: NodeRec): IdentityClass {
     const cls = this.classes[node.classId]!;
     const last = cls.nodes.pop()!;
+    cls.memberIds.pop();
     if (last !== node) {
       cls.nodes[node.slot] = last;
+      cls.memberIds[node.slot] = last.id;
       last.slot = node.slot;
     }
     cls.addresses = null;
     for (const a of cls.atoms) this.atomNodes[a]!--;
     return cls;
+  }
+
+  /** Puts a node (out of any class) into `cls`. */
+  #putIn(node: NodeRec, cls: IdentityClass): void {
+    node.classId = cls.id;
+    node.slot = cls.nodes.length;
+    cls.nodes.push(node);
+    cls.memberIds.push(node.id);
+    this.classOfId.set(node.id, cls.id);
   }
 
   /** The user-kind atoms a user matches, in atom order. */
@@ -273,6 +288,7 @@ export class ClassBinding {
       atoms: ids,
       atomFlags: flags,
       nodes: [],
+      memberIds: [],
       routes: node.routes,
       routeTexts: node.routeTexts,
       routeSet: IPSet.of(...node.routes),

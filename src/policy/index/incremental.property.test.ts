@@ -283,7 +283,11 @@ function compareIndexes(inc: PolicyIndex, ref: PolicyIndex): string | null {
     }
     for (const other of ids) {
       if (inc.sees(id, other) !== ref.sees(id, other)) return `sees(${id}, ${other}) = ${inc.sees(id, other)}`;
+      // seesIfKnown reads class ids by node id, kept apart from the records: it must agree.
+      if (inc.seesIfKnown(id, other) !== ref.sees(id, other)) return `seesIfKnown(${id}, ${other}) = ${inc.seesIfKnown(id, other)}`;
     }
+    const absent = (ids[ids.length - 1] ?? 0) + 1;
+    if (inc.seesIfKnown(id, absent) || inc.seesIfKnown(absent, id)) return `seesIfKnown(${id}, ${absent}) is true for a node not in the index`;
     for (const peer of ref.peersOf(id)) {
       const pv = [json(inc.peerView(id, peer)), json(ref.peerView(id, peer))];
       if (pv[0] !== pv[1]) return `peerView(${id}, ${peer}):\n  got  ${pv[0]}\n  want ${pv[1]}`;

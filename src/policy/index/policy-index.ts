@@ -441,7 +441,7 @@ export class PolicyIndex {
   }
 
   hasNode(idOrName: number | string): boolean {
-    return (typeof idOrName === 'number' ? this.#binding.byId.get(idOrName) : this.#binding.byName.get(idOrName)) !== undefined;
+    return (typeof idOrName === 'number' ? this.#binding.byIdSlot[idOrName] : this.#binding.byName.get(idOrName)) !== undefined;
   }
 
   nodeIds(): number[] {
@@ -459,7 +459,8 @@ export class PolicyIndex {
   }
 
   #node(idOrName: number | string): NodeRec {
-    const node = typeof idOrName === 'number' ? this.#binding.byId.get(idOrName) : this.#binding.byName.get(idOrName);
+    // By id: the dense array, one load where the Map of every node would be a hash probe.
+    const node = typeof idOrName === 'number' ? this.#binding.byIdSlot[idOrName] : this.#binding.byName.get(idOrName);
     if (node === undefined) {
       throw new PolicyError('unknownNode', `node ${JSON.stringify(idOrName)} is not in the tailnet`, null);
     }
@@ -498,11 +499,15 @@ export class PolicyIndex {
   /** Like sees(), but false (not an error) when either node is unknown. */
   seesIfKnown(a: number, b: number): boolean {
     if (a === b) return false;
-    const na = this.#binding.byIdSlot[a];
-    const nb = this.#binding.byIdSlot[b];
+    const classOfId = this.#binding.classOfId;
+    const ca = classOfId.get(a);
+    const cb = classOfId.get(b);
+    if (ca < 0 || cb < 0) return false;
     // Seeing is symmetric; asking from b's side reads b's visibility row, which stays in the
-    // cache while the mapper checks each of the viewers of one changed peer b.
-    return na !== undefined && nb !== undefined && this.#visibility.sees(nb, na);
+    // cache while the mapper checks each of the viewers of one changed peer b. The class ids
+    // answer almost every check; only autogroup:self needs the two records.
+    if (this.#visibility.classSees(cb, ca)) return true;
+    return this.#visibility.sees(this.#binding.byIdSlot[b]!, this.#binding.byIdSlot[a]!);
   }
 
   /** The node as it sees itself. */

@@ -111,6 +111,11 @@ export interface IdentityClass {
   /** atom id -> 1 when matched. */
   readonly atomFlags: Uint8Array;
   readonly nodes: NodeRec[];
+  /**
+   * The ids of `nodes`, position for position: a change's recipients are listed from these,
+   * a few cache lines per class, without loading each member's record.
+   */
+  readonly memberIds: number[];
   readonly routes: readonly IPPrefix[];
   readonly routeTexts: readonly string[];
   readonly routeSet: IPSet;

@@ -99,7 +99,12 @@ export class Visibility {
     const out: number[] = [];
     const row = this.#rows[node.classId];
     if (row !== null && row !== undefined) {
-      for (const c of row) for (const m of this.#host.classes[c]!.nodes) if (m !== node) out.push(m.id);
+      const self = node.id;
+      for (const c of row) {
+        // Ids, not records: listing recipients must not load every recipient's record.
+        const ids = this.#host.classes[c]!.memberIds;
+        for (let i = 0; i < ids.length; i++) if (ids[i] !== self) out.push(ids[i]!);
+      }
     }
     if (node.user !== null && node.user.nodes.length > 1 && !this.#selfSrc.isEmpty()) {
       const selfIn = this.#selfSrc.has(node.classId);
@@ -110,6 +115,11 @@ export class Visibility {
       }
     }
     return out;
+  }
+
+  /** Whether class `c`'s row names class `d` (the nodes see each other, without autogroup:self). */
+  classSees(c: number, d: number): boolean {
+    return this.#rows[c]?.has(d) === true;
   }
 
   /** Whether two (distinct) nodes see each other. */
