@@ -24,6 +24,14 @@ const NO_PEER = -1;
 
 export type PeerMark = { kind: 'patch'; fields: PatchFields } | { kind: 'full' } | { kind: 'removed' };
 
+export interface UnmergedPresence {
+  readonly online: readonly NodeId[];
+  /** The one other mark's peer, or null. */
+  readonly peer: NodeId | null;
+  /** Its patch fields, or 0. */
+  readonly mark: number;
+}
+
 export class PendingDelta {
   /** The marks while there are two or more (then #onePeer is unused); made on first need. */
   #peers: Map<NodeId, number> | null = null;
@@ -94,6 +102,19 @@ export class PendingDelta {
   markResync(): void {
     this.resync = true;
     this.#clearPeers();
+  }
+
+  /**
+   * The marks as they were given, when they are Online marks (in order, repeats kept) and at
+   * most one other mark, a patch; null otherwise. Every viewer of a peer gets its marks in the
+   * same order, so sessions given the same changes hold equal lists: the mapper compares them
+   * instead of merging and serialising each one. The list is never changed once handed out.
+   */
+  unmergedPresence(): UnmergedPresence | null {
+    if (this.#online === null || this.#many || this.resync) return null;
+    if (this.#onePeer === NO_PEER) return { online: this.#online, peer: null, mark: 0 };
+    if (this.#oneValue <= 0) return null;
+    return { online: this.#online, peer: this.#onePeer, mark: this.#oneValue };
   }
 
   /** Whether the only pending things are peer marks (no netmap-wide part). */

@@ -119,6 +119,36 @@ describe('TailnetMapper shared netmap pieces', () => {
     assertAllFresh('after a node was deleted');
   });
 
+  it('gives every session holding the same online marks and change the message its own marks call for', async () => {
+    const frames = new Map<NodeId, Buffer[]>();
+    for (const node of nodes) {
+      const list: Buffer[] = [];
+      frames.set(node.id, list);
+      pipeline.hub.open(node.id, 130, { write(frame: Buffer) { list.push(frame); return true; }, onceDrain() {}, end() {} });
+    }
+    const arriving = [nodes[7]!, nodes[5]!, nodes[6]!, nodes[10]!];
+    for (const node of arriving) tailnet.setPresence(node.id, { online: true, capVersion: 130 });
+    const mover = nodes[1]!;
+    await tailnet.applyLiveUpdate(mover.id, { endpoints: ['198.51.100.1:7000'] });
+    pipeline.hub.flushNow();
+    let recipients = 0;
+    for (const node of nodes) {
+      const written = frames.get(node.id)!;
+      if (!pipeline.policy.sees(node.id, mover.id)) {
+        assert.equal(written.length, 1, `${node.givenName} got only its netmap`);
+        continue;
+      }
+      recipients++;
+      assert.equal(written.length, 2, `${node.givenName}: netmap and one delta`);
+      const seen = arriving.filter((peer) => peer.id !== node.id && pipeline.policy.sees(node.id, peer.id)).map((peer) => peer.id).sort((a, b) => a - b);
+      const expected: tailcfg.MapResponse = { PeersChangedPatch: [{ NodeID: mover.id, Endpoints: ['198.51.100.1:7000'] }] };
+      if (seen.length > 0) expected.OnlineChange = Object.fromEntries(seen.map((id) => [String(id), true]));
+      assert.deepEqual(decode(written[1]!), expected, `${node.givenName}`);
+    }
+    assert.ok(recipients > 20);
+    for (const node of nodes) pipeline.hub.closeNode(node.id);
+  });
+
   it('writes OnlineChange and PeerSeenChange as the JSON of the changes, in ascending node order', () => {
     const viewer = nodes[0]!.id;
     const sink = { frames: [] as Buffer[], write(frame: Buffer) { this.frames.push(frame); return true; }, onceDrain() {}, end() {} };

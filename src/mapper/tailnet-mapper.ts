@@ -8,7 +8,7 @@ import type * as tailcfg from '../tailcfg/index.js';
 import { CapVer } from '../tailcfg/index.js';
 import { FilterChunker } from './filter-chunks.js';
 import { frameMessage, ZstdEncoder } from './frame.js';
-import { MARK_FULL, MARK_REMOVED, type PendingDelta } from './pending-delta.js';
+import { MARK_FULL, MARK_REMOVED, type PendingDelta, type UnmergedPresence } from './pending-delta.js';
 import type { FilterForm, PolicyView } from './policy-view.js';
 import {
   PatchField, TAGGED_DEVICES_PROFILE, TAGGED_DEVICES_USER_ID, peerChange, peerNode, selfNode, usesSourceCaps, wireUserId,
@@ -99,6 +99,8 @@ export class TailnetMapper {
   readonly #chunker = new FilterChunker();
   /** The last single-patch frame of this cycle: most recipients of an event ask for the same. */
   #lastPatch: { peer: NodeId; fields: number; variant: WireVariant; frame: Buffer } | null = null;
+  /** The last frame of this cycle built from Online marks (and one patch), with those marks. */
+  #lastPresence: { marks: UnmergedPresence; variant: WireVariant; frame: Buffer } | null = null;
   /** Compressed fragments shared by full netmaps: peer blocks, DERP map, filters. */
   readonly #fragmentFrames = new Map<string, Buffer>();
   /** Per block of node ids, its renderings; a change to any member drops the block's. */
@@ -143,6 +145,7 @@ export class TailnetMapper {
   beginCycle(): void {
     this.#frames.clear();
     this.#lastPatch = null;
+    this.#lastPresence = null;
   }
 
   /**
@@ -257,6 +260,17 @@ export class TailnetMapper {
       pending.clear();
       return this.fullMap(viewerId, memory);
     }
+    // Peers coming online or going offline, perhaps with one change riding along: in a storm
+    // thousands of sessions hold the same hundreds of marks; compared as given, they share one
+    // frame instead of each merging, sorting and serialising its own.
+    const presence = pending.onlyPeers ? pending.unmergedPresence() : null;
+    if (presence !== null) {
+      const shared = this.#sharedPresence(viewerId, presence, memory);
+      if (shared !== undefined) {
+        pending.clear();
+        return shared;
+      }
+    }
     // The common case, one peer's endpoints or DERP region for many recipients: its frame is
     // built once per cycle, so each recipient costs a visibility check and a lookup.
     if (pending.peerCount === 1 && pending.onlyPeers) {
@@ -354,14 +368,27 @@ export class TailnetMapper {
     if (fields.length === 0) return null;
 
     const signature = fields.map((f) => `${f.name}=${f.key}`).join('|');
-    const cached = this.#frames.get(signature);
-    if (cached !== undefined) {
+    let frame = this.#frames.get(signature);
+    if (frame !== undefined) {
       this.stats.frameCacheHits++;
-      return cached;
+    } else {
+      frame = this.#encode(`{${fields.map((f) => `"${f.name}":${f.json()}`).join(',')}}`);
+      this.#frames.set(signature, frame);
     }
-    const frame = this.#encode(`{${fields.map((f) => `"${f.name}":${f.json()}`).join(',')}}`);
-    this.#frames.set(signature, frame);
+    // Only a viewer that saw every marked peer says what the next viewer of the same marks is owed.
+    if (presence !== null && removed.length === 0) this.#lastPresence = { marks: presence, variant: memory.variant, frame };
     return frame;
+  }
+
+  /** The frame of the last viewer given the same marks, if this viewer sees every marked peer too. */
+  #sharedPresence(viewerId: NodeId, marks: UnmergedPresence, memory: SessionMemory): Buffer | undefined {
+    const last = this.#lastPresence;
+    if (last === null || last.variant !== memory.variant || last.marks.peer !== marks.peer || last.marks.mark !== marks.mark) return undefined;
+    if (!sameNumbers(last.marks.online, marks.online)) return undefined;
+    if (marks.peer !== null && !this.#policy.sees(viewerId, marks.peer)) return undefined;
+    for (const peer of marks.online) if (!this.#policy.sees(viewerId, peer)) return undefined;
+    this.stats.frameCacheHits++;
+    return last.frame;
   }
 
   /** The frame for a single pending patch mark; undefined when the general path must decide. */
