@@ -105,6 +105,8 @@ export class TailnetMapper {
   readonly #fragmentFrames = new Map<string, Buffer>();
   /** Per block of node ids, its renderings; a change to any member drops the block's. */
   readonly #blocks = new Map<number, BlockRendering[]>();
+  /** Renderings held in #blocks, bounded like the other fragments. */
+  #renderingCount = 0;
   /** UserProfiles lists by a hash of their sorted ids; dropped when any user changes. */
   readonly #profileLists = new Map<number, ProfileList[]>();
   #profileListCount = 0;
@@ -123,7 +125,14 @@ export class TailnetMapper {
   invalidate(node: NodeId): void {
     this.#peerJson.delete(node);
     this.#patchJson.delete(node);
-    this.#blocks.delete(Math.floor(node / PEER_BLOCK));
+    const block = Math.floor(node / PEER_BLOCK);
+    this.#renderingCount -= this.#blocks.get(block)?.length ?? 0;
+    this.#blocks.delete(block);
+  }
+
+  #dropBlocks(): void {
+    this.#blocks.clear();
+    this.#renderingCount = 0;
   }
 
   /** Forgets the shared UserProfiles lists; call when a user is added, changed or removed. */
@@ -137,7 +146,7 @@ export class TailnetMapper {
     this.#peerJson.clear();
     this.#patchJson.clear();
     this.#fragmentFrames.clear();
-    this.#blocks.clear();
+    this.#dropBlocks();
     this.invalidateUsers();
   }
 
@@ -223,6 +232,11 @@ export class TailnetMapper {
     }
     const rendering: BlockRendering = { variant, ids: [...members], viewKeys: [...viewKeys], users, frame };
     if (renderings.length >= MAX_BLOCK_RENDERINGS) renderings.shift();
+    else if (++this.#renderingCount > MAX_CACHED_FRAGMENTS) {
+      this.#dropBlocks();
+      this.#blocks.set(block, (renderings = []));
+      this.#renderingCount = 1;
+    }
     renderings.push(rendering);
     return rendering;
   }
