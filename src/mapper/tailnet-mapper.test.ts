@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decompress } from 'zstd-napi';
+import { Netmap } from '../client/netmap.js';
 import { DnsConfigSource } from '../dns/index.js';
 import type { MachinePublicKey, NodePublicKey } from '../key/index.js';
 import { silentLogger } from '../log/index.js';
@@ -149,11 +150,40 @@ describe('TailnetMapper shared netmap pieces', () => {
     for (const node of nodes) pipeline.hub.closeNode(node.id);
   });
 
+  it('leaves every client of a reconnect storm holding every peer online, as its netmap would say', () => {
+    for (const node of nodes) {
+      pipeline.hub.closeNode(node.id);
+      tailnet.setPresence(node.id, { online: false, capVersion: 130 });
+    }
+    const held = new Map<NodeId, Netmap>();
+    nodes.forEach((node, i) => {
+      const netmap = new Netmap();
+      held.set(node.id, netmap);
+      tailnet.setPresence(node.id, { online: true, capVersion: 130 });
+      pipeline.hub.open(node.id, 130, { write(frame: Buffer) { netmap.apply(decode(frame)); return true; }, onceDrain() {}, end() {} });
+      // Now and then something urgent takes the pending online marks of some sessions along.
+      if (i % 7 === 6) {
+        for (const other of nodes.slice(0, i).filter((_, j) => j % 3 === i % 3)) pipeline.hub.markSelf(other.id, 'dns');
+        pipeline.hub.flushNow();
+      }
+    });
+    for (const node of nodes) pipeline.hub.markSelf(node.id, 'dns');
+    pipeline.hub.flushNow();
+    for (const node of nodes) {
+      const netmap = held.get(node.id)!;
+      const expected = fresh(node.id).Peers ?? [];
+      assert.deepEqual([...netmap.peers.keys()].sort((a, b) => a - b), expected.map((p) => p.ID).sort((a, b) => a - b), `${node.givenName}: its peers`);
+      for (const peer of netmap.peers.values()) assert.equal(peer.Online, true, `${node.givenName} holds ${peer.Name} online`);
+    }
+    for (const node of nodes) pipeline.hub.closeNode(node.id);
+  });
+
   it('writes OnlineChange and PeerSeenChange as the JSON of the changes, in ascending node order', () => {
     const viewer = nodes[0]!.id;
+    const changes: Array<[Node, boolean]> = [[nodes[30]!, true], [nodes[3]!, true], [nodes[4]!, false], [nodes[12]!, true]];
+    for (const [node, online] of changes) tailnet.setPresence(node.id, { online: !online, capVersion: 130 });
     const sink = { frames: [] as Buffer[], write(frame: Buffer) { this.frames.push(frame); return true; }, onceDrain() {}, end() {} };
     pipeline.hub.open(viewer, 130, sink);
-    const changes: Array<[Node, boolean]> = [[nodes[30]!, true], [nodes[3]!, true], [nodes[4]!, false], [nodes[12]!, true]];
     for (const [node, online] of changes) tailnet.setPresence(node.id, { online, capVersion: 130 });
     // Online marks wait for the presence window; anything urgent takes them along.
     pipeline.hub.markSelf(viewer, 'dns');
