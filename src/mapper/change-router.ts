@@ -71,6 +71,7 @@ export class ChangeRouter {
         if (event.before.online !== event.after.online) this.#toViewers(event.nodeId, { kind: 'patch', fields: PatchField.Online });
         break;
       case 'userChanged':
+        this.#mapper.invalidateUsers();
         this.#userChanged(event.after.id);
         break;
       case 'policyChanged':
@@ -78,6 +79,8 @@ export class ChangeRouter {
         break;
       case 'userAdded':
       case 'userRemoved':
+        this.#mapper.invalidateUsers();
+        break;
       case 'tailnetDeleted':
         break;
     }

@@ -8,7 +8,7 @@ import type * as tailcfg from '../tailcfg/index.js';
 import { CapVer } from '../tailcfg/index.js';
 import { FilterChunker } from './filter-chunks.js';
 import { frameMessage, ZstdEncoder } from './frame.js';
-import type { PendingDelta } from './pending-delta.js';
+import { MARK_FULL, MARK_REMOVED, type PendingDelta, type UnmergedPresence } from './pending-delta.js';
 import type { FilterForm, PolicyView } from './policy-view.js';
 import {
   PatchField, TAGGED_DEVICES_PROFILE, TAGGED_DEVICES_USER_ID, peerChange, peerNode, selfNode, usesSourceCaps, wireUserId,
@@ -22,6 +22,31 @@ function filterFormOf(memory: SessionMemory): FilterForm {
 /** Peers per block of the netmap's Peers list (node ids id/PEER_BLOCK share a block). */
 const PEER_BLOCK = 32;
 const MAX_CACHED_FRAGMENTS = 65_536;
+/** Distinct renderings kept per peer block (viewers that see different members or views). */
+const MAX_BLOCK_RENDERINGS = 64;
+/** Distinct UserProfiles lists kept compressed (viewers that see different sets of users). */
+const MAX_PROFILE_LISTS = 1_024;
+
+/**
+ * One compressed rendering of a peer block: the members a viewer sees, in order, with the view
+ * key each is shown with. A viewer whose members and keys are equal element by element gets
+ * the same bytes; comparing arrays spares building a key string per peer per netmap.
+ */
+interface BlockRendering {
+  readonly variant: WireVariant;
+  readonly ids: readonly NodeId[];
+  readonly viewKeys: readonly string[];
+  /** The distinct wire user ids of the members, for the netmap's UserProfiles. */
+  readonly users: readonly number[];
+  /** Null when none of the members is in the state. */
+  readonly frame: Buffer | null;
+}
+
+/** A compressed UserProfiles list, shared by every netmap that lists the same users. */
+interface ProfileList {
+  readonly ids: readonly number[];
+  readonly frame: Buffer;
+}
 
 export interface DnsSource {
   /** MagicDNS suffix, e.g. `headway.internal`; also the netmap's `Domain`. */
@@ -74,11 +99,17 @@ export class TailnetMapper {
   readonly #chunker = new FilterChunker();
   /** The last single-patch frame of this cycle: most recipients of an event ask for the same. */
   #lastPatch: { peer: NodeId; fields: number; variant: WireVariant; frame: Buffer } | null = null;
+  /** The last frame of this cycle built from Online marks (and one patch), with those marks. */
+  #lastPresence: { marks: UnmergedPresence; variant: WireVariant; frame: Buffer } | null = null;
   /** Compressed fragments shared by full netmaps: peer blocks, DERP map, filters. */
   readonly #fragmentFrames = new Map<string, Buffer>();
-  /** Per block of node ids, bumped whenever a node in it changes. */
-  readonly #blockVersions = new Map<number, number>();
-  #epoch = 0;
+  /** Per block of node ids, its renderings; a change to any member drops the block's. */
+  readonly #blocks = new Map<number, BlockRendering[]>();
+  /** Renderings held in #blocks, bounded like the other fragments. */
+  #renderingCount = 0;
+  /** UserProfiles lists by a hash of their sorted ids; dropped when any user changes. */
+  readonly #profileLists = new Map<number, ProfileList[]>();
+  #profileListCount = 0;
   #derpJson: { version: number; json: string } | null = null;
   readonly stats: MapperStats = { peerSerialisations: 0, patchSerialisations: 0, compressions: 0, frameCacheHits: 0 };
 
@@ -95,21 +126,35 @@ export class TailnetMapper {
     this.#peerJson.delete(node);
     this.#patchJson.delete(node);
     const block = Math.floor(node / PEER_BLOCK);
-    this.#blockVersions.set(block, (this.#blockVersions.get(block) ?? 0) + 1);
+    this.#renderingCount -= this.#blocks.get(block)?.length ?? 0;
+    this.#blocks.delete(block);
+  }
+
+  #dropBlocks(): void {
+    this.#blocks.clear();
+    this.#renderingCount = 0;
+  }
+
+  /** Forgets the shared UserProfiles lists; call when a user is added, changed or removed. */
+  invalidateUsers(): void {
+    this.#profileLists.clear();
+    this.#profileListCount = 0;
   }
 
   /** Forgets every node's serialised forms (policy or DNS changes alter views and names). */
   invalidateAll(): void {
     this.#peerJson.clear();
     this.#patchJson.clear();
-    this.#epoch++;
     this.#fragmentFrames.clear();
+    this.#dropBlocks();
+    this.invalidateUsers();
   }
 
   /** Starts a flush cycle: frames shared by recipients live for one cycle. */
   beginCycle(): void {
     this.#frames.clear();
     this.#lastPatch = null;
+    this.#lastPresence = null;
   }
 
   /**
@@ -122,7 +167,7 @@ export class TailnetMapper {
   fullMap(viewerId: NodeId, memory: SessionMemory): Buffer {
     const viewer = this.#requireNode(viewerId);
     const ctx = this.#ctx();
-    const peerIds = [...this.#policy.peersOf(viewerId)].sort((a, b) => a - b);
+    const peerIds = ascending(this.#policy.peersOf(viewerId));
     const users = new Set<number>([wireUserId(viewer)]);
     memory.sentUsers.clear();
     const parts: Array<string | Buffer> = [
@@ -130,29 +175,94 @@ export class TailnetMapper {
       this.#cachedFrame(`D${this.#derp.version}`, () => this.#derpMapJson()),
     ];
     let first = true;
+    const members: NodeId[] = [];
+    const viewKeys: string[] = [];
     for (let i = 0; i < peerIds.length; ) {
       const block = Math.floor(peerIds[i]! / PEER_BLOCK);
-      const members: Node[] = [];
-      let key = `P${memory.variant}|${block}|${this.#blockVersions.get(block) ?? 0}|${this.#epoch}`;
+      members.length = 0;
+      viewKeys.length = 0;
       for (; i < peerIds.length && Math.floor(peerIds[i]! / PEER_BLOCK) === block; i++) {
-        const peer = this.#state.node(peerIds[i]!);
-        if (peer === undefined) continue;
-        members.push(peer);
-        key += `,${peer.id}:${this.#policy.peerViewKey(viewerId, peer.id)}`;
-        users.add(wireUserId(peer));
+        members.push(peerIds[i]!);
+        viewKeys.push(this.#policy.peerViewKey(viewerId, peerIds[i]!));
       }
-      if (members.length === 0) continue;
+      const rendering = this.#blockRendering(block, viewerId, members, viewKeys, memory.variant, ctx);
+      if (rendering.frame === null) continue;
+      for (const user of rendering.users) users.add(user);
       parts.push(first ? ',"Peers":[' : ',');
       first = false;
-      parts.push(this.#cachedFrame(key, () => members.map((peer) => this.#peerFragment(viewerId, peer, memory.variant, ctx)).join(',')));
+      parts.push(rendering.frame);
     }
     if (!first) parts.push(']');
     parts.push(`,"DNSConfig":${JSON.stringify(this.#dns.configFor(viewer))},"Domain":${JSON.stringify(this.#dns.baseDomain)},`);
     parts.push(...this.#fullFilterParts(viewerId, memory));
     const ssh = this.#policy.sshPolicyFor(viewerId);
-    parts.push(`,"UserProfiles":${this.#profilesJson(users, memory)},"SSHPolicy":${JSON.stringify(ssh ?? { rules: [] })},` +
+    parts.push(',"UserProfiles":', this.#profileListFrame(users, memory));
+    parts.push(`,"SSHPolicy":${JSON.stringify(ssh ?? { rules: [] })},` +
       `"CollectServices":false,"ControlTime":${JSON.stringify(new Date(ctx.nowMs).toISOString())},"Debug":{"DisableLogTail":true}}`);
     return this.#encodeParts(parts);
+  }
+
+  /**
+   * The block's compressed rendering for these members and view keys, built on first need.
+   * Its frame is null when none of the members is in the state (never in practice: the
+   * policy and the state change together).
+   */
+  #blockRendering(block: number, viewerId: NodeId, members: readonly NodeId[], viewKeys: readonly string[], variant: WireVariant, ctx: TailNodeContext): BlockRendering {
+    let renderings = this.#blocks.get(block);
+    if (renderings === undefined) this.#blocks.set(block, (renderings = []));
+    for (const rendering of renderings) {
+      if (rendering.variant === variant && sameMembers(rendering, members, viewKeys)) {
+        this.stats.frameCacheHits++;
+        return rendering;
+      }
+    }
+    const users: number[] = [];
+    const fragments: string[] = [];
+    for (const id of members) {
+      const peer = this.#state.node(id);
+      if (peer === undefined) continue;
+      const user = wireUserId(peer);
+      if (!users.includes(user)) users.push(user);
+      fragments.push(this.#peerFragment(viewerId, peer, variant, ctx));
+    }
+    let frame: Buffer | null = null;
+    if (fragments.length > 0) {
+      this.stats.compressions++;
+      frame = this.#encoder.frame(Buffer.from(fragments.join(',')));
+    }
+    const rendering: BlockRendering = { variant, ids: [...members], viewKeys: [...viewKeys], users, frame };
+    if (renderings.length >= MAX_BLOCK_RENDERINGS) renderings.shift();
+    else if (++this.#renderingCount > MAX_CACHED_FRAGMENTS) {
+      this.#dropBlocks();
+      this.#blocks.set(block, (renderings = []));
+      this.#renderingCount = 1;
+    }
+    renderings.push(rendering);
+    return rendering;
+  }
+
+  /** The compressed UserProfiles list of `userIds`, shared by netmaps listing the same users. */
+  #profileListFrame(userIds: ReadonlySet<number>, memory: SessionMemory): Buffer {
+    const ids = [...userIds].sort((a, b) => a - b);
+    let hash = ids.length;
+    for (const id of ids) {
+      memory.sentUsers.add(id);
+      hash = (Math.imul(hash, 31) + id) | 0;
+    }
+    if (this.#profileListCount >= MAX_PROFILE_LISTS) this.invalidateUsers();
+    let lists = this.#profileLists.get(hash);
+    if (lists === undefined) this.#profileLists.set(hash, (lists = []));
+    for (const list of lists) {
+      if (sameNumbers(list.ids, ids)) {
+        this.stats.frameCacheHits++;
+        return list.frame;
+      }
+    }
+    this.stats.compressions++;
+    const list: ProfileList = { ids, frame: this.#encoder.frame(Buffer.from(this.#profilesJson(ids, memory))) };
+    lists.push(list);
+    this.#profileListCount++;
+    return list.frame;
   }
 
   /**
@@ -163,6 +273,17 @@ export class TailnetMapper {
     if (pending.resync) {
       pending.clear();
       return this.fullMap(viewerId, memory);
+    }
+    // Peers coming online or going offline, perhaps with one change riding along: in a storm
+    // thousands of sessions hold the same hundreds of marks; compared as given, they share one
+    // frame instead of each merging, sorting and serialising its own.
+    const presence = pending.onlyPeers ? pending.unmergedPresence() : null;
+    if (presence !== null) {
+      const shared = this.#sharedPresence(viewerId, presence, memory);
+      if (shared !== undefined) {
+        pending.clear();
+        return shared;
+      }
     }
     // The common case, one peer's endpoints or DERP region for many recipients: its frame is
     // built once per cycle, so each recipient costs a visibility check and a lookup.
@@ -183,24 +304,22 @@ export class TailnetMapper {
     const removed: NodeId[] = [];
     const changed: Array<{ id: NodeId; key: string; node: Node }> = [];
     const patches: Array<{ id: NodeId; fields: PatchFields }> = [];
-    const online: Array<{ id: NodeId; online: boolean }> = [];
+    const online: NodeId[] = [];
     const newUsers = new Set<number>();
-    for (const [peerId, mark] of pending.peers()) {
+    pending.forEachMark((peerId, mark) => {
       const peer = this.#state.node(peerId);
-      if (mark.kind === 'removed' || peer === undefined || !this.#policy.sees(viewerId, peerId)) {
+      if (mark === MARK_REMOVED || peer === undefined || !this.#policy.sees(viewerId, peerId)) {
         removed.push(peerId);
-        continue;
-      }
-      if (mark.kind === 'full') {
+      } else if (mark === MARK_FULL) {
         changed.push({ id: peerId, key: this.#policy.peerViewKey(viewerId, peerId), node: peer });
         const user = wireUserId(peer);
         if (!memory.sentUsers.has(user)) newUsers.add(user);
-      } else if (mark.fields === PatchField.Online) {
-        online.push({ id: peerId, online: this.#state.presence(peerId).online });
+      } else if (mark === PatchField.Online) {
+        online.push(peerId);
       } else {
-        patches.push({ id: peerId, fields: mark.fields });
+        patches.push({ id: peerId, fields: mark });
       }
-    }
+    });
     if (removed.length > 0) {
       removed.sort((a, b) => a - b);
       const json = `[${removed.join(',')}]`;
@@ -225,16 +344,20 @@ export class TailnetMapper {
       });
     }
     if (online.length > 0) {
-      const onlineChange: Record<string, boolean> = {};
-      const seenChange: Record<string, boolean> = {};
-      for (const o of online) {
-        onlineChange[o.id] = o.online;
-        if (!o.online) seenChange[o.id] = true;
+      // Written directly: an object with numeric keys per recipient was a storm's hot spot.
+      // JSON.stringify would list integer keys in ascending order; so does this.
+      online.sort((a, b) => a - b);
+      let onlineJson = '';
+      let seenJson = '';
+      for (const id of online) {
+        const isOnline = this.#state.presence(id).online;
+        onlineJson += `${onlineJson === '' ? '{' : ','}"${id}":${isOnline}`;
+        if (!isOnline) seenJson += `${seenJson === '' ? '{' : ','}"${id}":true`;
       }
-      const onlineJson = JSON.stringify(onlineChange);
+      onlineJson += '}';
       fields.push({ name: 'OnlineChange', key: `O${onlineJson}`, json: () => onlineJson });
-      if (Object.keys(seenChange).length > 0) {
-        const seenJson = JSON.stringify(seenChange);
+      if (seenJson !== '') {
+        seenJson += '}';
         fields.push({ name: 'PeerSeenChange', key: `S${seenJson}`, json: () => seenJson });
       }
     }
@@ -259,14 +382,27 @@ export class TailnetMapper {
     if (fields.length === 0) return null;
 
     const signature = fields.map((f) => `${f.name}=${f.key}`).join('|');
-    const cached = this.#frames.get(signature);
-    if (cached !== undefined) {
+    let frame = this.#frames.get(signature);
+    if (frame !== undefined) {
       this.stats.frameCacheHits++;
-      return cached;
+    } else {
+      frame = this.#encode(`{${fields.map((f) => `"${f.name}":${f.json()}`).join(',')}}`);
+      this.#frames.set(signature, frame);
     }
-    const frame = this.#encode(`{${fields.map((f) => `"${f.name}":${f.json()}`).join(',')}}`);
-    this.#frames.set(signature, frame);
+    // Only a viewer that saw every marked peer says what the next viewer of the same marks is owed.
+    if (presence !== null && removed.length === 0) this.#lastPresence = { marks: presence, variant: memory.variant, frame };
     return frame;
+  }
+
+  /** The frame of the last viewer given the same marks, if this viewer sees every marked peer too. */
+  #sharedPresence(viewerId: NodeId, marks: UnmergedPresence, memory: SessionMemory): Buffer | undefined {
+    const last = this.#lastPresence;
+    if (last === null || last.variant !== memory.variant || last.marks.peer !== marks.peer || last.marks.mark !== marks.mark) return undefined;
+    if (!sameNumbers(last.marks.online, marks.online)) return undefined;
+    if (marks.peer !== null && !this.#policy.sees(viewerId, marks.peer)) return undefined;
+    for (const peer of marks.online) if (!this.#policy.sees(viewerId, peer)) return undefined;
+    this.stats.frameCacheHits++;
+    return last.frame;
   }
 
   /** The frame for a single pending patch mark; undefined when the general path must decide. */
@@ -445,6 +581,32 @@ export class TailnetMapper {
     this.stats.compressions++;
     return frameMessage([this.#encoder.frame(Buffer.from(json))]);
   }
+}
+
+function sameMembers(rendering: BlockRendering, members: readonly NodeId[], viewKeys: readonly string[]): boolean {
+  const ids = rendering.ids;
+  if (ids.length !== members.length) return false;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] !== members[i] || rendering.viewKeys[i] !== viewKeys[i]) return false;
+  }
+  return true;
+}
+
+/** The ids in ascending order: the array itself when it already is (the policy index's are), else a sorted copy. */
+function ascending(ids: Iterable<NodeId>): readonly NodeId[] {
+  if (Array.isArray(ids)) {
+    const list = ids as readonly NodeId[];
+    let sorted = true;
+    for (let i = 1; i < list.length && sorted; i++) sorted = list[i - 1]! < list[i]!;
+    if (sorted) return list;
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 const KEEP_ALIVE_FRAME = frameMessage([new ZstdEncoder().frame(Buffer.from('{"KeepAlive":true}'))]);

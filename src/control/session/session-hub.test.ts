@@ -13,6 +13,7 @@ import { ServerState, type TailnetState } from '../../state/index.js';
 import { openTestStore, type TestStore } from '../../store/testing.js';
 import type * as tailcfg from '../../tailcfg/index.js';
 import type { FrameSink } from './map-session.js';
+import { SessionHub } from './session-hub.js';
 
 const admin = { name: 'test' };
 let keyCounter = 0;
@@ -249,6 +250,30 @@ describe('session hub and change router', () => {
     await tailnet.applyLiveUpdate(byName('a2').id, { endpoints: ['198.51.100.2:5302'] });
     pipeline.hub.flushNow();
     assert.deepEqual(sinks.get(a3.id)!.messages, [{ PeersChangedPatch: [{ NodeID: byName('a2').id, Endpoints: ['198.51.100.2:5302'] }] }], 'no stale mark in the reopened session');
+  });
+
+  it('stretches its window while flushes come back to back, and starts from the configured one after a quiet spell', async () => {
+    const hub = new SessionHub(pipeline.mapper, { coalesceMs: 5, keepAliveMs: 60_000 });
+    const session = hub.attach(byName('a1').id, 130, new RecordingSink());
+    const busyFor = (ms: number) => { const until = performance.now() + ms; while (performance.now() < until) { /* a busy event loop */ } };
+    const change = () => { session.pending.selfChanged = true; hub.schedule(session); };
+    try {
+      for (let i = 0; i < 5; i++) {
+        change();
+        busyFor(20);
+        hub.flushNow();
+      }
+      const stretched = hub.windowMs;
+      assert.ok(stretched > 5, `a busy loop stretches the window (${stretched} ms)`);
+      change();
+      assert.equal(hub.windowMs, stretched, 'a change right after a flush is part of the burst');
+      hub.flushNow();
+      await new Promise((resolve) => setTimeout(resolve, stretched + 20));
+      change();
+      assert.equal(hub.windowMs, 5, 'a change after a quiet spell waits the configured window');
+    } finally {
+      hub.closeAll();
+    }
   });
 
   it('tells only the nodes that see a new node, and removes it from them when it leaves', async () => {

@@ -58,6 +58,8 @@ export class SessionHub implements SessionScheduler, RecipientSink {
   #tick = 0;
   #count = 0;
   #windowMs: number;
+  /** performance.now() when the last flush ended. */
+  #lastFlushEnd = 0;
   #elu = performance.eventLoopUtilization();
 
   constructor(mapper: TailnetMapper, options: SessionHubOptions) {
@@ -253,6 +255,8 @@ export class SessionHub implements SessionScheduler, RecipientSink {
 
   #armFlush(): void {
     if (this.#flushTimer === null) {
+      // A change after a quiet spell is not part of a burst: it waits only the configured window.
+      if (performance.now() - this.#lastFlushEnd > this.#windowMs) this.#windowMs = this.#options.coalesceMs;
       this.#flushTimer = setTimeout(() => this.flushNow(), this.windowMs);
     }
   }
@@ -263,6 +267,9 @@ export class SessionHub implements SessionScheduler, RecipientSink {
    * to maxCoalesceMs; below 35% it shrinks back. Writing a frame costs tens of microseconds
    * whatever it holds (HTTP/2, Noise, a syscall), so under a burst changes merge into fewer,
    * fuller frames instead of the server falling behind; in steady state the window is as set.
+   * A window that opens more than a window's length after the last flush ended starts from the
+   * configured length again: the first changes after a reconnect storm used to wait the storm's
+   * 250 ms.
    */
   get windowMs(): number {
     return this.#windowMs;
@@ -297,6 +304,7 @@ export class SessionHub implements SessionScheduler, RecipientSink {
       if (session.pending.empty && this.#entryOf[session.nodeId] === session) this.#held.settled(session.nodeId);
     }
     this.mapper.beginCycle();
+    this.#lastFlushEnd = performance.now();
   }
 
   #addDirty(session: MapSession): void {
