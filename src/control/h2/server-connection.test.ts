@@ -9,7 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ControlClient } from '../../client/index.js';
 import { readRequestBody, type NoiseRequestHandler } from '../noise-request.js';
 import { startTestControlServer, waitFor, expectNoLeaks } from '../testing.js';
-import { ErrorCode, Flag, FrameType, Setting } from './frames.js';
+import { ErrorCode, Flag, FrameReader, FrameType, Setting } from './frames.js';
+import { H2ServerConnection } from './server-connection.js';
 import type { ServerStream } from './server-stream.js';
 import { RawH2Client, frame, getRequest, literalBlock, setting, startPlainH2Server, u32, type PlainH2Server } from './testing.js';
 
@@ -419,3 +420,50 @@ describe('H2ServerConnection over a real Noise connection', () => {
     }
   });
 });
+
+describe('H2ServerConnection fed random frames', () => {
+  it('never throws out of receive, and everything it sends is well-framed HTTP/2', () => {
+    // A deterministic generator: failures reproduce.
+    let seed = 0x2545f491;
+    const next = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    for (let round = 0; round < 300; round++) {
+      const sent: Buffer[] = [];
+      let ended = false;
+      const connection = new H2ServerConnection(
+        { send: (parts) => (sent.push(...parts), true), onceDrain: () => undefined, end: () => (ended = true), destroy: () => undefined },
+        { maxConcurrentStreams: 4, maxRequestBodyBytes: 1000, closeGraceMs: 0, onRequest: route, onError: () => undefined },
+      );
+      const frames: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(FrameType.SETTINGS, 0, 0)];
+      for (let i = 0; i < 20; i++) {
+        const type = next(11);
+        const streamId = next(4) === 0 ? 0 : 2 * next(6) + 1;
+        const payload = type === FrameType.HEADERS && next(2) === 0 ? getRequest(['/echo', '/hold', '/bytes/5000', '/x'][next(4)]!) : randomBytesOf(next(40), next);
+        frames.push(frame(type, next(64), streamId, payload));
+      }
+      const wire = Buffer.concat(frames);
+      for (let at = 0; at < wire.length; ) {
+        const n = 1 + next(64);
+        assert.doesNotThrow(() => connection.receive(wire.subarray(at, at + n)), `round ${round}`);
+        at += n;
+      }
+      connection.wireClosed();
+      // What went out parses as frames of at most 16,384 bytes, SETTINGS first.
+      const out = Buffer.concat(sent);
+      const types: number[] = [];
+      new FrameReader(16_384).push(out, (header) => (types.push(header.type), true));
+      assert.equal(types[0], FrameType.SETTINGS);
+      if (types.includes(FrameType.GOAWAY)) assert.ok(ended, 'the wire ended after GOAWAY');
+    }
+  });
+});
+
+function randomBytesOf(length: number, next: (n: number) => number): Buffer {
+  const out = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) out[i] = next(256);
+  return out;
+}

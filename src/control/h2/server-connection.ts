@@ -337,12 +337,12 @@ export class H2ServerConnection implements StreamOwner {
     if (id % 2 === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `the client opened even stream ${id}`);
     this.#lastStreamId = id;
     if (this.#streams.size >= this.#options.maxConcurrentStreams) {
-      this.#queueControl(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
+      this.#streamError(id, ErrorCode.REFUSED_STREAM);
       return;
     }
     const checked = checkRequestHeaders(decoded.fields);
     if (checked === null) {
-      this.#queueControl(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR));
+      this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const stream = new ServerStream(this, {
