@@ -316,6 +316,15 @@ describe('H2ServerConnection against hostile input', () => {
       code: ErrorCode.ENHANCE_YOUR_CALM,
     },
     {
+      name: 'a rapid reset of 1,100 streams',
+      bytes: () =>
+        Array.from({ length: 1100 }, (_, i) => [
+          frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 2 * i + 1, getRequest('/hold')),
+          frame(FrameType.RST_STREAM, 0, 2 * i + 1, u32(ErrorCode.CANCEL)),
+        ]).flat(),
+      code: ErrorCode.ENHANCE_YOUR_CALM,
+    },
+    {
       name: 'empty CONTINUATION frames without end',
       bytes: () => [frame(FrameType.HEADERS, 0, 1, getRequest('/nope')), ...Array.from({ length: 100 }, () => frame(FrameType.CONTINUATION, 0, 1))],
       code: ErrorCode.ENHANCE_YOUR_CALM,

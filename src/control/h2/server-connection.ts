@@ -74,6 +74,9 @@ const DEFAULT_MAX_HEADER_LIST = 64 * 1024;
 const MAX_HEADER_BLOCK_FRAMES = 32;
 /** Control frames we may hold while the transport is full before calling it a flood. */
 const MAX_HELD_CONTROL_BYTES = 256 * 1024;
+/** Client-cancelled streams allowed at once, and their refill per second (nghttp2's figures). */
+const RESET_BURST = 1000;
+const RESET_RATE = 33;
 /** Streams we reset lately: their DATA still in flight is ignored (§5.1, "closed"). */
 const RECENT_RESETS = 16;
 
@@ -110,9 +113,13 @@ export class H2ServerConnection implements StreamOwner {
   // Receiving.
   #recvWindow = DEFAULT_WINDOW;
   #owedConnectionCredit = 0;
-  readonly #owingStreams = new Set<ServerStream>();
+  /** Streams owed a WINDOW_UPDATE at the end of this read; made on first use (most never are). */
+  #owingStreams: Set<ServerStream> | null = null;
 
-  readonly #recentResets: number[] = [];
+  #recentResets: number[] | null = null;
+  /** Tokens for streams the client cancels (rapid reset, CVE-2023-44487), and when last refilled. */
+  #resetTokens = RESET_BURST;
+  #resetRefilledMs = 0;
   #goawaySent = false;
   #goawayReceived = false;
   #closed = false;
@@ -255,7 +262,7 @@ export class H2ServerConnection implements StreamOwner {
     if (this.#recvWindow < 0) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${header.length} bytes overruns the connection window`);
     this.#owedConnectionCredit += header.length;
     const stream = this.#streams.get(id);
-    if (stream === undefined && this.#recentResets.includes(id)) return;
+    if (stream === undefined && this.#recentResets?.includes(id) === true) return;
     if (stream === undefined || stream.remoteEnded) {
       // Closed, or half-closed (remote): a stream error (§5.1).
       this.#streamError(id, ErrorCode.STREAM_CLOSED);
@@ -272,7 +279,7 @@ export class H2ServerConnection implements StreamOwner {
       this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    if (stream.reading && !stream.overLimit) this.#owingStreams.add(stream);
+    if (stream.reading && !stream.overLimit) (this.#owingStreams ??= new Set()).add(stream);
     if (header.flags & Flag.END_STREAM) this.#remoteEnd(stream);
   }
 
@@ -282,7 +289,7 @@ export class H2ServerConnection implements StreamOwner {
       this.#streamError(stream.id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    this.#owingStreams.delete(stream);
+    this.#owingStreams?.delete(stream);
     stream.receiveEnd();
     if (stream.localEnded) this.#closeStream(stream, false);
   }
@@ -372,7 +379,22 @@ export class H2ServerConnection implements StreamOwner {
     if (header.streamId > this.#lastStreamId) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${header.streamId}`);
     void payload;
     const stream = this.#streams.get(header.streamId);
-    if (stream !== undefined) this.#closeStream(stream, true);
+    if (stream === undefined) return;
+    this.#closeStream(stream, true);
+    if (!stream.localEnded) this.#spendResetToken();
+  }
+
+  /**
+   * Each stream the client cancels before its response ended costs a token; tokens refill at
+   * RESET_RATE a second up to RESET_BURST. A client that opens and cancels streams faster makes
+   * the server run handlers for nothing (rapid reset): it gets GOAWAY(ENHANCE_YOUR_CALM).
+   */
+  #spendResetToken(): void {
+    const now = performance.now();
+    this.#resetTokens = Math.min(RESET_BURST, this.#resetTokens + ((now - this.#resetRefilledMs) / 1000) * RESET_RATE);
+    this.#resetRefilledMs = now;
+    this.#resetTokens -= 1;
+    if (this.#resetTokens < 0) throw new H2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `the client cancelled more than ${RESET_BURST} streams at over ${RESET_RATE} a second`);
   }
 
   #onSettings(header: FrameHeader, payload: Buffer): void {
@@ -479,7 +501,7 @@ export class H2ServerConnection implements StreamOwner {
 
   creditStream(stream: ServerStream): void {
     if (stream.owedCredit === 0 || stream.closed) return;
-    this.#owingStreams.add(stream);
+    (this.#owingStreams ??= new Set()).add(stream);
     this.#sendCredit();
     this.#flush();
   }
@@ -508,14 +530,15 @@ export class H2ServerConnection implements StreamOwner {
   }
 
   #noteReset(id: number): void {
-    if (this.#recentResets.length >= RECENT_RESETS) this.#recentResets.shift();
-    this.#recentResets.push(id);
+    const recent = (this.#recentResets ??= []);
+    if (recent.length >= RECENT_RESETS) recent.shift();
+    recent.push(id);
   }
 
   #closeStream(stream: ServerStream, aborted: boolean): void {
     if (this.#streams.get(stream.id) !== stream) return;
     this.#streams.delete(stream.id);
-    this.#owingStreams.delete(stream);
+    this.#owingStreams?.delete(stream);
     stream.markClosed(aborted || !stream.localEnded);
     this.#options.onStreamCount?.(-1);
     if (this.#goawayReceived && this.#streams.size === 0 && !this.#closed) queueMicrotask(() => this.close());
@@ -550,6 +573,7 @@ export class H2ServerConnection implements StreamOwner {
       this.#recvWindow += this.#owedConnectionCredit;
       this.#owedConnectionCredit = 0;
     }
+    if (this.#owingStreams === null) return;
     for (const stream of this.#owingStreams) {
       if (stream.owedCredit > 0 && !stream.remoteEnded && !stream.overLimit) {
         this.#queueControl(windowUpdateFrame(stream.id, stream.owedCredit));
@@ -557,7 +581,7 @@ export class H2ServerConnection implements StreamOwner {
       }
       stream.owedCredit = 0;
     }
-    this.#owingStreams.clear();
+    this.#owingStreams = null;
   }
 
   #queue(frame: Buffer): void {
