@@ -48,6 +48,17 @@ export function errorCodeName(code: number): string {
   return Object.entries(ErrorCode).find(([, v]) => v === code)?.[0] ?? `error 0x${code.toString(16)}`;
 }
 
+/** A connection error (RFC 9113 §5.4.1): the connection sends GOAWAY with `code` and closes. */
+export class H2ProtocolError extends Error {
+  override name = 'H2ProtocolError';
+  readonly code: number;
+
+  constructor(code: number, message: string) {
+    super(`${errorCodeName(code)}: ${message}`);
+    this.code = code;
+  }
+}
+
 /** RFC 9113 §6.5.2. */
 export const Setting = {
   HEADER_TABLE_SIZE: 0x1,

@@ -1,10 +1,11 @@
 // The server side of one HTTP/2 connection (RFC 9113, prior knowledge) over a plaintext wire: a
-// Noise connection in production (noise-wire.ts), any byte Duplex in tests. It checks the
-// client preface, sends our SETTINGS first, answers SETTINGS, PING and WINDOW_UPDATE, keeps
-// flow control both ways, frames responses (HEADERS, DATA of at most 16,384 bytes) straight
-// into the wire, one send per flush, and enforces the stream state rules and limits. A client
-// that breaks the protocol gets GOAWAY with the RFC's error code and the connection closes; a
-// bad stream gets RST_STREAM. Nothing a client sends throws out of `receive`.
+// Noise connection in production, any byte Duplex in tests (wires.ts). It checks the client
+// preface, sends our SETTINGS first, answers SETTINGS, PING and WINDOW_UPDATE, keeps flow
+// control both ways (the sending half, framing and back-pressure are connection-output.ts),
+// and enforces the stream state rules and limits. A client that breaks the protocol gets GOAWAY
+// with the RFC's error code and the connection closes; a bad stream gets RST_STREAM. Nothing a
+// client sends throws out of `receive`.
+import { ConnectionOutput, type PlaintextWire } from './connection-output.js';
 import {
   CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,
@@ -14,33 +15,23 @@ import {
   FrameReader,
   FrameSizeError,
   FrameType,
+  H2ProtocolError,
   MAX_WINDOW,
   SETTINGS_ACK,
   Setting,
-  errorCodeName,
-  frameHeader,
   goawayFrame,
-  headerFrames,
   pingAck,
   rstStreamFrame,
   settingsFrame,
   windowUpdateFrame,
   type FrameHeader,
 } from './frames.js';
-import { HpackDecoder, HpackError } from './hpack-decoder.js';
+import { HpackDecoder, HpackError, type DecodedBlock } from './hpack-decoder.js';
 import { checkRequestHeaders } from './request-headers.js';
 import { ServerStream, type StreamOwner } from './server-stream.js';
 
-/** Where the connection's plaintext goes. */
-export interface PlaintextWire {
-  /** Sends `parts` as one unit (one Noise record sequence, one transport write); false: full. */
-  send(parts: readonly Buffer[]): boolean;
-  /** Calls `listener` once, when the transport has drained after a send returned false. */
-  onceDrain(listener: () => void): void;
-  /** Ends the transport after what was sent. */
-  end(): void;
-  destroy(): void;
-}
+export type { PlaintextWire } from './connection-output.js';
+export { H2ProtocolError } from './frames.js';
 
 export interface ServerConnectionOptions {
   readonly maxConcurrentStreams: number;
@@ -58,22 +49,9 @@ export interface ServerConnectionOptions {
   readonly closeGraceMs?: number;
 }
 
-/** A connection error (RFC 9113 §5.4.1): we send GOAWAY with `code` and close. */
-export class H2ProtocolError extends Error {
-  override name = 'H2ProtocolError';
-  readonly code: number;
-
-  constructor(code: number, message: string) {
-    super(`${errorCodeName(code)}: ${message}`);
-    this.code = code;
-  }
-}
-
 const DEFAULT_MAX_HEADER_LIST = 64 * 1024;
 /** A header block (HEADERS + CONTINUATION) larger than this, or made of more frames, is a flood. */
 const MAX_HEADER_BLOCK_FRAMES = 32;
-/** Control frames we may hold while the transport is full before calling it a flood. */
-const MAX_HELD_CONTROL_BYTES = 256 * 1024;
 /** Client-cancelled streams allowed at once, and their refill per second (nghttp2's figures). */
 const RESET_BURST = 1000;
 const RESET_RATE = 33;
@@ -100,13 +78,7 @@ export class H2ServerConnection implements StreamOwner {
   /** Highest client stream id seen: lower ids not in #streams are closed, higher are idle. */
   #lastStreamId = 0;
 
-  // Sending.
-  #out: Buffer[] = [];
-  #outBytes = 0;
-  #corked = 0;
-  #blocked = false;
-  /** The client's connection window for our DATA. */
-  #sendWindow = DEFAULT_WINDOW;
+  readonly #output: ConnectionOutput;
   /** The client's SETTINGS_INITIAL_WINDOW_SIZE. */
   #peerInitialWindow = DEFAULT_WINDOW;
 
@@ -123,26 +95,26 @@ export class H2ServerConnection implements StreamOwner {
   #goawaySent = false;
   #goawayReceived = false;
   #closed = false;
-  readonly #onDrain = (): void => this.#drained();
 
   constructor(wire: PlaintextWire, options: ServerConnectionOptions) {
     this.#wire = wire;
+    this.#output = new ConnectionOutput(wire, () => this.#sendAll());
     this.#options = options;
     this.#maxHeaderList = options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST;
     // Server preface (RFC 9113 §3.4): SETTINGS is our first frame. ENABLE_PUSH 0 as node:http2
     // sent it; the initial windows stay at their defaults.
-    this.#queue(
+    this.#output.queue(
       settingsFrame([
         [Setting.MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams],
         [Setting.ENABLE_PUSH, 0],
         [Setting.MAX_HEADER_LIST_SIZE, this.#maxHeaderList],
       ]),
     );
-    this.#flush();
+    this.#output.flush();
   }
 
   get blocked(): boolean {
-    return this.#blocked;
+    return this.#output.blocked;
   }
 
   get streamCount(): number {
@@ -156,7 +128,7 @@ export class H2ServerConnection implements StreamOwner {
   /** Plaintext from the client. */
   receive(chunk: Buffer): void {
     if (this.#closed || this.#goawaySent) return;
-    this.#corked++;
+    this.#output.cork();
     try {
       let at = 0;
       if (this.#prefaceLeft > 0) {
@@ -173,8 +145,7 @@ export class H2ServerConnection implements StreamOwner {
     } catch (err) {
       this.#connectionError(err);
     } finally {
-      this.#corked--;
-      this.#flush();
+      this.#output.uncork();
     }
   }
 
@@ -188,8 +159,7 @@ export class H2ServerConnection implements StreamOwner {
     if (this.#closed) return;
     this.#closed = true;
     this.#block = null;
-    this.#out = [];
-    this.#outBytes = 0;
+    this.#output.discard();
     for (const stream of [...this.#streams.values()]) this.#closeStream(stream, true);
   }
 
@@ -231,7 +201,7 @@ export class H2ServerConnection implements StreamOwner {
       case FrameType.PING:
         if (header.streamId !== 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
         if (header.length !== 8) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `PING of ${header.length} bytes`);
-        if ((header.flags & Flag.ACK) === 0) this.#queueControl(pingAck(payload));
+        if ((header.flags & Flag.ACK) === 0) this.#output.queueControl(pingAck(payload));
         break;
       case FrameType.GOAWAY:
         if (header.streamId !== 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
@@ -325,7 +295,7 @@ export class H2ServerConnection implements StreamOwner {
   #onHeaderBlock(block: HeaderBlock): void {
     const id = block.streamId;
     // Decoded first whatever becomes of the stream: the table must follow the client's encoder.
-    let decoded;
+    let decoded: DecodedBlock;
     try {
       decoded = this.#decoder.decode(block.parts.length === 1 ? block.parts[0]! : Buffer.concat(block.parts, block.bytes), this.#maxHeaderList);
     } catch (err) {
@@ -426,7 +396,7 @@ export class H2ServerConnection implements StreamOwner {
         if (stream.sendWindow > MAX_WINDOW) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE takes stream ${stream.id} past 2^31-1`);
       }
     }
-    this.#queueControl(SETTINGS_ACK);
+    this.#output.queueControl(SETTINGS_ACK);
     if (!this.#settingsReceived) {
       this.#settingsReceived = true;
       this.#options.onPreface?.();
@@ -440,8 +410,8 @@ export class H2ServerConnection implements StreamOwner {
     const id = header.streamId;
     if (id === 0) {
       if (increment === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'connection WINDOW_UPDATE of 0');
-      this.#sendWindow += increment;
-      if (this.#sendWindow > MAX_WINDOW) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `connection WINDOW_UPDATE of ${increment} takes the window past 2^31-1`);
+      this.#output.window += increment;
+      if (this.#output.window > MAX_WINDOW) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `connection WINDOW_UPDATE of ${increment} takes the window past 2^31-1`);
       this.#sendAll();
       return;
     }
@@ -465,52 +435,30 @@ export class H2ServerConnection implements StreamOwner {
 
   sendStream(stream: ServerStream): void {
     if (stream.closed || this.#closed) return;
-    if (stream.head !== null) {
-      const endWithHead = stream.endRequested && stream.queuedBytes === 0;
-      for (const frame of headerFrames(stream.id, stream.head, endWithHead)) this.#queue(frame);
-      stream.head = null;
-      if (endWithHead) stream.localEnded = true;
-    }
-    if (!this.#blocked) {
-      while (stream.queuedBytes > 0 && this.#sendWindow > 0 && stream.sendWindow > 0) {
-        const length = Math.min(DEFAULT_MAX_FRAME_SIZE, this.#sendWindow, stream.sendWindow, stream.queuedBytes);
-        const last = length === stream.queuedBytes && stream.endRequested;
-        this.#queue(frameHeader(length, FrameType.DATA, last ? Flag.END_STREAM : 0, stream.id));
-        this.#outBytes += stream.take(length, this.#out);
-        this.#sendWindow -= length;
-        stream.sendWindow -= length;
-        if (last) stream.localEnded = true;
-      }
-    }
-    if (stream.endRequested && !stream.localEnded && stream.queuedBytes === 0) {
-      // An empty DATA frame needs no window.
-      this.#queue(frameHeader(0, FrameType.DATA, Flag.END_STREAM, stream.id));
-      stream.localEnded = true;
-    }
+    this.#output.frameStream(stream);
     if (stream.localEnded) {
-      if (stream.remoteEnded) this.#closeStream(stream, false);
-      else {
+      if (!stream.remoteEnded) {
         // §8.1: the response is complete; the rest of the request is not wanted.
         this.#noteReset(stream.id);
-        this.#queue(rstStreamFrame(stream.id, ErrorCode.NO_ERROR));
-        this.#closeStream(stream, false);
+        this.#output.queue(rstStreamFrame(stream.id, ErrorCode.NO_ERROR));
       }
+      this.#closeStream(stream, false);
     }
-    this.#flush();
+    this.#output.flush();
   }
 
   creditStream(stream: ServerStream): void {
     if (stream.owedCredit === 0 || stream.closed) return;
     (this.#owingStreams ??= new Set()).add(stream);
     this.#sendCredit();
-    this.#flush();
+    this.#output.flush();
   }
 
   resetStream(stream: ServerStream, code: number): void {
     this.#noteReset(stream.id);
-    this.#queue(rstStreamFrame(stream.id, code));
+    this.#output.queue(rstStreamFrame(stream.id, code));
     this.#closeStream(stream, true);
-    this.#flush();
+    this.#output.flush();
   }
 
   runListener(listener: () => void): void {
@@ -524,7 +472,7 @@ export class H2ServerConnection implements StreamOwner {
   /** RST_STREAM for a stream error (§5.4.2); the stream, if open, is closed. */
   #streamError(id: number, code: number): void {
     this.#noteReset(id);
-    this.#queueControl(rstStreamFrame(id, code));
+    this.#output.queueControl(rstStreamFrame(id, code));
     const stream = this.#streams.get(id);
     if (stream !== undefined) this.#closeStream(stream, true);
   }
@@ -546,20 +494,20 @@ export class H2ServerConnection implements StreamOwner {
 
   /** Sends what every stream has queued, after a window opened or the transport drained. */
   #sendAll(): void {
-    this.#corked++;
+    if (this.#closed) return;
+    this.#output.cork();
     try {
       for (const stream of [...this.#streams.values()]) {
         if (stream.queuedBytes > 0 || stream.head !== null || (stream.endRequested && !stream.localEnded)) this.sendStream(stream);
       }
     } finally {
-      this.#corked--;
+      this.#output.uncork();
     }
-    this.#flush();
     this.#notifyDrained();
   }
 
   #notifyDrained(): void {
-    if (this.#blocked) return;
+    if (this.#output.blocked) return;
     for (const stream of [...this.#streams.values()]) {
       if (stream.needDrain && stream.queuedBytes === 0) stream.drained();
     }
@@ -569,56 +517,19 @@ export class H2ServerConnection implements StreamOwner {
 
   #sendCredit(): void {
     if (this.#owedConnectionCredit > 0) {
-      this.#queueControl(windowUpdateFrame(0, this.#owedConnectionCredit));
+      this.#output.queueControl(windowUpdateFrame(0, this.#owedConnectionCredit));
       this.#recvWindow += this.#owedConnectionCredit;
       this.#owedConnectionCredit = 0;
     }
     if (this.#owingStreams === null) return;
     for (const stream of this.#owingStreams) {
       if (stream.owedCredit > 0 && !stream.remoteEnded && !stream.overLimit) {
-        this.#queueControl(windowUpdateFrame(stream.id, stream.owedCredit));
+        this.#output.queueControl(windowUpdateFrame(stream.id, stream.owedCredit));
         stream.recvWindow += stream.owedCredit;
       }
       stream.owedCredit = 0;
     }
     this.#owingStreams = null;
-  }
-
-  #queue(frame: Buffer): void {
-    this.#out.push(frame);
-    this.#outBytes += frame.length;
-  }
-
-  /** A frame we owe the client whatever its reading pace; a peer that piles them up is cut off. */
-  #queueControl(frame: Buffer): void {
-    this.#queue(frame);
-    if (this.#blocked && this.#outBytes > MAX_HELD_CONTROL_BYTES) {
-      throw new H2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `${this.#outBytes} bytes of control frames held for a client that does not read`);
-    }
-  }
-
-  #flush(): void {
-    if (this.#corked > 0 || this.#out.length === 0 || this.#closed) return;
-    // Held while the transport is full, except what must go out before closing.
-    if (this.#blocked && !this.#goawaySent) return;
-    this.#sendNow();
-  }
-
-  #sendNow(): void {
-    const out = this.#out;
-    this.#out = [];
-    this.#outBytes = 0;
-    if (out.length > 0 && !this.#wire.send(out) && !this.#blocked) {
-      this.#blocked = true;
-      this.#wire.onceDrain(this.#onDrain);
-    }
-  }
-
-  #drained(): void {
-    this.#blocked = false;
-    if (this.#closed) return;
-    this.#flush();
-    this.#sendAll();
   }
 
   // --- closing -------------------------------------------------------------------------------
@@ -635,9 +546,9 @@ export class H2ServerConnection implements StreamOwner {
   #shutdown(code: number, debug: string): void {
     if (this.#goawaySent || this.#closed) return;
     this.#goawaySent = true;
-    this.#queue(goawayFrame(this.#lastStreamId, code, debug));
+    this.#output.queue(goawayFrame(this.#lastStreamId, code, debug));
     // Now, even inside a read or while the transport is full: the wire ends right after.
-    this.#sendNow();
+    this.#output.finish();
     if (code !== ErrorCode.NO_ERROR) {
       for (const stream of [...this.#streams.values()]) this.#closeStream(stream, true);
     }
