@@ -158,7 +158,9 @@ export class FrameSizeError extends Error {
 
 /**
  * Cuts bytes into frames. A frame that arrived within one chunk is handed out as a view of it;
- * one split across chunks is gathered into a buffer of its own exact size.
+ * one split across chunks is gathered from views of its pieces and joined when complete, so a
+ * peer that announces a large frame and sends a byte of it makes us hold a byte, not the frame.
+ * Chunks must not be reused by whoever pushes them (decrypted records are fresh buffers).
  */
 export class FrameReader {
   readonly #maxPayload: number;
@@ -166,7 +168,7 @@ export class FrameReader {
   #header: Buffer | null = null;
   #headerFill = 0;
   #current: FrameHeader | null = null;
-  #payload: Buffer | null = null;
+  #pieces: Buffer[] | null = null;
   #payloadFill = 0;
 
   constructor(maxPayload = DEFAULT_MAX_FRAME_SIZE) {
@@ -198,20 +200,18 @@ export class FrameReader {
       }
       const header = this.#current;
       let payload: Buffer;
-      if (this.#payload === null && chunk.length - at >= header.length) {
+      if (this.#pieces === null && chunk.length - at >= header.length) {
         payload = chunk.subarray(at, at + header.length);
         at += header.length;
       } else {
-        if (this.#payload === null) {
-          this.#payload = Buffer.allocUnsafe(header.length);
-          this.#payloadFill = 0;
-        }
-        const n = chunk.copy(this.#payload, this.#payloadFill, at, Math.min(chunk.length, at + header.length - this.#payloadFill));
+        const pieces = (this.#pieces ??= []);
+        const n = Math.min(chunk.length - at, header.length - this.#payloadFill);
+        pieces.push(chunk.subarray(at, at + n));
         this.#payloadFill += n;
         at += n;
         if (this.#payloadFill < header.length) return;
-        payload = this.#payload;
-        this.#payload = null;
+        payload = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, header.length);
+        this.#pieces = null;
         this.#payloadFill = 0;
       }
       this.#current = null;
