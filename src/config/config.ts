@@ -130,8 +130,6 @@ export interface MapConfig {
   readonly coalesceWindowMs: number;
   /** Interval of keep-alive frames on an idle map stream (client watchdog: 120 s). */
   readonly keepaliveIntervalMs: number;
-  /** Write map streams' DATA frames below node:http2 (map.splice_data_frames; false is the way back). */
-  readonly spliceDataFrames: boolean;
 }
 
 /** Sign-in through an OpenID Connect provider (src/identity). */

@@ -64,7 +64,7 @@ describe('loadConfig', () => {
     assert.equal(config.ephemeralNodeInactivityTimeoutMs, 30 * 60_000);
     assert.deepEqual(config.log, { level: 'info', format: 'auto' });
     assert.equal(config.tls, null);
-    assert.deepEqual(config.map, { coalesceWindowMs: 50, keepaliveIntervalMs: 50_000, spliceDataFrames: true });
+    assert.deepEqual(config.map, { coalesceWindowMs: 50, keepaliveIntervalMs: 50_000 });
     assert.deepEqual(config.warnings, []);
   });
 
@@ -201,7 +201,9 @@ map:
     assert.equal(config.ephemeralNodeInactivityTimeoutMs, 120_000);
     assert.deepEqual(config.log, { level: 'debug', format: 'json' });
     assert.deepEqual(config.tls, { certPath: '/etc/headway/tls.crt', keyPath: '/etc/headway/tls.key' });
-    assert.deepEqual(config.map, { coalesceWindowMs: 100, keepaliveIntervalMs: 60_000, spliceDataFrames: false });
+    assert.deepEqual(config.map, { coalesceWindowMs: 100, keepaliveIntervalMs: 60_000 });
+    // The old switch of the DATA splice is accepted and ignored, with a warning.
+    assert.ok(config.warnings.some((w) => w.includes('map.splice_data_frames: ignored (deprecated')), JSON.stringify(config.warnings));
   });
 
   it('accepts a postgres connection URL', () => {

@@ -125,6 +125,9 @@ export function configFromObject(input: unknown, options: ConfigFromObjectOption
   }
   const raw = structuredClone(input) as Record<string, unknown>;
   sortOutHeadscaleKeys(raw, label, problems, warnings);
+  for (const [key, why] of Object.entries(RETIRED_KEYS)) {
+    if (takeKey(raw, key).found) warnings.push(`${label}: ${key}: ignored (${why})`);
+  }
 
   const parsed = rawConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
@@ -141,6 +144,11 @@ export function configFromObject(input: unknown, options: ConfigFromObjectOption
 export function defaultConfig(options: { cwd?: string } = {}): Config {
   return configFromObject({}, options);
 }
+
+/** Headway keys that no longer do anything: accepted with a warning, then dropped. */
+const RETIRED_KEYS: Record<string, string> = {
+  'map.splice_data_frames': 'deprecated: since 2026-12-06 the server frames every HTTP/2 stream itself; remove the key',
+};
 
 // --- headscale keys ---------------------------------------------------------------------------
 
@@ -471,7 +479,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     routerFailoverGraceMs,
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'auto' },
     tls: tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null,
-    map: { coalesceWindowMs, keepaliveIntervalMs, spliceDataFrames: raw.map?.splice_data_frames ?? true },
+    map: { coalesceWindowMs, keepaliveIntervalMs },
     oidc,
     scim,
     ha,

@@ -419,13 +419,6 @@ export const CONFIG_REFERENCE: readonly ConfigKeyReference[] = Object.freeze([
     headscale: 'Headway only (headscale: fixed 50s plus jitter)',
   },
   {
-    key: 'map.splice_data_frames',
-    type: 'boolean',
-    default: 'true',
-    description: 'Write map streams\' HTTP/2 DATA frames below node:http2 (about half the server CPU per map frame). false sends them through node:http2 as before; see docs/benchmarks-notes.md.',
-    headscale: 'Headway only',
-  },
-  {
     key: 'oidc.issuer',
     type: 'URL',
     default: '(none)',

@@ -354,7 +354,6 @@ export const rawConfigSchema = z.strictObject({
   map: section({
     coalesce_window: leaf(parseDuration),
     keepalive_interval: leaf(parseDuration),
-    splice_data_frames: leaf(parseBool),
   }),
   oidc: section({
     issuer: disableable(parseUrl),

@@ -45,11 +45,11 @@ export const ControlErrors = registerErrors({
     meaning: 'A request body over the Noise connection exceeded limits.maxRequestBodyBytes (1 MiB by default).',
     fix: 'Real clients stay far below the limit; a larger body is refused on purpose.',
   },
-  FLOW_CONTROL: {
-    code: 'HW_CONTROL_FLOW_CONTROL',
+  HTTP2_PROTOCOL: {
+    code: 'HW_CONTROL_HTTP2_PROTOCOL',
     status: 400,
-    meaning: 'A client sent an HTTP/2 WINDOW_UPDATE that takes a flow-control window past 2^31-1 (RFC 9113 §6.9.1); the map stream or the connection was closed.',
-    fix: 'None for real clients (they reconnect); a client that does this is broken.',
+    meaning: 'A client broke an HTTP/2 rule on its Noise connection (bad preface or frame, HPACK error, flow-control window past 2^31-1, a header block flood); the server sent GOAWAY with the RFC 9113 error code and closed the connection.',
+    fix: 'None for real clients (they reconnect); a client that does this is broken. The debug log line names the rule.',
   },
   BAD_KEY_REQUEST: {
     code: 'HW_CONTROL_BAD_KEY_REQUEST',

@@ -2,9 +2,9 @@
  * @module control
  * Owns the TS2021 control protocol on the server: GET /key, the /ts2021 upgrade (plain HTTP and
  * WebSocket) into a Noise connection, HTTP/2 over it with the client's machine key bound to
- * every request (transport.ts), the DATA frames of long-lived map streams written below
- * node:http2 with their flow control (h2-data-splice.ts), the register and map handlers and
- * `session/` (coalescing, keep-alives, zstd frames).
+ * every request (transport.ts), our own HTTP/2 server connection (h2/: framing, HPACK, flow
+ * control, stream rules; no node:http2), the register and map handlers and `session/`
+ * (coalescing, keep-alives, zstd frames).
  * May import: noise, mapper, state (commands), policy (decisions), tailcfg, key, log, util.
  * Must never: listen on a port itself (the composition root owns listeners), trust a request's
  * claimed identity over the Noise machine key, or buffer an unbounded request body.
@@ -25,6 +25,8 @@ export {
   isKnownClientPath,
   pathOf,
   readRequestBody,
+  type NoiseRequest,
+  type NoiseResponse,
   type NoiseRequestContext,
   type NoiseRequestHandler,
 } from './noise-request.js';

@@ -1,15 +1,14 @@
 // Routes the HTTP/2 requests of a Noise connection to the /machine handlers. Paths real clients
 // call that Headway does not implement get 501, which clients log and tolerate (protocol.md §7).
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { ControlBackend } from './control-backend.js';
 import { handleMap } from './map-handler.js';
-import { defaultNoiseHandler, pathOf, readRequestBody, type NoiseRequestContext, type NoiseRequestHandler } from './noise-request.js';
+import { defaultNoiseHandler, pathOf, readRequestBody, type NoiseRequest, type NoiseResponse, type NoiseRequestContext, type NoiseRequestHandler } from './noise-request.js';
 import { handleRegister } from './register-handler.js';
 import { SshCheckFlow } from './ssh-check.js';
 
 export function createMachineHandler(backend: ControlBackend): NoiseRequestHandler {
   const sshCheck = new SshCheckFlow(backend);
-  return async (req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext) => {
+  return async (req: NoiseRequest, res: NoiseResponse, ctx: NoiseRequestContext) => {
     const path = pathOf(req);
     if (req.method === 'POST' && path === '/machine/register') return handleRegister(backend, req, res, ctx);
     if (req.method === 'POST' && path === '/machine/map') return handleMap(backend, req, res, ctx);

@@ -1,5 +1,6 @@
-// The server's CPU cost of one map frame, A/B: the same frames to the same long-lived streams,
-// written through node:http2 (res.write) and through the DATA splice (h2-data-splice.ts).
+// The server's CPU cost of one map frame: frames to long-lived streams written as the map
+// session writes them (res.write on our HTTP/2 connection, src/control/h2). Compare with an
+// older build for A/B (before 2026-12-06 it measured node:http2 and the DATA splice).
 // C connections of our real protocol client, in a child process so that only the server's
 // CPU is counted, each hold one streaming response; the server then writes R rounds of one
 // frame per stream (as the session hub flushes: every recipient in one turn of the event
@@ -8,26 +9,23 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { Http2ServerResponse } from 'node:http2';
 import { ControlClient } from '../client/index.js';
 import type { FrameSink } from './session/map-session.js';
-import { pathOf, type NoiseRequestHandler } from './index.js';
+import type { NoiseRequestHandler, NoiseResponse } from './index.js';
 import { startTestControlServer } from './testing.js';
-
-type Path = 'http2' | 'splice';
 
 interface Held {
   readonly sink: FrameSink;
-  readonly res: Http2ServerResponse;
+  readonly res: NoiseResponse;
 }
 
-async function runClients(url: string, serverKey: string, count: number, path: Path, expectBytes: number): Promise<void> {
+async function runClients(url: string, serverKey: string, count: number, expectBytes: number): Promise<void> {
   const clients: ControlClient[] = [];
   let received = 0;
   for (let i = 0; i < count; i++) {
     const client = await ControlClient.connect({ serverUrl: url, serverKey: serverKey as ControlClient['serverKey'] });
     clients.push(client);
-    const stream = client.session.request({ ':method': 'POST', ':path': `/bench/${path}` });
+    const stream = client.session.request({ ':method': 'POST', ':path': '/bench/stream' });
     stream.end();
     stream.on('data', (chunk: Buffer) => {
       received += chunk.length;
@@ -40,22 +38,14 @@ async function runClients(url: string, serverKey: string, count: number, path: P
   });
 }
 
-async function measure(path: Path, connections: number, rounds: number, frameBytes: number): Promise<number> {
+async function measure(connections: number, rounds: number, frameBytes: number): Promise<number> {
   const held: Held[] = [];
-  const handler: NoiseRequestHandler = (req, res, ctx) => {
-    res.once('close', () => undefined);
-    if (pathOf(req) === '/bench/splice' && ctx.splice !== null) {
-      const stream = ctx.splice.open(res.stream.id!);
-      res.once('close', () => stream.release());
-      res.writeHead(200);
-      held.push({ res, sink: { write: (f) => stream.write(f), onceDrain: (l) => stream.onceDrain(l), end: () => stream.end(() => res.end()) } });
-    } else {
-      res.writeHead(200);
-      held.push({ res, sink: { write: (f) => res.write(f), onceDrain: (l) => res.once('drain', l), end: () => res.end() } });
-    }
+  const handler: NoiseRequestHandler = (_req, res) => {
+    res.writeHead(200);
+    held.push({ res, sink: { write: (f) => res.write(f), onceDrain: (l) => res.once('drain', l), end: () => res.end() } });
   };
-  const server = await startTestControlServer({ handler, limits: { spliceMapFrames: true } });
-  const child = fork(fileURLToPath(import.meta.url), ['clients', server.url, server.transport.publicKey, String(connections), path, String(connections * rounds * frameBytes)]);
+  const server = await startTestControlServer({ handler });
+  const child = fork(fileURLToPath(import.meta.url), ['clients', server.url, server.transport.publicKey, String(connections), String(connections * rounds * frameBytes)]);
   const ready = new Promise<void>((resolve) => child.on('message', (m: { ready?: boolean }) => m.ready === true && resolve()));
   const done = new Promise<void>((resolve) => child.on('message', (m: { done?: boolean }) => m.done === true && resolve()));
   await ready;
@@ -76,7 +66,7 @@ async function measure(path: Path, connections: number, rounds: number, frameByt
   const wallMs = performance.now() - wall0;
   const perFrameUs = (cpu.user + cpu.system) / (connections * rounds);
   console.log(
-    `${path}: ${connections} streams x ${rounds} rounds of ${frameBytes}-byte frames in ${wallMs.toFixed(0)} ms; server ${perFrameUs.toFixed(1)} µs of CPU per frame (user ${(cpu.user / (connections * rounds)).toFixed(1)}, system ${(cpu.system / (connections * rounds)).toFixed(1)})`,
+    `${connections} streams x ${rounds} rounds of ${frameBytes}-byte frames in ${wallMs.toFixed(0)} ms; server ${perFrameUs.toFixed(1)} µs of CPU per frame (user ${(cpu.user / (connections * rounds)).toFixed(1)}, system ${(cpu.system / (connections * rounds)).toFixed(1)})`,
   );
   child.send({ exit: true });
   await once(child, 'exit');
@@ -87,19 +77,13 @@ async function measure(path: Path, connections: number, rounds: number, frameByt
 
 const [, , first, ...rest] = process.argv;
 if (first === 'clients') {
-  const [url, key, count, path, expectBytes] = rest as [string, string, string, Path, string];
-  void runClients(url, key, Number(count), path, Number(expectBytes));
+  const [url, key, count, expectBytes] = rest as [string, string, string, string];
+  void runClients(url, key, Number(count), Number(expectBytes));
 } else {
   const connections = Number(first ?? 200);
   const rounds = Number(rest[0] ?? 50);
   const frameBytes = Number(rest[1] ?? 200);
-  const results: Record<string, number> = {};
-  // HEADWAY_BENCH_FRAME_PATH=splice (or http2) measures one path only, e.g. under --cpu-prof.
-  const only = process.env['HEADWAY_BENCH_FRAME_PATH'];
-  const paths: Path[] = only === 'splice' || only === 'http2' ? [only] : ['http2', 'splice', 'http2', 'splice'];
-  for (const path of paths) {
-    const us = await measure(path, connections, rounds, frameBytes);
-    results[path] = Math.min(results[path] ?? Infinity, us);
-  }
-  console.log(JSON.stringify({ bench: 'control/map-frame', connections, rounds, frameBytes, http2_us_per_frame: results['http2'], splice_us_per_frame: results['splice'] }));
+  let best = Infinity;
+  for (let run = 0; run < 2; run++) best = Math.min(best, await measure(connections, rounds, frameBytes));
+  console.log(JSON.stringify({ bench: 'control/map-frame', connections, rounds, frameBytes, us_per_frame: best }));
 }

@@ -3,7 +3,6 @@
 // one-shot requests. Which requests may change the node depends on the client's generation:
 // below capver 68 the streaming poll carries the endpoints (unless ReadOnly); from 68 on only
 // lite updates do (protocol.md §9.1).
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { MachinePublicKey } from '../key/index.js';
 import type { Node } from '../model/index.js';
 import { wireVariantOf } from '../mapper/index.js';
@@ -13,12 +12,11 @@ import { HeadwayError } from '../util/headway-error.js';
 import type { ControlBackend } from './control-backend.js';
 import { MachineErrors } from './machine-errors.js';
 import { parseMapRequest, type MapInput } from './machine-request.js';
-import type { NoiseRequestContext } from './noise-request.js';
+import type { NoiseRequest, NoiseResponse, NoiseRequestContext } from './noise-request.js';
 import { readRequestBody } from './noise-request.js';
 import type { FrameSink } from './session/map-session.js';
-import type { H2DataSplice } from './h2-data-splice.js';
 
-export async function handleMap(backend: ControlBackend, req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext): Promise<void> {
+export async function handleMap(backend: ControlBackend, req: NoiseRequest, res: NoiseResponse, ctx: NoiseRequestContext): Promise<void> {
   const input = parseMapRequest(await readRequestBody(req, ctx.maxRequestBodyBytes));
   const found = ownedNode(backend, input, ctx.machineKey);
   if (input.version !== 0 && input.version < MIN_CAPVER) {
@@ -43,12 +41,21 @@ export async function handleMap(backend: ControlBackend, req: Http2ServerRequest
     res.end(frame);
     return;
   }
-  openStream(backend, tailnet, tailnet.node(node.id) ?? node, capVersion, res, ctx.splice);
+  openStream(backend, tailnet, tailnet.node(node.id) ?? node, capVersion, res);
 }
 
-function openStream(backend: ControlBackend, tailnet: TailnetState, node: Node, capVersion: number, res: Http2ServerResponse, splice: H2DataSplice | null): void {
+function openStream(backend: ControlBackend, tailnet: TailnetState, node: Node, capVersion: number, res: NoiseResponse): void {
+  // The client went away while the request was read: its 'close' has run, nothing to hold.
+  if (res.closed) return;
   const services = backend.services(tailnet.id);
-  const sink = streamSink(res, splice);
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  // Each write frames its DATA straight into one Noise record sequence: one seal and one
+  // transport write per flush (src/control/h2/server-connection.ts).
+  const sink: FrameSink = {
+    write: (frame) => res.write(frame),
+    onceDrain: (listener) => res.once('drain', listener),
+    end: () => res.end(),
+  };
   services.sessionStarted(node, capVersion);
   const session = services.hub.open(node.id, capVersion, sink);
   res.on('close', () => {
@@ -56,29 +63,6 @@ function openStream(backend: ControlBackend, tailnet: TailnetState, node: Node, 
     const current = tailnet.node(node.id);
     if (current !== undefined) services.sessionEnded(current);
   });
-}
-
-/**
- * Sends the response headers and returns where the stream's frames go: below node:http2 when
- * the connection has a splice (one seal and one write per frame, see h2-data-splice.ts), else
- * through the response.
- */
-function streamSink(res: Http2ServerResponse, splice: H2DataSplice | null): FrameSink {
-  const endResponse = (): void => {
-    if (!res.writableEnded && !res.destroyed) res.end();
-  };
-  const id = res.stream.id;
-  // A stream already gone (the client cancelled while we read the request) gets the plain path:
-  // its 'close' has fired, so a spliced stream would never be released.
-  if (splice === null || id === undefined || res.stream.closed || res.stream.destroyed) {
-    res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    return { write: (frame) => res.write(frame), onceDrain: (listener) => res.once('drain', listener), end: endResponse };
-  }
-  // Registered before the headers are submitted, so the splice sees them go out.
-  const stream = splice.open(id);
-  res.once('close', () => stream.release());
-  res.writeHead(200, { 'content-type': 'application/octet-stream' });
-  return { write: (frame) => stream.write(frame), onceDrain: (listener) => stream.onceDrain(listener), end: () => stream.end(endResponse) };
 }
 
 /** What a map request may change on the node, or null when it changes nothing. */

@@ -1,10 +1,49 @@
-// What a request handler over the Noise connection receives, the default answers for paths
-// nobody handles, and the bounded body reader every handler uses.
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+// What a request handler over the Noise connection receives (our own narrow request and
+// response types, served by src/control/h2), the default answers for paths nobody handles, and
+// the bounded body reader every handler uses.
 import type { ChallengePublicKey, MachinePublicKey } from '../key/index.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { ControlErrors } from './errors.js';
-import type { H2DataSplice } from './h2-data-splice.js';
+import type { ResponseHeaders } from './h2/hpack-encoder.js';
+
+/** An HTTP/2 request as handlers see it. */
+export interface NoiseRequest {
+  readonly method: string;
+  /** The :path pseudo-header, query included. */
+  readonly url: string;
+  /**
+   * Lowercase names, pseudo-headers included (`:authority`, `:scheme`, ...); a repeated field's
+   * values joined with ", " (cookie: "; ").
+   */
+  readonly headers: Readonly<Record<string, string>>;
+  /**
+   * The whole body, once it has all arrived. Rejects with HW_CONTROL_BODY_TOO_LARGE past
+   * `maxBytes` (or the connection's limit), and when the client cancels the stream.
+   */
+  readBody(maxBytes: number): Promise<Buffer>;
+}
+
+/** The response of the same stream. */
+export interface NoiseResponse {
+  /** writeHead was called (or a write or end implied 200). */
+  readonly headersSent: boolean;
+  /** end() was called. */
+  readonly writableEnded: boolean;
+  /** The stream is over: the response completed, or it was reset, or the connection went away. */
+  readonly closed: boolean;
+  /** Closed before the response completed (cancelled, reset, connection lost). */
+  readonly destroyed: boolean;
+  writeHead(status: number, headers?: ResponseHeaders): this;
+  /** Queues body bytes; false when they wait for flow control or the transport ('drain' follows). */
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): void;
+  /** Ends the stream with RST_STREAM(code), an RFC 9113 §7 error code. */
+  reset(code: number): void;
+  /** 'close': the stream is over (always once); 'drain': a write that returned false has gone. */
+  on(event: 'close' | 'drain', listener: () => void): this;
+  once(event: 'close' | 'drain', listener: () => void): this;
+  off(event: 'close' | 'drain', listener: () => void): this;
+}
 
 /** Facts about the Noise connection a request arrived on; one frozen object per connection. */
 export interface NoiseRequestContext {
@@ -20,15 +59,13 @@ export interface NoiseRequestContext {
   readonly nodeKeyChallenge: ChallengePublicKey | null;
   /** Limit for readRequestBody. */
   readonly maxRequestBodyBytes: number;
-  /** Writes long-lived response bodies (map streams) below node:http2; see h2-data-splice.ts. */
-  readonly splice: H2DataSplice | null;
 }
 
 /**
- * Handles one HTTP/2 request (compatibility API). Runs for every request of every Noise
+ * Handles one HTTP/2 request. Runs for every request of every Noise
  * connection; a rejected promise or throw becomes a 500 (or the HeadwayError's status).
  */
-export type NoiseRequestHandler = (req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext) => void | Promise<void>;
+export type NoiseRequestHandler = (req: NoiseRequest, res: NoiseResponse, ctx: NoiseRequestContext) => void | Promise<void>;
 
 /**
  * Client endpoints of protocol.md §7 that real clients call. Without a handler for them they
@@ -63,7 +100,7 @@ export const defaultNoiseHandler: NoiseRequestHandler = (req, res) => {
 };
 
 /** The request path without the query string. */
-export function pathOf(req: Http2ServerRequest): string {
+export function pathOf(req: { readonly url: string }): string {
   const raw = req.url;
   const q = raw.indexOf('?');
   return q === -1 ? raw : raw.slice(0, q);
@@ -73,50 +110,10 @@ export function pathOf(req: Http2ServerRequest): string {
  * Reads a request body up to `maxBytes` (the connection's limit by default). Over the limit it
  * rejects with HW_CONTROL_BODY_TOO_LARGE and stops reading; the transport answers 413.
  */
-export function readRequestBody(req: Http2ServerRequest, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      reject(tooLarge(pathOf(req), declared, maxBytes));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
-    };
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        cleanup();
-        req.pause();
-        reject(tooLarge(pathOf(req), total, maxBytes));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks, total));
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    const onAborted = (): void => {
-      cleanup();
-      reject(new Error(`${pathOf(req)}: request aborted by the client`));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
-  });
+export function readRequestBody(req: NoiseRequest, maxBytes: number): Promise<Buffer> {
+  return req.readBody(maxBytes);
 }
 
-function tooLarge(path: string, bytes: number, limit: number): HeadwayError {
+export function bodyTooLarge(path: string, bytes: number, limit: number): HeadwayError {
   return new HeadwayError(ControlErrors.BODY_TOO_LARGE, `${path}: request body of ${bytes}+ bytes exceeds the limit of ${limit} bytes`);
 }

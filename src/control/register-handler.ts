@@ -1,7 +1,6 @@
 // POST /machine/register: logout, interactive follow-ups, pre-auth key logins, restarts of a
 // known node, key rotation and new interactive logins, decided in the order of protocol.md
 // §8.3. Every answer about an existing node first checks that the Noise machine key owns it.
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type { Node, PreAuthKey, TailnetId, UserId } from '../model/index.js';
 import { isTagged } from '../model/index.js';
@@ -11,7 +10,7 @@ import { HeadwayError } from '../util/headway-error.js';
 import type { ControlBackend } from './control-backend.js';
 import { MachineErrors } from './machine-errors.js';
 import { parseRegisterRequest, type RegisterInput } from './machine-request.js';
-import type { NoiseRequestContext } from './noise-request.js';
+import type { NoiseRequest, NoiseResponse, NoiseRequestContext } from './noise-request.js';
 import { readRequestBody } from './noise-request.js';
 
 /** The message a client shows for a key we refuse; it never says which keys exist. */
@@ -19,7 +18,7 @@ export const INVALID_AUTH_KEY_MESSAGE = 'invalid pre auth key';
 
 const TAGGED_DEVICES_USER = { ID: 2147455555, LoginName: 'tagged-devices', DisplayName: 'Tagged Devices' };
 
-export async function handleRegister(backend: ControlBackend, req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext): Promise<void> {
+export async function handleRegister(backend: ControlBackend, req: NoiseRequest, res: NoiseResponse, ctx: NoiseRequestContext): Promise<void> {
   const limits = backend.registrationLimits;
   if (limits !== undefined && !limits.perAddress.tryTake(ctx.remoteAddress ?? '')) {
     throw new HeadwayError(MachineErrors.RATE_LIMITED, `/machine/register: too many registrations from ${ctx.remoteAddress ?? 'this address'} (limit ${limits.perAddress.perMinute} per minute); retry later`);

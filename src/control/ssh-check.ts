@@ -5,14 +5,13 @@
 // starts, the first answer carries its sign-in URL (the client shows it to the SSH user) and
 // delegates to a second URL, which long-polls until the provider flow settles (accept or
 // reject). Without an identity provider every check is rejected with a message that says so.
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { randomBytes } from 'node:crypto';
 import type { NodeId, TailnetId, UserId } from '../model/index.js';
 import { HeadwayError } from '../util/headway-error.js';
 import { isTagged } from '../model/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import type { ControlBackend } from './control-backend.js';
-import type { NoiseRequestContext } from './noise-request.js';
+import type { NoiseRequest, NoiseResponse, NoiseRequestContext } from './noise-request.js';
 
 /** Tailscale's default when a check rule names no checkPeriod. */
 export const DEFAULT_CHECK_PERIOD_MS = 12 * 3_600_000;
@@ -59,7 +58,7 @@ export class SshCheckFlow {
     this.#backend = backend;
   }
 
-  async handle(req: Http2ServerRequest, res: Http2ServerResponse, ctx: NoiseRequestContext): Promise<void> {
+  async handle(req: NoiseRequest, res: NoiseResponse, ctx: NoiseRequestContext): Promise<void> {
     const request = parseCheckRequest(req.url);
     if (request === null) {
       res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
@@ -72,7 +71,7 @@ export class SshCheckFlow {
     res.end(JSON.stringify(action));
   }
 
-  async #decide(request: CheckRequest, ctx: NoiseRequestContext, res: Http2ServerResponse): Promise<tailcfg.SSHAction> {
+  async #decide(request: CheckRequest, ctx: NoiseRequestContext, res: NoiseResponse): Promise<tailcfg.SSHAction> {
     const reject = (why: string): tailcfg.SSHAction => ({ reject: true, message: `Headway: ${why}\n` });
     const tailnet = this.#backend.state.tailnetOfNode(request.dstId);
     const dst = tailnet?.node(request.dstId);
@@ -114,7 +113,7 @@ export class SshCheckFlow {
   }
 
   /** The follow-up: held until the sign-in settles or the poll window ends (then: ask again). */
-  async #await(request: CheckRequest, tailnetId: TailnetId, userId: UserId, res: Http2ServerResponse, reject: (why: string) => tailcfg.SSHAction): Promise<tailcfg.SSHAction> {
+  async #await(request: CheckRequest, tailnetId: TailnetId, userId: UserId, res: NoiseResponse, reject: (why: string) => tailcfg.SSHAction): Promise<tailcfg.SSHAction> {
     const pending = this.#pending.get(request.authId!);
     if (pending === undefined || pending.expiresAt <= Date.now() || pending.tailnetId !== tailnetId || pending.userId !== userId || pending.srcId !== request.srcId || pending.dstId !== request.dstId) {
       return reject('this SSH check is unknown or has expired; connect again.');

@@ -1,22 +1,13 @@
 // The TS2021 transport of the control server: GET /key, the /ts2021 upgrade (plain HTTP and
-// WebSocket), the Noise responder handshake, the early payload, and HTTP/2 (node:http2, prior
-// knowledge) over each Noise connection, handing every request to one NoiseRequestHandler with
-// the connection's authenticated machine key. It owns no listener: the composition root's
-// http.Server (shared with the admin API and DERP) feeds it requests, upgrades and sockets.
-import {
-  createServer as createHttp2Server,
-  constants as http2Constants,
-  type Http2Server,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
-} from 'node:http2';
+// WebSocket), the Noise responder handshake, the early payload, and HTTP/2 (our own server
+// connection, src/control/h2, prior knowledge) over each Noise connection, handing every request
+// to one NoiseRequestHandler with the connection's authenticated machine key. It owns no
+// listener: the composition root's http.Server (shared with the admin API and DERP) feeds it
+// requests, upgrades and sockets.
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { Server as TlsServer } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { once } from 'node:events';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { Logger } from '../log/index.js';
 import { F, silentLogger } from '../log/index.js';
@@ -35,8 +26,11 @@ import {
 import { ControlErrors } from './errors.js';
 import { handleKeyRequest } from './key-handler.js';
 import { encodeEarlyPayload } from './early-payload.js';
-import { H2DataSplice } from './h2-data-splice.js';
-import { defaultNoiseHandler, pathOf, type NoiseRequestContext, type NoiseRequestHandler } from './noise-request.js';
+import { ErrorCode, errorCodeName } from './h2/frames.js';
+import { H2ProtocolError, type H2ServerConnection } from './h2/server-connection.js';
+import type { ServerStream } from './h2/server-stream.js';
+import { serveHttp2OnNoise } from './h2/wires.js';
+import { defaultNoiseHandler, pathOf, type NoiseRequestContext, type NoiseRequestHandler, type NoiseRequest, type NoiseResponse } from './noise-request.js';
 import {
   HANDSHAKE_HEADER,
   HANDSHAKE_QUERY_PARAMETER,
@@ -62,12 +56,6 @@ export interface ControlTransportLimits {
   readonly maxConcurrentStreams: number;
   /** Oldest protocol (capability) version accepted in the initiation header. */
   readonly minProtocolVersion: number;
-  /**
-   * Write map streams' DATA frames below node:http2 (h2-data-splice.ts): about half the
-   * server CPU per map frame. False (map.splice_data_frames: false) sends them through
-   * node:http2 as before.
-   */
-  readonly spliceMapFrames: boolean;
 }
 
 export const DEFAULT_CONTROL_LIMITS: ControlTransportLimits = {
@@ -76,7 +64,6 @@ export const DEFAULT_CONTROL_LIMITS: ControlTransportLimits = {
   maxConnections: 100_000,
   maxConcurrentStreams: 250,
   minProtocolVersion: MIN_CAPVER,
-  spliceMapFrames: true,
 };
 
 export interface ControlTransportOptions {
@@ -143,7 +130,7 @@ interface ConnectionRecord {
   readonly id: number;
   readonly noise: NoiseConnection;
   readonly context: NoiseRequestContext;
-  session: ServerHttp2Session | null;
+  http2: H2ServerConnection | null;
   prefaceTimer: NodeJS.Timeout | null;
 }
 
@@ -159,19 +146,13 @@ class ControlTransportImpl implements ControlTransport {
   readonly #serverKey: Curve25519PrivateKey;
   readonly #handler: NoiseRequestHandler;
   readonly #log: Logger;
-  readonly #h2: Http2Server;
   readonly #wss: WebSocketServer;
   readonly #connections = new Map<number, ConnectionRecord>();
-  readonly #streamContexts = new WeakMap<ServerHttp2Stream, NoiseRequestContext>();
   /** Sockets not yet speaking: their deadline and the 'close' listener that disarms it. */
   readonly #silentSockets = new Map<Duplex, { timer: NodeJS.Timeout; onClose: () => void }>();
-  // Set only while http2's synchronous 'connection' -> 'session' path runs for this record.
-  #adopting: ConnectionRecord | null = null;
   #nextId = 1;
   #closing = false;
   #sessionsOpen = 0;
-  /** Each open session's 'close', for close() to wait on. */
-  readonly #sessionsClosing = new Set<Promise<void>>();
   #streamsOpen = 0;
   #handshakesCompleted = 0;
   readonly #refused: Record<string, number> = {};
@@ -184,14 +165,6 @@ class ControlTransportImpl implements ControlTransport {
     this.#handler = options.handler ?? defaultNoiseHandler;
     this.#log = (options.logger ?? silentLogger()).child({ [F.part]: 'control' });
     this.limits = Object.freeze({ ...DEFAULT_CONTROL_LIMITS, ...options.limits });
-    this.#h2 = createHttp2Server({
-      settings: { maxConcurrentStreams: this.limits.maxConcurrentStreams, enablePush: false },
-    });
-    // Map polls live for hours: no idle timeout on sessions (keep-alives are the mapper's job).
-    this.#h2.setTimeout(0);
-    this.#h2.on('session', (session) => this.#adoptSession(session));
-    this.#h2.on('request', (req, res) => this.#onRequest(req, res));
-    this.#h2.on('sessionError', (err) => this.#log.debug({ [F.err]: err }, 'http2 session error'));
     this.#wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -326,19 +299,21 @@ class ControlTransportImpl implements ControlTransport {
       socket.destroy();
     }
     this.#silentSockets.clear();
-    // Closing the Noise connection closes its HTTP/2 session too (see #adopt).
+    // GOAWAY(NO_ERROR) and the end of each connection; one whose client does not close its side
+    // goes after the connection's grace period.
     const closing = [...this.#connections.values()].map(
       (record) =>
         new Promise<void>((resolve) => {
+          if (record.noise.destroyed) {
+            resolve();
+            return;
+          }
           record.noise.once('close', () => resolve());
-          record.noise.destroy();
+          if (record.http2 !== null) record.http2.close();
+          else record.noise.destroy();
         }),
     );
     await Promise.all(closing);
-    // Sessions close after their connection (a client that vanished just before close() has
-    // no connection left here but may still have a session) and session.closed is true from
-    // the start of their teardown: wait for each one's 'close'.
-    await Promise.all(this.#sessionsClosing);
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#log.info('control transport closed');
   }
@@ -440,8 +415,6 @@ class ControlTransportImpl implements ControlTransport {
 
   #adopt(noise: NoiseConnection, via: NoiseRequestContext['via'], challenge: ChallengePublicKey | null): void {
     const id = this.#nextId++;
-    // Before node:http2 sees the connection: the splice must parse every HTTP/2 byte.
-    const splice = this.limits.spliceMapFrames ? new H2DataSplice(noise) : null;
     const context: NoiseRequestContext = Object.freeze({
       machineKey: noise.peerMachineKey,
       protocolVersion: noise.protocolVersion,
@@ -450,9 +423,8 @@ class ControlTransportImpl implements ControlTransport {
       via,
       nodeKeyChallenge: challenge,
       maxRequestBodyBytes: this.limits.maxRequestBodyBytes,
-      splice,
     });
-    const record: ConnectionRecord = { id, noise, context, session: null, prefaceTimer: null };
+    const record: ConnectionRecord = { id, noise, context, http2: null, prefaceTimer: null };
     this.#connections.set(id, record);
     this.#handshakesCompleted++;
     // Fields on each line rather than a child logger: a pino child is about half a KiB held for
@@ -466,11 +438,7 @@ class ControlTransportImpl implements ControlTransport {
     noise.once('close', () => {
       this.#connections.delete(id);
       if (record.prefaceTimer !== null) clearTimeout(record.prefaceTimer);
-      // http2 tears its session down when its socket closes. Destroying the session here, before
-      // its socket wrapper has seen the close, would make it try to send GOAWAY on a dead stream.
-      setImmediate(() => {
-        if (record.session !== null && !record.session.destroyed) record.session.destroy();
-      });
+      if (record.http2 !== null) this.#sessionsOpen--;
       this.#log.debug(names, 'noise connection closed');
     });
     record.prefaceTimer = setTimeout(() => {
@@ -480,75 +448,54 @@ class ControlTransportImpl implements ControlTransport {
       );
     }, this.limits.handshakeTimeoutMs);
     record.prefaceTimer.unref();
-    this.#adopting = record;
-    try {
-      this.#h2.emit('connection', noise);
-    } finally {
-      this.#adopting = null;
-    }
-  }
-
-  /** Runs synchronously inside #h2.emit('connection'): binds the session to its connection. */
-  #adoptSession(session: ServerHttp2Session): void {
-    const record = this.#adopting;
-    if (record === null) {
-      session.destroy();
-      return;
-    }
-    record.session = session;
+    if (noise.destroyed) return;
+    record.http2 = serveHttp2OnNoise(noise, {
+      maxConcurrentStreams: this.limits.maxConcurrentStreams,
+      maxRequestBodyBytes: this.limits.maxRequestBodyBytes,
+      onRequest: (stream) => this.#onRequest(stream, record.context),
+      onPreface: () => {
+        if (record.prefaceTimer !== null) clearTimeout(record.prefaceTimer);
+        record.prefaceTimer = null;
+      },
+      onStreamCount: (delta) => {
+        this.#streamsOpen += delta;
+      },
+      onError: (err) => {
+        if (err instanceof H2ProtocolError) {
+          this.#count(this.#failed, ControlErrors.HTTP2_PROTOCOL.code);
+          this.#log.debug({ ...names, [F.err]: err, code: errorCodeName(err.code) }, 'http2 protocol error; sent GOAWAY');
+        } else {
+          this.#log.error({ ...names, [F.err]: err }, 'a noise response listener threw');
+        }
+      },
+    });
     this.#sessionsOpen++;
-    session.setTimeout(0);
-    session.once('remoteSettings', () => {
-      if (record.prefaceTimer !== null) clearTimeout(record.prefaceTimer);
-      record.prefaceTimer = null;
-    });
-    // Runs before the compatibility layer's 'request': the handler then finds the machine key
-    // without touching req.stream.session, which Node clears when a stream closes early.
-    session.prependListener('stream', (stream: ServerHttp2Stream) => {
-      this.#streamContexts.set(stream, record.context);
-      this.#streamsOpen++;
-      stream.once('close', () => this.#streamsOpen--);
-    });
-    const closed = new Promise<void>((resolve) =>
-      session.once('close', () => {
-        this.#sessionsOpen--;
-        this.#sessionsClosing.delete(closed);
-        if (!record.noise.destroyed) record.noise.destroy();
-        resolve();
-      }),
-    );
-    this.#sessionsClosing.add(closed);
   }
 
-  #onRequest(req: Http2ServerRequest, res: Http2ServerResponse): void {
-    const context = this.#streamContexts.get(req.stream);
-    if (context === undefined) {
-      res.writeHead(500).end();
-      return;
-    }
-    const declared = Number(req.headers['content-length']);
+  #onRequest(stream: ServerStream, context: NoiseRequestContext): void {
+    const declared = Number(stream.headers['content-length']);
     if (Number.isFinite(declared) && declared > context.maxRequestBodyBytes) {
-      this.#answerError(req, res, context, new HeadwayError(ControlErrors.BODY_TOO_LARGE, `${pathOf(req)}: declared body of ${declared} bytes exceeds ${context.maxRequestBodyBytes}`));
+      this.#answerError(stream, stream, context, new HeadwayError(ControlErrors.BODY_TOO_LARGE, `${pathOf(stream)}: declared body of ${declared} bytes exceeds ${context.maxRequestBodyBytes}`));
       return;
     }
     let pending: void | Promise<void>;
     try {
-      pending = this.#handler(req, res, context);
+      pending = this.#handler(stream, stream, context);
     } catch (err) {
-      this.#answerError(req, res, context, err);
+      this.#answerError(stream, stream, context, err);
       return;
     }
-    if (pending instanceof Promise) pending.catch((err: unknown) => this.#answerError(req, res, context, err));
+    if (pending instanceof Promise) pending.catch((err: unknown) => this.#answerError(stream, stream, context, err));
   }
 
-  #answerError(req: Http2ServerRequest, res: Http2ServerResponse, context: NoiseRequestContext, err: unknown): void {
+  #answerError(req: NoiseRequest, res: NoiseResponse, context: NoiseRequestContext, err: unknown): void {
     const known = err instanceof HeadwayError;
     const status = known ? err.status : 500;
     const log = { [F.err]: err, [F.path]: pathOf(req), [F.session]: context.connectionId, code: known ? err.code : ControlErrors.HANDLER_FAILED.code };
     if (status >= 500) this.#log.error(log, 'noise request failed');
     else this.#log.debug(log, 'noise request refused');
-    if (res.headersSent || res.stream.destroyed) {
-      if (!res.stream.destroyed) res.stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+    if (res.headersSent || res.closed) {
+      if (!res.closed) res.reset(ErrorCode.INTERNAL_ERROR);
       return;
     }
     // 4xx messages are written for the client (no secrets in HeadwayError messages); 5xx are not.

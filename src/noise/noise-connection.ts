@@ -1,5 +1,6 @@
 // A finished TS2021 session as a Node Duplex of plaintext over any byte Duplex (a net.Socket, a
-// TLS socket, a WebSocket stream). node:http2 runs on it unchanged (protocol.md §6). It fails
+// TLS socket, a WebSocket stream). An HTTP/2 implementation runs on it unchanged (protocol.md
+// §6), or takes the plaintext directly through a PlaintextTap. It fails
 // closed: the first bad record, a truncated record at end of stream, or a transport error
 // destroys it with a HeadwayError that names the step, and both ciphers are dropped.
 import { Duplex } from 'node:stream';
@@ -19,7 +20,7 @@ export interface NoiseConnectionOptions {
 
 /**
  * Sits between the plaintext Duplex and the records, for a protocol layer that must see or
- * insert bytes of its own (the control transport's HTTP/2 DATA splice). It receives what the
+ * insert bytes of its own (the control server's HTTP/2 connection). It receives what the
  * Duplex side writes and owns the write from then on: it calls `sealAndSend` (now or later, in
  * order) and then `callback`. Inbound plaintext passes through `inbound` before it is readable.
  */
@@ -113,10 +114,13 @@ export class NoiseConnection extends Duplex {
     return (this.transport as Partial<Socket>).remotePort;
   }
 
-  /** Routes plaintext through `tap` from now on (set before any HTTP/2 byte flows). */
+  /**
+   * Routes plaintext through `tap` from now on. Plaintext already readable must have been read
+   * (read() it first) and no write may be pending, or the order would break.
+   */
   interpose(tap: PlaintextTap): void {
-    if (this.#stats.plaintextBytesIn > 0 || this.#stats.plaintextBytesOut > 0 && this.writableLength > 0) {
-      throw new HeadwayError(NoiseErrors.INVALID_USE, `noise: ${this.#label}: a tap must be set before any plaintext is read or while no write is pending`);
+    if (this.readableLength > 0 || this.writableLength > 0) {
+      throw new HeadwayError(NoiseErrors.INVALID_USE, `noise: ${this.#label}: a tap must be set while no plaintext is unread and no write is pending`);
     }
     this.#tap = tap;
   }

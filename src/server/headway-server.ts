@@ -352,7 +352,7 @@ export async function startServer(config: Config, options: StartOptions & { api?
       serverKey: noiseKey,
       handler: createMachineHandler(backend),
       logger,
-      limits: { maxRequestBodyBytes: config.limits.maxRequestBodyBytes, spliceMapFrames: config.map.spliceDataFrames, ...options.controlLimits },
+      limits: { maxRequestBodyBytes: config.limits.maxRequestBodyBytes, ...options.controlLimits },
     });
     cleanups.push(() => control.close());
     const sessions = new WebSessions(state);

@@ -1,0 +1,568 @@
+// The server side of one HTTP/2 connection (RFC 9113, prior knowledge) over a plaintext wire: a
+// Noise connection in production, any byte Duplex in tests (wires.ts). It checks the client
+// preface, sends our SETTINGS first, answers SETTINGS, PING and WINDOW_UPDATE, keeps flow
+// control both ways (the sending half, framing and back-pressure are connection-output.ts),
+// and enforces the stream state rules and limits. A client that breaks the protocol gets GOAWAY
+// with the RFC's error code and the connection closes; a bad stream gets RST_STREAM. Nothing a
+// client sends throws out of `receive`.
+import { ConnectionOutput, type PlaintextWire } from './connection-output.js';
+import {
+  CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  Flag,
+  FrameReader,
+  FrameSizeError,
+  FrameType,
+  H2ProtocolError,
+  MAX_WINDOW,
+  SETTINGS_ACK,
+  Setting,
+  goawayFrame,
+  pingAck,
+  rstStreamFrame,
+  settingsFrame,
+  windowUpdateFrame,
+  type FrameHeader,
+} from './frames.js';
+import { HpackDecoder, HpackError, type DecodedBlock } from './hpack-decoder.js';
+import { checkRequestHeaders } from './request-headers.js';
+import { ServerStream, type StreamOwner } from './server-stream.js';
+
+export type { PlaintextWire } from './connection-output.js';
+export { H2ProtocolError } from './frames.js';
+
+export interface ServerConnectionOptions {
+  readonly maxConcurrentStreams: number;
+  readonly maxRequestBodyBytes: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE we announce; a larger request gets 431. */
+  readonly maxHeaderListBytes?: number;
+  /** Called for each request, with the stream as request and response. */
+  readonly onRequest: (stream: ServerStream) => void;
+  /** The client's first SETTINGS arrived (its preface is complete). */
+  readonly onPreface?: () => void;
+  readonly onStreamCount?: (delta: 1 | -1) => void;
+  /** A protocol error by the client (the connection is closing), or a listener that threw. */
+  readonly onError?: (err: H2ProtocolError | Error) => void;
+  /** How long a closing connection waits for the client to close its side. */
+  readonly closeGraceMs?: number;
+}
+
+const DEFAULT_MAX_HEADER_LIST = 64 * 1024;
+/** A header block (HEADERS + CONTINUATION) larger than this, or made of more frames, is a flood. */
+const MAX_HEADER_BLOCK_FRAMES = 32;
+/** Client-cancelled streams allowed at once, and their refill per second (nghttp2's figures). */
+const RESET_BURST = 1000;
+const RESET_RATE = 33;
+/** Streams we reset lately: their DATA still in flight is ignored (§5.1, "closed"). */
+const RECENT_RESETS = 16;
+
+interface HeaderBlock {
+  readonly streamId: number;
+  readonly endStream: boolean;
+  readonly parts: Buffer[];
+  bytes: number;
+}
+
+export class H2ServerConnection implements StreamOwner {
+  readonly #wire: PlaintextWire;
+  readonly #options: ServerConnectionOptions;
+  readonly #maxHeaderList: number;
+  readonly #reader = new FrameReader(DEFAULT_MAX_FRAME_SIZE);
+  readonly #decoder = new HpackDecoder();
+  readonly #streams = new Map<number, ServerStream>();
+  #prefaceLeft = CLIENT_PREFACE.length;
+  #settingsReceived = false;
+  #block: HeaderBlock | null = null;
+  /** Highest client stream id seen: lower ids not in #streams are closed, higher are idle. */
+  #lastStreamId = 0;
+
+  readonly #output: ConnectionOutput;
+  /** The client's SETTINGS_INITIAL_WINDOW_SIZE. */
+  #peerInitialWindow = DEFAULT_WINDOW;
+
+  // Receiving.
+  #recvWindow = DEFAULT_WINDOW;
+  #owedConnectionCredit = 0;
+  /** Streams owed a WINDOW_UPDATE at the end of this read; made on first use (most never are). */
+  #owingStreams: Set<ServerStream> | null = null;
+
+  #recentResets: number[] | null = null;
+  /** Tokens for streams the client cancels (rapid reset, CVE-2023-44487), and when last refilled. */
+  #resetTokens = RESET_BURST;
+  #resetRefilledMs = 0;
+  #goawaySent = false;
+  #goawayReceived = false;
+  #closed = false;
+
+  constructor(wire: PlaintextWire, options: ServerConnectionOptions) {
+    this.#wire = wire;
+    this.#output = new ConnectionOutput(wire, () => this.#sendAll());
+    this.#options = options;
+    this.#maxHeaderList = options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST;
+    // Server preface (RFC 9113 §3.4): SETTINGS is our first frame. ENABLE_PUSH 0 as node:http2
+    // sent it; the initial windows stay at their defaults.
+    this.#output.queue(
+      settingsFrame([
+        [Setting.MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams],
+        [Setting.ENABLE_PUSH, 0],
+        [Setting.MAX_HEADER_LIST_SIZE, this.#maxHeaderList],
+      ]),
+    );
+    this.#output.flush();
+  }
+
+  get blocked(): boolean {
+    return this.#output.blocked;
+  }
+
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Plaintext from the client. */
+  receive(chunk: Buffer): void {
+    if (this.#closed || this.#goawaySent) return;
+    this.#output.cork();
+    try {
+      let at = 0;
+      if (this.#prefaceLeft > 0) {
+        const n = Math.min(this.#prefaceLeft, chunk.length);
+        const offset = CLIENT_PREFACE.length - this.#prefaceLeft;
+        if (!chunk.subarray(0, n).equals(CLIENT_PREFACE.subarray(offset, offset + n))) {
+          throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'the client did not send the HTTP/2 connection preface');
+        }
+        this.#prefaceLeft -= n;
+        at = n;
+      }
+      if (at < chunk.length) this.#reader.push(at === 0 ? chunk : chunk.subarray(at), (header, payload) => this.#onFrame(header, payload));
+      this.#sendCredit();
+    } catch (err) {
+      this.#connectionError(err);
+    } finally {
+      this.#output.uncork();
+    }
+  }
+
+  /** Graceful close: GOAWAY(NO_ERROR) with the last stream we took, then the wire ends. */
+  close(): void {
+    this.#shutdown(ErrorCode.NO_ERROR, '');
+  }
+
+  /** The wire is gone: every open stream is aborted. */
+  wireClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#block = null;
+    this.#output.discard();
+    for (const stream of [...this.#streams.values()]) this.#closeStream(stream, true);
+  }
+
+  // --- frames in -----------------------------------------------------------------------------
+
+  /** One frame; false stops the reader (the connection is closing). */
+  #onFrame(header: FrameHeader, payload: Buffer): boolean {
+    if (this.#goawaySent || this.#closed) return false;
+    if (!this.#settingsReceived && header.type !== FrameType.SETTINGS) {
+      throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `the client's first frame was type ${header.type}, not SETTINGS`);
+    }
+    const block = this.#block;
+    if (block !== null && (header.type !== FrameType.CONTINUATION || header.streamId !== block.streamId)) {
+      throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame type ${header.type} inside the header block of stream ${block.streamId}`);
+    }
+    switch (header.type) {
+      case FrameType.DATA:
+        this.#onData(header, payload);
+        break;
+      case FrameType.HEADERS:
+        this.#onHeaders(header, payload);
+        break;
+      case FrameType.PRIORITY:
+        if (header.streamId === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (header.length !== 5) {
+          // A stream error, but RST_STREAM may not be sent on an idle stream (§6.4).
+          if (header.streamId > this.#lastStreamId) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `PRIORITY of ${header.length} bytes`);
+          this.#streamError(header.streamId, ErrorCode.FRAME_SIZE_ERROR);
+        }
+        break;
+      case FrameType.RST_STREAM:
+        this.#onRstStream(header, payload);
+        break;
+      case FrameType.SETTINGS:
+        this.#onSettings(header, payload);
+        break;
+      case FrameType.PUSH_PROMISE:
+        throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'a client may not send PUSH_PROMISE');
+      case FrameType.PING:
+        if (header.streamId !== 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
+        if (header.length !== 8) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `PING of ${header.length} bytes`);
+        if ((header.flags & Flag.ACK) === 0) this.#output.queueControl(pingAck(payload));
+        break;
+      case FrameType.GOAWAY:
+        if (header.streamId !== 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        if (header.length < 8) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `GOAWAY of ${header.length} bytes`);
+        this.#goawayReceived = true;
+        if (this.#streams.size === 0) this.close();
+        break;
+      case FrameType.WINDOW_UPDATE:
+        this.#onWindowUpdate(header, payload);
+        break;
+      case FrameType.CONTINUATION:
+        this.#onContinuation(header, payload);
+        break;
+      default:
+        // §5.5: unknown frame types are ignored.
+        break;
+    }
+    return !this.#goawaySent && !this.#closed;
+  }
+
+  #onData(header: FrameHeader, payload: Buffer): void {
+    const id = header.streamId;
+    if (id === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
+    if (id > this.#lastStreamId) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
+    const data = unpad(header, payload);
+    // §6.9: the whole frame counts against the connection window, whatever becomes of it.
+    this.#recvWindow -= header.length;
+    if (this.#recvWindow < 0) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${header.length} bytes overruns the connection window`);
+    this.#owedConnectionCredit += header.length;
+    const stream = this.#streams.get(id);
+    if (stream === undefined && this.#recentResets?.includes(id) === true) return;
+    if (stream === undefined || stream.remoteEnded) {
+      // Closed, or half-closed (remote): a stream error (§5.1).
+      this.#streamError(id, ErrorCode.STREAM_CLOSED);
+      return;
+    }
+    stream.recvWindow -= header.length;
+    if (stream.recvWindow < 0) {
+      this.#streamError(id, ErrorCode.FLOW_CONTROL_ERROR);
+      return;
+    }
+    stream.owedCredit += header.length;
+    stream.receiveData(data);
+    if (stream.declaredLength >= 0 && stream.bodyBytes > stream.declaredLength) {
+      this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (stream.reading && !stream.overLimit) (this.#owingStreams ??= new Set()).add(stream);
+    if (header.flags & Flag.END_STREAM) this.#remoteEnd(stream);
+  }
+
+  #remoteEnd(stream: ServerStream): void {
+    // §8.1.1: a content-length that does not match the DATA makes the request malformed.
+    if (stream.declaredLength >= 0 && !stream.overLimit && stream.bodyBytes !== stream.declaredLength) {
+      this.#streamError(stream.id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    this.#owingStreams?.delete(stream);
+    stream.receiveEnd();
+    if (stream.localEnded) this.#closeStream(stream, false);
+  }
+
+  #onHeaders(header: FrameHeader, payload: Buffer): void {
+    const id = header.streamId;
+    if (id === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
+    let fragment = unpad(header, payload);
+    if (header.flags & Flag.PRIORITY) {
+      if (fragment.length < 5) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'HEADERS too short for its priority fields');
+      fragment = fragment.subarray(5);
+    }
+    const block: HeaderBlock = { streamId: id, endStream: (header.flags & Flag.END_STREAM) !== 0, parts: [fragment], bytes: fragment.length };
+    if (header.flags & Flag.END_HEADERS) this.#onHeaderBlock(block);
+    else this.#block = block;
+  }
+
+  #onContinuation(header: FrameHeader, payload: Buffer): void {
+    const block = this.#block;
+    if (block === null) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `CONTINUATION on stream ${header.streamId} without a header block`);
+    block.parts.push(payload);
+    block.bytes += payload.length;
+    // CONTINUATION floods (CVE-2024-27316): a block may not grow without bound, nor in many tiny frames.
+    if (block.bytes > 2 * this.#maxHeaderList || block.parts.length > MAX_HEADER_BLOCK_FRAMES) {
+      throw new H2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `header block of stream ${block.streamId} passed ${block.bytes} bytes in ${block.parts.length} frames`);
+    }
+    if (header.flags & Flag.END_HEADERS) {
+      this.#block = null;
+      this.#onHeaderBlock(block);
+    }
+  }
+
+  #onHeaderBlock(block: HeaderBlock): void {
+    const id = block.streamId;
+    // Decoded first whatever becomes of the stream: the table must follow the client's encoder.
+    let decoded: DecodedBlock;
+    try {
+      decoded = this.#decoder.decode(block.parts.length === 1 ? block.parts[0]! : Buffer.concat(block.parts, block.bytes), this.#maxHeaderList);
+    } catch (err) {
+      if (err instanceof HpackError) throw new H2ProtocolError(ErrorCode.COMPRESSION_ERROR, `stream ${id}: ${err.message}`);
+      throw err;
+    }
+    const existing = this.#streams.get(id);
+    if (existing !== undefined) {
+      // Trailers: they must end the stream (§8.1).
+      if (existing.remoteEnded) this.#streamError(id, ErrorCode.STREAM_CLOSED);
+      else if (!block.endStream) this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
+      else this.#remoteEnd(existing);
+      return;
+    }
+    if (id <= this.#lastStreamId) throw new H2ProtocolError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
+    if (id % 2 === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `the client opened even stream ${id}`);
+    this.#lastStreamId = id;
+    if (this.#streams.size >= this.#options.maxConcurrentStreams) {
+      this.#streamError(id, ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    const checked = checkRequestHeaders(decoded.fields);
+    if (checked === null) {
+      this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const stream = new ServerStream(this, {
+      id,
+      method: checked.method,
+      url: checked.path,
+      headers: checked.headers,
+      recvWindow: DEFAULT_WINDOW,
+      sendWindow: this.#peerInitialWindow,
+      maxBodyBytes: this.#options.maxRequestBodyBytes,
+    });
+    this.#streams.set(id, stream);
+    this.#options.onStreamCount?.(1);
+    if (block.endStream) this.#remoteEnd(stream);
+    if (decoded.listSize > this.#maxHeaderList) {
+      // §10.5.1: too large a header list gets 431 rather than the handler.
+      stream.writeHead(431, { 'content-type': 'text/plain; charset=utf-8' });
+      stream.end(`request header list of ${decoded.listSize} bytes exceeds ${this.#maxHeaderList}\n`);
+      return;
+    }
+    this.#options.onRequest(stream);
+  }
+
+  #onRstStream(header: FrameHeader, payload: Buffer): void {
+    if (header.streamId === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
+    if (header.length !== 4) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `RST_STREAM of ${header.length} bytes`);
+    if (header.streamId > this.#lastStreamId) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${header.streamId}`);
+    void payload;
+    const stream = this.#streams.get(header.streamId);
+    if (stream === undefined) return;
+    this.#closeStream(stream, true);
+    if (!stream.localEnded) this.#spendResetToken();
+  }
+
+  /**
+   * Each stream the client cancels before its response ended costs a token; tokens refill at
+   * RESET_RATE a second up to RESET_BURST. A client that opens and cancels streams faster makes
+   * the server run handlers for nothing (rapid reset): it gets GOAWAY(ENHANCE_YOUR_CALM).
+   */
+  #spendResetToken(): void {
+    const now = performance.now();
+    this.#resetTokens = Math.min(RESET_BURST, this.#resetTokens + ((now - this.#resetRefilledMs) / 1000) * RESET_RATE);
+    this.#resetRefilledMs = now;
+    this.#resetTokens -= 1;
+    if (this.#resetTokens < 0) throw new H2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `the client cancelled more than ${RESET_BURST} streams at over ${RESET_RATE} a second`);
+  }
+
+  #onSettings(header: FrameHeader, payload: Buffer): void {
+    if (header.streamId !== 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (header.flags & Flag.ACK) {
+      if (header.length !== 0) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      return;
+    }
+    if (header.length % 6 !== 0) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `SETTINGS of ${header.length} bytes`);
+    let windowDelta = 0;
+    for (let at = 0; at < payload.length; at += 6) {
+      const id = payload.readUInt16BE(at);
+      const value = payload.readUInt32BE(at + 2);
+      if (id === Setting.ENABLE_PUSH && value > 1) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
+      if (id === Setting.MAX_FRAME_SIZE && (value < DEFAULT_MAX_FRAME_SIZE || value > 2 ** 24 - 1)) {
+        throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
+      }
+      if (id === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value}`);
+        windowDelta += value - this.#peerInitialWindow;
+        this.#peerInitialWindow = value;
+      }
+      // HEADER_TABLE_SIZE: our encoder never indexes. MAX_FRAME_SIZE: we stay at 16,384.
+    }
+    if (windowDelta !== 0) {
+      // §6.9.2: every stream window moves by the difference, and may go negative.
+      for (const stream of this.#streams.values()) {
+        stream.sendWindow += windowDelta;
+        if (stream.sendWindow > MAX_WINDOW) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE takes stream ${stream.id} past 2^31-1`);
+      }
+    }
+    this.#output.queueControl(SETTINGS_ACK);
+    if (!this.#settingsReceived) {
+      this.#settingsReceived = true;
+      this.#options.onPreface?.();
+    }
+    if (windowDelta > 0) this.#sendAll();
+  }
+
+  #onWindowUpdate(header: FrameHeader, payload: Buffer): void {
+    if (header.length !== 4) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `WINDOW_UPDATE of ${header.length} bytes`);
+    const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    const id = header.streamId;
+    if (id === 0) {
+      if (increment === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'connection WINDOW_UPDATE of 0');
+      this.#output.window += increment;
+      if (this.#output.window > MAX_WINDOW) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `connection WINDOW_UPDATE of ${increment} takes the window past 2^31-1`);
+      this.#sendAll();
+      return;
+    }
+    if (id > this.#lastStreamId) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
+    const stream = this.#streams.get(id);
+    if (stream === undefined) return;
+    if (increment === 0) {
+      this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    stream.sendWindow += increment;
+    if (stream.sendWindow > MAX_WINDOW) {
+      this.#streamError(id, ErrorCode.FLOW_CONTROL_ERROR);
+      return;
+    }
+    this.sendStream(stream);
+    this.#notifyDrained();
+  }
+
+  // --- streams (StreamOwner) ------------------------------------------------------------------
+
+  sendStream(stream: ServerStream): void {
+    if (stream.closed || this.#closed) return;
+    this.#output.frameStream(stream);
+    if (stream.localEnded) {
+      if (!stream.remoteEnded) {
+        // §8.1: the response is complete; the rest of the request is not wanted.
+        this.#noteReset(stream.id);
+        this.#output.queue(rstStreamFrame(stream.id, ErrorCode.NO_ERROR));
+      }
+      this.#closeStream(stream, false);
+    }
+    this.#output.flush();
+  }
+
+  creditStream(stream: ServerStream): void {
+    if (stream.owedCredit === 0 || stream.closed) return;
+    (this.#owingStreams ??= new Set()).add(stream);
+    this.#sendCredit();
+    this.#output.flush();
+  }
+
+  resetStream(stream: ServerStream, code: number): void {
+    this.#noteReset(stream.id);
+    this.#output.queue(rstStreamFrame(stream.id, code));
+    this.#closeStream(stream, true);
+    this.#output.flush();
+  }
+
+  runListener(listener: () => void): void {
+    try {
+      listener();
+    } catch (err) {
+      this.#options.onError?.(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** RST_STREAM for a stream error (§5.4.2); the stream, if open, is closed. */
+  #streamError(id: number, code: number): void {
+    this.#noteReset(id);
+    this.#output.queueControl(rstStreamFrame(id, code));
+    const stream = this.#streams.get(id);
+    if (stream !== undefined) this.#closeStream(stream, true);
+  }
+
+  #noteReset(id: number): void {
+    const recent = (this.#recentResets ??= []);
+    if (recent.length >= RECENT_RESETS) recent.shift();
+    recent.push(id);
+  }
+
+  #closeStream(stream: ServerStream, aborted: boolean): void {
+    if (this.#streams.get(stream.id) !== stream) return;
+    this.#streams.delete(stream.id);
+    this.#owingStreams?.delete(stream);
+    stream.markClosed(aborted || !stream.localEnded);
+    this.#options.onStreamCount?.(-1);
+    if (this.#goawayReceived && this.#streams.size === 0 && !this.#closed) queueMicrotask(() => this.close());
+  }
+
+  /** Sends what every stream has queued, after a window opened or the transport drained. */
+  #sendAll(): void {
+    if (this.#closed) return;
+    this.#output.cork();
+    try {
+      for (const stream of [...this.#streams.values()]) {
+        if (stream.queuedBytes > 0 || stream.head !== null || (stream.endRequested && !stream.localEnded)) this.sendStream(stream);
+      }
+    } finally {
+      this.#output.uncork();
+    }
+    this.#notifyDrained();
+  }
+
+  #notifyDrained(): void {
+    if (this.#output.blocked) return;
+    for (const stream of [...this.#streams.values()]) {
+      if (stream.needDrain && stream.queuedBytes === 0) stream.drained();
+    }
+  }
+
+  // --- frames out ----------------------------------------------------------------------------
+
+  #sendCredit(): void {
+    if (this.#owedConnectionCredit > 0) {
+      this.#output.queueControl(windowUpdateFrame(0, this.#owedConnectionCredit));
+      this.#recvWindow += this.#owedConnectionCredit;
+      this.#owedConnectionCredit = 0;
+    }
+    if (this.#owingStreams === null) return;
+    for (const stream of this.#owingStreams) {
+      if (stream.owedCredit > 0 && !stream.remoteEnded && !stream.overLimit) {
+        this.#output.queueControl(windowUpdateFrame(stream.id, stream.owedCredit));
+        stream.recvWindow += stream.owedCredit;
+      }
+      stream.owedCredit = 0;
+    }
+    this.#owingStreams = null;
+  }
+
+  // --- closing -------------------------------------------------------------------------------
+
+  #connectionError(err: unknown): void {
+    let error: H2ProtocolError;
+    if (err instanceof H2ProtocolError) error = err;
+    else if (err instanceof FrameSizeError) error = new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, err.message);
+    else error = new H2ProtocolError(ErrorCode.INTERNAL_ERROR, err instanceof Error ? err.message : String(err));
+    this.#options.onError?.(error);
+    this.#shutdown(error.code, error.message);
+  }
+
+  #shutdown(code: number, debug: string): void {
+    if (this.#goawaySent || this.#closed) return;
+    this.#goawaySent = true;
+    this.#output.queue(goawayFrame(this.#lastStreamId, code, debug));
+    // Now, even inside a read or while the transport is full: the wire ends right after.
+    this.#output.finish();
+    if (code !== ErrorCode.NO_ERROR) {
+      for (const stream of [...this.#streams.values()]) this.#closeStream(stream, true);
+    }
+    this.#wire.end();
+    const timer = setTimeout(() => this.#wire.destroy(), this.#options.closeGraceMs ?? 1000);
+    timer.unref();
+  }
+}
+
+/** A DATA or HEADERS payload without its padding (§6.1); a bad pad length is PROTOCOL_ERROR. */
+function unpad(header: FrameHeader, payload: Buffer): Buffer {
+  if ((header.flags & Flag.PADDED) === 0) return payload;
+  if (payload.length === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `padded frame on stream ${header.streamId} without a pad length`);
+  const pad = payload[0]!;
+  if (pad >= payload.length) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `padding of ${pad} bytes in a frame of ${payload.length}`);
+  return payload.subarray(1, payload.length - pad);
+}
