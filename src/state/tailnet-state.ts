@@ -2,9 +2,11 @@
 // store. Every durable command runs one store transaction under the tailnet's write mutex, then
 // applies the committed result to memory, then publishes one event. Live facets (endpoints,
 // disco key, hostinfo, presence) are applied and published at once and persisted in batches.
+// SCIM group writes (scim-group-writes.ts) and rows another instance committed (stored-rows.ts)
+// are carried out by their own modules through the internals this class lends them.
 import type { DiscoPublicKey, MachinePublicKey, NodePublicKey } from '../key/index.js';
 import type { Node, NodeId, PreAuthKeyId, RegisterMethod, Tailnet, TailnetId, TailnetSettings, User, UserId } from '../model/index.js';
-import { isTagged, syncedGroupNames, syncedGroupsOf } from '../model/index.js';
+import { isTagged, syncedGroupsOf } from '../model/index.js';
 import type { NewNode, NewUser, NodePatch, ScimGroup, Store, StoreTx, UserPatch } from '../store/types.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { Mutex } from '../util/mutex.js';
@@ -16,6 +18,9 @@ import {
   auditPatch, facetsBetween, hostinfoEqualIgnoringNetInfo, mergeHostinfo, nodePatchFor, normaliseRoutes, normaliseTags, routesFromHostinfo, sameJson, sameList,
   type LiveUpdate, type MutablePatch, type NodeUpdate,
 } from './node-change.js';
+import { ScimGroupWrites } from './scim-group-writes.js';
+import { StoredRows } from './stored-rows.js';
+import type { TailnetInternals, TailnetStateHooks } from './tailnet-internals.js';
 
 const OFFLINE: Presence = { online: false, capVersion: 0 };
 
@@ -42,13 +47,7 @@ export interface AddNodeInput {
   approved?: boolean;
 }
 
-export interface TailnetStateHooks {
-  /** Keeps the server-wide node-key index current. */
-  onNodeKey(node: Node, previousKey: NodePublicKey | null): void;
-  onNodeGone(node: Node): void;
-  /** Marks a node's live fields for the next batched write. */
-  markDirty(node: Node): void;
-}
+export type { TailnetStateHooks } from './tailnet-internals.js';
 
 export class TailnetState {
   readonly #store: Store;
@@ -60,6 +59,8 @@ export class TailnetState {
   readonly #presence = new Map<NodeId, Presence>();
   readonly #nodeByGivenName = new Map<string, NodeId>();
   readonly #listeners = new Set<StateListener>();
+  readonly #scimGroups: ScimGroupWrites;
+  readonly #storedRows: StoredRows;
   #tailnet: Tailnet;
   #policyText: string | null;
 
@@ -70,6 +71,9 @@ export class TailnetState {
     this.#policyText = loaded.policyText;
     for (const user of loaded.users) this.#putUser(user);
     for (const node of loaded.nodes) this.#putNode(node);
+    const internals = this.#internals();
+    this.#scimGroups = new ScimGroupWrites(internals);
+    this.#storedRows = new StoredRows(internals);
   }
 
   get id(): TailnetId {
@@ -171,63 +175,23 @@ export class TailnetState {
   // --- SCIM groups ---------------------------------------------------------------------------
 
   listScimGroups(): Promise<ScimGroup[]> {
-    return this.#store.read.scimGroups.list(this.id);
+    return this.#scimGroups.list();
   }
 
   getScimGroup(id: string): Promise<ScimGroup | undefined> {
-    return this.#store.read.scimGroups.get(this.id, id);
+    return this.#scimGroups.get(id);
   }
 
   createScimGroup(input: { displayName: string; externalId: string | null; members: readonly UserId[] }, actor: Actor): Promise<ScimGroup> {
-    return this.#scimGroupWrite(actor, 'scim.group.create', input.members, (tx) => tx.scimGroups.create({ ...input, tailnetId: this.id }));
+    return this.#scimGroups.create(input, actor);
   }
 
   updateScimGroup(id: string, patch: { displayName?: string; externalId?: string | null; members?: readonly UserId[] }, actor: Actor): Promise<ScimGroup> {
-    return this.#scimGroupWrite(actor, 'scim.group.update', patch.members ?? [], (tx) => tx.scimGroups.update(this.id, id, patch));
+    return this.#scimGroups.update(id, patch, actor);
   }
 
   deleteScimGroup(id: string, actor: Actor): Promise<void> {
-    return this.#scimGroupWrite(actor, 'scim.group.delete', [], (tx) => tx.scimGroups.delete(this.id, id));
-  }
-
-  /**
-   * A change of SCIM groups: the group rows, every member's synced groups and the audit entry in
-   * one transaction; then each user whose groups changed is published as changed (the policy
-   * index answers with a delta for their nodes).
-   */
-  #scimGroupWrite<T>(actor: Actor, action: string, members: readonly UserId[], change: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.#write(async () => {
-      for (const member of members) this.#requireUser(member);
-      const changed: Array<{ before: User; after: User }> = [];
-      const result = await this.#store.transaction(async (tx) => {
-        const value = await change(tx);
-        const groupsOf = new Map<UserId, string[]>();
-        for (const group of await tx.scimGroups.list(this.id)) {
-          for (const member of group.members) {
-            const user = this.#users.get(member);
-            if (user === undefined) continue;
-            const names = groupsOf.get(member) ?? [];
-            names.push(...syncedGroupNames([group.displayName], user.email));
-            groupsOf.set(member, names);
-          }
-        }
-        for (const user of this.#users.values()) {
-          const groups = [...new Set(groupsOf.get(user.id) ?? [])].sort();
-          if (groups.join('\n') === user.scimGroups.join('\n')) continue;
-          changed.push({ before: user, after: await tx.users.update(user.id, { scimGroups: groups }) });
-        }
-        await this.#audit(tx, actor, action, 'scim-groups', {
-          users: changed.map(({ after }) => ({ user: after.id, groups: after.scimGroups })),
-          ...(typeof value === 'object' && value !== null && 'id' in value ? { group: (value as { id: unknown }).id } : {}),
-        });
-        return value;
-      });
-      for (const { before, after } of changed) {
-        this.#putUser(after);
-        this.#publish({ kind: 'userChanged', before, after });
-      }
-      return result;
-    });
+    return this.#scimGroups.delete(id, actor);
   }
 
   // --- users ---------------------------------------------------------------------------------
@@ -583,92 +547,59 @@ export class TailnetState {
 
   /** Takes the settings another instance committed; publishes them as a local change would. */
   applyStoredSettings(row: Tailnet): void {
-    const before = this.#tailnet.settings;
-    this.#tailnet = row;
-    if (JSON.stringify(before) !== JSON.stringify(row.settings)) this.#publish({ kind: 'settingsChanged', before, after: row.settings }, 'remote');
+    this.#storedRows.applySettings(row);
   }
 
   /**
-   * Brings a node to the row another instance committed (undefined: deleted) and publishes what
-   * changed, exactly as a local write would. With `keepLive` (this instance holds the node's map
-   * session, so its endpoints, disco key and hostinfo in memory are newer than the row) the live
-   * fields stay.
+   * Brings a node to the row another instance committed (undefined: deleted); with `keepLive`
+   * (this instance holds its map session) the live fields in memory stay.
    */
   applyStoredNode(id: NodeId, row: Node | undefined, options: { keepLive: boolean }): Promise<void> {
-    return this.#write(async () => {
-      const before = this.#nodes.get(id);
-      if (row === undefined) {
-        if (before === undefined) return;
-        this.#dropNode(before);
-        this.#hooks.onNodeGone(before);
-        this.#publish({ kind: 'nodeRemoved', node: before }, 'remote');
-        return;
-      }
-      if (before === undefined) {
-        this.#putNode(row);
-        this.#hooks.onNodeKey(row, null);
-        this.#publish({ kind: 'nodeAdded', node: row }, 'remote');
-        return;
-      }
-      const after: Node = options.keepLive
-        ? { ...row, endpoints: before.endpoints, discoKey: before.discoKey, hostinfo: before.hostinfo, hostname: before.hostname, lastSeen: before.lastSeen }
-        : row;
-      const facets = facetsBetween(before, after);
-      if (before.givenName !== after.givenName && this.#nodeByGivenName.get(before.givenName) === before.id) {
-        this.#nodeByGivenName.delete(before.givenName);
-      }
-      this.#putNode(after);
-      if (before.nodeKey !== after.nodeKey) this.#hooks.onNodeKey(after, before.nodeKey);
-      if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets }, 'remote');
-    });
+    return this.#storedRows.applyNode(id, row, options);
   }
 
   /** Brings a user to the row another instance committed (undefined: deleted). */
   applyStoredUser(id: UserId, row: User | undefined): Promise<void> {
-    return this.#write(async () => {
-      const before = this.#users.get(id);
-      if (row === undefined) {
-        if (before === undefined) return;
-        this.#users.delete(id);
-        if (this.#usersByName.get(before.name) === id) this.#usersByName.delete(before.name);
-        this.#publish({ kind: 'userRemoved', user: before }, 'remote');
-        return;
-      }
-      if (before === undefined) {
-        this.#putUser(row);
-        this.#publish({ kind: 'userAdded', user: row }, 'remote');
-        return;
-      }
-      if (before.name === row.name && before.displayName === row.displayName && before.email === row.email && before.role === row.role) return;
-      if (this.#usersByName.get(before.name) === id) this.#usersByName.delete(before.name);
-      this.#putUser(row);
-      this.#publish({ kind: 'userChanged', before, after: row }, 'remote');
-    });
+    return this.#storedRows.applyUser(id, row);
   }
 
   /** Takes the policy text another instance stored. */
   applyStoredPolicy(text: string | null): Promise<void> {
-    return this.#write(async () => {
-      if (text === this.#policyText) return;
-      this.#policyText = text;
-      this.#publish({ kind: 'policyChanged', text }, 'remote');
-    });
+    return this.#storedRows.applyPolicy(text);
   }
 
-  /**
-   * Presence as the instances together see it: online while any live instance holds a map
-   * session of the node. Unlike setPresence it records no last-seen time (the instance that held
-   * the session writes that).
-   */
+  /** Presence as the instances together see it; records no last-seen time, unlike setPresence. */
   applyStoredPresence(id: NodeId, presence: Presence): void {
-    if (!this.#nodes.has(id)) return;
-    const before = this.presence(id);
-    if (before.online === presence.online && before.capVersion === presence.capVersion) return;
-    this.#presence.set(id, presence);
-    this.#publish({ kind: 'presenceChanged', nodeId: id, before, after: presence }, 'remote');
+    this.#storedRows.applyPresence(id, presence);
   }
 
   // --- internals -----------------------------------------------------------------------------
+
+  /** What the modules doing part of this class's job (SCIM groups, stored rows) may use. */
+  #internals(): TailnetInternals {
+    return {
+      store: this.#store,
+      hooks: this.#hooks,
+      nodes: this.#nodes,
+      users: this.#users,
+      usersByName: this.#usersByName,
+      presence: this.#presence,
+      nodeByGivenName: this.#nodeByGivenName,
+      tailnetId: () => this.id,
+      tailnet: () => this.#tailnet,
+      setTailnet: (row) => { this.#tailnet = row; },
+      policyText: () => this.#policyText,
+      setPolicyText: (text) => { this.#policyText = text; },
+      write: (fn) => this.#write(fn),
+      publish: (event, origin) => this.#publish(event, origin),
+      audit: (tx, actor, action, target, details) => this.#audit(tx, actor, action, target, details),
+      requireUser: (id) => this.#requireUser(id),
+      presenceOf: (id) => this.presence(id),
+      putUser: (user) => this.#putUser(user),
+      putNode: (node) => this.#putNode(node),
+      dropNode: (node) => this.#dropNode(node),
+    };
+  }
 
   #write<T>(fn: () => Promise<T>): Promise<T> {
     return this.#writes.run(fn);
