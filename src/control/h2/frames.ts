@@ -225,3 +225,12 @@ export class FrameReader {
     return { length, type: bytes[at + 3]!, flags: bytes[at + 4]!, streamId: bytes.readUInt32BE(at + 5) & 0x7fffffff };
   }
 }
+
+/** A DATA or HEADERS payload without its padding (§6.1); a bad pad length is PROTOCOL_ERROR. */
+export function unpad(header: FrameHeader, payload: Buffer): Buffer {
+  if ((header.flags & Flag.PADDED) === 0) return payload;
+  if (payload.length === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `padded frame on stream ${header.streamId} without a pad length`);
+  const pad = payload[0]!;
+  if (pad >= payload.length) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `padding of ${pad} bytes in a frame of ${payload.length}`);
+  return payload.subarray(1, payload.length - pad);
+}

@@ -2,9 +2,11 @@
 // Noise connection in production, any byte Duplex in tests (wires.ts). It checks the client
 // preface, sends our SETTINGS first, answers SETTINGS, PING and WINDOW_UPDATE, keeps flow
 // control both ways (the sending half, framing and back-pressure are connection-output.ts),
-// and enforces the stream state rules and limits. A client that breaks the protocol gets GOAWAY
-// with the RFC's error code and the connection closes; a bad stream gets RST_STREAM. Nothing a
-// client sends throws out of `receive`.
+// and enforces the stream state rules and limits. Header blocks are assembled and decoded in
+// header-block.ts, SETTINGS values checked in client-settings.ts, the reset bookkeeping kept in
+// stream-resets.ts. A client that breaks the protocol gets GOAWAY with the RFC's error code and
+// the connection closes; a bad stream gets RST_STREAM. Nothing a client sends throws out of
+// `receive`.
 import { ConnectionOutput, type PlaintextWire } from './connection-output.js';
 import {
   CLIENT_PREFACE,
@@ -23,12 +25,15 @@ import {
   pingAck,
   rstStreamFrame,
   settingsFrame,
+  unpad,
   windowUpdateFrame,
   type FrameHeader,
 } from './frames.js';
-import { HpackDecoder, HpackError, type DecodedBlock } from './hpack-decoder.js';
+import { readClientSettings } from './client-settings.js';
+import { HeaderBlockAssembler, type ReceivedHeaderBlock } from './header-block.js';
 import { checkRequestHeaders } from './request-headers.js';
 import { ServerStream, type StreamOwner } from './server-stream.js';
+import { StreamResets } from './stream-resets.js';
 
 export type { PlaintextWire } from './connection-output.js';
 export { H2ProtocolError } from './frames.js';
@@ -50,31 +55,18 @@ export interface ServerConnectionOptions {
 }
 
 const DEFAULT_MAX_HEADER_LIST = 64 * 1024;
-/** A header block (HEADERS + CONTINUATION) larger than this, or made of more frames, is a flood. */
-const MAX_HEADER_BLOCK_FRAMES = 32;
-/** Client-cancelled streams allowed at once, and their refill per second (nghttp2's figures). */
-const RESET_BURST = 1000;
-const RESET_RATE = 33;
-/** Streams we reset lately: their DATA still in flight is ignored (§5.1, "closed"). */
-const RECENT_RESETS = 16;
-
-interface HeaderBlock {
-  readonly streamId: number;
-  readonly endStream: boolean;
-  readonly parts: Buffer[];
-  bytes: number;
-}
 
 export class H2ServerConnection implements StreamOwner {
   readonly #wire: PlaintextWire;
   readonly #options: ServerConnectionOptions;
   readonly #maxHeaderList: number;
   readonly #reader = new FrameReader(DEFAULT_MAX_FRAME_SIZE);
-  readonly #decoder = new HpackDecoder();
+  readonly #headerBlocks: HeaderBlockAssembler;
   readonly #streams = new Map<number, ServerStream>();
   #prefaceLeft = CLIENT_PREFACE.length;
   #settingsReceived = false;
-  #block: HeaderBlock | null = null;
+  /** The stream whose header block awaits CONTINUATION, 0 when none (every frame checks it). */
+  #openBlockStreamId = 0;
   /** Highest client stream id seen: lower ids not in #streams are closed, higher are idle. */
   #lastStreamId = 0;
 
@@ -88,10 +80,8 @@ export class H2ServerConnection implements StreamOwner {
   /** Streams owed a WINDOW_UPDATE at the end of this read; made on first use (most never are). */
   #owingStreams: Set<ServerStream> | null = null;
 
-  #recentResets: number[] | null = null;
-  /** Tokens for streams the client cancels (rapid reset, CVE-2023-44487), and when last refilled. */
-  #resetTokens = RESET_BURST;
-  #resetRefilledMs = 0;
+  /** Made at the first reset either way; most connections never see one. */
+  #resets: StreamResets | null = null;
   #goawaySent = false;
   #goawayReceived = false;
   #closed = false;
@@ -101,6 +91,7 @@ export class H2ServerConnection implements StreamOwner {
     this.#output = new ConnectionOutput(wire, () => this.#sendAll());
     this.#options = options;
     this.#maxHeaderList = options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST;
+    this.#headerBlocks = new HeaderBlockAssembler(this.#maxHeaderList);
     // Server preface (RFC 9113 §3.4): SETTINGS is our first frame. ENABLE_PUSH 0 as node:http2
     // sent it; the initial windows stay at their defaults.
     this.#output.queue(
@@ -158,7 +149,8 @@ export class H2ServerConnection implements StreamOwner {
   wireClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#block = null;
+    this.#openBlockStreamId = 0;
+    this.#headerBlocks.discard();
     this.#output.discard();
     for (const stream of [...this.#streams.values()]) this.#closeStream(stream, true);
   }
@@ -171,17 +163,20 @@ export class H2ServerConnection implements StreamOwner {
     if (!this.#settingsReceived && header.type !== FrameType.SETTINGS) {
       throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `the client's first frame was type ${header.type}, not SETTINGS`);
     }
-    const block = this.#block;
-    if (block !== null && (header.type !== FrameType.CONTINUATION || header.streamId !== block.streamId)) {
-      throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame type ${header.type} inside the header block of stream ${block.streamId}`);
+    const blockStreamId = this.#openBlockStreamId;
+    if (blockStreamId !== 0 && (header.type !== FrameType.CONTINUATION || header.streamId !== blockStreamId)) {
+      throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame type ${header.type} inside the header block of stream ${blockStreamId}`);
     }
     switch (header.type) {
       case FrameType.DATA:
         this.#onData(header, payload);
         break;
-      case FrameType.HEADERS:
-        this.#onHeaders(header, payload);
+      case FrameType.HEADERS: {
+        const block = this.#headerBlocks.headers(header, payload);
+        if (block === null) this.#openBlockStreamId = header.streamId;
+        else this.#onHeaderBlock(block);
         break;
+      }
       case FrameType.PRIORITY:
         if (header.streamId === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
         if (header.length !== 5) {
@@ -212,9 +207,14 @@ export class H2ServerConnection implements StreamOwner {
       case FrameType.WINDOW_UPDATE:
         this.#onWindowUpdate(header, payload);
         break;
-      case FrameType.CONTINUATION:
-        this.#onContinuation(header, payload);
+      case FrameType.CONTINUATION: {
+        const block = this.#headerBlocks.continuation(header, payload);
+        if (block !== null) {
+          this.#openBlockStreamId = 0;
+          this.#onHeaderBlock(block);
+        }
         break;
+      }
       default:
         // §5.5: unknown frame types are ignored.
         break;
@@ -232,7 +232,7 @@ export class H2ServerConnection implements StreamOwner {
     if (this.#recvWindow < 0) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${header.length} bytes overruns the connection window`);
     this.#owedConnectionCredit += header.length;
     const stream = this.#streams.get(id);
-    if (stream === undefined && this.#recentResets?.includes(id) === true) return;
+    if (stream === undefined && this.#resets?.resetLately(id) === true) return;
     if (stream === undefined || stream.remoteEnded) {
       // Closed, or half-closed (remote): a stream error (§5.1).
       this.#streamError(id, ErrorCode.STREAM_CLOSED);
@@ -264,44 +264,9 @@ export class H2ServerConnection implements StreamOwner {
     if (stream.localEnded) this.#closeStream(stream, false);
   }
 
-  #onHeaders(header: FrameHeader, payload: Buffer): void {
-    const id = header.streamId;
-    if (id === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
-    let fragment = unpad(header, payload);
-    if (header.flags & Flag.PRIORITY) {
-      if (fragment.length < 5) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'HEADERS too short for its priority fields');
-      fragment = fragment.subarray(5);
-    }
-    const block: HeaderBlock = { streamId: id, endStream: (header.flags & Flag.END_STREAM) !== 0, parts: [fragment], bytes: fragment.length };
-    if (header.flags & Flag.END_HEADERS) this.#onHeaderBlock(block);
-    else this.#block = block;
-  }
-
-  #onContinuation(header: FrameHeader, payload: Buffer): void {
-    const block = this.#block;
-    if (block === null) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `CONTINUATION on stream ${header.streamId} without a header block`);
-    block.parts.push(payload);
-    block.bytes += payload.length;
-    // CONTINUATION floods (CVE-2024-27316): a block may not grow without bound, nor in many tiny frames.
-    if (block.bytes > 2 * this.#maxHeaderList || block.parts.length > MAX_HEADER_BLOCK_FRAMES) {
-      throw new H2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `header block of stream ${block.streamId} passed ${block.bytes} bytes in ${block.parts.length} frames`);
-    }
-    if (header.flags & Flag.END_HEADERS) {
-      this.#block = null;
-      this.#onHeaderBlock(block);
-    }
-  }
-
-  #onHeaderBlock(block: HeaderBlock): void {
+  #onHeaderBlock(block: ReceivedHeaderBlock): void {
     const id = block.streamId;
-    // Decoded first whatever becomes of the stream: the table must follow the client's encoder.
-    let decoded: DecodedBlock;
-    try {
-      decoded = this.#decoder.decode(block.parts.length === 1 ? block.parts[0]! : Buffer.concat(block.parts, block.bytes), this.#maxHeaderList);
-    } catch (err) {
-      if (err instanceof HpackError) throw new H2ProtocolError(ErrorCode.COMPRESSION_ERROR, `stream ${id}: ${err.message}`);
-      throw err;
-    }
+    const decoded = block.decoded;
     const existing = this.#streams.get(id);
     if (existing !== undefined) {
       // Trailers: they must end the stream (§8.1).
@@ -351,44 +316,14 @@ export class H2ServerConnection implements StreamOwner {
     const stream = this.#streams.get(header.streamId);
     if (stream === undefined) return;
     this.#closeStream(stream, true);
-    if (!stream.localEnded) this.#spendResetToken();
-  }
-
-  /**
-   * Each stream the client cancels before its response ended costs a token; tokens refill at
-   * RESET_RATE a second up to RESET_BURST. A client that opens and cancels streams faster makes
-   * the server run handlers for nothing (rapid reset): it gets GOAWAY(ENHANCE_YOUR_CALM).
-   */
-  #spendResetToken(): void {
-    const now = performance.now();
-    this.#resetTokens = Math.min(RESET_BURST, this.#resetTokens + ((now - this.#resetRefilledMs) / 1000) * RESET_RATE);
-    this.#resetRefilledMs = now;
-    this.#resetTokens -= 1;
-    if (this.#resetTokens < 0) throw new H2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `the client cancelled more than ${RESET_BURST} streams at over ${RESET_RATE} a second`);
+    if (!stream.localEnded) (this.#resets ??= new StreamResets()).spendCancelToken();
   }
 
   #onSettings(header: FrameHeader, payload: Buffer): void {
-    if (header.streamId !== 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
-    if (header.flags & Flag.ACK) {
-      if (header.length !== 0) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
-      return;
-    }
-    if (header.length % 6 !== 0) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `SETTINGS of ${header.length} bytes`);
-    let windowDelta = 0;
-    for (let at = 0; at < payload.length; at += 6) {
-      const id = payload.readUInt16BE(at);
-      const value = payload.readUInt32BE(at + 2);
-      if (id === Setting.ENABLE_PUSH && value > 1) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
-      if (id === Setting.MAX_FRAME_SIZE && (value < DEFAULT_MAX_FRAME_SIZE || value > 2 ** 24 - 1)) {
-        throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
-      }
-      if (id === Setting.INITIAL_WINDOW_SIZE) {
-        if (value > MAX_WINDOW) throw new H2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value}`);
-        windowDelta += value - this.#peerInitialWindow;
-        this.#peerInitialWindow = value;
-      }
-      // HEADER_TABLE_SIZE: our encoder never indexes. MAX_FRAME_SIZE: we stay at 16,384.
-    }
+    const initialWindow = readClientSettings(header, payload, this.#peerInitialWindow);
+    if (initialWindow === null) return;
+    const windowDelta = initialWindow - this.#peerInitialWindow;
+    this.#peerInitialWindow = initialWindow;
     if (windowDelta !== 0) {
       // §6.9.2: every stream window moves by the difference, and may go negative.
       for (const stream of this.#streams.values()) {
@@ -478,9 +413,7 @@ export class H2ServerConnection implements StreamOwner {
   }
 
   #noteReset(id: number): void {
-    const recent = (this.#recentResets ??= []);
-    if (recent.length >= RECENT_RESETS) recent.shift();
-    recent.push(id);
+    (this.#resets ??= new StreamResets()).noteReset(id);
   }
 
   #closeStream(stream: ServerStream, aborted: boolean): void {
@@ -556,13 +489,4 @@ export class H2ServerConnection implements StreamOwner {
     const timer = setTimeout(() => this.#wire.destroy(), this.#options.closeGraceMs ?? 1000);
     timer.unref();
   }
-}
-
-/** A DATA or HEADERS payload without its padding (§6.1); a bad pad length is PROTOCOL_ERROR. */
-function unpad(header: FrameHeader, payload: Buffer): Buffer {
-  if ((header.flags & Flag.PADDED) === 0) return payload;
-  if (payload.length === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `padded frame on stream ${header.streamId} without a pad length`);
-  const pad = payload[0]!;
-  if (pad >= payload.length) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `padding of ${pad} bytes in a frame of ${payload.length}`);
-  return payload.subarray(1, payload.length - pad);
 }
