@@ -8,6 +8,7 @@ import { silentLogger } from '../../log/index.js';
 import { DnsConfigSource } from '../../dns/index.js';
 import type { MachinePublicKey, NodePublicKey } from '../../key/index.js';
 import type { Node, NodeId, UserId } from '../../model/index.js';
+import { PatchField } from '../../mapper/index.js';
 import { TailnetPipeline } from '../../server/index.js';
 import { ServerState, type TailnetState } from '../../state/index.js';
 import { openTestStore, type TestStore } from '../../store/testing.js';
@@ -271,6 +272,27 @@ describe('session hub and change router', () => {
       await new Promise((resolve) => setTimeout(resolve, stretched + 20));
       change();
       assert.equal(hub.windowMs, 5, 'a change after a quiet spell waits the configured window');
+    } finally {
+      hub.closeAll();
+    }
+  });
+
+  it('sends a held patch within the coalescing window when an online mark for another peer follows it', async () => {
+    const hub = new SessionHub(pipeline.mapper, { coalesceMs: 5, keepAliveMs: 60_000, presenceWindowMs: 60_000 });
+    const sink = new RecordingSink();
+    const a1 = byName('a1');
+    const a2 = byName('a2');
+    const a3 = byName('a3');
+    try {
+      hub.open(a2.id, 130, sink);
+      const netmapFrames = sink.frames;
+      hub.markPeer(a2.id, a1.id, { kind: 'patch', fields: PatchField.Endpoints });
+      hub.markPeer(a2.id, a3.id, { kind: 'patch', fields: PatchField.Online });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(sink.frames, netmapFrames + 1, 'the endpoint patch did not wait for the presence window');
+      const message = sink.messages.at(-1)!;
+      assert.deepEqual(message.PeersChangedPatch?.map((p) => p.NodeID), [a1.id], 'the endpoint patch');
+      assert.ok(message.OnlineChange !== undefined && a3.id in message.OnlineChange, 'and the online mark with it');
     } finally {
       hub.closeAll();
     }

@@ -180,7 +180,9 @@ export class SessionHub implements SessionScheduler, RecipientSink {
         this.#armFlush();
         return;
       }
-      this.#held.spill(recipient, entry.pending);
+      // A spilled patch keeps its own urgency: an Online mark after it waits only for the
+      // presence window, and would otherwise take the patch along.
+      if (this.#held.spill(recipient, entry.pending)) this.schedule(entry);
       this.#markPending(entry, peer, mark);
       return;
     }
