@@ -125,9 +125,7 @@ export function configFromObject(input: unknown, options: ConfigFromObjectOption
   }
   const raw = structuredClone(input) as Record<string, unknown>;
   sortOutHeadscaleKeys(raw, label, problems, warnings);
-  for (const [key, why] of Object.entries(RETIRED_KEYS)) {
-    if (takeKey(raw, key).found) warnings.push(`${label}: ${key}: ignored (${why})`);
-  }
+  dropIgnoredKeys(raw, RETIRED_KEYS, label, warnings);
 
   const parsed = rawConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
@@ -152,10 +150,15 @@ const RETIRED_KEYS: Record<string, string> = {
 
 // --- headscale keys ---------------------------------------------------------------------------
 
-function sortOutHeadscaleKeys(raw: Record<string, unknown>, label: string, problems: string[], warnings: string[]): void {
-  for (const [key, why] of Object.entries(IGNORED_HEADSCALE_KEYS)) {
+/** Takes each of `keys` out of `raw`, with a warning saying why it is ignored. */
+function dropIgnoredKeys(raw: Record<string, unknown>, keys: Record<string, string>, label: string, warnings: string[]): void {
+  for (const [key, why] of Object.entries(keys)) {
     if (takeKey(raw, key).found) warnings.push(`${label}: ${key}: ignored (${why})`);
   }
+}
+
+function sortOutHeadscaleKeys(raw: Record<string, unknown>, label: string, problems: string[], warnings: string[]): void {
+  dropIgnoredKeys(raw, IGNORED_HEADSCALE_KEYS, label, warnings);
   for (const [key, replacement] of Object.entries(RENAMED_HEADSCALE_KEYS)) {
     if (takeKey(raw, key).found) problems.push(`${label}: ${key}: this headscale key was renamed; use ${replacement}`);
   }

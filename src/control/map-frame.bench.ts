@@ -13,6 +13,7 @@ import { ControlClient } from '../client/index.js';
 import type { FrameSink } from './session/map-session.js';
 import type { NoiseRequestHandler, NoiseResponse } from './index.js';
 import { startTestControlServer } from './testing.js';
+import { responseSink } from './map-handler.js';
 
 interface Held {
   readonly sink: FrameSink;
@@ -42,7 +43,7 @@ async function measure(connections: number, rounds: number, frameBytes: number):
   const held: Held[] = [];
   const handler: NoiseRequestHandler = (_req, res) => {
     res.writeHead(200);
-    held.push({ res, sink: { write: (f) => res.write(f), onceDrain: (l) => res.once('drain', l), end: () => res.end() } });
+    held.push({ res, sink: responseSink(res) });
   };
   const server = await startTestControlServer({ handler });
   const child = fork(fileURLToPath(import.meta.url), ['clients', server.url, server.transport.publicKey, String(connections), String(connections * rounds * frameBytes)]);

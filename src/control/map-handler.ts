@@ -44,20 +44,25 @@ export async function handleMap(backend: ControlBackend, req: NoiseRequest, res:
   openStream(backend, tailnet, tailnet.node(node.id) ?? node, capVersion, res);
 }
 
+/**
+ * A map stream's frames as a response body. Each write frames its DATA straight into one Noise
+ * record sequence: one seal and one transport write per flush (src/control/h2/server-connection.ts).
+ */
+export function responseSink(res: NoiseResponse): FrameSink {
+  return {
+    write: (frame) => res.write(frame),
+    onceDrain: (listener) => res.once('drain', listener),
+    end: () => res.end(),
+  };
+}
+
 function openStream(backend: ControlBackend, tailnet: TailnetState, node: Node, capVersion: number, res: NoiseResponse): void {
   // The client went away while the request was read: its 'close' has run, nothing to hold.
   if (res.closed) return;
   const services = backend.services(tailnet.id);
   res.writeHead(200, { 'content-type': 'application/octet-stream' });
-  // Each write frames its DATA straight into one Noise record sequence: one seal and one
-  // transport write per flush (src/control/h2/server-connection.ts).
-  const sink: FrameSink = {
-    write: (frame) => res.write(frame),
-    onceDrain: (listener) => res.once('drain', listener),
-    end: () => res.end(),
-  };
   services.sessionStarted(node, capVersion);
-  const session = services.hub.open(node.id, capVersion, sink);
+  const session = services.hub.open(node.id, capVersion, responseSink(res));
   res.on('close', () => {
     services.hub.remove(session);
     const current = tailnet.node(node.id);

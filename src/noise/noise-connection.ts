@@ -22,11 +22,12 @@ export interface NoiseConnectionOptions {
  * Sits between the plaintext Duplex and the records, for a protocol layer that must see or
  * insert bytes of its own (the control server's HTTP/2 connection). It receives what the
  * Duplex side writes and owns the write from then on: it calls `sealAndSend` (now or later, in
- * order) and then `callback`. Inbound plaintext passes through `inbound` before it is readable.
+ * order) and then `callback`. Inbound plaintext goes to `inbound` and is never readable on the
+ * Duplex.
  */
 export interface PlaintextTap {
   outbound(parts: Buffer[], callback: (error?: Error | null) => void): void;
-  inbound(plaintext: Buffer): readonly Buffer[];
+  inbound(plaintext: Buffer): void;
   /** The connection is gone: fail any write still held. */
   closed(error: Error): void;
 }
@@ -238,14 +239,12 @@ export class NoiseConnection extends Duplex {
         wantsMore = this.push(plaintext);
         continue;
       }
-      let passed: readonly Buffer[];
       try {
-        passed = this.#tap.inbound(plaintext);
+        this.#tap.inbound(plaintext);
       } catch (err) {
         this.destroy(err instanceof Error ? err : new Error(String(err)));
         return;
       }
-      for (const part of passed) wantsMore = this.push(part);
     }
     if (!wantsMore && !this.#transportPaused) {
       this.#transportPaused = true;

@@ -30,6 +30,11 @@ export class HeaderBlockAssembler {
     this.#maxHeaderList = maxHeaderList;
   }
 
+  /** The stream whose header block awaits CONTINUATION frames; 0 when none is open. */
+  get openStreamId(): number {
+    return this.#open === null ? 0 : this.#open.streamId;
+  }
+
   /** A HEADERS frame: its decoded block, or null when CONTINUATION frames must follow. */
   headers(header: FrameHeader, payload: Buffer): ReceivedHeaderBlock | null {
     const id = header.streamId;

@@ -3,6 +3,7 @@
 // never touches the client's decoding table, so the client's SETTINGS_HEADER_TABLE_SIZE needs
 // no answer.
 import { STATIC_TABLE } from './hpack-tables.js';
+import { CONNECTION_HEADERS, FIELD_NAME } from './request-headers.js';
 
 /** Header names (lowercase) to their first static table index. */
 const STATIC_NAME_INDEX = new Map<string, number>();
@@ -13,8 +14,6 @@ STATIC_TABLE.forEach(([name, value], i) => {
   if (name === ':status') STATIC_STATUS_INDEX.set(value, i + 1);
 });
 
-// RFC 9110 token characters for a field name (lowercase only in HTTP/2).
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 // Visible characters, space and tab; no CR, LF or NUL (RFC 9113 §8.2.1).
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
@@ -44,8 +43,6 @@ export function encodeResponseHeaders(status: number, headers: ResponseHeaders):
   }
   return Buffer.from(parts);
 }
-
-const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /** Literal header field without indexing (§6.2.2), raw strings. */
 function writeLiteral(out: number[], nameIndex: number, name: string, value: string): void {

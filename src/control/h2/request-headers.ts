@@ -11,9 +11,10 @@ export interface CheckedRequestHeaders {
 }
 
 const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path']);
-const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+/** HTTP/1 connection-specific fields, which HTTP/2 forbids (§8.2.2). */
+export const CONNECTION_HEADERS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 // A token (RFC 9110 §5.6.2) without uppercase letters.
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 // No NUL, CR or LF anywhere, no leading or trailing whitespace (§8.2.1).
 const BAD_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
 

@@ -41,8 +41,6 @@ export { H2ProtocolError } from './frames.js';
 export interface ServerConnectionOptions {
   readonly maxConcurrentStreams: number;
   readonly maxRequestBodyBytes: number;
-  /** SETTINGS_MAX_HEADER_LIST_SIZE we announce; a larger request gets 431. */
-  readonly maxHeaderListBytes?: number;
   /** Called for each request, with the stream as request and response. */
   readonly onRequest: (stream: ServerStream) => void;
   /** The client's first SETTINGS arrived (its preface is complete). */
@@ -54,19 +52,18 @@ export interface ServerConnectionOptions {
   readonly closeGraceMs?: number;
 }
 
-const DEFAULT_MAX_HEADER_LIST = 64 * 1024;
+/** SETTINGS_MAX_HEADER_LIST_SIZE we announce; a larger request gets 431. */
+const MAX_HEADER_LIST = 64 * 1024;
 
 export class H2ServerConnection implements StreamOwner {
   readonly #wire: PlaintextWire;
   readonly #options: ServerConnectionOptions;
-  readonly #maxHeaderList: number;
   readonly #reader = new FrameReader(DEFAULT_MAX_FRAME_SIZE);
   readonly #headerBlocks: HeaderBlockAssembler;
   readonly #streams = new Map<number, ServerStream>();
   #prefaceLeft = CLIENT_PREFACE.length;
   #settingsReceived = false;
   /** The stream whose header block awaits CONTINUATION, 0 when none (every frame checks it). */
-  #openBlockStreamId = 0;
   /** Highest client stream id seen: lower ids not in #streams are closed, higher are idle. */
   #lastStreamId = 0;
 
@@ -90,15 +87,14 @@ export class H2ServerConnection implements StreamOwner {
     this.#wire = wire;
     this.#output = new ConnectionOutput(wire, () => this.#sendAll());
     this.#options = options;
-    this.#maxHeaderList = options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST;
-    this.#headerBlocks = new HeaderBlockAssembler(this.#maxHeaderList);
+    this.#headerBlocks = new HeaderBlockAssembler(MAX_HEADER_LIST);
     // Server preface (RFC 9113 §3.4): SETTINGS is our first frame. ENABLE_PUSH 0 as node:http2
     // sent it; the initial windows stay at their defaults.
     this.#output.queue(
       settingsFrame([
         [Setting.MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams],
         [Setting.ENABLE_PUSH, 0],
-        [Setting.MAX_HEADER_LIST_SIZE, this.#maxHeaderList],
+        [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST],
       ]),
     );
     this.#output.flush();
@@ -106,14 +102,6 @@ export class H2ServerConnection implements StreamOwner {
 
   get blocked(): boolean {
     return this.#output.blocked;
-  }
-
-  get streamCount(): number {
-    return this.#streams.size;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
   }
 
   /** Plaintext from the client. */
@@ -149,7 +137,6 @@ export class H2ServerConnection implements StreamOwner {
   wireClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#openBlockStreamId = 0;
     this.#headerBlocks.discard();
     this.#output.discard();
     for (const stream of [...this.#streams.values()]) this.#closeStream(stream, true);
@@ -163,7 +150,7 @@ export class H2ServerConnection implements StreamOwner {
     if (!this.#settingsReceived && header.type !== FrameType.SETTINGS) {
       throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `the client's first frame was type ${header.type}, not SETTINGS`);
     }
-    const blockStreamId = this.#openBlockStreamId;
+    const blockStreamId = this.#headerBlocks.openStreamId;
     if (blockStreamId !== 0 && (header.type !== FrameType.CONTINUATION || header.streamId !== blockStreamId)) {
       throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame type ${header.type} inside the header block of stream ${blockStreamId}`);
     }
@@ -173,8 +160,7 @@ export class H2ServerConnection implements StreamOwner {
         break;
       case FrameType.HEADERS: {
         const block = this.#headerBlocks.headers(header, payload);
-        if (block === null) this.#openBlockStreamId = header.streamId;
-        else this.#onHeaderBlock(block);
+        if (block !== null) this.#onHeaderBlock(block);
         break;
       }
       case FrameType.PRIORITY:
@@ -186,7 +172,7 @@ export class H2ServerConnection implements StreamOwner {
         }
         break;
       case FrameType.RST_STREAM:
-        this.#onRstStream(header, payload);
+        this.#onRstStream(header);
         break;
       case FrameType.SETTINGS:
         this.#onSettings(header, payload);
@@ -209,10 +195,7 @@ export class H2ServerConnection implements StreamOwner {
         break;
       case FrameType.CONTINUATION: {
         const block = this.#headerBlocks.continuation(header, payload);
-        if (block !== null) {
-          this.#openBlockStreamId = 0;
-          this.#onHeaderBlock(block);
-        }
+        if (block !== null) this.#onHeaderBlock(block);
         break;
       }
       default:
@@ -299,20 +282,19 @@ export class H2ServerConnection implements StreamOwner {
     this.#streams.set(id, stream);
     this.#options.onStreamCount?.(1);
     if (block.endStream) this.#remoteEnd(stream);
-    if (decoded.listSize > this.#maxHeaderList) {
+    if (decoded.listSize > MAX_HEADER_LIST) {
       // §10.5.1: too large a header list gets 431 rather than the handler.
       stream.writeHead(431, { 'content-type': 'text/plain; charset=utf-8' });
-      stream.end(`request header list of ${decoded.listSize} bytes exceeds ${this.#maxHeaderList}\n`);
+      stream.end(`request header list of ${decoded.listSize} bytes exceeds ${MAX_HEADER_LIST}\n`);
       return;
     }
     this.#options.onRequest(stream);
   }
 
-  #onRstStream(header: FrameHeader, payload: Buffer): void {
+  #onRstStream(header: FrameHeader): void {
     if (header.streamId === 0) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
     if (header.length !== 4) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `RST_STREAM of ${header.length} bytes`);
     if (header.streamId > this.#lastStreamId) throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${header.streamId}`);
-    void payload;
     const stream = this.#streams.get(header.streamId);
     if (stream === undefined) return;
     this.#closeStream(stream, true);
@@ -363,7 +345,8 @@ export class H2ServerConnection implements StreamOwner {
       return;
     }
     this.sendStream(stream);
-    this.#notifyDrained();
+    // Sending can only block the output, never unblock it: only this stream may have drained.
+    if (!this.#output.blocked && stream.needDrain && stream.queuedBytes === 0) stream.drained();
   }
 
   // --- streams (StreamOwner) ------------------------------------------------------------------
@@ -430,7 +413,7 @@ export class H2ServerConnection implements StreamOwner {
     if (this.#closed) return;
     this.#output.cork();
     try {
-      for (const stream of [...this.#streams.values()]) {
+      for (const stream of this.#streams.values()) {
         if (stream.queuedBytes > 0 || stream.head !== null || (stream.endRequested && !stream.localEnded)) this.sendStream(stream);
       }
     } finally {
@@ -441,7 +424,7 @@ export class H2ServerConnection implements StreamOwner {
 
   #notifyDrained(): void {
     if (this.#output.blocked) return;
-    for (const stream of [...this.#streams.values()]) {
+    for (const stream of this.#streams.values()) {
       if (stream.needDrain && stream.queuedBytes === 0) stream.drained();
     }
   }

@@ -59,7 +59,6 @@ export class ServerStream implements NoiseRequest, NoiseResponse {
   /** Encoded response header block not yet framed. */
   head: Buffer | null = null;
   #headersSent = false;
-  statusCode = 200;
   readonly queue: Buffer[] = [];
   queuedBytes = 0;
   #queueOffset = 0;
@@ -143,10 +142,12 @@ export class ServerStream implements NoiseRequest, NoiseResponse {
   }
 
   #takeBody(): Buffer {
-    const body = this.#body.length === 1 ? this.#body[0]! : Buffer.concat(this.#body, this.bodyBytes);
+    const parts = this.#body;
     this.#body = [];
-    // A view into a decrypted record would pin the record: handlers get their own bytes.
-    return body.length === 0 ? Buffer.alloc(0) : Buffer.from(body);
+    // A view into a decrypted record would pin the record: handlers get their own bytes
+    // (Buffer.concat already copies).
+    if (parts.length === 1) return Buffer.from(parts[0]!);
+    return Buffer.concat(parts, this.bodyBytes);
   }
 
   // --- response --------------------------------------------------------------------------------
@@ -172,7 +173,6 @@ export class ServerStream implements NoiseRequest, NoiseResponse {
   writeHead(status: number, headers: ResponseHeaders = {}): this {
     if (this.#headersSent) throw new Error(`${pathOf(this)}: response headers already sent`);
     this.#headersSent = true;
-    this.statusCode = status;
     if (this.#closed) return this;
     this.head = encodeResponseHeaders(status, headers);
     // Sent with the first body write or end in this tick (one record), else on its own.

@@ -5,8 +5,6 @@ import type { Duplex } from 'node:stream';
 import type { NoiseConnection, PlaintextTap } from '../../noise/index.js';
 import { H2ServerConnection, type PlaintextWire, type ServerConnectionOptions } from './server-connection.js';
 
-const NOTHING_READABLE: readonly Buffer[] = [];
-
 /**
  * Both directions between a NoiseConnection and our HTTP/2 connection, in one object per
  * connection (a map poll holds it for hours; methods, not closures).
@@ -21,9 +19,8 @@ class NoiseWire implements PlaintextWire, PlaintextTap {
 
   // PlaintextTap: decrypted records in; the Duplex side is never written after this point, and
   // if something did write it, it goes out in order.
-  inbound(plaintext: Buffer): readonly Buffer[] {
+  inbound(plaintext: Buffer): void {
     this.connection?.receive(plaintext);
-    return NOTHING_READABLE;
   }
 
   outbound(parts: Buffer[], callback: (error?: Error | null) => void): void {
