@@ -152,10 +152,11 @@ export class TailnetPipeline implements TailnetServices {
     if (this.#closed || this.hub.hasSession(node.id)) return;
     // Hysteresis is in two places: a router back within the grace never lost anything, and the
     // primary table never hands a prefix back to a router that returns later (primary-routes.ts).
-    const routerGraceMs = this.#options.routerFailoverGraceMs ?? this.#options.offlineGraceMs;
-    const standby = this.#hasStandby(node.id);
+    const routerGraceMs = this.#routerGraceMs;
+    const served = this.#servedRoutes(node.id);
+    const standby = this.#hasStandby(node.id, served);
     this.#routersAwaitingStandby.delete(node.id);
-    if (!standby && routerGraceMs < this.#options.offlineGraceMs && this.#servedRoutes(node.id).size > 0) {
+    if (!standby && routerGraceMs < this.#options.offlineGraceMs && served.size > 0) {
       this.#routersAwaitingStandby.set(node.id, performance.now());
     }
     this.#armOffline(node.id, standby ? routerGraceMs : this.#options.offlineGraceMs);
@@ -183,11 +184,14 @@ export class TailnetPipeline implements TailnetServices {
    */
   #standbyMayHaveAppeared(candidate: NodeId): void {
     if (this.#routersAwaitingStandby.size === 0 || !this.state.presence(candidate).online) return;
-    const routerGraceMs = this.#options.routerFailoverGraceMs ?? this.#options.offlineGraceMs;
-    for (const [id, endedAt] of [...this.#routersAwaitingStandby]) {
-      if (id === candidate || !this.#servesAnyOf(candidate, this.#servedRoutes(id))) continue;
+    const offered = this.#servedRoutes(candidate);
+    if (offered.size === 0) return;
+    // Deleting the entry being visited is safe while iterating a Map.
+    for (const [id, endedAt] of this.#routersAwaitingStandby) {
+      const router = this.state.node(id);
+      if (id === candidate || router === undefined || !servesAnyOf(router, offered)) continue;
       this.#routersAwaitingStandby.delete(id);
-      this.#armOffline(id, endedAt + routerGraceMs - performance.now());
+      this.#armOffline(id, endedAt + this.#routerGraceMs - performance.now());
     }
   }
 
@@ -198,20 +202,17 @@ export class TailnetPipeline implements TailnetServices {
     return new Set(node.approvedRoutes.filter((r) => r !== '0.0.0.0/0' && r !== '::/0' && node.advertisedRoutes.includes(r)));
   }
 
-  /** Whether another online node serves one of this node's subnet routes (so it can take over). */
-  #hasStandby(id: NodeId): boolean {
-    const served = this.#servedRoutes(id);
+  /** Whether another online node serves one of `served`, this node's routes (so it can take over). */
+  #hasStandby(id: NodeId, served: ReadonlySet<string>): boolean {
     if (served.size === 0) return false;
     for (const other of this.state.nodes()) {
-      if (other.id !== id && this.state.presence(other.id).online && this.#servesAnyOf(other.id, served)) return true;
+      if (other.id !== id && this.state.presence(other.id).online && servesAnyOf(other, served)) return true;
     }
     return false;
   }
 
-  #servesAnyOf(id: NodeId, routes: ReadonlySet<string>): boolean {
-    const node = this.state.node(id);
-    if (node === undefined || routes.size === 0) return false;
-    return node.approvedRoutes.some((route) => routes.has(route) && node.advertisedRoutes.includes(route));
+  get #routerGraceMs(): number {
+    return this.#options.routerFailoverGraceMs ?? this.#options.offlineGraceMs;
   }
 
   /** Ends every session (server shutdown) and stops the clocks. */
@@ -381,4 +382,9 @@ export class TailnetPipeline implements TailnetServices {
       timers.delete(id);
     }
   }
+}
+
+/** Whether `node` advertises and has approved one of `routes`. */
+function servesAnyOf(node: Node, routes: ReadonlySet<string>): boolean {
+  return node.approvedRoutes.some((route) => routes.has(route) && node.advertisedRoutes.includes(route));
 }
