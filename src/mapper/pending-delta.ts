@@ -84,6 +84,11 @@ export class PendingDelta {
       if (online.length > this.#maxPeers) this.#settle();
       return;
     }
+    this.#orInto(peer, fields);
+  }
+
+  /** ORs patch fields into the peer's mark; a full or removed mark already covers them. */
+  #orInto(peer: NodeId, fields: PatchFields): void {
     const current = this.#get(peer);
     if (current === undefined) this.#set(peer, fields);
     else if (current > 0 && (current | fields) !== current) this.#set(peer, current | fields);
@@ -155,9 +160,7 @@ export class PendingDelta {
     this.#online = null;
     for (const peer of online) {
       if (this.resync) return;
-      const current = this.#get(peer);
-      if (current === undefined) this.#set(peer, PatchField.Online);
-      else if (current > 0 && (current & PatchField.Online) === 0) this.#set(peer, current | PatchField.Online);
+      this.#orInto(peer, PatchField.Online);
     }
   }
 

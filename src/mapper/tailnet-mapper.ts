@@ -6,6 +6,7 @@ import type { Node, NodeId, UserId } from '../model/index.js';
 import type { TailnetState } from '../state/index.js';
 import type * as tailcfg from '../tailcfg/index.js';
 import { CapVer } from '../tailcfg/index.js';
+import { sameNumbers } from '../util/index.js';
 import { FilterChunker } from './filter-chunks.js';
 import { frameMessage, ZstdEncoder } from './frame.js';
 import { MARK_FULL, MARK_REMOVED, type PendingDelta, type UnmergedPresence } from './pending-delta.js';
@@ -601,12 +602,6 @@ function ascending(ids: Iterable<NodeId>): readonly NodeId[] {
     if (sorted) return list;
   }
   return [...ids].sort((a, b) => a - b);
-}
-
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 const KEEP_ALIVE_FRAME = frameMessage([new ZstdEncoder().frame(Buffer.from('{"KeepAlive":true}'))]);

@@ -1,4 +1,4 @@
-// Binary search over ascending number arrays (node-id lists kept in order).
+// Ascending number arrays (node-id lists kept in order): binary search and equality.
 
 /** First index in an ascending list whose value is >= v (the list's length if none). */
 export function lowerBound(list: readonly number[], v: number): number {
@@ -10,4 +10,11 @@ export function lowerBound(list: readonly number[], v: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Same length and the same numbers in the same order. */
+export function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

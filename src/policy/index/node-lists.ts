@@ -8,9 +8,7 @@ export function sameStrings(a: readonly string[], b: readonly string[]): boolean
   return true;
 }
 
-export function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
+export { sameNumbers } from '../../util/sorted.js';
 
 export function sameOptionalLists(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
