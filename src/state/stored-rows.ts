@@ -2,7 +2,6 @@
 // to them and publishes what changed with origin 'remote', exactly as a local write would.
 import type { Node, NodeId, Tailnet, User, UserId } from '../model/index.js';
 import type { Presence } from './events.js';
-import { facetsBetween } from './node-change.js';
 import type { TailnetInternals } from './tailnet-internals.js';
 
 export class StoredRows {
@@ -45,13 +44,7 @@ export class StoredRows {
       const after: Node = options.keepLive
         ? { ...row, endpoints: before.endpoints, discoKey: before.discoKey, hostinfo: before.hostinfo, hostname: before.hostname, lastSeen: before.lastSeen }
         : row;
-      const facets = facetsBetween(before, after);
-      if (before.givenName !== after.givenName && state.nodeByGivenName.get(before.givenName) === before.id) {
-        state.nodeByGivenName.delete(before.givenName);
-      }
-      state.putNode(after);
-      if (before.nodeKey !== after.nodeKey) state.hooks.onNodeKey(after, before.nodeKey);
-      if (facets.size > 0) state.publish({ kind: 'nodeChanged', before, after, facets }, 'remote');
+      state.replaceNode(before, after, 'remote');
     });
   }
 
@@ -62,8 +55,7 @@ export class StoredRows {
       const before = state.users.get(id);
       if (row === undefined) {
         if (before === undefined) return;
-        state.users.delete(id);
-        if (state.usersByName.get(before.name) === id) state.usersByName.delete(before.name);
+        state.dropUser(before);
         state.publish({ kind: 'userRemoved', user: before }, 'remote');
         return;
       }
@@ -73,8 +65,7 @@ export class StoredRows {
         return;
       }
       if (before.name === row.name && before.displayName === row.displayName && before.email === row.email && before.role === row.role) return;
-      if (state.usersByName.get(before.name) === id) state.usersByName.delete(before.name);
-      state.putUser(row);
+      state.replaceUser(before, row);
       state.publish({ kind: 'userChanged', before, after: row }, 'remote');
     });
   }

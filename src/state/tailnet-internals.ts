@@ -21,9 +21,7 @@ export interface TailnetInternals {
   readonly hooks: TailnetStateHooks;
   readonly nodes: Map<NodeId, Node>;
   readonly users: Map<UserId, User>;
-  readonly usersByName: Map<string, UserId>;
   readonly presence: Map<NodeId, Presence>;
-  readonly nodeByGivenName: Map<string, NodeId>;
   tailnetId(): TailnetId;
   tailnet(): Tailnet;
   setTailnet(row: Tailnet): void;
@@ -39,4 +37,9 @@ export interface TailnetInternals {
   putUser(user: User): void;
   putNode(node: Node): void;
   dropNode(node: Node): void;
+  /** A user's row changed (its name index follows a rename). */
+  replaceUser(before: User, after: User): void;
+  dropUser(user: User): void;
+  /** A node's row changed: indexes and hooks follow, listeners hear the changed facets. */
+  replaceNode(before: Node, after: Node, origin: EventOrigin): void;
 }

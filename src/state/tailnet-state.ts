@@ -233,8 +233,7 @@ export class TailnetState {
         });
         return updated;
       });
-      this.#usersByName.delete(before.name);
-      this.#putUser(after);
+      this.#replaceUser(before, after);
       this.#publish({ kind: 'userChanged', before, after });
       return after;
     });
@@ -253,8 +252,7 @@ export class TailnetState {
         await tx.users.delete(id);
         await this.#audit(tx, actor, 'user.delete', `user:${id}`, { name: user.name });
       });
-      this.#users.delete(id);
-      this.#usersByName.delete(user.name);
+      this.#dropUser(user);
       this.#publish({ kind: 'userRemoved', user });
     });
   }
@@ -582,9 +580,7 @@ export class TailnetState {
       hooks: this.#hooks,
       nodes: this.#nodes,
       users: this.#users,
-      usersByName: this.#usersByName,
       presence: this.#presence,
-      nodeByGivenName: this.#nodeByGivenName,
       tailnetId: () => this.id,
       tailnet: () => this.#tailnet,
       setTailnet: (row) => { this.#tailnet = row; },
@@ -598,6 +594,9 @@ export class TailnetState {
       putUser: (user) => this.#putUser(user),
       putNode: (node) => this.#putNode(node),
       dropNode: (node) => this.#dropNode(node),
+      replaceUser: (before, after) => this.#replaceUser(before, after),
+      dropUser: (user) => this.#dropUser(user),
+      replaceNode: (before, after, origin) => this.#replaceNode(before, after, origin),
     };
   }
 
@@ -628,6 +627,17 @@ export class TailnetState {
   #putUser(user: User): void {
     this.#users.set(user.id, user);
     this.#usersByName.set(user.name, user.id);
+  }
+
+  /** A user's row changed: its name index follows a rename. */
+  #replaceUser(before: User, after: User): void {
+    if (this.#usersByName.get(before.name) === before.id) this.#usersByName.delete(before.name);
+    this.#putUser(after);
+  }
+
+  #dropUser(user: User): void {
+    this.#users.delete(user.id);
+    if (this.#usersByName.get(user.name) === user.id) this.#usersByName.delete(user.name);
   }
 
   #putNode(node: Node): void {
@@ -662,14 +672,22 @@ export class TailnetState {
       hostname: patch.hostname ?? (patch.hostinfo ? committed.hostname : before.hostname),
       lastSeen: patch.lastSeen !== undefined ? patch.lastSeen : before.lastSeen,
     };
+    this.#replaceNode(before, after, 'local');
+    return after;
+  }
+
+  /**
+   * A node's row changed in memory: the given-name index follows a rename, the server-wide
+   * node-key index a new key, and listeners hear the changed facets.
+   */
+  #replaceNode(before: Node, after: Node, origin: EventOrigin): void {
     const facets = facetsBetween(before, after);
-    if (before.givenName !== after.givenName) {
-      if (this.#nodeByGivenName.get(before.givenName) === before.id) this.#nodeByGivenName.delete(before.givenName);
+    if (before.givenName !== after.givenName && this.#nodeByGivenName.get(before.givenName) === before.id) {
+      this.#nodeByGivenName.delete(before.givenName);
     }
     this.#putNode(after);
     if (before.nodeKey !== after.nodeKey) this.#hooks.onNodeKey(after, before.nodeKey);
-    if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets });
-    return after;
+    if (facets.size > 0) this.#publish({ kind: 'nodeChanged', before, after, facets }, origin);
   }
 }
 
