@@ -148,21 +148,22 @@ export async function runEngine(options: EngineOptions): Promise<EngineResult> {
     global.gc?.();
     for (let i = 0; i < WARMUP_EVENTS; i++) await tailnet.applyLiveUpdate(pick(), { endpoints: [`198.51.100.250:${1000 + i}`] });
     pipeline.hub.flushNow();
-    for (let i = 0; i < reps.endpoint; i++) {
+    // Event i moves a random node to two new endpoints; `net` keeps warm and cold events apart.
+    const endpointEvent = (i: number, net: number) => {
       const id = pick();
       const port = 1024 + Math.floor(random() * 60000);
-      samples.endpoint.push(await measure(() => tailnet.applyLiveUpdate(id, { endpoints: [`198.51.100.${i % 250}:${port}`, `10.1.${i % 250}.7:${port}`] })));
-    }
+      return () => tailnet.applyLiveUpdate(id, { endpoints: [`198.51.100.${i % 250}:${port}`, `10.${net}.${i % 250}.7:${port}`] });
+    };
+    for (let i = 0; i < reps.endpoint; i++) samples.endpoint.push(await measure(endpointEvent(i, 1)));
     log('endpoint done');
 
     const cold: Array<{ us: number; recipients: number; bytes: number }> = [];
     if (options.coldSweepMb !== undefined && options.coldSweepMb > 0) {
       const sweep = new CacheSweep(options.coldSweepMb);
       for (let i = 0; i < (options.coldReps ?? COLD_REPS); i++) {
-        const id = pick();
-        const port = 1024 + Math.floor(random() * 60000);
+        const event = endpointEvent(i, 2);
         sweep.run();
-        cold.push(await measure(() => tailnet.applyLiveUpdate(id, { endpoints: [`198.51.100.${i % 250}:${port}`, `10.2.${i % 250}.7:${port}`] })));
+        cold.push(await measure(event));
       }
       log(`endpoint_cold done (sweep ${options.coldSweepMb} MiB, checksum ${sweep.checksum})`);
     }
