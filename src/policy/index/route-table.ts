@@ -238,7 +238,7 @@ export class RouteTable {
         if (p.kind === 'wildcard') return true;
         if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
         if (only !== null) return p.kind === 'literal' && (p.literal ?? IPSet.EMPTY).overlapsPrefix(prefix);
-        if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap(parts, prefix);
+        if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap([p], prefix);
         return false;
       });
       if (dstHits) access.regular.or(info.src.members);
@@ -264,7 +264,7 @@ export class RouteTable {
         const dstHits = parts.some((p) => {
           if (p.kind === 'wildcard') return true;
           if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
-          if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap(parts, prefix);
+          if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap([p], prefix);
           return false;
         });
         if (dstHits) access.regular.set(c);
@@ -273,7 +273,6 @@ export class RouteTable {
     }
   }
 
-  /** Resolved.ipSet overlaps a prefix, for a prefix that covers no node address. */
   /**
    * Whether the addresses the parts name (their nodes' addresses and literals) overlap a
    * prefix, without building them:
@@ -301,6 +300,7 @@ export class RouteTable {
     return this.#partsOverlap(sel.parts, prefix);
   }
 
+  /** Resolved.ipSet overlaps a prefix, for a prefix that covers no node address. */
   #selectionOverlapsRoute(sel: Selection, prefix: IPPrefix): boolean {
     if (sel.dangerAll || sel.wildcard) return true;
     if (sel.postures.length > 0) return false;
