@@ -305,9 +305,10 @@ export class PolicyIndex {
     // Only once the new index stands (a policy the build rejects leaves this one as it was).
     if (keep) this.#binding.rebind(compiled);
     this.#ssh.bind();
-    if (keep && sameSshRules(this.compiled, compiled)) next.#ssh.carryOver(this.#ssh);
+    const sshSame = keep && sameSshRules(this.compiled, compiled);
+    if (sshSame) next.#ssh.carryOver(this.#ssh);
     else next.#ssh.bind();
-    const delta = keep ? diffKeptClasses(this.#outputs(), next.#outputs(), this.#binding.classes) : diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
+    const delta = keep ? diffKeptClasses(this.#outputs(), next.#outputs(), this.#binding.classes, sshSame) : diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
     this.#adopt(next);
     return delta;
   }
