@@ -162,7 +162,6 @@ export class PolicyIndex {
       srcList: (sel) => this.#selections.srcList(sel),
       atomExists: (atom) => (this.#binding.atomNodes[atom] ?? 0) > 0,
       tick: () => this.#binding.tick(),
-      viaSelection: (tags) => this.#selections.viaSelection(tags),
       sees: (a, b) => this.sees(a, b),
       nodes: () => this.#binding.byId.values(),
       resolve: (sel) => this.#selections.resolve(sel),

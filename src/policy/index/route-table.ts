@@ -36,7 +36,6 @@ export interface RoutesHost {
   /** Every served route, as one set. */
   servedRouteSet(): IPSet;
   resolve(sel: Selection): Resolved;
-  viaSelection(tags: readonly string[]): Selection;
   sees(a: number, b: number): boolean;
 }
 
@@ -319,7 +318,7 @@ export class RouteTable {
       const item = info.item;
       if (item.kind !== 'via' || !info.src.members.has(viewer.classId)) continue;
       if (!item.dst.literal.overlapsPrefix(p)) continue;
-      viaSels.push(this.#host.viaSelection(item.viaTags));
+      viaSels.push(item.via);
     }
     if (viaSels.length === 0) return null;
     return this.#primary.electAmong(prefix, (id) => {
@@ -333,7 +332,7 @@ export class RouteTable {
     for (const info of this.#host.viaItems) {
       const item = info.item;
       if (item.kind !== 'via' || !item.dst.internet || !info.src.members.has(viewer.classId)) continue;
-      if (this.#host.resolve(this.#host.viaSelection(item.viaTags)).identity.has(exitNode.classId)) return true;
+      if (this.#host.resolve(item.via).identity.has(exitNode.classId)) return true;
     }
     return false;
   }
