@@ -113,6 +113,8 @@ export interface SelfCapItem extends ItemBase {
 export interface ViaItem extends ItemBase {
   readonly kind: 'via';
   readonly viaTags: readonly string[];
+  /** The routers carrying one of viaTags, as a selection (the index elects among them). */
+  readonly via: Selection;
   readonly dst: Selection;
   readonly ipProto: readonly number[] | null;
   readonly ports: readonly PortRange[];
@@ -261,7 +263,7 @@ class Compiler {
       const dst = this.select(otherDst);
       // The index selects the routers by these tags when it elects one; interned here, they are
       // among the atoms its classes are built from (a tag named nowhere else was missing).
-      this.select(grant.via.map((v) => ({ text: v.text, alias: { kind: 'tag', name: v.text } })));
+      const via = this.select(grant.via.map((v) => ({ text: v.text, alias: { kind: 'tag', name: v.text } })));
       for (const ip of grant.ip) {
         items.push({
           kind: 'via',
@@ -269,6 +271,7 @@ class Compiler {
           origin,
           src,
           viaTags: grant.via.map((v) => v.text),
+          via,
           dst,
           ipProto: ip.proto === null ? null : [ip.proto],
           ports: ip.ports,
@@ -277,7 +280,7 @@ class Compiler {
         });
       }
       if (grant.app !== null) {
-        items.push({ kind: 'via', order: this.#order++, origin, src, viaTags: grant.via.map((v) => v.text), dst, ipProto: null, ports: [], dstsWithPorts: [], capMap: grant.app });
+        items.push({ kind: 'via', order: this.#order++, origin, src, viaTags: grant.via.map((v) => v.text), via, dst, ipProto: null, ports: [], dstsWithPorts: [], capMap: grant.app });
       }
       return;
     }

@@ -161,8 +161,6 @@ export class ClassBinding {
       const to = this.#classFor(node);
       if (this.classes.length > count) created.push({ cls: to, from });
       this.#putIn(node, to);
-      to.addresses = null;
-      for (const a of to.atoms) this.atomNodes[a]!++;
     }
     if (extension.moves.length > 0) this.addressEpoch = this.tick();
     this.onNewClass = announce;
@@ -195,8 +193,6 @@ export class ClassBinding {
     }
     const cls = this.#classFor(node);
     this.#putIn(node, cls);
-    cls.addresses = null;
-    for (const a of cls.atoms) this.atomNodes[a]!++;
     this.allNodesSet = null;
     this.addressEpoch = this.tick();
     return node;
@@ -232,13 +228,15 @@ export class ClassBinding {
     return cls;
   }
 
-  /** Puts a node (out of any class) into `cls`. */
+  /** Puts a node (out of any class) into `cls` (the inverse of #takeOut). */
   #putIn(node: NodeRec, cls: IdentityClass): void {
     node.classId = cls.id;
     node.slot = cls.nodes.length;
     cls.nodes.push(node);
     cls.memberIds.push(node.id);
     this.classOfId.set(node.id, cls.id);
+    cls.addresses = null;
+    for (const a of cls.atoms) this.atomNodes[a]!++;
   }
 
   /** The user-kind atoms a user matches, in atom order. */

@@ -28,7 +28,6 @@ export interface FiltersHost extends SelfRulesHost {
   readonly users: ReadonlyMap<number, UserRec>;
   readonly items: readonly ItemInfo[];
   resolve(sel: Selection): Resolved;
-  viaSelection(tags: readonly string[]): Selection;
   /** The rendered source list of a selection (made on first use). */
   srcList(sel: Selection): SrcList;
   /** The addresses one selector names. */
@@ -230,7 +229,7 @@ export class ClassFilters {
           break;
         }
         case 'via': {
-          const via = this.#host.resolve(this.#host.viaSelection(item.viaTags));
+          const via = this.#host.resolve(item.via);
           if (!via.identity.has(cls.id) || info.list.size === 0) break;
           // The service delivers no CapGrant for a grant with `via`; only its ip rules.
           if (item.capMap !== null) break;

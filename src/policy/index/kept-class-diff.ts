@@ -12,7 +12,6 @@ import { type PolicyDelta, newDeltaParts } from './delta.js';
 import { push } from './delta-collection.js';
 import { sameFilterRules } from './filter-template.js';
 import type { IdentityClass, NodeRec } from './records.js';
-import { sameSshRules } from './ssh-policy.js';
 
 /** What the kept-class diff reads of an index beyond DiffSide. */
 export interface KeptClassSide extends DiffSide {
@@ -22,8 +21,10 @@ export interface KeptClassSide extends DiffSide {
 
 /**
  * The delta from `old` to `next`, which share `classes` (and so nodes, users and routes).
+ * `sshSame` is sameSshRules(old.compiled, next.compiled), which the caller has already
+ * worked out to decide whether the SSH policies carry over.
  */
-export function diffKeptClasses(old: KeptClassSide, next: KeptClassSide, classes: readonly IdentityClass[]): PolicyDelta {
+export function diffKeptClasses(old: KeptClassSide, next: KeptClassSide, classes: readonly IdentityClass[], sshSame: boolean): PolicyDelta {
   const { gained, lost, viewChanged, filterChanged, sshChanged, selfChanged, sourceCapsChanged } = newDeltaParts();
   const live = classes.filter((c) => c.nodes.length > 0);
   const cells = live.map((c) => ({ a: c.id, b: c.id, nodes: c.nodes }));
@@ -94,7 +95,7 @@ export function diffKeptClasses(old: KeptClassSide, next: KeptClassSide, classes
   }
   // SSH: the same rules over the same classes and users give the same policies; otherwise per
   // class, user and (for localpart rules) the node's own source role.
-  if (!sameSshRules(old.compiled, next.compiled)) {
+  if (!sshSame) {
     const memo = new Map<string, boolean>();
     for (const x of live) {
       for (const n of x.nodes) {

@@ -162,7 +162,6 @@ export class PolicyIndex {
       srcList: (sel) => this.#selections.srcList(sel),
       atomExists: (atom) => (this.#binding.atomNodes[atom] ?? 0) > 0,
       tick: () => this.#binding.tick(),
-      viaSelection: (tags) => this.#selections.viaSelection(tags),
       sees: (a, b) => this.sees(a, b),
       nodes: () => this.#binding.byId.values(),
       resolve: (sel) => this.#selections.resolve(sel),
@@ -305,9 +304,10 @@ export class PolicyIndex {
     // Only once the new index stands (a policy the build rejects leaves this one as it was).
     if (keep) this.#binding.rebind(compiled);
     this.#ssh.bind();
-    if (keep && sameSshRules(this.compiled, compiled)) next.#ssh.carryOver(this.#ssh);
+    const sshSame = keep && sameSshRules(this.compiled, compiled);
+    if (sshSame) next.#ssh.carryOver(this.#ssh);
     else next.#ssh.bind();
-    const delta = keep ? diffKeptClasses(this.#outputs(), next.#outputs(), this.#binding.classes) : diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
+    const delta = keep ? diffKeptClasses(this.#outputs(), next.#outputs(), this.#binding.classes, sshSame) : diffByClass(this.#outputs(), next.#outputs(), new Set(), false);
     this.#adopt(next);
     return delta;
   }

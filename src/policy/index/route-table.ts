@@ -36,7 +36,6 @@ export interface RoutesHost {
   /** Every served route, as one set. */
   servedRouteSet(): IPSet;
   resolve(sel: Selection): Resolved;
-  viaSelection(tags: readonly string[]): Selection;
   sees(a: number, b: number): boolean;
 }
 
@@ -238,7 +237,7 @@ export class RouteTable {
         if (p.kind === 'wildcard') return true;
         if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
         if (only !== null) return p.kind === 'literal' && (p.literal ?? IPSet.EMPTY).overlapsPrefix(prefix);
-        if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap(parts, prefix);
+        if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap([p], prefix);
         return false;
       });
       if (dstHits) access.regular.or(info.src.members);
@@ -264,7 +263,7 @@ export class RouteTable {
         const dstHits = parts.some((p) => {
           if (p.kind === 'wildcard') return true;
           if (p.kind === 'internet') return INTERNET.overlapsPrefix(prefix);
-          if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap(parts, prefix);
+          if (p.kind === 'literal' || p.kind === 'atom') return this.#partsOverlap([p], prefix);
           return false;
         });
         if (dstHits) access.regular.set(c);
@@ -273,7 +272,6 @@ export class RouteTable {
     }
   }
 
-  /** Resolved.ipSet overlaps a prefix, for a prefix that covers no node address. */
   /**
    * Whether the addresses the parts name (their nodes' addresses and literals) overlap a
    * prefix, without building them:
@@ -301,6 +299,7 @@ export class RouteTable {
     return this.#partsOverlap(sel.parts, prefix);
   }
 
+  /** Resolved.ipSet overlaps a prefix, for a prefix that covers no node address. */
   #selectionOverlapsRoute(sel: Selection, prefix: IPPrefix): boolean {
     if (sel.dangerAll || sel.wildcard) return true;
     if (sel.postures.length > 0) return false;
@@ -319,7 +318,7 @@ export class RouteTable {
       const item = info.item;
       if (item.kind !== 'via' || !info.src.members.has(viewer.classId)) continue;
       if (!item.dst.literal.overlapsPrefix(p)) continue;
-      viaSels.push(this.#host.viaSelection(item.viaTags));
+      viaSels.push(item.via);
     }
     if (viaSels.length === 0) return null;
     return this.#primary.electAmong(prefix, (id) => {
@@ -333,7 +332,7 @@ export class RouteTable {
     for (const info of this.#host.viaItems) {
       const item = info.item;
       if (item.kind !== 'via' || !item.dst.internet || !info.src.members.has(viewer.classId)) continue;
-      if (this.#host.resolve(this.#host.viaSelection(item.viaTags)).identity.has(exitNode.classId)) return true;
+      if (this.#host.resolve(item.via).identity.has(exitNode.classId)) return true;
     }
     return false;
   }

@@ -31,7 +31,6 @@ export class SelectionBinding {
   /** The items sharing each source list. */
   readonly itemsByList = new Map<SrcList, ItemInfo[]>();
   readonly viaItems: ItemInfo[] = [];
-  readonly #viaSelections = new Map<string, Selection>();
 
   /** Source lists of the index this one replaces over the same classes, by selection key. */
   readonly #carried: ReadonlyMap<string, CarriedList> | null;
@@ -257,7 +256,7 @@ export class SelectionBinding {
     } else if (item.kind === 'cap') {
       for (const part of item.dst.parts) this.#partMembers(part, out);
     } else if (item.kind === 'via') {
-      const via = this.resolve(this.viaSelection(item.viaTags));
+      const via = this.resolve(item.via);
       for (const c of via.identity) {
         const cls = this.#cb.classes[c]!;
         if (this.#viaServes(cls, item.dst)) out.set(c);
@@ -286,16 +285,6 @@ export class SelectionBinding {
     }
   }
 
-  viaSelection(tags: readonly string[]): Selection {
-    const key = tags.join(',');
-    let sel = this.#viaSelections.get(key);
-    if (sel === undefined) {
-      sel = this.#compiled.select(tags.map((t) => ({ text: t, alias: { kind: 'tag', name: t } })));
-      this.#viaSelections.set(key, sel);
-    }
-    return sel;
-  }
-
   /** Whether a router class serves some destination of a via grant. */
   #viaServes(cls: IdentityClass, dst: Selection): boolean {
     if (dst.internet && cls.exit) return true;
@@ -306,7 +295,7 @@ export class SelectionBinding {
   classInDst(item: RuleItem, cls: IdentityClass): boolean {
     if (item.kind === 'net') return item.dsts.some((d) => this.#partHas(d.part, cls));
     if (item.kind === 'cap') return item.dst.parts.some((p) => this.#partHas(p, cls));
-    if (item.kind === 'via') return this.resolve(this.viaSelection(item.viaTags)).identity.has(cls.id) && this.#viaServes(cls, item.dst);
+    if (item.kind === 'via') return this.resolve(item.via).identity.has(cls.id) && this.#viaServes(cls, item.dst);
     return false;
   }
 
