@@ -112,8 +112,7 @@ export interface SelfCapItem extends ItemBase {
 /** A grant with `via`: delivered only to routers carrying one of the tags. */
 export interface ViaItem extends ItemBase {
   readonly kind: 'via';
-  readonly viaTags: readonly string[];
-  /** The routers carrying one of viaTags, as a selection (the index elects among them). */
+  /** The routers carrying one of the grant's via tags, as a selection (the index elects among them). */
   readonly via: Selection;
   readonly dst: Selection;
   readonly ipProto: readonly number[] | null;
@@ -270,7 +269,6 @@ class Compiler {
           order: this.#order++,
           origin,
           src,
-          viaTags: grant.via.map((v) => v.text),
           via,
           dst,
           ipProto: ip.proto === null ? null : [ip.proto],
@@ -280,7 +278,7 @@ class Compiler {
         });
       }
       if (grant.app !== null) {
-        items.push({ kind: 'via', order: this.#order++, origin, src, viaTags: grant.via.map((v) => v.text), via, dst, ipProto: null, ports: [], dstsWithPorts: [], capMap: grant.app });
+        items.push({ kind: 'via', order: this.#order++, origin, src, via, dst, ipProto: null, ports: [], dstsWithPorts: [], capMap: grant.app });
       }
       return;
     }
