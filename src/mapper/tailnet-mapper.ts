@@ -9,6 +9,7 @@ import { CapVer } from '../tailcfg/index.js';
 import { sameNumbers } from '../util/index.js';
 import { FilterChunker } from './filter-chunks.js';
 import { frameMessage, ZstdEncoder } from './frame.js';
+import { BlockRenderings, PEER_BLOCK, ProfileLists, type BlockRendering } from './netmap-caches.js';
 import { MARK_FULL, MARK_REMOVED, type PendingDelta, type UnmergedPresence } from './pending-delta.js';
 import type { FilterForm, PolicyView } from './policy-view.js';
 import {
@@ -20,34 +21,7 @@ function filterFormOf(memory: SessionMemory): FilterForm {
   return usesSourceCaps(memory.variant) ? 'caps' : 'ips';
 }
 
-/** Peers per block of the netmap's Peers list (node ids id/PEER_BLOCK share a block). */
-const PEER_BLOCK = 32;
 const MAX_CACHED_FRAGMENTS = 65_536;
-/** Distinct renderings kept per peer block (viewers that see different members or views). */
-const MAX_BLOCK_RENDERINGS = 64;
-/** Distinct UserProfiles lists kept compressed (viewers that see different sets of users). */
-const MAX_PROFILE_LISTS = 1_024;
-
-/**
- * One compressed rendering of a peer block: the members a viewer sees, in order, with the view
- * key each is shown with. A viewer whose members and keys are equal element by element gets
- * the same bytes; comparing arrays spares building a key string per peer per netmap.
- */
-interface BlockRendering {
-  readonly variant: WireVariant;
-  readonly ids: readonly NodeId[];
-  readonly viewKeys: readonly string[];
-  /** The distinct wire user ids of the members, for the netmap's UserProfiles. */
-  readonly users: readonly number[];
-  /** Null when none of the members is in the state. */
-  readonly frame: Buffer | null;
-}
-
-/** A compressed UserProfiles list, shared by every netmap that lists the same users. */
-interface ProfileList {
-  readonly ids: readonly number[];
-  readonly frame: Buffer;
-}
 
 export interface DnsSource {
   /** MagicDNS suffix, e.g. `headway.internal`; also the netmap's `Domain`. */
@@ -104,13 +78,8 @@ export class TailnetMapper {
   #lastPresence: { marks: UnmergedPresence; variant: WireVariant; frame: Buffer } | null = null;
   /** Compressed fragments shared by full netmaps: peer blocks, DERP map, filters. */
   readonly #fragmentFrames = new Map<string, Buffer>();
-  /** Per block of node ids, its renderings; a change to any member drops the block's. */
-  readonly #blocks = new Map<number, BlockRendering[]>();
-  /** Renderings held in #blocks, bounded like the other fragments. */
-  #renderingCount = 0;
-  /** UserProfiles lists by a hash of their sorted ids; dropped when any user changes. */
-  readonly #profileLists = new Map<number, ProfileList[]>();
-  #profileListCount = 0;
+  readonly #blocks = new BlockRenderings();
+  readonly #profileLists = new ProfileLists();
   #derpJson: { version: number; json: string } | null = null;
   readonly stats: MapperStats = { peerSerialisations: 0, patchSerialisations: 0, compressions: 0, frameCacheHits: 0 };
 
@@ -126,20 +95,12 @@ export class TailnetMapper {
   invalidate(node: NodeId): void {
     this.#peerJson.delete(node);
     this.#patchJson.delete(node);
-    const block = Math.floor(node / PEER_BLOCK);
-    this.#renderingCount -= this.#blocks.get(block)?.length ?? 0;
-    this.#blocks.delete(block);
-  }
-
-  #dropBlocks(): void {
-    this.#blocks.clear();
-    this.#renderingCount = 0;
+    this.#blocks.dropBlockOf(node);
   }
 
   /** Forgets the shared UserProfiles lists; call when a user is added, changed or removed. */
   invalidateUsers(): void {
     this.#profileLists.clear();
-    this.#profileListCount = 0;
   }
 
   /** Forgets every node's serialised forms (policy or DNS changes alter views and names). */
@@ -147,7 +108,7 @@ export class TailnetMapper {
     this.#peerJson.clear();
     this.#patchJson.clear();
     this.#fragmentFrames.clear();
-    this.#dropBlocks();
+    this.#blocks.clear();
     this.invalidateUsers();
   }
 
@@ -209,13 +170,10 @@ export class TailnetMapper {
    * policy and the state change together).
    */
   #blockRendering(block: number, viewerId: NodeId, members: readonly NodeId[], viewKeys: readonly string[], variant: WireVariant, ctx: TailNodeContext): BlockRendering {
-    let renderings = this.#blocks.get(block);
-    if (renderings === undefined) this.#blocks.set(block, (renderings = []));
-    for (const rendering of renderings) {
-      if (rendering.variant === variant && sameMembers(rendering, members, viewKeys)) {
-        this.stats.frameCacheHits++;
-        return rendering;
-      }
+    const cached = this.#blocks.find(block, variant, members, viewKeys);
+    if (cached !== undefined) {
+      this.stats.frameCacheHits++;
+      return cached;
     }
     const users: number[] = [];
     const fragments: string[] = [];
@@ -232,38 +190,20 @@ export class TailnetMapper {
       frame = this.#encoder.frame(Buffer.from(fragments.join(',')));
     }
     const rendering: BlockRendering = { variant, ids: [...members], viewKeys: [...viewKeys], users, frame };
-    if (renderings.length >= MAX_BLOCK_RENDERINGS) renderings.shift();
-    else if (++this.#renderingCount > MAX_CACHED_FRAGMENTS) {
-      this.#dropBlocks();
-      this.#blocks.set(block, (renderings = []));
-      this.#renderingCount = 1;
-    }
-    renderings.push(rendering);
+    this.#blocks.add(block, rendering);
     return rendering;
   }
 
   /** The compressed UserProfiles list of `userIds`, shared by netmaps listing the same users. */
   #profileListFrame(userIds: ReadonlySet<number>, memory: SessionMemory): Buffer {
     const ids = [...userIds].sort((a, b) => a - b);
-    let hash = ids.length;
-    for (const id of ids) {
-      memory.sentUsers.add(id);
-      hash = (Math.imul(hash, 31) + id) | 0;
-    }
-    if (this.#profileListCount >= MAX_PROFILE_LISTS) this.invalidateUsers();
-    let lists = this.#profileLists.get(hash);
-    if (lists === undefined) this.#profileLists.set(hash, (lists = []));
-    for (const list of lists) {
-      if (sameNumbers(list.ids, ids)) {
-        this.stats.frameCacheHits++;
-        return list.frame;
-      }
-    }
-    this.stats.compressions++;
-    const list: ProfileList = { ids, frame: this.#encoder.frame(Buffer.from(this.#profilesJson(ids, memory))) };
-    lists.push(list);
-    this.#profileListCount++;
-    return list.frame;
+    for (const id of ids) memory.sentUsers.add(id);
+    const { frame, hit } = this.#profileLists.get(ids, () => {
+      this.stats.compressions++;
+      return this.#encoder.frame(Buffer.from(this.#profilesJsonOf(ids)));
+    });
+    if (hit) this.stats.frameCacheHits++;
+    return frame;
   }
 
   /**
@@ -560,9 +500,15 @@ export class TailnetMapper {
   }
 
   #profilesJson(userIds: Iterable<number>, memory: SessionMemory): string {
+    const ids = [...userIds].sort((a, b) => a - b);
+    for (const id of ids) memory.sentUsers.add(id);
+    return this.#profilesJsonOf(ids);
+  }
+
+  /** The UserProfiles JSON of `ids`, in that order. */
+  #profilesJsonOf(ids: readonly number[]): string {
     const profiles: tailcfg.UserProfile[] = [];
-    for (const id of [...userIds].sort((a, b) => a - b)) {
-      memory.sentUsers.add(id);
+    for (const id of ids) {
       if (id === TAGGED_DEVICES_USER_ID) {
         profiles.push(TAGGED_DEVICES_PROFILE);
         continue;
@@ -582,15 +528,6 @@ export class TailnetMapper {
     this.stats.compressions++;
     return frameMessage([this.#encoder.frame(Buffer.from(json))]);
   }
-}
-
-function sameMembers(rendering: BlockRendering, members: readonly NodeId[], viewKeys: readonly string[]): boolean {
-  const ids = rendering.ids;
-  if (ids.length !== members.length) return false;
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] !== members[i] || rendering.viewKeys[i] !== viewKeys[i]) return false;
-  }
-  return true;
 }
 
 /** The ids in ascending order: the array itself when it already is (the policy index's are), else a sorted copy. */
